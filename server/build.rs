@@ -1,0 +1,41 @@
+//! Compiles the public API in `proto/` into Rust (prost messages, tonic clients and servers)
+//! and writes the file descriptor set that server reflection serves.
+//!
+//! `protoc` and the well-known types come from the `protoc-bin-vendored` crate, so a build
+//! needs no system protobuf compiler.
+
+use std::{env, error::Error, path::PathBuf};
+
+/// The files of package `codexcontinue.v1`, the API the server serves.
+const API_FILES: &[&str] = &[
+    "common", "chat", "memory", "auth", "admin", "plugins", "models", "audit",
+];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let proto_root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../proto");
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let includes = [proto_root.clone(), protoc_bin_vendored::include_path()?];
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+
+    let api: Vec<PathBuf> = API_FILES
+        .iter()
+        .map(|name| proto_root.join(format!("codexcontinue/v1/{name}.proto")))
+        .collect();
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(&protoc);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("codexcontinue_v1_descriptor.bin"))
+        .compile_with_config(config, &api, &includes)?;
+
+    // The protocol plugins serve: the server is its client; tests also run a plugin.
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(&protoc);
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &[proto_root.join("codexcontinue/plugin/v1/plugin.proto")],
+        &includes,
+    )?;
+
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    Ok(())
+}

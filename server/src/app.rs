@@ -1,0 +1,152 @@
+//! The server application: built from a [`Config`], bound to its listener, run until a
+//! shutdown signal. `main` and the tests use exactly this.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::transport::{Server, server::TcpIncoming};
+
+use crate::{
+    api,
+    cache::{Cache, CacheError},
+    config::Config,
+    health::HealthMonitor,
+    store::{Database, StoreError},
+    telemetry::{
+        DropUnreasonableIdLayer, Metrics, propagate_request_id_layer, set_request_id_layer,
+    },
+};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Postgres is unreachable, unsafe to use, or not migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis is unreachable or misconfigured.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}; choose another server.listen (--listen)")]
+    Bind {
+        /// The address tried.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The server failed while serving.
+    #[error("server error: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A server ready to run: dependencies connected and checked, listener bound.
+pub struct App {
+    config: Config,
+    listener: TcpListener,
+    db: Database,
+    cache: Cache,
+}
+
+impl App {
+    /// Connects to Postgres and Redis (checking both), then binds the listener.
+    ///
+    /// # Errors
+    /// [`AppError`] naming what is wrong and how to fix it.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let db = Database::connect(&config.database).await?;
+        let cache = Cache::connect(&config.redis).await?;
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        Ok(Self {
+            config,
+            listener,
+            db,
+            cache,
+        })
+    }
+
+    /// The bound address (the real port when the configuration asked for port 0).
+    ///
+    /// # Errors
+    /// When the OS cannot report the socket's address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting, and
+    /// lets in-flight calls finish for up to `server.shutdown_grace`.
+    ///
+    /// # Errors
+    /// [`AppError::Serve`] when the server fails.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let Self {
+            config,
+            listener,
+            db,
+            cache,
+        } = self;
+        let metrics = Arc::new(Metrics::new());
+
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let monitor = HealthMonitor::new(db.clone(), cache, reporter, config.health.clone());
+        monitor.probe_now().await;
+        let readiness = monitor.readiness();
+        let health_shutdown = monitor.shutdown_handle();
+        let (stop_probes, probes_stopped) = oneshot::channel::<()>();
+        let probes = tokio::spawn(monitor.run(async {
+            let _ = probes_stopped.await;
+        }));
+
+        let (draining, drain_started) = oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: not serving, draining in-flight calls");
+            health_shutdown.not_serving().await;
+            let _ = draining.send(());
+        };
+
+        let routes = api::routes(
+            health_service,
+            metrics,
+            readiness,
+            &config.server.cors_allowed_origins,
+        );
+        let server = Server::builder()
+            .accept_http1(true)
+            .timeout(config.server.request_timeout)
+            .concurrency_limit_per_connection(config.server.max_concurrent_requests_per_connection)
+            .layer(DropUnreasonableIdLayer)
+            .layer(set_request_id_layer())
+            .layer(propagate_request_id_layer())
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                signal,
+            );
+
+        let grace = config.server.shutdown_grace;
+        let result = tokio::select! {
+            result = server => result.map_err(AppError::from),
+            () = async {
+                if drain_started.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?grace, "shutdown grace elapsed: cutting off the calls still running");
+                Ok(())
+            }
+        };
+        let _ = stop_probes.send(());
+        let _ = probes.await;
+        db.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}

@@ -1,0 +1,3 @@
+//! Credentials: how callers prove who they are.
+
+pub mod api_key;

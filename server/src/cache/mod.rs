@@ -1,0 +1,165 @@
+//! Redis: the connection pool and the key layout.
+//!
+//! Everything tenant-owned lives under `{key_prefix}cc:{tenant}:...`, so a tenant's keys
+//! can be found (and deleted) together and no two tenants share a key. `key_prefix` comes
+//! from the configuration and lets several deployments or test runs share one Redis.
+
+use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts, redis};
+use secrecy::ExposeSecret;
+
+use crate::{
+    config::{RedisConfig, mask_url},
+    tenancy::TenantId,
+};
+
+/// Why a Redis operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The pool could not be built from the configuration.
+    #[error("redis.url (REDIS_URL) is not usable: {0}")]
+    BadConfig(String),
+    /// Redis did not answer.
+    #[error(
+        "cannot connect to Redis at {url}: {reason}; start it (`make services`) or fix redis.url (REDIS_URL)"
+    )]
+    Unreachable {
+        /// The URL tried, password masked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No pooled connection became available in time, or one failed.
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    /// A command failed.
+    #[error("redis: {0}")]
+    Command(#[from] redis::RedisError),
+}
+
+/// The Redis pool and key layout of this deployment.
+#[derive(Clone)]
+pub struct Cache {
+    pool: Pool,
+    keys: KeySpace,
+}
+
+impl Cache {
+    /// Builds the pool and checks that Redis answers.
+    ///
+    /// # Errors
+    /// [`CacheError`] saying what is wrong and how to fix it.
+    pub async fn connect(config: &RedisConfig) -> Result<Self, CacheError> {
+        let url = config
+            .url
+            .as_ref()
+            .ok_or_else(|| CacheError::BadConfig("no URL configured".to_owned()))?;
+        let mut settings = PoolSettings::from_url(url.expose_secret());
+        settings.pool = Some(PoolConfig {
+            max_size: config.pool_size,
+            timeouts: Timeouts {
+                wait: Some(config.connect_timeout),
+                create: Some(config.connect_timeout),
+                recycle: Some(config.connect_timeout),
+            },
+            ..PoolConfig::default()
+        });
+        let pool = settings
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|err| CacheError::BadConfig(err.to_string()))?;
+        let cache = Self {
+            pool,
+            keys: KeySpace::new(&config.key_prefix),
+        };
+        cache.ping().await.map_err(|err| CacheError::Unreachable {
+            url: mask_url(url.expose_secret()),
+            reason: match err {
+                CacheError::Pool(deadpool_redis::PoolError::Backend(err)) => err.to_string(),
+                other => other.to_string(),
+            },
+        })?;
+        Ok(cache)
+    }
+
+    /// Sends PING: the readiness probe.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis does not answer.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = self.pool.get().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
+    }
+}
+
+/// Builds Redis keys; the only place key names are assembled.
+#[derive(Clone, Debug)]
+pub struct KeySpace {
+    prefix: String,
+}
+
+impl KeySpace {
+    /// Keys will start with `prefix` (may be empty).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `{prefix}cc:{tenant}:{parts joined by ':'}`.
+    pub fn tenant(&self, tenant: TenantId, parts: &[&str]) -> String {
+        let mut key = format!("{}cc:{}", self.prefix, tenant);
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    /// Pattern matching every key of `tenant` (for SCAN when a tenant's data is deleted).
+    pub fn tenant_pattern(&self, tenant: TenantId) -> String {
+        format!("{}cc:{}:*", escape_glob(&self.prefix), tenant)
+    }
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches only itself.
+fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_and_tenant_scoped() {
+        let tenant = TenantId(uuid::Uuid::nil());
+        let keys = KeySpace::new("t1:");
+        assert_eq!(
+            keys.tenant(tenant, &["session", "abc"]),
+            "t1:cc:00000000-0000-0000-0000-000000000000:session:abc"
+        );
+        assert_eq!(
+            keys.tenant_pattern(tenant),
+            "t1:cc:00000000-0000-0000-0000-000000000000:*"
+        );
+        assert_eq!(
+            KeySpace::new("a*[")
+                .tenant_pattern(tenant)
+                .split("cc:")
+                .next(),
+            Some("a\\*\\[")
+        );
+    }
+}

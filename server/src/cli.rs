@@ -1,0 +1,201 @@
+//! The command line: `serve`, `migrate`, `bootstrap`, `config show`.
+//!
+//! Failures end the process with one line on stderr (`codexcontinue: error: ...`) and a
+//! non-zero status: 2 for configuration mistakes, 1 for everything else. No panics, no
+//! backtraces: the message says what is wrong and how to fix it.
+
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    App, Config,
+    bootstrap::{BootstrapOutcome, bootstrap},
+    config::ConfigError,
+    store::{self, Database},
+    telemetry,
+};
+
+/// CodexContinue: a self-hosted, multi-tenant AI assistant server.
+#[derive(Debug, Parser)]
+#[command(name = "codexcontinue", version, about)]
+pub struct Cli {
+    /// TOML configuration file; environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve gRPC, gRPC-Web and the HTTP routes until SIGTERM or SIGINT.
+    Serve {
+        /// Listen address, overriding server.listen (port 0 picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Apply pending migrations (with database.migration_url) before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a tenant with its first admin and print an API key for them (once).
+    Bootstrap {
+        /// The tenant's slug, e.g. "acme-health".
+        #[arg(long, value_name = "SLUG")]
+        tenant: String,
+        /// Email of the first admin (the tenant's owner).
+        #[arg(long, value_name = "EMAIL")]
+        admin_email: String,
+        /// Display name of the tenant (default: the slug).
+        #[arg(long, value_name = "NAME")]
+        display_name: Option<String>,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration with secrets masked.
+    Show,
+}
+
+/// A failure that ends the process.
+enum Failure {
+    Config(ConfigError),
+    Runtime(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(err: E) -> Self {
+        Failure::Runtime(err.to_string())
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => return fail(Failure::Config(err)),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return fail(Failure::Runtime(format!(
+                "cannot start the async runtime: {err}"
+            )));
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => fail(failure),
+    }
+}
+
+fn fail(failure: Failure) -> ExitCode {
+    let (message, code) = match failure {
+        Failure::Config(err) => (err.to_string(), 2),
+        Failure::Runtime(message) => (message, 1),
+    };
+    eprintln!("codexcontinue: error: {}", message.replace('\n', " "));
+    ExitCode::from(code)
+}
+
+async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
+    match command {
+        Command::Serve { listen, migrate } => {
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            telemetry::init_logging(&config.telemetry);
+            if migrate {
+                report_migrations(&store::migrate(&config.database).await?);
+            }
+            let app = App::build(config).await?;
+            let addr = app.local_addr()?;
+            tracing::info!(%addr, "listening");
+            // The one stdout line of `serve`: scripts and tests read the bound address here.
+            println!("codexcontinue listening on {addr}");
+            std::io::stdout().flush()?;
+            app.run(termination_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            report_migrations(&store::migrate(&config.database).await?);
+            Ok(())
+        }
+        Command::Bootstrap {
+            tenant,
+            admin_email,
+            display_name,
+        } => {
+            let db = Database::connect(&config.database).await?;
+            let outcome = bootstrap(&db, &tenant, display_name.as_deref(), &admin_email).await?;
+            db.close().await;
+            match outcome {
+                BootstrapOutcome::Created {
+                    tenant: id,
+                    admin_user,
+                    api_key,
+                } => {
+                    eprintln!(
+                        "created tenant {tenant} ({id}) with owner {admin_email} ({admin_user}).\n\
+                         API key for {admin_email}, shown only now; send it as \
+                         `authorization: Bearer <key>`:"
+                    );
+                    println!("{}", api_key.expose());
+                }
+                BootstrapOutcome::AlreadyExists { tenant: id } => {
+                    eprintln!(
+                        "tenant {tenant} already exists ({id}); nothing changed and no new \
+                         credential was issued"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            print!("{}", config.to_masked_toml());
+            Ok(())
+        }
+    }
+}
+
+fn report_migrations(applied: &[i64]) {
+    if applied.is_empty() {
+        eprintln!(
+            "database schema is up to date (version {})",
+            store::latest_migration()
+        );
+    } else {
+        eprintln!("applied migrations {applied:?}");
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn termination_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; only Ctrl-C will stop the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

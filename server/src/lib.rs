@@ -1,0 +1,22 @@
+//! CodexContinue: a self-hosted, multi-tenant AI assistant server.
+//!
+//! The binary (`main.rs`) only parses the command line; everything else is here, so tests
+//! build and drive the same application `main` runs. The module map follows the
+//! architecture: `api` (gRPC surface) calls domain modules, which call `store` (Postgres)
+//! and `cache` (Redis); `tenancy` scopes every tenant-owned query.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod pb;
+pub mod store;
+pub mod telemetry;
+pub mod tenancy;
+
+pub use app::{App, AppError};
+pub use config::Config;

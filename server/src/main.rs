@@ -1,0 +1,5 @@
+//! The `codexcontinue` binary: see [`codexcontinue::cli`].
+
+fn main() -> std::process::ExitCode {
+    codexcontinue::cli::main()
+}

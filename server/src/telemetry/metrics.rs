@@ -1,0 +1,94 @@
+//! Prometheus metrics, served in the OpenMetrics text format on `/metrics`.
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+/// Labels of a finished RPC.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandledLabels {
+    grpc_service: String,
+    grpc_method: String,
+    grpc_code: String,
+}
+
+/// Labels of an RPC method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    grpc_service: String,
+    grpc_method: String,
+}
+
+type LatencyFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
+
+/// The server's metrics registry and the instruments every layer records into. One per
+/// process, shared behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    rpc_handled: Family<HandledLabels, Counter>,
+    rpc_latency: LatencyFamily,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates the registry with every instrument registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let rpc_handled = Family::<HandledLabels, Counter>::default();
+        registry.register(
+            "grpc_server_handled",
+            "RPCs completed on the server, by status code",
+            rpc_handled.clone(),
+        );
+        let rpc_latency: LatencyFamily = Family::new_with_constructor(|| {
+            // 1 ms .. ~33 s
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Time from request to final status (whole stream for streaming RPCs)",
+            rpc_latency.clone(),
+        );
+        Self {
+            registry,
+            rpc_handled,
+            rpc_latency,
+        }
+    }
+
+    /// Records one finished RPC.
+    pub fn record_rpc(&self, service: &str, method: &str, code: tonic::Code, seconds: f64) {
+        self.rpc_handled
+            .get_or_create(&HandledLabels {
+                grpc_service: service.to_owned(),
+                grpc_method: method.to_owned(),
+                grpc_code: format!("{code:?}"),
+            })
+            .inc();
+        self.rpc_latency
+            .get_or_create(&MethodLabels {
+                grpc_service: service.to_owned(),
+                grpc_method: method.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Renders every metric in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
