@@ -117,13 +117,14 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             if migrate {
                 report_migrations(&store::migrate(&config.database).await?);
             }
+            let shutdown = termination_signal();
             let app = App::build(config).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, "listening");
             // The one stdout line of `serve`: scripts and tests read the bound address here.
             println!("codexcontinue listening on {addr}");
             std::io::stdout().flush()?;
-            app.run(termination_signal()).await?;
+            app.run(shutdown).await?;
             Ok(())
         }
         Command::Migrate => {
@@ -180,22 +181,26 @@ fn report_migrations(applied: &[i64]) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn termination_signal() {
+/// Registers for SIGTERM and SIGINT now (so a signal that arrives while the server is
+/// still starting is not lost) and returns a future that resolves on either.
+fn termination_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let registered = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    );
+    async move {
+        match registered {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; only Ctrl-C will stop the server");
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                tracing::warn!("cannot install signal handlers; only Ctrl-C will stop the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

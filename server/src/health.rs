@@ -79,18 +79,20 @@ impl HealthMonitor {
             postgres_ok: report("postgres", postgres),
             redis_ok: report("redis", redis),
         };
-        let changed = *self.sender.borrow() != result;
-        if changed {
-            if result.serving() {
-                tracing::info!("dependencies answer again: serving");
+        let serving = result.serving();
+        let previous = self.sender.send_replace(result.clone());
+        if previous != result {
+            if serving {
+                tracing::info!("dependencies answer: serving");
             }
-            self.set_all(if result.serving() {
+            // /readyz (above) changes before gRPC health, so a client that saw the gRPC
+            // status change finds /readyz agreeing.
+            self.set_all(if serving {
                 ServingStatus::Serving
             } else {
                 ServingStatus::NotServing
             })
             .await;
-            self.sender.send_replace(result);
         }
     }
 

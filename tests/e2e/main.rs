@@ -1,1 +1,14 @@
+//! End-to-end tests: the real `codexcontinue` binary, real Postgres and Redis, real clients.
+//! One test binary (this file) keeps link time down; each module is one area.
 
+mod bootstrap;
+mod cli;
+mod grpc_web;
+mod health;
+mod metrics;
+mod migrations;
+mod pending_services;
+mod reflection;
+mod request_id;
+mod shutdown;
+mod third_party_client;

@@ -1,1 +1,25 @@
-//! Test harness: see e2e/.
+//! Harness for end-to-end tests that drive the real `codexcontinue` binary.
+//!
+//! Each test gets its own database (a copy of a migrated template) and its own Redis key
+//! prefix, starts the binary on port 0, and talks to it over the network with real
+//! clients. The environment comes from `make test` (see `scripts/dev-services.sh env test`):
+//!
+//! - `CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL`: a superuser URL of the test cluster,
+//! - `REDIS_URL`: the test Redis,
+//! - `CODEXCONTINUE_TEST_PYTHON`: a Python with grpcio, for the third-party client check,
+//! - `CODEXCONTINUE_BIN` (optional): the binary; default `target/debug/codexcontinue`.
+
+pub mod db;
+pub mod env;
+pub mod grpc;
+pub mod redis;
+pub mod server;
+
+pub use db::TestDatabase;
+pub use env::TestEnv;
+pub use redis::OwnedRedis;
+pub use server::{ServerOptions, TestServer, binary};
+
+/// Upper bound for anything a test waits on, so a broken server fails the test instead of
+/// hanging the suite.
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);

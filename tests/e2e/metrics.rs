@@ -1,0 +1,63 @@
+//! /metrics counts calls per method and status code.
+
+use codexcontinue_tests::{TestServer, grpc::call_expecting_error};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+async fn scrape(server: &TestServer) -> String {
+    let response = reqwest::get(format!("{}/metrics", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    response.text().await.unwrap()
+}
+
+fn count(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn metrics_count_each_call_with_its_code() {
+    let server = TestServer::start().await;
+    let ok_series = r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="Ok"}"#;
+    let unimplemented_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.AuditService",grpc_method="VerifyChain",grpc_code="Unimplemented"}"#;
+    let before = scrape(&server).await;
+    assert_eq!(count(&before, unimplemented_series), 0);
+
+    let mut health = HealthClient::new(server.channel().await);
+    for _ in 0..3 {
+        health.check(HealthCheckRequest::default()).await.unwrap();
+    }
+    let channel = server.channel().await;
+    call_expecting_error(
+        channel.clone(),
+        "/codexcontinue.v1.AuditService/VerifyChain",
+        None,
+    )
+    .await;
+
+    let after = scrape(&server).await;
+    assert_eq!(
+        count(&after, ok_series),
+        count(&before, ok_series) + 3,
+        "{after}"
+    );
+    assert_eq!(count(&after, unimplemented_series), 1, "{after}");
+    assert!(after.contains(
+        r#"grpc_server_handling_seconds_count{grpc_service="grpc.health.v1.Health",grpc_method="Check"}"#
+    ));
+
+    // A made-up path does not become a label value.
+    call_expecting_error(channel, "/evil.Service/Anything", None).await;
+    let after = scrape(&server).await;
+    assert!(!after.contains("evil.Service"), "{after}");
+    assert!(after.contains(r#"grpc_service="unknown""#), "{after}");
+}

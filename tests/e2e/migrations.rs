@@ -1,0 +1,189 @@
+//! Migrations from an empty database, and the row-level security they set up, checked as
+//! the unprivileged application role.
+
+use codexcontinue_tests::{TestDatabase, TestEnv, server::command};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+async fn migrate(db: &TestDatabase) -> (bool, String) {
+    let env = TestEnv::get();
+    let output = command()
+        .arg("migrate")
+        .env("DATABASE_URL", &db.app_url)
+        .env("CODEXCONTINUE_DATABASE__MIGRATION_URL", &db.owner_url)
+        .env("REDIS_URL", &env.redis_url)
+        .output()
+        .await
+        .expect("run migrate");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn migrate_from_empty_then_again_is_a_no_op() {
+    let db = TestDatabase::empty().await;
+    let (ok, stderr) = migrate(&db).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("applied migrations [1"), "{stderr}");
+    let (ok, stderr) = migrate(&db).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("up to date"), "{stderr}");
+
+    let mut owner = db.owner().await;
+    let vector: Option<String> =
+        sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            .fetch_optional(&mut owner)
+            .await
+            .unwrap();
+    assert!(vector.is_some(), "pgvector installed");
+}
+
+#[tokio::test]
+async fn every_tenant_owned_table_has_forced_row_level_security() {
+    let db = TestDatabase::migrated().await;
+    let mut owner = db.owner().await;
+    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'r'
+           AND (c.relname = 'tenants' OR EXISTS (
+                SELECT 1 FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 4, "{tables:?}");
+    for (table, enabled, forced) in tables {
+        assert!(
+            enabled && forced,
+            "{table}: RLS enabled={enabled} forced={forced}"
+        );
+    }
+}
+
+/// Creates a tenant through the platform function, as the application role.
+async fn create_tenant(app: &mut PgConnection, slug: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query("SELECT codexcontinue_create_tenant($1, $2, $3)")
+        .bind(id)
+        .bind(slug)
+        .bind(slug)
+        .execute(&mut *app)
+        .await
+        .unwrap();
+    id
+}
+
+async fn scoped(app: &mut PgConnection, tenant: Uuid) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+#[tokio::test]
+async fn application_role_sees_only_the_scoped_tenant() {
+    let db = TestDatabase::migrated().await;
+    let mut app = db.app().await;
+    let a = create_tenant(&mut app, "tenant-a").await;
+    let b = create_tenant(&mut app, "tenant-b").await;
+
+    let mut tx = scoped(&mut app, a).await;
+    sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'a@a.example')")
+        .bind(a)
+        .bind(Uuid::now_v7())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Writing another tenant's row from A's scope is refused by the policy.
+    let cross =
+        sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'x@b.example')")
+            .bind(b)
+            .bind(Uuid::now_v7())
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+    assert!(cross.to_string().contains("row-level security"), "{cross}");
+    tx.rollback().await.unwrap();
+
+    let mut tx = scoped(&mut app, a).await;
+    sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'a@a.example')")
+        .bind(a)
+        .bind(Uuid::now_v7())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenants")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible, vec![a]);
+    tx.commit().await.unwrap();
+
+    let mut tx = scoped(&mut app, b).await;
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "tenant B sees none of A's users");
+    tx.rollback().await.unwrap();
+
+    // Outside any scope nothing tenant-owned is visible, even with no WHERE clause.
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(tenants, 0);
+
+    // The owner does see both: the rows are there.
+    let mut owner = db.owner().await;
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn application_role_cannot_change_the_schema_or_delete_tenants() {
+    let db = TestDatabase::migrated().await;
+    let mut app = db.app().await;
+    for sql in [
+        "CREATE TABLE sneaky (id int)",
+        "ALTER TABLE users DISABLE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_isolation ON users",
+        "DELETE FROM tenants",
+        "SET app.tenant_id = ''; SELECT set_config('row_security', 'off', false)",
+    ] {
+        let result = sqlx::raw_sql(sql).execute(&mut app).await;
+        if sql.contains("row_security") {
+            // Turning row security off is allowed to be set, but then queries on RLS tables
+            // must fail rather than bypass the policies.
+            if result.is_ok() {
+                let err = sqlx::query("SELECT count(*) FROM users")
+                    .execute(&mut app)
+                    .await
+                    .unwrap_err();
+                assert!(err.to_string().contains("row-level security"), "{err}");
+            }
+            continue;
+        }
+        let err = result.expect_err(sql);
+        assert!(
+            err.to_string().contains("permission denied")
+                || err.to_string().contains("must be owner"),
+            "{sql}: {err}"
+        );
+    }
+}

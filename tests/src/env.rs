@@ -1,0 +1,39 @@
+//! The test environment `make test` provides.
+
+use std::env;
+
+/// Where the test cluster's services are.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Superuser URL of the test Postgres cluster (any database).
+    pub postgres_admin_url: String,
+    /// URL of the test Redis.
+    pub redis_url: String,
+}
+
+impl TestEnv {
+    /// Reads the environment.
+    ///
+    /// # Panics
+    /// When a variable is missing: tests must run through `make test`.
+    pub fn get() -> Self {
+        Self {
+            postgres_admin_url: required("CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL"),
+            redis_url: required("REDIS_URL"),
+        }
+    }
+
+    /// The Python interpreter with grpcio installed.
+    ///
+    /// # Panics
+    /// When `CODEXCONTINUE_TEST_PYTHON` is not set.
+    pub fn python() -> String {
+        required("CODEXCONTINUE_TEST_PYTHON")
+    }
+}
+
+fn required(name: &str) -> String {
+    env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with `make test`, which starts the services")
+    })
+}

@@ -1,0 +1,176 @@
+//! The real `codexcontinue` binary, started on port 0 for one test.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use tonic::transport::Channel;
+
+use crate::{TestDatabase, TestEnv, WAIT_LIMIT};
+
+/// Path of the binary under test: `CODEXCONTINUE_BIN`, else `codexcontinue` next to the
+/// test executable's `deps/` folder (where `cargo build` puts it).
+///
+/// # Panics
+/// When the binary is not there.
+pub fn binary() -> PathBuf {
+    let path = std::env::var_os("CODEXCONTINUE_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("test executable lives in target/<profile>/deps");
+            profile_dir.join("codexcontinue")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} not found: build it first (`cargo build --bin codexcontinue`; `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A command running the binary with an empty environment (only `PATH`), so nothing from
+/// the caller's shell leaks into the configuration under test.
+pub fn command() -> Command {
+    let mut command = Command::new(binary());
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+/// Settings for [`TestServer::spawn`] beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct ServerOptions {
+    /// Redis to use instead of the suite's.
+    pub redis_url: Option<String>,
+    /// Extra environment variables (configuration overrides).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running server.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its database.
+    pub db: TestDatabase,
+    /// Redis key prefix it was given.
+    pub key_prefix: String,
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl TestServer {
+    /// A server on a fresh migrated database with the suite's Redis.
+    pub async fn start() -> Self {
+        Self::spawn(TestDatabase::migrated().await, ServerOptions::default()).await
+    }
+
+    /// Starts the binary on `db` and waits for it to report its address.
+    ///
+    /// # Panics
+    /// When it exits or stays silent instead; the panic shows its log.
+    pub async fn spawn(db: TestDatabase, options: ServerOptions) -> Self {
+        let env = TestEnv::get();
+        let key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
+        let log_dir = std::env::temp_dir().join("codexcontinue-e2e");
+        std::fs::create_dir_all(&log_dir).expect("create log dir");
+        let log_path = log_dir.join(format!("{}.log", db.name));
+        let log = std::fs::File::create(&log_path).expect("create server log");
+        let mut command = command();
+        command
+            .arg("serve")
+            .env("CODEXCONTINUE_SERVER__LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", &db.app_url)
+            .env(
+                "REDIS_URL",
+                options.redis_url.as_deref().unwrap_or(&env.redis_url),
+            )
+            .env("CODEXCONTINUE_REDIS__KEY_PREFIX", &key_prefix)
+            .env("CODEXCONTINUE_HEALTH__PROBE_INTERVAL", "100ms")
+            .env("CODEXCONTINUE_TELEMETRY__LOG_FORMAT", "json")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(log);
+        let mut child = command.spawn().expect("spawn codexcontinue");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(WAIT_LIMIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix("codexcontinue listening on ") {
+                    return Some(addr.parse::<SocketAddr>().expect("address parses"));
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            panic!(
+                "server did not start; its log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            )
+        });
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            addr,
+            db,
+            key_prefix,
+            child,
+            log_path,
+        }
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A gRPC channel to it.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("valid URI")
+            .connect()
+            .await
+            .expect("connect to the server")
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("server still running");
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Waits for the process to exit.
+    ///
+    /// # Panics
+    /// When it does not exit within [`WAIT_LIMIT`].
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        tokio::time::timeout(WAIT_LIMIT, self.child.wait())
+            .await
+            .expect("server exits in time")
+            .expect("wait for server")
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
