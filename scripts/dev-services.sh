@@ -25,12 +25,15 @@ die() { printf 'dev-services: error: %s\n' "$*" >&2; exit 1; }
 
 # Where PostgreSQL's binaries and data live (see the header).
 pg_home() {
-  if [[ $EUID -eq 0 ]] && ! runuser -u "$PG_USER_OS" -- test -x "$DEV" 2>/dev/null; then
+  if [[ $EUID -eq 0 ]] && ! runuser -u "$PG_USER_OS" -- test -x "$ROOT" 2>/dev/null; then
     printf '/var/lib/codexcontinue-dev/%s' "$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
   else
     printf '%s' "$DEV"
   fi
 }
+
+# True when something accepts connections on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 profile_settings() {
   case "$1" in
@@ -68,7 +71,6 @@ install_tools() {
     log "creating system user $PG_USER_OS to run PostgreSQL"
     useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
   fi
-  mkdir -p "$DEV"
   pip_env "$VENV" "${PY_TOOLS[@]}"
   local home; home="$(pg_home)"
   mkdir -p "$home"
@@ -105,6 +107,7 @@ pg_up() {
   if as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
     log "PostgreSQL ($PROFILE) already running on 127.0.0.1:$PG_PORT"
   else
+    port_in_use "$PG_PORT" && die "port $PG_PORT is taken by another program (another checkout's services? stop them with \`make stop\` there)"
     local opts="-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp -c max_connections=300"
     if [[ $PROFILE == test ]]; then
       opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -127,10 +130,11 @@ SQL
 
 redis_up() {
   mkdir -p "$REDIS_DIR"
-  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  if [[ -f "$REDIS_DIR/redis.pid" ]] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; then
     log "Redis ($PROFILE) already running on 127.0.0.1:$REDIS_PORT"
     return
   fi
+  port_in_use "$REDIS_PORT" && die "port $REDIS_PORT is taken by another program (another checkout's services? stop them with \`make stop\` there)"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
     --save '' --appendonly no
@@ -146,7 +150,7 @@ down() {
   if bin="$(pg_bin 2>/dev/null)" && [[ -f "$PG_DIR/data/PG_VERSION" ]]; then
     as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 && log "PostgreSQL ($PROFILE) stopped" || true
   fi
-  if [[ -f "$REDIS_DIR/redis.pid" ]]; then
+  if [[ -f "$REDIS_DIR/redis.pid" ]] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; then
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis ($PROFILE) stopped" || true
   fi
 }
@@ -161,6 +165,7 @@ export CODEXCONTINUE_TEST_PYTHON=$VENV/bin/python
 ENV
 }
 
+mkdir -p "$DEV"
 cmd="${1:-}"
 case "$cmd" in
   tools) install_tools ;;
