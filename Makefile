@@ -51,8 +51,8 @@ lint: ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-clean-test-dbs: ## Drop databases left over by earlier test runs
+clean-test-dbs: ## Drop databases (and schema templates) left over by earlier test runs
 	@eval "$$($(SERVICES) env test)"; \
 	psql -q -X -At "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" \
-	  -c "SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 't\_%'" \
+	  -c "SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'cc\_tpl\_%'" \
 	  | psql -q -X "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" >/dev/null

@@ -84,23 +84,27 @@ CREATE POLICY tenant_isolation ON tenants
     USING (id = codexcontinue_current_tenant())
     WITH CHECK (id = codexcontinue_current_tenant());
 
-ALTER TABLE users ENABLE ROW LEVEL SECURITY;
-ALTER TABLE users FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON users
-    USING (tenant_id = codexcontinue_current_tenant())
-    WITH CHECK (tenant_id = codexcontinue_current_tenant());
+-- The standard isolation of a tenant-owned table: row-level security, enabled and forced
+-- (so it binds the owner too), with one policy matching tenant_id to the transaction's
+-- tenant. Every migration that adds a tenant-owned table calls this.
+CREATE PROCEDURE codexcontinue_isolate_by_tenant(p_table regclass)
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format(
+        'CREATE POLICY tenant_isolation ON %s
+             USING (tenant_id = codexcontinue_current_tenant())
+             WITH CHECK (tenant_id = codexcontinue_current_tenant())',
+        p_table);
+END
+$$;
+REVOKE ALL ON PROCEDURE codexcontinue_isolate_by_tenant(regclass) FROM PUBLIC;
 
-ALTER TABLE role_assignments ENABLE ROW LEVEL SECURITY;
-ALTER TABLE role_assignments FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON role_assignments
-    USING (tenant_id = codexcontinue_current_tenant())
-    WITH CHECK (tenant_id = codexcontinue_current_tenant());
-
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON api_keys
-    USING (tenant_id = codexcontinue_current_tenant())
-    WITH CHECK (tenant_id = codexcontinue_current_tenant());
+CALL codexcontinue_isolate_by_tenant('users');
+CALL codexcontinue_isolate_by_tenant('role_assignments');
+CALL codexcontinue_isolate_by_tenant('api_keys');
 
 -- Platform path: creating a tenant and finding one by slug cross tenant boundaries, so
 -- they are the only things the application role may do outside a tenant scope, and only

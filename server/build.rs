@@ -37,5 +37,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
+    // `sqlx::migrate!` embeds migrations/; a new file there must rebuild the crate.
+    println!("cargo:rerun-if-changed=../migrations");
     Ok(())
 }

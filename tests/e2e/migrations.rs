@@ -44,8 +44,11 @@ async fn migrate_from_empty_then_again_is_a_no_op() {
 async fn every_tenant_owned_table_has_forced_row_level_security() {
     let db = TestDatabase::migrated().await;
     let mut owner = db.owner().await;
-    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
-        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity
+    let tables: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                EXISTS (SELECT 1 FROM pg_policies p
+                        WHERE p.schemaname = 'public' AND p.tablename = c.relname
+                          AND p.policyname = 'tenant_isolation')
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'public' AND c.relkind = 'r'
            AND (c.relname = 'tenants' OR EXISTS (
@@ -56,10 +59,10 @@ async fn every_tenant_owned_table_has_forced_row_level_security() {
     .await
     .unwrap();
     assert!(tables.len() >= 4, "{tables:?}");
-    for (table, enabled, forced) in tables {
+    for (table, enabled, forced, policy) in tables {
         assert!(
-            enabled && forced,
-            "{table}: RLS enabled={enabled} forced={forced}"
+            enabled && forced && policy,
+            "{table}: RLS enabled={enabled} forced={forced} tenant_isolation policy={policy}"
         );
     }
 }
@@ -75,6 +78,21 @@ async fn create_tenant(app: &mut PgConnection, slug: &str) -> Uuid {
         .await
         .unwrap();
     id
+}
+
+/// Inserts a user of `tenant` (the transaction's scope decides whether that is allowed).
+async fn insert_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: Uuid,
+    email: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, $3)")
+        .bind(tenant)
+        .bind(Uuid::now_v7())
+        .bind(email)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
 }
 
 async fn scoped(app: &mut PgConnection, tenant: Uuid) -> sqlx::Transaction<'_, sqlx::Postgres> {
@@ -94,31 +112,14 @@ async fn application_role_sees_only_the_scoped_tenant() {
     let a = create_tenant(&mut app, "tenant-a").await;
     let b = create_tenant(&mut app, "tenant-b").await;
 
-    let mut tx = scoped(&mut app, a).await;
-    sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'a@a.example')")
-        .bind(a)
-        .bind(Uuid::now_v7())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
     // Writing another tenant's row from A's scope is refused by the policy.
-    let cross =
-        sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'x@b.example')")
-            .bind(b)
-            .bind(Uuid::now_v7())
-            .execute(&mut *tx)
-            .await
-            .unwrap_err();
+    let mut tx = scoped(&mut app, a).await;
+    let cross = insert_user(&mut tx, b, "x@b.example").await.unwrap_err();
     assert!(cross.to_string().contains("row-level security"), "{cross}");
     tx.rollback().await.unwrap();
 
     let mut tx = scoped(&mut app, a).await;
-    sqlx::query("INSERT INTO users (tenant_id, id, email) VALUES ($1, $2, 'a@a.example')")
-        .bind(a)
-        .bind(Uuid::now_v7())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    insert_user(&mut tx, a, "a@a.example").await.unwrap();
     let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenants")
         .fetch_all(&mut *tx)
         .await
