@@ -54,5 +54,5 @@ lint: ## rustfmt and clippy (warnings are errors)
 clean-test-dbs: ## Drop databases (and schema templates) left over by earlier test runs
 	@eval "$$($(SERVICES) env test)"; \
 	psql -q -X -At "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" \
-	  -c "SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'cc\_tpl\_%'" \
-	  | psql -q -X "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" >/dev/null
+	  -c "SELECT format('DROP DATABASE %I;', datname) FROM pg_database WHERE datname LIKE 't\_%' OR datname LIKE 'cc\_tpl\_%'" \
+	  | psql -q -X -v ON_ERROR_STOP=1 "$$CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL" >/dev/null
