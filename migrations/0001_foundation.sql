@@ -86,7 +86,10 @@ CREATE POLICY tenant_isolation ON tenants
 
 -- The standard isolation of a tenant-owned table: row-level security, enabled and forced
 -- (so it binds the owner too), with one policy matching tenant_id to the transaction's
--- tenant. Every migration that adds a tenant-owned table calls this.
+-- tenant, and one letting the schema owner read every row. The owner reads only inside the
+-- SECURITY DEFINER functions below (e.g. finding the tenant of a presented credential); the
+-- server refuses to run as the owner. Every migration that adds a tenant-owned table calls
+-- this.
 CREATE PROCEDURE codexcontinue_isolate_by_tenant(p_table regclass)
     LANGUAGE plpgsql
     AS $$
@@ -98,6 +101,8 @@ BEGIN
              USING (tenant_id = codexcontinue_current_tenant())
              WITH CHECK (tenant_id = codexcontinue_current_tenant())',
         p_table);
+    EXECUTE format('CREATE POLICY owner_read ON %s FOR SELECT TO %I USING (true)',
+                   p_table, current_user);
 END
 $$;
 REVOKE ALL ON PROCEDURE codexcontinue_isolate_by_tenant(regclass) FROM PUBLIC;

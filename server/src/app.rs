@@ -8,6 +8,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api,
+    auth::rbac::{Rbac, RbacError},
     cache::{Cache, CacheError},
     config::Config,
     health::HealthMonitor,
@@ -34,6 +35,9 @@ pub enum AppError {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The access control engine could not start.
+    #[error(transparent)]
+    Rbac(#[from] RbacError),
     /// The server failed while serving.
     #[error("server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -112,9 +116,13 @@ impl App {
 
         let routes = api::routes(
             health_service,
-            metrics,
-            readiness,
-            &config.server.cors_allowed_origins,
+            api::ApiContext {
+                db: db.clone(),
+                rbac: Arc::new(Rbac::new().await?),
+                metrics,
+                readiness,
+                cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            },
         );
         let server = Server::builder()
             .accept_http1(true)

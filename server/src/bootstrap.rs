@@ -82,7 +82,8 @@ pub async fn bootstrap(
         tenant,
         admin_user,
         "bootstrap",
-        &[FIRST_ADMIN_ROLE],
+        &[FIRST_ADMIN_ROLE.to_owned()],
+        None,
         &api_key,
     )
     .await?;

@@ -1,6 +1,6 @@
 //! /metrics counts calls per method and status code.
 
-use codexcontinue_tests::{TestServer, grpc::call_expecting_error};
+use codexcontinue_tests::{TestServer, grpc::call_empty};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 async fn scrape(server: &TestServer) -> String {
@@ -37,14 +37,26 @@ async fn metrics_count_each_call_with_its_code() {
         health.check(HealthCheckRequest::default()).await.unwrap();
     }
     let channel = server.channel().await;
-    call_expecting_error(
+    let authorization = format!("Bearer {}", server.owner_key);
+    call_empty(
         channel.clone(),
         "/codexcontinue.v1.AuditService/VerifyChain",
-        None,
+        &[("authorization", &authorization)],
     )
-    .await;
+    .await
+    .unwrap_err();
+    // Refusals are counted under their own code.
+    call_empty(
+        channel.clone(),
+        "/codexcontinue.v1.AuditService/VerifyChain",
+        &[],
+    )
+    .await
+    .unwrap_err();
 
     let after = scrape(&server).await;
+    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.AuditService",grpc_method="VerifyChain",grpc_code="Unauthenticated"}"#;
+    assert_eq!(count(&after, refused_series), 1, "{after}");
     assert_eq!(
         count(&after, ok_series),
         count(&before, ok_series) + 3,
@@ -56,7 +68,9 @@ async fn metrics_count_each_call_with_its_code() {
     ));
 
     // A made-up path does not become a label value.
-    call_expecting_error(channel, "/evil.Service/Anything", None).await;
+    call_empty(channel, "/evil.Service/Anything", &[])
+        .await
+        .unwrap_err();
     let after = scrape(&server).await;
     assert!(!after.contains("evil.Service"), "{after}");
     assert!(after.contains(r#"grpc_service="unknown""#), "{after}");

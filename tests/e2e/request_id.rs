@@ -1,7 +1,7 @@
 //! Request ids: echoed when the client sends a sane one, generated otherwise, and present
 //! in the server's log line for the call.
 
-use codexcontinue_tests::{TestServer, grpc::call_expecting_error};
+use codexcontinue_tests::{TestServer, grpc::call_empty};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 fn check(id: Option<&str>) -> tonic::Request<HealthCheckRequest> {
@@ -46,12 +46,13 @@ async fn request_id_round_trips_and_is_logged() {
     assert!(uuid::Uuid::parse_str(replaced).is_ok(), "{replaced}");
 
     // Errors carry it too.
-    let status = call_expecting_error(
+    let status = call_empty(
         server.channel().await,
         "/codexcontinue.v1.ChatService/ListConversations",
-        Some("req-err-7"),
+        &[("x-request-id", "req-err-7")],
     )
-    .await;
+    .await
+    .unwrap_err();
     assert_eq!(status.metadata().get("x-request-id").unwrap(), "req-err-7");
 
     let logs = server.logs();

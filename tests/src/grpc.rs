@@ -2,30 +2,38 @@
 
 use tonic::{Status, transport::Channel};
 
-/// Calls `path` (`/pkg.Service/Method`) with an empty request message and returns the
-/// error status it answers with.
+/// Calls `path` (`/pkg.Service/Method`) with an empty request message and the given
+/// metadata; the reply message is ignored.
 ///
-/// # Panics
-/// When the call succeeds: every caller expects an error.
-pub async fn call_expecting_error(
+/// # Errors
+/// The status the server answers with.
+pub async fn call_empty(
     channel: Channel,
     path: &str,
-    request_id: Option<&str>,
-) -> Status {
+    metadata: &[(&'static str, &str)],
+) -> Result<(), Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.expect("channel ready");
     let mut request = tonic::Request::new(());
-    if let Some(id) = request_id {
+    for (key, value) in metadata {
         request
             .metadata_mut()
-            .insert("x-request-id", id.parse().expect("valid metadata value"));
+            .insert(*key, value.parse().expect("valid metadata value"));
     }
     let parsed = path.parse().expect("valid path");
-    match grpc
-        .unary::<(), (), _>(request, parsed, tonic_prost::ProstCodec::default())
+    grpc.unary::<(), (), _>(request, parsed, tonic_prost::ProstCodec::default())
         .await
-    {
-        Ok(_) => panic!("{path} succeeded"),
-        Err(status) => status,
-    }
+        .map(drop)
+}
+
+/// Adds `authorization: Bearer <key>` to a request.
+pub fn authorized<T>(key: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}")
+            .parse()
+            .expect("valid metadata value"),
+    );
+    request
 }

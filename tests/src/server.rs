@@ -51,6 +51,28 @@ pub fn command() -> Command {
     command
 }
 
+/// Runs `codexcontinue bootstrap` on `db` and returns the printed API key.
+///
+/// # Panics
+/// When bootstrap fails or prints no key.
+pub async fn bootstrap(db: &TestDatabase, tenant: &str, email: &str) -> String {
+    let env = TestEnv::get();
+    let output = command()
+        .args(["bootstrap", "--tenant", tenant, "--admin-email", email])
+        .env("DATABASE_URL", &db.app_url)
+        .env("REDIS_URL", &env.redis_url)
+        .output()
+        .await
+        .expect("run bootstrap");
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && key.starts_with("cc_live_"),
+        "bootstrap {tenant}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    key
+}
+
 /// Settings for [`TestServer::spawn`] beyond the defaults.
 #[derive(Debug, Default, Clone)]
 pub struct ServerOptions {
@@ -68,6 +90,8 @@ pub struct TestServer {
     pub db: TestDatabase,
     /// Redis key prefix it was given.
     pub key_prefix: String,
+    /// API key of the owner of tenant `acme`, bootstrapped before start.
+    pub owner_key: String,
     child: Child,
     log_path: PathBuf,
 }
@@ -78,12 +102,14 @@ impl TestServer {
         Self::spawn(TestDatabase::migrated().await, ServerOptions::default()).await
     }
 
-    /// Starts the binary on `db` and waits for it to report its address.
+    /// Bootstraps tenant `acme` on `db`, starts the binary on it and waits for it to report
+    /// its address.
     ///
     /// # Panics
     /// When it exits or stays silent instead; the panic shows its log.
     pub async fn spawn(db: TestDatabase, options: ServerOptions) -> Self {
         let env = TestEnv::get();
+        let owner_key = bootstrap(&db, "acme", "owner@acme.example").await;
         let key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
         let log_dir = std::env::temp_dir().join("codexcontinue-e2e");
         std::fs::create_dir_all(&log_dir).expect("create log dir");
@@ -129,9 +155,15 @@ impl TestServer {
             addr,
             db,
             key_prefix,
+            owner_key,
             child,
             log_path,
         }
+    }
+
+    /// Bootstraps another tenant on the server's database; returns its owner's API key.
+    pub async fn add_tenant(&self, slug: &str) -> String {
+        bootstrap(&self.db, slug, &format!("owner@{slug}.example")).await
     }
 
     /// `http://<addr>`.

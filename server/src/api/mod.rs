@@ -2,28 +2,49 @@
 //!
 //! Handlers here are thin: convert proto to domain types, call the domain, convert back.
 
+mod auth;
 mod catalog;
+mod convert;
+mod error;
 mod ops_http;
+mod pagination;
 mod pending;
 mod web;
 
 use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
-use pending::{AdminApi, AuditApi, AuthApi, ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
+pub use error::ApiError;
+use pending::{AdminApi, AuditApi, ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
 use crate::{
+    auth::{AuthLayer, Authenticator, rbac::Rbac},
     health::Readiness,
     pb,
+    store::Database,
     telemetry::{Metrics, RpcTelemetryLayer},
 };
+
+/// What the API needs from the rest of the server.
+pub struct ApiContext {
+    /// The database.
+    pub db: Database,
+    /// The policy decision point.
+    pub rbac: Arc<Rbac>,
+    /// Where per-RPC metrics go.
+    pub metrics: Arc<Metrics>,
+    /// Dependency status for `/readyz`.
+    pub readiness: Readiness,
+    /// Browser origins allowed to use gRPC-Web.
+    pub cors_allowed_origins: Vec<String>,
+}
 
 /// Everything served on the listener: the API services, health, reflection (v1 and
 /// v1alpha, since common tools such as grpcurl 1.8 speak only v1alpha) and the operator
 /// HTTP routes. gRPC calls (native or gRPC-Web, translated first) pass through the RPC
-/// telemetry layer; the operator routes do not.
+/// telemetry layer and then authentication and authorization; the operator routes do not.
 ///
 /// # Panics
 /// If the embedded descriptor sets do not decode, which would be a build defect.
@@ -31,9 +52,7 @@ pub fn routes(
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-    metrics: Arc<Metrics>,
-    readiness: Readiness,
-    cors_allowed_origins: &[String],
+    context: ApiContext,
 ) -> Routes {
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -52,16 +71,20 @@ pub fn routes(
         .add_service(reflection_v1alpha)
         .add_service(Pending::<ChatApi>::new())
         .add_service(Pending::<MemoryApi>::new())
-        .add_service(Pending::<AuthApi>::new())
+        .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
+            auth::AuthApi::new(context.db.clone(), context.rbac.clone()),
+        ))
         .add_service(Pending::<AdminApi>::new())
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(Pending::<AuditApi>::new());
-    let telemetry = RpcTelemetryLayer::new(metrics.clone(), Arc::new(ApiCatalog::served()));
+    let access = AuthLayer::new(Authenticator::new(context.db), context.rbac);
+    let telemetry = RpcTelemetryLayer::new(context.metrics.clone(), Arc::new(ApiCatalog::served()));
     let grpc = grpc
         .into_axum_router()
+        .layer(access)
         .layer(telemetry)
         .layer(GrpcWebLayer::new())
-        .layer(web::cors_layer(cors_allowed_origins));
-    Routes::from(grpc.merge(ops_http::router(metrics, readiness)))
+        .layer(web::cors_layer(&context.cors_allowed_origins));
+    Routes::from(grpc.merge(ops_http::router(context.metrics, context.readiness)))
 }

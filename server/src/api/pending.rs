@@ -62,13 +62,15 @@ impl<P: PendingApi, B> tower::Service<Request<B>> for Pending<P> {
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let method = request.uri().path().rsplit('/').next().unwrap_or_default();
-        let status = Status::unimplemented(format!(
-            "{}/{method} is not available in this build yet: {}",
-            P::NAME,
-            P::MISSING
-        ));
-        ready(Ok(status.into_http()))
+        ready(Ok(pending_status(P::NAME, method, P::MISSING).into_http()))
     }
+}
+
+/// The `UNIMPLEMENTED` answer of a method that is not built yet.
+pub fn pending_status(service: &str, method: &str, missing: &str) -> Status {
+    Status::unimplemented(format!(
+        "{service}/{method} is not available in this build yet: {missing}"
+    ))
 }
 
 macro_rules! pending_api {
@@ -94,12 +96,6 @@ pending_api!(
     MemoryApi,
     pb::memory_service_server::SERVICE_NAME,
     "memory needs the chat engine and embeddings"
-);
-pending_api!(
-    /// AuthService.
-    AuthApi,
-    pb::auth_service_server::SERVICE_NAME,
-    "login, sessions and API key management are not built yet"
 );
 pending_api!(
     /// AdminService.

@@ -1,3 +1,20 @@
-//! Credentials: how callers prove who they are.
+//! Identity and access: how callers prove who they are, and what they may do.
+//!
+//! Every RPC passes [`AuthLayer`]: public methods go through; every other call must present
+//! a credential that authenticates to a [`Principal`], whose roles must grant the method's
+//! [`permissions::Permission`] (Casbin, deny by default).
 
 pub mod api_key;
+mod authenticator;
+mod error;
+pub mod key_management;
+mod layer;
+pub mod permissions;
+mod principal;
+pub mod rbac;
+pub mod roles;
+
+pub use authenticator::Authenticator;
+pub use error::AuthError;
+pub use layer::AuthLayer;
+pub use principal::Principal;

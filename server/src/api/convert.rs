@@ -1,0 +1,40 @@
+//! Conversions between proto well-known types and domain types, and request context.
+
+use time::OffsetDateTime;
+use tonic::Request;
+
+use super::error::ApiError;
+use crate::auth::Principal;
+
+/// A protobuf timestamp of `time`.
+pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.unix_timestamp(),
+        nanos: i32::try_from(time.nanosecond()).unwrap_or(0),
+    }
+}
+
+/// The time a protobuf timestamp in `field` names.
+///
+/// # Errors
+/// `InvalidArgument` naming `field` when it is out of range.
+pub fn from_timestamp(
+    field: &'static str,
+    value: &prost_types::Timestamp,
+) -> Result<OffsetDateTime, ApiError> {
+    let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|_| ApiError::invalid(field, "timestamp out of range"))
+}
+
+/// The authenticated caller of a request (put there by the auth layer).
+///
+/// # Errors
+/// `Internal` when the request bypassed the auth layer, which would be a wiring defect.
+pub fn principal<T>(request: &Request<T>) -> Result<Principal, ApiError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("request reached a handler unauthenticated".into()))
+}

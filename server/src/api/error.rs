@@ -1,0 +1,68 @@
+//! The one mapping from failures to gRPC statuses.
+//!
+//! Bad input is `INVALID_ARGUMENT` with a `google.rpc.BadRequest` field violation naming the
+//! field. Internal failures are logged in full (in the call's span, which carries the
+//! request id) and reach the client only as a generic message.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::store::StoreError;
+
+/// A handler's failure, before it becomes a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request field is unacceptable.
+    #[error("{field}: {description}")]
+    InvalidArgument {
+        /// The field's name in the request message.
+        field: &'static str,
+        /// What is wrong and what is accepted.
+        description: String,
+    },
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller may not do this to this object.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Something failed that the client cannot fix.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Bad input in `field`.
+    pub fn invalid(field: &'static str, description: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::InvalidArgument { field, description } => Status::with_error_details(
+                Code::InvalidArgument,
+                format!("{field}: {description}"),
+                ErrorDetails::with_bad_request_violation(field, description),
+            ),
+            ApiError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ApiError::PermissionDenied(message) => Status::permission_denied(message),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                Status::internal(
+                    "internal error; the server log has details under this call's x-request-id",
+                )
+            }
+        }
+    }
+}

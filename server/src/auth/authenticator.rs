@@ -1,0 +1,76 @@
+//! Turns the `authorization` metadata of a call into a [`Principal`].
+
+use http::HeaderValue;
+
+use super::{
+    AuthError, Principal,
+    api_key::{KEY_PREFIX, digest},
+};
+use crate::{
+    store::{self, Database},
+    tenancy::TenantId,
+};
+
+/// Verifies credentials against the database.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Database,
+}
+
+impl Authenticator {
+    /// Checks credentials in `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Authenticates `authorization` (`Bearer <token>`).
+    ///
+    /// # Errors
+    /// [`AuthError`] saying why the credential is refused; `Unavailable` when it cannot be
+    /// checked (fail closed).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Principal, AuthError> {
+        let value = authorization.ok_or(AuthError::Missing)?;
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Malformed);
+        }
+        let token = token.trim();
+        if !token.starts_with(KEY_PREFIX) {
+            return Err(AuthError::Unknown);
+        }
+        let credential = store::api_keys::find_by_digest(&self.db, &digest(token))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "cannot look up API key");
+                AuthError::Unavailable
+            })?
+            .ok_or(AuthError::Unknown)?;
+        if credential.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        if credential
+            .expires_at
+            .is_some_and(|at| at <= time::OffsetDateTime::now_utc())
+        {
+            return Err(AuthError::Expired);
+        }
+        if credential.tenant_state != "active" {
+            return Err(AuthError::TenantSuspended);
+        }
+        if credential.user_disabled {
+            return Err(AuthError::UserDisabled);
+        }
+        Ok(Principal {
+            tenant: TenantId(credential.tenant_id),
+            tenant_slug: credential.tenant_slug,
+            user: credential.user_id,
+            email: credential.user_email,
+            api_key: Some(credential.key_id),
+            roles: credential.roles,
+        })
+    }
+}

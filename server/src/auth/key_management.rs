@@ -1,0 +1,162 @@
+//! Creating, listing and revoking API keys on behalf of a principal.
+//!
+//! Rules: a key never carries a role its creator does not hold; callers see and revoke
+//! their own keys, and callers allowed `api_key:manage` (owners, admins) those of the whole
+//! tenant.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Principal, api_key::IssuedApiKey, roles::PLATFORM_ADMIN};
+use crate::{
+    store::{self, Database, StoreError, api_keys::ApiKeyRecord},
+    tenancy,
+};
+
+/// Longest key name.
+const MAX_NAME_CHARS: usize = 100;
+/// Role a key gets when the request names none.
+const DEFAULT_KEY_ROLE: &str = "member";
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A request field is unacceptable.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The caller asked for a role they may not give.
+    #[error("you cannot give a key the role {0:?}")]
+    RoleNotHeld(String),
+    /// No such key visible to the caller.
+    #[error("API key not found")]
+    NotFound,
+    /// Randomness or the database failed.
+    #[error(transparent)]
+    Internal(#[from] StoreError),
+    /// No random bytes.
+    #[error(transparent)]
+    Randomness(#[from] super::api_key::RandomnessUnavailable),
+}
+
+/// Role names as the database accepts them.
+fn is_role_name(role: &str) -> bool {
+    let mut chars = role.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && role.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// A key to create.
+pub struct NewKey {
+    /// Human name, 1..100 characters.
+    pub name: String,
+    /// Roles; empty means `member`.
+    pub roles: Vec<String>,
+    /// When it expires; must be in the future.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Issues a key for the caller. Callers who may grant roles (`assign_any_role`) may give
+/// the key any tenant role; others only roles they hold. No key gets `platform-admin`.
+///
+/// # Errors
+/// [`KeyError`] for bad input, a role the caller may not give, or a failure.
+pub async fn create(
+    db: &Database,
+    principal: &Principal,
+    assign_any_role: bool,
+    new: NewKey,
+) -> Result<(ApiKeyRecord, IssuedApiKey), KeyError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(KeyError::Invalid {
+            field: "name",
+            reason: format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        });
+    }
+    let mut roles = if new.roles.is_empty() {
+        vec![DEFAULT_KEY_ROLE.to_owned()]
+    } else {
+        new.roles
+    };
+    roles.sort();
+    roles.dedup();
+    let may_give =
+        |role: &String| role != PLATFORM_ADMIN && (principal.has_role(role) || assign_any_role);
+    if let Some(role) = roles.iter().find(|role| !may_give(role)) {
+        return Err(KeyError::RoleNotHeld(role.clone()));
+    }
+    if let Some(role) = roles.iter().find(|role| !is_role_name(role)) {
+        return Err(KeyError::Invalid {
+            field: "roles",
+            reason: format!("{role:?} is not a role name (a-z, 0-9, '_' and '-', up to 63)"),
+        });
+    }
+    if new
+        .expires_at
+        .is_some_and(|at| at <= OffsetDateTime::now_utc())
+    {
+        return Err(KeyError::Invalid {
+            field: "expire_time",
+            reason: "must be in the future".to_owned(),
+        });
+    }
+    let key = IssuedApiKey::generate()?;
+    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let record = store::api_keys::insert(
+        &mut tx,
+        principal.tenant,
+        principal.user,
+        name,
+        &roles,
+        new.expires_at,
+        &key,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((record, key))
+}
+
+/// One page of keys visible to the caller.
+///
+/// # Errors
+/// [`KeyError::Internal`] when the database fails.
+pub async fn list(
+    db: &Database,
+    principal: &Principal,
+    manage: bool,
+    after: Option<Uuid>,
+    limit: u32,
+    include_inactive: bool,
+) -> Result<Vec<ApiKeyRecord>, KeyError> {
+    let owner = (!manage).then_some(principal.user);
+    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let keys =
+        store::api_keys::list(&mut tx, owner, after, i64::from(limit), include_inactive).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(keys)
+}
+
+/// Revokes a key the caller may revoke.
+///
+/// # Errors
+/// [`KeyError::NotFound`] when there is no such key for the caller.
+pub async fn revoke(
+    db: &Database,
+    principal: &Principal,
+    manage: bool,
+    key: Uuid,
+) -> Result<ApiKeyRecord, KeyError> {
+    let owner = (!manage).then_some(principal.user);
+    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let record = store::api_keys::revoke(&mut tx, key, owner)
+        .await?
+        .ok_or(KeyError::NotFound)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(record)
+}

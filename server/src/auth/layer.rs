@@ -1,0 +1,125 @@
+//! The tower layer every gRPC call passes: look up the method's access rule, authenticate,
+//! authorize, and hand the [`Principal`] to the handler in the request extensions.
+//! Refusals are answered here (`UNAUTHENTICATED`, `PERMISSION_DENIED`) and logged.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use tonic::Status;
+
+use super::{
+    AuthError, Authenticator, Principal,
+    permissions::{self, Access},
+    rbac::Rbac,
+};
+
+/// Authentication and authorization for every RPC.
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: Arc<AuthState>,
+}
+
+struct AuthState {
+    authenticator: Authenticator,
+    rbac: Arc<Rbac>,
+}
+
+impl AuthLayer {
+    /// A layer checking credentials with `authenticator` and permissions with `rbac`.
+    pub fn new(authenticator: Authenticator, rbac: Arc<Rbac>) -> Self {
+        Self {
+            state: Arc::new(AuthState {
+                authenticator,
+                rbac,
+            }),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Service made by [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Arc<AuthState>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for AuthService<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let path = request.uri().path();
+            let access = path
+                .strip_prefix('/')
+                .and_then(|p| p.split_once('/'))
+                .and_then(|(service, method)| permissions::access(service, method));
+            let permission = match access {
+                Some(Access::Public) => return inner.call(request).await,
+                Some(Access::Requires(permission)) => permission,
+                None => {
+                    let status = Status::unimplemented(format!("unknown method {path}"));
+                    return Ok(status.into_http());
+                }
+            };
+            let outcome = match state
+                .authenticator
+                .authenticate(request.headers().get(http::header::AUTHORIZATION))
+                .await
+            {
+                Ok(principal) if state.rbac.allows(&principal, permission).await => Ok(principal),
+                Ok(principal) => Err((AuthError::Denied(permission), Some(principal))),
+                Err(err) => Err((err, None)),
+            };
+            match outcome {
+                Ok(principal) => {
+                    tracing::Span::current()
+                        .record("tenant", tracing::field::display(principal.tenant));
+                    request.extensions_mut().insert::<Principal>(principal);
+                    inner.call(request).await
+                }
+                Err((err, principal)) => {
+                    tracing::warn!(
+                        reason = %err,
+                        tenant = principal.as_ref().map(|p| p.tenant.to_string()),
+                        user = principal.as_ref().map(|p| p.user.to_string()),
+                        "call refused"
+                    );
+                    Ok(Status::from(&err).into_http())
+                }
+            }
+        })
+    }
+}

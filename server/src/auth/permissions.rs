@@ -1,0 +1,523 @@
+//! Which permission every RPC needs: deny by default.
+//!
+//! Each method of every served service has exactly one entry: public (health, reflection,
+//! and the two login calls a user makes before having a credential) or an (object, action)
+//! permission the caller's roles must grant. A method missing from the table is refused,
+//! and a test walks the compiled descriptors to prove none is missing.
+
+use std::fmt;
+
+/// What an RPC requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone may call it, without a credential.
+    Public,
+    /// The caller must hold a role granting this permission.
+    Requires(Permission),
+}
+
+/// An action on a kind of object, e.g. (`conversation`, `write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Permission {
+    /// Kind of object acted on.
+    pub object: &'static str,
+    /// What is done to it.
+    pub action: &'static str,
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.object, self.action)
+    }
+}
+
+const fn needs(object: &'static str, action: &'static str) -> Access {
+    Access::Requires(Permission { object, action })
+}
+
+/// Services whose every method is public.
+const PUBLIC_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// (service, method, access) for every method of the CodexContinue API.
+const TABLE: &[(&str, &str, Access)] = &[
+    // ChatService
+    (
+        "codexcontinue.v1.ChatService",
+        "CreateConversation",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "GetConversation",
+        needs("conversation", "read"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "ListConversations",
+        needs("conversation", "read"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "RenameConversation",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "DeleteConversation",
+        needs("conversation", "delete"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "SendMessage",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "StreamMessage",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "ListMessages",
+        needs("conversation", "read"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "RegenerateReply",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "CancelGeneration",
+        needs("conversation", "write"),
+    ),
+    (
+        "codexcontinue.v1.ChatService",
+        "ListProfiles",
+        needs("profile", "read"),
+    ),
+    // MemoryService
+    (
+        "codexcontinue.v1.MemoryService",
+        "Remember",
+        needs("memory", "write"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "Recall",
+        needs("memory", "read"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "ListMemories",
+        needs("memory", "read"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "GetWorkingState",
+        needs("memory", "read"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "SetWorkingState",
+        needs("memory", "write"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "Forget",
+        needs("memory", "delete"),
+    ),
+    (
+        "codexcontinue.v1.MemoryService",
+        "ExportMemories",
+        needs("memory", "export"),
+    ),
+    // AuthService
+    ("codexcontinue.v1.AuthService", "StartLogin", Access::Public),
+    (
+        "codexcontinue.v1.AuthService",
+        "CompleteLogin",
+        Access::Public,
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "ExchangeLoginCode",
+        Access::Public,
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "RefreshSession",
+        needs("session", "own"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "Logout",
+        needs("session", "own"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "LogoutEverywhere",
+        needs("session", "own"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "WhoAmI",
+        needs("session", "own"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "ListSessions",
+        needs("session", "own"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "CreateApiKey",
+        needs("api_key", "write"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "ListApiKeys",
+        needs("api_key", "read"),
+    ),
+    (
+        "codexcontinue.v1.AuthService",
+        "RevokeApiKey",
+        needs("api_key", "write"),
+    ),
+    // AdminService
+    (
+        "codexcontinue.v1.AdminService",
+        "CreateTenant",
+        needs("tenant", "create"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "GetTenant",
+        needs("tenant", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListTenants",
+        needs("tenant", "list"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "UpdateTenant",
+        needs("tenant", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SuspendTenant",
+        needs("tenant", "suspend"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ResumeTenant",
+        needs("tenant", "suspend"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "DeleteTenant",
+        needs("tenant", "delete"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListUsers",
+        needs("user", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "GetUser",
+        needs("user", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetUserDisabled",
+        needs("user", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "DeleteUser",
+        needs("user", "delete"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "RevokeUserSessions",
+        needs("user", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListRoles",
+        needs("role", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "GrantRole",
+        needs("role", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "RevokeRole",
+        needs("role", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListPolicies",
+        needs("role", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "AddPolicy",
+        needs("role", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "RemovePolicy",
+        needs("role", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "GetIdentityProvider",
+        needs("identity_provider", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetIdentityProvider",
+        needs("identity_provider", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListProviders",
+        needs("provider", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetProvider",
+        needs("provider", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "DeleteProvider",
+        needs("provider", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListModelRoutes",
+        needs("provider", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetModelRoute",
+        needs("provider", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "DeleteModelRoute",
+        needs("provider", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetProfile",
+        needs("profile", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "DeleteProfile",
+        needs("profile", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "ListBudgets",
+        needs("budget", "read"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "SetBudget",
+        needs("budget", "write"),
+    ),
+    (
+        "codexcontinue.v1.AdminService",
+        "GetUsageReport",
+        needs("usage", "read"),
+    ),
+    // PluginService
+    (
+        "codexcontinue.v1.PluginService",
+        "ListPlugins",
+        needs("plugin", "read"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "GetPlugin",
+        needs("plugin", "read"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "RegisterPlugin",
+        needs("plugin", "write"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "UpdatePlugin",
+        needs("plugin", "write"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "UnregisterPlugin",
+        needs("plugin", "write"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "InvokePlugin",
+        needs("plugin", "invoke"),
+    ),
+    // ModelService
+    (
+        "codexcontinue.v1.ModelService",
+        "ListModels",
+        needs("model", "read"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "GetModel",
+        needs("model", "read"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "RegisterModel",
+        needs("model", "write"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "LoadModel",
+        needs("model", "write"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "UnloadModel",
+        needs("model", "write"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "Embed",
+        needs("inference", "use"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "Classify",
+        needs("inference", "use"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "Predict",
+        needs("inference", "use"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
+        "Generate",
+        needs("inference", "use"),
+    ),
+    // AuditService
+    (
+        "codexcontinue.v1.AuditService",
+        "ListAuditEvents",
+        needs("audit", "read"),
+    ),
+    (
+        "codexcontinue.v1.AuditService",
+        "ExportAuditEvents",
+        needs("audit", "export"),
+    ),
+    (
+        "codexcontinue.v1.AuditService",
+        "VerifyChain",
+        needs("audit", "read"),
+    ),
+    (
+        "codexcontinue.v1.AuditService",
+        "GetRetentionPolicy",
+        needs("audit", "read"),
+    ),
+    (
+        "codexcontinue.v1.AuditService",
+        "SetRetentionPolicy",
+        needs("retention", "write"),
+    ),
+];
+
+/// The access rule of a method, `None` when the method is unknown (refuse it).
+pub fn access(service: &str, method: &str) -> Option<Access> {
+    if PUBLIC_SERVICES.contains(&service) {
+        return Some(Access::Public);
+    }
+    TABLE
+        .iter()
+        .find(|(s, m, _)| *s == service && *m == method)
+        .map(|(_, _, access)| *access)
+}
+
+/// Every permission some RPC requires (for role listings and tests).
+pub fn all_permissions() -> impl Iterator<Item = Permission> {
+    TABLE.iter().filter_map(|(_, _, access)| match access {
+        Access::Requires(permission) => Some(*permission),
+        Access::Public => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ApiCatalog;
+
+    #[test]
+    fn every_served_method_has_an_access_rule() {
+        let catalog = ApiCatalog::served();
+        let mut checked = 0;
+        for service in catalog.services() {
+            for method in catalog.methods(service) {
+                assert!(
+                    access(service, method).is_some(),
+                    "{service}/{method} has no entry in auth::permissions::TABLE"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 70, "walked {checked} methods");
+    }
+
+    #[test]
+    fn table_names_only_served_methods_once() {
+        let catalog = ApiCatalog::served();
+        for (i, (service, method, _)) in TABLE.iter().enumerate() {
+            assert!(
+                catalog.methods(service).any(|m| m == *method),
+                "{service}/{method} in the table is not a served method"
+            );
+            assert!(
+                !TABLE[..i]
+                    .iter()
+                    .any(|(s, m, _)| s == service && m == method),
+                "{service}/{method} listed twice"
+            );
+        }
+    }
+
+    #[test]
+    fn only_health_reflection_and_login_are_public() {
+        let public: Vec<_> = TABLE
+            .iter()
+            .filter(|(_, _, access)| *access == Access::Public)
+            .map(|(_, m, _)| *m)
+            .collect();
+        assert_eq!(public, ["StartLogin", "CompleteLogin", "ExchangeLoginCode"]);
+        assert_eq!(access("codexcontinue.v1.ChatService", "Nope"), None);
+        assert_eq!(
+            access("grpc.health.v1.Health", "Check"),
+            Some(Access::Public)
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! Who is calling: established by the authentication layer from verified credentials and
+//! carried in request extensions to every handler. The tenant comes only from here.
+
+use uuid::Uuid;
+
+use crate::tenancy::TenantId;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The tenant the credential belongs to; every query of the call is scoped to it.
+    pub tenant: TenantId,
+    /// The tenant's slug, for display.
+    pub tenant_slug: String,
+    /// The user acting (for an API key: the key's owner).
+    pub user: Uuid,
+    /// The user's email, for display.
+    pub email: String,
+    /// Set when the call is authenticated by an API key rather than a session.
+    pub api_key: Option<Uuid>,
+    /// Roles the call acts with (for an API key: the key's own roles).
+    pub roles: Vec<String>,
+}
+
+impl Principal {
+    /// Whether the caller acts with `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}

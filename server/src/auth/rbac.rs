@@ -1,0 +1,133 @@
+//! Role-based access control with Casbin, one domain per tenant.
+//!
+//! The model: a request (role, tenant, object, action) is allowed when a policy for that
+//! role (or a role it inherits in the tenant, `g = _, _, _`) matches, with `*` in a policy
+//! matching anything. Built-in role grants apply in every tenant (domain `*`). A caller is
+//! allowed when any of their roles is.
+
+use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
+use tokio::sync::RwLock;
+
+use super::{Principal, permissions::Permission, roles::BUILTIN_GRANTS};
+
+/// Casbin model: RBAC with domains and `*` wildcards in policies.
+const MODEL: &str = r#"
+[request_definition]
+r = sub, dom, obj, act
+
+[policy_definition]
+p = sub, dom, obj, act
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && (p.obj == "*" || p.obj == r.obj) && (p.act == "*" || p.act == r.act)
+"#;
+
+/// Why the policy engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("access control policy engine: {0}")]
+pub struct RbacError(#[from] casbin::Error);
+
+/// The policy decision point shared by every request.
+pub struct Rbac {
+    enforcer: RwLock<Enforcer>,
+}
+
+impl Rbac {
+    /// An enforcer holding the built-in role grants.
+    ///
+    /// # Errors
+    /// [`RbacError`] when the model or policies are rejected (a build defect).
+    pub async fn new() -> Result<Self, RbacError> {
+        let model = DefaultModel::from_str(MODEL).await?;
+        let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
+        let grants = BUILTIN_GRANTS
+            .iter()
+            .map(|(role, object, action)| {
+                vec![
+                    (*role).to_owned(),
+                    "*".to_owned(),
+                    (*object).to_owned(),
+                    (*action).to_owned(),
+                ]
+            })
+            .collect();
+        enforcer.add_policies(grants).await?;
+        Ok(Self {
+            enforcer: RwLock::new(enforcer),
+        })
+    }
+
+    /// Whether any of `principal`'s roles grants `permission` in its tenant. Errors in
+    /// evaluation deny.
+    pub async fn allows(&self, principal: &Principal, permission: Permission) -> bool {
+        let tenant = principal.tenant.to_string();
+        let enforcer = self.enforcer.read().await;
+        principal.roles.iter().any(|role| {
+            enforcer
+                .enforce((
+                    role.as_str(),
+                    tenant.as_str(),
+                    permission.object,
+                    permission.action,
+                ))
+                .unwrap_or(false)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::tenancy::TenantId;
+
+    fn principal(roles: &[&str]) -> Principal {
+        Principal {
+            tenant: TenantId(Uuid::nil()),
+            tenant_slug: "t".into(),
+            user: Uuid::nil(),
+            email: "u@t.example".into(),
+            api_key: None,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    fn perm(object: &'static str, action: &'static str) -> Permission {
+        Permission { object, action }
+    }
+
+    #[tokio::test]
+    async fn builtin_roles_grant_what_they_should() {
+        let rbac = Rbac::new().await.unwrap();
+        let cases = [
+            (&["owner"][..], perm("retention", "write"), true),
+            (&["owner"], perm("tenant", "create"), false),
+            (&["admin"], perm("user", "write"), true),
+            (&["admin"], perm("retention", "write"), false),
+            (&["member"], perm("conversation", "write"), true),
+            (&["member"], perm("user", "read"), false),
+            (&["viewer"], perm("conversation", "read"), true),
+            (&["viewer"], perm("conversation", "write"), false),
+            (&["auditor"], perm("audit", "export"), true),
+            (&["auditor"], perm("conversation", "read"), false),
+            (&["platform-admin"], perm("tenant", "create"), true),
+            (&[], perm("session", "own"), false),
+            (&["viewer", "auditor"], perm("audit", "read"), true),
+            (&["no-such-role"], perm("conversation", "read"), false),
+        ];
+        for (roles, permission, expected) in cases {
+            assert_eq!(
+                rbac.allows(&principal(roles), permission).await,
+                expected,
+                "{roles:?} {permission}"
+            );
+        }
+    }
+}
