@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `codexcontinue` binary, real Postgres and Redis, real clients.
 //! One test binary (this file) keeps link time down; each module is one area.
 
+mod access;
 mod bootstrap;
 mod cli;
 mod grpc_web;

@@ -188,3 +188,44 @@ async fn application_role_cannot_change_the_schema_or_delete_tenants() {
         );
     }
 }
+
+/// A query with no tenant filter at all (the worst WHERE-clause bug) stays inside the
+/// scoped tenant, and the check really depends on RLS: with RLS disabled the same query
+/// leaks, so this test would catch RLS being switched off.
+#[tokio::test]
+async fn a_query_missing_its_tenant_filter_leaks_only_without_rls() {
+    let db = TestDatabase::migrated().await;
+    let mut app = db.app().await;
+    let a = create_tenant(&mut app, "tenant-a").await;
+    let b = create_tenant(&mut app, "tenant-b").await;
+    for (tenant, email) in [(a, "a@a.example"), (b, "b@b.example")] {
+        let mut tx = scoped(&mut app, tenant).await;
+        insert_user(&mut tx, tenant, email).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let buggy_query = "SELECT email FROM users"; // forgot `WHERE tenant_id = $1`
+
+    let mut tx = scoped(&mut app, a).await;
+    let seen: Vec<String> = sqlx::query_scalar(buggy_query)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen, ["a@a.example"]);
+    tx.rollback().await.unwrap();
+
+    let mut owner = db.owner().await;
+    sqlx::raw_sql("ALTER TABLE users DISABLE ROW LEVEL SECURITY")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let mut tx = scoped(&mut app, a).await;
+    let leaked: Vec<String> = sqlx::query_scalar(buggy_query)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        leaked.len(),
+        2,
+        "without RLS the unfiltered query sees every tenant"
+    );
+}
