@@ -9,7 +9,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     api,
     auth::rbac::{Rbac, RbacError},
-    cache::{Cache, CacheError},
+    cache::{Cache, CacheError, rate_limit::RateLimiter},
     config::Config,
     health::HealthMonitor,
     store::{Database, StoreError},
@@ -97,6 +97,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        let limiter = RateLimiter::new(cache.clone(), config.rate_limit.clone());
         let monitor = HealthMonitor::new(db.clone(), cache, reporter, config.health.clone());
         monitor.probe_now().await;
         let readiness = monitor.readiness();
@@ -119,6 +120,7 @@ impl App {
             api::ApiContext {
                 db: db.clone(),
                 rbac: Arc::new(Rbac::new().await?),
+                limiter,
                 metrics,
                 readiness,
                 cors_allowed_origins: config.server.cors_allowed_origins.clone(),

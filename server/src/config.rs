@@ -22,7 +22,14 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// Sections of the configuration; only `CODEXCONTINUE_<SECTION>__*` variables are read, so
 /// unrelated variables with the same prefix are left alone.
-const SECTIONS: &[&str] = &["server", "database", "redis", "telemetry", "health"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "database",
+    "redis",
+    "telemetry",
+    "health",
+    "rate_limit",
+];
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,6 +45,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Dependency probes behind the health service and `/readyz`.
     pub health: HealthConfig,
+    /// Request rate limits per caller and per tenant.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// The listener and request handling.
@@ -180,6 +189,39 @@ impl Default for HealthConfig {
         Self {
             probe_interval: Duration::from_secs(5),
             probe_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Request rate limits (GCRA in Redis, shared by every replica). A caller is an API key or
+/// a session's user; a tenant's limit caps all of its callers together.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Off: no limits (for benchmarks and trusted single-tenant installs).
+    pub enabled: bool,
+    /// Sustained calls per second of one caller.
+    pub per_caller_per_second: f64,
+    /// Calls one caller may make at once above the sustained rate.
+    pub per_caller_burst: u32,
+    /// Sustained calls per second of one tenant, all callers together.
+    pub per_tenant_per_second: f64,
+    /// Calls a tenant may make at once above the sustained rate.
+    pub per_tenant_burst: u32,
+    /// When Redis cannot be asked: `false` refuses calls (`UNAVAILABLE`), `true` lets them
+    /// through unlimited.
+    pub fail_open: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_caller_per_second: 50.0,
+            per_caller_burst: 100,
+            per_tenant_per_second: 500.0,
+            per_tenant_burst: 1000,
+            fail_open: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod migrations;
 mod pending_services;
+mod rate_limit;
 mod reflection;
 mod request_id;
 mod shutdown;

@@ -21,6 +21,7 @@ use tonic_web::GrpcWebLayer;
 
 use crate::{
     auth::{AuthLayer, Authenticator, rbac::Rbac},
+    cache::rate_limit::RateLimiter,
     health::Readiness,
     pb,
     store::Database,
@@ -33,6 +34,8 @@ pub struct ApiContext {
     pub db: Database,
     /// The policy decision point.
     pub rbac: Arc<Rbac>,
+    /// Call rate limits.
+    pub limiter: RateLimiter,
     /// Where per-RPC metrics go.
     pub metrics: Arc<Metrics>,
     /// Dependency status for `/readyz`.
@@ -78,7 +81,11 @@ pub fn routes(
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(Pending::<AuditApi>::new());
-    let access = AuthLayer::new(Authenticator::new(context.db), context.rbac);
+    let access = AuthLayer::new(
+        Authenticator::new(context.db),
+        context.rbac,
+        context.limiter,
+    );
     let telemetry = RpcTelemetryLayer::new(context.metrics.clone(), Arc::new(ApiCatalog::served()));
     let grpc = grpc
         .into_axum_router()

@@ -1,5 +1,7 @@
 //! Why a call was refused before reaching its handler.
 
+use std::time::Duration;
+
 use tonic::Status;
 
 use super::permissions::Permission;
@@ -34,13 +36,33 @@ pub enum AuthError {
     /// Credentials could not be checked (database unavailable): fail closed.
     #[error("cannot verify credentials right now; retry later")]
     Unavailable,
+    /// The caller or its tenant made too many calls.
+    #[error("rate limit exceeded; retry in {} ms", retry_after.as_millis())]
+    RateLimited {
+        /// How long until a call would be allowed.
+        retry_after: Duration,
+    },
+    /// The rate limiter could not be asked and is configured to fail closed.
+    #[error("cannot check the rate limit right now; retry later")]
+    LimiterUnavailable,
 }
 
 impl From<&AuthError> for Status {
     fn from(err: &AuthError) -> Self {
         match err {
             AuthError::Denied(_) => Status::permission_denied(err.to_string()),
-            AuthError::Unavailable => Status::unavailable(err.to_string()),
+            AuthError::Unavailable | AuthError::LimiterUnavailable => {
+                Status::unavailable(err.to_string())
+            }
+            AuthError::RateLimited { retry_after } => {
+                let mut status = Status::resource_exhausted(err.to_string());
+                // Whole seconds, rounded up, as HTTP's Retry-After.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                if let Ok(value) = seconds.to_string().parse() {
+                    status.metadata_mut().insert("retry-after", value);
+                }
+                status
+            }
             _ => Status::unauthenticated(err.to_string()),
         }
     }

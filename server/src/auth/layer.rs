@@ -13,9 +13,10 @@ use tonic::Status;
 
 use super::{
     AuthError, Authenticator, Principal,
-    permissions::{self, Access},
+    permissions::{self, Access, Permission},
     rbac::Rbac,
 };
+use crate::cache::rate_limit::{Decision, RateLimiter};
 
 /// Authentication and authorization for every RPC.
 #[derive(Clone)]
@@ -26,15 +27,51 @@ pub struct AuthLayer {
 struct AuthState {
     authenticator: Authenticator,
     rbac: Arc<Rbac>,
+    limiter: RateLimiter,
+}
+
+impl AuthState {
+    /// Authenticates, authorizes and counts the call against the rate limits.
+    async fn admit(
+        &self,
+        authorization: Option<&http::HeaderValue>,
+        permission: Permission,
+    ) -> Result<Principal, (AuthError, Option<Principal>)> {
+        let principal = self
+            .authenticator
+            .authenticate(authorization)
+            .await
+            .map_err(|err| (err, None))?;
+        if !self.rbac.allows(&principal, permission).await {
+            return Err((AuthError::Denied(permission), Some(principal)));
+        }
+        let caller = principal.api_key.unwrap_or(principal.user).to_string();
+        match self.limiter.check(principal.tenant, &caller).await {
+            Ok(Decision::Allowed) => Ok(principal),
+            Ok(Decision::Limited { retry_after }) => {
+                Err((AuthError::RateLimited { retry_after }, Some(principal)))
+            }
+            Err(err) if self.limiter.fails_open() => {
+                tracing::warn!(error = %err, "rate limiter unavailable: letting the call through");
+                Ok(principal)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "rate limiter unavailable: refusing the call");
+                Err((AuthError::LimiterUnavailable, Some(principal)))
+            }
+        }
+    }
 }
 
 impl AuthLayer {
-    /// A layer checking credentials with `authenticator` and permissions with `rbac`.
-    pub fn new(authenticator: Authenticator, rbac: Arc<Rbac>) -> Self {
+    /// A layer checking credentials with `authenticator`, permissions with `rbac` and
+    /// call rates with `limiter`.
+    pub fn new(authenticator: Authenticator, rbac: Arc<Rbac>, limiter: RateLimiter) -> Self {
         Self {
             state: Arc::new(AuthState {
                 authenticator,
                 rbac,
+                limiter,
             }),
         }
     }
@@ -94,16 +131,8 @@ where
                     return Ok(status.into_http());
                 }
             };
-            let outcome = match state
-                .authenticator
-                .authenticate(request.headers().get(http::header::AUTHORIZATION))
-                .await
-            {
-                Ok(principal) if state.rbac.allows(&principal, permission).await => Ok(principal),
-                Ok(principal) => Err((AuthError::Denied(permission), Some(principal))),
-                Err(err) => Err((err, None)),
-            };
-            match outcome {
+            let authorization = request.headers().get(http::header::AUTHORIZATION);
+            match state.admit(authorization, permission).await {
                 Ok(principal) => {
                     tracing::Span::current()
                         .record("tenant", tracing::field::display(principal.tenant));

@@ -4,6 +4,8 @@
 //! can be found (and deleted) together and no two tenants share a key. `key_prefix` comes
 //! from the configuration and lets several deployments or test runs share one Redis.
 
+pub mod rate_limit;
+
 use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts, redis};
 use secrecy::ExposeSecret;
 
@@ -88,6 +90,14 @@ impl Cache {
         let mut conn = self.pool.get().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
         Ok(())
+    }
+
+    /// A pooled connection.
+    ///
+    /// # Errors
+    /// [`CacheError::Pool`] when none becomes available in time.
+    pub async fn connection(&self) -> Result<deadpool_redis::Connection, CacheError> {
+        Ok(self.pool.get().await?)
     }
 
     /// The key layout.
