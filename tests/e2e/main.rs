@@ -13,4 +13,5 @@ mod rate_limit;
 mod reflection;
 mod request_id;
 mod shutdown;
+mod sso;
 mod third_party_client;

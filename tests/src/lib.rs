@@ -12,6 +12,7 @@
 pub mod db;
 pub mod env;
 pub mod grpc;
+pub mod oidc;
 pub mod redis;
 pub mod server;
 

@@ -1,5 +1,4 @@
-//! AuthService: who am I, and API key management. SSO login and sessions answer
-//! `UNIMPLEMENTED` until they are built.
+//! AuthService: SSO login, sessions, who am I, and API key management.
 
 use std::sync::Arc;
 
@@ -9,21 +8,19 @@ use super::{
     convert::{from_timestamp, principal, timestamp},
     error::ApiError,
     pagination::PageRequest,
-    pending::pending_status,
 };
 use crate::{
     auth::{
         Principal,
         key_management::{self, KeyError, NewKey},
+        oidc::{ClientInfo, LoginDone, LoginError, Sso},
         permissions::Permission,
         rbac::Rbac,
+        sessions::{SessionError, Sessions},
     },
     pb::v1::{self as pb, auth_service_server::AuthService},
-    store::{Database, api_keys::ApiKeyRecord},
+    store::{Database, api_keys::ApiKeyRecord, sessions::SessionRecord},
 };
-
-/// What SSO-related calls wait for.
-const SSO_MISSING: &str = "SSO login and sessions are not built yet; use an API key";
 
 /// Lets a caller manage every key of the tenant, not only their own.
 const MANAGE_KEYS: Permission = Permission {
@@ -41,21 +38,20 @@ const ASSIGN_ROLES: Permission = Permission {
 pub struct AuthApi {
     db: Database,
     rbac: Arc<Rbac>,
+    sessions: Sessions,
+    sso: Arc<Sso>,
 }
 
 impl AuthApi {
-    /// Serves with `db`, deciding key management rights with `rbac`.
-    pub fn new(db: Database, rbac: Arc<Rbac>) -> Self {
-        Self { db, rbac }
+    /// Serves with `db`, `sessions` and `sso`, deciding key management rights with `rbac`.
+    pub fn new(db: Database, rbac: Arc<Rbac>, sessions: Sessions, sso: Arc<Sso>) -> Self {
+        Self {
+            db,
+            rbac,
+            sessions,
+            sso,
+        }
     }
-}
-
-fn unavailable<T>(method: &str) -> Result<Response<T>, Status> {
-    Err(pending_status(
-        pb::auth_service_server::SERVICE_NAME,
-        method,
-        SSO_MISSING,
-    ))
 }
 
 impl From<KeyError> for ApiError {
@@ -66,6 +62,35 @@ impl From<KeyError> for ApiError {
             KeyError::NotFound => ApiError::NotFound("API key"),
             KeyError::Internal(_) | KeyError::Randomness(_) => ApiError::Internal(err.to_string()),
         }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        if !matches!(err, LoginError::Internal(_)) {
+            // A security event: who tried what is in the span (request id, client).
+            tracing::warn!(reason = %err, "login refused");
+        }
+        match err {
+            LoginError::UnknownTenant(_) => ApiError::NotFound("tenant"),
+            LoginError::NoProvider(_) => ApiError::FailedPrecondition(err.to_string()),
+            LoginError::Provider(_) => ApiError::Unavailable(err.to_string()),
+            LoginError::BadRedirect => ApiError::invalid("redirect_uri", "must be an absolute URL"),
+            LoginError::EmailNotAllowed(_) | LoginError::UserDisabled => {
+                ApiError::PermissionDenied(err.to_string())
+            }
+            LoginError::BadState
+            | LoginError::CodeRefused(_)
+            | LoginError::InvalidIdToken(_)
+            | LoginError::BadLoginCode => ApiError::Unauthenticated(err.to_string()),
+            LoginError::Internal(_) => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        ApiError::Internal(err.to_string())
     }
 }
 
@@ -102,48 +127,161 @@ impl From<ApiKeyRecord> for pb::ApiKey {
     }
 }
 
+/// A session as the API shows it; `current` marks the one making the call.
+fn session_message(record: SessionRecord, current: Option<uuid::Uuid>) -> pb::Session {
+    pb::Session {
+        id: record.id.to_string(),
+        create_time: Some(timestamp(record.created_at)),
+        last_used_time: None,
+        expire_time: Some(timestamp(record.expires_at)),
+        absolute_expire_time: Some(timestamp(record.absolute_expires_at)),
+        user_agent: record.user_agent,
+        client_address: record.client_address,
+        current: current == Some(record.id),
+    }
+}
+
+/// The client's software and address, recorded with a new session.
+fn client_info<T>(request: &Request<T>) -> ClientInfo {
+    ClientInfo {
+        user_agent: request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(256)
+            .collect(),
+        address: request
+            .remote_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// The session of a session-authenticated caller.
+fn current_session(principal: &Principal) -> Result<uuid::Uuid, ApiError> {
+    principal.session.ok_or_else(|| {
+        ApiError::FailedPrecondition("this call needs a session token, not an API key".into())
+    })
+}
+
+impl AuthApi {
+    fn logged_in(done: LoginDone) -> (Option<pb::SessionToken>, Option<pb::Principal>) {
+        let principal = (&done.principal).into();
+        let token = pb::SessionToken {
+            token: done.session.token,
+            session: Some(session_message(done.session.record, done.principal.session)),
+        };
+        (Some(token), Some(principal))
+    }
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn start_login(
         &self,
-        _: Request<pb::StartLoginRequest>,
+        request: Request<pb::StartLoginRequest>,
     ) -> Result<Response<pb::StartLoginResponse>, Status> {
-        unavailable("StartLogin")
+        let body = request.into_inner();
+        let redirect = (!body.redirect_uri.is_empty()).then_some(body.redirect_uri.as_str());
+        let start = self
+            .sso
+            .start(&body.tenant, redirect)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::StartLoginResponse {
+            authorization_url: start.authorization_url,
+            state: start.state,
+            expire_time: Some(timestamp(start.expires_at)),
+        }))
     }
 
     async fn complete_login(
         &self,
-        _: Request<pb::CompleteLoginRequest>,
+        request: Request<pb::CompleteLoginRequest>,
     ) -> Result<Response<pb::CompleteLoginResponse>, Status> {
-        unavailable("CompleteLogin")
+        let client = client_info(&request);
+        let body = request.into_inner();
+        let done = self
+            .sso
+            .complete(&body.state, &body.code, client)
+            .await
+            .map_err(ApiError::from)?;
+        let (session, principal) = Self::logged_in(done);
+        Ok(Response::new(pb::CompleteLoginResponse {
+            session,
+            principal,
+        }))
     }
 
     async fn exchange_login_code(
         &self,
-        _: Request<pb::ExchangeLoginCodeRequest>,
+        request: Request<pb::ExchangeLoginCodeRequest>,
     ) -> Result<Response<pb::ExchangeLoginCodeResponse>, Status> {
-        unavailable("ExchangeLoginCode")
+        let token = self
+            .sso
+            .exchange_login_code(&request.get_ref().code)
+            .await
+            .map_err(ApiError::from)?;
+        let principal = self
+            .sessions
+            .authenticate(&token)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::from(LoginError::BadLoginCode))?;
+        Ok(Response::new(pb::ExchangeLoginCodeResponse {
+            session: Some(pb::SessionToken {
+                token,
+                session: None,
+            }),
+            principal: Some((&principal).into()),
+        }))
     }
 
     async fn refresh_session(
         &self,
-        _: Request<pb::RefreshSessionRequest>,
+        request: Request<pb::RefreshSessionRequest>,
     ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
-        unavailable("RefreshSession")
+        let principal = principal(&request)?;
+        let session = current_session(&principal)?;
+        let record = self
+            .sessions
+            .refresh(&principal, session)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("session"))?;
+        Ok(Response::new(pb::RefreshSessionResponse {
+            session: Some(session_message(record, Some(session))),
+        }))
     }
 
     async fn logout(
         &self,
-        _: Request<pb::LogoutRequest>,
+        request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        unavailable("Logout")
+        let principal = principal(&request)?;
+        let session = current_session(&principal)?;
+        self.sessions
+            .revoke(principal.tenant, principal.user, Some(session))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::LogoutResponse {}))
     }
 
     async fn logout_everywhere(
         &self,
-        _: Request<pb::LogoutEverywhereRequest>,
+        request: Request<pb::LogoutEverywhereRequest>,
     ) -> Result<Response<pb::LogoutEverywhereResponse>, Status> {
-        unavailable("LogoutEverywhere")
+        let principal = principal(&request)?;
+        let revoked = self
+            .sessions
+            .revoke(principal.tenant, principal.user, None)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::LogoutEverywhereResponse {
+            revoked: i64::try_from(revoked).unwrap_or(i64::MAX),
+        }))
     }
 
     async fn who_am_i(
@@ -158,9 +296,23 @@ impl AuthService for AuthApi {
 
     async fn list_sessions(
         &self,
-        _: Request<pb::ListSessionsRequest>,
+        request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        unavailable("ListSessions")
+        let principal = principal(&request)?;
+        let page = PageRequest::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let sessions = self
+            .sessions
+            .list(&principal, page.after, page.size + 1)
+            .await
+            .map_err(ApiError::from)?;
+        let (sessions, next_page_token) = page.finish(sessions, |s| s.id);
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|s| session_message(s, principal.session))
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn create_api_key(

@@ -26,6 +26,15 @@ pub enum ApiError {
     /// The caller may not do this to this object.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The presented proof of identity is not accepted.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The call cannot work in the current state (e.g. no identity provider configured).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A dependency (e.g. an identity provider) is unreachable; retrying may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed that the client cannot fix.
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,6 +66,9 @@ impl From<ApiError> for Status {
             ),
             ApiError::NotFound(what) => Status::not_found(format!("{what} not found")),
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
+            ApiError::Unauthenticated(message) => Status::unauthenticated(message),
+            ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal(

@@ -2,10 +2,12 @@
 //!
 //! Handlers here are thin: convert proto to domain types, call the domain, convert back.
 
+mod admin;
 mod auth;
 mod catalog;
 mod convert;
 mod error;
+mod login_http;
 mod ops_http;
 mod pagination;
 mod pending;
@@ -15,12 +17,12 @@ use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
-use pending::{AdminApi, AuditApi, ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
+use pending::{AuditApi, ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
 use crate::{
-    auth::{AuthLayer, Authenticator, rbac::Rbac},
+    auth::{AuthLayer, Authenticator, oidc::Sso, rbac::Rbac, sessions::Sessions},
     cache::rate_limit::RateLimiter,
     health::Readiness,
     pb,
@@ -36,6 +38,12 @@ pub struct ApiContext {
     pub rbac: Arc<Rbac>,
     /// Call rate limits.
     pub limiter: RateLimiter,
+    /// Login sessions.
+    pub sessions: Sessions,
+    /// SSO login.
+    pub sso: Arc<Sso>,
+    /// Where the web console receives login codes.
+    pub console_url: Option<String>,
     /// Where per-RPC metrics go.
     pub metrics: Arc<Metrics>,
     /// Dependency status for `/readyz`.
@@ -75,14 +83,21 @@ pub fn routes(
         .add_service(Pending::<ChatApi>::new())
         .add_service(Pending::<MemoryApi>::new())
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
-            auth::AuthApi::new(context.db.clone(), context.rbac.clone()),
+            auth::AuthApi::new(
+                context.db.clone(),
+                context.rbac.clone(),
+                context.sessions.clone(),
+                context.sso.clone(),
+            ),
         ))
-        .add_service(Pending::<AdminApi>::new())
+        .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
+            admin::AdminApi::new(context.db.clone()),
+        ))
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(Pending::<AuditApi>::new());
     let access = AuthLayer::new(
-        Authenticator::new(context.db),
+        Authenticator::new(context.db, context.sessions),
         context.rbac,
         context.limiter,
     );
@@ -93,5 +108,8 @@ pub fn routes(
         .layer(telemetry)
         .layer(GrpcWebLayer::new())
         .layer(web::cors_layer(&context.cors_allowed_origins));
-    Routes::from(grpc.merge(ops_http::router(context.metrics, context.readiness)))
+    Routes::from(
+        grpc.merge(ops_http::router(context.metrics, context.readiness))
+            .merge(login_http::router(context.sso, context.console_url)),
+    )
 }

@@ -98,12 +98,6 @@ pending_api!(
     "memory needs the chat engine and embeddings"
 );
 pending_api!(
-    /// AdminService.
-    AdminApi,
-    pb::admin_service_server::SERVICE_NAME,
-    "administration needs authentication and role-based access control"
-);
-pending_api!(
     /// PluginService.
     PluginApi,
     pb::plugin_service_server::SERVICE_NAME,
@@ -121,3 +115,30 @@ pending_api!(
     pb::audit_service_server::SERVICE_NAME,
     "the audit trail is not built yet"
 );
+
+/// Writes a service's trait impl from the methods that are built and a list of those that
+/// are not, which answer like [`Pending`] does.
+macro_rules! service_impl {
+    (
+        impl $service_trait:path, for $ty:ty;
+        service: $service:expr;
+        missing: $missing:expr;
+        pending: [$($method:ident($request:ident) -> $response:ident = $name:literal),* $(,)?];
+        built: { $($built:tt)* }
+    ) => {
+        #[tonic::async_trait]
+        impl $service_trait for $ty {
+            $($built)*
+
+            $(
+                async fn $method(
+                    &self,
+                    _: tonic::Request<$crate::pb::v1::$request>,
+                ) -> Result<tonic::Response<$crate::pb::v1::$response>, tonic::Status> {
+                    Err($crate::api::pending::pending_status($service, $name, $missing))
+                }
+            )*
+        }
+    };
+}
+pub(crate) use service_impl;

@@ -9,6 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+pub use super::tokens::RandomnessUnavailable;
+use super::tokens::random_secret;
+
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "cc_live_";
 
@@ -27,20 +30,13 @@ pub struct IssuedApiKey {
     pub secret_sha256: [u8; 32],
 }
 
-/// Why a key could not be made.
-#[derive(Debug, thiserror::Error)]
-#[error("the operating system's random number generator failed: {0}")]
-pub struct RandomnessUnavailable(getrandom::Error);
-
 impl IssuedApiKey {
     /// Makes a new random key.
     ///
     /// # Errors
     /// [`RandomnessUnavailable`] when the OS cannot supply random bytes.
     pub fn generate() -> Result<Self, RandomnessUnavailable> {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(RandomnessUnavailable)?;
-        let secret = format!("{KEY_PREFIX}{}", hex::encode(random));
+        let secret = format!("{KEY_PREFIX}{}", hex::encode(random_secret()?));
         let prefix = secret[..KEY_PREFIX.len() + DISPLAY_PREFIX_HEX].to_owned();
         let secret_sha256 = digest(&secret);
         Ok(Self {

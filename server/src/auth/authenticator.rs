@@ -5,22 +5,24 @@ use http::HeaderValue;
 use super::{
     AuthError, Principal,
     api_key::{KEY_PREFIX, digest},
+    sessions::{SESSION_PREFIX, Sessions},
 };
 use crate::{
     store::{self, Database},
     tenancy::TenantId,
 };
 
-/// Verifies credentials against the database.
+/// Verifies credentials: API keys against Postgres, session tokens against Redis.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
+    sessions: Sessions,
 }
 
 impl Authenticator {
-    /// Checks credentials in `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Checks API keys in `db` and session tokens with `sessions`.
+    pub fn new(db: Database, sessions: Sessions) -> Self {
+        Self { db, sessions }
     }
 
     /// Authenticates `authorization` (`Bearer <token>`).
@@ -39,6 +41,17 @@ impl Authenticator {
             return Err(AuthError::Malformed);
         }
         let token = token.trim();
+        if token.starts_with(SESSION_PREFIX) {
+            return self
+                .sessions
+                .authenticate(token)
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "cannot look up session");
+                    AuthError::Unavailable
+                })?
+                .ok_or(AuthError::Unknown);
+        }
         if !token.starts_with(KEY_PREFIX) {
             return Err(AuthError::Unknown);
         }
@@ -70,6 +83,7 @@ impl Authenticator {
             user: credential.user_id,
             email: credential.user_email,
             api_key: Some(credential.key_id),
+            session: None,
             roles: credential.roles,
         })
     }

@@ -9,10 +9,13 @@ mod authenticator;
 mod error;
 pub mod key_management;
 mod layer;
+pub mod oidc;
 pub mod permissions;
 mod principal;
 pub mod rbac;
 pub mod roles;
+pub mod sessions;
+mod tokens;
 
 pub use authenticator::Authenticator;
 pub use error::AuthError;

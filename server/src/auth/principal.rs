@@ -16,8 +16,10 @@ pub struct Principal {
     pub user: Uuid,
     /// The user's email, for display.
     pub email: String,
-    /// Set when the call is authenticated by an API key rather than a session.
+    /// Set when the call is authenticated by an API key.
     pub api_key: Option<Uuid>,
+    /// Set when the call is authenticated by a login session.
+    pub session: Option<Uuid>,
     /// Roles the call acts with (for an API key: the key's own roles).
     pub roles: Vec<String>,
 }

@@ -95,6 +95,7 @@ mod tests {
             user: Uuid::nil(),
             email: "u@t.example".into(),
             api_key: None,
+            session: None,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         }
     }

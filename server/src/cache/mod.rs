@@ -5,6 +5,7 @@
 //! from the configuration and lets several deployments or test runs share one Redis.
 
 pub mod rate_limit;
+mod sessions;
 
 use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts, redis};
 use secrecy::ExposeSecret;

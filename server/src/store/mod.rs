@@ -5,6 +5,8 @@
 //! so row-level security applies to every query they run.
 
 pub mod api_keys;
+pub mod identity_providers;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
 

@@ -45,3 +45,13 @@ pub async fn find_by_slug(
         .await?;
     Ok(id.map(TenantId))
 }
+
+/// The slug of the scoped transaction's tenant.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails or no tenant is in scope.
+pub async fn slug(conn: &mut PgConnection) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT slug FROM tenants")
+        .fetch_one(conn)
+        .await?)
+}

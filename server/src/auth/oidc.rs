@@ -1,0 +1,541 @@
+//! Team login through each tenant's OpenID Connect provider (crate `openidconnect`):
+//! authorization code flow with PKCE and a nonce, ID-token validation (signature against the
+//! provider's JWKS, issuer, audience, expiry, nonce), just-in-time user provisioning, group
+//! claims mapped to roles, and a session at the end.
+//!
+//! The login state (PKCE verifier, nonce, redirect URI) waits in Redis under a single-use
+//! handle: the `state` parameter, which also names the tenant. Discovery documents (with
+//! their keys) are cached per issuer; a token signed with an unknown key triggers one fresh
+//! discovery, so key rotation at the provider needs no restart.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata},
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use super::{
+    Principal,
+    sessions::{IssuedSession, SessionError, SessionOwner, Sessions},
+    tokens::{self, RandomnessUnavailable},
+};
+use crate::{
+    cache::{Cache, CacheError},
+    config::AuthConfig,
+    store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
+    tenancy::{self, TenantId, TenantSlug},
+};
+
+/// Prefix of the `state` handle of a login in progress.
+const STATE_PREFIX: &str = "cc_state_";
+/// Prefix of the one-time code the callback hands the web console.
+pub const LOGIN_CODE_PREFIX: &str = "cc_code_";
+/// How long a one-time login code stays valid.
+const LOGIN_CODE_TTL: Duration = Duration::from_secs(60);
+/// Role of a user whose groups map to no role and who holds none yet.
+const DEFAULT_ROLE: &str = "member";
+
+/// Why a login failed. Every variant is logged as a security event by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The tenant slug is malformed or unknown.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    /// The tenant has no identity provider configured.
+    #[error("tenant {0:?} has no identity provider configured")]
+    NoProvider(String),
+    /// The provider could not be reached or its discovery document is invalid.
+    #[error("identity provider unavailable: {0}")]
+    Provider(String),
+    /// The redirect URI is not a URL.
+    #[error("redirect_uri is not a valid URL")]
+    BadRedirect,
+    /// The state is unknown, expired or already used.
+    #[error("login state is unknown, expired or already used; start the login again")]
+    BadState,
+    /// The provider refused the code (e.g. replayed or expired).
+    #[error("the identity provider refused the authorization code: {0}")]
+    CodeRefused(String),
+    /// The ID token is missing or does not validate.
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
+    /// The user's email is missing or outside the allowed domains.
+    #[error("email {0:?} is not allowed to sign in to this tenant")]
+    EmailNotAllowed(String),
+    /// The user is disabled.
+    #[error("this user is disabled")]
+    UserDisabled,
+    /// The one-time login code is unknown, expired or used.
+    #[error("login code is unknown, expired or already used")]
+    BadLoginCode,
+    /// A store failed.
+    #[error("login failed: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<CacheError> for LoginError {
+    fn from(err: CacheError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<SessionError> for LoginError {
+    fn from(err: SessionError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<RandomnessUnavailable> for LoginError {
+    fn from(err: RandomnessUnavailable) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+/// A login begun: where to send the user.
+pub struct LoginStart {
+    /// The provider's authorization URL.
+    pub authorization_url: String,
+    /// The opaque `state` the provider will return.
+    pub state: String,
+    /// The login must finish before this.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A login finished.
+pub struct LoginDone {
+    /// The new session.
+    pub session: IssuedSession,
+    /// Who logged in.
+    pub principal: Principal,
+}
+
+/// Client details recorded with the session.
+#[derive(Default)]
+pub struct ClientInfo {
+    /// `user-agent`.
+    pub user_agent: String,
+    /// Remote address.
+    pub address: String,
+}
+
+/// What waits in Redis between the start and the end of a login.
+#[derive(Serialize, Deserialize)]
+struct PendingLogin {
+    pkce_verifier: String,
+    nonce: String,
+    redirect_uri: String,
+}
+
+/// The SSO login service.
+pub struct Sso {
+    db: Database,
+    cache: Cache,
+    sessions: Sessions,
+    config: AuthConfig,
+    callback_url: String,
+    http: reqwest::Client,
+    discovery: Mutex<HashMap<String, (CoreProviderMetadata, Instant)>>,
+}
+
+impl Sso {
+    /// Logins whose browser redirect lands on `callback_url` unless a client brings its own.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        db: Database,
+        cache: Cache,
+        sessions: Sessions,
+        config: AuthConfig,
+        callback_url: String,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            // Following redirects would open the server to SSRF through a provider URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            db,
+            cache,
+            sessions,
+            config,
+            callback_url,
+            http,
+            discovery: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The redirect URI of browser logins that end at this server.
+    pub fn callback_url(&self) -> &str {
+        &self.callback_url
+    }
+
+    /// Begins a login to tenant `slug`; the provider will redirect to `redirect_uri`, or to
+    /// this server's callback when `None`.
+    ///
+    /// # Errors
+    /// [`LoginError`] for an unknown tenant, a missing or unreachable provider, or a bad
+    /// redirect URI.
+    pub async fn start(
+        &self,
+        slug: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<LoginStart, LoginError> {
+        let parsed =
+            TenantSlug::parse(slug).map_err(|_| LoginError::UnknownTenant(slug.to_owned()))?;
+        let tenant = store::tenants::find_by_slug(&self.db, &parsed)
+            .await?
+            .ok_or_else(|| LoginError::UnknownTenant(slug.to_owned()))?;
+        let provider = self.provider_of(tenant, slug).await?;
+        let redirect_uri = redirect_uri.unwrap_or(&self.callback_url).to_owned();
+        let client = self.client(&provider, &redirect_uri, false).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let handle = tokens::issue(STATE_PREFIX, tenant)?;
+        let state = handle.token.clone();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state.clone()),
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &provider.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, _, nonce) = request.url();
+        let pending = serde_json::to_string(&PendingLogin {
+            pkce_verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+            redirect_uri,
+        })
+        .map_err(|err| LoginError::Internal(err.to_string()))?;
+        self.cache
+            .put_once(
+                tenant,
+                "login",
+                &handle.sha256,
+                &pending,
+                self.config.login_timeout,
+            )
+            .await?;
+        Ok(LoginStart {
+            authorization_url: url.to_string(),
+            state: handle.token,
+            expires_at: OffsetDateTime::now_utc() + self.config.login_timeout,
+        })
+    }
+
+    /// Finishes a login: exchanges `code`, validates the ID token, provisions the user and
+    /// issues a session.
+    ///
+    /// # Errors
+    /// [`LoginError`] saying which check failed.
+    pub async fn complete(
+        &self,
+        state: &str,
+        code: &str,
+        client_info: ClientInfo,
+    ) -> Result<LoginDone, LoginError> {
+        let (tenant, handle) = tokens::parse(STATE_PREFIX, state).ok_or(LoginError::BadState)?;
+        let pending = self
+            .cache
+            .take_once(tenant, "login", &handle)
+            .await?
+            .ok_or(LoginError::BadState)?;
+        let pending: PendingLogin =
+            serde_json::from_str(&pending).map_err(|err| LoginError::Internal(err.to_string()))?;
+        let provider = self.provider_of(tenant, &tenant.to_string()).await?;
+        let client = self.client(&provider, &pending.redirect_uri, false).await?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|err| LoginError::Provider(err.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|err| LoginError::CodeRefused(describe_token_error(&err)))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| LoginError::InvalidIdToken("the provider returned none".into()))?;
+        let nonce = Nonce::new(pending.nonce);
+        let identity = match self.verify(&client, id_token, &nonce, &provider) {
+            Ok(identity) => identity,
+            Err(first) => {
+                // Perhaps the provider rotated its keys: rediscover once and retry.
+                let client = self.client(&provider, &pending.redirect_uri, true).await?;
+                self.verify(&client, id_token, &nonce, &provider)
+                    .map_err(|_| first)?
+            }
+        };
+        self.provision(tenant, &provider, identity, client_info)
+            .await
+    }
+
+    /// A single-use code the web console trades for `session_token` (so that the token
+    /// never appears in a URL).
+    ///
+    /// # Errors
+    /// [`LoginError::Internal`] when Redis fails.
+    pub async fn login_code(
+        &self,
+        tenant: TenantId,
+        session_token: &str,
+    ) -> Result<String, LoginError> {
+        let code = tokens::issue(LOGIN_CODE_PREFIX, tenant)?;
+        self.cache
+            .put_once(
+                tenant,
+                "login-code",
+                &code.sha256,
+                session_token,
+                LOGIN_CODE_TTL,
+            )
+            .await?;
+        Ok(code.token)
+    }
+
+    /// Trades a one-time login code for its session token.
+    ///
+    /// # Errors
+    /// [`LoginError::BadLoginCode`] when the code is unknown, expired or used.
+    pub async fn exchange_login_code(&self, code: &str) -> Result<String, LoginError> {
+        let (tenant, sha256) =
+            tokens::parse(LOGIN_CODE_PREFIX, code).ok_or(LoginError::BadLoginCode)?;
+        self.cache
+            .take_once(tenant, "login-code", &sha256)
+            .await?
+            .ok_or(LoginError::BadLoginCode)
+    }
+
+    async fn provider_of(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<IdentityProviderRecord, LoginError> {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let provider = store::identity_providers::get(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        provider.ok_or_else(|| LoginError::NoProvider(name.to_owned()))
+    }
+
+    async fn client(
+        &self,
+        provider: &IdentityProviderRecord,
+        redirect_uri: &str,
+        refresh: bool,
+    ) -> Result<OidcClient, LoginError> {
+        let metadata = self.metadata(&provider.issuer_url, refresh).await?;
+        let secret = (!provider.client_secret.is_empty())
+            .then(|| ClientSecret::new(provider.client_secret.clone()));
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| LoginError::BadRedirect)?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(provider.client_id.clone()),
+            secret,
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    async fn metadata(
+        &self,
+        issuer: &str,
+        refresh: bool,
+    ) -> Result<CoreProviderMetadata, LoginError> {
+        let mut cache = self.discovery.lock().await;
+        if !refresh
+            && let Some((metadata, fetched)) = cache.get(issuer)
+            && fetched.elapsed() < self.config.discovery_cache_ttl
+        {
+            return Ok(metadata.clone());
+        }
+        let issuer_url = IssuerUrl::new(issuer.to_owned())
+            .map_err(|err| LoginError::Provider(err.to_string()))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer_url, &self.http)
+            .await
+            .map_err(|err| LoginError::Provider(format!("discovery of {issuer} failed: {err}")))?;
+        cache.insert(issuer.to_owned(), (metadata.clone(), Instant::now()));
+        Ok(metadata)
+    }
+
+    fn verify(
+        &self,
+        client: &OidcClient,
+        id_token: &CoreIdToken,
+        nonce: &Nonce,
+        provider: &IdentityProviderRecord,
+    ) -> Result<Identity, LoginError> {
+        let claims = id_token
+            .claims(&client.id_token_verifier(), nonce)
+            .map_err(|err| LoginError::InvalidIdToken(err.to_string()))?;
+        let email = claims
+            .email()
+            .map(|email| email.as_str().to_owned())
+            .ok_or_else(|| LoginError::EmailNotAllowed(String::new()))?;
+        let name = claims
+            .name()
+            .and_then(|name| name.get(None))
+            .map(|name| name.as_str().to_owned())
+            .unwrap_or_default();
+        let groups = groups_claim(id_token, &provider.groups_claim);
+        Ok(Identity {
+            subject: claims.subject().as_str().to_owned(),
+            email,
+            name,
+            groups,
+        })
+    }
+
+    async fn provision(
+        &self,
+        tenant: TenantId,
+        provider: &IdentityProviderRecord,
+        identity: Identity,
+        client_info: ClientInfo,
+    ) -> Result<LoginDone, LoginError> {
+        if !email_allowed(&identity.email, &provider.allowed_email_domains) {
+            return Err(LoginError::EmailNotAllowed(identity.email));
+        }
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let (user, disabled) = store::users::upsert_sso(
+            &mut tx,
+            tenant,
+            &identity.subject,
+            &identity.email,
+            &identity.name,
+        )
+        .await?;
+        if disabled {
+            return Err(LoginError::UserDisabled);
+        }
+        let mut mapped: Vec<&str> = identity
+            .groups
+            .iter()
+            .filter_map(|group| provider.group_roles.0.get(group))
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let held = store::users::roles(&mut tx, user).await?;
+        if mapped.is_empty() && held.is_empty() {
+            mapped.push(DEFAULT_ROLE);
+        }
+        for role in mapped {
+            store::users::grant_role(&mut tx, tenant, user, role).await?;
+        }
+        let roles = store::users::roles(&mut tx, user).await?;
+        let tenant_slug: String = store::tenants::slug(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let session = self
+            .sessions
+            .issue(SessionOwner {
+                tenant,
+                tenant_slug: &tenant_slug,
+                user,
+                email: &identity.email,
+                roles: &roles,
+                user_agent: &client_info.user_agent,
+                client_address: &client_info.address,
+            })
+            .await?;
+        let principal = Principal {
+            tenant,
+            tenant_slug,
+            user,
+            email: identity.email,
+            api_key: None,
+            session: Some(session.record.id),
+            roles,
+        };
+        Ok(LoginDone { session, principal })
+    }
+}
+
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// Who the provider says logged in.
+struct Identity {
+    subject: String,
+    email: String,
+    name: String,
+    groups: Vec<String>,
+}
+
+/// The groups listed in `claim` of a token whose signature was already verified.
+fn groups_claim(id_token: &CoreIdToken, claim: &str) -> Vec<String> {
+    let compact = id_token.to_string();
+    let payload = compact.split('.').nth(1).unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+    else {
+        return Vec::new();
+    };
+    match claims.get(claim) {
+        Some(serde_json::Value::Array(values)) => values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn email_allowed(email: &str, domains: &[String]) -> bool {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    domains.is_empty()
+        || domains
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(domain))
+}
+
+fn describe_token_error<E: std::error::Error>(err: &E) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email_allowed;
+
+    #[test]
+    fn email_domains() {
+        assert!(email_allowed("a@acme.example", &[]));
+        assert!(email_allowed("a@ACME.example", &["acme.example".into()]));
+        assert!(!email_allowed("a@evil.example", &["acme.example".into()]));
+        assert!(!email_allowed(
+            "a@acme.example.evil",
+            &["acme.example".into()]
+        ));
+        assert!(!email_allowed("no-at-sign", &[]));
+    }
+}

@@ -1,0 +1,303 @@
+//! SSO team login against a real OpenID Connect provider: browser flow through
+//! /auth/callback and a one-time code, native flow through CompleteLogin, group → role
+//! mapping, sessions, and the refusals.
+
+use codexcontinue::pb::v1::{
+    CompleteLoginRequest, ExchangeLoginCodeRequest, GetIdentityProviderRequest, IdentityProvider,
+    ListSessionsRequest, LogoutEverywhereRequest, LogoutRequest, RefreshSessionRequest, RoleList,
+    SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
+    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+};
+use codexcontinue_tests::{
+    ServerOptions, TestDatabase, TestServer,
+    grpc::authorized,
+    oidc::{CLIENT_ID, CLIENT_SECRET, OidcProvider, browser_login},
+};
+use serde_json::json;
+use tonic::{Code, transport::Channel};
+
+const CONSOLE: &str = "http://console.test/app";
+const NATIVE_REDIRECT: &str = "http://127.0.0.1:9/native";
+
+struct Setup {
+    server: TestServer,
+    _provider: OidcProvider,
+    callback: String,
+    auth: AuthServiceClient<Channel>,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::spawn(
+        TestDatabase::migrated().await,
+        ServerOptions {
+            env: vec![("CODEXCONTINUE_AUTH__CONSOLE_URL".into(), CONSOLE.into())],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let callback = format!("{}/auth/callback", server.url());
+    let provider = OidcProvider::start(
+        &[&callback, NATIVE_REDIRECT],
+        &json!({
+            "alice": {"email": "alice@acme.example", "name": "Alice", "groups": ["eng", "audit"]},
+            "mallory": {"email": "mallory@evil.example", "name": "Mallory", "groups": ["eng"]},
+        }),
+    )
+    .await;
+    let channel = server.channel().await;
+    let mut admin = AdminServiceClient::new(channel.clone());
+    admin
+        .set_identity_provider(authorized(
+            &server.owner_key,
+            SetIdentityProviderRequest {
+                identity_provider: Some(IdentityProvider {
+                    issuer_url: provider.issuer.clone(),
+                    client_id: CLIENT_ID.into(),
+                    allowed_email_domains: vec!["acme.example".into()],
+                    groups_claim: "groups".into(),
+                    group_roles: [
+                        (
+                            "eng".to_owned(),
+                            RoleList {
+                                roles: vec!["member".into()],
+                            },
+                        ),
+                        (
+                            "audit".to_owned(),
+                            RoleList {
+                                roles: vec!["auditor".into()],
+                            },
+                        ),
+                    ]
+                    .into(),
+                    ..IdentityProvider::default()
+                }),
+                client_secret: CLIENT_SECRET.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    Setup {
+        server,
+        _provider: provider,
+        callback,
+        auth: AuthServiceClient::new(channel),
+    }
+}
+
+/// Runs the browser flow as `login`; returns the callback URL the provider redirected to.
+async fn browser_flow(setup: &mut Setup, login: &str) -> String {
+    let start = setup
+        .auth
+        .start_login(StartLoginRequest {
+            tenant: "acme".into(),
+            redirect_uri: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(start.authorization_url.contains("code_challenge="), "PKCE");
+    assert!(start.authorization_url.contains("nonce="), "nonce");
+    browser_login(&start.authorization_url, login, &setup.callback).await
+}
+
+async fn open_callback(url: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browser_login_maps_groups_to_roles_and_issues_a_session() {
+    let mut setup = setup().await;
+    let mut admin = AdminServiceClient::new(setup.server.channel().await);
+    let stored = admin
+        .get_identity_provider(authorized(
+            &setup.server.owner_key,
+            GetIdentityProviderRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .identity_provider
+        .unwrap();
+    assert!(stored.client_secret_set);
+    assert!(
+        !format!("{stored:?}").contains(CLIENT_SECRET),
+        "secret never returned"
+    );
+
+    let callback = browser_flow(&mut setup, "alice").await;
+    let response = open_callback(&callback).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let code = location
+        .strip_prefix(&format!("{CONSOLE}#code="))
+        .unwrap_or_else(|| panic!("redirect to the console with a code: {location}"))
+        .to_owned();
+    assert!(!location.contains("cc_sess_"), "no session token in a URL");
+
+    let exchanged = setup
+        .auth
+        .exchange_login_code(ExchangeLoginCodeRequest { code: code.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = exchanged.session.unwrap().token;
+    let me = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap();
+    assert_eq!(
+        (me.email.as_str(), me.tenant_slug.as_str()),
+        ("alice@acme.example", "acme")
+    );
+    assert_eq!(me.roles, ["auditor", "member"]);
+
+    // The code is single-use, and so is the login state.
+    let reused = setup
+        .auth
+        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), Code::Unauthenticated);
+    assert_eq!(
+        open_callback(&callback).await.status(),
+        401,
+        "replayed callback refused"
+    );
+
+    // The session: listed, refreshed, ended.
+    let sessions = setup
+        .auth
+        .list_sessions(authorized(&token, ListSessionsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions;
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].current);
+    setup
+        .auth
+        .refresh_session(authorized(&token, RefreshSessionRequest {}))
+        .await
+        .unwrap();
+    setup
+        .auth
+        .logout(authorized(&token, LogoutRequest {}))
+        .await
+        .unwrap();
+    let after = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn native_login_completes_once_and_logout_everywhere_ends_all_sessions() {
+    let mut setup = setup().await;
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let start = setup
+            .auth
+            .start_login(StartLoginRequest {
+                tenant: "acme".into(),
+                redirect_uri: NATIVE_REDIRECT.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let redirect = browser_login(&start.authorization_url, "alice", NATIVE_REDIRECT).await;
+        let redirect = url::Url::parse(&redirect).unwrap();
+        let param = |name: &str| {
+            redirect
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let request = CompleteLoginRequest {
+            state: param("state"),
+            code: param("code"),
+        };
+        let done = setup
+            .auth
+            .complete_login(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        tokens.push(done.session.unwrap().token);
+        let replay = setup.auth.complete_login(request).await.unwrap_err();
+        assert_eq!(replay.code(), Code::Unauthenticated, "{replay:?}");
+    }
+    let ended = setup
+        .auth
+        .logout_everywhere(authorized(&tokens[0], LogoutEverywhereRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .revoked;
+    assert_eq!(ended, 2);
+    for token in &tokens {
+        let refused = setup
+            .auth
+            .who_am_i(authorized(token, WhoAmIRequest {}))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+}
+
+#[tokio::test]
+async fn logins_are_refused_for_bad_tenant_state_provider_and_email() {
+    let mut setup = setup().await;
+    let unknown = setup
+        .auth
+        .start_login(StartLoginRequest {
+            tenant: "no-such-tenant".into(),
+            redirect_uri: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    setup.server.add_tenant("globex").await;
+    let no_provider = setup
+        .auth
+        .start_login(StartLoginRequest {
+            tenant: "globex".into(),
+            redirect_uri: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(no_provider.code(), Code::FailedPrecondition);
+
+    let forged = setup
+        .auth
+        .complete_login(CompleteLoginRequest {
+            state: format!("cc_state_{}_{}", uuid::Uuid::nil().simple(), "0".repeat(64)),
+            code: "whatever".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+
+    // Mallory authenticates at the provider, but her domain is not allowed in the tenant.
+    let callback = browser_flow(&mut setup, "mallory").await;
+    let response = open_callback(&callback).await;
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("not allowed"));
+    let logs = setup.server.logs();
+    assert!(logs.contains("login refused"), "security log line");
+}

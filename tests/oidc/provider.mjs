@@ -1,0 +1,50 @@
+// A real OpenID Connect provider for the end-to-end tests (npm oidc-provider, OpenID
+// Certified). It listens on a free loopback port, prints {"issuer": "..."} as its first
+// stdout line, and serves one confidential client with PKCE required. Its development
+// login form accepts any login name with any password; accounts and their claims (email,
+// name, groups) come from OIDC_USERS.
+//
+// Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma-separated),
+// OIDC_USERS (JSON: {"login": {"email": ..., "name": ..., "groups": [...]}}).
+import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const users = JSON.parse(process.env.OIDC_USERS ?? '{}');
+const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .privateKey.export({ format: 'jwk' });
+
+const server = http.createServer();
+server.listen(0, '127.0.0.1', () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: process.env.OIDC_CLIENT_ID,
+      client_secret: process.env.OIDC_CLIENT_SECRET,
+      redirect_uris: process.env.OIDC_REDIRECT_URIS.split(','),
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    }],
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: true } },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'groups'],
+    },
+    conformIdTokenClaims: false,
+    jwks: { keys: [{ ...signingKey, kid: 'test-key-1', alg: 'RS256', use: 'sig' }] },
+    cookies: { keys: ['codexcontinue-test-cookie-key'] },
+    async findAccount(_ctx, id) {
+      const user = users[id] ?? { email: `${id}@example.test`, name: id, groups: [] };
+      return {
+        accountId: id,
+        async claims() {
+          return { sub: id, email: user.email, email_verified: true, name: user.name, groups: user.groups };
+        },
+      };
+    },
+  });
+  server.on('request', provider.callback());
+  process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+});
