@@ -9,7 +9,9 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     api,
     auth::{
+        directory::Directory,
         oidc::Sso,
+        policy_sync::{PolicySync, SyncError},
         rbac::{Rbac, RbacError},
         sessions::Sessions,
     },
@@ -42,6 +44,9 @@ pub enum AppError {
     /// The access control engine could not start.
     #[error(transparent)]
     Rbac(#[from] RbacError),
+    /// Custom policies could not be loaded.
+    #[error("cannot load access policies: {0}")]
+    Policies(#[from] SyncError),
     /// The HTTP client for identity providers could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
@@ -105,6 +110,9 @@ impl App {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let limiter = RateLimiter::new(cache.clone(), config.rate_limit.clone());
+        let rbac = Arc::new(Rbac::new().await?);
+        let policy_sync = Arc::new(PolicySync::new(db.clone(), cache.clone(), rbac.clone()));
+        policy_sync.load_all().await?;
         let sessions = Sessions::new(db.clone(), cache.clone(), config.auth.clone());
         let public_url = match &config.auth.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -132,6 +140,10 @@ impl App {
         let probes = tokio::spawn(monitor.run(async {
             let _ = probes_stopped.await;
         }));
+        let (stop_sync, sync_stopped) = oneshot::channel::<()>();
+        let sync = tokio::spawn(policy_sync.clone().listen(async {
+            let _ = sync_stopped.await;
+        }));
 
         let (draining, drain_started) = oneshot::channel::<()>();
         let signal = async move {
@@ -145,9 +157,10 @@ impl App {
             health_service,
             api::ApiContext {
                 db: db.clone(),
-                rbac: Arc::new(Rbac::new().await?),
+                rbac,
+                directory: Directory::new(db.clone(), sessions.clone(), policy_sync.clone()),
                 limiter,
-                sessions,
+                sessions: sessions.clone(),
                 sso: Arc::new(sso),
                 console_url: config.auth.console_url.clone(),
                 metrics,
@@ -184,6 +197,8 @@ impl App {
         };
         let _ = stop_probes.send(());
         let _ = probes.await;
+        let _ = stop_sync.send(());
+        let _ = sync.await;
         db.close().await;
         tracing::info!("stopped");
         result

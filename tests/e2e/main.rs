@@ -2,6 +2,7 @@
 //! One test binary (this file) keeps link time down; each module is one area.
 
 mod access;
+mod admin;
 mod bootstrap;
 mod cli;
 mod grpc_web;

@@ -3,9 +3,9 @@
 //! mapping, sessions, and the refusals.
 
 use codexcontinue::pb::v1::{
-    CompleteLoginRequest, ExchangeLoginCodeRequest, GetIdentityProviderRequest, IdentityProvider,
-    ListSessionsRequest, LogoutEverywhereRequest, LogoutRequest, RefreshSessionRequest, RoleList,
-    SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
+    CompleteLoginRequest, ExchangeLoginCodeRequest, GetIdentityProviderRequest, GrantRoleRequest,
+    IdentityProvider, ListSessionsRequest, LogoutEverywhereRequest, LogoutRequest,
+    RefreshSessionRequest, RoleList, SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
     admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
 };
 use codexcontinue_tests::{
@@ -162,6 +162,28 @@ async fn browser_login_maps_groups_to_roles_and_issues_a_session() {
         ("alice@acme.example", "acme")
     );
     assert_eq!(me.roles, ["auditor", "member"]);
+
+    // A role granted by an admin reaches the live session at once.
+    admin
+        .grant_role(authorized(
+            &setup.server.owner_key,
+            GrantRoleRequest {
+                user_id: me.user_id.clone(),
+                role: "viewer".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let roles = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap()
+        .roles;
+    assert_eq!(roles, ["auditor", "member", "viewer"]);
 
     // The code is single-use, and so is the login state.
     let reused = setup

@@ -108,12 +108,32 @@ impl TestServer {
     /// # Panics
     /// When it exits or stays silent instead; the panic shows its log.
     pub async fn spawn(db: TestDatabase, options: ServerOptions) -> Self {
-        let env = TestEnv::get();
         let owner_key = bootstrap(&db, "acme", "owner@acme.example").await;
         let key_prefix = format!("t:{}:", uuid::Uuid::new_v4().simple());
+        Self::launch(db, options, owner_key, key_prefix).await
+    }
+
+    /// A second replica: same database, same Redis and key prefix, same owner key.
+    pub async fn replica(&self) -> Self {
+        Self::launch(
+            self.db.clone(),
+            ServerOptions::default(),
+            self.owner_key.clone(),
+            self.key_prefix.clone(),
+        )
+        .await
+    }
+
+    async fn launch(
+        db: TestDatabase,
+        options: ServerOptions,
+        owner_key: String,
+        key_prefix: String,
+    ) -> Self {
+        let env = TestEnv::get();
         let log_dir = std::env::temp_dir().join("codexcontinue-e2e");
         std::fs::create_dir_all(&log_dir).expect("create log dir");
-        let log_path = log_dir.join(format!("{}.log", db.name));
+        let log_path = log_dir.join(format!("{}-{}.log", db.name, uuid::Uuid::new_v4().simple()));
         let log = std::fs::File::create(&log_path).expect("create server log");
         let mut command = command();
         command

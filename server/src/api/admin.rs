@@ -1,5 +1,6 @@
-//! AdminService: the tenant's identity provider settings. Tenants, users, roles,
-//! providers, profiles and budgets answer `UNIMPLEMENTED` until they are built.
+//! AdminService: users, roles, custom policies and the tenant's identity provider.
+//! Tenants, model providers, profiles and budgets answer `UNIMPLEMENTED` until they are
+//! built.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +10,19 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{principal, timestamp},
     error::ApiError,
+    pagination::PageRequest,
     pending::service_impl,
 };
 use crate::{
+    auth::{
+        directory::{Directory, DirectoryError},
+        roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
+    },
     pb::v1::{self as pb, admin_service_server::AdminService},
-    store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
+    store::{
+        self, Database, StoreError, identity_providers::IdentityProviderRecord,
+        role_policies::RolePolicy, users::UserRecord,
+    },
     tenancy,
 };
 
@@ -23,13 +32,115 @@ const MAX_LIST: usize = 100;
 /// The AdminService implementation.
 pub struct AdminApi {
     db: Database,
+    directory: Directory,
 }
 
 impl AdminApi {
-    /// Serves with `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Serves with `db`, managing users and roles through `directory`.
+    pub fn new(db: Database, directory: Directory) -> Self {
+        Self { db, directory }
     }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(err: DirectoryError) -> Self {
+        match err {
+            DirectoryError::NotFound => ApiError::NotFound("user"),
+            DirectoryError::BadRole(_) => ApiError::invalid("role", err.to_string()),
+            DirectoryError::BadPolicy(_) => ApiError::invalid("policy", err.to_string()),
+            DirectoryError::RoleNotAssignable(_) => ApiError::PermissionDenied(err.to_string()),
+            DirectoryError::LastOwner => ApiError::FailedPrecondition(err.to_string()),
+            DirectoryError::Store(_) | DirectoryError::Sessions(_) | DirectoryError::Sync(_) => {
+                ApiError::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<UserRecord> for pb::User {
+    fn from(user: UserRecord) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email,
+            display_name: user.display_name,
+            roles: user.roles,
+            disabled: user.disabled,
+            external_subject: user.external_subject.unwrap_or_default(),
+            create_time: Some(timestamp(user.created_at)),
+            last_login_time: user.last_login_at.map(timestamp),
+        }
+    }
+}
+
+impl From<RolePolicy> for pb::Policy {
+    fn from(policy: RolePolicy) -> Self {
+        Self {
+            role: policy.role,
+            permission: Some(pb::Permission {
+                object: policy.object,
+                action: policy.action,
+            }),
+        }
+    }
+}
+
+fn user_id(value: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(value).map_err(|_| ApiError::invalid("user_id", "must be a UUID"))
+}
+
+fn policy_of(policy: Option<pb::Policy>) -> Result<RolePolicy, ApiError> {
+    let policy = policy.ok_or_else(|| ApiError::invalid("policy", "is required"))?;
+    let permission = policy
+        .permission
+        .ok_or_else(|| ApiError::invalid("policy.permission", "is required"))?;
+    Ok(RolePolicy {
+        role: policy.role,
+        object: permission.object,
+        action: permission.action,
+    })
+}
+
+fn non_empty(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// Built-in roles with their grants, then custom roles, each with its custom grants.
+fn roles_view(custom: Vec<RolePolicy>) -> Vec<pb::Role> {
+    let mut roles: BTreeMap<String, pb::Role> = BTreeMap::new();
+    for (role, object, action) in BUILTIN_GRANTS {
+        if *role == PLATFORM_ADMIN {
+            continue;
+        }
+        roles
+            .entry((*role).to_owned())
+            .or_insert_with(|| pb::Role {
+                name: (*role).to_owned(),
+                builtin: true,
+                permissions: Vec::new(),
+            })
+            .permissions
+            .push(pb::Permission {
+                object: (*object).to_owned(),
+                action: (*action).to_owned(),
+            });
+    }
+    for policy in custom {
+        roles
+            .entry(policy.role.clone())
+            .or_insert_with(|| pb::Role {
+                name: policy.role.clone(),
+                builtin: BUILTIN_ROLES.contains(&policy.role.as_str()),
+                permissions: Vec::new(),
+            })
+            .permissions
+            .push(pb::Permission {
+                object: policy.object,
+                action: policy.action,
+            });
+    }
+    let (mut builtin, custom): (Vec<_>, Vec<_>) = roles.into_values().partition(|r| r.builtin);
+    builtin.sort_by_key(|r| BUILTIN_ROLES.iter().position(|b| *b == r.name));
+    builtin.into_iter().chain(custom).collect()
 }
 
 impl From<IdentityProviderRecord> for pb::IdentityProvider {
@@ -107,7 +218,7 @@ fn provider_record(
 service_impl! {
     impl AdminService, for AdminApi;
     service: pb::admin_service_server::SERVICE_NAME;
-    missing: "tenant, user, role, provider, profile and budget administration is not built yet";
+    missing: "tenant, provider, profile and budget administration is not built yet";
     pending: [
         create_tenant(CreateTenantRequest) -> CreateTenantResponse = "CreateTenant",
         get_tenant(GetTenantRequest) -> GetTenantResponse = "GetTenant",
@@ -116,17 +227,6 @@ service_impl! {
         suspend_tenant(SuspendTenantRequest) -> SuspendTenantResponse = "SuspendTenant",
         resume_tenant(ResumeTenantRequest) -> ResumeTenantResponse = "ResumeTenant",
         delete_tenant(DeleteTenantRequest) -> DeleteTenantResponse = "DeleteTenant",
-        list_users(ListUsersRequest) -> ListUsersResponse = "ListUsers",
-        get_user(GetUserRequest) -> GetUserResponse = "GetUser",
-        set_user_disabled(SetUserDisabledRequest) -> SetUserDisabledResponse = "SetUserDisabled",
-        delete_user(DeleteUserRequest) -> DeleteUserResponse = "DeleteUser",
-        revoke_user_sessions(RevokeUserSessionsRequest) -> RevokeUserSessionsResponse = "RevokeUserSessions",
-        list_roles(ListRolesRequest) -> ListRolesResponse = "ListRoles",
-        grant_role(GrantRoleRequest) -> GrantRoleResponse = "GrantRole",
-        revoke_role(RevokeRoleRequest) -> RevokeRoleResponse = "RevokeRole",
-        list_policies(ListPoliciesRequest) -> ListPoliciesResponse = "ListPolicies",
-        add_policy(AddPolicyRequest) -> AddPolicyResponse = "AddPolicy",
-        remove_policy(RemovePolicyRequest) -> RemovePolicyResponse = "RemovePolicy",
         list_providers(ListProvidersRequest) -> ListProvidersResponse = "ListProviders",
         set_provider(SetProviderRequest) -> SetProviderResponse = "SetProvider",
         delete_provider(DeleteProviderRequest) -> DeleteProviderResponse = "DeleteProvider",
@@ -140,6 +240,156 @@ service_impl! {
         get_usage_report(GetUsageReportRequest) -> GetUsageReportResponse = "GetUsageReport",
     ];
     built: {
+        async fn list_users(
+            &self,
+            request: Request<pb::ListUsersRequest>,
+        ) -> Result<Response<pb::ListUsersResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let page = PageRequest::parse(body.page_size, &body.page_token)?;
+            let users = self
+                .directory
+                .list(&principal, non_empty(&body.query), non_empty(&body.role), page.after, page.size + 1)
+                .await
+                .map_err(ApiError::from)?;
+            let (users, next_page_token) = page.finish(users, |u| u.id);
+            Ok(Response::new(pb::ListUsersResponse {
+                users: users.into_iter().map(Into::into).collect(),
+                next_page_token,
+            }))
+        }
+
+        async fn get_user(
+            &self,
+            request: Request<pb::GetUserRequest>,
+        ) -> Result<Response<pb::GetUserResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            let user = self.directory.get(&principal, user).await.map_err(ApiError::from)?;
+            Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
+        }
+
+        async fn set_user_disabled(
+            &self,
+            request: Request<pb::SetUserDisabledRequest>,
+        ) -> Result<Response<pb::SetUserDisabledResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            let user = self
+                .directory
+                .set_disabled(&principal, user, request.get_ref().disabled)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::SetUserDisabledResponse { user: Some(user.into()) }))
+        }
+
+        async fn delete_user(
+            &self,
+            request: Request<pb::DeleteUserRequest>,
+        ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            self.directory.delete(&principal, user).await.map_err(ApiError::from)?;
+            Ok(Response::new(pb::DeleteUserResponse {}))
+        }
+
+        async fn revoke_user_sessions(
+            &self,
+            request: Request<pb::RevokeUserSessionsRequest>,
+        ) -> Result<Response<pb::RevokeUserSessionsResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            let revoked = self
+                .directory
+                .revoke_sessions(&principal, user)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::RevokeUserSessionsResponse {
+                revoked: i64::try_from(revoked).unwrap_or(i64::MAX),
+            }))
+        }
+
+        async fn list_roles(
+            &self,
+            request: Request<pb::ListRolesRequest>,
+        ) -> Result<Response<pb::ListRolesResponse>, Status> {
+            let principal = principal(&request)?;
+            // A tenant's roles fit one page; the page fields are validated all the same.
+            PageRequest::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+            let custom = self.directory.policies(&principal, None).await.map_err(ApiError::from)?;
+            Ok(Response::new(pb::ListRolesResponse {
+                roles: roles_view(custom),
+                next_page_token: String::new(),
+            }))
+        }
+
+        async fn grant_role(
+            &self,
+            request: Request<pb::GrantRoleRequest>,
+        ) -> Result<Response<pb::GrantRoleResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            let user = self
+                .directory
+                .grant(&principal, user, &request.get_ref().role)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::GrantRoleResponse { user: Some(user.into()) }))
+        }
+
+        async fn revoke_role(
+            &self,
+            request: Request<pb::RevokeRoleRequest>,
+        ) -> Result<Response<pb::RevokeRoleResponse>, Status> {
+            let principal = principal(&request)?;
+            let user = user_id(&request.get_ref().user_id)?;
+            let user = self
+                .directory
+                .revoke(&principal, user, &request.get_ref().role)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::RevokeRoleResponse { user: Some(user.into()) }))
+        }
+
+        async fn list_policies(
+            &self,
+            request: Request<pb::ListPoliciesRequest>,
+        ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+            let principal = principal(&request)?;
+            PageRequest::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
+            let policies = self
+                .directory
+                .policies(&principal, non_empty(&request.get_ref().role))
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::ListPoliciesResponse {
+                policies: policies.into_iter().map(Into::into).collect(),
+                next_page_token: String::new(),
+            }))
+        }
+
+        async fn add_policy(
+            &self,
+            request: Request<pb::AddPolicyRequest>,
+        ) -> Result<Response<pb::AddPolicyResponse>, Status> {
+            let principal = principal(&request)?;
+            let policy = policy_of(request.into_inner().policy)?;
+            self.directory.add_policy(&principal, &policy).await.map_err(ApiError::from)?;
+            Ok(Response::new(pb::AddPolicyResponse { policy: Some(policy.into()) }))
+        }
+
+        async fn remove_policy(
+            &self,
+            request: Request<pb::RemovePolicyRequest>,
+        ) -> Result<Response<pb::RemovePolicyResponse>, Status> {
+            let principal = principal(&request)?;
+            let policy = policy_of(request.into_inner().policy)?;
+            if !self.directory.remove_policy(&principal, &policy).await.map_err(ApiError::from)? {
+                return Err(ApiError::NotFound("policy").into());
+            }
+            Ok(Response::new(pb::RemovePolicyResponse {}))
+        }
+
         async fn get_identity_provider(
             &self,
             request: Request<pb::GetIdentityProviderRequest>,

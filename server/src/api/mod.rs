@@ -22,7 +22,9 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
 use crate::{
-    auth::{AuthLayer, Authenticator, oidc::Sso, rbac::Rbac, sessions::Sessions},
+    auth::{
+        AuthLayer, Authenticator, directory::Directory, oidc::Sso, rbac::Rbac, sessions::Sessions,
+    },
     cache::rate_limit::RateLimiter,
     health::Readiness,
     pb,
@@ -42,6 +44,8 @@ pub struct ApiContext {
     pub sessions: Sessions,
     /// SSO login.
     pub sso: Arc<Sso>,
+    /// Users, roles and custom policies.
+    pub directory: Directory,
     /// Where the web console receives login codes.
     pub console_url: Option<String>,
     /// Where per-RPC metrics go.
@@ -91,7 +95,7 @@ pub fn routes(
             ),
         ))
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
-            admin::AdminApi::new(context.db.clone()),
+            admin::AdminApi::new(context.db.clone(), context.directory),
         ))
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())

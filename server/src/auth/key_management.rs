@@ -7,7 +7,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Principal, api_key::IssuedApiKey, roles::PLATFORM_ADMIN};
+use super::{Principal, api_key::IssuedApiKey, directory::is_role_name, roles::PLATFORM_ADMIN};
 use crate::{
     store::{self, Database, StoreError, api_keys::ApiKeyRecord},
     tenancy,
@@ -41,14 +41,6 @@ pub enum KeyError {
     /// No random bytes.
     #[error(transparent)]
     Randomness(#[from] super::api_key::RandomnessUnavailable),
-}
-
-/// Role names as the database accepts them.
-fn is_role_name(role: &str) -> bool {
-    let mut chars = role.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && role.len() <= 63
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// A key to create.

@@ -6,11 +6,13 @@
 
 pub mod api_key;
 mod authenticator;
+pub mod directory;
 mod error;
 pub mod key_management;
 mod layer;
 pub mod oidc;
 pub mod permissions;
+pub mod policy_sync;
 mod principal;
 pub mod rbac;
 pub mod roles;

@@ -5,10 +5,13 @@
 //! matching anything. Built-in role grants apply in every tenant (domain `*`). A caller is
 //! allowed when any of their roles is.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use tokio::sync::RwLock;
 
 use super::{Principal, permissions::Permission, roles::BUILTIN_GRANTS};
+use crate::{store::role_policies::RolePolicy, tenancy::TenantId};
 
 /// Casbin model: RBAC with domains and `*` wildcards in policies.
 const MODEL: &str = r#"
@@ -28,10 +31,19 @@ e = some(where (p.eft == allow))
 m = g(r.sub, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && (p.obj == "*" || p.obj == r.obj) && (p.act == "*" || p.act == r.act)
 "#;
 
-/// Why the policy engine could not be set up.
+/// Why the policy engine could not be set up or updated.
 #[derive(Debug, thiserror::Error)]
 #[error("access control policy engine: {0}")]
 pub struct RbacError(#[from] casbin::Error);
+
+fn rule(role: &str, domain: &str, object: &str, action: &str) -> Vec<String> {
+    vec![
+        role.to_owned(),
+        domain.to_owned(),
+        object.to_owned(),
+        action.to_owned(),
+    ]
+}
 
 /// The policy decision point shared by every request.
 pub struct Rbac {
@@ -63,6 +75,63 @@ impl Rbac {
         })
     }
 
+    /// Replaces every tenant's custom grants with `policies` (tenants absent from it end up
+    /// with none).
+    ///
+    /// # Errors
+    /// [`RbacError`] when the engine refuses them.
+    pub async fn replace_all(
+        &self,
+        policies: &BTreeMap<TenantId, Vec<RolePolicy>>,
+    ) -> Result<(), RbacError> {
+        let mut enforcer = self.enforcer.write().await;
+        let stale: BTreeSet<String> = enforcer
+            .get_policy()
+            .into_iter()
+            .filter_map(|rule| rule.get(1).cloned())
+            .filter(|domain| domain != "*")
+            .collect();
+        for domain in stale {
+            enforcer.remove_filtered_policy(1, vec![domain]).await?;
+        }
+        let rules: Vec<Vec<String>> = policies
+            .iter()
+            .flat_map(|(tenant, list)| {
+                let domain = tenant.to_string();
+                list.iter()
+                    .map(move |p| rule(&p.role, &domain, &p.object, &p.action))
+            })
+            .collect();
+        if !rules.is_empty() {
+            enforcer.add_policies(rules).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the custom grants of `tenant` with `policies`.
+    ///
+    /// # Errors
+    /// [`RbacError`] when the engine refuses them.
+    pub async fn replace_tenant(
+        &self,
+        tenant: TenantId,
+        policies: &[RolePolicy],
+    ) -> Result<(), RbacError> {
+        let domain = tenant.to_string();
+        let mut enforcer = self.enforcer.write().await;
+        enforcer
+            .remove_filtered_policy(1, vec![domain.clone()])
+            .await?;
+        let rules: Vec<Vec<String>> = policies
+            .iter()
+            .map(|p| rule(&p.role, &domain, &p.object, &p.action))
+            .collect();
+        if !rules.is_empty() {
+            enforcer.add_policies(rules).await?;
+        }
+        Ok(())
+    }
+
     /// Whether any of `principal`'s roles grants `permission` in its tenant. Errors in
     /// evaluation deny.
     pub async fn allows(&self, principal: &Principal, permission: Permission) -> bool {
@@ -86,7 +155,6 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::tenancy::TenantId;
 
     fn principal(roles: &[&str]) -> Principal {
         Principal {
@@ -102,6 +170,28 @@ mod tests {
 
     fn perm(object: &'static str, action: &'static str) -> Permission {
         Permission { object, action }
+    }
+
+    #[tokio::test]
+    async fn custom_grants_apply_to_their_tenant_only() {
+        let rbac = Rbac::new().await.unwrap();
+        let analyst = principal(&["analyst"]);
+        let embed = perm("inference", "use");
+        assert!(!rbac.allows(&analyst, embed).await);
+        let grant = RolePolicy {
+            role: "analyst".into(),
+            object: "inference".into(),
+            action: "use".into(),
+        };
+        rbac.replace_tenant(analyst.tenant, &[grant]).await.unwrap();
+        assert!(rbac.allows(&analyst, embed).await);
+        let elsewhere = Principal {
+            tenant: TenantId(Uuid::now_v7()),
+            ..analyst.clone()
+        };
+        assert!(!rbac.allows(&elsewhere, embed).await);
+        rbac.replace_tenant(analyst.tenant, &[]).await.unwrap();
+        assert!(!rbac.allows(&analyst, embed).await);
     }
 
     #[tokio::test]

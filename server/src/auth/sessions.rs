@@ -217,6 +217,36 @@ impl Sessions {
         Ok(sessions)
     }
 
+    /// Makes `user`'s live sessions act with `roles` from their next call on.
+    ///
+    /// # Errors
+    /// [`SessionError`] when a store fails.
+    pub async fn update_roles(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        roles: &[String],
+    ) -> Result<(), SessionError> {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        store::sessions::set_roles(&mut tx, user, roles).await?;
+        let hashes = store::sessions::live_hashes(&mut tx, user).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        for hash in hashes {
+            if let Some(data) = self
+                .cache
+                .slide_session(tenant, &hash, self.config.session_idle_timeout)
+                .await?
+            {
+                let mut live: LiveSession = serde_json::from_str(&data)?;
+                live.roles = roles.to_vec();
+                self.cache
+                    .update_session(tenant, &hash, &serde_json::to_string(&live)?)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Ends one session of `user` (`Some`) or all of them (`None`); returns how many ended.
     ///
     /// # Errors

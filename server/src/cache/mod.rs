@@ -43,6 +43,7 @@ pub enum CacheError {
 #[derive(Clone)]
 pub struct Cache {
     pool: Pool,
+    client: redis::Client,
     keys: KeySpace,
 }
 
@@ -69,8 +70,11 @@ impl Cache {
         let pool = settings
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|err| CacheError::BadConfig(err.to_string()))?;
+        let client = redis::Client::open(url.expose_secret())
+            .map_err(|err| CacheError::BadConfig(err.to_string()))?;
         let cache = Self {
             pool,
+            client,
             keys: KeySpace::new(&config.key_prefix),
         };
         cache.ping().await.map_err(|err| CacheError::Unreachable {
@@ -101,6 +105,30 @@ impl Cache {
         Ok(self.pool.get().await?)
     }
 
+    /// A dedicated connection subscribed to `channel` (pub/sub needs its own connection).
+    ///
+    /// # Errors
+    /// [`CacheError::Command`] when Redis cannot be reached.
+    pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, CacheError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub)
+    }
+
+    /// Publishes `message` on `channel`.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis fails.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), CacheError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(message)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// The key layout.
     pub fn keys(&self) -> &KeySpace {
         &self.keys
@@ -124,6 +152,17 @@ impl KeySpace {
     /// `{prefix}cc:{tenant}:{parts joined by ':'}`.
     pub fn tenant(&self, tenant: TenantId, parts: &[&str]) -> String {
         let mut key = format!("{}cc:{}", self.prefix, tenant);
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    /// `{prefix}cc:_platform:{parts}`: the few keys and channels that belong to no tenant
+    /// (replica-to-replica events).
+    pub fn platform(&self, parts: &[&str]) -> String {
+        let mut key = format!("{}cc:_platform", self.prefix);
         for part in parts {
             key.push(':');
             key.push_str(part);

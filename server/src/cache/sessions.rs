@@ -82,6 +82,27 @@ impl Cache {
             .await?)
     }
 
+    /// Replaces the data of a live session, if it is still live.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis fails.
+    pub async fn update_session(
+        &self,
+        tenant: TenantId,
+        token_sha256: &[u8],
+        data: &str,
+    ) -> Result<(), CacheError> {
+        let mut conn = self.connection().await?;
+        Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'data', ARGV[1]) end",
+        )
+        .key(session_key(self, tenant, token_sha256))
+        .arg(data)
+        .invoke_async::<()>(&mut conn)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes the live copies of sessions (they stop working at once).
     ///
     /// # Errors

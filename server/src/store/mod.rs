@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod identity_providers;
+pub mod role_policies;
 pub mod sessions;
 pub mod tenants;
 pub mod users;

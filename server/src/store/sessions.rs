@@ -139,3 +139,34 @@ pub async fn revoke(
     .fetch_all(conn)
     .await?)
 }
+
+/// Token hashes of the live sessions of `user`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn live_hashes(conn: &mut PgConnection, user: Uuid) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT token_sha256 FROM sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND absolute_expires_at > now()",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records the roles a user's live sessions now act with.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_roles(
+    conn: &mut PgConnection,
+    user: Uuid,
+    roles: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET roles = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user)
+        .bind(roles)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

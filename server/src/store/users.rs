@@ -115,3 +115,135 @@ pub async fn roles(conn: &mut PgConnection, user: Uuid) -> Result<Vec<String>, S
             .await?,
     )
 }
+
+/// A user with their roles.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Subject at the identity provider, once they signed in through SSO.
+    pub external_subject: Option<String>,
+    /// Disabled users cannot sign in or use their keys.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: time::OffsetDateTime,
+    /// Last SSO login.
+    pub last_login_at: Option<time::OffsetDateTime>,
+    /// Roles held.
+    pub roles: Vec<String>,
+}
+
+const USER_SELECT: &str = "
+    SELECT u.id, u.email, u.display_name, u.external_subject, u.disabled, u.created_at,
+           u.last_login_at,
+           coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL),
+                    '{}') AS roles
+    FROM users u
+    LEFT JOIN role_assignments r ON r.tenant_id = u.tenant_id AND r.user_id = u.id";
+
+/// The scoped tenant's users after `after`, filtered by a case-insensitive substring of
+/// email or name and by role.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list(
+    conn: &mut PgConnection,
+    query: Option<&str>,
+    role: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{USER_SELECT}
+         WHERE ($1::uuid IS NULL OR u.id > $1)
+           AND ($2::text IS NULL OR strpos(lower(u.email), lower($2)) > 0
+                                 OR strpos(lower(u.display_name), lower($2)) > 0)
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM role_assignments x
+                                            WHERE x.user_id = u.id AND x.role = $3))
+         GROUP BY u.tenant_id, u.id
+         ORDER BY u.id
+         LIMIT $4"
+    ))
+    .bind(after)
+    .bind(query)
+    .bind(role)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One user of the scoped tenant.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "{USER_SELECT} WHERE u.id = $1 GROUP BY u.tenant_id, u.id"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Disables or enables a user; `false` when there is no such user.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_disabled(
+    conn: &mut PgConnection,
+    id: Uuid,
+    disabled: bool,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
+        .bind(id)
+        .bind(disabled)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Deletes a user with their role grants, keys and sessions; `false` when there was none.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Takes `role` from `user`; `false` when they did not hold it.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn revoke_role(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM role_assignments WHERE user_id = $1 AND role = $2")
+        .bind(user)
+        .bind(role)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// How many users of the scoped tenant hold `role`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn count_with_role(conn: &mut PgConnection, role: &str) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM role_assignments WHERE role = $1")
+            .bind(role)
+            .fetch_one(conn)
+            .await?,
+    )
+}

@@ -1,0 +1,323 @@
+//! The tenant's users and who holds which role, as administrators manage them.
+//!
+//! Rules that keep a tenant governable: nobody grants or takes `platform-admin` through the
+//! API; only owners grant or take `owner` and `admin`; the last owner cannot lose the role
+//! or be disabled or deleted. Changes reach the user's live sessions at once.
+
+use uuid::Uuid;
+
+use std::sync::Arc;
+
+use super::{
+    Principal,
+    policy_sync::{PolicySync, SyncError},
+    roles::PLATFORM_ADMIN,
+    sessions::{SessionError, Sessions},
+};
+use crate::{
+    store::{self, Database, StoreError, role_policies::RolePolicy, users::UserRecord},
+    tenancy,
+};
+
+/// Role that must always have a holder.
+const OWNER: &str = "owner";
+
+/// Why a directory change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// No such user in the tenant.
+    #[error("user not found")]
+    NotFound,
+    /// The role name is malformed.
+    #[error("{0:?} is not a role name (a-z, 0-9, '_' and '-', starting with a letter)")]
+    BadRole(String),
+    /// The caller may not give or take this role.
+    #[error("you cannot grant or revoke the role {0:?}")]
+    RoleNotAssignable(String),
+    /// The change would leave the tenant without an owner.
+    #[error("the tenant must keep at least one owner")]
+    LastOwner,
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sessions could not be updated.
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
+    /// The policy is malformed or reserved.
+    #[error("{0}")]
+    BadPolicy(String),
+    /// Policies could not be propagated.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+/// Whether `role` is a well-formed role name.
+pub fn is_role_name(role: &str) -> bool {
+    let mut chars = role.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && role.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn check_assignable(principal: &Principal, role: &str) -> Result<(), DirectoryError> {
+    if !is_role_name(role) {
+        return Err(DirectoryError::BadRole(role.to_owned()));
+    }
+    let privileged = matches!(role, "owner" | "admin");
+    if role == PLATFORM_ADMIN || (privileged && !principal.has_role(OWNER)) {
+        return Err(DirectoryError::RoleNotAssignable(role.to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `part` is a valid policy object or action: a name or `*`.
+fn is_policy_part(part: &str) -> bool {
+    part == "*"
+        || (part.len() <= 63
+            && part.starts_with(|c: char| c.is_ascii_lowercase())
+            && part.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
+
+fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), DirectoryError> {
+    check_assignable(principal, &policy.role)?;
+    if !is_policy_part(&policy.object) || !is_policy_part(&policy.action) {
+        return Err(DirectoryError::BadPolicy(
+            "object and action must be lower-case names (a-z, '_') or \"*\"".to_owned(),
+        ));
+    }
+    if matches!(policy.object.as_str(), "tenant" | "*")
+        && matches!(
+            policy.action.as_str(),
+            "create" | "list" | "suspend" | "delete" | "*"
+        )
+    {
+        return Err(DirectoryError::BadPolicy(
+            "tenant lifecycle permissions belong to the platform".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Manages users, role grants and custom policies of the caller's tenant.
+#[derive(Clone)]
+pub struct Directory {
+    db: Database,
+    sessions: Sessions,
+    policies: Arc<PolicySync>,
+}
+
+impl Directory {
+    /// Users in `db`, live sessions through `sessions`, policy changes through `policies`.
+    pub fn new(db: Database, sessions: Sessions, policies: Arc<PolicySync>) -> Self {
+        Self {
+            db,
+            sessions,
+            policies,
+        }
+    }
+
+    /// The tenant's custom grants, optionally of one role.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Store`] when Postgres fails.
+    pub async fn policies(
+        &self,
+        principal: &Principal,
+        role: Option<&str>,
+    ) -> Result<Vec<RolePolicy>, DirectoryError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let policies = store::role_policies::list(&mut tx, role).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(policies)
+    }
+
+    /// Grants a permission to a role (a new name makes a custom role); every replica
+    /// enforces it within moments.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for a malformed or reserved policy, or a failure.
+    pub async fn add_policy(
+        &self,
+        principal: &Principal,
+        policy: &RolePolicy,
+    ) -> Result<(), DirectoryError> {
+        check_policy(principal, policy)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::role_policies::add(&mut tx, principal.tenant, policy).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.policies.changed(principal.tenant).await?;
+        Ok(())
+    }
+
+    /// Removes a custom grant; `false` when there was none.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for a reserved policy or a failure.
+    pub async fn remove_policy(
+        &self,
+        principal: &Principal,
+        policy: &RolePolicy,
+    ) -> Result<bool, DirectoryError> {
+        check_policy(principal, policy)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let removed = store::role_policies::remove(&mut tx, policy).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.policies.changed(principal.tenant).await?;
+        Ok(removed)
+    }
+
+    /// A page of users.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Store`] when Postgres fails.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        query: Option<&str>,
+        role: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, DirectoryError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let users = store::users::list(&mut tx, query, role, after, i64::from(limit)).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(users)
+    }
+
+    /// One user.
+    ///
+    /// # Errors
+    /// [`DirectoryError::NotFound`] when the tenant has no such user.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        user: Uuid,
+    ) -> Result<UserRecord, DirectoryError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let found = store::users::get(&mut tx, user).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        found.ok_or(DirectoryError::NotFound)
+    }
+
+    /// Gives `user` the role `role`.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for an unassignable role or unknown user.
+    pub async fn grant(
+        &self,
+        principal: &Principal,
+        user: Uuid,
+        role: &str,
+    ) -> Result<UserRecord, DirectoryError> {
+        check_assignable(principal, role)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        store::users::grant_role(&mut tx, principal.tenant, user, role).await?;
+        let updated = store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.sessions
+            .update_roles(principal.tenant, user, &updated.roles)
+            .await?;
+        Ok(updated)
+    }
+
+    /// Takes `role` from `user`.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for an unassignable role, the last owner, or an unknown user.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        user: Uuid,
+        role: &str,
+    ) -> Result<UserRecord, DirectoryError> {
+        check_assignable(principal, role)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        if store::users::revoke_role(&mut tx, user, role).await?
+            && role == OWNER
+            && store::users::count_with_role(&mut tx, OWNER).await? == 0
+        {
+            return Err(DirectoryError::LastOwner);
+        }
+        let updated = store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.sessions
+            .update_roles(principal.tenant, user, &updated.roles)
+            .await?;
+        Ok(updated)
+    }
+
+    /// Disables (ending their sessions; their keys stop working) or re-enables `user`.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for the last owner or an unknown user.
+    pub async fn set_disabled(
+        &self,
+        principal: &Principal,
+        user: Uuid,
+        disabled: bool,
+    ) -> Result<UserRecord, DirectoryError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let found = store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        if disabled && found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
+            return Err(DirectoryError::LastOwner);
+        }
+        store::users::set_disabled(&mut tx, user, disabled).await?;
+        let updated = store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if disabled {
+            self.sessions.revoke(principal.tenant, user, None).await?;
+        }
+        Ok(updated)
+    }
+
+    /// Deletes `user` with their grants, keys and sessions.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for the last owner or an unknown user.
+    pub async fn delete(&self, principal: &Principal, user: Uuid) -> Result<(), DirectoryError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let found = store::users::get(&mut tx, user)
+            .await?
+            .ok_or(DirectoryError::NotFound)?;
+        if found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
+            return Err(DirectoryError::LastOwner);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.sessions.revoke(principal.tenant, user, None).await?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::users::delete(&mut tx, user).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Ends every session of `user`; returns how many.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] for an unknown user.
+    pub async fn revoke_sessions(
+        &self,
+        principal: &Principal,
+        user: Uuid,
+    ) -> Result<usize, DirectoryError> {
+        self.get(principal, user).await?;
+        Ok(self.sessions.revoke(principal.tenant, user, None).await?)
+    }
+
+    async fn sole_owner(&self, tx: &mut sqlx::PgConnection) -> Result<bool, DirectoryError> {
+        Ok(store::users::count_with_role(tx, OWNER).await? <= 1)
+    }
+}
