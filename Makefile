@@ -33,7 +33,7 @@ run: services build ## Start services, migrate, bootstrap the demo tenant and se
 	@eval "$$($(SERVICES) env dev)"; \
 	bin=target/release/codexcontinue; \
 	$$bin migrate; \
-	key="$$($$bin bootstrap --tenant $(DEMO_TENANT) --admin-email $(DEMO_ADMIN))"; \
+	key="$$($$bin bootstrap --tenant $(DEMO_TENANT) --admin-email $(DEMO_ADMIN) --platform-admin)"; \
 	if [[ -n "$$key" ]]; then \
 	  (umask 077; printf '%s\n' "$$key" > .dev/demo-api-key); \
 	  echo "demo API key saved to .dev/demo-api-key"; \

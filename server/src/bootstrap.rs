@@ -2,7 +2,10 @@
 //! with. Idempotent: when the tenant exists nothing changes and no credential is issued.
 
 use crate::{
-    auth::api_key::{IssuedApiKey, RandomnessUnavailable},
+    auth::{
+        api_key::{IssuedApiKey, RandomnessUnavailable},
+        roles::PLATFORM_ADMIN,
+    },
     store::{self, Database, StoreError},
     tenancy::{self, InvalidSlug, TenantId, TenantSlug},
 };
@@ -46,7 +49,8 @@ pub enum BootstrapError {
 }
 
 /// Creates tenant `slug` with `email` as its owner and an API key for them, all in one
-/// transaction.
+/// transaction. With `platform_admin`, the owner also gets the platform operator's role
+/// (creating and suspending tenants), which nothing else can grant.
 ///
 /// # Errors
 /// [`BootstrapError`] for bad input or a database failure.
@@ -55,6 +59,7 @@ pub async fn bootstrap(
     slug: &str,
     display_name: Option<&str>,
     email: &str,
+    platform_admin: bool,
 ) -> Result<BootstrapOutcome, BootstrapError> {
     let slug = TenantSlug::parse(slug)?;
     let email = email.trim();
@@ -76,13 +81,19 @@ pub async fn bootstrap(
     };
     tenancy::scope(&mut tx, tenant).await?;
     let admin_user = store::users::insert(&mut tx, tenant, email, "").await?;
-    store::users::grant_role(&mut tx, tenant, admin_user, FIRST_ADMIN_ROLE).await?;
+    let mut roles = vec![FIRST_ADMIN_ROLE.to_owned()];
+    if platform_admin {
+        roles.push(PLATFORM_ADMIN.to_owned());
+    }
+    for role in &roles {
+        store::users::grant_role(&mut tx, tenant, admin_user, role).await?;
+    }
     store::api_keys::insert(
         &mut tx,
         tenant,
         admin_user,
         "bootstrap",
-        &[FIRST_ADMIN_ROLE.to_owned()],
+        &roles,
         None,
         &api_key,
     )

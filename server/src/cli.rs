@@ -51,6 +51,9 @@ enum Command {
         /// Display name of the tenant (default: the slug).
         #[arg(long, value_name = "NAME")]
         display_name: Option<String>,
+        /// Also make the admin a platform operator (may create and suspend tenants).
+        #[arg(long)]
+        platform_admin: bool,
     },
     /// Inspect the configuration.
     Config {
@@ -135,9 +138,17 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             tenant,
             admin_email,
             display_name,
+            platform_admin,
         } => {
             let db = Database::connect(&config.database).await?;
-            let outcome = bootstrap(&db, &tenant, display_name.as_deref(), &admin_email).await?;
+            let outcome = bootstrap(
+                &db,
+                &tenant,
+                display_name.as_deref(),
+                &admin_email,
+                platform_admin,
+            )
+            .await?;
             db.close().await;
             match outcome {
                 BootstrapOutcome::Created {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod health;
 pub mod pb;
+pub mod platform;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

@@ -15,4 +15,5 @@ mod reflection;
 mod request_id;
 mod shutdown;
 mod sso;
+mod tenants;
 mod third_party_client;

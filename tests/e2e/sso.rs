@@ -5,8 +5,9 @@
 use codexcontinue::pb::v1::{
     CompleteLoginRequest, ExchangeLoginCodeRequest, GetIdentityProviderRequest, GrantRoleRequest,
     IdentityProvider, ListSessionsRequest, LogoutEverywhereRequest, LogoutRequest,
-    RefreshSessionRequest, RoleList, SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
-    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+    RefreshSessionRequest, RoleList, SetIdentityProviderRequest, StartLoginRequest,
+    SuspendTenantRequest, WhoAmIRequest, admin_service_client::AdminServiceClient,
+    auth_service_client::AuthServiceClient,
 };
 use codexcontinue_tests::{
     ServerOptions, TestDatabase, TestServer,
@@ -279,6 +280,51 @@ async fn native_login_completes_once_and_logout_everywhere_ends_all_sessions() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated);
     }
+}
+
+#[tokio::test]
+async fn suspending_the_tenant_ends_its_sessions_at_once() {
+    let mut setup = setup().await;
+    let platform = setup.server.add_platform_admin().await;
+    let callback = browser_flow(&mut setup, "alice").await;
+    let location = open_callback(&callback).await.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let code = location.split("#code=").nth(1).unwrap().to_owned();
+    let token = setup
+        .auth
+        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap()
+        .token;
+    let me = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap();
+    AdminServiceClient::new(setup.server.channel().await)
+        .suspend_tenant(authorized(
+            &platform,
+            SuspendTenantRequest {
+                tenant_id: me.tenant_id,
+                reason: "test".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
 }
 
 #[tokio::test]

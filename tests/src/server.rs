@@ -56,9 +56,23 @@ pub fn command() -> Command {
 /// # Panics
 /// When bootstrap fails or prints no key.
 pub async fn bootstrap(db: &TestDatabase, tenant: &str, email: &str) -> String {
+    bootstrap_with(db, tenant, email, &[]).await
+}
+
+/// Like [`bootstrap`], with extra command-line flags (e.g. `--platform-admin`).
+///
+/// # Panics
+/// When bootstrap fails or prints no key.
+pub async fn bootstrap_with(
+    db: &TestDatabase,
+    tenant: &str,
+    email: &str,
+    flags: &[&str],
+) -> String {
     let env = TestEnv::get();
     let output = command()
         .args(["bootstrap", "--tenant", tenant, "--admin-email", email])
+        .args(flags)
         .env("DATABASE_URL", &db.app_url)
         .env("REDIS_URL", &env.redis_url)
         .output()
@@ -179,6 +193,18 @@ impl TestServer {
             child,
             log_path,
         }
+    }
+
+    /// Bootstraps the platform operators' tenant; returns its owner's API key, which holds
+    /// `platform-admin`.
+    pub async fn add_platform_admin(&self) -> String {
+        bootstrap_with(
+            &self.db,
+            "platform",
+            "ops@platform.example",
+            &["--platform-admin"],
+        )
+        .await
     }
 
     /// Bootstraps another tenant on the server's database; returns its owner's API key.

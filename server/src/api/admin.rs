@@ -1,5 +1,5 @@
-//! AdminService: users, roles, custom policies and the tenant's identity provider.
-//! Tenants, model providers, profiles and budgets answer `UNIMPLEMENTED` until they are
+//! AdminService: tenants, users, roles, custom policies and the tenant's identity
+//! provider. Model providers, profiles and budgets answer `UNIMPLEMENTED` until they are
 //! built.
 
 use std::collections::BTreeMap;
@@ -19,9 +19,10 @@ use crate::{
         roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
     },
     pb::v1::{self as pb, admin_service_server::AdminService},
+    platform::{Platform, PlatformError, TenantState},
     store::{
         self, Database, StoreError, identity_providers::IdentityProviderRecord,
-        role_policies::RolePolicy, users::UserRecord,
+        role_policies::RolePolicy, tenants::TenantRecord, users::UserRecord,
     },
     tenancy,
 };
@@ -33,13 +34,86 @@ const MAX_LIST: usize = 100;
 pub struct AdminApi {
     db: Database,
     directory: Directory,
+    platform: Platform,
 }
 
 impl AdminApi {
-    /// Serves with `db`, managing users and roles through `directory`.
-    pub fn new(db: Database, directory: Directory) -> Self {
-        Self { db, directory }
+    /// Serves with `db`, managing users and roles through `directory` and tenants through
+    /// `platform`.
+    pub fn new(db: Database, directory: Directory, platform: Platform) -> Self {
+        Self {
+            db,
+            directory,
+            platform,
+        }
     }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(err: PlatformError) -> Self {
+        match err {
+            PlatformError::NotFound => ApiError::NotFound("tenant"),
+            PlatformError::Exists(_) => ApiError::AlreadyExists(err.to_string()),
+            PlatformError::Slug(_) => ApiError::invalid("slug", err.to_string()),
+            PlatformError::DisplayName => ApiError::invalid("display_name", err.to_string()),
+            PlatformError::PhiPolicy => ApiError::invalid("settings.phi_policy", err.to_string()),
+            PlatformError::Deleted => ApiError::FailedPrecondition(err.to_string()),
+            PlatformError::Store(_) | PlatformError::Sessions(_) => {
+                ApiError::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<TenantRecord> for pb::Tenant {
+    fn from(tenant: TenantRecord) -> Self {
+        let state = match tenant.state.as_str() {
+            "active" => pb::TenantState::Active,
+            "suspended" => pb::TenantState::Suspended,
+            "deleted" => pb::TenantState::Deleted,
+            _ => pb::TenantState::Unspecified,
+        };
+        let phi_policy = match tenant.phi_policy.as_str() {
+            "allow" => pb::PhiPolicy::Allow,
+            "redact" => pb::PhiPolicy::Redact,
+            "refuse" => pb::PhiPolicy::Refuse,
+            _ => pb::PhiPolicy::Unspecified,
+        };
+        Self {
+            id: tenant.id.to_string(),
+            slug: tenant.slug,
+            display_name: tenant.display_name,
+            state: state.into(),
+            settings: Some(pb::TenantSettings {
+                phi_policy: phi_policy.into(),
+            }),
+            create_time: Some(timestamp(tenant.created_at)),
+            update_time: Some(timestamp(tenant.updated_at)),
+        }
+    }
+}
+
+/// The PHI policy a settings message asks for (`None`: unchanged).
+fn phi_policy_of(settings: Option<&pb::TenantSettings>) -> Option<&'static str> {
+    match settings?.phi_policy() {
+        pb::PhiPolicy::Unspecified => None,
+        pb::PhiPolicy::Allow => Some("allow"),
+        pb::PhiPolicy::Redact => Some("redact"),
+        pb::PhiPolicy::Refuse => Some("refuse"),
+    }
+}
+
+fn tenant_id(field: &'static str, value: &str) -> Result<Option<uuid::Uuid>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    uuid::Uuid::try_parse(value)
+        .map(Some)
+        .map_err(|_| ApiError::invalid(field, "must be a UUID"))
+}
+
+fn required_tenant_id(value: &str) -> Result<uuid::Uuid, ApiError> {
+    tenant_id("tenant_id", value)?.ok_or_else(|| ApiError::invalid("tenant_id", "is required"))
 }
 
 impl From<DirectoryError> for ApiError {
@@ -218,15 +292,8 @@ fn provider_record(
 service_impl! {
     impl AdminService, for AdminApi;
     service: pb::admin_service_server::SERVICE_NAME;
-    missing: "tenant, provider, profile and budget administration is not built yet";
+    missing: "provider, profile and budget administration is not built yet";
     pending: [
-        create_tenant(CreateTenantRequest) -> CreateTenantResponse = "CreateTenant",
-        get_tenant(GetTenantRequest) -> GetTenantResponse = "GetTenant",
-        list_tenants(ListTenantsRequest) -> ListTenantsResponse = "ListTenants",
-        update_tenant(UpdateTenantRequest) -> UpdateTenantResponse = "UpdateTenant",
-        suspend_tenant(SuspendTenantRequest) -> SuspendTenantResponse = "SuspendTenant",
-        resume_tenant(ResumeTenantRequest) -> ResumeTenantResponse = "ResumeTenant",
-        delete_tenant(DeleteTenantRequest) -> DeleteTenantResponse = "DeleteTenant",
         list_providers(ListProvidersRequest) -> ListProvidersResponse = "ListProviders",
         set_provider(SetProviderRequest) -> SetProviderResponse = "SetProvider",
         delete_provider(DeleteProviderRequest) -> DeleteProviderResponse = "DeleteProvider",
@@ -240,6 +307,122 @@ service_impl! {
         get_usage_report(GetUsageReportRequest) -> GetUsageReportResponse = "GetUsageReport",
     ];
     built: {
+        async fn create_tenant(
+            &self,
+            request: Request<pb::CreateTenantRequest>,
+        ) -> Result<Response<pb::CreateTenantResponse>, Status> {
+            let body = request.into_inner();
+            let tenant = self
+                .platform
+                .create(&body.slug, &body.display_name, phi_policy_of(body.settings.as_ref()))
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::CreateTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
+        async fn get_tenant(
+            &self,
+            request: Request<pb::GetTenantRequest>,
+        ) -> Result<Response<pb::GetTenantResponse>, Status> {
+            let principal = principal(&request)?;
+            let id = tenant_id("tenant_id", &request.get_ref().tenant_id)?;
+            let tenant = self.platform.get(&principal, id).await.map_err(ApiError::from)?;
+            Ok(Response::new(pb::GetTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
+        async fn list_tenants(
+            &self,
+            request: Request<pb::ListTenantsRequest>,
+        ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+            let body = request.into_inner();
+            let page = PageRequest::parse(body.page_size, &body.page_token)?;
+            let state = match body.state() {
+                pb::TenantState::Unspecified => None,
+                pb::TenantState::Active => Some(TenantState::Active),
+                pb::TenantState::Suspended => Some(TenantState::Suspended),
+                pb::TenantState::Deleted => Some(TenantState::Deleted),
+            };
+            let tenants = self
+                .platform
+                .list(page.after, state, page.size + 1)
+                .await
+                .map_err(ApiError::from)?;
+            let (tenants, next_page_token) = page.finish(tenants, |t| t.id);
+            Ok(Response::new(pb::ListTenantsResponse {
+                tenants: tenants.into_iter().map(Into::into).collect(),
+                next_page_token,
+            }))
+        }
+
+        async fn update_tenant(
+            &self,
+            request: Request<pb::UpdateTenantRequest>,
+        ) -> Result<Response<pb::UpdateTenantResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let id = tenant_id("tenant_id", &body.tenant_id)?;
+            let tenant = self
+                .platform
+                .update(
+                    &principal,
+                    id,
+                    non_empty(&body.display_name),
+                    phi_policy_of(body.settings.as_ref()),
+                )
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::UpdateTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
+        async fn suspend_tenant(
+            &self,
+            request: Request<pb::SuspendTenantRequest>,
+        ) -> Result<Response<pb::SuspendTenantResponse>, Status> {
+            let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            tracing::info!(tenant = %id, reason = %request.get_ref().reason, "suspending tenant");
+            let tenant = self
+                .platform
+                .set_state(id, TenantState::Suspended)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::SuspendTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
+        async fn resume_tenant(
+            &self,
+            request: Request<pb::ResumeTenantRequest>,
+        ) -> Result<Response<pb::ResumeTenantResponse>, Status> {
+            let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            let tenant = self
+                .platform
+                .set_state(id, TenantState::Active)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::ResumeTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
+        async fn delete_tenant(
+            &self,
+            request: Request<pb::DeleteTenantRequest>,
+        ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
+            let principal = principal(&request)?;
+            let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            let current = self.platform.get(&principal, Some(id)).await.map_err(ApiError::from)?;
+            if current.slug != request.get_ref().confirm_slug {
+                return Err(ApiError::invalid(
+                    "confirm_slug",
+                    "must equal the tenant's slug to confirm the deletion",
+                )
+                .into());
+            }
+            let tenant = self
+                .platform
+                .set_state(id, TenantState::Deleted)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::DeleteTenantResponse { tenant: Some(tenant.into()) }))
+        }
+
         async fn list_users(
             &self,
             request: Request<pb::ListUsersRequest>,

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// The thing asked for does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The thing to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The caller may not do this to this object.
     #[error("{0}")]
     PermissionDenied(String),
@@ -65,6 +68,7 @@ impl From<ApiError> for Status {
                 ErrorDetails::with_bad_request_violation(field, description),
             ),
             ApiError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ApiError::AlreadyExists(message) => Status::already_exists(message),
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),

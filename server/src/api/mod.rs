@@ -28,6 +28,7 @@ use crate::{
     cache::rate_limit::RateLimiter,
     health::Readiness,
     pb,
+    platform::Platform,
     store::Database,
     telemetry::{Metrics, RpcTelemetryLayer},
 };
@@ -95,7 +96,11 @@ pub fn routes(
             ),
         ))
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
-            admin::AdminApi::new(context.db.clone(), context.directory),
+            admin::AdminApi::new(
+                context.db.clone(),
+                context.directory,
+                Platform::new(context.db.clone(), context.sessions.clone()),
+            ),
         ))
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())

@@ -247,6 +247,18 @@ impl Sessions {
         Ok(())
     }
 
+    /// Ends every session of `tenant` (suspension, deletion); returns how many.
+    ///
+    /// # Errors
+    /// [`SessionError`] when a store fails.
+    pub async fn revoke_tenant(&self, tenant: TenantId) -> Result<usize, SessionError> {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let hashes = store::sessions::revoke_all(&mut tx).await?;
+        self.cache.delete_sessions(tenant, &hashes).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(hashes.len())
+    }
+
     /// Ends one session of `user` (`Some`) or all of them (`None`); returns how many ended.
     ///
     /// # Errors

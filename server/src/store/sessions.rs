@@ -170,3 +170,15 @@ pub async fn set_roles(
         .await?;
     Ok(())
 }
+
+/// Ends every live session of the scoped tenant; returns their token hashes.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn revoke_all(conn: &mut PgConnection) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL RETURNING token_sha256",
+    )
+    .fetch_all(conn)
+    .await?)
+}

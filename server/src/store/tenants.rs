@@ -55,3 +55,109 @@ pub async fn slug(conn: &mut PgConnection) -> Result<String, StoreError> {
         .fetch_one(conn)
         .await?)
 }
+
+/// A tenant row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Unique slug.
+    pub slug: String,
+    /// Display name.
+    pub display_name: String,
+    /// `active`, `suspended` or `deleted`.
+    pub state: String,
+    /// PHI policy: `allow`, `redact` or `refuse`.
+    pub phi_policy: String,
+    /// Creation time.
+    pub created_at: time::OffsetDateTime,
+    /// Last change.
+    pub updated_at: time::OffsetDateTime,
+}
+
+const TENANT_COLUMNS: &str = "id, slug, display_name, state, phi_policy, created_at, updated_at";
+
+/// Any tenant by id (platform path).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn get_any(db: &Database, id: TenantId) -> Result<Option<TenantRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TENANT_COLUMNS} FROM codexcontinue_get_tenant($1)"
+    ))
+    .bind(id.0)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// Tenants after `after` in id order, optionally in one state (platform path).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list_all(
+    db: &Database,
+    after: Option<Uuid>,
+    state: Option<&str>,
+    limit: i32,
+) -> Result<Vec<TenantRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TENANT_COLUMNS} FROM codexcontinue_list_tenants($1, $2, $3)"
+    ))
+    .bind(after)
+    .bind(state)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// Sets a tenant's state unless it is deleted (platform path); `None` when there is no
+/// such tenant or it is deleted.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_state(
+    db: &Database,
+    id: TenantId,
+    state: &str,
+) -> Result<Option<TenantRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TENANT_COLUMNS} FROM codexcontinue_set_tenant_state($1, $2)"
+    ))
+    .bind(id.0)
+    .bind(state)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// Changes the scoped tenant's display name and PHI policy (each when given).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn update(
+    conn: &mut PgConnection,
+    display_name: Option<&str>,
+    phi_policy: Option<&str>,
+) -> Result<Option<TenantRecord>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE tenants SET display_name = coalesce($1, display_name),
+                            phi_policy = coalesce($2, phi_policy),
+                            updated_at = now()
+         RETURNING {TENANT_COLUMNS}"
+    ))
+    .bind(display_name)
+    .bind(phi_policy)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The scoped transaction's tenant.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn current(conn: &mut PgConnection) -> Result<Option<TenantRecord>, StoreError> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants"))
+            .fetch_optional(conn)
+            .await?,
+    )
+}

@@ -1,0 +1,220 @@
+//! Tenant lifecycle: the platform operator's explicitly privileged path.
+//!
+//! Creating, listing, suspending, resuming and deleting tenants need the `platform-admin`
+//! role (checked by the RBAC layer); reading or updating a tenant other than one's own does
+//! too (checked here). Suspension and deletion take effect at once on every replica: API
+//! keys are checked against the tenant's state on every call, and every live session of the
+//! tenant is deleted from Redis.
+
+use uuid::Uuid;
+
+use crate::{
+    auth::{
+        Principal,
+        roles::PLATFORM_ADMIN,
+        sessions::{SessionError, Sessions},
+    },
+    store::{self, Database, StoreError, tenants::TenantRecord},
+    tenancy::{self, InvalidSlug, TenantId, TenantSlug},
+};
+
+/// Why a tenant operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// No such tenant (or none the caller may see).
+    #[error("tenant not found")]
+    NotFound,
+    /// The slug is taken.
+    #[error("a tenant with slug {0:?} already exists")]
+    Exists(String),
+    /// The slug is malformed.
+    #[error(transparent)]
+    Slug(#[from] InvalidSlug),
+    /// The display name is empty or too long.
+    #[error("display name must be 1 to 200 characters")]
+    DisplayName,
+    /// The PHI policy is not one of allow, redact, refuse.
+    #[error("unknown PHI policy")]
+    PhiPolicy,
+    /// A deleted tenant cannot change state.
+    #[error("the tenant is deleted")]
+    Deleted,
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sessions could not be ended.
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
+}
+
+/// A tenant's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    /// Serving.
+    Active,
+    /// Credentials refused; data kept.
+    Suspended,
+    /// Credentials refused for good; data awaiting destruction.
+    Deleted,
+}
+
+impl TenantState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+fn check_display_name(name: &str) -> Result<(), PlatformError> {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return Err(PlatformError::DisplayName);
+    }
+    Ok(())
+}
+
+fn check_phi_policy(policy: Option<&str>) -> Result<(), PlatformError> {
+    match policy {
+        None | Some("allow" | "redact" | "refuse") => Ok(()),
+        Some(_) => Err(PlatformError::PhiPolicy),
+    }
+}
+
+/// Tenant lifecycle operations.
+#[derive(Clone)]
+pub struct Platform {
+    db: Database,
+    sessions: Sessions,
+}
+
+impl Platform {
+    /// Tenants in `db`; their sessions through `sessions`.
+    pub fn new(db: Database, sessions: Sessions) -> Self {
+        Self { db, sessions }
+    }
+
+    /// Creates a tenant.
+    ///
+    /// # Errors
+    /// [`PlatformError`] for bad input or a taken slug.
+    pub async fn create(
+        &self,
+        slug: &str,
+        display_name: &str,
+        phi_policy: Option<&str>,
+    ) -> Result<TenantRecord, PlatformError> {
+        let slug = TenantSlug::parse(slug)?;
+        let display_name = if display_name.is_empty() {
+            slug.as_str()
+        } else {
+            display_name
+        };
+        check_display_name(display_name)?;
+        check_phi_policy(phi_policy)?;
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let tenant = store::tenants::create(&mut tx, &slug, display_name)
+            .await?
+            .ok_or_else(|| PlatformError::Exists(slug.to_string()))?;
+        tenancy::scope(&mut tx, tenant).await?;
+        let record = store::tenants::update(&mut tx, None, phi_policy)
+            .await?
+            .ok_or(PlatformError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(record)
+    }
+
+    /// The caller's tenant (`None` or its own id), or any tenant for platform admins.
+    ///
+    /// # Errors
+    /// [`PlatformError::NotFound`] for a tenant the caller may not see.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: Option<Uuid>,
+    ) -> Result<TenantRecord, PlatformError> {
+        let target = self.target(principal, id)?;
+        if target == principal.tenant {
+            let mut tx = tenancy::begin(&self.db, target).await?;
+            let record = store::tenants::current(&mut tx).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return record.ok_or(PlatformError::NotFound);
+        }
+        store::tenants::get_any(&self.db, target)
+            .await?
+            .ok_or(PlatformError::NotFound)
+    }
+
+    /// A page of all tenants.
+    ///
+    /// # Errors
+    /// [`PlatformError::Store`] when Postgres fails.
+    pub async fn list(
+        &self,
+        after: Option<Uuid>,
+        state: Option<TenantState>,
+        limit: u32,
+    ) -> Result<Vec<TenantRecord>, PlatformError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        Ok(
+            store::tenants::list_all(&self.db, after, state.map(TenantState::as_str), limit)
+                .await?,
+        )
+    }
+
+    /// Changes a tenant's display name and PHI policy (each when given).
+    ///
+    /// # Errors
+    /// [`PlatformError`] for bad input or a tenant the caller may not change.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: Option<Uuid>,
+        display_name: Option<&str>,
+        phi_policy: Option<&str>,
+    ) -> Result<TenantRecord, PlatformError> {
+        let target = self.target(principal, id)?;
+        if let Some(name) = display_name {
+            check_display_name(name)?;
+        }
+        check_phi_policy(phi_policy)?;
+        let mut tx = tenancy::begin(&self.db, target).await?;
+        let record = store::tenants::update(&mut tx, display_name, phi_policy).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        record.ok_or(PlatformError::NotFound)
+    }
+
+    /// Moves a tenant to `state`; leaving `active` ends all its sessions at once.
+    ///
+    /// # Errors
+    /// [`PlatformError`] for an unknown or deleted tenant.
+    pub async fn set_state(
+        &self,
+        id: Uuid,
+        state: TenantState,
+    ) -> Result<TenantRecord, PlatformError> {
+        let tenant = TenantId(id);
+        let Some(record) = store::tenants::set_state(&self.db, tenant, state.as_str()).await?
+        else {
+            return Err(match store::tenants::get_any(&self.db, tenant).await? {
+                Some(_) => PlatformError::Deleted,
+                None => PlatformError::NotFound,
+            });
+        };
+        if state != TenantState::Active {
+            let ended = self.sessions.revoke_tenant(tenant).await?;
+            tracing::info!(%tenant, state = state.as_str(), sessions_ended = ended, "tenant state changed");
+        }
+        Ok(record)
+    }
+
+    fn target(&self, principal: &Principal, id: Option<Uuid>) -> Result<TenantId, PlatformError> {
+        match id.map(TenantId) {
+            None => Ok(principal.tenant),
+            Some(id) if id == principal.tenant || principal.has_role(PLATFORM_ADMIN) => Ok(id),
+            Some(_) => Err(PlatformError::NotFound),
+        }
+    }
+}

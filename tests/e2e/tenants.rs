@@ -1,0 +1,208 @@
+//! Tenant lifecycle on the platform operator's path: create, list, get, update, suspend
+//! (credentials stop at once), resume and delete.
+
+use codexcontinue::pb::v1::{
+    CreateTenantRequest, DeleteTenantRequest, GetTenantRequest, ListTenantsRequest, PhiPolicy,
+    ResumeTenantRequest, SuspendTenantRequest, TenantSettings, TenantState, UpdateTenantRequest,
+    WhoAmIRequest, admin_service_client::AdminServiceClient,
+    auth_service_client::AuthServiceClient,
+};
+use codexcontinue_tests::{TestServer, grpc::authorized};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+#[tokio::test]
+async fn platform_admins_run_the_tenant_lifecycle() {
+    let server = TestServer::start().await;
+    let platform = server.add_platform_admin().await;
+    let channel = server.channel().await;
+    let mut admin = AdminServiceClient::new(channel.clone());
+    let mut auth = AuthServiceClient::new(channel);
+
+    let created = admin
+        .create_tenant(authorized(
+            &platform,
+            CreateTenantRequest {
+                slug: "initech".into(),
+                display_name: "Initech".into(),
+                settings: Some(TenantSettings {
+                    phi_policy: PhiPolicy::Refuse.into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    assert_eq!(created.state(), TenantState::Active);
+    assert_eq!(created.settings.unwrap().phi_policy(), PhiPolicy::Refuse);
+
+    let duplicate = admin
+        .create_tenant(authorized(
+            &platform,
+            CreateTenantRequest {
+                slug: "initech".into(),
+                ..CreateTenantRequest::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+    let bad = admin
+        .create_tenant(authorized(
+            &platform,
+            CreateTenantRequest {
+                slug: "Not A Slug".into(),
+                ..CreateTenantRequest::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(
+        bad.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "slug"
+    );
+    let owner_cannot = admin
+        .create_tenant(authorized(
+            &server.owner_key,
+            CreateTenantRequest {
+                slug: "sneaky".into(),
+                ..CreateTenantRequest::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(owner_cannot.code(), Code::PermissionDenied);
+
+    // Listing pages through every tenant.
+    let mut slugs = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = admin
+            .list_tenants(authorized(
+                &platform,
+                ListTenantsRequest {
+                    page_size: 2,
+                    page_token: token,
+                    ..ListTenantsRequest::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        slugs.extend(page.tenants.into_iter().map(|t| t.slug));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    slugs.sort();
+    assert_eq!(slugs, ["acme", "initech", "platform"]);
+
+    // A tenant owner sees and renames only their own tenant.
+    let own = admin
+        .get_tenant(authorized(&server.owner_key, GetTenantRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    assert_eq!(own.slug, "acme");
+    let other = admin
+        .get_tenant(authorized(
+            &server.owner_key,
+            GetTenantRequest {
+                tenant_id: created.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
+    let renamed = admin
+        .update_tenant(authorized(
+            &server.owner_key,
+            UpdateTenantRequest {
+                display_name: "ACME Health".into(),
+                ..UpdateTenantRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    assert_eq!(renamed.display_name, "ACME Health");
+
+    // Suspension stops the tenant's credentials at once; resuming restores them.
+    admin
+        .suspend_tenant(authorized(
+            &platform,
+            SuspendTenantRequest {
+                tenant_id: own.id.clone(),
+                reason: "unpaid".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = auth
+        .who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(refused.message().contains("suspended"));
+    admin
+        .resume_tenant(authorized(
+            &platform,
+            ResumeTenantRequest {
+                tenant_id: own.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    auth.who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap();
+
+    // Deletion needs the slug as confirmation and is final.
+    let unconfirmed = admin
+        .delete_tenant(authorized(
+            &platform,
+            DeleteTenantRequest {
+                tenant_id: created.id.clone(),
+                confirm_slug: "acme".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unconfirmed.code(), Code::InvalidArgument);
+    let deleted = admin
+        .delete_tenant(authorized(
+            &platform,
+            DeleteTenantRequest {
+                tenant_id: created.id.clone(),
+                confirm_slug: "initech".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    assert_eq!(deleted.state(), TenantState::Deleted);
+    let revive = admin
+        .resume_tenant(authorized(
+            &platform,
+            ResumeTenantRequest {
+                tenant_id: created.id,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(revive.code(), Code::FailedPrecondition);
+}
