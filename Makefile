@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools services stop build run test lint unit e2e clean-test-dbs
+.PHONY: help tools services stop build run test lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ test: ## Lint, then the whole suite against real Postgres, Redis and clients
 	$(CARGO) build --locked --workspace --bins --tests
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
+
+bench: ## Benchmarks against the real services (release build); prints Markdown tables
+	@$(SERVICES) up test
+	$(CARGO) build --release --locked --bins
+	@eval "$$($(SERVICES) env test)"; $(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack
 
 lint: ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check

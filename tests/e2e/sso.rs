@@ -22,9 +22,16 @@ const NATIVE_REDIRECT: &str = "http://127.0.0.1:9/native";
 
 struct Setup {
     server: TestServer,
-    _provider: OidcProvider,
+    provider: Option<OidcProvider>,
     callback: String,
     auth: AuthServiceClient<Channel>,
+}
+
+fn accounts() -> serde_json::Value {
+    json!({
+        "alice": {"email": "alice@acme.example", "name": "Alice", "groups": ["eng", "audit"]},
+        "mallory": {"email": "mallory@evil.example", "name": "Mallory", "groups": ["eng"]},
+    })
 }
 
 async fn setup() -> Setup {
@@ -37,14 +44,7 @@ async fn setup() -> Setup {
     )
     .await;
     let callback = format!("{}/auth/callback", server.url());
-    let provider = OidcProvider::start(
-        &[&callback, NATIVE_REDIRECT],
-        &json!({
-            "alice": {"email": "alice@acme.example", "name": "Alice", "groups": ["eng", "audit"]},
-            "mallory": {"email": "mallory@evil.example", "name": "Mallory", "groups": ["eng"]},
-        }),
-    )
-    .await;
+    let provider = OidcProvider::start(&[&callback, NATIVE_REDIRECT], &accounts()).await;
     let channel = server.channel().await;
     let mut admin = AdminServiceClient::new(channel.clone());
     admin
@@ -80,7 +80,7 @@ async fn setup() -> Setup {
         .unwrap();
     Setup {
         server,
-        _provider: provider,
+        provider: Some(provider),
         callback,
         auth: AuthServiceClient::new(channel),
     }
@@ -368,4 +368,23 @@ async fn logins_are_refused_for_bad_tenant_state_provider_and_email() {
     assert!(response.text().await.unwrap().contains("not allowed"));
     let logs = setup.server.logs();
     assert!(logs.contains("login refused"), "security log line");
+}
+
+#[tokio::test]
+async fn a_provider_that_rotates_its_signing_key_is_followed() {
+    let mut setup = setup().await;
+    let callback = browser_flow(&mut setup, "alice").await;
+    assert_eq!(open_callback(&callback).await.status(), 303);
+
+    // The provider restarts at the same issuer with a new signing key; the server still
+    // holds the old key set from discovery and must fetch the new one.
+    let old = setup.provider.take().unwrap();
+    let port = old.port();
+    old.stop().await;
+    let redirects = [setup.callback.as_str(), NATIVE_REDIRECT];
+    setup.provider =
+        Some(OidcProvider::start_at(&redirects, &accounts(), port, "test-key-2").await);
+    let callback = browser_flow(&mut setup, "alice").await;
+    let response = open_callback(&callback).await;
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
 }

@@ -5,7 +5,9 @@
 // name, groups) come from OIDC_USERS.
 //
 // Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma-separated),
-// OIDC_USERS (JSON: {"login": {"email": ..., "name": ..., "groups": [...]}}).
+// OIDC_USERS (JSON: {"login": {"email": ..., "name": ..., "groups": [...]}}), and optionally
+// OIDC_PORT (to restart a provider at the same issuer) and OIDC_KEY_ID (a new id for the
+// fresh signing key, to rotate keys across such a restart).
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -15,7 +17,7 @@ const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ format: 'jwk' });
 
 const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.OIDC_PORT ?? 0), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [{
@@ -33,7 +35,7 @@ server.listen(0, '127.0.0.1', () => {
       profile: ['name', 'groups'],
     },
     conformIdTokenClaims: false,
-    jwks: { keys: [{ ...signingKey, kid: 'test-key-1', alg: 'RS256', use: 'sig' }] },
+    jwks: { keys: [{ ...signingKey, kid: process.env.OIDC_KEY_ID ?? 'test-key-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: ['codexcontinue-test-cookie-key'] },
     async findAccount(_ctx, id) {
       const user = users[id] ?? { email: `${id}@example.test`, name: id, groups: [] };

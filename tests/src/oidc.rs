@@ -19,7 +19,7 @@ pub const CLIENT_SECRET: &str = "codexcontinue-test-secret";
 pub struct OidcProvider {
     /// Its issuer URL.
     pub issuer: String,
-    _child: Child,
+    child: Child,
 }
 
 impl OidcProvider {
@@ -29,6 +29,20 @@ impl OidcProvider {
     /// # Panics
     /// When node or the provider's packages are missing (`make test` installs them).
     pub async fn start(redirect_uris: &[&str], users: &serde_json::Value) -> Self {
+        Self::start_at(redirect_uris, users, 0, "test-key-1").await
+    }
+
+    /// Like [`OidcProvider::start`], on `port` (0: any free one) with a fresh signing key
+    /// named `key_id`: restarting at the same port with another key id rotates the keys.
+    ///
+    /// # Panics
+    /// As [`OidcProvider::start`].
+    pub async fn start_at(
+        redirect_uris: &[&str],
+        users: &serde_json::Value,
+        port: u16,
+        key_id: &str,
+    ) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oidc/provider.mjs");
         let log_dir = std::env::temp_dir().join("codexcontinue-e2e");
         std::fs::create_dir_all(&log_dir).expect("create log dir");
@@ -42,6 +56,8 @@ impl OidcProvider {
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
             .env("OIDC_REDIRECT_URIS", redirect_uris.join(","))
             .env("OIDC_USERS", users.to_string())
+            .env("OIDC_PORT", port.to_string())
+            .env("OIDC_KEY_ID", key_id)
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
@@ -60,10 +76,25 @@ impl OidcProvider {
                 .to_owned();
         // Keep reading: the provider logs to stdout and dies on a closed pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            issuer,
-            _child: child,
-        }
+        Self { issuer, child }
+    }
+}
+
+impl OidcProvider {
+    /// The port it listens on.
+    ///
+    /// # Panics
+    /// When the issuer URL has none.
+    pub fn port(&self) -> u16 {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.port())
+            .expect("issuer URL with a port")
+    }
+
+    /// Stops it and waits until it has exited (its port is free again).
+    pub async fn stop(mut self) {
+        self.child.kill().await.expect("stop the provider");
     }
 }
 

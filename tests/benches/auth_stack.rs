@@ -1,0 +1,127 @@
+//! How much latency the authentication + authorization + rate-limit stack adds per call.
+//!
+//! The same inner service is called in-process through `tower`, once bare and once behind
+//! `AuthLayer` (API key lookup in Postgres, Casbin decision, GCRA in Redis), against the
+//! real services `make bench` starts. Sequential calls, so each figure is one call's own
+//! latency. Prints a Markdown table of p50/p99/mean per mode and the added latency.
+//!
+//! Run with `make bench`.
+
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use codexcontinue::{
+    auth::{AuthLayer, Authenticator, rbac::Rbac, sessions::Sessions},
+    cache::{Cache, rate_limit::RateLimiter},
+    config::{AuthConfig, DatabaseConfig, RateLimitConfig, RedisConfig},
+    store::Database,
+};
+use codexcontinue_tests::{TestDatabase, TestEnv, server::bootstrap};
+use http::{Request, Response};
+use secrecy::SecretString;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const WARMUP: usize = 2_000;
+const CALLS: usize = 20_000;
+const PATH: &str = "/codexcontinue.v1.AuthService/WhoAmI";
+
+fn request(key: &str) -> Request<String> {
+    Request::builder()
+        .uri(PATH)
+        .header("content-type", "application/grpc")
+        .header("authorization", format!("Bearer {key}"))
+        .body(String::new())
+        .expect("request")
+}
+
+async fn measure<S>(service: &mut S, key: &str) -> Vec<Duration>
+where
+    S: Service<Request<String>, Response = Response<String>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut samples = Vec::with_capacity(CALLS);
+    for i in 0..WARMUP + CALLS {
+        let started = Instant::now();
+        let response = service.ready().await.expect("ready").call(request(key)).await.expect("call");
+        let elapsed = started.elapsed();
+        assert!(response.headers().get("grpc-status").is_none(), "call refused: {response:?}");
+        if i >= WARMUP {
+            samples.push(elapsed);
+        }
+    }
+    samples.sort();
+    samples
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn mean(samples: &[Duration]) -> Duration {
+    samples.iter().sum::<Duration>() / u32::try_from(samples.len()).expect("sample count")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let env = TestEnv::get();
+    let db = TestDatabase::migrated().await;
+    let key = bootstrap(&db, "bench", "bench@bench.example").await;
+
+    let database = Database::connect(&DatabaseConfig {
+        url: Some(SecretString::from(db.app_url.clone())),
+        ..DatabaseConfig::default()
+    })
+    .await
+    .expect("connect to Postgres");
+    let cache = Cache::connect(&RedisConfig {
+        url: Some(SecretString::from(env.redis_url.clone())),
+        key_prefix: format!("bench:{}:", uuid::Uuid::new_v4().simple()),
+        ..RedisConfig::default()
+    })
+    .await
+    .expect("connect to Redis");
+    let limits = RateLimitConfig {
+        per_caller_per_second: 1e9,
+        per_caller_burst: u32::MAX / 2,
+        per_tenant_per_second: 1e9,
+        per_tenant_burst: u32::MAX / 2,
+        ..RateLimitConfig::default()
+    };
+    let sessions = Sessions::new(database.clone(), cache.clone(), AuthConfig::default());
+    let layer = AuthLayer::new(
+        Authenticator::new(database.clone(), sessions),
+        Arc::new(Rbac::new().await.expect("rbac")),
+        RateLimiter::new(cache.clone(), limits),
+    );
+
+    let inner = service_fn(|_: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let mut bare = inner;
+    let mut stacked = layer.layer(inner);
+
+    let bare_samples = measure(&mut bare, &key).await;
+    let stacked_samples = measure(&mut stacked, &key).await;
+
+    let row = |name: &str, s: &[Duration]| {
+        format!(
+            "| {name} | {:.1} | {:.1} | {:.1} |",
+            percentile(s, 0.50).as_secs_f64() * 1e6,
+            percentile(s, 0.99).as_secs_f64() * 1e6,
+            mean(s).as_secs_f64() * 1e6,
+        )
+    };
+    println!("{CALLS} sequential calls of {PATH} after {WARMUP} warm-up calls, in-process\n");
+    println!("| stack | p50 µs | p99 µs | mean µs |");
+    println!("|---|---|---|---|");
+    println!("{}", row("off (bare service)", &bare_samples));
+    println!("{}", row("on (authn + RBAC + rate limit)", &stacked_samples));
+    println!(
+        "\nadded by the stack: p50 {:.1} µs, p99 {:.1} µs",
+        (percentile(&stacked_samples, 0.5) - percentile(&bare_samples, 0.5)).as_secs_f64() * 1e6,
+        (percentile(&stacked_samples, 0.99) - percentile(&bare_samples, 0.99)).as_secs_f64() * 1e6,
+    );
+}
