@@ -9,10 +9,11 @@ use tonic::transport::{Server, server::TcpIncoming};
 use crate::{
     api,
     auth::{
+        credential_cache::CredentialCache,
         directory::Directory,
         oidc::Sso,
-        policy_sync::{PolicySync, SyncError},
         rbac::{Rbac, RbacError},
+        replica_sync::{ReplicaSync, SyncError},
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
@@ -111,8 +112,14 @@ impl App {
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let limiter = RateLimiter::new(cache.clone(), config.rate_limit.clone());
         let rbac = Arc::new(Rbac::new().await?);
-        let policy_sync = Arc::new(PolicySync::new(db.clone(), cache.clone(), rbac.clone()));
-        policy_sync.load_all().await?;
+        let credentials = Arc::new(CredentialCache::new(config.auth.credential_cache_ttl));
+        let replica_sync = Arc::new(ReplicaSync::new(
+            db.clone(),
+            cache.clone(),
+            rbac.clone(),
+            credentials.clone(),
+        ));
+        replica_sync.load_all().await?;
         let sessions = Sessions::new(db.clone(), cache.clone(), config.auth.clone());
         let public_url = match &config.auth.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -141,7 +148,7 @@ impl App {
             let _ = probes_stopped.await;
         }));
         let (stop_sync, sync_stopped) = oneshot::channel::<()>();
-        let sync = tokio::spawn(policy_sync.clone().listen(async {
+        let sync = tokio::spawn(replica_sync.clone().listen(async {
             let _ = sync_stopped.await;
         }));
 
@@ -158,7 +165,9 @@ impl App {
             api::ApiContext {
                 db: db.clone(),
                 rbac,
-                directory: Directory::new(db.clone(), sessions.clone(), policy_sync.clone()),
+                directory: Directory::new(db.clone(), sessions.clone(), replica_sync.clone()),
+                replica_sync,
+                credentials,
                 limiter,
                 sessions: sessions.clone(),
                 sso: Arc::new(sso),

@@ -251,6 +251,11 @@ pub struct AuthConfig {
     /// How long identity provider discovery documents and keys are cached.
     #[serde(with = "humantime_serde")]
     pub discovery_cache_ttl: Duration,
+    /// How long a replica may reuse a verified API key without asking Postgres ("0s":
+    /// never). Revocations reach every replica at once regardless; this bounds the delay
+    /// only if such an announcement is lost.
+    #[serde(with = "humantime_serde")]
+    pub credential_cache_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -262,6 +267,7 @@ impl Default for AuthConfig {
             session_absolute_timeout: Duration::from_secs(7 * 24 * 3600),
             login_timeout: Duration::from_secs(600),
             discovery_cache_ttl: Duration::from_secs(3600),
+            credential_cache_ttl: Duration::from_secs(30),
         }
     }
 }

@@ -8,9 +8,12 @@
 
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::{
     auth::{
         Principal,
+        replica_sync::{ReplicaSync, SyncError},
         roles::PLATFORM_ADMIN,
         sessions::{SessionError, Sessions},
     },
@@ -45,6 +48,9 @@ pub enum PlatformError {
     /// Sessions could not be ended.
     #[error(transparent)]
     Sessions(#[from] SessionError),
+    /// Other replicas could not be told.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// A tenant's lifecycle state.
@@ -88,12 +94,14 @@ fn check_phi_policy(policy: Option<&str>) -> Result<(), PlatformError> {
 pub struct Platform {
     db: Database,
     sessions: Sessions,
+    sync: Arc<ReplicaSync>,
 }
 
 impl Platform {
-    /// Tenants in `db`; their sessions through `sessions`.
-    pub fn new(db: Database, sessions: Sessions) -> Self {
-        Self { db, sessions }
+    /// Tenants in `db`; their sessions through `sessions`; cached keys dropped through
+    /// `sync`.
+    pub fn new(db: Database, sessions: Sessions, sync: Arc<ReplicaSync>) -> Self {
+        Self { db, sessions, sync }
     }
 
     /// Creates a tenant.
@@ -203,6 +211,8 @@ impl Platform {
                 None => PlatformError::NotFound,
             });
         };
+        // Cached keys carry the tenant's state: every replica must re-read it.
+        self.sync.credentials_changed(tenant).await?;
         if state != TenantState::Active {
             let ended = self.sessions.revoke_tenant(tenant).await?;
             tracing::info!(%tenant, state = state.as_str(), sessions_ended = ended, "tenant state changed");

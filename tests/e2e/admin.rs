@@ -246,3 +246,44 @@ async fn roles_are_granted_within_limits_and_the_last_owner_stays() {
         .unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_on_every_replica_despite_caching() {
+    let a = TestServer::start().await;
+    let b = a.replica().await;
+    let (to_a, to_b) = (a.channel().await, b.channel().await);
+    let key = key_with(to_a.clone(), &a.owner_key, "viewer").await;
+    let mut auth_b = AuthServiceClient::new(to_b);
+    // B verifies the key once and remembers it.
+    let key_id = auth_b
+        .who_am_i(authorized(&key, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap()
+        .api_key_id;
+    AuthServiceClient::new(to_a)
+        .revoke_api_key(authorized(
+            &a.owner_key,
+            codexcontinue::pb::v1::RevokeApiKeyRequest { api_key_id: key_id },
+        ))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while auth_b
+        .who_am_i(authorized(&key, WhoAmIRequest {}))
+        .await
+        .is_ok()
+    {
+        assert!(
+            started.elapsed() < WAIT_LIMIT,
+            "revocation never reached replica B"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "revocation reached the other replica after {:?}",
+        started.elapsed()
+    );
+}

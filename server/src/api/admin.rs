@@ -58,7 +58,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::DisplayName => ApiError::invalid("display_name", err.to_string()),
             PlatformError::PhiPolicy => ApiError::invalid("settings.phi_policy", err.to_string()),
             PlatformError::Deleted => ApiError::FailedPrecondition(err.to_string()),
-            PlatformError::Store(_) | PlatformError::Sessions(_) => {
+            PlatformError::Store(_) | PlatformError::Sessions(_) | PlatformError::Sync(_) => {
                 ApiError::Internal(err.to_string())
             }
         }

@@ -16,6 +16,7 @@ use crate::{
         oidc::{ClientInfo, LoginDone, LoginError, Sso},
         permissions::Permission,
         rbac::Rbac,
+        replica_sync::ReplicaSync,
         sessions::{SessionError, Sessions},
     },
     pb::v1::{self as pb, auth_service_server::AuthService},
@@ -40,16 +41,25 @@ pub struct AuthApi {
     rbac: Arc<Rbac>,
     sessions: Sessions,
     sso: Arc<Sso>,
+    sync: Arc<ReplicaSync>,
 }
 
 impl AuthApi {
-    /// Serves with `db`, `sessions` and `sso`, deciding key management rights with `rbac`.
-    pub fn new(db: Database, rbac: Arc<Rbac>, sessions: Sessions, sso: Arc<Sso>) -> Self {
+    /// Serves with `db`, `sessions` and `sso`, deciding key management rights with `rbac`
+    /// and announcing revocations through `sync`.
+    pub fn new(
+        db: Database,
+        rbac: Arc<Rbac>,
+        sessions: Sessions,
+        sso: Arc<Sso>,
+        sync: Arc<ReplicaSync>,
+    ) -> Self {
         Self {
             db,
             rbac,
             sessions,
             sso,
+            sync,
         }
     }
 }
@@ -377,6 +387,10 @@ impl AuthService for AuthApi {
         let record = key_management::revoke(&self.db, &principal, manage, id)
             .await
             .map_err(ApiError::from)?;
+        self.sync
+            .credentials_changed(principal.tenant)
+            .await
+            .map_err(|err| ApiError::Internal(err.to_string()))?;
         Ok(Response::new(pb::RevokeApiKeyResponse {
             api_key: Some(record.into()),
         }))

@@ -23,7 +23,8 @@ use tonic_web::GrpcWebLayer;
 
 use crate::{
     auth::{
-        AuthLayer, Authenticator, directory::Directory, oidc::Sso, rbac::Rbac, sessions::Sessions,
+        AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
+        oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
     health::Readiness,
@@ -47,6 +48,10 @@ pub struct ApiContext {
     pub sso: Arc<Sso>,
     /// Users, roles and custom policies.
     pub directory: Directory,
+    /// Tells other replicas about access changes.
+    pub replica_sync: Arc<ReplicaSync>,
+    /// Verified API keys, remembered briefly.
+    pub credentials: Arc<CredentialCache>,
     /// Where the web console receives login codes.
     pub console_url: Option<String>,
     /// Where per-RPC metrics go.
@@ -93,20 +98,25 @@ pub fn routes(
                 context.rbac.clone(),
                 context.sessions.clone(),
                 context.sso.clone(),
+                context.replica_sync.clone(),
             ),
         ))
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
             admin::AdminApi::new(
                 context.db.clone(),
                 context.directory,
-                Platform::new(context.db.clone(), context.sessions.clone()),
+                Platform::new(
+                    context.db.clone(),
+                    context.sessions.clone(),
+                    context.replica_sync.clone(),
+                ),
             ),
         ))
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(Pending::<AuditApi>::new());
     let access = AuthLayer::new(
-        Authenticator::new(context.db, context.sessions),
+        Authenticator::new(context.db, context.sessions, context.credentials),
         context.rbac,
         context.limiter,
     );

@@ -1,10 +1,13 @@
 //! Turns the `authorization` metadata of a call into a [`Principal`].
 
+use std::sync::Arc;
+
 use http::HeaderValue;
 
 use super::{
     AuthError, Principal,
     api_key::{KEY_PREFIX, digest},
+    credential_cache::CredentialCache,
     sessions::{SESSION_PREFIX, Sessions},
 };
 use crate::{
@@ -12,17 +15,19 @@ use crate::{
     tenancy::TenantId,
 };
 
-/// Verifies credentials: API keys against Postgres, session tokens against Redis.
+/// Verifies credentials: API keys against Postgres (remembered briefly), session tokens
+/// against Redis.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
     sessions: Sessions,
+    keys: Arc<CredentialCache>,
 }
 
 impl Authenticator {
-    /// Checks API keys in `db` and session tokens with `sessions`.
-    pub fn new(db: Database, sessions: Sessions) -> Self {
-        Self { db, sessions }
+    /// Checks API keys in `db` (through `keys`) and session tokens with `sessions`.
+    pub fn new(db: Database, sessions: Sessions, keys: Arc<CredentialCache>) -> Self {
+        Self { db, sessions, keys }
     }
 
     /// Authenticates `authorization` (`Bearer <token>`).
@@ -55,13 +60,21 @@ impl Authenticator {
         if !token.starts_with(KEY_PREFIX) {
             return Err(AuthError::Unknown);
         }
-        let credential = store::api_keys::find_by_digest(&self.db, &digest(token))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "cannot look up API key");
-                AuthError::Unavailable
-            })?
-            .ok_or(AuthError::Unknown)?;
+        let digest = digest(token);
+        let credential = match self.keys.get(&digest) {
+            Some(credential) => credential,
+            None => {
+                let credential = store::api_keys::find_by_digest(&self.db, &digest)
+                    .await
+                    .map_err(|err| {
+                        tracing::error!(error = %err, "cannot look up API key");
+                        AuthError::Unavailable
+                    })?
+                    .ok_or(AuthError::Unknown)?;
+                self.keys.put(digest, credential.clone());
+                credential
+            }
+        };
         if credential.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }

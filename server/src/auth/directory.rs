@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{
     Principal,
-    policy_sync::{PolicySync, SyncError},
+    replica_sync::{ReplicaSync, SyncError},
     roles::PLATFORM_ADMIN,
     sessions::{SessionError, Sessions},
 };
@@ -103,17 +103,13 @@ fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), Direct
 pub struct Directory {
     db: Database,
     sessions: Sessions,
-    policies: Arc<PolicySync>,
+    sync: Arc<ReplicaSync>,
 }
 
 impl Directory {
     /// Users in `db`, live sessions through `sessions`, policy changes through `policies`.
-    pub fn new(db: Database, sessions: Sessions, policies: Arc<PolicySync>) -> Self {
-        Self {
-            db,
-            sessions,
-            policies,
-        }
+    pub fn new(db: Database, sessions: Sessions, sync: Arc<ReplicaSync>) -> Self {
+        Self { db, sessions, sync }
     }
 
     /// The tenant's custom grants, optionally of one role.
@@ -145,7 +141,7 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         store::role_policies::add(&mut tx, principal.tenant, policy).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.policies.changed(principal.tenant).await?;
+        self.sync.changed(principal.tenant).await?;
         Ok(())
     }
 
@@ -162,7 +158,7 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let removed = store::role_policies::remove(&mut tx, policy).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.policies.changed(principal.tenant).await?;
+        self.sync.changed(principal.tenant).await?;
         Ok(removed)
     }
 
@@ -280,6 +276,7 @@ impl Directory {
         tx.commit().await.map_err(StoreError::from)?;
         if disabled {
             self.sessions.revoke(principal.tenant, user, None).await?;
+            self.sync.credentials_changed(principal.tenant).await?;
         }
         Ok(updated)
     }
@@ -301,6 +298,7 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         store::users::delete(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.sync.credentials_changed(principal.tenant).await?;
         Ok(())
     }
 

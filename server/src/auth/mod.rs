@@ -6,15 +6,16 @@
 
 pub mod api_key;
 mod authenticator;
+pub mod credential_cache;
 pub mod directory;
 mod error;
 pub mod key_management;
 mod layer;
 pub mod oidc;
 pub mod permissions;
-pub mod policy_sync;
 mod principal;
 pub mod rbac;
+pub mod replica_sync;
 pub mod roles;
 pub mod sessions;
 mod tokens;

@@ -5,7 +5,7 @@
 //! matching anything. Built-in role grants apply in every tenant (domain `*`). A caller is
 //! allowed when any of their roles is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use tokio::sync::RwLock;
@@ -45,9 +45,17 @@ fn rule(role: &str, domain: &str, object: &str, action: &str) -> Vec<String> {
     ]
 }
 
-/// The policy decision point shared by every request.
+/// (role, tenant, object, action) of a remembered decision.
+type DecisionKey = (String, TenantId, &'static str, &'static str);
+
+/// Decisions remembered at most; past that the memory starts over.
+const MAX_DECISIONS: usize = 100_000;
+
+/// The policy decision point shared by every request. Decisions are remembered until the
+/// policies change: evaluating the Casbin matcher costs far more than a map lookup.
 pub struct Rbac {
     enforcer: RwLock<Enforcer>,
+    decisions: std::sync::RwLock<HashMap<DecisionKey, bool>>,
 }
 
 impl Rbac {
@@ -72,6 +80,7 @@ impl Rbac {
         enforcer.add_policies(grants).await?;
         Ok(Self {
             enforcer: RwLock::new(enforcer),
+            decisions: std::sync::RwLock::new(HashMap::new()),
         })
     }
 
@@ -85,6 +94,7 @@ impl Rbac {
         policies: &BTreeMap<TenantId, Vec<RolePolicy>>,
     ) -> Result<(), RbacError> {
         let mut enforcer = self.enforcer.write().await;
+        self.forget_decisions();
         let stale: BTreeSet<String> = enforcer
             .get_policy()
             .into_iter()
@@ -119,6 +129,7 @@ impl Rbac {
     ) -> Result<(), RbacError> {
         let domain = tenant.to_string();
         let mut enforcer = self.enforcer.write().await;
+        self.forget_decisions();
         enforcer
             .remove_filtered_policy(1, vec![domain.clone()])
             .await?;
@@ -135,18 +146,46 @@ impl Rbac {
     /// Whether any of `principal`'s roles grants `permission` in its tenant. Errors in
     /// evaluation deny.
     pub async fn allows(&self, principal: &Principal, permission: Permission) -> bool {
-        let tenant = principal.tenant.to_string();
+        // Held while deciding and remembering, so a policy change (which takes it for
+        // writing and forgets every decision) never races a stale decision in.
         let enforcer = self.enforcer.read().await;
         principal.roles.iter().any(|role| {
-            enforcer
+            let key = (
+                role.clone(),
+                principal.tenant,
+                permission.object,
+                permission.action,
+            );
+            if let Some(allowed) = self.read_decisions().get(&key) {
+                return *allowed;
+            }
+            let tenant = principal.tenant.to_string();
+            let allowed = enforcer
                 .enforce((
                     role.as_str(),
                     tenant.as_str(),
                     permission.object,
                     permission.action,
                 ))
-                .unwrap_or(false)
+                .unwrap_or(false);
+            let mut decisions = self.decisions.write().unwrap_or_else(|e| e.into_inner());
+            if decisions.len() >= MAX_DECISIONS {
+                decisions.clear();
+            }
+            decisions.insert(key, allowed);
+            allowed
         })
+    }
+
+    fn read_decisions(&self) -> std::sync::RwLockReadGuard<'_, HashMap<DecisionKey, bool>> {
+        self.decisions.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_decisions(&self) {
+        self.decisions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

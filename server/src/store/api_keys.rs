@@ -113,7 +113,7 @@ pub async fn revoke(
 }
 
 /// What authentication needs to know about a presented key, found across tenants.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyCredential {
     /// Tenant of the key.
     pub tenant_id: Uuid,

@@ -1,16 +1,22 @@
-//! Keeps every replica's policy engine current.
+//! Keeps every replica's access decisions current: custom policies and cached credentials.
 //!
 //! At start a replica loads every tenant's custom grants. A replica that changes a tenant's
-//! grants reloads that tenant and announces it on a Redis channel; every replica listening
-//! reloads the tenant from Postgres (the message carries only the tenant id, never policy
-//! content). After a lost subscription the listener reconnects and reloads everything, so a
-//! missed message cannot leave a replica stale.
+//! grants, or does something that can stop a key from working (revocation, disabling or
+//! deleting a user, suspending or deleting a tenant), applies it locally and announces
+//! `policies:<tenant>` or `credentials:<tenant>` on a Redis channel. Every replica listening
+//! reloads the tenant's grants from Postgres or forgets the tenant's cached keys (messages
+//! carry only a tenant id, never content). After a lost subscription the listener
+//! reconnects, reloads every grant and forgets every cached key, so a missed message cannot
+//! leave a replica stale.
 
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
 use tokio_stream::StreamExt;
 
-use super::rbac::{Rbac, RbacError};
+use super::{
+    credential_cache::CredentialCache,
+    rbac::{Rbac, RbacError},
+};
 use crate::{
     cache::{Cache, CacheError},
     store::{self, Database, StoreError, role_policies::RolePolicy},
@@ -31,21 +37,44 @@ pub enum SyncError {
     Rbac(#[from] RbacError),
 }
 
-/// Loads, reloads and announces custom grants.
-pub struct PolicySync {
+/// Loads, reloads and announces access changes.
+pub struct ReplicaSync {
     db: Database,
     cache: Cache,
     rbac: Arc<Rbac>,
+    credentials: Arc<CredentialCache>,
 }
 
-impl PolicySync {
-    /// Synchronises `rbac` from `db`, announcing through `cache`.
-    pub fn new(db: Database, cache: Cache, rbac: Arc<Rbac>) -> Self {
-        Self { db, cache, rbac }
+impl ReplicaSync {
+    /// Synchronises `rbac` from `db` and `credentials`, announcing through `cache`.
+    pub fn new(
+        db: Database,
+        cache: Cache,
+        rbac: Arc<Rbac>,
+        credentials: Arc<CredentialCache>,
+    ) -> Self {
+        Self {
+            db,
+            cache,
+            rbac,
+            credentials,
+        }
     }
 
     fn channel(&self) -> String {
-        self.cache.keys().platform(&["policy-changes"])
+        self.cache.keys().platform(&["access-changes"])
+    }
+
+    /// Forgets `tenant`'s cached keys here and on every other replica.
+    ///
+    /// # Errors
+    /// [`SyncError::Cache`] when the announcement cannot be sent.
+    pub async fn credentials_changed(&self, tenant: TenantId) -> Result<(), SyncError> {
+        self.credentials.forget_tenant(tenant);
+        self.cache
+            .publish(&self.channel(), &format!("credentials:{tenant}"))
+            .await?;
+        Ok(())
     }
 
     /// Loads every tenant's custom grants.
@@ -80,7 +109,7 @@ impl PolicySync {
     pub async fn changed(&self, tenant: TenantId) -> Result<(), SyncError> {
         self.reload(tenant).await?;
         self.cache
-            .publish(&self.channel(), &tenant.to_string())
+            .publish(&self.channel(), &format!("policies:{tenant}"))
             .await?;
         Ok(())
     }
@@ -107,18 +136,24 @@ impl PolicySync {
     async fn subscribe_and_follow(&self) -> Result<(), SyncError> {
         let mut pubsub = self.cache.subscribe(&self.channel()).await?;
         // Whatever changed before the subscription took effect is picked up here.
+        self.credentials.clear();
         self.load_all().await?;
         let mut messages = pubsub.on_message();
         while let Some(message) = messages.next().await {
             let Ok(payload) = message.get_payload::<String>() else {
                 continue;
             };
-            let Ok(tenant) = uuid::Uuid::try_parse(&payload) else {
-                tracing::warn!(%payload, "ignoring malformed policy change announcement");
-                continue;
-            };
-            if let Err(err) = self.reload(TenantId(tenant)).await {
-                tracing::error!(error = %err, %tenant, "cannot reload changed policies");
+            let parsed = payload
+                .split_once(':')
+                .and_then(|(kind, tenant)| Some((kind, uuid::Uuid::try_parse(tenant).ok()?)));
+            match parsed {
+                Some(("policies", tenant)) => {
+                    if let Err(err) = self.reload(TenantId(tenant)).await {
+                        tracing::error!(error = %err, %tenant, "cannot reload changed policies");
+                    }
+                }
+                Some(("credentials", tenant)) => self.credentials.forget_tenant(TenantId(tenant)),
+                _ => tracing::warn!(%payload, "ignoring malformed access change announcement"),
             }
         }
         Ok(())
