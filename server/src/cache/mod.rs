@@ -40,9 +40,14 @@ pub enum CacheError {
 }
 
 /// The Redis pool and key layout of this deployment.
+///
+/// Commands on the per-call path (rate limits, session checks) go through `fast`, one
+/// multiplexed connection that reconnects by itself: a pool checkout first pings the
+/// connection, which would double those calls' round trips. Everything else uses the pool.
 #[derive(Clone)]
 pub struct Cache {
     pool: Pool,
+    fast: redis::aio::ConnectionManager,
     client: redis::Client,
     keys: KeySpace,
 }
@@ -72,8 +77,16 @@ impl Cache {
             .map_err(|err| CacheError::BadConfig(err.to_string()))?;
         let client = redis::Client::open(url.expose_secret())
             .map_err(|err| CacheError::BadConfig(err.to_string()))?;
+        let fast = redis::aio::ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.connect_timeout)),
+        )
+        .map_err(|err| CacheError::BadConfig(err.to_string()))?;
         let cache = Self {
             pool,
+            fast,
             client,
             keys: KeySpace::new(&config.key_prefix),
         };
@@ -103,6 +116,11 @@ impl Cache {
     /// [`CacheError::Pool`] when none becomes available in time.
     pub async fn connection(&self) -> Result<deadpool_redis::Connection, CacheError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// The shared connection for commands on every call's path.
+    pub fn fast_connection(&self) -> redis::aio::ConnectionManager {
+        self.fast.clone()
     }
 
     /// A dedicated connection subscribed to `channel` (pub/sub needs its own connection).

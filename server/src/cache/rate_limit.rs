@@ -84,7 +84,7 @@ impl RateLimiter {
         let keys = self.cache.keys();
         let caller_interval = interval_us(self.config.per_caller_per_second);
         let tenant_interval = interval_us(self.config.per_tenant_per_second);
-        let mut conn = self.cache.connection().await?;
+        let mut conn = self.cache.fast_connection();
         let wait_us: u64 = self
             .script
             .key(keys.tenant(tenant, &["rl", "caller", caller]))

@@ -4,7 +4,7 @@
 //! `abs` (absolute expiry, Unix seconds). Authentication reads and slides it in one atomic
 //! script: the key's TTL becomes the idle timeout, capped by the absolute expiry.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use redis::{AsyncCommands, Script};
 
@@ -25,6 +25,9 @@ end
 redis.call('EXPIRE', KEYS[1], ttl)
 return redis.call('HGET', KEYS[1], 'data')
 ";
+
+/// [`SLIDE`], hashed once for `EVALSHA`.
+static SLIDE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SLIDE));
 
 fn session_key(cache: &Cache, tenant: TenantId, token_sha256: &[u8]) -> String {
     cache
@@ -74,8 +77,8 @@ impl Cache {
         token_sha256: &[u8],
         idle: Duration,
     ) -> Result<Option<String>, CacheError> {
-        let mut conn = self.connection().await?;
-        Ok(Script::new(SLIDE)
+        let mut conn = self.fast_connection();
+        Ok(SLIDE_SCRIPT
             .key(session_key(self, tenant, token_sha256))
             .arg(idle.as_secs())
             .invoke_async(&mut conn)
