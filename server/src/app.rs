@@ -110,7 +110,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let limiter = RateLimiter::new(cache.clone(), config.rate_limit.clone());
+        let limiter = Arc::new(RateLimiter::new(cache.clone(), config.rate_limit.clone()));
         let rbac = Arc::new(Rbac::new().await?);
         let credentials = Arc::new(CredentialCache::new(config.auth.credential_cache_ttl));
         let replica_sync = Arc::new(ReplicaSync::new(
@@ -118,6 +118,7 @@ impl App {
             cache.clone(),
             rbac.clone(),
             credentials.clone(),
+            limiter.clone(),
         ));
         replica_sync.load_all().await?;
         let sessions = Sessions::new(db.clone(), cache.clone(), config.auth.clone());

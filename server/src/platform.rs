@@ -17,6 +17,7 @@ use crate::{
         roles::PLATFORM_ADMIN,
         sessions::{SessionError, Sessions},
     },
+    cache::rate_limit::Limits,
     store::{self, Database, StoreError, tenants::TenantRecord},
     tenancy::{self, InvalidSlug, TenantId, TenantSlug},
 };
@@ -42,6 +43,12 @@ pub enum PlatformError {
     /// A deleted tenant cannot change state.
     #[error("the tenant is deleted")]
     Deleted,
+    /// A rate limit field is out of range.
+    #[error("rate limit {0} must be positive")]
+    RateLimit(&'static str),
+    /// Only platform admins set a tenant's rate limits.
+    #[error("only platform admins change a tenant's rate limits")]
+    NotPlatformAdmin,
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,6 +58,17 @@ pub enum PlatformError {
     /// Other replicas could not be told.
     #[error(transparent)]
     Sync(#[from] SyncError),
+}
+
+/// What an update does to a tenant's own rate limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LimitsChange {
+    /// Leave them as they are.
+    Keep,
+    /// Go back to the server's defaults.
+    Reset,
+    /// Use these.
+    Set(Limits),
 }
 
 /// A tenant's lifecycle state.
@@ -71,6 +89,22 @@ impl TenantState {
             Self::Active => "active",
             Self::Suspended => "suspended",
             Self::Deleted => "deleted",
+        }
+    }
+}
+
+fn limits_json(change: LimitsChange) -> Result<Option<Option<serde_json::Value>>, PlatformError> {
+    match change {
+        LimitsChange::Keep => Ok(None),
+        LimitsChange::Reset => Ok(Some(None)),
+        LimitsChange::Set(limits) => {
+            if let Some(field) = limits.invalid_field() {
+                return Err(PlatformError::RateLimit(field));
+            }
+            let value = serde_json::to_value(limits).map_err(|err| {
+                PlatformError::Store(StoreError::Query(sqlx::Error::Encode(err.into())))
+            })?;
+            Ok(Some(Some(value)))
         }
     }
 }
@@ -104,7 +138,7 @@ impl Platform {
         Self { db, sessions, sync }
     }
 
-    /// Creates a tenant.
+    /// Creates a tenant, optionally with its own rate limits.
     ///
     /// # Errors
     /// [`PlatformError`] for bad input or a taken slug.
@@ -113,6 +147,7 @@ impl Platform {
         slug: &str,
         display_name: &str,
         phi_policy: Option<&str>,
+        limits: LimitsChange,
     ) -> Result<TenantRecord, PlatformError> {
         let slug = TenantSlug::parse(slug)?;
         let display_name = if display_name.is_empty() {
@@ -122,15 +157,22 @@ impl Platform {
         };
         check_display_name(display_name)?;
         check_phi_policy(phi_policy)?;
+        let limits = limits_json(limits)?;
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let tenant = store::tenants::create(&mut tx, &slug, display_name)
             .await?
             .ok_or_else(|| PlatformError::Exists(slug.to_string()))?;
         tenancy::scope(&mut tx, tenant).await?;
+        if let Some(limits) = limits.clone() {
+            store::tenants::set_rate_limits(&mut tx, limits).await?;
+        }
         let record = store::tenants::update(&mut tx, None, phi_policy)
             .await?
             .ok_or(PlatformError::NotFound)?;
         tx.commit().await.map_err(StoreError::from)?;
+        if limits.is_some() {
+            self.sync.limits_changed(tenant).await?;
+        }
         Ok(record)
     }
 
@@ -172,7 +214,8 @@ impl Platform {
         )
     }
 
-    /// Changes a tenant's display name and PHI policy (each when given).
+    /// Changes a tenant's display name and PHI policy (each when given) and, for platform
+    /// admins, its rate limits.
     ///
     /// # Errors
     /// [`PlatformError`] for bad input or a tenant the caller may not change.
@@ -182,15 +225,26 @@ impl Platform {
         id: Option<Uuid>,
         display_name: Option<&str>,
         phi_policy: Option<&str>,
+        limits: LimitsChange,
     ) -> Result<TenantRecord, PlatformError> {
         let target = self.target(principal, id)?;
         if let Some(name) = display_name {
             check_display_name(name)?;
         }
         check_phi_policy(phi_policy)?;
+        if limits != LimitsChange::Keep && !principal.has_role(PLATFORM_ADMIN) {
+            return Err(PlatformError::NotPlatformAdmin);
+        }
+        let limits = limits_json(limits)?;
         let mut tx = tenancy::begin(&self.db, target).await?;
+        if let Some(limits) = limits.clone() {
+            store::tenants::set_rate_limits(&mut tx, limits).await?;
+        }
         let record = store::tenants::update(&mut tx, display_name, phi_policy).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        if limits.is_some() {
+            self.sync.limits_changed(target).await?;
+        }
         record.ok_or(PlatformError::NotFound)
     }
 

@@ -112,7 +112,7 @@ async fn main() {
                 Arc::new(CredentialCache::new(key_cache_ttl)),
             ),
             rbac.clone(),
-            RateLimiter::new(cache.clone(), limits.clone()),
+            Arc::new(RateLimiter::new(cache.clone(), limits.clone())),
         )
     };
 

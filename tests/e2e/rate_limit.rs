@@ -122,3 +122,80 @@ async fn without_redis_calls_fail_closed_unless_configured_open() {
         }
     }
 }
+
+#[tokio::test]
+async fn platform_admins_set_a_tenants_own_limits() {
+    use codexcontinue::pb::v1::{
+        GetTenantRequest, RateLimits, TenantSettings, UpdateTenantRequest,
+        admin_service_client::AdminServiceClient,
+    };
+    let server = server_with(&[], None).await;
+    let platform = server.add_platform_admin().await;
+    let channel = server.channel().await;
+    let mut admin = AdminServiceClient::new(channel.clone());
+    let acme = admin
+        .get_tenant(authorized(&server.owner_key, GetTenantRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    let update = |key: &str, limits: RateLimits| {
+        authorized(
+            key,
+            UpdateTenantRequest {
+                tenant_id: acme.id.clone(),
+                settings: Some(TenantSettings {
+                    rate_limits: Some(limits),
+                    ..TenantSettings::default()
+                }),
+                ..UpdateTenantRequest::default()
+            },
+        )
+    };
+    let tight = RateLimits {
+        per_caller_per_second: 0.01,
+        per_caller_burst: 2,
+        per_tenant_per_second: 1000.0,
+        per_tenant_burst: 1000,
+    };
+    let owner_cannot = admin
+        .update_tenant(update(&server.owner_key, tight))
+        .await
+        .unwrap_err();
+    assert_eq!(owner_cannot.code(), Code::PermissionDenied);
+    let invalid = admin
+        .update_tenant(update(
+            &platform,
+            RateLimits {
+                per_caller_burst: 0,
+                ..tight
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+
+    let updated = admin
+        .update_tenant(update(&platform, tight))
+        .await
+        .unwrap()
+        .into_inner()
+        .tenant
+        .unwrap();
+    assert_eq!(updated.settings.unwrap().rate_limits, Some(tight));
+    for _ in 0..2 {
+        who_am_i(channel.clone(), &server.owner_key).await.unwrap();
+    }
+    let limited = who_am_i(channel.clone(), &server.owner_key)
+        .await
+        .unwrap_err();
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+
+    // All zero: back to the server's defaults.
+    admin
+        .update_tenant(update(&platform, RateLimits::default()))
+        .await
+        .unwrap();
+    who_am_i(channel, &server.owner_key).await.unwrap();
+}

@@ -27,6 +27,7 @@ async fn platform_admins_run_the_tenant_lifecycle() {
                 display_name: "Initech".into(),
                 settings: Some(TenantSettings {
                     phi_policy: PhiPolicy::Refuse.into(),
+                    rate_limits: None,
                 }),
             },
         ))

@@ -18,8 +18,9 @@ use crate::{
         directory::{Directory, DirectoryError},
         roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
     },
+    cache::rate_limit::Limits,
     pb::v1::{self as pb, admin_service_server::AdminService},
-    platform::{Platform, PlatformError, TenantState},
+    platform::{LimitsChange, Platform, PlatformError, TenantState},
     store::{
         self, Database, StoreError, identity_providers::IdentityProviderRecord,
         role_policies::RolePolicy, tenants::TenantRecord, users::UserRecord,
@@ -58,6 +59,10 @@ impl From<PlatformError> for ApiError {
             PlatformError::DisplayName => ApiError::invalid("display_name", err.to_string()),
             PlatformError::PhiPolicy => ApiError::invalid("settings.phi_policy", err.to_string()),
             PlatformError::Deleted => ApiError::FailedPrecondition(err.to_string()),
+            PlatformError::RateLimit(_) => {
+                ApiError::invalid("settings.rate_limits", err.to_string())
+            }
+            PlatformError::NotPlatformAdmin => ApiError::PermissionDenied(err.to_string()),
             PlatformError::Store(_) | PlatformError::Sessions(_) | PlatformError::Sync(_) => {
                 ApiError::Internal(err.to_string())
             }
@@ -86,10 +91,34 @@ impl From<TenantRecord> for pb::Tenant {
             state: state.into(),
             settings: Some(pb::TenantSettings {
                 phi_policy: phi_policy.into(),
+                rate_limits: tenant
+                    .rate_limits
+                    .and_then(|json| serde_json::from_value::<Limits>(json.0).ok())
+                    .map(|limits| pb::RateLimits {
+                        per_caller_per_second: limits.per_caller_per_second,
+                        per_caller_burst: limits.per_caller_burst,
+                        per_tenant_per_second: limits.per_tenant_per_second,
+                        per_tenant_burst: limits.per_tenant_burst,
+                    }),
             }),
             create_time: Some(timestamp(tenant.created_at)),
             update_time: Some(timestamp(tenant.updated_at)),
         }
+    }
+}
+
+/// What a settings message asks for the tenant's rate limits: unset keeps them, all zero
+/// resets them to the server's defaults.
+fn limits_change(settings: Option<&pb::TenantSettings>) -> LimitsChange {
+    match settings.and_then(|s| s.rate_limits.as_ref()) {
+        None => LimitsChange::Keep,
+        Some(limits) if *limits == pb::RateLimits::default() => LimitsChange::Reset,
+        Some(limits) => LimitsChange::Set(Limits {
+            per_caller_per_second: limits.per_caller_per_second,
+            per_caller_burst: limits.per_caller_burst,
+            per_tenant_per_second: limits.per_tenant_per_second,
+            per_tenant_burst: limits.per_tenant_burst,
+        }),
     }
 }
 
@@ -314,7 +343,12 @@ service_impl! {
             let body = request.into_inner();
             let tenant = self
                 .platform
-                .create(&body.slug, &body.display_name, phi_policy_of(body.settings.as_ref()))
+                .create(
+                    &body.slug,
+                    &body.display_name,
+                    phi_policy_of(body.settings.as_ref()),
+                    limits_change(body.settings.as_ref()),
+                )
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::CreateTenantResponse { tenant: Some(tenant.into()) }))
@@ -368,6 +402,7 @@ service_impl! {
                     id,
                     non_empty(&body.display_name),
                     phi_policy_of(body.settings.as_ref()),
+                    limits_change(body.settings.as_ref()),
                 )
                 .await
                 .map_err(ApiError::from)?;

@@ -41,7 +41,7 @@ pub struct ApiContext {
     /// The policy decision point.
     pub rbac: Arc<Rbac>,
     /// Call rate limits.
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     /// Login sessions.
     pub sessions: Sessions,
     /// SSO login.

@@ -27,7 +27,7 @@ pub struct AuthLayer {
 struct AuthState {
     authenticator: Authenticator,
     rbac: Arc<Rbac>,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
 }
 
 impl AuthState {
@@ -66,7 +66,7 @@ impl AuthState {
 impl AuthLayer {
     /// A layer checking credentials with `authenticator`, permissions with `rbac` and
     /// call rates with `limiter`.
-    pub fn new(authenticator: Authenticator, rbac: Arc<Rbac>, limiter: RateLimiter) -> Self {
+    pub fn new(authenticator: Authenticator, rbac: Arc<Rbac>, limiter: Arc<RateLimiter>) -> Self {
         Self {
             state: Arc::new(AuthState {
                 authenticator,

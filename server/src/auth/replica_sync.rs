@@ -1,13 +1,13 @@
 //! Keeps every replica's access decisions current: custom policies and cached credentials.
 //!
 //! At start a replica loads every tenant's custom grants. A replica that changes a tenant's
-//! grants, or does something that can stop a key from working (revocation, disabling or
-//! deleting a user, suspending or deleting a tenant), applies it locally and announces
-//! `policies:<tenant>` or `credentials:<tenant>` on a Redis channel. Every replica listening
-//! reloads the tenant's grants from Postgres or forgets the tenant's cached keys (messages
-//! carry only a tenant id, never content). After a lost subscription the listener
-//! reconnects, reloads every grant and forgets every cached key, so a missed message cannot
-//! leave a replica stale.
+//! grants or rate limits, or does something that can stop a key from working (revocation,
+//! disabling or deleting a user, suspending or deleting a tenant), applies it locally and
+//! announces `policies:<tenant>`, `limits:<tenant>` or `credentials:<tenant>` on a Redis
+//! channel. Every replica listening reloads the tenant's grants or limits from Postgres or
+//! forgets the tenant's cached keys (messages carry only a tenant id, never content). After
+//! a lost subscription the listener reconnects, reloads every grant and limit and forgets
+//! every cached key, so a missed message cannot leave a replica stale.
 
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
@@ -18,7 +18,10 @@ use super::{
     rbac::{Rbac, RbacError},
 };
 use crate::{
-    cache::{Cache, CacheError},
+    cache::{
+        Cache, CacheError,
+        rate_limit::{Limits, RateLimiter},
+    },
     store::{self, Database, StoreError, role_policies::RolePolicy},
     tenancy::{self, TenantId},
 };
@@ -43,22 +46,66 @@ pub struct ReplicaSync {
     cache: Cache,
     rbac: Arc<Rbac>,
     credentials: Arc<CredentialCache>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// A tenant's own limits as stored; malformed ones are ignored (the defaults apply).
+fn parse_limits(tenant: TenantId, value: serde_json::Value) -> Option<Limits> {
+    match serde_json::from_value::<Limits>(value) {
+        Ok(limits) if limits.invalid_field().is_none() => Some(limits),
+        _ => {
+            tracing::warn!(%tenant, "ignoring malformed stored rate limits");
+            None
+        }
+    }
 }
 
 impl ReplicaSync {
-    /// Synchronises `rbac` from `db` and `credentials`, announcing through `cache`.
+    /// Synchronises `rbac`, `credentials` and `limiter` from `db`, announcing through
+    /// `cache`.
     pub fn new(
         db: Database,
         cache: Cache,
         rbac: Arc<Rbac>,
         credentials: Arc<CredentialCache>,
+        limiter: Arc<RateLimiter>,
     ) -> Self {
         Self {
             db,
             cache,
             rbac,
             credentials,
+            limiter,
         }
+    }
+
+    /// Reloads one tenant's own rate limits from Postgres.
+    ///
+    /// # Errors
+    /// [`SyncError::Store`] when Postgres fails.
+    pub async fn reload_limits(&self, tenant: TenantId) -> Result<(), SyncError> {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let record = store::tenants::current(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let limits = record
+            .and_then(|r| r.rate_limits)
+            .and_then(|json| parse_limits(tenant, json.0));
+        self.limiter.set_override(tenant, limits);
+        Ok(())
+    }
+
+    /// Applies `tenant`'s new rate limits here and on every other replica, from fresh
+    /// counters.
+    ///
+    /// # Errors
+    /// [`SyncError`] when a store fails.
+    pub async fn limits_changed(&self, tenant: TenantId) -> Result<(), SyncError> {
+        self.reload_limits(tenant).await?;
+        self.limiter.reset_counters(tenant).await?;
+        self.cache
+            .publish(&self.channel(), &format!("limits:{tenant}"))
+            .await?;
+        Ok(())
     }
 
     fn channel(&self) -> String {
@@ -77,7 +124,7 @@ impl ReplicaSync {
         Ok(())
     }
 
-    /// Loads every tenant's custom grants.
+    /// Loads every tenant's custom grants and own rate limits.
     ///
     /// # Errors
     /// [`SyncError`] when Postgres or the engine fails.
@@ -87,6 +134,12 @@ impl ReplicaSync {
             by_tenant.entry(tenant).or_default().push(policy);
         }
         self.rbac.replace_all(&by_tenant).await?;
+        let limits = store::tenants::all_rate_limits(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|(tenant, value)| Some((tenant, parse_limits(tenant, value)?)))
+            .collect();
+        self.limiter.set_all_overrides(limits);
         Ok(())
     }
 
@@ -153,6 +206,11 @@ impl ReplicaSync {
                     }
                 }
                 Some(("credentials", tenant)) => self.credentials.forget_tenant(TenantId(tenant)),
+                Some(("limits", tenant)) => {
+                    if let Err(err) = self.reload_limits(TenantId(tenant)).await {
+                        tracing::error!(error = %err, %tenant, "cannot reload changed rate limits");
+                    }
+                }
                 _ => tracing::warn!(%payload, "ignoring malformed access change announcement"),
             }
         }

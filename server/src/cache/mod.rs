@@ -7,7 +7,8 @@
 pub mod rate_limit;
 mod sessions;
 
-use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts, redis};
+use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts};
+use redis::AsyncCommands;
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -147,6 +148,26 @@ impl Cache {
         Ok(())
     }
 
+    /// Deletes every key matching `pattern` (SCAN, so Redis is never blocked).
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis fails.
+    pub async fn delete_matching(&self, pattern: &str) -> Result<usize, CacheError> {
+        let mut conn = self.connection().await?;
+        let keys: Vec<String> = {
+            let mut iter = conn.scan_match::<_, String>(pattern).await?;
+            let mut keys = Vec::new();
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+            }
+            keys
+        };
+        for chunk in keys.chunks(500) {
+            conn.del::<_, ()>(chunk).await?;
+        }
+        Ok(keys.len())
+    }
+
     /// The key layout.
     pub fn keys(&self) -> &KeySpace {
         &self.keys
@@ -188,9 +209,16 @@ impl KeySpace {
         key
     }
 
-    /// Pattern matching every key of `tenant` (for SCAN when a tenant's data is deleted).
-    pub fn tenant_pattern(&self, tenant: TenantId) -> String {
-        format!("{}cc:{}:*", escape_glob(&self.prefix), tenant)
+    /// Pattern matching every key of `tenant` under `parts` (all of the tenant's keys when
+    /// `parts` is empty), for SCAN.
+    pub fn tenant_pattern(&self, tenant: TenantId, parts: &[&str]) -> String {
+        let mut pattern = format!("{}cc:{}", escape_glob(&self.prefix), tenant);
+        for part in parts {
+            pattern.push(':');
+            pattern.push_str(&escape_glob(part));
+        }
+        pattern.push_str(":*");
+        pattern
     }
 }
 
@@ -219,12 +247,16 @@ mod tests {
             "t1:cc:00000000-0000-0000-0000-000000000000:session:abc"
         );
         assert_eq!(
-            keys.tenant_pattern(tenant),
+            keys.tenant_pattern(tenant, &[]),
             "t1:cc:00000000-0000-0000-0000-000000000000:*"
         );
         assert_eq!(
+            keys.tenant_pattern(tenant, &["rl"]),
+            "t1:cc:00000000-0000-0000-0000-000000000000:rl:*"
+        );
+        assert_eq!(
             KeySpace::new("a*[")
-                .tenant_pattern(tenant)
+                .tenant_pattern(tenant, &[])
                 .split("cc:")
                 .next(),
             Some("a\\*\\[")

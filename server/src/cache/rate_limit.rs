@@ -7,12 +7,55 @@
 //! tenant's limits are checked together: a refused call consumes neither. Time comes from
 //! Redis (`TIME`), so replica clocks do not matter.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::RwLock, time::Duration};
 
 use redis::Script;
+use serde::{Deserialize, Serialize};
 
 use super::{Cache, CacheError};
 use crate::{config::RateLimitConfig, tenancy::TenantId};
+
+/// The limits applied to one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Sustained calls per second of one caller.
+    pub per_caller_per_second: f64,
+    /// Calls one caller may make at once.
+    pub per_caller_burst: u32,
+    /// Sustained calls per second of the tenant.
+    pub per_tenant_per_second: f64,
+    /// Calls the tenant may make at once.
+    pub per_tenant_burst: u32,
+}
+
+impl Limits {
+    /// The first unacceptable field, if any.
+    pub fn invalid_field(&self) -> Option<&'static str> {
+        let rate_ok = |rate: f64| rate.is_finite() && rate > 0.0;
+        if !rate_ok(self.per_caller_per_second) {
+            Some("per_caller_per_second")
+        } else if self.per_caller_burst == 0 {
+            Some("per_caller_burst")
+        } else if !rate_ok(self.per_tenant_per_second) {
+            Some("per_tenant_per_second")
+        } else if self.per_tenant_burst == 0 {
+            Some("per_tenant_burst")
+        } else {
+            None
+        }
+    }
+}
+
+impl From<&RateLimitConfig> for Limits {
+    fn from(config: &RateLimitConfig) -> Self {
+        Self {
+            per_caller_per_second: config.per_caller_per_second,
+            per_caller_burst: config.per_caller_burst,
+            per_tenant_per_second: config.per_tenant_per_second,
+            per_tenant_burst: config.per_tenant_burst,
+        }
+    }
+}
 
 /// KEYS: one TAT key per limit. ARGV: per limit, its interval and its tolerance (burst ×
 /// interval), in microseconds. Returns 0 when allowed (and records it), else the
@@ -51,10 +94,13 @@ pub enum Decision {
     },
 }
 
-/// Checks calls against the configured limits.
+/// Checks calls against the configured limits, or a tenant's own where a platform admin
+/// set them.
 pub struct RateLimiter {
     cache: Cache,
     config: RateLimitConfig,
+    defaults: Limits,
+    overrides: RwLock<HashMap<TenantId, Limits>>,
     script: Script,
 }
 
@@ -63,7 +109,9 @@ impl RateLimiter {
     pub fn new(cache: Cache, config: RateLimitConfig) -> Self {
         Self {
             cache,
+            defaults: Limits::from(&config),
             config,
+            overrides: RwLock::new(HashMap::new()),
             script: Script::new(GCRA),
         }
     }
@@ -71,6 +119,44 @@ impl RateLimiter {
     /// Whether Redis failures let calls through.
     pub fn fails_open(&self) -> bool {
         self.config.fail_open
+    }
+
+    /// The limits configured for every tenant without its own.
+    pub fn defaults(&self) -> Limits {
+        self.defaults
+    }
+
+    /// Replaces every tenant's own limits.
+    pub fn set_all_overrides(&self, overrides: HashMap<TenantId, Limits>) {
+        *self.overrides.write().unwrap_or_else(|e| e.into_inner()) = overrides;
+    }
+
+    /// Sets (`Some`) or clears (`None`) one tenant's own limits.
+    pub fn set_override(&self, tenant: TenantId, limits: Option<Limits>) {
+        let mut overrides = self.overrides.write().unwrap_or_else(|e| e.into_inner());
+        match limits {
+            Some(limits) => overrides.insert(tenant, limits),
+            None => overrides.remove(&tenant),
+        };
+    }
+
+    /// Forgets `tenant`'s counters, so new limits apply from a clean slate.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis fails.
+    pub async fn reset_counters(&self, tenant: TenantId) -> Result<(), CacheError> {
+        let pattern = self.cache.keys().tenant_pattern(tenant, &["rl"]);
+        self.cache.delete_matching(&pattern).await?;
+        Ok(())
+    }
+
+    fn limits_of(&self, tenant: TenantId) -> Limits {
+        self.overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant)
+            .copied()
+            .unwrap_or(self.defaults)
     }
 
     /// Counts one call of `caller` (an API key or user id) in `tenant`.
@@ -82,17 +168,18 @@ impl RateLimiter {
             return Ok(Decision::Allowed);
         }
         let keys = self.cache.keys();
-        let caller_interval = interval_us(self.config.per_caller_per_second);
-        let tenant_interval = interval_us(self.config.per_tenant_per_second);
+        let limits = self.limits_of(tenant);
+        let caller_interval = interval_us(limits.per_caller_per_second);
+        let tenant_interval = interval_us(limits.per_tenant_per_second);
         let mut conn = self.cache.fast_connection();
         let wait_us: u64 = self
             .script
             .key(keys.tenant(tenant, &["rl", "caller", caller]))
             .key(keys.tenant(tenant, &["rl", "tenant"]))
             .arg(caller_interval)
-            .arg(caller_interval * u64::from(self.config.per_caller_burst))
+            .arg(caller_interval.saturating_mul(u64::from(limits.per_caller_burst)))
             .arg(tenant_interval)
-            .arg(tenant_interval * u64::from(self.config.per_tenant_burst))
+            .arg(tenant_interval.saturating_mul(u64::from(limits.per_tenant_burst)))
             .invoke_async(&mut conn)
             .await?;
         Ok(if wait_us == 0 {
@@ -107,6 +194,6 @@ impl RateLimiter {
 
 /// Microseconds between calls at `per_second`, at least 1.
 fn interval_us(per_second: f64) -> u64 {
-    // Config validation guarantees a positive finite rate.
+    // Validation (config and API) guarantees a positive finite rate.
     ((1_000_000.0 / per_second).round() as u64).max(1)
 }

@@ -69,13 +69,16 @@ pub struct TenantRecord {
     pub state: String,
     /// PHI policy: `allow`, `redact` or `refuse`.
     pub phi_policy: String,
+    /// Rate limits set by a platform admin (JSON), if any.
+    pub rate_limits: Option<sqlx::types::Json<serde_json::Value>>,
     /// Creation time.
     pub created_at: time::OffsetDateTime,
     /// Last change.
     pub updated_at: time::OffsetDateTime,
 }
 
-const TENANT_COLUMNS: &str = "id, slug, display_name, state, phi_policy, created_at, updated_at";
+const TENANT_COLUMNS: &str =
+    "id, slug, display_name, state, phi_policy, rate_limits, created_at, updated_at";
 
 /// Any tenant by id (platform path).
 ///
@@ -160,4 +163,36 @@ pub async fn current(conn: &mut PgConnection) -> Result<Option<TenantRecord>, St
             .fetch_optional(conn)
             .await?,
     )
+}
+
+/// Every tenant's own rate limits (platform path).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn all_rate_limits(
+    db: &Database,
+) -> Result<Vec<(TenantId, serde_json::Value)>, StoreError> {
+    let rows: Vec<(Uuid, sqlx::types::Json<serde_json::Value>)> =
+        sqlx::query_as("SELECT * FROM codexcontinue_all_tenant_rate_limits()")
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, limits)| (TenantId(id), limits.0))
+        .collect())
+}
+
+/// Sets (or with `None` clears) the scoped tenant's own rate limits.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_rate_limits(
+    conn: &mut PgConnection,
+    limits: Option<serde_json::Value>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tenants SET rate_limits = $1, updated_at = now()")
+        .bind(limits.map(sqlx::types::Json))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
