@@ -23,6 +23,7 @@ use crate::{
     telemetry::{
         DropUnreasonableIdLayer, Metrics, propagate_request_id_layer, set_request_id_layer,
     },
+    tenant_deletion::TenantDeletion,
 };
 
 /// Why the server could not start or stopped with an error.
@@ -140,7 +141,8 @@ impl App {
             format!("{public_url}/auth/callback"),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;
-        let monitor = HealthMonitor::new(db.clone(), cache, reporter, config.health.clone());
+        let monitor =
+            HealthMonitor::new(db.clone(), cache.clone(), reporter, config.health.clone());
         monitor.probe_now().await;
         let readiness = monitor.readiness();
         let health_shutdown = monitor.shutdown_handle();
@@ -148,6 +150,13 @@ impl App {
         let probes = tokio::spawn(monitor.run(async {
             let _ = probes_stopped.await;
         }));
+        let (stop_deletion, deletion_stopped) = oneshot::channel::<()>();
+        let deletion = tokio::spawn(TenantDeletion::new(db.clone(), cache.clone()).run(
+            config.auth.tenant_deletion_interval,
+            async {
+                let _ = deletion_stopped.await;
+            },
+        ));
         let (stop_sync, sync_stopped) = oneshot::channel::<()>();
         let sync = tokio::spawn(replica_sync.clone().listen(async {
             let _ = sync_stopped.await;
@@ -209,6 +218,8 @@ impl App {
         let _ = probes.await;
         let _ = stop_sync.send(());
         let _ = sync.await;
+        let _ = stop_deletion.send(());
+        let _ = deletion.await;
         db.close().await;
         tracing::info!("stopped");
         result

@@ -251,6 +251,9 @@ pub struct AuthConfig {
     /// How long identity provider discovery documents and keys are cached.
     #[serde(with = "humantime_serde")]
     pub discovery_cache_ttl: Duration,
+    /// How often deleted tenants' data is looked for and destroyed.
+    #[serde(with = "humantime_serde")]
+    pub tenant_deletion_interval: Duration,
     /// How long a replica may reuse a verified API key without asking Postgres ("0s":
     /// never). Revocations reach every replica at once regardless; this bounds the delay
     /// only if such an announcement is lost.
@@ -268,6 +271,7 @@ impl Default for AuthConfig {
             login_timeout: Duration::from_secs(600),
             discovery_cache_ttl: Duration::from_secs(3600),
             credential_cache_ttl: Duration::from_secs(30),
+            tenant_deletion_interval: Duration::from_secs(60),
         }
     }
 }

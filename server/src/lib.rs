@@ -18,6 +18,7 @@ pub mod platform;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod tenant_deletion;
 
 pub use app::{App, AppError};
 pub use config::Config;

@@ -229,3 +229,25 @@ async fn a_query_missing_its_tenant_filter_leaks_only_without_rls() {
         "without RLS the unfiltered query sees every tenant"
     );
 }
+
+#[tokio::test]
+async fn the_deletion_job_knows_every_tenant_owned_table() {
+    let db = TestDatabase::migrated().await;
+    let mut owner = db.owner().await;
+    let mut tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname = 'tenant_id'
+           AND NOT a.attisdropped",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    tables.sort();
+    let mut known: Vec<&str> = codexcontinue::tenant_deletion::TENANT_TABLES.to_vec();
+    known.sort_unstable();
+    assert_eq!(
+        tables, known,
+        "add new tenant-owned tables to tenant_deletion::TENANT_TABLES"
+    );
+}

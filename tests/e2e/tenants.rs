@@ -207,3 +207,87 @@ async fn platform_admins_run_the_tenant_lifecycle() {
         .unwrap_err();
     assert_eq!(revive.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn a_deleted_tenants_data_is_destroyed_and_others_kept() {
+    use codexcontinue_tests::{ServerOptions, TestDatabase, WAIT_LIMIT};
+    let server = TestServer::spawn(
+        TestDatabase::migrated().await,
+        ServerOptions {
+            env: vec![(
+                "CODEXCONTINUE_AUTH__TENANT_DELETION_INTERVAL".into(),
+                "50ms".into(),
+            )],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let platform = server.add_platform_admin().await;
+    let globex_key = server.add_tenant("globex").await;
+    let channel = server.channel().await;
+    let globex = AuthServiceClient::new(channel.clone())
+        .who_am_i(authorized(&globex_key, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap();
+    let globex_id = uuid::Uuid::parse_str(&globex.tenant_id).unwrap();
+    AdminServiceClient::new(channel)
+        .delete_tenant(authorized(
+            &platform,
+            DeleteTenantRequest {
+                tenant_id: globex.tenant_id.clone(),
+                confirm_slug: "globex".into(),
+            },
+        ))
+        .await
+        .unwrap();
+
+    let mut owner = server.db.owner().await;
+    let started = std::time::Instant::now();
+    loop {
+        let done: bool =
+            sqlx::query_scalar("SELECT data_deleted_at IS NOT NULL FROM tenants WHERE id = $1")
+                .bind(globex_id)
+                .fetch_one(&mut owner)
+                .await
+                .unwrap();
+        if done {
+            break;
+        }
+        assert!(started.elapsed() < WAIT_LIMIT, "deletion job never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname = 'tenant_id'",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    for table in &tables {
+        let (globex_rows, others): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT count(*) FILTER (WHERE tenant_id = $1), count(*) FILTER (WHERE tenant_id <> $1) FROM {table}"
+        ))
+        .bind(globex_id)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        assert_eq!(
+            globex_rows, 0,
+            "{table} still holds the deleted tenant's rows"
+        );
+        if table == "users" || table == "api_keys" {
+            assert!(others > 0, "{table}: other tenants' rows must stay");
+        }
+    }
+    // The tenant row stays as the record of the deletion.
+    let state: String = sqlx::query_scalar("SELECT state FROM tenants WHERE id = $1")
+        .bind(globex_id)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(state, "deleted");
+}

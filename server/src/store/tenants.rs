@@ -196,3 +196,42 @@ pub async fn set_rate_limits(
         .await?;
     Ok(())
 }
+
+/// Deleted tenants whose data still exists, oldest deletion first (platform path).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn awaiting_deletion(db: &Database, limit: i32) -> Result<Vec<TenantId>, StoreError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT * FROM codexcontinue_tenants_awaiting_deletion($1)")
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(ids.into_iter().map(TenantId).collect())
+}
+
+/// Deletes every row of `table` in the scoped tenant; returns how many. `table` must come
+/// from the server's own list of tenant-owned tables, never from input.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn delete_all_rows(
+    conn: &mut PgConnection,
+    table: &'static str,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(&format!("DELETE FROM {table}"))
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Records that the scoped tenant's data is gone.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn mark_data_deleted(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tenants SET data_deleted_at = now()")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
