@@ -287,3 +287,82 @@ async fn a_revoked_key_stops_working_on_every_replica_despite_caching() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn another_tenant_cannot_change_or_delete_this_tenants_users() {
+    use codexcontinue::pb::v1::{DeleteUserRequest, RevokeUserSessionsRequest};
+    let server = TestServer::start().await;
+    let globex = server.add_tenant("globex").await;
+    let channel = server.channel().await;
+    let acme_owner = AuthServiceClient::new(channel.clone())
+        .who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap()
+        .user_id;
+    let mut admin = AdminServiceClient::new(channel.clone());
+    let attempts = [
+        admin
+            .grant_role(authorized(
+                &globex,
+                GrantRoleRequest {
+                    user_id: acme_owner.clone(),
+                    role: "viewer".into(),
+                },
+            ))
+            .await
+            .map(drop),
+        admin
+            .set_user_disabled(authorized(
+                &globex,
+                SetUserDisabledRequest {
+                    user_id: acme_owner.clone(),
+                    disabled: true,
+                },
+            ))
+            .await
+            .map(drop),
+        admin
+            .revoke_user_sessions(authorized(
+                &globex,
+                RevokeUserSessionsRequest {
+                    user_id: acme_owner.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+        admin
+            .delete_user(authorized(
+                &globex,
+                DeleteUserRequest {
+                    user_id: acme_owner.clone(),
+                },
+            ))
+            .await
+            .map(drop),
+    ];
+    for attempt in attempts {
+        assert_eq!(attempt.unwrap_err().code(), Code::NotFound);
+    }
+    let listed = admin
+        .list_users(authorized(&globex, ListUsersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .users;
+    assert!(
+        listed.iter().all(|u| u.id != acme_owner),
+        "acme's user listed to globex"
+    );
+    // Acme's owner is untouched and still works.
+    let me = AuthServiceClient::new(channel)
+        .who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap();
+    assert_eq!(me.roles, ["owner"]);
+}

@@ -383,8 +383,30 @@ async fn a_provider_that_rotates_its_signing_key_is_followed() {
     old.stop().await;
     let redirects = [setup.callback.as_str(), NATIVE_REDIRECT];
     setup.provider =
-        Some(OidcProvider::start_at(&redirects, &accounts(), port, "test-key-2").await);
+        Some(OidcProvider::start_at(&redirects, &accounts(), port, "test-key-2", &[]).await);
     let callback = browser_flow(&mut setup, "alice").await;
     let response = open_callback(&callback).await;
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
+}
+
+#[tokio::test]
+async fn an_expired_id_token_is_refused() {
+    let mut setup = setup().await;
+    // A provider whose clock is ten minutes behind issues one-minute ID tokens that have
+    // expired by the time the server sees them.
+    let old = setup.provider.take().unwrap();
+    let port = old.port();
+    old.stop().await;
+    let redirects = [setup.callback.as_str(), NATIVE_REDIRECT];
+    let skewed = [
+        ("OIDC_CLOCK_OFFSET_SECONDS", "-600"),
+        ("OIDC_ID_TOKEN_TTL", "60"),
+    ];
+    setup.provider =
+        Some(OidcProvider::start_at(&redirects, &accounts(), port, "test-key-1", &skewed).await);
+    let callback = browser_flow(&mut setup, "alice").await;
+    let response = open_callback(&callback).await;
+    assert_eq!(response.status(), 401);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("invalid ID token: Expired"), "{body}");
 }

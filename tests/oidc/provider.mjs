@@ -6,11 +6,19 @@
 //
 // Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma-separated),
 // OIDC_USERS (JSON: {"login": {"email": ..., "name": ..., "groups": [...]}}), and optionally
-// OIDC_PORT (to restart a provider at the same issuer) and OIDC_KEY_ID (a new id for the
-// fresh signing key, to rotate keys across such a restart).
+// OIDC_PORT (to restart a provider at the same issuer), OIDC_KEY_ID (a new id for the
+// fresh signing key, to rotate keys across such a restart), OIDC_ID_TOKEN_TTL (seconds) and
+// OIDC_CLOCK_OFFSET_SECONDS (the provider's clock runs this far off, e.g. to issue ID tokens
+// that have already expired).
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
+
+const clockOffset = Number(process.env.OIDC_CLOCK_OFFSET_SECONDS ?? 0) * 1000;
+if (clockOffset !== 0) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + clockOffset;
+}
 
 const users = JSON.parse(process.env.OIDC_USERS ?? '{}');
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -35,6 +43,7 @@ server.listen(Number(process.env.OIDC_PORT ?? 0), '127.0.0.1', () => {
       profile: ['name', 'groups'],
     },
     conformIdTokenClaims: false,
+    ttl: { IdToken: Number(process.env.OIDC_ID_TOKEN_TTL ?? 3600) },
     jwks: { keys: [{ ...signingKey, kid: process.env.OIDC_KEY_ID ?? 'test-key-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: ['codexcontinue-test-cookie-key'] },
     async findAccount(_ctx, id) {

@@ -29,11 +29,12 @@ impl OidcProvider {
     /// # Panics
     /// When node or the provider's packages are missing (`make test` installs them).
     pub async fn start(redirect_uris: &[&str], users: &serde_json::Value) -> Self {
-        Self::start_at(redirect_uris, users, 0, "test-key-1").await
+        Self::start_at(redirect_uris, users, 0, "test-key-1", &[]).await
     }
 
     /// Like [`OidcProvider::start`], on `port` (0: any free one) with a fresh signing key
-    /// named `key_id`: restarting at the same port with another key id rotates the keys.
+    /// named `key_id` (restarting at the same port with another key id rotates the keys),
+    /// and extra settings in `env` (see `tests/oidc/provider.mjs`).
     ///
     /// # Panics
     /// As [`OidcProvider::start`].
@@ -42,6 +43,7 @@ impl OidcProvider {
         users: &serde_json::Value,
         port: u16,
         key_id: &str,
+        env: &[(&str, &str)],
     ) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oidc/provider.mjs");
         let log_dir = std::env::temp_dir().join("codexcontinue-e2e");
@@ -58,6 +60,7 @@ impl OidcProvider {
             .env("OIDC_USERS", users.to_string())
             .env("OIDC_PORT", port.to_string())
             .env("OIDC_KEY_ID", key_id)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
