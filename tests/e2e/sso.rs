@@ -35,11 +35,15 @@ fn accounts() -> serde_json::Value {
 }
 
 async fn setup() -> Setup {
+    setup_with_redis(None).await
+}
+
+async fn setup_with_redis(redis_url: Option<String>) -> Setup {
     let server = TestServer::spawn(
         TestDatabase::migrated().await,
         ServerOptions {
             env: vec![("CODEXCONTINUE_AUTH__CONSOLE_URL".into(), CONSOLE.into())],
-            ..ServerOptions::default()
+            redis_url,
         },
     )
     .await;
@@ -409,4 +413,37 @@ async fn an_expired_id_token_is_refused() {
     assert_eq!(response.status(), 401);
     let body = response.text().await.unwrap();
     assert!(body.contains("invalid ID token: Expired"), "{body}");
+}
+
+#[tokio::test]
+async fn sessions_fail_closed_while_redis_is_down() {
+    let mut redis = codexcontinue_tests::OwnedRedis::start().await;
+    let mut setup = setup_with_redis(Some(redis.url())).await;
+    let callback = browser_flow(&mut setup, "alice").await;
+    let location = open_callback(&callback).await.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let code = location.split("#code=").nth(1).unwrap().to_owned();
+    let token = setup
+        .auth
+        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap()
+        .token;
+    setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap();
+    redis.stop().await;
+    let refused = setup
+        .auth
+        .who_am_i(authorized(&token, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
 }
