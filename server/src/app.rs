@@ -12,6 +12,7 @@ use crate::{
         credential_cache::CredentialCache,
         directory::Directory,
         oidc::Sso,
+        policy_adapter::PostgresPolicyAdapter,
         rbac::{Rbac, RbacError},
         replica_sync::{ReplicaSync, SyncError},
         sessions::Sessions,
@@ -112,7 +113,7 @@ impl App {
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let limiter = Arc::new(RateLimiter::new(cache.clone(), config.rate_limit.clone()));
-        let rbac = Arc::new(Rbac::new().await?);
+        let rbac = Arc::new(Rbac::new(PostgresPolicyAdapter::new(db.clone())).await?);
         let credentials = Arc::new(CredentialCache::new(config.auth.credential_cache_ttl));
         let replica_sync = Arc::new(ReplicaSync::new(
             db.clone(),

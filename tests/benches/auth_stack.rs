@@ -15,7 +15,8 @@ use std::{
 
 use codexcontinue::{
     auth::{
-        AuthLayer, Authenticator, credential_cache::CredentialCache, rbac::Rbac, sessions::Sessions,
+        AuthLayer, Authenticator, credential_cache::CredentialCache,
+        policy_adapter::PostgresPolicyAdapter, rbac::Rbac, sessions::Sessions,
     },
     cache::{Cache, rate_limit::RateLimiter},
     config::{AuthConfig, DatabaseConfig, RateLimitConfig, RedisConfig},
@@ -103,7 +104,11 @@ async fn main() {
     };
     let config = AuthConfig::default();
     let sessions = Sessions::new(database.clone(), cache.clone(), config.clone());
-    let rbac = Arc::new(Rbac::new().await.expect("rbac"));
+    let rbac = Arc::new(
+        Rbac::new(PostgresPolicyAdapter::new(database.clone()))
+            .await
+            .expect("rbac"),
+    );
     let stack = |key_cache_ttl: Duration| {
         AuthLayer::new(
             Authenticator::new(

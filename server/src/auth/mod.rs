@@ -13,6 +13,7 @@ pub mod key_management;
 mod layer;
 pub mod oidc;
 pub mod permissions;
+pub mod policy_adapter;
 mod principal;
 pub mod rbac;
 pub mod replica_sync;

@@ -3,15 +3,16 @@
 //! The model: a request (role, tenant, object, action) is allowed when a policy for that
 //! role (or a role it inherits in the tenant, `g = _, _, _`) matches, with `*` in a policy
 //! matching anything. Built-in role grants apply in every tenant (domain `*`). A caller is
-//! allowed when any of their roles is.
+//! allowed when any of their roles is. Policies are stored in Postgres and loaded through
+//! [`super::policy_adapter`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
+use casbin::{Adapter, CoreApi, DefaultModel, Enforcer};
 use tokio::sync::RwLock;
 
-use super::{Principal, permissions::Permission, roles::BUILTIN_GRANTS};
-use crate::{store::role_policies::RolePolicy, tenancy::TenantId};
+use super::{Principal, permissions::Permission};
+use crate::tenancy::TenantId;
 
 /// Casbin model: RBAC with domains and `*` wildcards in policies.
 const MODEL: &str = r#"
@@ -36,15 +37,6 @@ m = g(r.sub, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && (p.obj == "*" 
 #[error("access control policy engine: {0}")]
 pub struct RbacError(#[from] casbin::Error);
 
-fn rule(role: &str, domain: &str, object: &str, action: &str) -> Vec<String> {
-    vec![
-        role.to_owned(),
-        domain.to_owned(),
-        object.to_owned(),
-        action.to_owned(),
-    ]
-}
-
 /// (role, tenant, object, action) of a remembered decision.
 type DecisionKey = (String, TenantId, &'static str, &'static str);
 
@@ -59,87 +51,30 @@ pub struct Rbac {
 }
 
 impl Rbac {
-    /// An enforcer holding the built-in role grants.
+    /// An engine whose policies come from `adapter` (in the server, Postgres through
+    /// [`super::policy_adapter::PostgresPolicyAdapter`]).
     ///
     /// # Errors
-    /// [`RbacError`] when the model or policies are rejected (a build defect).
-    pub async fn new() -> Result<Self, RbacError> {
+    /// [`RbacError`] when the model is rejected or the policies cannot be loaded.
+    pub async fn new(adapter: impl Adapter + 'static) -> Result<Self, RbacError> {
         let model = DefaultModel::from_str(MODEL).await?;
-        let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
-        let grants = BUILTIN_GRANTS
-            .iter()
-            .map(|(role, object, action)| {
-                vec![
-                    (*role).to_owned(),
-                    "*".to_owned(),
-                    (*object).to_owned(),
-                    (*action).to_owned(),
-                ]
-            })
-            .collect();
-        enforcer.add_policies(grants).await?;
+        let mut enforcer = Enforcer::new(model, adapter).await?;
+        // Grants are written through the API, never by the engine.
+        enforcer.enable_auto_save(false);
         Ok(Self {
             enforcer: RwLock::new(enforcer),
             decisions: std::sync::RwLock::new(HashMap::new()),
         })
     }
 
-    /// Replaces every tenant's custom grants with `policies` (tenants absent from it end up
-    /// with none).
+    /// Reloads every policy from the adapter (after a change announced by any replica).
     ///
     /// # Errors
-    /// [`RbacError`] when the engine refuses them.
-    pub async fn replace_all(
-        &self,
-        policies: &BTreeMap<TenantId, Vec<RolePolicy>>,
-    ) -> Result<(), RbacError> {
+    /// [`RbacError`] when the policies cannot be loaded; the previous ones stay in force.
+    pub async fn reload(&self) -> Result<(), RbacError> {
         let mut enforcer = self.enforcer.write().await;
+        enforcer.load_policy().await?;
         self.forget_decisions();
-        let stale: BTreeSet<String> = enforcer
-            .get_policy()
-            .into_iter()
-            .filter_map(|rule| rule.get(1).cloned())
-            .filter(|domain| domain != "*")
-            .collect();
-        for domain in stale {
-            enforcer.remove_filtered_policy(1, vec![domain]).await?;
-        }
-        let rules: Vec<Vec<String>> = policies
-            .iter()
-            .flat_map(|(tenant, list)| {
-                let domain = tenant.to_string();
-                list.iter()
-                    .map(move |p| rule(&p.role, &domain, &p.object, &p.action))
-            })
-            .collect();
-        if !rules.is_empty() {
-            enforcer.add_policies(rules).await?;
-        }
-        Ok(())
-    }
-
-    /// Replaces the custom grants of `tenant` with `policies`.
-    ///
-    /// # Errors
-    /// [`RbacError`] when the engine refuses them.
-    pub async fn replace_tenant(
-        &self,
-        tenant: TenantId,
-        policies: &[RolePolicy],
-    ) -> Result<(), RbacError> {
-        let domain = tenant.to_string();
-        let mut enforcer = self.enforcer.write().await;
-        self.forget_decisions();
-        enforcer
-            .remove_filtered_policy(1, vec![domain.clone()])
-            .await?;
-        let rules: Vec<Vec<String>> = policies
-            .iter()
-            .map(|p| rule(&p.role, &domain, &p.object, &p.action))
-            .collect();
-        if !rules.is_empty() {
-            enforcer.add_policies(rules).await?;
-        }
         Ok(())
     }
 
@@ -191,9 +126,11 @@ impl Rbac {
 
 #[cfg(test)]
 mod tests {
+    use casbin::MemoryAdapter;
     use uuid::Uuid;
 
     use super::*;
+    use crate::auth::{policy_adapter::rule, roles::BUILTIN_GRANTS};
 
     fn principal(roles: &[&str]) -> Principal {
         Principal {
@@ -211,31 +148,39 @@ mod tests {
         Permission { object, action }
     }
 
+    /// An engine with the built-in grants and `custom` (tenant, role, object, action).
+    async fn rbac_with(custom: &[(TenantId, &str, &str, &str)]) -> Rbac {
+        let mut adapter = MemoryAdapter::default();
+        let mut rules: Vec<Vec<String>> = BUILTIN_GRANTS
+            .iter()
+            .map(|(role, object, action)| rule(role, "*", object, action))
+            .collect();
+        rules.extend(
+            custom.iter().map(|(tenant, role, object, action)| {
+                rule(role, &tenant.to_string(), object, action)
+            }),
+        );
+        adapter.add_policies("p", "p", rules).await.unwrap();
+        Rbac::new(adapter).await.unwrap()
+    }
+
     #[tokio::test]
     async fn custom_grants_apply_to_their_tenant_only() {
-        let rbac = Rbac::new().await.unwrap();
         let analyst = principal(&["analyst"]);
         let embed = perm("inference", "use");
-        assert!(!rbac.allows(&analyst, embed).await);
-        let grant = RolePolicy {
-            role: "analyst".into(),
-            object: "inference".into(),
-            action: "use".into(),
-        };
-        rbac.replace_tenant(analyst.tenant, &[grant]).await.unwrap();
+        assert!(!rbac_with(&[]).await.allows(&analyst, embed).await);
+        let rbac = rbac_with(&[(analyst.tenant, "analyst", "inference", "use")]).await;
         assert!(rbac.allows(&analyst, embed).await);
         let elsewhere = Principal {
             tenant: TenantId(Uuid::now_v7()),
             ..analyst.clone()
         };
         assert!(!rbac.allows(&elsewhere, embed).await);
-        rbac.replace_tenant(analyst.tenant, &[]).await.unwrap();
-        assert!(!rbac.allows(&analyst, embed).await);
     }
 
     #[tokio::test]
     async fn builtin_roles_grant_what_they_should() {
-        let rbac = Rbac::new().await.unwrap();
+        let rbac = rbac_with(&[]).await;
         let cases = [
             (&["owner"][..], perm("retention", "write"), true),
             (&["owner"], perm("tenant", "create"), false),
@@ -253,11 +198,14 @@ mod tests {
             (&["no-such-role"], perm("conversation", "read"), false),
         ];
         for (roles, permission, expected) in cases {
-            assert_eq!(
-                rbac.allows(&principal(roles), permission).await,
-                expected,
-                "{roles:?} {permission}"
-            );
+            // Twice: the second answer comes from the remembered decision.
+            for _ in 0..2 {
+                assert_eq!(
+                    rbac.allows(&principal(roles), permission).await,
+                    expected,
+                    "{roles:?} {permission}"
+                );
+            }
         }
     }
 }

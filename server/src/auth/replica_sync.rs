@@ -9,7 +9,7 @@
 //! a lost subscription the listener reconnects, reloads every grant and limit and forgets
 //! every cached key, so a missed message cannot leave a replica stale.
 
-use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio_stream::StreamExt;
 
@@ -22,7 +22,7 @@ use crate::{
         Cache, CacheError,
         rate_limit::{Limits, RateLimiter},
     },
-    store::{self, Database, StoreError, role_policies::RolePolicy},
+    store::{self, Database, StoreError},
     tenancy::{self, TenantId},
 };
 
@@ -129,11 +129,7 @@ impl ReplicaSync {
     /// # Errors
     /// [`SyncError`] when Postgres or the engine fails.
     pub async fn load_all(&self) -> Result<(), SyncError> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<RolePolicy>> = BTreeMap::new();
-        for (tenant, policy) in store::role_policies::all(&self.db).await? {
-            by_tenant.entry(tenant).or_default().push(policy);
-        }
-        self.rbac.replace_all(&by_tenant).await?;
+        self.rbac.reload().await?;
         let limits = store::tenants::all_rate_limits(&self.db)
             .await?
             .into_iter()
@@ -143,24 +139,13 @@ impl ReplicaSync {
         Ok(())
     }
 
-    /// Reloads one tenant's custom grants from Postgres.
-    ///
-    /// # Errors
-    /// [`SyncError`] when Postgres or the engine fails.
-    pub async fn reload(&self, tenant: TenantId) -> Result<(), SyncError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
-        let policies = store::role_policies::list(&mut tx, None).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.rbac.replace_tenant(tenant, &policies).await?;
-        Ok(())
-    }
-
-    /// Reloads `tenant` here and tells every other replica to.
+    /// Reloads the grants here after `tenant` changed its own, and tells every other
+    /// replica to.
     ///
     /// # Errors
     /// [`SyncError`] when a store fails.
     pub async fn changed(&self, tenant: TenantId) -> Result<(), SyncError> {
-        self.reload(tenant).await?;
+        self.rbac.reload().await?;
         self.cache
             .publish(&self.channel(), &format!("policies:{tenant}"))
             .await?;
@@ -201,7 +186,7 @@ impl ReplicaSync {
                 .and_then(|(kind, tenant)| Some((kind, uuid::Uuid::try_parse(tenant).ok()?)));
             match parsed {
                 Some(("policies", tenant)) => {
-                    if let Err(err) = self.reload(TenantId(tenant)).await {
+                    if let Err(err) = self.rbac.reload().await {
                         tracing::error!(error = %err, %tenant, "cannot reload changed policies");
                     }
                 }
