@@ -106,6 +106,25 @@ async fn browser_flow(setup: &mut Setup, login: &str) -> String {
     browser_login(&start.authorization_url, login, &setup.callback).await
 }
 
+/// The whole browser login as `login`, through the console's code: a session token.
+async fn log_in(setup: &mut Setup, login: &str) -> String {
+    let callback = browser_flow(setup, login).await;
+    let location = open_callback(&callback).await.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let code = location.split("#code=").nth(1).unwrap().to_owned();
+    setup
+        .auth
+        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap()
+        .token
+}
+
 async fn open_callback(url: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -290,21 +309,7 @@ async fn native_login_completes_once_and_logout_everywhere_ends_all_sessions() {
 async fn suspending_the_tenant_ends_its_sessions_at_once() {
     let mut setup = setup().await;
     let platform = setup.server.add_platform_admin().await;
-    let callback = browser_flow(&mut setup, "alice").await;
-    let location = open_callback(&callback).await.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let code = location.split("#code=").nth(1).unwrap().to_owned();
-    let token = setup
-        .auth
-        .exchange_login_code(ExchangeLoginCodeRequest { code })
-        .await
-        .unwrap()
-        .into_inner()
-        .session
-        .unwrap()
-        .token;
+    let token = log_in(&mut setup, "alice").await;
     let me = setup
         .auth
         .who_am_i(authorized(&token, WhoAmIRequest {}))
@@ -419,21 +424,7 @@ async fn an_expired_id_token_is_refused() {
 async fn sessions_fail_closed_while_redis_is_down() {
     let mut redis = codexcontinue_tests::OwnedRedis::start().await;
     let mut setup = setup_with_redis(Some(redis.url())).await;
-    let callback = browser_flow(&mut setup, "alice").await;
-    let location = open_callback(&callback).await.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let code = location.split("#code=").nth(1).unwrap().to_owned();
-    let token = setup
-        .auth
-        .exchange_login_code(ExchangeLoginCodeRequest { code })
-        .await
-        .unwrap()
-        .into_inner()
-        .session
-        .unwrap()
-        .token;
+    let token = log_in(&mut setup, "alice").await;
     setup
         .auth
         .who_am_i(authorized(&token, WhoAmIRequest {}))

@@ -98,6 +98,13 @@ fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), Direct
     Ok(())
 }
 
+/// The user `user` of the transaction's tenant.
+async fn existing(tx: &mut sqlx::PgConnection, user: Uuid) -> Result<UserRecord, DirectoryError> {
+    store::users::get(tx, user)
+        .await?
+        .ok_or(DirectoryError::NotFound)
+}
+
 /// Manages users, role grants and custom policies of the caller's tenant.
 #[derive(Clone)]
 pub struct Directory {
@@ -207,18 +214,9 @@ impl Directory {
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        existing(&mut tx, user).await?;
         store::users::grant_role(&mut tx, principal.tenant, user, role).await?;
-        let updated = store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.sessions
-            .update_roles(principal.tenant, user, &updated.roles)
-            .await?;
-        Ok(updated)
+        self.finish_role_change(principal, tx, user).await
     }
 
     /// Takes `role` from `user`.
@@ -233,18 +231,24 @@ impl Directory {
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        existing(&mut tx, user).await?;
         if store::users::revoke_role(&mut tx, user, role).await?
             && role == OWNER
             && store::users::count_with_role(&mut tx, OWNER).await? == 0
         {
             return Err(DirectoryError::LastOwner);
         }
-        let updated = store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        self.finish_role_change(principal, tx, user).await
+    }
+
+    /// Commits a role change and hands the user's new roles to their live sessions.
+    async fn finish_role_change(
+        &self,
+        principal: &Principal,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        user: Uuid,
+    ) -> Result<UserRecord, DirectoryError> {
+        let updated = existing(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.sessions
             .update_roles(principal.tenant, user, &updated.roles)
@@ -263,16 +267,12 @@ impl Directory {
         disabled: bool,
     ) -> Result<UserRecord, DirectoryError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let found = store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        let found = existing(&mut tx, user).await?;
         if disabled && found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
             return Err(DirectoryError::LastOwner);
         }
         store::users::set_disabled(&mut tx, user, disabled).await?;
-        let updated = store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        let updated = existing(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if disabled {
             self.sessions.revoke(principal.tenant, user, None).await?;
@@ -287,9 +287,7 @@ impl Directory {
     /// [`DirectoryError`] for the last owner or an unknown user.
     pub async fn delete(&self, principal: &Principal, user: Uuid) -> Result<(), DirectoryError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let found = store::users::get(&mut tx, user)
-            .await?
-            .ok_or(DirectoryError::NotFound)?;
+        let found = existing(&mut tx, user).await?;
         if found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
             return Err(DirectoryError::LastOwner);
         }
