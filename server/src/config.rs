@@ -350,15 +350,15 @@ impl Config {
         if let Some(url) = &self.database.migration_url {
             check_url("database.migration_url", url, &["postgres", "postgresql"])?;
         }
-        let redis_url = self.redis.url.as_ref().ok_or(ConfigError::Missing {
-            setting: "redis.url",
-            hint: "set REDIS_URL (e.g. redis://127.0.0.1:6379) or [redis] url in the config file",
-        })?;
-        check_url(
-            "redis.url",
-            redis_url,
-            &["redis", "rediss", "redis+unix", "unix"],
-        )?;
+        // Only `serve` needs Redis (it says so when the URL is missing); `migrate` and
+        // `bootstrap` run without it.
+        if let Some(redis_url) = &self.redis.url {
+            check_url(
+                "redis.url",
+                redis_url,
+                &["redis", "rediss", "redis+unix", "unix"],
+            )?;
+        }
         positive(
             "database.max_connections",
             self.database.max_connections as usize,

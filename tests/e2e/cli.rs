@@ -68,6 +68,16 @@ async fn missing_database_url_names_the_setting() {
 }
 
 #[tokio::test]
+async fn serve_without_redis_url_names_the_setting() {
+    let db = TestDatabase::migrated().await;
+    let (code, _, stderr) = run(&["serve"], &[("DATABASE_URL", &db.app_url)]).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr);
+    assert!(stderr.contains("redis.url is not set"), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+#[tokio::test]
 async fn bad_listen_address_names_the_setting() {
     let (code, _, stderr) = run(
         &["config", "show"],

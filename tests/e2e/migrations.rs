@@ -1,17 +1,16 @@
 //! Migrations from an empty database, and the row-level security they set up, checked as
 //! the unprivileged application role.
 
-use codexcontinue_tests::{TestDatabase, TestEnv, server::command};
+use codexcontinue_tests::{TestDatabase, server::command};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+/// Runs `codexcontinue migrate` (which needs no Redis) on `db`.
 async fn migrate(db: &TestDatabase) -> (bool, String) {
-    let env = TestEnv::get();
     let output = command()
         .arg("migrate")
         .env("DATABASE_URL", &db.app_url)
         .env("CODEXCONTINUE_DATABASE__MIGRATION_URL", &db.owner_url)
-        .env("REDIS_URL", &env.redis_url)
         .output()
         .await
         .expect("run migrate");

@@ -19,6 +19,11 @@ use crate::{
 /// Why a Redis operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// No Redis URL is configured.
+    #[error(
+        "redis.url is not set: set REDIS_URL (e.g. redis://127.0.0.1:6379) or [redis] url in the config file"
+    )]
+    NotConfigured,
     /// The pool could not be built from the configuration.
     #[error("redis.url (REDIS_URL) is not usable: {0}")]
     BadConfig(String),
@@ -59,10 +64,7 @@ impl Cache {
     /// # Errors
     /// [`CacheError`] saying what is wrong and how to fix it.
     pub async fn connect(config: &RedisConfig) -> Result<Self, CacheError> {
-        let url = config
-            .url
-            .as_ref()
-            .ok_or_else(|| CacheError::BadConfig("no URL configured".to_owned()))?;
+        let url = config.url.as_ref().ok_or(CacheError::NotConfigured)?;
         let mut settings = PoolSettings::from_url(url.expose_secret());
         settings.pool = Some(PoolConfig {
             max_size: config.pool_size,
