@@ -7,7 +7,8 @@ CREATE TABLE identity_providers (
     tenant_id             uuid PRIMARY KEY REFERENCES tenants (id),
     issuer_url            text NOT NULL CHECK (issuer_url ~ '^https?://'),
     client_id             text NOT NULL CHECK (char_length(client_id) BETWEEN 1 AND 255),
-    client_secret         text NOT NULL DEFAULT '',
+    -- Sealed with the tenant's data key (see crypto/); empty when the client has none.
+    client_secret_sealed  bytea NOT NULL DEFAULT '',
     allowed_email_domains text[] NOT NULL DEFAULT '{}',
     groups_claim          text NOT NULL DEFAULT 'groups',
     group_roles           jsonb NOT NULL DEFAULT '{}',

@@ -168,6 +168,15 @@ down() {
   fi
 }
 
+# A master key for encryption at rest, made once per profile and kept in .dev (mode 600).
+ensure_master_key() {
+  local file="$DEV/master-key-$PROFILE"
+  if [[ ! -s "$file" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$file")
+    log "created a master key for $PROFILE in ${file#$ROOT/}"
+  fi
+}
+
 print_env() {
   cat <<ENV
 export DATABASE_URL=postgres://cc_app:cc_app@127.0.0.1:$PG_PORT/codexcontinue
@@ -175,6 +184,7 @@ export CODEXCONTINUE_DATABASE__MIGRATION_URL=postgres://postgres@127.0.0.1:$PG_P
 export CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export CODEXCONTINUE_TEST_PYTHON=$VENV/bin/python
+export CODEXCONTINUE_CRYPTO__MASTER_KEY=$(cat "$DEV/master-key-$PROFILE" 2>/dev/null)
 ENV
 }
 
@@ -182,7 +192,7 @@ mkdir -p "$DEV"
 cmd="${1:-}"
 case "$cmd" in
   tools) install_tools ;;
-  up)    profile_settings "${2:-dev}"; install_tools; pg_up; redis_up ;;
+  up)    profile_settings "${2:-dev}"; install_tools; pg_up; redis_up; ensure_master_key ;;
   down)  profile_settings "${2:-dev}"; down ;;
   env)   profile_settings "${2:-dev}"; print_env ;;
   *) die "usage: $0 tools | up dev|test | down dev|test | env dev|test" ;;

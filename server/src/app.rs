@@ -19,6 +19,7 @@ use crate::{
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
     config::Config,
+    crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
     store::{Database, StoreError},
     telemetry::{
@@ -44,6 +45,9 @@ pub enum AppError {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The master key is missing or malformed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     /// The access control engine could not start.
     #[error(transparent)]
     Rbac(#[from] RbacError),
@@ -61,6 +65,7 @@ pub enum AppError {
 /// A server ready to run: dependencies connected and checked, listener bound.
 pub struct App {
     config: Config,
+    sealer: Sealer,
     listener: TcpListener,
     db: Database,
     cache: Cache,
@@ -72,6 +77,15 @@ impl App {
     /// # Errors
     /// [`AppError`] naming what is wrong and how to fix it.
     pub async fn build(config: Config) -> Result<Self, AppError> {
+        let master_key = config
+            .crypto
+            .master_key
+            .as_ref()
+            .ok_or(CryptoError::MasterKey(
+                "is not set: generate one with `head -c 32 /dev/urandom | base64` and set \
+                 CODEXCONTINUE_CRYPTO__MASTER_KEY",
+            ))?;
+        let sealer = Sealer::new(Arc::new(LocalMasterKey::from_base64(master_key)?));
         let db = Database::connect(&config.database).await?;
         let cache = Cache::connect(&config.redis).await?;
         let addr = config.server.listen;
@@ -80,6 +94,7 @@ impl App {
             .map_err(|source| AppError::Bind { addr, source })?;
         Ok(Self {
             config,
+            sealer,
             listener,
             db,
             cache,
@@ -105,6 +120,7 @@ impl App {
     ) -> Result<(), AppError> {
         let Self {
             config,
+            sealer,
             listener,
             db,
             cache,
@@ -136,6 +152,7 @@ impl App {
         };
         let sso = Sso::new(
             db.clone(),
+            sealer.clone(),
             cache.clone(),
             sessions.clone(),
             config.auth.clone(),
@@ -182,6 +199,7 @@ impl App {
                 limiter,
                 sessions: sessions.clone(),
                 sso: Arc::new(sso),
+                sealer,
                 console_url: config.auth.console_url.clone(),
                 metrics,
                 readiness,

@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "health",
     "rate_limit",
     "auth",
+    "crypto",
 ];
 
 /// Everything the server needs to run.
@@ -50,6 +51,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// SSO login and sessions.
     pub auth: AuthConfig,
+    /// Encryption at rest.
+    pub crypto: CryptoConfig,
 }
 
 /// The listener and request handling.
@@ -229,6 +232,17 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// Encryption at rest (see `crypto`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoConfig {
+    /// The master key wrapping every tenant's data keys: 32 random bytes, base64
+    /// (`head -c 32 /dev/urandom | base64`). Losing it makes all sealed data unreadable;
+    /// keep it in a secret store, never next to the database backups.
+    #[serde(serialize_with = "masked_secret")]
+    pub master_key: Option<SecretString>,
+}
+
 /// SSO login and sessions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -373,6 +387,19 @@ impl Config {
         non_zero("redis.connect_timeout", self.redis.connect_timeout)?;
         non_zero("health.probe_interval", self.health.probe_interval)?;
         non_zero("health.probe_timeout", self.health.probe_timeout)?;
+        self.validate_rate_limits()?;
+        self.validate_auth()?;
+        if let Some(key) = &self.crypto.master_key
+            && let Err(err) = crate::crypto::LocalMasterKey::from_base64(key)
+        {
+            return Err(ConfigError::Rejected {
+                setting: "crypto.master_key",
+                reason: err
+                    .to_string()
+                    .trim_start_matches("crypto.master_key ")
+                    .to_owned(),
+            });
+        }
         if let Err(err) = self
             .telemetry
             .log_filter
@@ -394,6 +421,65 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_rate_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.rate_limit;
+        for (setting, rate) in [
+            (
+                "rate_limit.per_caller_per_second",
+                limits.per_caller_per_second,
+            ),
+            (
+                "rate_limit.per_tenant_per_second",
+                limits.per_tenant_per_second,
+            ),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(ConfigError::Rejected {
+                    setting,
+                    reason: "must be a positive number of calls per second".to_owned(),
+                });
+            }
+        }
+        positive(
+            "rate_limit.per_caller_burst",
+            limits.per_caller_burst as usize,
+        )?;
+        positive(
+            "rate_limit.per_tenant_burst",
+            limits.per_tenant_burst as usize,
+        )
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        for (setting, url) in [
+            ("auth.public_url", &self.auth.public_url),
+            ("auth.console_url", &self.auth.console_url),
+        ] {
+            if let Some(url) = url {
+                match url::Url::parse(url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(ConfigError::Rejected {
+                            setting,
+                            reason: format!("{url:?} is not an http(s) URL"),
+                        });
+                    }
+                }
+            }
+        }
+        non_zero("auth.session_idle_timeout", self.auth.session_idle_timeout)?;
+        non_zero(
+            "auth.session_absolute_timeout",
+            self.auth.session_absolute_timeout,
+        )?;
+        non_zero("auth.login_timeout", self.auth.login_timeout)?;
+        non_zero("auth.discovery_cache_ttl", self.auth.discovery_cache_ttl)?;
+        non_zero(
+            "auth.tenant_deletion_interval",
+            self.auth.tenant_deletion_interval,
+        )
     }
 
     /// The effective configuration as TOML, with passwords in URLs masked.
@@ -467,6 +553,16 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+fn masked_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("****"),
+        None => serializer.serialize_none(),
+    }
+}
+
 fn masked_url<S: Serializer>(url: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
     match url {
         Some(url) => serializer.serialize_str(&mask_url(url.expose_secret())),
@@ -535,6 +631,34 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://app:****@db:5432/cc"), "{shown}");
+    }
+
+    #[test]
+    fn rate_limits_auth_urls_and_master_key_are_checked() {
+        let base = "[database]\nurl = \"postgres://db/cc\"\n";
+        let err = from_toml(&format!(
+            "{base}[rate_limit]\nper_caller_per_second = 0.0\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("rate_limit.per_caller_per_second is invalid"),
+            "{err}"
+        );
+        let err = from_toml(&format!("{base}[auth]\nconsole_url = \"ftp://x\"\n")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("auth.console_url is invalid"),
+            "{err}"
+        );
+        let err = from_toml(&format!("{base}[crypto]\nmaster_key = \"c2hvcnQ=\"\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("crypto.master_key is invalid: must be 32 bytes"),
+            "{err}"
+        );
+        let key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
+        let config = from_toml(&format!("{base}[crypto]\nmaster_key = \"{key}\"\n")).unwrap();
+        assert!(!config.to_masked_toml().contains(key), "master key masked");
     }
 
     #[test]

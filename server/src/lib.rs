@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod health;
 pub mod pb;
 pub mod platform;

@@ -23,6 +23,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "role_policies",
     "identity_providers",
     "users",
+    // Last: without them whatever was sealed for the tenant (backups too) stays unreadable.
+    "tenant_data_keys",
 ];
 
 /// Tenants handled per pass.

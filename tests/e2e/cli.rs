@@ -38,6 +38,7 @@ async fn unreachable_postgres_exits_quickly_with_one_line() {
         &[
             ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/x"),
             ("REDIS_URL", &env.redis_url),
+            ("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key),
         ],
     )
     .await;
@@ -70,11 +71,40 @@ async fn missing_database_url_names_the_setting() {
 #[tokio::test]
 async fn serve_without_redis_url_names_the_setting() {
     let db = TestDatabase::migrated().await;
-    let (code, _, stderr) = run(&["serve"], &[("DATABASE_URL", &db.app_url)]).await;
+    let env = TestEnv::get();
+    let (code, _, stderr) = run(
+        &["serve"],
+        &[
+            ("DATABASE_URL", &db.app_url),
+            ("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key),
+        ],
+    )
+    .await;
     assert_eq!(code, Some(1));
     assert_one_clear_line(&stderr);
     assert!(stderr.contains("redis.url is not set"), "{stderr}");
     assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_needs_a_well_formed_master_key() {
+    let env = TestEnv::get();
+    let base = [
+        ("DATABASE_URL", "postgres://a@127.0.0.1/x"),
+        ("REDIS_URL", env.redis_url.as_str()),
+    ];
+    let (code, _, stderr) = run(&["serve"], &base).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr);
+    assert!(stderr.contains("crypto.master_key is not set"), "{stderr}");
+    let mut short = base.to_vec();
+    short.push(("CODEXCONTINUE_CRYPTO__MASTER_KEY", "c2hvcnQ="));
+    let (code, _, stderr) = run(&["config", "show"], &short).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("crypto.master_key is invalid: must be 32 bytes"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -175,6 +205,7 @@ async fn superuser_connection_is_refused() {
         &[
             ("DATABASE_URL", &db.owner_url),
             ("REDIS_URL", &env.redis_url),
+            ("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key),
         ],
     )
     .await;
@@ -189,7 +220,11 @@ async fn unmigrated_database_is_refused() {
     let env = TestEnv::get();
     let (code, _, stderr) = run(
         &["serve"],
-        &[("DATABASE_URL", &db.app_url), ("REDIS_URL", &env.redis_url)],
+        &[
+            ("DATABASE_URL", &db.app_url),
+            ("REDIS_URL", &env.redis_url),
+            ("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key),
+        ],
     )
     .await;
     assert_eq!(code, Some(1));
@@ -203,11 +238,13 @@ async fn unmigrated_database_is_refused() {
 #[tokio::test]
 async fn unreachable_redis_is_refused() {
     let db = TestDatabase::migrated().await;
+    let env = TestEnv::get();
     let (code, _, stderr) = run(
         &["serve"],
         &[
             ("DATABASE_URL", &db.app_url),
             ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key),
         ],
     )
     .await;

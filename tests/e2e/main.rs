@@ -5,6 +5,7 @@ mod access;
 mod admin;
 mod bootstrap;
 mod cli;
+mod crypto;
 mod grpc_web;
 mod health;
 mod metrics;

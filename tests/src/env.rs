@@ -9,6 +9,8 @@ pub struct TestEnv {
     pub postgres_admin_url: String,
     /// URL of the test Redis.
     pub redis_url: String,
+    /// Master key servers under test encrypt with.
+    pub master_key: String,
 }
 
 impl TestEnv {
@@ -20,6 +22,7 @@ impl TestEnv {
         Self {
             postgres_admin_url: required("CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL"),
             redis_url: required("REDIS_URL"),
+            master_key: required("CODEXCONTINUE_CRYPTO__MASTER_KEY"),
         }
     }
 

@@ -6,6 +6,7 @@
 //!
 //! - `CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL`: a superuser URL of the test cluster,
 //! - `REDIS_URL`: the test Redis,
+//! - `CODEXCONTINUE_CRYPTO__MASTER_KEY`: the master key servers under test use,
 //! - `CODEXCONTINUE_TEST_PYTHON`: a Python with grpcio, for the third-party client check,
 //! - `CODEXCONTINUE_BIN` (optional): the binary; default `target/debug/codexcontinue`.
 

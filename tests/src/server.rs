@@ -159,6 +159,7 @@ impl TestServer {
                 options.redis_url.as_deref().unwrap_or(&env.redis_url),
             )
             .env("CODEXCONTINUE_REDIS__KEY_PREFIX", &key_prefix)
+            .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
             .env("CODEXCONTINUE_HEALTH__PROBE_INTERVAL", "100ms")
             .env("CODEXCONTINUE_TELEMETRY__LOG_FORMAT", "json")
             .envs(options.env.iter().map(|(k, v)| (k, v)))

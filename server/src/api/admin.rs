@@ -16,9 +16,11 @@ use super::{
 use crate::{
     auth::{
         directory::{Directory, DirectoryError},
+        oidc::IDP_SECRET_TABLE,
         roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
     },
     cache::rate_limit::Limits,
+    crypto::Sealer,
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{LimitsChange, Platform, PlatformError, TenantState},
     store::{
@@ -34,6 +36,7 @@ const MAX_LIST: usize = 100;
 /// The AdminService implementation.
 pub struct AdminApi {
     db: Database,
+    sealer: Sealer,
     directory: Directory,
     platform: Platform,
 }
@@ -41,9 +44,10 @@ pub struct AdminApi {
 impl AdminApi {
     /// Serves with `db`, managing users and roles through `directory` and tenants through
     /// `platform`.
-    pub fn new(db: Database, directory: Directory, platform: Platform) -> Self {
+    pub fn new(db: Database, sealer: Sealer, directory: Directory, platform: Platform) -> Self {
         Self {
             db,
+            sealer,
             directory,
             platform,
         }
@@ -251,7 +255,7 @@ impl From<IdentityProviderRecord> for pb::IdentityProvider {
         Self {
             issuer_url: record.issuer_url,
             client_id: record.client_id,
-            client_secret_set: !record.client_secret.is_empty(),
+            client_secret_set: !record.client_secret_sealed.is_empty(),
             allowed_email_domains: record.allowed_email_domains,
             groups_claim: record.groups_claim,
             group_roles: record
@@ -269,7 +273,7 @@ impl From<IdentityProviderRecord> for pb::IdentityProvider {
 /// Validates and converts the settings sent with SetIdentityProvider.
 fn provider_record(
     provider: pb::IdentityProvider,
-    client_secret: String,
+    client_secret_sealed: Vec<u8>,
 ) -> Result<IdentityProviderRecord, ApiError> {
     let issuer = url::Url::parse(&provider.issuer_url)
         .map_err(|_| ApiError::invalid("identity_provider.issuer_url", "must be an http(s) URL"))?;
@@ -309,7 +313,7 @@ fn provider_record(
     Ok(IdentityProviderRecord {
         issuer_url: provider.issuer_url.trim_end_matches('/').to_owned(),
         client_id: provider.client_id,
-        client_secret,
+        client_secret_sealed,
         allowed_email_domains: provider.allowed_email_domains,
         groups_claim,
         group_roles: Json(group_roles),
@@ -630,8 +634,22 @@ service_impl! {
             let provider = body
                 .identity_provider
                 .ok_or_else(|| ApiError::invalid("identity_provider", "is required"))?;
-            let record = provider_record(provider, body.client_secret)?;
             let mut tx = tenancy::begin(&self.db, principal.tenant).await.map_err(ApiError::from)?;
+            let sealed = if body.client_secret.is_empty() {
+                Vec::new()
+            } else {
+                self.sealer
+                    .seal(
+                        &mut tx,
+                        principal.tenant,
+                        IDP_SECRET_TABLE,
+                        &principal.tenant.to_string(),
+                        body.client_secret.as_bytes(),
+                    )
+                    .await
+                    .map_err(|err| ApiError::Internal(err.to_string()))?
+            };
+            let record = provider_record(provider, sealed)?;
             let saved = store::identity_providers::upsert(&mut tx, principal.tenant, &record)
                 .await
                 .map_err(ApiError::from)?;

@@ -27,6 +27,7 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
+    crypto::Sealer,
     health::Readiness,
     pb,
     platform::Platform,
@@ -46,6 +47,8 @@ pub struct ApiContext {
     pub sessions: Sessions,
     /// SSO login.
     pub sso: Arc<Sso>,
+    /// Seals secrets at rest.
+    pub sealer: Sealer,
     /// Users, roles and custom policies.
     pub directory: Directory,
     /// Tells other replicas about access changes.
@@ -104,6 +107,7 @@ pub fn routes(
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
             admin::AdminApi::new(
                 context.db.clone(),
+                context.sealer.clone(),
                 context.directory,
                 Platform::new(
                     context.db.clone(),

@@ -19,7 +19,7 @@ pub mod rbac;
 pub mod replica_sync;
 pub mod roles;
 pub mod sessions;
-mod tokens;
+pub mod tokens;
 
 pub use authenticator::Authenticator;
 pub use error::AuthError;

@@ -31,6 +31,7 @@ use super::{
 use crate::{
     cache::{Cache, CacheError},
     config::AuthConfig,
+    crypto::Sealer,
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
     tenancy::{self, TenantId, TenantSlug},
 };
@@ -144,6 +145,7 @@ struct PendingLogin {
 /// The SSO login service.
 pub struct Sso {
     db: Database,
+    sealer: Sealer,
     cache: Cache,
     sessions: Sessions,
     config: AuthConfig,
@@ -159,6 +161,7 @@ impl Sso {
     /// When the HTTP client cannot be built.
     pub fn new(
         db: Database,
+        sealer: Sealer,
         cache: Cache,
         sessions: Sessions,
         config: AuthConfig,
@@ -171,6 +174,7 @@ impl Sso {
             .build()?;
         Ok(Self {
             db,
+            sealer,
             cache,
             sessions,
             config,
@@ -214,7 +218,7 @@ impl Sso {
                 Nonce::new_random,
             )
             .set_pkce_challenge(challenge);
-        for scope in &provider.scopes {
+        for scope in &provider.record.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         let (url, _, nonce) = request.url();
@@ -272,16 +276,16 @@ impl Sso {
             .id_token()
             .ok_or_else(|| LoginError::InvalidIdToken("the provider returned none".into()))?;
         let nonce = Nonce::new(pending.nonce);
-        let identity = match self.verify(&client, id_token, &nonce, &provider) {
+        let identity = match self.verify(&client, id_token, &nonce, &provider.record) {
             Ok(identity) => identity,
             Err(first) => {
                 // Perhaps the provider rotated its keys: rediscover once and retry.
                 let client = self.client(&provider, &pending.redirect_uri, true).await?;
-                self.verify(&client, id_token, &nonce, &provider)
+                self.verify(&client, id_token, &nonce, &provider.record)
                     .map_err(|_| first)?
             }
         };
-        self.provision(tenant, &provider, identity, client_info)
+        self.provision(tenant, &provider.record, identity, client_info)
             .await
     }
 
@@ -321,31 +325,44 @@ impl Sso {
             .ok_or(LoginError::BadLoginCode)
     }
 
-    async fn provider_of(
-        &self,
-        tenant: TenantId,
-        name: &str,
-    ) -> Result<IdentityProviderRecord, LoginError> {
+    async fn provider_of(&self, tenant: TenantId, name: &str) -> Result<Provider, LoginError> {
         let mut tx = tenancy::begin(&self.db, tenant).await?;
-        let provider = store::identity_providers::get(&mut tx).await?;
+        let record = store::identity_providers::get(&mut tx)
+            .await?
+            .ok_or_else(|| LoginError::NoProvider(name.to_owned()))?;
+        let secret = if record.client_secret_sealed.is_empty() {
+            None
+        } else {
+            let opened = self
+                .sealer
+                .open(
+                    &mut tx,
+                    tenant,
+                    IDP_SECRET_TABLE,
+                    &tenant.to_string(),
+                    &record.client_secret_sealed,
+                )
+                .await
+                .map_err(|err| LoginError::Internal(err.to_string()))?;
+            Some(String::from_utf8(opened).map_err(|err| LoginError::Internal(err.to_string()))?)
+        };
         tx.commit().await.map_err(StoreError::from)?;
-        provider.ok_or_else(|| LoginError::NoProvider(name.to_owned()))
+        Ok(Provider { record, secret })
     }
 
     async fn client(
         &self,
-        provider: &IdentityProviderRecord,
+        provider: &Provider,
         redirect_uri: &str,
         refresh: bool,
     ) -> Result<OidcClient, LoginError> {
-        let metadata = self.metadata(&provider.issuer_url, refresh).await?;
-        let secret = (!provider.client_secret.is_empty())
-            .then(|| ClientSecret::new(provider.client_secret.clone()));
+        let metadata = self.metadata(&provider.record.issuer_url, refresh).await?;
+        let secret = provider.secret.clone().map(ClientSecret::new);
         let redirect =
             RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| LoginError::BadRedirect)?;
         Ok(CoreClient::from_provider_metadata(
             metadata,
-            ClientId::new(provider.client_id.clone()),
+            ClientId::new(provider.record.client_id.clone()),
             secret,
         )
         .set_redirect_uri(redirect))
@@ -472,6 +489,15 @@ type OidcClient = CoreClient<
     openidconnect::EndpointMaybeSet,
     openidconnect::EndpointMaybeSet,
 >;
+
+/// A tenant's provider settings with the client secret opened.
+struct Provider {
+    record: IdentityProviderRecord,
+    secret: Option<String>,
+}
+
+/// Table name the client secret is sealed for (associated data).
+pub const IDP_SECRET_TABLE: &str = "identity_providers";
 
 /// Who the provider says logged in.
 struct Identity {

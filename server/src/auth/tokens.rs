@@ -20,9 +20,17 @@ pub struct RandomnessUnavailable(getrandom::Error);
 /// # Errors
 /// [`RandomnessUnavailable`] when the OS has none.
 pub fn random_secret() -> Result<[u8; 32], RandomnessUnavailable> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(RandomnessUnavailable)?;
-    Ok(secret)
+    random_bytes()
+}
+
+/// `N` random bytes from the operating system.
+///
+/// # Errors
+/// [`RandomnessUnavailable`] when the OS has none.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessUnavailable> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(RandomnessUnavailable)?;
+    Ok(bytes)
 }
 
 /// A token just made.

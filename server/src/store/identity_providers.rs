@@ -14,8 +14,9 @@ pub struct IdentityProviderRecord {
     pub issuer_url: String,
     /// Client id registered at the provider.
     pub client_id: String,
-    /// Client secret; never returned over the API.
-    pub client_secret: String,
+    /// Client secret sealed with the tenant's data key (empty: none); never returned over
+    /// the API.
+    pub client_secret_sealed: Vec<u8>,
     /// Allowed email domains; empty allows any.
     pub allowed_email_domains: Vec<String>,
     /// ID-token claim listing the user's groups.
@@ -28,7 +29,7 @@ pub struct IdentityProviderRecord {
     pub updated_at: time::OffsetDateTime,
 }
 
-const COLUMNS: &str = "issuer_url, client_id, client_secret, allowed_email_domains, \
+const COLUMNS: &str = "issuer_url, client_id, client_secret_sealed, allowed_email_domains, \
                        groups_claim, group_roles, scopes, updated_at";
 
 /// The scoped tenant's provider, if it has one.
@@ -43,7 +44,7 @@ pub async fn get(conn: &mut PgConnection) -> Result<Option<IdentityProviderRecor
     )
 }
 
-/// Creates or replaces the scoped tenant's provider. An empty `client_secret` keeps the
+/// Creates or replaces the scoped tenant's provider. An empty sealed secret keeps the
 /// stored one.
 ///
 /// # Errors
@@ -55,15 +56,15 @@ pub async fn upsert(
 ) -> Result<IdentityProviderRecord, StoreError> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO identity_providers
-             (tenant_id, issuer_url, client_id, client_secret, allowed_email_domains,
+             (tenant_id, issuer_url, client_id, client_secret_sealed, allowed_email_domains,
               groups_claim, group_roles, scopes, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
          ON CONFLICT (tenant_id) DO UPDATE SET
              issuer_url = excluded.issuer_url,
              client_id = excluded.client_id,
-             client_secret = CASE WHEN excluded.client_secret = ''
-                                  THEN identity_providers.client_secret
-                                  ELSE excluded.client_secret END,
+             client_secret_sealed = CASE WHEN octet_length(excluded.client_secret_sealed) = 0
+                                         THEN identity_providers.client_secret_sealed
+                                         ELSE excluded.client_secret_sealed END,
              allowed_email_domains = excluded.allowed_email_domains,
              groups_claim = excluded.groups_claim,
              group_roles = excluded.group_roles,
@@ -74,7 +75,7 @@ pub async fn upsert(
     .bind(tenant.0)
     .bind(&provider.issuer_url)
     .bind(&provider.client_id)
-    .bind(&provider.client_secret)
+    .bind(&provider.client_secret_sealed)
     .bind(&provider.allowed_email_domains)
     .bind(&provider.groups_claim)
     .bind(&provider.group_roles)
