@@ -9,11 +9,12 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 use crate::{
-    App, Config,
+    App, Config, audit,
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
     store::{self, Database},
     telemetry,
+    tenancy::TenantSlug,
 };
 
 /// CodexContinue: a self-hosted, multi-tenant AI assistant server.
@@ -59,6 +60,21 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chains and report the first broken event; exits 1 if any is.
+    Verify {
+        /// Only this tenant (slug); default: every tenant and the platform chain.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
     },
 }
 
@@ -172,6 +188,9 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { tenant },
+        } => verify_audit(&config, tenant.as_deref()).await,
         Command::Config {
             command: ConfigCommand::Show,
         } => {
@@ -179,6 +198,38 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure> {
+    let db = Database::connect(&config.database).await?;
+    let tenants = match slug {
+        Some(slug) => {
+            let slug = TenantSlug::parse(slug)?;
+            let tenant = store::tenants::find_by_slug(&db, &slug)
+                .await?
+                .ok_or_else(|| Failure::Runtime(format!("no tenant {slug}")))?;
+            vec![tenant]
+        }
+        None => store::audit::audited_tenants(&db).await?,
+    };
+    let mut broken = 0;
+    for tenant in tenants {
+        let result = audit::verify(&db, tenant).await?;
+        match result.broken {
+            None => println!("{tenant}: intact, {} events", result.events_checked),
+            Some((seq, problem)) => {
+                broken += 1;
+                println!("{tenant}: BROKEN at seq {seq}: {problem}");
+            }
+        }
+    }
+    db.close().await;
+    if broken > 0 {
+        return Err(Failure::Runtime(format!(
+            "{broken} audit chain(s) do not verify"
+        )));
+    }
+    Ok(())
 }
 
 fn report_migrations(applied: &[i64]) {

@@ -4,8 +4,9 @@
 //! once). This job then deletes the tenant's rows from every tenant-owned table, in the
 //! tenant's own row-level-security scope and in one transaction, deletes its Redis keys,
 //! and records when it finished; the tenant row stays as the record. Modules that add
-//! tenant-owned tables add them to [`TENANT_TABLES`]; a test checks that no table with a
-//! `tenant_id` column is left out.
+//! tenant-owned tables add them to [`TENANT_TABLES`] (or, for records that must outlive the
+//! tenant, [`RETAINED_TABLES`]); a test checks that no table with a `tenant_id` column is
+//! left out.
 
 use std::{future::Future, time::Duration};
 
@@ -26,6 +27,10 @@ pub const TENANT_TABLES: &[&str] = &[
     // Last: without them whatever was sealed for the tenant (backups too) stays unreadable.
     "tenant_data_keys",
 ];
+
+/// Tenant-owned tables the job keeps: the audit trail outlives the tenant (HIPAA asks for
+/// six years), and its retention is handled by the audit purge, not by tenant deletion.
+pub const RETAINED_TABLES: &[&str] = &["audit_events", "audit_chain_heads"];
 
 /// Tenants handled per pass.
 const BATCH: i32 = 10;

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod audit;
 mod bootstrap;
 mod cli;
 mod crypto;

@@ -5,6 +5,7 @@
 //! so row-level security applies to every query they run.
 
 pub mod api_keys;
+pub mod audit;
 pub mod data_keys;
 pub mod identity_providers;
 pub mod role_policies;
