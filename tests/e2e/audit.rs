@@ -165,3 +165,120 @@ async fn concurrent_writers_of_one_tenant_never_fork_the_chain() {
     let result = audit::verify(&database, tenant).await.unwrap();
     assert_eq!((result.events_checked, result.broken), (32, None));
 }
+
+#[tokio::test]
+async fn every_api_call_leaves_exactly_one_event_before_its_answer() {
+    use codexcontinue::api::{API_SERVICES, ApiCatalog};
+    use codexcontinue_tests::{TestServer, grpc::call_empty};
+    use tonic::Code;
+
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let catalog = ApiCatalog::served();
+    let authorization = format!("Bearer {}", server.owner_key);
+    let mut calls = Vec::new();
+    for service in API_SERVICES {
+        for method in catalog.methods(service) {
+            let path = format!("/{service}/{method}");
+            let result =
+                call_empty(channel.clone(), &path, &[("authorization", &authorization)]).await;
+            let code = result.err().map_or(Code::Ok, |status| status.code());
+            // The login calls need no credential: without a caller they land in the
+            // platform chain.
+            if !matches!(method, "StartLogin" | "CompleteLogin" | "ExchangeLoginCode") {
+                calls.push((path, code));
+            }
+        }
+    }
+    // Refused before authentication: recorded in the platform chain.
+    let refused = call_empty(
+        channel.clone(),
+        "/codexcontinue.v1.ChatService/ListConversations",
+        &[],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    // Health checks are not audited.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+
+    let mut owner = server.db.owner().await;
+    let tenant: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    let events: Vec<(String, i32, String, String)> = sqlx::query_as(
+        "SELECT action, status_code, outcome, actor_kind FROM audit_events
+         WHERE tenant_id = $1 ORDER BY seq",
+    )
+    .bind(tenant)
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(events.len(), calls.len(), "one event per call");
+    for ((path, code), (action, status_code, outcome, actor)) in calls.iter().zip(&events) {
+        assert_eq!(action, path);
+        assert_eq!(*status_code, *code as i32, "{path}");
+        let expected = match code {
+            Code::Ok => "success",
+            Code::PermissionDenied | Code::Unauthenticated | Code::ResourceExhausted => "denied",
+            _ => "failure",
+        };
+        assert_eq!(outcome, expected, "{path}");
+        assert_eq!(actor, "api_key");
+    }
+    let platform: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor_kind FROM audit_events WHERE tenant_id = $1 ORDER BY seq",
+    )
+    .bind(Uuid::nil())
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    let platform_actions: Vec<&str> = platform.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        platform_actions,
+        [
+            "/codexcontinue.v1.AuthService/CompleteLogin",
+            "/codexcontinue.v1.AuthService/ExchangeLoginCode",
+            "/codexcontinue.v1.AuthService/StartLogin",
+            "/codexcontinue.v1.ChatService/ListConversations",
+        ]
+    );
+    assert!(platform.iter().all(|(_, actor)| actor == "anonymous"));
+    let intact = audit::verify(&database(&server.db).await, TenantId(tenant))
+        .await
+        .unwrap();
+    assert_eq!(
+        (intact.events_checked, intact.broken),
+        (calls.len() as i64, None)
+    );
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_be_audited_fails_closed() {
+    use codexcontinue::pb::v1::{WhoAmIRequest, auth_service_client::AuthServiceClient};
+    use codexcontinue_tests::{TestServer, grpc::authorized};
+
+    let server = TestServer::start().await;
+    let mut auth = AuthServiceClient::new(server.channel().await);
+    auth.who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap();
+    sqlx::raw_sql("REVOKE INSERT ON audit_events FROM codexcontinue_app")
+        .execute(&mut server.db.owner().await)
+        .await
+        .unwrap();
+    let failed = auth
+        .who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), tonic::Code::Internal, "{failed:?}");
+    assert!(
+        failed.message().contains("could not be audited"),
+        "{failed:?}"
+    );
+}

@@ -22,6 +22,7 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
 use crate::{
+    audit::layer::AuditLayer,
     auth::{
         AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
@@ -68,7 +69,8 @@ pub struct ApiContext {
 /// Everything served on the listener: the API services, health, reflection (v1 and
 /// v1alpha, since common tools such as grpcurl 1.8 speak only v1alpha) and the operator
 /// HTTP routes. gRPC calls (native or gRPC-Web, translated first) pass through the RPC
-/// telemetry layer and then authentication and authorization; the operator routes do not.
+/// telemetry layer, the audit layer (one event per call, fail closed) and then
+/// authentication, authorization and rate limiting; the operator routes do not.
 ///
 /// # Panics
 /// If the embedded descriptor sets do not decode, which would be a build defect.
@@ -119,6 +121,7 @@ pub fn routes(
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(Pending::<AuditApi>::new());
+    let audit_db = context.db.clone();
     let access = AuthLayer::new(
         Authenticator::new(context.db, context.sessions, context.credentials),
         context.rbac,
@@ -128,6 +131,7 @@ pub fn routes(
     let grpc = grpc
         .into_axum_router()
         .layer(access)
+        .layer(AuditLayer::new(audit_db))
         .layer(telemetry)
         .layer(GrpcWebLayer::new())
         .layer(web::cors_layer(&context.cors_allowed_origins));

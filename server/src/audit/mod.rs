@@ -6,6 +6,8 @@
 //! as stored). Editing, deleting, reordering or cutting off events breaks the chain, and
 //! [`verify`] reports the first sequence number that does not check out.
 
+pub mod layer;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, types::Json};
@@ -207,4 +209,16 @@ fn chain_hash(previous: &[u8], row: &EventRow) -> Vec<u8> {
     hasher.update(previous);
     hasher.update(canonical.to_string().as_bytes());
     hasher.finalize().to_vec()
+}
+
+/// Appends `event` to `tenant`'s chain in a transaction of its own (for events that
+/// record a read or a refusal rather than a change).
+///
+/// # Errors
+/// [`StoreError`] when it cannot be written; the caller must then fail (fail closed).
+pub async fn record(db: &Database, tenant: TenantId, event: &NewEvent) -> Result<i64, StoreError> {
+    let mut tx = tenancy::begin(db, tenant).await?;
+    let seq = append(&mut tx, tenant, event).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(seq)
 }

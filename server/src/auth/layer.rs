@@ -16,7 +16,10 @@ use super::{
     permissions::{self, Access, Permission},
     rbac::Rbac,
 };
-use crate::cache::rate_limit::{Decision, RateLimiter};
+use crate::{
+    audit::layer::AuditSlot,
+    cache::rate_limit::{Decision, RateLimiter},
+};
 
 /// Authentication and authorization for every RPC.
 #[derive(Clone)]
@@ -132,7 +135,17 @@ where
                 }
             };
             let authorization = request.headers().get(http::header::AUTHORIZATION);
-            match state.admit(authorization, permission).await {
+            let admitted = state.admit(authorization, permission).await;
+            if let Some(slot) = request.extensions().get::<AuditSlot>() {
+                let known = match &admitted {
+                    Ok(principal) | Err((_, Some(principal))) => Some(principal),
+                    Err((_, None)) => None,
+                };
+                if let Some(principal) = known {
+                    slot.set(principal, permission.object);
+                }
+            }
+            match admitted {
                 Ok(principal) => {
                     tracing::Span::current()
                         .record("tenant", tracing::field::display(principal.tenant));

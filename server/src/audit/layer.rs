@@ -1,0 +1,310 @@
+//! One audit event for every call of the API, success or failure, written before the
+//! caller learns the outcome: if the event cannot be written the caller gets `INTERNAL`
+//! instead (fail closed).
+//!
+//! The layer sits outside authentication so that refused calls are recorded too; the
+//! authentication layer tells it who the caller was through an [`AuditSlot`] in the request
+//! extensions. A call's status is known either in the response headers (errors answered
+//! at once) or in the trailers at the end of the body; in the second case the trailers are
+//! held back until the event is committed. Health checks and reflection are not audited
+//! (they touch no tenant data and load balancers call them constantly).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll, ready},
+};
+
+use http::{HeaderMap, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tonic::{Code, Status};
+
+use super::{Actor, NewEvent, Outcome, PLATFORM_CHAIN, record};
+use crate::{auth::Principal, store::Database, telemetry::REQUEST_ID_HEADER, tenancy::TenantId};
+
+/// Where the authentication layer leaves the caller for the audit event.
+#[derive(Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<Option<(Principal, &'static str)>>>);
+
+impl AuditSlot {
+    /// Records who called, and the kind of object the call acts on.
+    pub fn set(&self, principal: &Principal, object: &'static str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((principal.clone(), object));
+    }
+
+    fn take(&self) -> Option<(Principal, &'static str)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Audits every API call.
+#[derive(Clone)]
+pub struct AuditLayer {
+    db: Database,
+}
+
+impl AuditLayer {
+    /// Writes events to `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+impl<S> tower::Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            inner,
+            db: self.db.clone(),
+        }
+    }
+}
+
+/// Service made by [`AuditLayer`].
+#[derive(Clone)]
+pub struct AuditService<S> {
+    inner: S,
+    db: Database,
+}
+
+/// What is known about a call before its outcome.
+struct Draft {
+    db: Database,
+    slot: AuditSlot,
+    action: String,
+    request_id: String,
+    client_address: String,
+    user_agent: String,
+}
+
+impl Draft {
+    /// Writes the event for a call that ended with `code`.
+    fn write(self, code: Code) -> Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> {
+        Box::pin(async move {
+            let (tenant, actor, resource_type) = match self.slot.take() {
+                Some((principal, object)) => {
+                    let actor = match (principal.api_key, principal.session) {
+                        (Some(key), _) => Actor::ApiKey(key),
+                        _ => Actor::User(principal.user),
+                    };
+                    (principal.tenant, actor, object.to_owned())
+                }
+                None => (PLATFORM_CHAIN, Actor::Anonymous, String::new()),
+            };
+            let outcome = match code {
+                Code::Ok => Outcome::Success,
+                Code::Unauthenticated | Code::PermissionDenied | Code::ResourceExhausted => {
+                    Outcome::Denied
+                }
+                _ => Outcome::Failure,
+            };
+            let event = NewEvent {
+                actor,
+                action: self.action,
+                resource_type,
+                resource_id: String::new(),
+                outcome,
+                status_code: code as i32,
+                request_id: self.request_id,
+                client_address: self.client_address,
+                user_agent: self.user_agent,
+                phi: false,
+                details: serde_json::json!({}),
+            };
+            write_or_fail(&self.db, tenant, &event).await
+        })
+    }
+}
+
+async fn write_or_fail(db: &Database, tenant: TenantId, event: &NewEvent) -> Result<(), Status> {
+    record(db, tenant, event).await.map(drop).map_err(|err| {
+        tracing::error!(error = %err, action = %event.action, "audit event not written: failing the call");
+        Status::internal("the call could not be audited; it was not completed")
+    })
+}
+
+fn audited(path: &str) -> bool {
+    !(path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection."))
+}
+
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect()
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for AuditService<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body + Default + Send + 'static,
+{
+    type Response = Response<AuditedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if !audited(request.uri().path()) {
+            return Box::pin(async move {
+                Ok(inner.call(request).await?.map(AuditedBody::passthrough))
+            });
+        }
+        let slot = AuditSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        let draft = Draft {
+            db: self.db.clone(),
+            slot,
+            action: request.uri().path().to_owned(),
+            request_id: header(request.headers(), &REQUEST_ID_HEADER),
+            client_address: request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr())
+                .map(|addr| addr.ip().to_string())
+                .unwrap_or_default(),
+            user_agent: header(request.headers(), http::header::USER_AGENT),
+        };
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            let code = if response.status() == http::StatusCode::OK {
+                grpc_status(response.headers())
+            } else {
+                Some(Code::Unknown)
+            };
+            match code {
+                // Answered at once: record before answering.
+                Some(code) => match draft.write(code).await {
+                    Ok(()) => Ok(response.map(AuditedBody::passthrough)),
+                    Err(status) => Ok(status
+                        .into_http()
+                        .map(|()| AuditedBody::passthrough(ResBody::default()))),
+                },
+                None => Ok(response.map(|body| AuditedBody::pending(body, draft))),
+            }
+        })
+    }
+}
+
+/// A call's draft event until it is written; a call dropped unfinished (the client went
+/// away) is recorded as cancelled.
+struct PendingDraft(Option<Draft>);
+
+impl Drop for PendingDraft {
+    fn drop(&mut self) {
+        if let Some(draft) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(draft.write(Code::Cancelled));
+        }
+    }
+}
+
+pin_project! {
+    /// Response body of [`AuditService`]: holds the trailers back until the event is
+    /// written.
+    pub struct AuditedBody<B> {
+        #[pin]
+        inner: B,
+        draft: PendingDraft,
+        writing: Option<BoxFuture<Result<(), Status>>>,
+        held: Option<HeaderMap>,
+    }
+}
+
+impl<B> AuditedBody<B> {
+    fn passthrough(inner: B) -> Self {
+        Self {
+            inner,
+            draft: PendingDraft(None),
+            writing: None,
+            held: None,
+        }
+    }
+
+    fn pending(inner: B, draft: Draft) -> Self {
+        Self {
+            inner,
+            draft: PendingDraft(Some(draft)),
+            writing: None,
+            held: None,
+        }
+    }
+}
+
+impl<B: Body> Body for AuditedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        loop {
+            if let Some(writing) = this.writing.as_mut() {
+                let result = ready!(writing.as_mut().poll(cx));
+                *this.writing = None;
+                let mut trailers = this.held.take().unwrap_or_default();
+                if let Err(status) = result {
+                    // Fail closed: the caller learns the call did not complete.
+                    let failed: http::Response<()> = status.into_http();
+                    for (name, value) in failed.headers() {
+                        trailers.insert(name.clone(), value.clone());
+                    }
+                }
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            let frame = ready!(this.inner.as_mut().poll_frame(cx));
+            match frame {
+                Some(Ok(frame)) if frame.is_trailers() && this.draft.0.is_some() => {
+                    let trailers = frame.into_trailers().unwrap_or_default();
+                    let code = grpc_status(&trailers).unwrap_or(Code::Unknown);
+                    if let Some(draft) = this.draft.0.take() {
+                        *this.writing = Some(draft.write(code));
+                    }
+                    *this.held = Some(trailers);
+                }
+                None => {
+                    if let Some(draft) = this.draft.0.take() {
+                        tokio::spawn(draft.write(Code::Unknown));
+                    }
+                    return Poll::Ready(None);
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.draft.0.is_none()
+            && self.writing.is_none()
+            && self.held.is_none()
+            && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
