@@ -282,3 +282,76 @@ async fn a_call_that_cannot_be_audited_fails_closed() {
         "{failed:?}"
     );
 }
+
+#[tokio::test]
+async fn auditors_list_and_verify_the_trail_over_the_api() {
+    use codexcontinue::pb::v1::{
+        AuditFilter, AuditOutcome, ListAuditEventsRequest, VerifyChainRequest, WhoAmIRequest,
+        audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
+    };
+    use codexcontinue_tests::{TestServer, grpc::authorized};
+
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut auth = AuthServiceClient::new(channel.clone());
+    for _ in 0..3 {
+        auth.who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
+            .await
+            .unwrap();
+    }
+    let mut trail = AuditServiceClient::new(channel);
+    let whoami = "/codexcontinue.v1.AuthService/WhoAmI";
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = trail
+            .list_audit_events(authorized(
+                &server.owner_key,
+                ListAuditEventsRequest {
+                    filter: Some(AuditFilter {
+                        action: whoami.into(),
+                        outcome: AuditOutcome::Success.into(),
+                        ..AuditFilter::default()
+                    }),
+                    page_size: 2,
+                    page_token: token,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.events.into_iter().map(|e| (e.seq, e.action, e.hash)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 3);
+    assert!(seen.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+    assert!(
+        seen.iter()
+            .all(|(_, action, hash)| action == whoami && hash.len() == 64)
+    );
+
+    let verified = trail
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact);
+    assert!(verified.events_checked >= 4, "{verified:?}");
+
+    tamper(
+        &server.db,
+        "UPDATE audit_events SET status_code = 7 WHERE seq = 2",
+    )
+    .await;
+    let broken = trail
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!broken.intact);
+    assert_eq!(broken.first_broken_seq, 2);
+    assert_eq!(broken.problem, "hash mismatch");
+}

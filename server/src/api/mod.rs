@@ -3,6 +3,7 @@
 //! Handlers here are thin: convert proto to domain types, call the domain, convert back.
 
 mod admin;
+mod audit;
 mod auth;
 mod catalog;
 mod convert;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
-use pending::{AuditApi, ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
+use pending::{ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
@@ -120,7 +121,9 @@ pub fn routes(
         ))
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
-        .add_service(Pending::<AuditApi>::new());
+        .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
+            audit::AuditApi::new(context.db.clone()),
+        ));
     let audit_db = context.db.clone();
     let access = AuthLayer::new(
         Authenticator::new(context.db, context.sessions, context.credentials),

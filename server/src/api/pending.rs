@@ -109,12 +109,6 @@ pending_api!(
     pb::model_service_server::SERVICE_NAME,
     "local inference (libtorch) is not built yet"
 );
-pending_api!(
-    /// AuditService.
-    AuditApi,
-    pb::audit_service_server::SERVICE_NAME,
-    "the audit trail is not built yet"
-);
 
 /// Writes a service's trait impl from the methods that are built and a list of those that
 /// are not, which answer like [`Pending`] does.

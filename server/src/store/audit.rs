@@ -153,3 +153,69 @@ pub async fn audited_tenants(db: &Database) -> Result<Vec<TenantId>, StoreError>
         .await?;
     Ok(ids.into_iter().map(TenantId).collect())
 }
+
+/// Which events to list.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    /// Events at or after this time.
+    pub from: Option<time::OffsetDateTime>,
+    /// Events before this time.
+    pub until: Option<time::OffsetDateTime>,
+    /// `user`, `api_key`, `system` or `anonymous`.
+    pub actor_kind: Option<String>,
+    /// The actor's id.
+    pub actor_id: Option<String>,
+    /// Exact action.
+    pub action: Option<String>,
+    /// `success`, `denied` or `failure`.
+    pub outcome: Option<String>,
+    /// Kind of resource.
+    pub resource_type: Option<String>,
+    /// Resource id.
+    pub resource_id: Option<String>,
+    /// Only events involving PHI.
+    pub phi_only: bool,
+}
+
+/// The scoped tenant's events matching `filter`, newest first, below `before` (a seq).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: &EventFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
+                resource_id, outcome, status_code, request_id, client_address, user_agent, phi,
+                details, hash
+         FROM audit_events
+         WHERE ($1::bigint IS NULL OR seq < $1)
+           AND ($2::timestamptz IS NULL OR occurred_at >= $2)
+           AND ($3::timestamptz IS NULL OR occurred_at < $3)
+           AND ($4::text IS NULL OR actor_kind = $4)
+           AND ($5::text IS NULL OR actor_id = $5)
+           AND ($6::text IS NULL OR action = $6)
+           AND ($7::text IS NULL OR outcome = $7)
+           AND ($8::text IS NULL OR resource_type = $8)
+           AND ($9::text IS NULL OR resource_id = $9)
+           AND (NOT $10 OR phi)
+         ORDER BY seq DESC
+         LIMIT $11",
+    )
+    .bind(before)
+    .bind(filter.from)
+    .bind(filter.until)
+    .bind(&filter.actor_kind)
+    .bind(&filter.actor_id)
+    .bind(&filter.action)
+    .bind(&filter.outcome)
+    .bind(&filter.resource_type)
+    .bind(&filter.resource_id)
+    .bind(filter.phi_only)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

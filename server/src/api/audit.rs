@@ -1,0 +1,213 @@
+//! AuditService: listing events and verifying the chain. Export and retention answer
+//! `UNIMPLEMENTED` until they are built.
+
+use tonic::{Request, Response, Status};
+
+use super::{
+    convert::{from_timestamp, principal, timestamp},
+    error::ApiError,
+    pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    pending::{pending_status, service_impl},
+};
+use crate::{
+    audit,
+    pb::v1::{self as pb, audit_service_server::AuditService},
+    store::{
+        self, Database, StoreError,
+        audit::{EventFilter, EventRow},
+    },
+    tenancy,
+};
+
+/// What the remaining calls wait for.
+const MISSING: &str = "audit export and retention are not built yet";
+
+/// The AuditService implementation.
+pub struct AuditApi {
+    db: Database,
+}
+
+impl AuditApi {
+    /// Serves events from `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// A JSON value as a protobuf value.
+fn proto_value(value: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.into_iter().map(proto_value).collect(),
+        }),
+        serde_json::Value::Object(map) => Kind::StructValue(prost_types::Struct {
+            fields: map.into_iter().map(|(k, v)| (k, proto_value(v))).collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+impl From<EventRow> for pb::AuditEvent {
+    fn from(row: EventRow) -> Self {
+        let actor = match row.actor_kind.as_str() {
+            "user" => Some(pb::actor::Kind::UserId(row.actor_id)),
+            "api_key" => Some(pb::actor::Kind::ApiKeyId(row.actor_id)),
+            "system" => Some(pb::actor::Kind::System(row.actor_id)),
+            _ => None,
+        };
+        let outcome = match row.outcome.as_str() {
+            "success" => pb::AuditOutcome::Success,
+            "denied" => pb::AuditOutcome::Denied,
+            _ => pb::AuditOutcome::Failure,
+        };
+        let details = match proto_value(row.details.0).kind {
+            Some(prost_types::value::Kind::StructValue(fields)) => Some(fields),
+            _ => None,
+        };
+        Self {
+            id: row.id.to_string(),
+            seq: row.seq,
+            time: Some(timestamp(row.occurred_at)),
+            actor: Some(pb::Actor { kind: actor }),
+            action: row.action,
+            resource_type: row.resource_type,
+            resource_id: row.resource_id,
+            outcome: outcome.into(),
+            status_code: row.status_code,
+            request_id: row.request_id,
+            client_address: row.client_address,
+            user_agent: row.user_agent,
+            phi: row.phi,
+            details,
+            hash: hex::encode(row.hash),
+        }
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// Validates and converts a filter.
+fn event_filter(filter: Option<pb::AuditFilter>) -> Result<EventFilter, ApiError> {
+    let Some(filter) = filter else {
+        return Ok(EventFilter::default());
+    };
+    let range = filter.time_range.unwrap_or_default();
+    let (actor_kind, actor_id) = match filter.actor.and_then(|a| a.kind) {
+        Some(pb::actor::Kind::UserId(id)) => (Some("user"), Some(id)),
+        Some(pb::actor::Kind::ApiKeyId(id)) => (Some("api_key"), Some(id)),
+        Some(pb::actor::Kind::System(job)) => (Some("system"), Some(job)),
+        None => (None, None),
+    };
+    let outcome = match pb::AuditOutcome::try_from(filter.outcome) {
+        Ok(pb::AuditOutcome::Unspecified) => None,
+        Ok(pb::AuditOutcome::Success) => Some("success"),
+        Ok(pb::AuditOutcome::Denied) => Some("denied"),
+        Ok(pb::AuditOutcome::Failure) => Some("failure"),
+        Err(_) => return Err(ApiError::invalid("filter.outcome", "unknown outcome")),
+    };
+    Ok(EventFilter {
+        from: range
+            .start
+            .as_ref()
+            .map(|t| from_timestamp("filter.time_range.start", t))
+            .transpose()?,
+        until: range
+            .end
+            .as_ref()
+            .map(|t| from_timestamp("filter.time_range.end", t))
+            .transpose()?,
+        actor_kind: actor_kind.map(str::to_owned),
+        actor_id,
+        action: non_empty(filter.action),
+        outcome: outcome.map(str::to_owned),
+        resource_type: non_empty(filter.resource_type),
+        resource_id: non_empty(filter.resource_id),
+        phi_only: filter.phi_only,
+    })
+}
+
+service_impl! {
+    impl AuditService, for AuditApi;
+    service: pb::audit_service_server::SERVICE_NAME;
+    missing: MISSING;
+    pending: [
+        get_retention_policy(GetRetentionPolicyRequest) -> GetRetentionPolicyResponse = "GetRetentionPolicy",
+        set_retention_policy(SetRetentionPolicyRequest) -> SetRetentionPolicyResponse = "SetRetentionPolicy",
+    ];
+    built: {
+        type ExportAuditEventsStream =
+            tokio_stream::Empty<Result<pb::ExportAuditEventsResponse, Status>>;
+
+        async fn export_audit_events(
+            &self,
+            _: Request<pb::ExportAuditEventsRequest>,
+        ) -> Result<Response<Self::ExportAuditEventsStream>, Status> {
+            Err(pending_status(
+                pb::audit_service_server::SERVICE_NAME,
+                "ExportAuditEvents",
+                MISSING,
+            ))
+        }
+
+        async fn list_audit_events(
+            &self,
+            request: Request<pb::ListAuditEventsRequest>,
+        ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let size = match u32::try_from(body.page_size) {
+                Ok(0) => DEFAULT_PAGE_SIZE,
+                Ok(size) => size.min(MAX_PAGE_SIZE),
+                Err(_) => return Err(ApiError::invalid("page_size", "must not be negative").into()),
+            };
+            let before = if body.page_token.is_empty() {
+                None
+            } else {
+                Some(body.page_token.parse::<i64>().map_err(|_| {
+                    ApiError::invalid("page_token", "not a token from a previous response")
+                })?)
+            };
+            let filter = event_filter(body.filter)?;
+            let mut tx = tenancy::begin(&self.db, principal.tenant).await.map_err(ApiError::from)?;
+            let mut rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
+                .await
+                .map_err(ApiError::from)?;
+            tx.commit().await.map_err(|e| ApiError::from(StoreError::from(e)))?;
+            let next_page_token = if rows.len() > size as usize {
+                rows.truncate(size as usize);
+                rows.last().map(|r| r.seq.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(Response::new(pb::ListAuditEventsResponse {
+                events: rows.into_iter().map(Into::into).collect(),
+                next_page_token,
+            }))
+        }
+
+        async fn verify_chain(
+            &self,
+            request: Request<pb::VerifyChainRequest>,
+        ) -> Result<Response<pb::VerifyChainResponse>, Status> {
+            let principal = principal(&request)?;
+            let result = audit::verify(&self.db, principal.tenant)
+                .await
+                .map_err(ApiError::from)?;
+            let (first_broken_seq, problem) = result.broken.unwrap_or_default();
+            Ok(Response::new(pb::VerifyChainResponse {
+                intact: problem.is_empty(),
+                events_checked: result.events_checked,
+                checkpoints_checked: 0,
+                first_broken_seq,
+                problem,
+            }))
+        }
+    }
+}
