@@ -45,6 +45,12 @@ pub struct EventRow {
     pub hash: Vec<u8>,
 }
 
+/// Every column of an event, as [`EventRow`] reads them.
+const EVENT_SELECT: &str = "SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action,
+        resource_type, resource_id, outcome, status_code, request_id, client_address,
+        user_agent, phi, details, hash
+    FROM audit_events";
+
 /// Makes sure the scoped tenant has a chain head (seq 0, zero hash).
 ///
 /// # Errors
@@ -131,12 +137,9 @@ pub async fn page(
     after: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
-                resource_id, outcome, status_code, request_id, client_address, user_agent, phi,
-                details, hash
-         FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
+    Ok(sqlx::query_as(&format!(
+        "{EVENT_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(conn)
@@ -187,11 +190,8 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
-                resource_id, outcome, status_code, request_id, client_address, user_agent, phi,
-                details, hash
-         FROM audit_events
+    Ok(sqlx::query_as(&format!(
+        "{EVENT_SELECT}
          WHERE ($1::bigint IS NULL OR seq < $1)
            AND ($2::timestamptz IS NULL OR occurred_at >= $2)
            AND ($3::timestamptz IS NULL OR occurred_at < $3)
@@ -203,8 +203,8 @@ pub async fn list(
            AND ($9::text IS NULL OR resource_id = $9)
            AND (NOT $10 OR phi)
          ORDER BY seq DESC
-         LIMIT $11",
-    )
+         LIMIT $11"
+    ))
     .bind(before)
     .bind(filter.from)
     .bind(filter.until)

@@ -13,7 +13,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::Engine;
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
@@ -25,16 +24,22 @@ use tokio::sync::Mutex;
 
 use super::{
     Principal,
-    sessions::{IssuedSession, SessionError, SessionOwner, Sessions},
-    tokens::{self, RandomnessUnavailable},
+    sessions::{IssuedSession, SessionOwner, Sessions},
+    tokens,
 };
 use crate::{
-    cache::{Cache, CacheError},
+    cache::Cache,
     config::AuthConfig,
     crypto::Sealer,
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
     tenancy::{self, TenantId, TenantSlug},
 };
+
+mod claims;
+mod error;
+
+use claims::{Identity, describe_token_error, email_allowed, groups_claim};
+pub use error::LoginError;
 
 /// Prefix of the `state` handle of a login in progress.
 const STATE_PREFIX: &str = "cc_state_";
@@ -44,68 +49,6 @@ pub const LOGIN_CODE_PREFIX: &str = "cc_code_";
 const LOGIN_CODE_TTL: Duration = Duration::from_secs(60);
 /// Role of a user whose groups map to no role and who holds none yet.
 const DEFAULT_ROLE: &str = "member";
-
-/// Why a login failed. Every variant is logged as a security event by the caller.
-#[derive(Debug, thiserror::Error)]
-pub enum LoginError {
-    /// The tenant slug is malformed or unknown.
-    #[error("unknown tenant {0:?}")]
-    UnknownTenant(String),
-    /// The tenant has no identity provider configured.
-    #[error("tenant {0:?} has no identity provider configured")]
-    NoProvider(String),
-    /// The provider could not be reached or its discovery document is invalid.
-    #[error("identity provider unavailable: {0}")]
-    Provider(String),
-    /// The redirect URI is not a URL.
-    #[error("redirect_uri is not a valid URL")]
-    BadRedirect,
-    /// The state is unknown, expired or already used.
-    #[error("login state is unknown, expired or already used; start the login again")]
-    BadState,
-    /// The provider refused the code (e.g. replayed or expired).
-    #[error("the identity provider refused the authorization code: {0}")]
-    CodeRefused(String),
-    /// The ID token is missing or does not validate.
-    #[error("invalid ID token: {0}")]
-    InvalidIdToken(String),
-    /// The user's email is missing or outside the allowed domains.
-    #[error("email {0:?} is not allowed to sign in to this tenant")]
-    EmailNotAllowed(String),
-    /// The user is disabled.
-    #[error("this user is disabled")]
-    UserDisabled,
-    /// The one-time login code is unknown, expired or used.
-    #[error("login code is unknown, expired or already used")]
-    BadLoginCode,
-    /// A store failed.
-    #[error("login failed: {0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for LoginError {
-    fn from(err: StoreError) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
-
-impl From<CacheError> for LoginError {
-    fn from(err: CacheError) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
-
-impl From<SessionError> for LoginError {
-    fn from(err: SessionError) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
-
-impl From<RandomnessUnavailable> for LoginError {
-    fn from(err: RandomnessUnavailable) -> Self {
-        Self::Internal(err.to_string())
-    }
-}
 
 /// A login begun: where to send the user.
 pub struct LoginStart {
@@ -498,70 +441,3 @@ struct Provider {
 
 /// Table name the client secret is sealed for (associated data).
 pub const IDP_SECRET_TABLE: &str = "identity_providers";
-
-/// Who the provider says logged in.
-struct Identity {
-    subject: String,
-    email: String,
-    name: String,
-    groups: Vec<String>,
-}
-
-/// The groups listed in `claim` of a token whose signature was already verified.
-fn groups_claim(id_token: &CoreIdToken, claim: &str) -> Vec<String> {
-    let compact = id_token.to_string();
-    let payload = compact.split('.').nth(1).unwrap_or_default();
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-        return Vec::new();
-    };
-    let Ok(claims) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
-    else {
-        return Vec::new();
-    };
-    match claims.get(claim) {
-        Some(serde_json::Value::Array(values)) => values
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        Some(serde_json::Value::String(one)) => vec![one.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn email_allowed(email: &str, domains: &[String]) -> bool {
-    let Some((_, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    domains.is_empty()
-        || domains
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(domain))
-}
-
-fn describe_token_error<E: std::error::Error>(err: &E) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::email_allowed;
-
-    #[test]
-    fn email_domains() {
-        assert!(email_allowed("a@acme.example", &[]));
-        assert!(email_allowed("a@ACME.example", &["acme.example".into()]));
-        assert!(!email_allowed("a@evil.example", &["acme.example".into()]));
-        assert!(!email_allowed(
-            "a@acme.example.evil",
-            &["acme.example".into()]
-        ));
-        assert!(!email_allowed("no-at-sign", &[]));
-    }
-}

@@ -1,49 +1,13 @@
-//! Which permission every RPC needs: deny by default.
-//!
-//! Each method of every served service has exactly one entry: public (health, reflection,
-//! and the two login calls a user makes before having a credential) or an (object, action)
-//! permission the caller's roles must grant. A method missing from the table is refused,
-//! and a test walks the compiled descriptors to prove none is missing.
+//! The access rule of every method of the CodexContinue API, one line each.
 
-use std::fmt;
-
-/// What an RPC requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone may call it, without a credential.
-    Public,
-    /// The caller must hold a role granting this permission.
-    Requires(Permission),
-}
-
-/// An action on a kind of object, e.g. (`conversation`, `write`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Permission {
-    /// Kind of object acted on.
-    pub object: &'static str,
-    /// What is done to it.
-    pub action: &'static str,
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.object, self.action)
-    }
-}
+use super::{Access, Permission};
 
 const fn needs(object: &'static str, action: &'static str) -> Access {
     Access::Requires(Permission { object, action })
 }
 
-/// Services whose every method is public.
-const PUBLIC_SERVICES: [&str; 3] = [
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
-
 /// (service, method, access) for every method of the CodexContinue API.
-const TABLE: &[(&str, &str, Access)] = &[
+pub(super) const TABLE: &[(&str, &str, Access)] = &[
     // ChatService
     (
         "codexcontinue.v1.ChatService",
@@ -448,76 +412,3 @@ const TABLE: &[(&str, &str, Access)] = &[
         needs("retention", "write"),
     ),
 ];
-
-/// The access rule of a method, `None` when the method is unknown (refuse it).
-pub fn access(service: &str, method: &str) -> Option<Access> {
-    if PUBLIC_SERVICES.contains(&service) {
-        return Some(Access::Public);
-    }
-    TABLE
-        .iter()
-        .find(|(s, m, _)| *s == service && *m == method)
-        .map(|(_, _, access)| *access)
-}
-
-/// Every permission some RPC requires (for role listings and tests).
-pub fn all_permissions() -> impl Iterator<Item = Permission> {
-    TABLE.iter().filter_map(|(_, _, access)| match access {
-        Access::Requires(permission) => Some(*permission),
-        Access::Public => None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::ApiCatalog;
-
-    #[test]
-    fn every_served_method_has_an_access_rule() {
-        let catalog = ApiCatalog::served();
-        let mut checked = 0;
-        for service in catalog.services() {
-            for method in catalog.methods(service) {
-                assert!(
-                    access(service, method).is_some(),
-                    "{service}/{method} has no entry in auth::permissions::TABLE"
-                );
-                checked += 1;
-            }
-        }
-        assert!(checked > 70, "walked {checked} methods");
-    }
-
-    #[test]
-    fn table_names_only_served_methods_once() {
-        let catalog = ApiCatalog::served();
-        for (i, (service, method, _)) in TABLE.iter().enumerate() {
-            assert!(
-                catalog.methods(service).any(|m| m == *method),
-                "{service}/{method} in the table is not a served method"
-            );
-            assert!(
-                !TABLE[..i]
-                    .iter()
-                    .any(|(s, m, _)| s == service && m == method),
-                "{service}/{method} listed twice"
-            );
-        }
-    }
-
-    #[test]
-    fn only_health_reflection_and_login_are_public() {
-        let public: Vec<_> = TABLE
-            .iter()
-            .filter(|(_, _, access)| *access == Access::Public)
-            .map(|(_, m, _)| *m)
-            .collect();
-        assert_eq!(public, ["StartLogin", "CompleteLogin", "ExchangeLoginCode"]);
-        assert_eq!(access("codexcontinue.v1.ChatService", "Nope"), None);
-        assert_eq!(
-            access("grpc.health.v1.Health", "Check"),
-            Some(Access::Public)
-        );
-    }
-}

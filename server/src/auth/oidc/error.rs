@@ -1,0 +1,66 @@
+//! Why a login failed.
+
+use super::super::{sessions::SessionError, tokens::RandomnessUnavailable};
+use crate::{cache::CacheError, store::StoreError};
+
+/// Why a login failed. Every variant is logged as a security event by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The tenant slug is malformed or unknown.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+    /// The tenant has no identity provider configured.
+    #[error("tenant {0:?} has no identity provider configured")]
+    NoProvider(String),
+    /// The provider could not be reached or its discovery document is invalid.
+    #[error("identity provider unavailable: {0}")]
+    Provider(String),
+    /// The redirect URI is not a URL.
+    #[error("redirect_uri is not a valid URL")]
+    BadRedirect,
+    /// The state is unknown, expired or already used.
+    #[error("login state is unknown, expired or already used; start the login again")]
+    BadState,
+    /// The provider refused the code (e.g. replayed or expired).
+    #[error("the identity provider refused the authorization code: {0}")]
+    CodeRefused(String),
+    /// The ID token is missing or does not validate.
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
+    /// The user's email is missing or outside the allowed domains.
+    #[error("email {0:?} is not allowed to sign in to this tenant")]
+    EmailNotAllowed(String),
+    /// The user is disabled.
+    #[error("this user is disabled")]
+    UserDisabled,
+    /// The one-time login code is unknown, expired or used.
+    #[error("login code is unknown, expired or already used")]
+    BadLoginCode,
+    /// A store failed.
+    #[error("login failed: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<CacheError> for LoginError {
+    fn from(err: CacheError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<SessionError> for LoginError {
+    fn from(err: SessionError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<RandomnessUnavailable> for LoginError {
+    fn from(err: RandomnessUnavailable) -> Self {
+        Self::Internal(err.to_string())
+    }
+}

@@ -1,0 +1,306 @@
+//! The server's one typed configuration.
+//!
+//! Layers, later ones winning: built-in defaults, an optional TOML file (`--config`),
+//! `DATABASE_URL` / `REDIS_URL`, then `CODEXCONTINUE_<SECTION>__<KEY>` variables (for example
+//! `CODEXCONTINUE_SERVER__LISTEN=0.0.0.0:50051`). Loading validates everything, so a wrong
+//! or missing setting stops the server before it binds anything, with a message that names
+//! the setting and says how to fix it. Secrets are wrapped in [`SecretString`] and masked
+//! wherever the configuration is printed.
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+mod sections;
+mod validate;
+
+pub use sections::{
+    AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LogFormat, RateLimitConfig,
+    RedisConfig, ServerConfig, TelemetryConfig,
+};
+
+use validate::{check_url, non_zero, positive};
+
+/// Sections of the configuration; only `CODEXCONTINUE_<SECTION>__*` variables are read, so
+/// unrelated variables with the same prefix are left alone.
+const SECTIONS: &[&str] = &[
+    "server",
+    "database",
+    "redis",
+    "telemetry",
+    "health",
+    "rate_limit",
+    "auth",
+    "crypto",
+];
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The listener and request handling.
+    pub server: ServerConfig,
+    /// PostgreSQL, where all durable state lives.
+    pub database: DatabaseConfig,
+    /// Redis: caches, rate limits, pub/sub between replicas.
+    pub redis: RedisConfig,
+    /// Logs.
+    pub telemetry: TelemetryConfig,
+    /// Dependency probes behind the health service and `/readyz`.
+    pub health: HealthConfig,
+    /// Request rate limits per caller and per tenant.
+    pub rate_limit: RateLimitConfig,
+    /// SSO login and sessions.
+    pub auth: AuthConfig,
+    /// Encryption at rest.
+    pub crypto: CryptoConfig,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` names a file that is not there.
+    #[error("config file {0} does not exist; fix the --config path or leave it out")]
+    MissingFile(PathBuf),
+    /// A value has the wrong type or syntax, or a key is unknown.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A required setting has no value.
+    #[error("{setting} is not set: {hint}")]
+    Missing {
+        /// Dotted name of the setting.
+        setting: &'static str,
+        /// How to set it.
+        hint: &'static str,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{setting} is invalid: {reason}")]
+    Rejected {
+        /// Dotted name of the setting.
+        setting: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Loads the layered configuration from `file` (if given) and the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first wrong or missing setting.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
+            .merge(Env::prefixed("CODEXCONTINUE_").split("__").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                SECTIONS
+                    .iter()
+                    .any(|section| key.starts_with(&format!("{section}.")))
+            }));
+        let config: Config = figment
+            .extract()
+            .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first unacceptable setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let database_url = self.database.url.as_ref().ok_or(ConfigError::Missing {
+            setting: "database.url",
+            hint: "set DATABASE_URL (e.g. postgres://user:password@127.0.0.1:5432/codexcontinue) \
+                   or [database] url in the config file",
+        })?;
+        check_url("database.url", database_url, &["postgres", "postgresql"])?;
+        if let Some(url) = &self.database.migration_url {
+            check_url("database.migration_url", url, &["postgres", "postgresql"])?;
+        }
+        // Only `serve` needs Redis (it says so when the URL is missing); `migrate` and
+        // `bootstrap` run without it.
+        if let Some(redis_url) = &self.redis.url {
+            check_url(
+                "redis.url",
+                redis_url,
+                &["redis", "rediss", "redis+unix", "unix"],
+            )?;
+        }
+        positive(
+            "database.max_connections",
+            self.database.max_connections as usize,
+        )?;
+        positive("redis.pool_size", self.redis.pool_size)?;
+        positive(
+            "server.max_concurrent_requests_per_connection",
+            self.server.max_concurrent_requests_per_connection,
+        )?;
+        non_zero("server.request_timeout", self.server.request_timeout)?;
+        non_zero("database.connect_timeout", self.database.connect_timeout)?;
+        non_zero("redis.connect_timeout", self.redis.connect_timeout)?;
+        non_zero("health.probe_interval", self.health.probe_interval)?;
+        non_zero("health.probe_timeout", self.health.probe_timeout)?;
+        self.validate_rate_limits()?;
+        self.validate_auth()?;
+        if let Some(key) = &self.crypto.master_key
+            && let Err(err) = crate::crypto::LocalMasterKey::from_base64(key)
+        {
+            return Err(ConfigError::Rejected {
+                setting: "crypto.master_key",
+                reason: err
+                    .to_string()
+                    .trim_start_matches("crypto.master_key ")
+                    .to_owned(),
+            });
+        }
+        if let Err(err) = self
+            .telemetry
+            .log_filter
+            .parse::<tracing_subscriber::EnvFilter>()
+        {
+            return Err(ConfigError::Rejected {
+                setting: "telemetry.log_filter",
+                reason: format!("{err} (example: \"info,codexcontinue=debug\")"),
+            });
+        }
+        for origin in &self.server.cors_allowed_origins {
+            if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
+                return Err(ConfigError::Rejected {
+                    setting: "server.cors_allowed_origins",
+                    reason: format!(
+                        "{origin:?} is not a valid origin (example: \"https://admin.example.com\")"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_rate_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.rate_limit;
+        for (setting, rate) in [
+            (
+                "rate_limit.per_caller_per_second",
+                limits.per_caller_per_second,
+            ),
+            (
+                "rate_limit.per_tenant_per_second",
+                limits.per_tenant_per_second,
+            ),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(ConfigError::Rejected {
+                    setting,
+                    reason: "must be a positive number of calls per second".to_owned(),
+                });
+            }
+        }
+        positive(
+            "rate_limit.per_caller_burst",
+            limits.per_caller_burst as usize,
+        )?;
+        positive(
+            "rate_limit.per_tenant_burst",
+            limits.per_tenant_burst as usize,
+        )
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        for (setting, url) in [
+            ("auth.public_url", &self.auth.public_url),
+            ("auth.console_url", &self.auth.console_url),
+        ] {
+            if let Some(url) = url {
+                match url::Url::parse(url) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                    _ => {
+                        return Err(ConfigError::Rejected {
+                            setting,
+                            reason: format!("{url:?} is not an http(s) URL"),
+                        });
+                    }
+                }
+            }
+        }
+        non_zero("auth.session_idle_timeout", self.auth.session_idle_timeout)?;
+        non_zero(
+            "auth.session_absolute_timeout",
+            self.auth.session_absolute_timeout,
+        )?;
+        non_zero("auth.login_timeout", self.auth.login_timeout)?;
+        non_zero("auth.discovery_cache_ttl", self.auth.discovery_cache_ttl)?;
+        non_zero(
+            "auth.tenant_deletion_interval",
+            self.auth.tenant_deletion_interval,
+        )
+    }
+
+    /// The effective configuration as TOML, with passwords in URLs masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}
+
+/// Figment errors can span lines and carry several causes; the first, on one line, is the
+/// one to fix first.
+fn one_line(err: &figment::Error) -> String {
+    err.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A URL with its password replaced by `****`, safe to print or log.
+pub fn mask_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("****"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+pub(crate) fn masked_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("****"),
+        None => serializer.serialize_none(),
+    }
+}
+
+pub(crate) fn masked_url<S: Serializer>(
+    url: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&mask_url(url.expose_secret())),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+//! The sections of [`super::Config`], each with its defaults.
+
+use std::{net::SocketAddr, time::Duration};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{masked_secret, masked_url};
+
+/// The listener and request handling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the one listener serving gRPC, gRPC-Web and the HTTP routes.
+    pub listen: SocketAddr,
+    /// Longest a unary call (or a stream's first response) may take.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How long shutdown waits for in-flight calls before cutting them off.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Calls processed at once per connection; more wait.
+    pub max_concurrent_requests_per_connection: usize,
+    /// Browser origins allowed to call gRPC-Web (CORS). Empty: none; `"*"`: any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            request_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            max_concurrent_requests_per_connection: 256,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// PostgreSQL connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// URL the server connects with (`DATABASE_URL`). Its role must be neither superuser nor
+    /// BYPASSRLS, so that row-level security isolates tenants.
+    #[serde(serialize_with = "masked_url")]
+    pub url: Option<SecretString>,
+    /// URL `migrate` connects with: a role that may create tables (the tables' owner).
+    /// Defaults to `url`.
+    #[serde(serialize_with = "masked_url")]
+    pub migration_url: Option<SecretString>,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Longest to wait for a connection, new or pooled.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            migration_url: None,
+            max_connections: 20,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The URL `migrate` uses: `migration_url`, else `url`.
+    pub fn migration_url(&self) -> Option<&SecretString> {
+        self.migration_url.as_ref().or(self.url.as_ref())
+    }
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://`, `rediss://` or `redis+unix://` URL (`REDIS_URL`).
+    #[serde(serialize_with = "masked_url")]
+    pub url: Option<SecretString>,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+    /// Longest to wait for a connection, new or pooled.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Put before every key, so that several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 32,
+            connect_timeout: Duration::from_secs(5),
+            key_prefix: String::new(),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,codexcontinue=debug`. `RUST_LOG` overrides it.
+    pub log_filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Dependency probes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// How often Postgres and Redis are probed.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// A probe slower than this counts as a failure.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Request rate limits (GCRA in Redis, shared by every replica). A caller is an API key or
+/// a session's user; a tenant's limit caps all of its callers together.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Off: no limits (for benchmarks and trusted single-tenant installs).
+    pub enabled: bool,
+    /// Sustained calls per second of one caller.
+    pub per_caller_per_second: f64,
+    /// Calls one caller may make at once above the sustained rate.
+    pub per_caller_burst: u32,
+    /// Sustained calls per second of one tenant, all callers together.
+    pub per_tenant_per_second: f64,
+    /// Calls a tenant may make at once above the sustained rate.
+    pub per_tenant_burst: u32,
+    /// When Redis cannot be asked: `false` refuses calls (`UNAVAILABLE`), `true` lets them
+    /// through unlimited.
+    pub fail_open: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_caller_per_second: 50.0,
+            per_caller_burst: 100,
+            per_tenant_per_second: 500.0,
+            per_tenant_burst: 1000,
+            fail_open: false,
+        }
+    }
+}
+
+/// Encryption at rest (see `crypto`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoConfig {
+    /// The master key wrapping every tenant's data keys: 32 random bytes, base64
+    /// (`head -c 32 /dev/urandom | base64`). Losing it makes all sealed data unreadable;
+    /// keep it in a secret store, never next to the database backups.
+    #[serde(serialize_with = "masked_secret")]
+    pub master_key: Option<SecretString>,
+}
+
+/// SSO login and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Base URL browsers reach this server at (for the `/auth/callback` redirect URI
+    /// registered at identity providers). Default: `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Where the web console receives the one-time login code (as `#code=...`). Unset: the
+    /// callback page shows the code.
+    pub console_url: Option<String>,
+    /// A session unused this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// No session lives longer than this, however active.
+    #[serde(with = "humantime_serde")]
+    pub session_absolute_timeout: Duration,
+    /// Time a user has to finish logging in at the identity provider.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// How long identity provider discovery documents and keys are cached.
+    #[serde(with = "humantime_serde")]
+    pub discovery_cache_ttl: Duration,
+    /// How often deleted tenants' data is looked for and destroyed.
+    #[serde(with = "humantime_serde")]
+    pub tenant_deletion_interval: Duration,
+    /// How long a replica may reuse a verified API key without asking Postgres ("0s":
+    /// never). Revocations reach every replica at once regardless; this bounds the delay
+    /// only if such an announcement is lost.
+    #[serde(with = "humantime_serde")]
+    pub credential_cache_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            console_url: None,
+            session_idle_timeout: Duration::from_secs(12 * 3600),
+            session_absolute_timeout: Duration::from_secs(7 * 24 * 3600),
+            login_timeout: Duration::from_secs(600),
+            discovery_cache_ttl: Duration::from_secs(3600),
+            credential_cache_ttl: Duration::from_secs(30),
+            tenant_deletion_interval: Duration::from_secs(60),
+        }
+    }
+}

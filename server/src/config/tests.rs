@@ -1,0 +1,103 @@
+//! Unit tests of the configuration: layering, validation, masking.
+
+use super::*;
+
+fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[test]
+fn shipped_example_parses() {
+    let example = include_str!("../../codexcontinue.example.toml");
+    let config = from_toml(example).expect("example config is valid");
+    assert_eq!(config.server.listen.port(), 50051);
+    assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
+}
+
+#[test]
+fn missing_database_url_names_the_setting() {
+    let err = from_toml("[redis]\nurl = \"redis://127.0.0.1\"\n").unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with("database.url is not set"), "{message}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let err = from_toml("[server]\nlisen = \"127.0.0.1:1\"\n").unwrap_err();
+    assert!(err.to_string().contains("lisen"), "{err}");
+}
+
+#[test]
+fn wrong_scheme_is_refused() {
+    let err =
+        from_toml("[database]\nurl = \"mysql://x@h/db\"\n[redis]\nurl = \"redis://127.0.0.1\"\n")
+            .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("database.url is invalid: scheme \"mysql\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn masked_toml_hides_passwords() {
+    let config = from_toml(
+        "[database]\nurl = \"postgres://app:hunter2@db:5432/cc\"\n\
+         [redis]\nurl = \"redis://:s3cret@cache:6379\"\n",
+    )
+    .unwrap();
+    let shown = config.to_masked_toml();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    assert!(shown.contains("postgres://app:****@db:5432/cc"), "{shown}");
+}
+
+#[test]
+fn rate_limits_auth_urls_and_master_key_are_checked() {
+    let base = "[database]\nurl = \"postgres://db/cc\"\n";
+    let err = from_toml(&format!(
+        "{base}[rate_limit]\nper_caller_per_second = 0.0\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("rate_limit.per_caller_per_second is invalid"),
+        "{err}"
+    );
+    let err = from_toml(&format!("{base}[auth]\nconsole_url = \"ftp://x\"\n")).unwrap_err();
+    assert!(
+        err.to_string().starts_with("auth.console_url is invalid"),
+        "{err}"
+    );
+    let err = from_toml(&format!("{base}[crypto]\nmaster_key = \"c2hvcnQ=\"\n")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("crypto.master_key is invalid: must be 32 bytes"),
+        "{err}"
+    );
+    let key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
+    let config = from_toml(&format!("{base}[crypto]\nmaster_key = \"{key}\"\n")).unwrap();
+    assert!(!config.to_masked_toml().contains(key), "master key masked");
+}
+
+#[test]
+fn zero_duration_is_refused() {
+    let err = from_toml(
+        "[database]\nurl = \"postgres://db/cc\"\n[redis]\nurl = \"redis://cache\"\n\
+         [health]\nprobe_interval = \"0s\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("health.probe_interval is invalid"),
+        "{err}"
+    );
+}
