@@ -1,13 +1,18 @@
 //! The server application: built from a [`Config`], bound to its listener, run until a
 //! shutdown signal. `main` and the tests use exactly this.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
     api,
+    audit::{AuditWriter, CheckpointJob, CheckpointSigner, RetentionJob, SigningKeyError},
     auth::{
         credential_cache::CredentialCache,
         directory::Directory,
@@ -48,6 +53,9 @@ pub enum AppError {
     /// The master key is missing or malformed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// No key to sign audit checkpoints with.
+    #[error(transparent)]
+    SigningKey(#[from] SigningKeyError),
     /// The access control engine could not start.
     #[error(transparent)]
     Rbac(#[from] RbacError),
@@ -66,6 +74,7 @@ pub enum AppError {
 pub struct App {
     config: Config,
     sealer: Sealer,
+    signer: CheckpointSigner,
     listener: TcpListener,
     db: Database,
     cache: Cache,
@@ -86,6 +95,7 @@ impl App {
                  CODEXCONTINUE_CRYPTO__MASTER_KEY",
             ))?;
         let sealer = Sealer::new(Arc::new(LocalMasterKey::from_base64(master_key)?));
+        let signer = CheckpointSigner::from_config(&config)?;
         let db = Database::connect(&config.database).await?;
         let cache = Cache::connect(&config.redis).await?;
         let addr = config.server.listen;
@@ -95,6 +105,7 @@ impl App {
         Ok(Self {
             config,
             sealer,
+            signer,
             listener,
             db,
             cache,
@@ -121,6 +132,7 @@ impl App {
         let Self {
             config,
             sealer,
+            signer,
             listener,
             db,
             cache,
@@ -164,21 +176,20 @@ impl App {
         monitor.probe_now().await;
         let readiness = monitor.readiness();
         let health_shutdown = monitor.shutdown_handle();
-        let (stop_probes, probes_stopped) = oneshot::channel::<()>();
-        let probes = tokio::spawn(monitor.run(async {
-            let _ = probes_stopped.await;
-        }));
-        let (stop_deletion, deletion_stopped) = oneshot::channel::<()>();
-        let deletion = tokio::spawn(TenantDeletion::new(db.clone(), cache.clone()).run(
-            config.auth.tenant_deletion_interval,
-            async {
-                let _ = deletion_stopped.await;
-            },
-        ));
-        let (stop_sync, sync_stopped) = oneshot::channel::<()>();
-        let sync = tokio::spawn(replica_sync.clone().listen(async {
-            let _ = sync_stopped.await;
-        }));
+        let mut background = Background::default();
+        background.spawn(|stop| monitor.run(stop));
+        let deletion = TenantDeletion::new(db.clone(), cache.clone());
+        let interval = config.auth.tenant_deletion_interval;
+        background.spawn(|stop| deletion.run(interval, stop));
+        let checkpoints = CheckpointJob::new(db.clone(), signer.clone());
+        let interval = config.audit.checkpoint_interval;
+        background.spawn(|stop| checkpoints.run(interval, stop));
+        let retention = RetentionJob::new(db.clone(), signer.clone());
+        let interval = config.audit.retention_sweep_interval;
+        background.spawn(|stop| retention.run(interval, stop));
+        let sync = replica_sync.clone();
+        background.spawn(|stop| sync.listen(stop));
+        let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
 
         let (draining, drain_started) = oneshot::channel::<()>();
         let signal = async move {
@@ -200,6 +211,8 @@ impl App {
                 sessions: sessions.clone(),
                 sso: Arc::new(sso),
                 sealer,
+                audit_writer,
+                signer,
                 console_url: config.auth.console_url.clone(),
                 metrics,
                 readiness,
@@ -233,14 +246,46 @@ impl App {
                 Ok(())
             }
         };
-        let _ = stop_probes.send(());
-        let _ = probes.await;
-        let _ = stop_sync.send(());
-        let _ = sync.await;
-        let _ = stop_deletion.send(());
-        let _ = deletion.await;
+        background.stop().await;
         db.close().await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// The server's background jobs, all told to stop at once at shutdown.
+struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+}
+
+impl Background {
+    /// Spawns the job `start` makes, handing it the future that resolves at shutdown.
+    fn spawn<J>(&mut self, start: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> J)
+    where
+        J: Future<Output = ()> + Send + 'static,
+    {
+        let mut stopped = self.stop.subscribe();
+        let stop = Box::pin(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        self.tasks.push(tokio::spawn(start(stop)));
+    }
+
+    /// Tells every job to stop and waits for them.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }

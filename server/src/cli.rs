@@ -70,12 +70,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chains and report the first broken event; exits 1 if any is.
+    /// Recompute the hash chains and check the signed checkpoints; report the first
+    /// broken event; exits 1 if any chain is broken.
     Verify {
         /// Only this tenant (slug); default: every tenant and the platform chain.
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
     },
+    /// Print the public key that checkpoints are signed with (base64 Ed25519) and its id.
+    PublicKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +194,17 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         Command::Audit {
             command: AuditCommand::Verify { tenant },
         } => verify_audit(&config, tenant.as_deref()).await,
+        Command::Audit {
+            command: AuditCommand::PublicKey,
+        } => {
+            let signer = audit::CheckpointSigner::from_config(&config)?;
+            println!(
+                "{} (key id {})",
+                signer.public_key_base64(),
+                signer.key_id()
+            );
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Show,
         } => {
@@ -201,6 +215,7 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
 }
 
 async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure> {
+    let signer = audit::CheckpointSigner::from_config(config)?;
     let db = Database::connect(&config.database).await?;
     let tenants = match slug {
         Some(slug) => {
@@ -214,9 +229,12 @@ async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure
     };
     let mut broken = 0;
     for tenant in tenants {
-        let result = audit::verify(&db, tenant).await?;
+        let result = audit::verify(&db, &signer, tenant).await?;
         match result.broken {
-            None => println!("{tenant}: intact, {} events", result.events_checked),
+            None => println!(
+                "{tenant}: intact, {} events, {} checkpoints",
+                result.events_checked, result.checkpoints_checked
+            ),
             Some((seq, problem)) => {
                 broken += 1;
                 println!("{tenant}: BROKEN at seq {seq}: {problem}");

@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod health;
 pub mod pb;
+pub mod periodic;
 pub mod platform;
 pub mod store;
 pub mod telemetry;

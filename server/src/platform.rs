@@ -6,11 +6,13 @@
 //! keys are checked against the tenant's state on every call, and every live session of the
 //! tenant is deleted from Redis.
 
+use serde_json::json;
 use uuid::Uuid;
 
 use std::sync::Arc;
 
 use crate::{
+    audit::{self, NewEvent},
     auth::{
         Principal,
         replica_sync::{ReplicaSync, SyncError},
@@ -144,6 +146,7 @@ impl Platform {
     /// [`PlatformError`] for bad input or a taken slug.
     pub async fn create(
         &self,
+        principal: &Principal,
         slug: &str,
         display_name: &str,
         phi_policy: Option<&str>,
@@ -169,6 +172,13 @@ impl Platform {
         let record = store::tenants::update(&mut tx, None, phi_policy)
             .await?
             .ok_or(PlatformError::NotFound)?;
+        let details = json!({
+            "slug": record.slug,
+            "phi_policy": record.phi_policy,
+            "rate_limits": limits.is_some(),
+        });
+        let event = NewEvent::by(principal, "tenant.create", "tenant", tenant, details);
+        audit::append(&mut tx, tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if limits.is_some() {
             self.sync.limits_changed(tenant).await?;
@@ -241,6 +251,13 @@ impl Platform {
             store::tenants::set_rate_limits(&mut tx, limits).await?;
         }
         let record = store::tenants::update(&mut tx, display_name, phi_policy).await?;
+        let details = json!({
+            "display_name": display_name.is_some(),
+            "phi_policy": phi_policy,
+            "rate_limits": limits.is_some(),
+        });
+        let event = NewEvent::by(principal, "tenant.update", "tenant", target, details);
+        audit::append(&mut tx, target, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if limits.is_some() {
             self.sync.limits_changed(target).await?;
@@ -248,23 +265,41 @@ impl Platform {
         record.ok_or(PlatformError::NotFound)
     }
 
-    /// Moves a tenant to `state`; leaving `active` ends all its sessions at once.
+    /// Moves a tenant to `state` (recording `reason`); leaving `active` ends all its
+    /// sessions at once.
     ///
     /// # Errors
     /// [`PlatformError`] for an unknown or deleted tenant.
     pub async fn set_state(
         &self,
+        principal: &Principal,
         id: Uuid,
         state: TenantState,
+        reason: &str,
     ) -> Result<TenantRecord, PlatformError> {
         let tenant = TenantId(id);
-        let Some(record) = store::tenants::set_state(&self.db, tenant, state.as_str()).await?
-        else {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let Some(record) = store::tenants::set_state(&mut tx, tenant, state.as_str()).await? else {
             return Err(match store::tenants::get_any(&self.db, tenant).await? {
                 Some(_) => PlatformError::Deleted,
                 None => PlatformError::NotFound,
             });
         };
+        let action = match state {
+            TenantState::Active => "tenant.resume",
+            TenantState::Suspended => "tenant.suspend",
+            TenantState::Deleted => "tenant.delete",
+        };
+        let reason: String = reason.chars().take(256).collect();
+        let event = NewEvent::by(
+            principal,
+            action,
+            "tenant",
+            tenant,
+            json!({ "reason": reason }),
+        );
+        audit::append(&mut tx, tenant, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         // Cached keys carry the tenant's state: every replica must re-read it.
         self.sync.credentials_changed(tenant).await?;
         if state != TenantState::Active {

@@ -11,7 +11,9 @@
 use std::{future::Future, time::Duration};
 
 use crate::{
+    audit::{self, NewEvent},
     cache::{Cache, CacheError},
+    periodic,
     store::{self, Database, StoreError},
     tenancy::{self, TenantId},
 };
@@ -30,7 +32,7 @@ pub const TENANT_TABLES: &[&str] = &[
 
 /// Tenant-owned tables the job keeps: the audit trail outlives the tenant (HIPAA asks for
 /// six years), and its retention is handled by the audit purge, not by tenant deletion.
-pub const RETAINED_TABLES: &[&str] = &["audit_events", "audit_chain_heads"];
+pub const RETAINED_TABLES: &[&str] = &["audit_events", "audit_chain_heads", "audit_checkpoints"];
 
 /// Tenants handled per pass.
 const BATCH: i32 = 10;
@@ -85,6 +87,18 @@ impl TenantDeletion {
                 ));
             }
             store::tenants::mark_data_deleted(&mut tx).await?;
+            let counts: serde_json::Map<_, _> = rows
+                .iter()
+                .map(|(table, count)| ((*table).to_owned(), serde_json::json!(count)))
+                .collect();
+            let event = NewEvent::by_system(
+                "tenant-deletion",
+                "tenant.data_destroyed",
+                "tenant",
+                tenant,
+                serde_json::json!({ "rows": counts }),
+            );
+            audit::append(&mut tx, tenant, &event).await?;
             let pattern = self.cache.keys().tenant_pattern(tenant, &[]);
             let cache_keys = self.cache.delete_matching(&pattern).await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -100,18 +114,9 @@ impl TenantDeletion {
 
     /// Runs a pass every `interval` until `stop` resolves.
     pub async fn run(self, interval: Duration, stop: impl Future<Output = ()>) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = ticker.tick() => {
-                    if let Err(err) = self.run_once().await {
-                        tracing::error!(error = %err, "tenant data deletion failed; will retry");
-                    }
-                }
-            }
-        }
+        periodic::every("tenant data deletion", interval, stop, || async {
+            self.run_once().await.map(drop)
+        })
+        .await;
     }
 }

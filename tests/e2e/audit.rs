@@ -3,16 +3,17 @@
 //! `codexcontinue audit verify`).
 
 use codexcontinue::{
-    audit::{self, Actor, NewEvent, Outcome},
+    audit::{self, Actor, CheckpointJob, CheckpointSigner, NewEvent, Outcome, RetentionJob},
     config::DatabaseConfig,
     store::Database,
     tenancy::{self, TenantId},
 };
-use codexcontinue_tests::{TestDatabase, server::command};
+use codexcontinue_tests::{TestDatabase, TestEnv, server::command};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-fn event(n: usize) -> NewEvent {
+/// A made-up event, numbered `n`.
+pub fn event(n: usize) -> NewEvent {
     NewEvent {
         actor: Actor::User(Uuid::nil()),
         action: format!("/codexcontinue.v1.ChatService/SendMessage#{n}"),
@@ -28,7 +29,8 @@ fn event(n: usize) -> NewEvent {
     }
 }
 
-async fn database(db: &TestDatabase) -> Database {
+/// A pool on `db` as the server's role.
+pub async fn database(db: &TestDatabase) -> Database {
     Database::connect(&DatabaseConfig {
         url: Some(SecretString::from(db.app_url.clone())),
         ..DatabaseConfig::default()
@@ -37,7 +39,8 @@ async fn database(db: &TestDatabase) -> Database {
     .unwrap()
 }
 
-async fn tenant_with_events(db: &TestDatabase, database: &Database, count: usize) -> TenantId {
+/// A tenant `audited` whose chain holds `count` events.
+pub async fn tenant_with_events(db: &TestDatabase, database: &Database, count: usize) -> TenantId {
     let mut app = db.app().await;
     let tenant = TenantId(Uuid::now_v7());
     sqlx::query("SELECT codexcontinue_create_tenant($1, 'audited', 'Audited')")
@@ -57,7 +60,7 @@ async fn tenant_with_events(db: &TestDatabase, database: &Database, count: usize
 }
 
 /// Runs `sql` as the owner on the retention path (past the append-only trigger).
-async fn tamper(db: &TestDatabase, sql: &str) {
+pub async fn tamper(db: &TestDatabase, sql: &str) {
     let mut owner = db.owner().await;
     sqlx::raw_sql(&format!("SET codexcontinue.audit_retention = 'on'; {sql}"))
         .execute(&mut owner)
@@ -90,11 +93,15 @@ async fn an_intact_chain_verifies_and_each_kind_of_tampering_is_found() {
         let db = TestDatabase::migrated().await;
         let database = database(&db).await;
         let tenant = tenant_with_events(&db, &database, 5).await;
-        let intact = audit::verify(&database, tenant).await.unwrap();
+        let intact = audit::verify(&database, &TestEnv::get().checkpoint_signer(), tenant)
+            .await
+            .unwrap();
         assert_eq!((intact.events_checked, intact.broken), (5, None));
 
         tamper(&db, sql).await;
-        let result = audit::verify(&database, tenant).await.unwrap();
+        let result = audit::verify(&database, &TestEnv::get().checkpoint_signer(), tenant)
+            .await
+            .unwrap();
         let (found_seq, found_problem) = result.broken.expect("tampering detected");
         assert_eq!(found_seq, seq, "{sql}");
         assert!(found_problem.starts_with(problem), "{sql}: {found_problem}");
@@ -102,6 +109,10 @@ async fn an_intact_chain_verifies_and_each_kind_of_tampering_is_found() {
         let output = command()
             .args(["audit", "verify"])
             .env("DATABASE_URL", &db.app_url)
+            .env(
+                "CODEXCONTINUE_CRYPTO__MASTER_KEY",
+                TestEnv::get().master_key,
+            )
             .output()
             .await
             .unwrap();
@@ -133,6 +144,10 @@ async fn events_cannot_be_changed_by_the_server_role_or_by_accident() {
     let output = command()
         .args(["audit", "verify", "--tenant", "audited"])
         .env("DATABASE_URL", &db.app_url)
+        .env(
+            "CODEXCONTINUE_CRYPTO__MASTER_KEY",
+            TestEnv::get().master_key,
+        )
         .output()
         .await
         .unwrap();
@@ -162,196 +177,133 @@ async fn concurrent_writers_of_one_tenant_never_fork_the_chain() {
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=32).collect::<Vec<i64>>());
-    let result = audit::verify(&database, tenant).await.unwrap();
+    let result = audit::verify(&database, &TestEnv::get().checkpoint_signer(), tenant)
+        .await
+        .unwrap();
     assert_eq!((result.events_checked, result.broken), (32, None));
 }
 
 #[tokio::test]
-async fn every_api_call_leaves_exactly_one_event_before_its_answer() {
-    use codexcontinue::api::{API_SERVICES, ApiCatalog};
-    use codexcontinue_tests::{TestServer, grpc::call_empty};
-    use tonic::Code;
-
-    let server = TestServer::start().await;
-    let channel = server.channel().await;
-    let catalog = ApiCatalog::served();
-    let authorization = format!("Bearer {}", server.owner_key);
-    let mut calls = Vec::new();
-    for service in API_SERVICES {
-        for method in catalog.methods(service) {
-            let path = format!("/{service}/{method}");
-            let result =
-                call_empty(channel.clone(), &path, &[("authorization", &authorization)]).await;
-            let code = result.err().map_or(Code::Ok, |status| status.code());
-            // The login calls need no credential: without a caller they land in the
-            // platform chain.
-            if !matches!(method, "StartLogin" | "CompleteLogin" | "ExchangeLoginCode") {
-                calls.push((path, code));
-            }
-        }
+async fn signed_checkpoints_reveal_a_cut_off_tail_and_forged_signatures() {
+    let db = TestDatabase::migrated().await;
+    let database = database(&db).await;
+    let signer = TestEnv::get().checkpoint_signer();
+    let tenant = tenant_with_events(&db, &database, 5).await;
+    let job = CheckpointJob::new(database.clone(), signer.clone());
+    assert_eq!(job.run_once().await.unwrap(), 1);
+    assert_eq!(job.run_once().await.unwrap(), 0, "nothing new to sign");
+    for n in 6..=7 {
+        let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+        audit::append(&mut tx, tenant, &event(n)).await.unwrap();
+        tx.commit().await.unwrap();
     }
-    // Refused before authentication: recorded in the platform chain.
-    let refused = call_empty(
-        channel.clone(),
-        "/codexcontinue.v1.ChatService/ListConversations",
-        &[],
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(refused.code(), Code::Unauthenticated);
-    // Health checks are not audited.
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    health
-        .check(tonic_health::pb::HealthCheckRequest::default())
-        .await
-        .unwrap();
-
-    let mut owner = server.db.owner().await;
-    let tenant: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-    let events: Vec<(String, i32, String, String)> = sqlx::query_as(
-        "SELECT action, status_code, outcome, actor_kind FROM audit_events
-         WHERE tenant_id = $1 ORDER BY seq",
-    )
-    .bind(tenant)
-    .fetch_all(&mut owner)
-    .await
-    .unwrap();
-    assert_eq!(events.len(), calls.len(), "one event per call");
-    for ((path, code), (action, status_code, outcome, actor)) in calls.iter().zip(&events) {
-        assert_eq!(action, path);
-        assert_eq!(*status_code, *code as i32, "{path}");
-        let expected = match code {
-            Code::Ok => "success",
-            Code::PermissionDenied | Code::Unauthenticated | Code::ResourceExhausted => "denied",
-            _ => "failure",
-        };
-        assert_eq!(outcome, expected, "{path}");
-        assert_eq!(actor, "api_key");
-    }
-    let platform: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, actor_kind FROM audit_events WHERE tenant_id = $1 ORDER BY seq",
-    )
-    .bind(Uuid::nil())
-    .fetch_all(&mut owner)
-    .await
-    .unwrap();
-    let platform_actions: Vec<&str> = platform.iter().map(|(a, _)| a.as_str()).collect();
+    let intact = audit::verify(&database, &signer, tenant).await.unwrap();
     assert_eq!(
-        platform_actions,
-        [
-            "/codexcontinue.v1.AuthService/CompleteLogin",
-            "/codexcontinue.v1.AuthService/ExchangeLoginCode",
-            "/codexcontinue.v1.AuthService/StartLogin",
-            "/codexcontinue.v1.ChatService/ListConversations",
-        ]
+        (
+            intact.events_checked,
+            intact.checkpoints_checked,
+            intact.broken
+        ),
+        (7, 1, None)
     );
-    assert!(platform.iter().all(|(_, actor)| actor == "anonymous"));
-    let intact = audit::verify(&database(&server.db).await, TenantId(tenant))
-        .await
-        .unwrap();
+
+    // Another key's view: the checkpoint is not the server's.
+    let zero_seed = format!("{}=", "A".repeat(43));
+    let other = CheckpointSigner::from_base64(&zero_seed.into()).unwrap();
+    let foreign = audit::verify(&database, &other, tenant).await.unwrap();
     assert_eq!(
-        (intact.events_checked, intact.broken),
-        (calls.len() as i64, None)
-    );
-}
-
-#[tokio::test]
-async fn a_call_that_cannot_be_audited_fails_closed() {
-    use codexcontinue::pb::v1::{WhoAmIRequest, auth_service_client::AuthServiceClient};
-    use codexcontinue_tests::{TestServer, grpc::authorized};
-
-    let server = TestServer::start().await;
-    let mut auth = AuthServiceClient::new(server.channel().await);
-    auth.who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
-        .await
-        .unwrap();
-    sqlx::raw_sql("REVOKE INSERT ON audit_events FROM codexcontinue_app")
-        .execute(&mut server.db.owner().await)
-        .await
-        .unwrap();
-    let failed = auth
-        .who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
-        .await
-        .unwrap_err();
-    assert_eq!(failed.code(), tonic::Code::Internal, "{failed:?}");
-    assert!(
-        failed.message().contains("could not be audited"),
-        "{failed:?}"
-    );
-}
-
-#[tokio::test]
-async fn auditors_list_and_verify_the_trail_over_the_api() {
-    use codexcontinue::pb::v1::{
-        AuditFilter, AuditOutcome, ListAuditEventsRequest, VerifyChainRequest, WhoAmIRequest,
-        audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
-    };
-    use codexcontinue_tests::{TestServer, grpc::authorized};
-
-    let server = TestServer::start().await;
-    let channel = server.channel().await;
-    let mut auth = AuthServiceClient::new(channel.clone());
-    for _ in 0..3 {
-        auth.who_am_i(authorized(&server.owner_key, WhoAmIRequest {}))
-            .await
-            .unwrap();
-    }
-    let mut trail = AuditServiceClient::new(channel);
-    let whoami = "/codexcontinue.v1.AuthService/WhoAmI";
-    let mut seen = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = trail
-            .list_audit_events(authorized(
-                &server.owner_key,
-                ListAuditEventsRequest {
-                    filter: Some(AuditFilter {
-                        action: whoami.into(),
-                        outcome: AuditOutcome::Success.into(),
-                        ..AuditFilter::default()
-                    }),
-                    page_size: 2,
-                    page_token: token,
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        seen.extend(page.events.into_iter().map(|e| (e.seq, e.action, e.hash)));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    assert_eq!(seen.len(), 3);
-    assert!(seen.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
-    assert!(
-        seen.iter()
-            .all(|(_, action, hash)| action == whoami && hash.len() == 64)
+        foreign.broken,
+        Some((5, "checkpoint signature does not verify".into()))
     );
 
-    let verified = trail
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(verified.intact);
-    assert!(verified.events_checked >= 4, "{verified:?}");
-
+    // Cutting off the tail, head rewound to match, is caught by the checkpoint at 5.
     tamper(
-        &server.db,
-        "UPDATE audit_events SET status_code = 7 WHERE seq = 2",
+        &db,
+        "DELETE FROM audit_events WHERE seq > 3;
+         UPDATE audit_chain_heads SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3);",
     )
     .await;
-    let broken = trail
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+    let cut = audit::verify(&database, &signer, tenant).await.unwrap();
+    let (seq, problem) = cut.broken.expect("truncation detected");
+    assert_eq!(seq, 4);
+    assert!(problem.contains("chain cut off"), "{problem}");
+
+    // A checkpoint whose signature was altered.
+    tamper(
+        &db,
+        "UPDATE audit_checkpoints SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1)",
+    )
+    .await;
+    let forged = audit::verify(&database, &signer, tenant).await.unwrap();
+    assert_eq!(
+        forged.broken,
+        Some((5, "checkpoint signature does not verify".into()))
+    );
+}
+
+#[tokio::test]
+async fn the_retention_purge_keeps_the_chain_verifiable() {
+    let db = TestDatabase::migrated().await;
+    let database = database(&db).await;
+    let signer = TestEnv::get().checkpoint_signer();
+    let tenant = tenant_with_events(&db, &database, 6).await;
+    CheckpointJob::new(database.clone(), signer.clone())
+        .run_once()
         .await
-        .unwrap()
-        .into_inner();
-    assert!(!broken.intact);
-    assert_eq!(broken.first_broken_seq, 2);
-    assert_eq!(broken.problem, "hash mismatch");
+        .unwrap();
+    let retention = RetentionJob::new(database.clone(), signer.clone());
+    assert_eq!(retention.run_once().await.unwrap(), 0, "nothing is old yet");
+
+    let mut owner = db.owner().await;
+    sqlx::query("UPDATE tenants SET audit_retention_days = 30 WHERE id = $1")
+        .bind(tenant.0)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    // Events 1..3 happened 40 days ago (their hashes stay as they were).
+    tamper(
+        &db,
+        "UPDATE audit_events SET occurred_at = occurred_at - interval '40 days' WHERE seq <= 3",
+    )
+    .await;
+    assert_eq!(retention.run_once().await.unwrap(), 3);
+    assert_eq!(retention.run_once().await.unwrap(), 0);
+
+    let remaining: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, action, actor_kind FROM audit_events WHERE tenant_id = $1 ORDER BY seq",
+    )
+    .bind(tenant.0)
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    let seqs: Vec<i64> = remaining.iter().map(|(seq, ..)| *seq).collect();
+    assert_eq!(seqs, [4, 5, 6, 7]);
+    assert_eq!(
+        (remaining[3].1.as_str(), remaining[3].2.as_str()),
+        ("audit.purge", "system")
+    );
+    let verified = audit::verify(&database, &signer, tenant).await.unwrap();
+    assert_eq!(verified.broken, None);
+    assert_eq!(verified.events_checked, 4);
+    assert_eq!(
+        verified.checkpoints_checked, 2,
+        "the cut at 3 and the head at 6"
+    );
+
+    // The server's role cannot purge what retention still covers, nor without a cut.
+    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let refused = sqlx::query("SELECT codexcontinue_audit_purge(5)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("no retention checkpoint"),
+        "{refused}"
+    );
+    drop(tx);
+
+    // Deleting the oldest survivor is not passed off as retention.
+    tamper(&db, "DELETE FROM audit_events WHERE seq = 4").await;
+    let broken = audit::verify(&database, &signer, tenant).await.unwrap();
+    assert_eq!(broken.broken, Some((4, "missing event".into())));
 }

@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod audit;
+mod audit_api;
 mod bootstrap;
 mod cli;
 mod crypto;

@@ -26,6 +26,18 @@ impl TestEnv {
         }
     }
 
+    /// The key servers under test sign audit checkpoints with (derived from the master
+    /// key, as they do).
+    ///
+    /// # Panics
+    /// When the master key is malformed.
+    pub fn checkpoint_signer(&self) -> codexcontinue::audit::CheckpointSigner {
+        codexcontinue::audit::CheckpointSigner::derived_from_master_key(
+            &self.master_key.clone().into(),
+        )
+        .expect("the test master key is 32 bytes of base64")
+    }
+
     /// The Python interpreter with grpcio installed.
     ///
     /// # Panics

@@ -1,36 +1,35 @@
-//! AuditService: listing events and verifying the chain. Export and retention answer
-//! `UNIMPLEMENTED` until they are built.
+//! AuditService: listing, exporting and verifying a tenant's trail, and its retention.
 
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{
     convert::{from_timestamp, principal, timestamp},
     error::ApiError,
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    pending::{pending_status, service_impl},
 };
 use crate::{
-    audit,
+    audit::{self, CheckpointSigner, ExportFormat, ExportRows, MAX_RETENTION_DAYS, NewEvent},
     pb::v1::{self as pb, audit_service_server::AuditService},
     store::{
         self, Database, StoreError,
         audit::{EventFilter, EventRow},
     },
-    tenancy,
+    tenancy::{self, TenantId},
 };
-
-/// What the remaining calls wait for.
-const MISSING: &str = "audit export and retention are not built yet";
 
 /// The AuditService implementation.
 pub struct AuditApi {
     db: Database,
+    signer: CheckpointSigner,
 }
 
 impl AuditApi {
-    /// Serves events from `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Serves events from `db`, checking checkpoints with `signer`.
+    pub fn new(db: Database, signer: CheckpointSigner) -> Self {
+        Self { db, signer }
     }
 }
 
@@ -133,81 +132,206 @@ fn event_filter(filter: Option<pb::AuditFilter>) -> Result<EventFilter, ApiError
     })
 }
 
-service_impl! {
-    impl AuditService, for AuditApi;
-    service: pb::audit_service_server::SERVICE_NAME;
-    missing: MISSING;
-    pending: [
-        get_retention_policy(GetRetentionPolicyRequest) -> GetRetentionPolicyResponse = "GetRetentionPolicy",
-        set_retention_policy(SetRetentionPolicyRequest) -> SetRetentionPolicyResponse = "SetRetentionPolicy",
-    ];
-    built: {
-        type ExportAuditEventsStream =
-            tokio_stream::Empty<Result<pb::ExportAuditEventsResponse, Status>>;
+/// Rows fetched per page while exporting.
+const EXPORT_PAGE: i64 = 500;
 
-        async fn export_audit_events(
-            &self,
-            _: Request<pb::ExportAuditEventsRequest>,
-        ) -> Result<Response<Self::ExportAuditEventsStream>, Status> {
-            Err(pending_status(
-                pb::audit_service_server::SERVICE_NAME,
-                "ExportAuditEvents",
-                MISSING,
-            ))
-        }
+/// Export lines buffered ahead of a slow client.
+const EXPORT_BUFFER: usize = 64;
 
-        async fn list_audit_events(
-            &self,
-            request: Request<pb::ListAuditEventsRequest>,
-        ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-            let principal = principal(&request)?;
-            let body = request.into_inner();
-            let size = match u32::try_from(body.page_size) {
-                Ok(0) => DEFAULT_PAGE_SIZE,
-                Ok(size) => size.min(MAX_PAGE_SIZE),
-                Err(_) => return Err(ApiError::invalid("page_size", "must not be negative").into()),
-            };
-            let before = if body.page_token.is_empty() {
-                None
-            } else {
-                Some(body.page_token.parse::<i64>().map_err(|_| {
-                    ApiError::invalid("page_token", "not a token from a previous response")
-                })?)
-            };
-            let filter = event_filter(body.filter)?;
-            let mut tx = tenancy::begin(&self.db, principal.tenant).await.map_err(ApiError::from)?;
-            let mut rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
-                .await
-                .map_err(ApiError::from)?;
-            tx.commit().await.map_err(|e| ApiError::from(StoreError::from(e)))?;
-            let next_page_token = if rows.len() > size as usize {
-                rows.truncate(size as usize);
-                rows.last().map(|r| r.seq.to_string()).unwrap_or_default()
-            } else {
-                String::new()
-            };
-            Ok(Response::new(pb::ListAuditEventsResponse {
-                events: rows.into_iter().map(Into::into).collect(),
-                next_page_token,
-            }))
-        }
+/// Reads a page size, defaulting and capping it.
+fn page_size(requested: i32) -> Result<u32, ApiError> {
+    match u32::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(size) => Ok(size.min(MAX_PAGE_SIZE)),
+        Err(_) => Err(ApiError::invalid("page_size", "must not be negative")),
+    }
+}
 
-        async fn verify_chain(
-            &self,
-            request: Request<pb::VerifyChainRequest>,
-        ) -> Result<Response<pb::VerifyChainResponse>, Status> {
-            let principal = principal(&request)?;
-            let result = audit::verify(&self.db, principal.tenant)
-                .await
-                .map_err(ApiError::from)?;
-            let (first_broken_seq, problem) = result.broken.unwrap_or_default();
-            Ok(Response::new(pb::VerifyChainResponse {
-                intact: problem.is_empty(),
-                events_checked: result.events_checked,
-                checkpoints_checked: 0,
-                first_broken_seq,
-                problem,
-            }))
+fn export_format(format: i32) -> Result<ExportFormat, ApiError> {
+    match pb::ExportFormat::try_from(format) {
+        Ok(pb::ExportFormat::Unspecified | pb::ExportFormat::Jsonl) => Ok(ExportFormat::Jsonl),
+        Ok(pb::ExportFormat::Csv) => Ok(ExportFormat::Csv),
+        Err(_) => Err(ApiError::invalid("format", "unknown export format")),
+    }
+}
+
+/// Streams the rows of an export until the events run out or the client goes away.
+async fn export_rows(
+    db: Database,
+    tenant: TenantId,
+    filter: EventFilter,
+    mut rows: ExportRows,
+    lines: mpsc::Sender<Result<pb::ExportAuditEventsResponse, Status>>,
+) {
+    let mut after = 0;
+    loop {
+        let page = async {
+            let mut tx = tenancy::begin(&db, tenant).await?;
+            let page = store::audit::list_after(&mut tx, &filter, after, EXPORT_PAGE).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok::<_, StoreError>(page)
+        };
+        let page = match page.await {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = lines.send(Err(ApiError::from(err).into())).await;
+                return;
+            }
+        };
+        let done = (page.len() as i64) < EXPORT_PAGE;
+        for event in &page {
+            after = event.seq;
+            for row in rows.lines(event) {
+                if lines
+                    .send(Ok(pb::ExportAuditEventsResponse { row }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
+        if done {
+            break;
+        }
+    }
+    if let Some(row) = rows.trailer() {
+        let _ = lines.send(Ok(pb::ExportAuditEventsResponse { row })).await;
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    type ExportAuditEventsStream = ReceiverStream<Result<pb::ExportAuditEventsResponse, Status>>;
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let principal = principal(&request)?;
+        let body = request.into_inner();
+        let size = page_size(body.page_size)?;
+        let before = if body.page_token.is_empty() {
+            None
+        } else {
+            Some(body.page_token.parse::<i64>().map_err(|_| {
+                ApiError::invalid("page_token", "not a token from a previous response")
+            })?)
+        };
+        let filter = event_filter(body.filter)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let mut rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit()
+            .await
+            .map_err(|e| ApiError::from(StoreError::from(e)))?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            rows.last().map(|r| r.seq.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn export_audit_events(
+        &self,
+        request: Request<pb::ExportAuditEventsRequest>,
+    ) -> Result<Response<Self::ExportAuditEventsStream>, Status> {
+        let principal = principal(&request)?;
+        let body = request.into_inner();
+        let format = export_format(body.format)?;
+        let details = json!({
+            "format": if format == ExportFormat::Csv { "csv" } else { "jsonl" },
+            "filter": format!("{:?}", body.filter.clone().unwrap_or_default()),
+        });
+        let filter = event_filter(body.filter)?;
+        // Recorded before the first row leaves, so no export goes unrecorded.
+        audit::record(
+            &self.db,
+            principal.tenant,
+            &NewEvent::by(&principal, "audit.export", "audit_events", "", details),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let (lines, stream) = mpsc::channel(EXPORT_BUFFER);
+        tokio::spawn(export_rows(
+            self.db.clone(),
+            principal.tenant,
+            filter,
+            ExportRows::new(format),
+            lines,
+        ));
+        Ok(Response::new(ReceiverStream::new(stream)))
+    }
+
+    async fn verify_chain(
+        &self,
+        request: Request<pb::VerifyChainRequest>,
+    ) -> Result<Response<pb::VerifyChainResponse>, Status> {
+        let principal = principal(&request)?;
+        let result = audit::verify(&self.db, &self.signer, principal.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let (first_broken_seq, problem) = result.broken.unwrap_or_default();
+        Ok(Response::new(pb::VerifyChainResponse {
+            intact: problem.is_empty(),
+            events_checked: result.events_checked,
+            checkpoints_checked: result.checkpoints_checked,
+            first_broken_seq,
+            problem,
+        }))
+    }
+
+    async fn get_retention_policy(
+        &self,
+        request: Request<pb::GetRetentionPolicyRequest>,
+    ) -> Result<Response<pb::GetRetentionPolicyResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let retention_days = store::audit::retention_days(&mut tx)
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit()
+            .await
+            .map_err(|e| ApiError::from(StoreError::from(e)))?;
+        Ok(Response::new(pb::GetRetentionPolicyResponse {
+            retention_days,
+        }))
+    }
+
+    async fn set_retention_policy(
+        &self,
+        request: Request<pb::SetRetentionPolicyRequest>,
+    ) -> Result<Response<pb::SetRetentionPolicyResponse>, Status> {
+        let principal = principal(&request)?;
+        let days = request.into_inner().retention_days;
+        if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+            return Err(ApiError::invalid(
+                "retention_days",
+                format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+            )
+            .into());
+        }
+        let mut tx = tenancy::begin(&self.db, principal.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        audit::set_retention_days(&mut tx, &principal, days)
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit()
+            .await
+            .map_err(|e| ApiError::from(StoreError::from(e)))?;
+        Ok(Response::new(pb::SetRetentionPolicyResponse {
+            retention_days: days,
+        }))
     }
 }

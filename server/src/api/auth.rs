@@ -10,10 +10,11 @@ use super::{
     pagination::PageRequest,
 };
 use crate::{
+    audit::CallOrigin,
     auth::{
         Principal,
         key_management::{self, KeyError, NewKey},
-        oidc::{ClientInfo, LoginDone, LoginError, Sso},
+        oidc::{LoginDone, LoginError, Sso},
         permissions::Permission,
         rbac::Rbac,
         replica_sync::ReplicaSync,
@@ -151,24 +152,6 @@ fn session_message(record: SessionRecord, current: Option<uuid::Uuid>) -> pb::Se
     }
 }
 
-/// The client's software and address, recorded with a new session.
-fn client_info<T>(request: &Request<T>) -> ClientInfo {
-    ClientInfo {
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(256)
-            .collect(),
-        address: request
-            .remote_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_default(),
-    }
-}
-
 /// The session of a session-authenticated caller.
 fn current_session(principal: &Principal) -> Result<uuid::Uuid, ApiError> {
     principal.session.ok_or_else(|| {
@@ -211,11 +194,15 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::CompleteLoginRequest>,
     ) -> Result<Response<pb::CompleteLoginResponse>, Status> {
-        let client = client_info(&request);
+        let origin = request
+            .extensions()
+            .get::<CallOrigin>()
+            .cloned()
+            .unwrap_or_default();
         let body = request.into_inner();
         let done = self
             .sso
-            .complete(&body.state, &body.code, client)
+            .complete(&body.state, &body.code, origin)
             .await
             .map_err(ApiError::from)?;
         let (session, principal) = Self::logged_in(done);
@@ -273,7 +260,7 @@ impl AuthService for AuthApi {
         let principal = principal(&request)?;
         let session = current_session(&principal)?;
         self.sessions
-            .revoke(principal.tenant, principal.user, Some(session))
+            .revoke(&principal, principal.user, Some(session), "session.logout")
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::LogoutResponse {}))
@@ -286,7 +273,12 @@ impl AuthService for AuthApi {
         let principal = principal(&request)?;
         let revoked = self
             .sessions
-            .revoke(principal.tenant, principal.user, None)
+            .revoke(
+                &principal,
+                principal.user,
+                None,
+                "session.logout_everywhere",
+            )
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::LogoutEverywhereResponse {

@@ -8,15 +8,20 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde::Deserialize;
+use tonic::transport::server::TcpConnectInfo;
 
-use crate::auth::oidc::{ClientInfo, LoginError, Sso};
+use crate::{
+    audit::CallOrigin,
+    auth::oidc::{LoginError, Sso},
+    telemetry::REQUEST_ID_HEADER,
+};
 
 /// What the provider appends to the redirect.
 #[derive(Deserialize)]
@@ -42,6 +47,7 @@ pub fn router(sso: Arc<Sso>, console_url: Option<String>) -> Router {
 
 async fn callback(
     State(state): State<LoginState>,
+    connection: Option<Extension<TcpConnectInfo>>,
     headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
@@ -56,17 +62,24 @@ async fn callback(
     let (Some(code), Some(login_state)) = (params.code, params.state) else {
         return refuse(StatusCode::BAD_REQUEST, "missing code or state");
     };
-    let client = ClientInfo {
-        user_agent: headers
-            .get(header::USER_AGENT)
+    let text = |name: &str| -> String {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .chars()
             .take(256)
-            .collect(),
-        address: String::new(),
+            .collect()
     };
-    let done = match state.sso.complete(&login_state, &code, client).await {
+    let origin = CallOrigin {
+        request_id: text(REQUEST_ID_HEADER.as_str()),
+        client_address: connection
+            .and_then(|Extension(info)| info.remote_addr())
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_default(),
+        user_agent: text(header::USER_AGENT.as_str()),
+    };
+    let done = match state.sso.complete(&login_state, &code, origin).await {
         Ok(done) => done,
         Err(err) => {
             tracing::warn!(reason = %err, "login refused");

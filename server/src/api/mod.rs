@@ -23,7 +23,7 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
 use crate::{
-    audit::layer::AuditLayer,
+    audit::{AuditWriter, CheckpointSigner, layer::AuditLayer},
     auth::{
         AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
@@ -51,6 +51,10 @@ pub struct ApiContext {
     pub sso: Arc<Sso>,
     /// Seals secrets at rest.
     pub sealer: Sealer,
+    /// Commits the audit events of calls.
+    pub audit_writer: AuditWriter,
+    /// Signs and checks audit checkpoints.
+    pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
     pub directory: Directory,
     /// Tells other replicas about access changes.
@@ -122,9 +126,8 @@ pub fn routes(
         .add_service(Pending::<PluginApi>::new())
         .add_service(Pending::<ModelApi>::new())
         .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
-            audit::AuditApi::new(context.db.clone()),
+            audit::AuditApi::new(context.db.clone(), context.signer),
         ));
-    let audit_db = context.db.clone();
     let access = AuthLayer::new(
         Authenticator::new(context.db, context.sessions, context.credentials),
         context.rbac,
@@ -134,7 +137,7 @@ pub fn routes(
     let grpc = grpc
         .into_axum_router()
         .layer(access)
-        .layer(AuditLayer::new(audit_db))
+        .layer(AuditLayer::new(context.audit_writer))
         .layer(telemetry)
         .layer(GrpcWebLayer::new())
         .layer(web::cors_layer(&context.cors_allowed_origins));

@@ -21,8 +21,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::{Code, Status};
 
-use super::{Actor, NewEvent, Outcome, PLATFORM_CHAIN, record};
-use crate::{auth::Principal, store::Database, telemetry::REQUEST_ID_HEADER, tenancy::TenantId};
+use super::{Actor, AuditWriter, CallOrigin, NewEvent, Outcome, PLATFORM_CHAIN};
+use crate::{auth::Principal, telemetry::REQUEST_ID_HEADER};
 
 /// Where the authentication layer leaves the caller for the audit event.
 #[derive(Clone, Default)]
@@ -42,13 +42,13 @@ impl AuditSlot {
 /// Audits every API call.
 #[derive(Clone)]
 pub struct AuditLayer {
-    db: Database,
+    writer: AuditWriter,
 }
 
 impl AuditLayer {
-    /// Writes events to `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Writes events through `writer`.
+    pub fn new(writer: AuditWriter) -> Self {
+        Self { writer }
     }
 }
 
@@ -58,7 +58,7 @@ impl<S> tower::Layer<S> for AuditLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuditService {
             inner,
-            db: self.db.clone(),
+            writer: self.writer.clone(),
         }
     }
 }
@@ -67,17 +67,15 @@ impl<S> tower::Layer<S> for AuditLayer {
 #[derive(Clone)]
 pub struct AuditService<S> {
     inner: S,
-    db: Database,
+    writer: AuditWriter,
 }
 
 /// What is known about a call before its outcome.
 struct Draft {
-    db: Database,
+    writer: AuditWriter,
     slot: AuditSlot,
     action: String,
-    request_id: String,
-    client_address: String,
-    user_agent: String,
+    origin: CallOrigin,
 }
 
 impl Draft {
@@ -101,29 +99,21 @@ impl Draft {
                 }
                 _ => Outcome::Failure,
             };
-            let event = NewEvent {
+            let event = NewEvent::from_origin(
                 actor,
-                action: self.action,
-                resource_type,
-                resource_id: String::new(),
-                outcome,
-                status_code: code as i32,
-                request_id: self.request_id,
-                client_address: self.client_address,
-                user_agent: self.user_agent,
-                phi: false,
-                details: serde_json::json!({}),
-            };
-            write_or_fail(&self.db, tenant, &event).await
+                &self.origin,
+                &self.action,
+                &resource_type,
+                "",
+                serde_json::json!({}),
+            )
+            .with_outcome(outcome, code);
+            self.writer.record(tenant, event).await.map_err(|err| {
+                tracing::error!(error = %err, action = %self.action, "audit event not written: failing the call");
+                Status::internal("the call could not be audited; it was not completed")
+            })
         })
     }
-}
-
-async fn write_or_fail(db: &Database, tenant: TenantId, event: &NewEvent) -> Result<(), Status> {
-    record(db, tenant, event).await.map(drop).map_err(|err| {
-        tracing::error!(error = %err, action = %event.action, "audit event not written: failing the call");
-        Status::internal("the call could not be audited; it was not completed")
-    })
 }
 
 fn audited(path: &str) -> bool {
@@ -172,11 +162,7 @@ where
             });
         }
         let slot = AuditSlot::default();
-        request.extensions_mut().insert(slot.clone());
-        let draft = Draft {
-            db: self.db.clone(),
-            slot,
-            action: request.uri().path().to_owned(),
+        let origin = CallOrigin {
             request_id: header(request.headers(), &REQUEST_ID_HEADER),
             client_address: request
                 .extensions()
@@ -185,6 +171,14 @@ where
                 .map(|addr| addr.ip().to_string())
                 .unwrap_or_default(),
             user_agent: header(request.headers(), http::header::USER_AGENT),
+        };
+        request.extensions_mut().insert(slot.clone());
+        request.extensions_mut().insert(origin.clone());
+        let draft = Draft {
+            writer: self.writer.clone(),
+            slot,
+            action: request.uri().path().to_owned(),
+            origin,
         };
         Box::pin(async move {
             let response = inner.call(request).await?;

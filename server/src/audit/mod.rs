@@ -6,7 +6,18 @@
 //! as stored). Editing, deleting, reordering or cutting off events breaks the chain, and
 //! [`verify`] reports the first sequence number that does not check out.
 
+mod checkpoint;
+mod export;
 pub mod layer;
+mod retention;
+mod verify;
+mod writer;
+
+pub use checkpoint::{CheckpointJob, CheckpointKind, CheckpointSigner, SigningKeyError};
+pub use export::{ExportFormat, ExportRows};
+pub use retention::{MAX_RETENTION_DAYS, RetentionJob, purge_expired, set_retention_days};
+pub use verify::{Verification, verify};
+pub use writer::{AuditWriter, WriteError};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -15,15 +26,13 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
 use crate::{
+    auth::Principal,
     store::{self, Database, StoreError, audit::EventRow},
     tenancy::{self, TenantId},
 };
 
 /// The chain of events that belong to no tenant (calls refused before authentication).
 pub const PLATFORM_CHAIN: TenantId = TenantId(Uuid::nil());
-
-/// Events checked per page while verifying.
-const VERIFY_PAGE: i64 = 1000;
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,13 +85,91 @@ pub struct NewEvent {
     pub details: serde_json::Value,
 }
 
-/// What checking a chain found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verification {
-    /// Events checked.
-    pub events_checked: i64,
-    /// The first sequence number that does not check out, and why.
-    pub broken: Option<(i64, String)>,
+/// Where a call came from: put in the request by the audit layer and copied into the
+/// [`Principal`] by the authentication layer, so handlers can attribute the events they
+/// write themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallOrigin {
+    /// Request id of the call.
+    pub request_id: String,
+    /// Client address.
+    pub client_address: String,
+    /// Client software.
+    pub user_agent: String,
+}
+
+impl NewEvent {
+    /// A successful security-relevant action taken by `principal` in the current call.
+    pub fn by(
+        principal: &Principal,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Self {
+        let actor = match principal.api_key {
+            Some(key) => Actor::ApiKey(key),
+            None => Actor::User(principal.user),
+        };
+        Self::from_origin(
+            actor,
+            &principal.origin,
+            action,
+            resource_type,
+            resource_id,
+            details,
+        )
+    }
+
+    /// A successful action of `actor` in a call from `origin` (e.g. a login, before there
+    /// is a principal).
+    pub fn from_origin(
+        actor: Actor,
+        origin: &CallOrigin,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            actor,
+            action: action.to_owned(),
+            resource_type: resource_type.to_owned(),
+            resource_id: resource_id.to_string(),
+            outcome: Outcome::Success,
+            status_code: 0,
+            request_id: origin.request_id.clone(),
+            client_address: origin.client_address.clone(),
+            user_agent: origin.user_agent.clone(),
+            phi: false,
+            details,
+        }
+    }
+
+    /// A successful action of one of the server's own jobs.
+    pub fn by_system(
+        job: &str,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Self {
+        Self::from_origin(
+            Actor::System(job.to_owned()),
+            &CallOrigin::default(),
+            action,
+            resource_type,
+            resource_id,
+            details,
+        )
+    }
+
+    /// The same event with another outcome and status code.
+    pub fn with_outcome(mut self, outcome: Outcome, code: tonic::Code) -> Self {
+        self.outcome = outcome;
+        self.status_code = code as i32;
+        self
+    }
 }
 
 /// Appends `event` to `tenant`'s chain inside the caller's tenant-scoped transaction, so
@@ -95,8 +182,19 @@ pub async fn append(
     tenant: TenantId,
     event: &NewEvent,
 ) -> Result<i64, StoreError> {
-    store::audit::ensure_head(&mut *conn, tenant).await?;
-    let (last_seq, last_hash) = store::audit::lock_head(&mut *conn).await?;
+    let (last_seq, last_hash) = store::audit::lock_head(&mut *conn, tenant).await?;
+    let row = chained_row(tenant, last_seq + 1, &last_hash, event);
+    store::audit::insert(&mut *conn, std::slice::from_ref(&row)).await?;
+    Ok(row.seq)
+}
+
+/// The stored form of `event` at position `seq` of `tenant`'s chain, following `previous`.
+pub(crate) fn chained_row(
+    tenant: TenantId,
+    seq: i64,
+    previous: &[u8],
+    event: &NewEvent,
+) -> EventRow {
     let now = OffsetDateTime::now_utc();
     let occurred_at = now
         .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
@@ -114,7 +212,7 @@ pub async fn append(
     };
     let mut row = EventRow {
         tenant_id: tenant.0,
-        seq: last_seq + 1,
+        seq,
         id: Uuid::now_v7(),
         occurred_at,
         actor_kind: actor_kind.to_owned(),
@@ -131,62 +229,12 @@ pub async fn append(
         details: Json(event.details.clone()),
         hash: Vec::new(),
     };
-    row.hash = chain_hash(&last_hash, &row);
-    store::audit::insert(conn, &row).await?;
-    Ok(row.seq)
-}
-
-/// Recomputes `tenant`'s chain and compares it with the stored hashes and head.
-///
-/// # Errors
-/// [`StoreError`] when Postgres fails.
-pub async fn verify(db: &Database, tenant: TenantId) -> Result<Verification, StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
-    let mut expected = 1;
-    let mut previous = vec![0u8; 32];
-    loop {
-        let rows = store::audit::page(&mut tx, expected - 1, VERIFY_PAGE).await?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            if row.seq != expected {
-                return Ok(broken(expected - 1, expected, "missing event"));
-            }
-            if chain_hash(&previous, row) != row.hash {
-                return Ok(broken(expected - 1, expected, "hash mismatch"));
-            }
-            previous.clone_from(&row.hash);
-            expected += 1;
-        }
-    }
-    let checked = expected - 1;
-    let head = store::audit::head(&mut tx)
-        .await?
-        .unwrap_or((0, vec![0u8; 32]));
-    tx.commit().await.map_err(StoreError::from)?;
-    if head != (checked, previous) {
-        return Ok(broken(
-            checked,
-            checked + 1,
-            "chain head does not match the last event (events cut off?)",
-        ));
-    }
-    Ok(Verification {
-        events_checked: checked,
-        broken: None,
-    })
-}
-
-fn broken(checked: i64, seq: i64, problem: &str) -> Verification {
-    Verification {
-        events_checked: checked,
-        broken: Some((seq, problem.to_owned())),
-    }
+    row.hash = chain_hash(previous, &row);
+    row
 }
 
 /// SHA-256(previous || canonical encoding of `row` without its hash).
-fn chain_hash(previous: &[u8], row: &EventRow) -> Vec<u8> {
+pub(crate) fn chain_hash(previous: &[u8], row: &EventRow) -> Vec<u8> {
     let canonical = json!({
         "tenant_id": row.tenant_id,
         "seq": row.seq,

@@ -11,6 +11,7 @@ use super::{
     sessions::{SESSION_PREFIX, Sessions},
 };
 use crate::{
+    audit::CallOrigin,
     store::{self, Database},
     tenancy::TenantId,
 };
@@ -98,6 +99,7 @@ impl Authenticator {
             api_key: Some(credential.key_id),
             session: None,
             roles: credential.roles,
+            origin: CallOrigin::default(),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! API; only owners grant or take `owner` and `admin`; the last owner cannot lose the role
 //! or be disabled or deleted. Changes reach the user's live sessions at once.
 
+use serde_json::json;
 use uuid::Uuid;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::{
     sessions::{SessionError, Sessions},
 };
 use crate::{
+    audit::{self, NewEvent},
     store::{self, Database, StoreError, role_policies::RolePolicy, users::UserRecord},
     tenancy,
 };
@@ -99,6 +101,19 @@ fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), Direct
 }
 
 /// The user `user` of the transaction's tenant.
+/// Records a custom policy change in the transaction making it.
+async fn record_policy(
+    tx: &mut sqlx::PgConnection,
+    principal: &Principal,
+    action: &str,
+    policy: &RolePolicy,
+) -> Result<(), DirectoryError> {
+    let details = json!({ "object": policy.object, "action": policy.action });
+    let event = NewEvent::by(principal, action, "role", &policy.role, details);
+    audit::append(tx, principal.tenant, &event).await?;
+    Ok(())
+}
+
 async fn existing(tx: &mut sqlx::PgConnection, user: Uuid) -> Result<UserRecord, DirectoryError> {
     store::users::get(tx, user)
         .await?
@@ -147,6 +162,7 @@ impl Directory {
         check_policy(principal, policy)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         store::role_policies::add(&mut tx, principal.tenant, policy).await?;
+        record_policy(&mut tx, principal, "policy.add", policy).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.sync.changed(principal.tenant).await?;
         Ok(())
@@ -164,6 +180,9 @@ impl Directory {
         check_policy(principal, policy)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let removed = store::role_policies::remove(&mut tx, policy).await?;
+        if removed {
+            record_policy(&mut tx, principal, "policy.remove", policy).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         self.sync.changed(principal.tenant).await?;
         Ok(removed)
@@ -216,6 +235,14 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         existing(&mut tx, user).await?;
         store::users::grant_role(&mut tx, principal.tenant, user, role).await?;
+        let event = NewEvent::by(
+            principal,
+            "role.grant",
+            "user",
+            user,
+            json!({ "role": role }),
+        );
+        audit::append(&mut tx, principal.tenant, &event).await?;
         self.finish_role_change(principal, tx, user).await
     }
 
@@ -238,6 +265,14 @@ impl Directory {
         {
             return Err(DirectoryError::LastOwner);
         }
+        let event = NewEvent::by(
+            principal,
+            "role.revoke",
+            "user",
+            user,
+            json!({ "role": role }),
+        );
+        audit::append(&mut tx, principal.tenant, &event).await?;
         self.finish_role_change(principal, tx, user).await
     }
 
@@ -272,10 +307,19 @@ impl Directory {
             return Err(DirectoryError::LastOwner);
         }
         store::users::set_disabled(&mut tx, user, disabled).await?;
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        let event = NewEvent::by(principal, action, "user", user, json!({}));
+        audit::append(&mut tx, principal.tenant, &event).await?;
         let updated = existing(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
         if disabled {
-            self.sessions.revoke(principal.tenant, user, None).await?;
+            self.sessions
+                .revoke(principal, user, None, "session.revoke")
+                .await?;
             self.sync.credentials_changed(principal.tenant).await?;
         }
         Ok(updated)
@@ -292,9 +336,13 @@ impl Directory {
             return Err(DirectoryError::LastOwner);
         }
         tx.commit().await.map_err(StoreError::from)?;
-        self.sessions.revoke(principal.tenant, user, None).await?;
+        self.sessions
+            .revoke(principal, user, None, "session.revoke")
+            .await?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         store::users::delete(&mut tx, user).await?;
+        let event = NewEvent::by(principal, "user.delete", "user", user, json!({}));
+        audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.sync.credentials_changed(principal.tenant).await?;
         Ok(())
@@ -310,7 +358,10 @@ impl Directory {
         user: Uuid,
     ) -> Result<usize, DirectoryError> {
         self.get(principal, user).await?;
-        Ok(self.sessions.revoke(principal.tenant, user, None).await?)
+        Ok(self
+            .sessions
+            .revoke(principal, user, None, "session.revoke")
+            .await?)
     }
 
     async fn sole_owner(&self, tx: &mut sqlx::PgConnection) -> Result<bool, DirectoryError> {

@@ -4,11 +4,13 @@
 //! their own keys, and callers allowed `api_key:manage` (owners, admins) those of the whole
 //! tenant.
 
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Principal, api_key::IssuedApiKey, directory::is_role_name, roles::PLATFORM_ADMIN};
 use crate::{
+    audit::{self, NewEvent},
     store::{self, Database, StoreError, api_keys::ApiKeyRecord},
     tenancy,
 };
@@ -110,6 +112,14 @@ pub async fn create(
         &key,
     )
     .await?;
+    let event = NewEvent::by(
+        principal,
+        "api_key.create",
+        "api_key",
+        record.id,
+        json!({ "roles": roles, "expires": new.expires_at.is_some() }),
+    );
+    audit::append(&mut tx, principal.tenant, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((record, key))
 }
@@ -149,6 +159,8 @@ pub async fn revoke(
     let record = store::api_keys::revoke(&mut tx, key, owner)
         .await?
         .ok_or(KeyError::NotFound)?;
+    let event = NewEvent::by(principal, "api_key.revoke", "api_key", record.id, json!({}));
+    audit::append(&mut tx, principal.tenant, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(record)
 }

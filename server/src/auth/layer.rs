@@ -17,7 +17,7 @@ use super::{
     rbac::Rbac,
 };
 use crate::{
-    audit::layer::AuditSlot,
+    audit::{CallOrigin, layer::AuditSlot},
     cache::rate_limit::{Decision, RateLimiter},
 };
 
@@ -146,7 +146,10 @@ where
                 }
             }
             match admitted {
-                Ok(principal) => {
+                Ok(mut principal) => {
+                    if let Some(origin) = request.extensions().get::<CallOrigin>() {
+                        principal.origin = origin.clone();
+                    }
                     tracing::Span::current()
                         .record("tenant", tracing::field::display(principal.tenant));
                     request.extensions_mut().insert::<Principal>(principal);

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::tenancy::TenantId;
+use crate::{audit::CallOrigin, tenancy::TenantId};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct Principal {
     pub session: Option<Uuid>,
     /// Roles the call acts with (for an API key: the key's own roles).
     pub roles: Vec<String>,
+    /// Where the call came from, for the audit events its handler writes (filled in by
+    /// the authentication layer for each call).
+    pub origin: CallOrigin,
 }
 
 impl Principal {

@@ -141,6 +141,7 @@ mod tests {
             api_key: None,
             session: None,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            origin: crate::audit::CallOrigin::default(),
         }
     }
 

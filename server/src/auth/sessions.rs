@@ -4,6 +4,7 @@
 //! replica. If Redis is unreachable, session authentication fails closed.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,6 +13,7 @@ use super::{
     tokens::{self, RandomnessUnavailable},
 };
 use crate::{
+    audit::{self, Actor, CallOrigin, NewEvent},
     cache::{Cache, CacheError},
     config::AuthConfig,
     store::{
@@ -71,10 +73,8 @@ pub struct SessionOwner<'a> {
     pub email: &'a str,
     /// Roles the session acts with.
     pub roles: &'a [String],
-    /// Client software, from `user-agent`.
-    pub user_agent: &'a str,
-    /// Client address.
-    pub client_address: &'a str,
+    /// Where the login came from.
+    pub origin: &'a CallOrigin,
 }
 
 /// Issues, authenticates and revokes sessions.
@@ -112,11 +112,20 @@ impl Sessions {
                 roles: owner.roles,
                 expires_at,
                 absolute_expires_at,
-                user_agent: owner.user_agent,
-                client_address: owner.client_address,
+                user_agent: &owner.origin.user_agent,
+                client_address: &owner.origin.client_address,
             },
         )
         .await?;
+        let login = NewEvent::from_origin(
+            Actor::User(owner.user),
+            owner.origin,
+            "login.success",
+            "session",
+            id,
+            json!({ "roles": owner.roles }),
+        );
+        audit::append(&mut tx, owner.tenant, &login).await?;
         let live = serde_json::to_string(&LiveSession {
             session: id,
             user: owner.user,
@@ -143,8 +152,8 @@ impl Sessions {
                 created_at: now,
                 expires_at,
                 absolute_expires_at,
-                user_agent: owner.user_agent.to_owned(),
-                client_address: owner.client_address.to_owned(),
+                user_agent: owner.origin.user_agent.clone(),
+                client_address: owner.origin.client_address.clone(),
             },
         })
     }
@@ -174,6 +183,7 @@ impl Sessions {
             api_key: None,
             session: Some(live.session),
             roles: live.roles,
+            origin: CallOrigin::default(),
         }))
     }
 
@@ -259,18 +269,31 @@ impl Sessions {
         Ok(hashes.len())
     }
 
-    /// Ends one session of `user` (`Some`) or all of them (`None`); returns how many ended.
+    /// Ends one session of `user` (`Some`) or all of them (`None`) at `principal`'s
+    /// request, recorded as `action`; returns how many ended.
     ///
     /// # Errors
-    /// [`SessionError`] when a store fails.
+    /// [`SessionError`] when a store fails; nothing ends then.
     pub async fn revoke(
         &self,
-        tenant: TenantId,
+        principal: &Principal,
         user: Uuid,
         session: Option<Uuid>,
+        action: &str,
     ) -> Result<usize, SessionError> {
+        let tenant = principal.tenant;
         let mut tx = tenancy::begin(&self.db, tenant).await?;
         let hashes = store::sessions::revoke(&mut tx, user, session).await?;
+        let resource = session.map_or_else(|| user.to_string(), |id| id.to_string());
+        let kind = if session.is_some() { "session" } else { "user" };
+        let event = NewEvent::by(
+            principal,
+            action,
+            kind,
+            resource,
+            json!({ "ended": hashes.len() }),
+        );
+        audit::append(&mut tx, tenant, &event).await?;
         self.cache.delete_sessions(tenant, &hashes).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(hashes.len())

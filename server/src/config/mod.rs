@@ -20,8 +20,8 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LogFormat, RateLimitConfig,
-    RedisConfig, ServerConfig, TelemetryConfig,
+    AuditConfig, AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LogFormat,
+    RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
 use validate::{check_url, non_zero, positive};
@@ -37,6 +37,7 @@ const SECTIONS: &[&str] = &[
     "rate_limit",
     "auth",
     "crypto",
+    "audit",
 ];
 
 /// Everything the server needs to run.
@@ -59,6 +60,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Encryption at rest.
     pub crypto: CryptoConfig,
+    /// The audit trail: checkpoints, retention, group commit.
+    pub audit: AuditConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -171,6 +174,7 @@ impl Config {
                     .to_owned(),
             });
         }
+        self.validate_audit()?;
         if let Err(err) = self
             .telemetry
             .log_filter
@@ -190,6 +194,26 @@ impl Config {
                     ),
                 });
             }
+        }
+        Ok(())
+    }
+
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        let audit = &self.audit;
+        non_zero("audit.checkpoint_interval", audit.checkpoint_interval)?;
+        non_zero(
+            "audit.retention_sweep_interval",
+            audit.retention_sweep_interval,
+        )?;
+        positive("audit.writers", audit.writers)?;
+        positive("audit.max_batch", audit.max_batch)?;
+        if let Some(key) = &audit.signing_key
+            && crate::audit::CheckpointSigner::from_base64(key).is_err()
+        {
+            return Err(ConfigError::Rejected {
+                setting: "audit.signing_key",
+                reason: "must be 32 bytes, base64 (`head -c 32 /dev/urandom | base64`)".to_owned(),
+            });
         }
         Ok(())
     }

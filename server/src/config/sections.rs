@@ -195,6 +195,40 @@ pub struct CryptoConfig {
     pub master_key: Option<SecretString>,
 }
 
+/// The audit trail (see `audit`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Ed25519 key signing checkpoints: a 32-byte seed, base64. Unset: derived from
+    /// `crypto.master_key`. Set it when the master key lives in a KMS, and give auditors
+    /// the public half (`codexcontinue audit public-key`).
+    #[serde(serialize_with = "masked_secret")]
+    pub signing_key: Option<SecretString>,
+    /// How often each tenant's chain head is signed (when it moved).
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// How often events past their tenant's retention are looked for and purged.
+    #[serde(with = "humantime_serde")]
+    pub retention_sweep_interval: Duration,
+    /// Writer tasks (each with its own database connection) that commit events of read
+    /// calls in groups; a tenant's events always go through the same writer.
+    pub writers: usize,
+    /// Most events one writer commits in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            checkpoint_interval: Duration::from_secs(300),
+            retention_sweep_interval: Duration::from_secs(3600),
+            writers: 2,
+            max_batch: 512,
+        }
+    }
+}
+
 /// SSO login and sessions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

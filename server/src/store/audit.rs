@@ -1,6 +1,6 @@
 //! The audit trail's tables: events and each tenant's chain head.
 
-use sqlx::{PgConnection, types::Json};
+use sqlx::{PgConnection, postgres::PgArguments, types::Json};
 use uuid::Uuid;
 
 use super::{Database, StoreError};
@@ -51,32 +51,24 @@ const EVENT_SELECT: &str = "SELECT tenant_id, seq, id, occurred_at, actor_kind, 
         user_agent, phi, details, hash
     FROM audit_events";
 
-/// Makes sure the scoped tenant has a chain head (seq 0, zero hash).
+/// Locks the scoped tenant's chain head until the transaction ends (making it, at seq 0
+/// with a zero hash, for a tenant's first event); returns (seq, hash).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn ensure_head(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_chain_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)
-         ON CONFLICT DO NOTHING",
+pub async fn lock_head(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<(i64, Vec<u8>), StoreError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO audit_chain_heads AS head (tenant_id, seq, hash) VALUES ($1, 0, $2)
+         ON CONFLICT (tenant_id) DO UPDATE SET seq = head.seq
+         RETURNING seq, hash",
     )
     .bind(tenant.0)
     .bind([0u8; 32].as_slice())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Locks the scoped tenant's chain head until the transaction ends; returns (seq, hash).
-///
-/// # Errors
-/// [`StoreError::Query`] when Postgres fails or there is no head.
-pub async fn lock_head(conn: &mut PgConnection) -> Result<(i64, Vec<u8>), StoreError> {
-    Ok(
-        sqlx::query_as("SELECT seq, hash FROM audit_chain_heads FOR UPDATE")
-            .fetch_one(conn)
-            .await?,
-    )
+    .fetch_one(conn)
+    .await?)
 }
 
 /// The scoped tenant's chain head, if it has one.
@@ -89,42 +81,57 @@ pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, Sto
         .await?)
 }
 
-/// Appends an event and moves the head to it (the head must be locked).
+/// Appends consecutive events of one tenant and moves its head to the last of them (the
+/// head must be locked), in one statement.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(conn: &mut PgConnection, row: &EventRow) -> Result<(), StoreError> {
+pub async fn insert(conn: &mut PgConnection, rows: &[EventRow]) -> Result<(), StoreError> {
+    let Some(last) = rows.last() else {
+        return Ok(());
+    };
+    let column = |f: fn(&EventRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
-        "INSERT INTO audit_events
-             (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
-              resource_id, outcome, status_code, request_id, client_address, user_agent, phi,
-              details, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        "WITH appended AS (
+             INSERT INTO audit_events
+                 (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
+                  resource_id, outcome, status_code, request_id, client_address, user_agent,
+                  phi, details, hash)
+             SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action,
+                    resource_type, resource_id, outcome, status_code, request_id,
+                    client_address, user_agent, phi, details::jsonb, hash
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                         $11::integer[], $12::text[], $13::text[], $14::text[], $15::boolean[],
+                         $16::text[], $17::bytea[])
+                  AS e (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action,
+                        resource_type, resource_id, outcome, status_code, request_id,
+                        client_address, user_agent, phi, details, hash)
+         )
+         UPDATE audit_chain_heads SET seq = $18, hash = $19 WHERE tenant_id = $20",
     )
-    .bind(row.tenant_id)
-    .bind(row.seq)
-    .bind(row.id)
-    .bind(row.occurred_at)
-    .bind(&row.actor_kind)
-    .bind(&row.actor_id)
-    .bind(&row.action)
-    .bind(&row.resource_type)
-    .bind(&row.resource_id)
-    .bind(&row.outcome)
-    .bind(row.status_code)
-    .bind(&row.request_id)
-    .bind(&row.client_address)
-    .bind(&row.user_agent)
-    .bind(row.phi)
-    .bind(&row.details)
-    .bind(&row.hash)
-    .execute(&mut *conn)
+    .bind(rows.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+    .bind(column(|r| r.actor_kind.clone()))
+    .bind(column(|r| r.actor_id.clone()))
+    .bind(column(|r| r.action.clone()))
+    .bind(column(|r| r.resource_type.clone()))
+    .bind(column(|r| r.resource_id.clone()))
+    .bind(column(|r| r.outcome.clone()))
+    .bind(rows.iter().map(|r| r.status_code).collect::<Vec<_>>())
+    .bind(column(|r| r.request_id.clone()))
+    .bind(column(|r| r.client_address.clone()))
+    .bind(column(|r| r.user_agent.clone()))
+    .bind(rows.iter().map(|r| r.phi).collect::<Vec<_>>())
+    .bind(column(|r| r.details.0.to_string()))
+    .bind(rows.iter().map(|r| r.hash.clone()).collect::<Vec<_>>())
+    .bind(last.seq)
+    .bind(&last.hash)
+    .bind(last.tenant_id)
+    .execute(conn)
     .await?;
-    sqlx::query("UPDATE audit_chain_heads SET seq = $1, hash = $2")
-        .bind(row.seq)
-        .bind(&row.hash)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
@@ -155,6 +162,33 @@ pub async fn audited_tenants(db: &Database) -> Result<Vec<TenantId>, StoreError>
         .fetch_all(db.pool())
         .await?;
     Ok(ids.into_iter().map(TenantId).collect())
+}
+
+/// The conditions of [`EventFilter`], over parameters $2..$10.
+const FILTER: &str = "($2::timestamptz IS NULL OR occurred_at >= $2)
+    AND ($3::timestamptz IS NULL OR occurred_at < $3)
+    AND ($4::text IS NULL OR actor_kind = $4)
+    AND ($5::text IS NULL OR actor_id = $5)
+    AND ($6::text IS NULL OR action = $6)
+    AND ($7::text IS NULL OR outcome = $7)
+    AND ($8::text IS NULL OR resource_type = $8)
+    AND ($9::text IS NULL OR resource_id = $9)
+    AND (NOT $10 OR phi)";
+
+type EventQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, EventRow, PgArguments>;
+
+/// Binds `filter` to parameters $2..$10 of [`FILTER`].
+fn bind_filter<'q>(query: EventQuery<'q>, filter: &'q EventFilter) -> EventQuery<'q> {
+    query
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(&filter.actor_kind)
+        .bind(&filter.actor_id)
+        .bind(&filter.action)
+        .bind(&filter.outcome)
+        .bind(&filter.resource_type)
+        .bind(&filter.resource_id)
+        .bind(filter.phi_only)
 }
 
 /// Which events to list.
@@ -190,32 +224,163 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "{EVENT_SELECT}
-         WHERE ($1::bigint IS NULL OR seq < $1)
-           AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-           AND ($3::timestamptz IS NULL OR occurred_at < $3)
-           AND ($4::text IS NULL OR actor_kind = $4)
-           AND ($5::text IS NULL OR actor_id = $5)
-           AND ($6::text IS NULL OR action = $6)
-           AND ($7::text IS NULL OR outcome = $7)
-           AND ($8::text IS NULL OR resource_type = $8)
-           AND ($9::text IS NULL OR resource_id = $9)
-           AND (NOT $10 OR phi)
-         ORDER BY seq DESC
-         LIMIT $11"
-    ))
-    .bind(before)
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(&filter.actor_kind)
-    .bind(&filter.actor_id)
-    .bind(&filter.action)
-    .bind(&filter.outcome)
-    .bind(&filter.resource_type)
-    .bind(&filter.resource_id)
-    .bind(filter.phi_only)
-    .bind(limit)
+    let sql = format!(
+        "{EVENT_SELECT} WHERE ($1::bigint IS NULL OR seq < $1) AND {FILTER}
+         ORDER BY seq DESC LIMIT $11"
+    );
+    let query = sqlx::query_as(&sql).bind(before);
+    Ok(bind_filter(query, filter)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The scoped tenant's events matching `filter` with seq above `after`, oldest first (for
+/// export).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list_after(
+    conn: &mut PgConnection,
+    filter: &EventFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let sql = format!("{EVENT_SELECT} WHERE seq > $1 AND {FILTER} ORDER BY seq LIMIT $11");
+    let query = sqlx::query_as(&sql).bind(after);
+    Ok(bind_filter(query, filter)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The lowest seq still stored for the scoped tenant.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn first_seq(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT min(seq) FROM audit_events")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// The newest event of the scoped tenant older than its retention: (seq, hash).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn last_expired(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, hash FROM audit_events
+         WHERE occurred_at < now() - make_interval(days => (
+             SELECT coalesce(max(audit_retention_days), 2192) FROM tenants
+             WHERE id = codexcontinue_current_tenant()))
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Deletes the scoped tenant's events through `seq` by the retention path; returns how many.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres refuses (no retention checkpoint there, or the
+/// events are still within retention).
+pub async fn purge_through(conn: &mut PgConnection, seq: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT codexcontinue_audit_purge($1)")
+        .bind(seq)
+        .fetch_one(conn)
+        .await?)
+}
+
+/// How many days the scoped tenant keeps its events.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn retention_days(conn: &mut PgConnection) -> Result<i32, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT audit_retention_days FROM tenants WHERE id = codexcontinue_current_tenant()",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Changes how many days the scoped tenant keeps its events.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_retention_days(conn: &mut PgConnection, days: i32) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tenants SET audit_retention_days = $1, updated_at = now()
+         WHERE id = codexcontinue_current_tenant()",
+    )
+    .bind(days)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A signed point of a tenant's chain.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CheckpointRow {
+    /// Tenant of the chain.
+    pub tenant_id: Uuid,
+    /// Position signed.
+    pub seq: i64,
+    /// Hash of the event at `seq` (zero for seq 0).
+    pub hash: Vec<u8>,
+    /// `periodic` or `retention`.
+    pub kind: String,
+    /// When it was signed (microseconds).
+    pub signed_at: time::OffsetDateTime,
+    /// Which signing key (first bytes of the public key's SHA-256, hex).
+    pub key_id: String,
+    /// Ed25519 signature.
+    pub signature: Vec<u8>,
+}
+
+/// Stores a checkpoint; `false` when the same (seq, kind) was signed already.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn insert_checkpoint(
+    conn: &mut PgConnection,
+    row: &CheckpointRow,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO audit_checkpoints (tenant_id, seq, hash, kind, signed_at, key_id, signature)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(row.tenant_id)
+    .bind(row.seq)
+    .bind(&row.hash)
+    .bind(&row.kind)
+    .bind(row.signed_at)
+    .bind(&row.key_id)
+    .bind(&row.signature)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The scoped tenant's checkpoints, by seq.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn checkpoints(conn: &mut PgConnection) -> Result<Vec<CheckpointRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, seq, hash, kind, signed_at, key_id, signature
+         FROM audit_checkpoints ORDER BY seq, kind",
+    )
     .fetch_all(conn)
     .await?)
+}
+
+/// The highest seq signed for the scoped tenant.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn last_checkpoint_seq(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT max(seq) FROM audit_checkpoints")
+        .fetch_one(conn)
+        .await?)
 }

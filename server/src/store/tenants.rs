@@ -119,7 +119,7 @@ pub async fn list_all(
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn set_state(
-    db: &Database,
+    conn: &mut PgConnection,
     id: TenantId,
     state: &str,
 ) -> Result<Option<TenantRecord>, StoreError> {
@@ -128,7 +128,7 @@ pub async fn set_state(
     ))
     .bind(id.0)
     .bind(state)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await?)
 }
 

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{convert::principal, error::ApiError, pagination::PageRequest, pending::service_impl};
 use crate::{
+    audit::{self, NewEvent},
     auth::{directory::Directory, oidc::IDP_SECRET_TABLE},
     crypto::Sealer,
     pb::v1::{self as pb, admin_service_server::AdminService},
@@ -64,10 +65,12 @@ service_impl! {
             &self,
             request: Request<pb::CreateTenantRequest>,
         ) -> Result<Response<pb::CreateTenantResponse>, Status> {
+            let principal = principal(&request)?;
             let body = request.into_inner();
             let tenant = self
                 .platform
                 .create(
+                    &principal,
                     &body.slug,
                     &body.display_name,
                     phi_policy_of(body.settings.as_ref()),
@@ -137,11 +140,13 @@ service_impl! {
             &self,
             request: Request<pb::SuspendTenantRequest>,
         ) -> Result<Response<pb::SuspendTenantResponse>, Status> {
+            let principal = principal(&request)?;
             let id = required_tenant_id(&request.get_ref().tenant_id)?;
-            tracing::info!(tenant = %id, reason = %request.get_ref().reason, "suspending tenant");
+            let reason = &request.get_ref().reason;
+            tracing::info!(tenant = %id, %reason, "suspending tenant");
             let tenant = self
                 .platform
-                .set_state(id, TenantState::Suspended)
+                .set_state(&principal, id, TenantState::Suspended, reason)
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::SuspendTenantResponse { tenant: Some(tenant.into()) }))
@@ -151,10 +156,11 @@ service_impl! {
             &self,
             request: Request<pb::ResumeTenantRequest>,
         ) -> Result<Response<pb::ResumeTenantResponse>, Status> {
+            let principal = principal(&request)?;
             let id = required_tenant_id(&request.get_ref().tenant_id)?;
             let tenant = self
                 .platform
-                .set_state(id, TenantState::Active)
+                .set_state(&principal, id, TenantState::Active, "")
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::ResumeTenantResponse { tenant: Some(tenant.into()) }))
@@ -176,7 +182,7 @@ service_impl! {
             }
             let tenant = self
                 .platform
-                .set_state(id, TenantState::Deleted)
+                .set_state(&principal, id, TenantState::Deleted, "")
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::DeleteTenantResponse { tenant: Some(tenant.into()) }))
@@ -373,6 +379,12 @@ service_impl! {
             let saved = store::identity_providers::upsert(&mut tx, principal.tenant, &record)
                 .await
                 .map_err(ApiError::from)?;
+            let details = serde_json::json!({
+                "issuer": saved.issuer_url,
+                "client_secret_changed": !body.client_secret.is_empty(),
+            });
+            let event = NewEvent::by(&principal, "identity_provider.set", "identity_provider", principal.tenant, details);
+            audit::append(&mut tx, principal.tenant, &event).await.map_err(ApiError::from)?;
             tx.commit().await.map_err(|e| ApiError::from(StoreError::from(e)))?;
             Ok(Response::new(pb::SetIdentityProviderResponse {
                 identity_provider: Some(saved.into()),

@@ -41,6 +41,25 @@ pub enum LoginError {
     Internal(String),
 }
 
+impl LoginError {
+    /// A short name of the failure for the audit trail (no emails, tokens or provider text).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownTenant(_) => "unknown_tenant",
+            Self::NoProvider(_) => "no_provider",
+            Self::Provider(_) => "provider_unavailable",
+            Self::BadRedirect => "bad_redirect",
+            Self::BadState => "bad_state",
+            Self::CodeRefused(_) => "code_refused",
+            Self::InvalidIdToken(_) => "invalid_id_token",
+            Self::EmailNotAllowed(_) => "email_not_allowed",
+            Self::UserDisabled => "user_disabled",
+            Self::BadLoginCode => "bad_login_code",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
 impl From<StoreError> for LoginError {
     fn from(err: StoreError) -> Self {
         Self::Internal(err.to_string())

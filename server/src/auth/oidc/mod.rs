@@ -8,6 +8,7 @@
 //! their keys) are cached per issuer; a token signed with an unknown key triggers one fresh
 //! discovery, so key rotation at the provider needs no restart.
 
+use serde_json::json;
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -28,6 +29,7 @@ use super::{
     tokens,
 };
 use crate::{
+    audit::{self, Actor, CallOrigin, NewEvent, Outcome},
     cache::Cache,
     config::AuthConfig,
     crypto::Sealer,
@@ -66,15 +68,6 @@ pub struct LoginDone {
     pub session: IssuedSession,
     /// Who logged in.
     pub principal: Principal,
-}
-
-/// Client details recorded with the session.
-#[derive(Default)]
-pub struct ClientInfo {
-    /// `user-agent`.
-    pub user_agent: String,
-    /// Remote address.
-    pub address: String,
 }
 
 /// What waits in Redis between the start and the end of a login.
@@ -196,12 +189,35 @@ impl Sso {
         &self,
         state: &str,
         code: &str,
-        client_info: ClientInfo,
+        origin: CallOrigin,
     ) -> Result<LoginDone, LoginError> {
         let (tenant, handle) = tokens::parse(STATE_PREFIX, state).ok_or(LoginError::BadState)?;
+        let result = self.finish_login(tenant, &handle, code, &origin).await;
+        if let Err(err) = &result {
+            let event = NewEvent::from_origin(
+                Actor::Anonymous,
+                &origin,
+                "login.failure",
+                "identity_provider",
+                "",
+                json!({ "reason": err.reason() }),
+            )
+            .with_outcome(Outcome::Denied, tonic::Code::Unauthenticated);
+            audit::record(&self.db, tenant, &event).await?;
+        }
+        result
+    }
+
+    async fn finish_login(
+        &self,
+        tenant: TenantId,
+        handle: &[u8; 32],
+        code: &str,
+        origin: &CallOrigin,
+    ) -> Result<LoginDone, LoginError> {
         let pending = self
             .cache
-            .take_once(tenant, "login", &handle)
+            .take_once(tenant, "login", handle)
             .await?
             .ok_or(LoginError::BadState)?;
         let pending: PendingLogin =
@@ -228,7 +244,7 @@ impl Sso {
                     .map_err(|_| first)?
             }
         };
-        self.provision(tenant, &provider.record, identity, client_info)
+        self.provision(tenant, &provider.record, identity, origin)
             .await
     }
 
@@ -365,7 +381,7 @@ impl Sso {
         tenant: TenantId,
         provider: &IdentityProviderRecord,
         identity: Identity,
-        client_info: ClientInfo,
+        origin: &CallOrigin,
     ) -> Result<LoginDone, LoginError> {
         if !email_allowed(&identity.email, &provider.allowed_email_domains) {
             return Err(LoginError::EmailNotAllowed(identity.email));
@@ -407,8 +423,7 @@ impl Sso {
                 user,
                 email: &identity.email,
                 roles: &roles,
-                user_agent: &client_info.user_agent,
-                client_address: &client_info.address,
+                origin,
             })
             .await?;
         let principal = Principal {
@@ -419,6 +434,7 @@ impl Sso {
             api_key: None,
             session: Some(session.record.id),
             roles,
+            origin: origin.clone(),
         };
         Ok(LoginDone { session, principal })
     }
