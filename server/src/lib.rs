@@ -18,6 +18,7 @@ pub mod health;
 pub mod pb;
 pub mod periodic;
 pub mod platform;
+pub mod privacy;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

@@ -20,6 +20,7 @@ use crate::{
         sessions::{SessionError, Sessions},
     },
     cache::rate_limit::Limits,
+    privacy::PhiPolicy,
     store::{self, Database, StoreError, tenants::TenantRecord},
     tenancy::{self, InvalidSlug, TenantId, TenantSlug},
 };
@@ -119,9 +120,9 @@ fn check_display_name(name: &str) -> Result<(), PlatformError> {
 }
 
 fn check_phi_policy(policy: Option<&str>) -> Result<(), PlatformError> {
-    match policy {
-        None | Some("allow" | "redact" | "refuse") => Ok(()),
-        Some(_) => Err(PlatformError::PhiPolicy),
+    match policy.map(str::parse::<PhiPolicy>) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(PlatformError::PhiPolicy),
     }
 }
 
