@@ -47,10 +47,10 @@ test: ## Lint, then the whole suite against real Postgres, Redis and clients
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 
-bench: ## Benchmarks against the real services (release build); prints Markdown tables
-	@$(SERVICES) up test
+bench: ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
+	@$(SERVICES) up dev
 	$(CARGO) build --release --locked --bins
-	@eval "$$($(SERVICES) env test)"; $(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack
+	@eval "$$($(SERVICES) env dev)"; $(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail
 
 lint: ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check

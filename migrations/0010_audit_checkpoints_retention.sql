@@ -65,3 +65,77 @@ $$;
 REVOKE ALL ON FUNCTION codexcontinue_audit_purge(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION codexcontinue_audit_purge(bigint) TO codexcontinue_app;
 
+
+-- Appending events of many tenants in one statement (the server's audit writer commits
+-- the events of many calls together, usually in one round trip). The caller passes, per
+-- tenant in ascending tenant order, the chain head it believes the tenant has and how many
+-- of the events (given tenant by tenant in that order, one array per column) follow it.
+-- Every head is locked (made at seq 0 when missing) and compared; if all match, the
+-- events are inserted and each head moved to its tenant's last event; otherwise nothing
+-- is inserted and the heads that differ are returned, still locked for the rest of the
+-- caller's transaction, so chaining onto them again cannot conflict. It runs as the
+-- caller, under row-level security: each tenant's statements run in that tenant's scope,
+-- and the scope stays on the last tenant afterwards.
+CREATE FUNCTION codexcontinue_audit_append(
+    p_head_tenant uuid[], p_head_seq bigint[], p_head_hash bytea[], p_head_events integer[],
+    p_tenant_id uuid[], p_seq bigint[], p_id uuid[], p_occurred_at timestamptz[],
+    p_actor_kind text[], p_actor_id text[], p_action text[], p_resource_type text[],
+    p_resource_id text[], p_outcome text[], p_status_code integer[], p_request_id text[],
+    p_client_address text[], p_user_agent text[], p_phi boolean[], p_details jsonb[],
+    p_hash bytea[])
+    RETURNS TABLE (head_tenant uuid, head_seq bigint, head_hash bytea)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_seq      bigint;
+    v_hash     bytea;
+    v_conflict boolean := false;
+    v_first    integer := 1;
+    v_last     integer;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_head_tenant, 1), 0) LOOP
+        PERFORM set_config('app.tenant_id', p_head_tenant[i]::text, true);
+        INSERT INTO audit_chain_heads AS head (tenant_id, seq, hash)
+            VALUES (p_head_tenant[i], 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (tenant_id) DO UPDATE SET seq = head.seq
+            RETURNING head.seq, head.hash INTO v_seq, v_hash;
+        IF v_seq IS DISTINCT FROM p_head_seq[i] OR v_hash IS DISTINCT FROM p_head_hash[i] THEN
+            v_conflict := true;
+            head_tenant := p_head_tenant[i];
+            head_seq := v_seq;
+            head_hash := v_hash;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    IF v_conflict THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_head_tenant, 1), 0) LOOP
+        CONTINUE WHEN p_head_events[i] = 0;
+        v_last := v_first + p_head_events[i] - 1;
+        PERFORM set_config('app.tenant_id', p_head_tenant[i]::text, true);
+        INSERT INTO audit_events
+            (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
+             resource_id, outcome, status_code, request_id, client_address, user_agent, phi,
+             details, hash)
+        SELECT * FROM unnest(
+            p_tenant_id[v_first:v_last], p_seq[v_first:v_last], p_id[v_first:v_last],
+            p_occurred_at[v_first:v_last], p_actor_kind[v_first:v_last],
+            p_actor_id[v_first:v_last], p_action[v_first:v_last],
+            p_resource_type[v_first:v_last], p_resource_id[v_first:v_last],
+            p_outcome[v_first:v_last], p_status_code[v_first:v_last],
+            p_request_id[v_first:v_last], p_client_address[v_first:v_last],
+            p_user_agent[v_first:v_last], p_phi[v_first:v_last], p_details[v_first:v_last],
+            p_hash[v_first:v_last]);
+        UPDATE audit_chain_heads SET seq = p_seq[v_last], hash = p_hash[v_last]
+            WHERE tenant_id = p_head_tenant[i];
+        v_first := v_last + 1;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION codexcontinue_audit_append(uuid[], bigint[], bytea[], integer[],
+    uuid[], bigint[], uuid[], timestamptz[], text[], text[], text[], text[], text[], text[],
+    integer[], text[], text[], text[], boolean[], jsonb[], bytea[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION codexcontinue_audit_append(uuid[], bigint[], bytea[], integer[],
+    uuid[], bigint[], uuid[], timestamptz[], text[], text[], text[], text[], text[], text[],
+    integer[], text[], text[], text[], boolean[], jsonb[], bytea[]) TO codexcontinue_app;

@@ -1,10 +1,11 @@
-//! The command line: `serve`, `migrate`, `bootstrap`, `config show`.
+//! The command line: `serve`, `migrate`, `bootstrap`, `audit verify|public-key`,
+//! `crypto rotate`, `config show`.
 //!
 //! Failures end the process with one line on stderr (`codexcontinue: error: ...`) and a
 //! non-zero status: 2 for configuration mistakes, 1 for everything else. No panics, no
 //! backtraces: the message says what is wrong and how to fix it.
 
-use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 
@@ -12,9 +13,10 @@ use crate::{
     App, Config, audit,
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
+    crypto::{self, LocalMasterKey, Sealer},
     store::{self, Database},
     telemetry,
-    tenancy::TenantSlug,
+    tenancy::{TenantId, TenantSlug},
 };
 
 /// CodexContinue: a self-hosted, multi-tenant AI assistant server.
@@ -65,6 +67,21 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Manage encryption at rest.
+    Crypto {
+        #[command(subcommand)]
+        command: CryptoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CryptoCommand {
+    /// Give tenants a new data key version and seal their stored secrets again with it.
+    Rotate {
+        /// Only this tenant (slug); default: every active or suspended tenant.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
     },
 }
 
@@ -205,6 +222,9 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Crypto {
+            command: CryptoCommand::Rotate { tenant },
+        } => rotate_data_keys(&config, tenant.as_deref()).await,
         Command::Config {
             command: ConfigCommand::Show,
         } => {
@@ -214,17 +234,54 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
     }
 }
 
+/// The tenant named `slug`.
+async fn tenant_by_slug(db: &Database, slug: &str) -> Result<TenantId, Failure> {
+    let slug = TenantSlug::parse(slug)?;
+    store::tenants::find_by_slug(db, &slug)
+        .await?
+        .ok_or_else(|| Failure::Runtime(format!("no tenant {slug}")))
+}
+
+async fn rotate_data_keys(config: &Config, slug: Option<&str>) -> Result<(), Failure> {
+    let master_key = config.crypto.master_key.as_ref().ok_or_else(|| {
+        Failure::Runtime("crypto.master_key is not set (CODEXCONTINUE_CRYPTO__MASTER_KEY)".into())
+    })?;
+    let sealer = Sealer::new(Arc::new(LocalMasterKey::from_base64(master_key)?));
+    let db = Database::connect(&config.database).await?;
+    let tenants = match slug {
+        Some(slug) => vec![tenant_by_slug(&db, slug).await?],
+        None => {
+            let mut tenants = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store::tenants::list_all(&db, after, None, 500).await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                tenants.extend(
+                    page.iter()
+                        .filter(|t| t.state != "deleted")
+                        .map(|t| TenantId(t.id)),
+                );
+            }
+            tenants
+        }
+    };
+    for tenant in tenants {
+        let rotation = crypto::rotate_data_key(&db, &sealer, tenant, "crypto-rotate").await?;
+        println!(
+            "{tenant}: data key version {}, {} value(s) sealed again",
+            rotation.version, rotation.resealed
+        );
+    }
+    db.close().await;
+    Ok(())
+}
+
 async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure> {
     let signer = audit::CheckpointSigner::from_config(config)?;
     let db = Database::connect(&config.database).await?;
     let tenants = match slug {
-        Some(slug) => {
-            let slug = TenantSlug::parse(slug)?;
-            let tenant = store::tenants::find_by_slug(&db, &slug)
-                .await?
-                .ok_or_else(|| Failure::Runtime(format!("no tenant {slug}")))?;
-            vec![tenant]
-        }
+        Some(slug) => vec![tenant_by_slug(&db, slug).await?],
         None => store::audit::audited_tenants(&db).await?,
     };
     let mut broken = 0;

@@ -9,22 +9,16 @@
 
 use std::{
     convert::Infallible,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use codexcontinue::{
-    auth::{
-        AuthLayer, Authenticator, credential_cache::CredentialCache,
-        policy_adapter::PostgresPolicyAdapter, rbac::Rbac, sessions::Sessions,
-    },
-    cache::{Cache, rate_limit::RateLimiter},
-    config::{AuthConfig, DatabaseConfig, RateLimitConfig, RedisConfig},
-    store::Database,
+use codexcontinue::config::{AuthConfig, RateLimitConfig};
+use codexcontinue_tests::{
+    TestDatabase,
+    bench::{AuthStack, mean, percentile, stores},
+    server::bootstrap,
 };
-use codexcontinue_tests::{TestDatabase, TestEnv, server::bootstrap};
 use http::{Request, Response};
-use secrecy::SecretString;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const WARMUP: usize = 2_000;
@@ -68,33 +62,11 @@ where
     samples
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn mean(samples: &[Duration]) -> Duration {
-    samples.iter().sum::<Duration>() / u32::try_from(samples.len()).expect("sample count")
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let env = TestEnv::get();
     let db = TestDatabase::migrated().await;
     let key = bootstrap(&db, "bench", "bench@bench.example").await;
-
-    let database = Database::connect(&DatabaseConfig {
-        url: Some(SecretString::from(db.app_url.clone())),
-        ..DatabaseConfig::default()
-    })
-    .await
-    .expect("connect to Postgres");
-    let cache = Cache::connect(&RedisConfig {
-        url: Some(SecretString::from(env.redis_url.clone())),
-        key_prefix: format!("bench:{}:", uuid::Uuid::new_v4().simple()),
-        ..RedisConfig::default()
-    })
-    .await
-    .expect("connect to Redis");
+    let (database, cache) = stores(&db).await;
     let limits = RateLimitConfig {
         per_caller_per_second: 1e9,
         per_caller_burst: u32::MAX / 2,
@@ -103,23 +75,8 @@ async fn main() {
         ..RateLimitConfig::default()
     };
     let config = AuthConfig::default();
-    let sessions = Sessions::new(database.clone(), cache.clone(), config.clone());
-    let rbac = Arc::new(
-        Rbac::new(PostgresPolicyAdapter::new(database.clone()))
-            .await
-            .expect("rbac"),
-    );
-    let stack = |key_cache_ttl: Duration| {
-        AuthLayer::new(
-            Authenticator::new(
-                database.clone(),
-                sessions.clone(),
-                Arc::new(CredentialCache::new(key_cache_ttl)),
-            ),
-            rbac.clone(),
-            Arc::new(RateLimiter::new(cache.clone(), limits.clone())),
-        )
-    };
+    let auth = AuthStack::new(&database, &cache).await;
+    let stack = |key_cache_ttl: Duration| auth.layer(key_cache_ttl, limits.clone());
 
     let inner = service_fn(|_: Request<String>| async {
         Ok::<_, Infallible>(Response::new(String::new()))

@@ -476,13 +476,26 @@ async fn security_actions_are_recorded_with_their_change_or_not_made_at_all() {
         Code::Internal as i32,
         "the failed call itself is recorded"
     );
+    let tenant: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    let verified = audit::verify(&database(&server.db).await, &signer(), TenantId(tenant))
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.broken, None,
+        "handler and call events share one chain"
+    );
 }
 
 #[tokio::test]
-async fn group_commit_keeps_every_tenants_chain_whole_under_concurrent_calls() {
+async fn group_commit_keeps_every_tenants_chain_whole_under_concurrent_calls_of_two_replicas() {
     let server = TestServer::start().await;
     let globex = server.add_tenant("globex").await;
-    let channel = server.channel().await;
+    // Two replicas append to the same chains: each one's remembered heads go stale.
+    let replica = server.replica().await;
+    let channels = [server.channel().await, replica.channel().await];
     let mut calls = tokio::task::JoinSet::new();
     for n in 0..96 {
         let key = if n % 2 == 0 {
@@ -490,7 +503,7 @@ async fn group_commit_keeps_every_tenants_chain_whole_under_concurrent_calls() {
         } else {
             globex.clone()
         };
-        let mut auth = AuthServiceClient::new(channel.clone());
+        let mut auth = AuthServiceClient::new(channels[n / 2 % 2].clone());
         calls.spawn(async move {
             auth.who_am_i(authorized(&key, WhoAmIRequest {}))
                 .await

@@ -142,3 +142,86 @@ async fn sealed_values_open_only_in_their_place_and_survive_rotation_but_not_shr
 fn sealer_ok(key: &str) -> bool {
     LocalMasterKey::from_base64(&SecretString::from(key.to_owned())).is_ok()
 }
+
+#[tokio::test]
+async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
+    use codexcontinue::pb::v1::{
+        IdentityProvider, SetIdentityProviderRequest, admin_service_client::AdminServiceClient,
+    };
+    use codexcontinue_tests::{TestServer, grpc::authorized, server::command};
+
+    let server = TestServer::start().await;
+    let env = TestEnv::get();
+    AdminServiceClient::new(server.channel().await)
+        .set_identity_provider(authorized(
+            &server.owner_key,
+            SetIdentityProviderRequest {
+                identity_provider: Some(IdentityProvider {
+                    issuer_url: "https://idp.acme.example".into(),
+                    client_id: "codexcontinue".into(),
+                    ..IdentityProvider::default()
+                }),
+                client_secret: "client-secret-1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let stored = || async {
+        let mut owner = server.db.owner().await;
+        sqlx::query_as::<_, (Uuid, Vec<u8>)>(
+            "SELECT tenant_id, client_secret_sealed FROM identity_providers",
+        )
+        .fetch_one(&mut owner)
+        .await
+        .unwrap()
+    };
+    let (tenant, before) = stored().await;
+    assert_eq!(&before[..4], &1i32.to_be_bytes());
+
+    let output = command()
+        .args(["crypto", "rotate", "--tenant", "acme"])
+        .env("DATABASE_URL", &server.db.app_url)
+        .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("data key version 2, 1 value(s) sealed again"),
+        "{stdout}"
+    );
+
+    let (_, after) = stored().await;
+    assert_eq!(
+        &after[..4],
+        &2i32.to_be_bytes(),
+        "sealed with the new version"
+    );
+    let tenant = TenantId(tenant);
+    let mut app = server.db.app().await;
+    let mut tx = scoped(&mut app, tenant).await;
+    let opened = sealer(&env.master_key)
+        .open(
+            &mut tx,
+            tenant,
+            "identity_providers",
+            &tenant.to_string(),
+            &after,
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened, b"client-secret-1");
+    drop(tx);
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE actor_kind = 'system' ORDER BY seq",
+    )
+    .fetch_all(&mut server.db.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["data_key.rotate", "data.reseal"]);
+}

@@ -85,6 +85,20 @@ impl TestDatabase {
     pub async fn app(&self) -> PgConnection {
         connect(&self.app_url).await
     }
+
+    /// Drops the database (benchmarks run against a cluster `make clean-test-dbs` does not
+    /// sweep); connections to it are ended first.
+    ///
+    /// # Panics
+    /// When the cluster refuses.
+    pub async fn drop_database(self) {
+        let env = TestEnv::get();
+        let mut admin = connect(&env.postgres_admin_url).await;
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&mut admin)
+            .await
+            .expect("drop database");
+    }
 }
 
 /// Template name derived from the embedded migrations, so a changed migration set gets a

@@ -10,6 +10,7 @@
 //! - `CODEXCONTINUE_TEST_PYTHON`: a Python with grpcio, for the third-party client check,
 //! - `CODEXCONTINUE_BIN` (optional): the binary; default `target/debug/codexcontinue`.
 
+pub mod bench;
 pub mod db;
 pub mod env;
 pub mod grpc;

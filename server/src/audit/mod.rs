@@ -182,9 +182,16 @@ pub async fn append(
     tenant: TenantId,
     event: &NewEvent,
 ) -> Result<i64, StoreError> {
-    let (last_seq, last_hash) = store::audit::lock_head(&mut *conn, tenant).await?;
-    let row = chained_row(tenant, last_seq + 1, &last_hash, event);
-    store::audit::insert(&mut *conn, std::slice::from_ref(&row)).await?;
+    // An unknown head (seq -1) never matches: the first call only locks and reads it.
+    let head = store::audit::append(&mut *conn, &[(tenant, -1, Vec::new())], &[])
+        .await?
+        .pop()
+        .ok_or(StoreError::Inconsistent("no chain head"))?;
+    let row = chained_row(tenant, head.1 + 1, &head.2, event);
+    let moved = store::audit::append(&mut *conn, &[head], std::slice::from_ref(&row)).await?;
+    if !moved.is_empty() {
+        return Err(StoreError::Inconsistent("a locked chain head moved"));
+    }
     Ok(row.seq)
 }
 

@@ -6,17 +6,26 @@
 //! the tenants' chains in one transaction, and only then releases each waiting call, so
 //! no response leaves before its event is committed. A tenant always maps to the same
 //! lane, so lanes never contend for a chain head; different tenants spread over lanes.
-//! If a group fails, each tenant's events are retried in a transaction of their own, so
-//! one tenant's failure does not fail another's calls.
+//! A lane remembers the heads it wrote, so a batch usually takes one statement (chained
+//! onto the remembered heads, checked under lock by Postgres, committed at once); when a
+//! head moved elsewhere the batch is chained again onto the locked heads. If a group
+//! fails, each tenant's events are retried on their own, so one tenant's failure does not
+//! fail another's calls.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{NewEvent, chained_row};
 use crate::{
-    store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    store::{
+        self, Database, StoreError,
+        audit::{EventRow, Head},
+    },
+    tenancy::TenantId,
 };
 
 /// Events a lane holds before callers wait to enqueue, per event of a batch.
@@ -85,23 +94,21 @@ impl AuditWriter {
 }
 
 async fn run_lane(db: Database, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut lane = Lane {
+        db,
+        heads: HashMap::new(),
+    };
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let groups = by_tenant(std::mem::take(&mut batch));
-        match commit(&db, &groups).await {
-            Ok(()) => groups
-                .into_iter()
-                .flat_map(|(_, jobs)| jobs)
-                .for_each(|job| drop(job.done.send(Ok(())))),
+        match lane.commit(&groups).await {
+            Ok(()) => succeed(groups),
             Err(err) if groups.len() == 1 => fail(groups, &err),
             Err(_) => {
                 for group in groups {
                     let single = [group];
-                    match commit(&db, &single).await {
-                        Ok(()) => single
-                            .into_iter()
-                            .flat_map(|(_, jobs)| jobs)
-                            .for_each(|job| drop(job.done.send(Ok(())))),
+                    match lane.commit(&single).await {
+                        Ok(()) => succeed(single),
                         Err(err) => fail(single, &err),
                     }
                 }
@@ -111,36 +118,100 @@ async fn run_lane(db: Database, mut queue: mpsc::Receiver<Job>, max_batch: usize
     }
 }
 
-/// Jobs grouped by tenant, tenants in order of first appearance, events in arrival order.
+/// Jobs grouped by tenant, in ascending tenant order, events in arrival order.
 fn by_tenant(jobs: Vec<Job>) -> Vec<(TenantId, Vec<Job>)> {
-    let mut groups: Vec<(TenantId, Vec<Job>)> = Vec::new();
+    let mut groups: BTreeMap<TenantId, Vec<Job>> = BTreeMap::new();
     for job in jobs {
-        match groups.iter_mut().find(|(tenant, _)| *tenant == job.tenant) {
-            Some((_, jobs)) => jobs.push(job),
-            None => groups.push((job.tenant, vec![job])),
-        }
+        groups.entry(job.tenant).or_default().push(job);
     }
-    groups
+    groups.into_iter().collect()
 }
 
-/// Appends every group to its tenant's chain in one transaction.
-async fn commit(db: &Database, groups: &[(TenantId, Vec<Job>)]) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
-    for (tenant, jobs) in groups {
-        tenancy::scope(&mut tx, *tenant).await?;
-        let (mut seq, mut previous) = store::audit::lock_head(&mut tx, *tenant).await?;
-        let rows: Vec<_> = jobs
-            .iter()
-            .map(|job| {
-                seq += 1;
-                let row = chained_row(*tenant, seq, &previous, &job.event);
-                previous.clone_from(&row.hash);
-                row
-            })
-            .collect();
-        store::audit::insert(&mut tx, &rows).await?;
+/// One writer task's state: the chain heads it last wrote (or saw) for its tenants, so
+/// that a batch is usually chained and committed in one statement.
+struct Lane {
+    db: Database,
+    heads: HashMap<TenantId, (i64, Vec<u8>)>,
+}
+
+impl Lane {
+    /// Appends every group to its tenant's chain in one transaction. Chains onto the
+    /// remembered heads and commits in one statement; if a head is unknown or has moved
+    /// (a change recorded by a handler, another replica), locks and reads the heads in a
+    /// transaction and chains onto them instead.
+    async fn commit(&mut self, groups: &[(TenantId, Vec<Job>)]) -> Result<(), StoreError> {
+        let expected = self.expected(groups);
+        if expected.iter().all(|(_, seq, _)| *seq >= 0) {
+            let rows = chain(groups, &expected)?;
+            let mut conn = self.db.pool().acquire().await?;
+            let moved = store::audit::append(&mut conn, &expected, &rows).await?;
+            if moved.is_empty() {
+                self.remember(&rows);
+                return Ok(());
+            }
+            self.forget(groups);
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let unknown = self.expected(groups);
+        let heads = store::audit::append(&mut tx, &unknown, &[]).await?;
+        let rows = chain(groups, &heads)?;
+        let moved = store::audit::append(&mut tx, &heads, &rows).await?;
+        if !moved.is_empty() {
+            return Err(StoreError::Inconsistent("a locked chain head moved"));
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.remember(&rows);
+        Ok(())
     }
-    tx.commit().await.map_err(StoreError::from)
+
+    /// The remembered head of each group's tenant (seq -1: unknown).
+    fn expected(&self, groups: &[(TenantId, Vec<Job>)]) -> Vec<Head> {
+        groups
+            .iter()
+            .map(|(tenant, _)| match self.heads.get(tenant) {
+                Some((seq, hash)) => (*tenant, *seq, hash.clone()),
+                None => (*tenant, -1, Vec::new()),
+            })
+            .collect()
+    }
+
+    fn remember(&mut self, rows: &[EventRow]) {
+        for row in rows {
+            self.heads
+                .insert(TenantId(row.tenant_id), (row.seq, row.hash.clone()));
+        }
+    }
+
+    fn forget(&mut self, groups: &[(TenantId, Vec<Job>)]) {
+        for (tenant, _) in groups {
+            self.heads.remove(tenant);
+        }
+    }
+}
+
+/// The events of `groups`, each tenant's chained onto its head in `heads`.
+fn chain(groups: &[(TenantId, Vec<Job>)], heads: &[Head]) -> Result<Vec<EventRow>, StoreError> {
+    let mut rows = Vec::with_capacity(groups.iter().map(|(_, jobs)| jobs.len()).sum());
+    for (tenant, jobs) in groups {
+        let (_, mut seq, mut previous) = heads
+            .iter()
+            .find(|(head, ..)| head == tenant)
+            .cloned()
+            .ok_or(StoreError::Inconsistent("no chain head"))?;
+        for job in jobs {
+            seq += 1;
+            let row = chained_row(*tenant, seq, &previous, &job.event);
+            previous.clone_from(&row.hash);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+fn succeed<I: IntoIterator<Item = (TenantId, Vec<Job>)>>(groups: I) {
+    for job in groups.into_iter().flat_map(|(_, jobs)| jobs) {
+        drop(job.done.send(Ok(())));
+    }
 }
 
 fn fail<I: IntoIterator<Item = (TenantId, Vec<Job>)>>(groups: I, err: &StoreError) {

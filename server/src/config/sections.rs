@@ -223,7 +223,7 @@ impl Default for AuditConfig {
             signing_key: None,
             checkpoint_interval: Duration::from_secs(300),
             retention_sweep_interval: Duration::from_secs(3600),
-            writers: 2,
+            writers: 4,
             max_batch: 512,
         }
     }

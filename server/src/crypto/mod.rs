@@ -9,9 +9,13 @@
 //! unreadable (crypto-shredding).
 
 mod master_key;
+mod rotation;
 mod sealer;
 
 pub use master_key::{KeyWrapper, LocalMasterKey};
+pub use rotation::{
+    IDP_CLIENT_SECRET, Rotation, SEALED_COLUMNS, SealedColumn, reseal_stale, rotate_data_key,
+};
 pub use sealer::Sealer;
 
 /// Why sealing or opening failed.

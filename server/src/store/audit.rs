@@ -51,26 +51,6 @@ const EVENT_SELECT: &str = "SELECT tenant_id, seq, id, occurred_at, actor_kind, 
         user_agent, phi, details, hash
     FROM audit_events";
 
-/// Locks the scoped tenant's chain head until the transaction ends (making it, at seq 0
-/// with a zero hash, for a tenant's first event); returns (seq, hash).
-///
-/// # Errors
-/// [`StoreError::Query`] when Postgres fails.
-pub async fn lock_head(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-) -> Result<(i64, Vec<u8>), StoreError> {
-    Ok(sqlx::query_as(
-        "INSERT INTO audit_chain_heads AS head (tenant_id, seq, hash) VALUES ($1, 0, $2)
-         ON CONFLICT (tenant_id) DO UPDATE SET seq = head.seq
-         RETURNING seq, hash",
-    )
-    .bind(tenant.0)
-    .bind([0u8; 32].as_slice())
-    .fetch_one(conn)
-    .await?)
-}
-
 /// The scoped tenant's chain head, if it has one.
 ///
 /// # Errors
@@ -81,58 +61,70 @@ pub async fn head(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, Sto
         .await?)
 }
 
-/// Appends consecutive events of one tenant and moves its head to the last of them (the
-/// head must be locked), in one statement.
+/// A tenant's chain head: its last (seq, hash).
+pub type Head = (TenantId, i64, Vec<u8>);
+
+/// Appends `rows` if every tenant's head is as `expected` (seq -1 never is), moving the
+/// heads to their tenant's last row, in one statement; else inserts nothing and returns
+/// the heads that differ. `expected` must be in ascending tenant order and `rows` grouped
+/// the same way, each tenant's consecutive. Every head named stays locked until the
+/// transaction ends (at once when `conn` is not in a transaction). Leaves the connection
+/// scoped to one of the tenants.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(conn: &mut PgConnection, rows: &[EventRow]) -> Result<(), StoreError> {
-    let Some(last) = rows.last() else {
-        return Ok(());
+pub async fn append(
+    conn: &mut PgConnection,
+    expected: &[Head],
+    rows: &[EventRow],
+) -> Result<Vec<Head>, StoreError> {
+    let text = |f: fn(&EventRow) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let events_of = |tenant: &TenantId| {
+        let count = rows.iter().filter(|r| r.tenant_id == tenant.0).count();
+        i32::try_from(count).unwrap_or(i32::MAX)
     };
-    let column = |f: fn(&EventRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "WITH appended AS (
-             INSERT INTO audit_events
-                 (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action, resource_type,
-                  resource_id, outcome, status_code, request_id, client_address, user_agent,
-                  phi, details, hash)
-             SELECT tenant_id, seq, id, occurred_at, actor_kind, actor_id, action,
-                    resource_type, resource_id, outcome, status_code, request_id,
-                    client_address, user_agent, phi, details::jsonb, hash
-             FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[],
-                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                         $11::integer[], $12::text[], $13::text[], $14::text[], $15::boolean[],
-                         $16::text[], $17::bytea[])
-                  AS e (tenant_id, seq, id, occurred_at, actor_kind, actor_id, action,
-                        resource_type, resource_id, outcome, status_code, request_id,
-                        client_address, user_agent, phi, details, hash)
-         )
-         UPDATE audit_chain_heads SET seq = $18, hash = $19 WHERE tenant_id = $20",
+    let differing: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT * FROM codexcontinue_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                                  $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                                                  $21)",
+    )
+    .bind(expected.iter().map(|(t, ..)| t.0).collect::<Vec<_>>())
+    .bind(expected.iter().map(|(_, seq, _)| *seq).collect::<Vec<_>>())
+    .bind(
+        expected
+            .iter()
+            .map(|(.., hash)| hash.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        expected
+            .iter()
+            .map(|(t, ..)| events_of(t))
+            .collect::<Vec<_>>(),
     )
     .bind(rows.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
-    .bind(column(|r| r.actor_kind.clone()))
-    .bind(column(|r| r.actor_id.clone()))
-    .bind(column(|r| r.action.clone()))
-    .bind(column(|r| r.resource_type.clone()))
-    .bind(column(|r| r.resource_id.clone()))
-    .bind(column(|r| r.outcome.clone()))
+    .bind(text(|r| &r.actor_kind))
+    .bind(text(|r| &r.actor_id))
+    .bind(text(|r| &r.action))
+    .bind(text(|r| &r.resource_type))
+    .bind(text(|r| &r.resource_id))
+    .bind(text(|r| &r.outcome))
     .bind(rows.iter().map(|r| r.status_code).collect::<Vec<_>>())
-    .bind(column(|r| r.request_id.clone()))
-    .bind(column(|r| r.client_address.clone()))
-    .bind(column(|r| r.user_agent.clone()))
+    .bind(text(|r| &r.request_id))
+    .bind(text(|r| &r.client_address))
+    .bind(text(|r| &r.user_agent))
     .bind(rows.iter().map(|r| r.phi).collect::<Vec<_>>())
-    .bind(column(|r| r.details.0.to_string()))
-    .bind(rows.iter().map(|r| r.hash.clone()).collect::<Vec<_>>())
-    .bind(last.seq)
-    .bind(&last.hash)
-    .bind(last.tenant_id)
-    .execute(conn)
+    .bind(rows.iter().map(|r| &r.details).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hash.as_slice()).collect::<Vec<_>>())
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(differing
+        .into_iter()
+        .map(|(tenant, seq, hash)| (TenantId(tenant), seq, hash))
+        .collect())
 }
 
 /// Up to `limit` events of the scoped tenant with seq above `after`, in order.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod data_keys;
 pub mod identity_providers;
 pub mod role_policies;
+pub mod sealed;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -79,6 +80,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// Postgres answered something the schema rules out.
+    #[error("database returned an inconsistent result: {0}")]
+    Inconsistent(&'static str),
 }
 
 /// The server's connection pool, checked to be safe to serve with.

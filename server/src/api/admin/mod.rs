@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use super::{convert::principal, error::ApiError, pagination::PageRequest, pending::service_impl};
 use crate::{
     audit::{self, NewEvent},
-    auth::{directory::Directory, oidc::IDP_SECRET_TABLE},
-    crypto::Sealer,
+    auth::directory::Directory,
+    crypto::{IDP_CLIENT_SECRET, Sealer},
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{Platform, TenantState},
     store::{self, Database, StoreError},
@@ -368,7 +368,7 @@ service_impl! {
                     .seal(
                         &mut tx,
                         principal.tenant,
-                        IDP_SECRET_TABLE,
+                        IDP_CLIENT_SECRET.table,
                         &principal.tenant.to_string(),
                         body.client_secret.as_bytes(),
                     )

@@ -32,7 +32,7 @@ use crate::{
     audit::{self, Actor, CallOrigin, NewEvent, Outcome},
     cache::Cache,
     config::AuthConfig,
-    crypto::Sealer,
+    crypto::{IDP_CLIENT_SECRET, Sealer},
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
     tenancy::{self, TenantId, TenantSlug},
 };
@@ -297,7 +297,7 @@ impl Sso {
                 .open(
                     &mut tx,
                     tenant,
-                    IDP_SECRET_TABLE,
+                    IDP_CLIENT_SECRET.table,
                     &tenant.to_string(),
                     &record.client_secret_sealed,
                 )
@@ -454,6 +454,3 @@ struct Provider {
     record: IdentityProviderRecord,
     secret: Option<String>,
 }
-
-/// Table name the client secret is sealed for (associated data).
-pub const IDP_SECRET_TABLE: &str = "identity_providers";

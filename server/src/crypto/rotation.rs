@@ -1,0 +1,119 @@
+//! Data key rotation: a new key version for a tenant, then every value sealed with an
+//! older version is opened and sealed again with the new one, a batch per transaction,
+//! so a compromised old key stops mattering for live data. Old versions stay (backups
+//! made before the rotation still need them) until the tenant is deleted.
+
+use serde_json::json;
+
+use super::{CryptoError, Sealer};
+use crate::{
+    audit::{self, NewEvent},
+    store::{self, Database, StoreError},
+    tenancy::{self, TenantId},
+};
+
+/// A column of sealed values: its table (also the table named in the associated data),
+/// the column whose text identifies the row in the associated data, and the column itself.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedColumn {
+    /// Table.
+    pub table: &'static str,
+    /// Column identifying the row (bound into the associated data as text).
+    pub row: &'static str,
+    /// Column holding the sealed bytes.
+    pub column: &'static str,
+}
+
+/// Identity provider client secrets (one per tenant).
+pub const IDP_CLIENT_SECRET: SealedColumn = SealedColumn {
+    table: "identity_providers",
+    row: "tenant_id",
+    column: "client_secret_sealed",
+};
+
+/// Every column holding sealed values; modules that seal add theirs here.
+pub const SEALED_COLUMNS: &[SealedColumn] = &[IDP_CLIENT_SECRET];
+
+/// Values re-sealed per transaction.
+const BATCH: i64 = 200;
+
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new key version.
+    pub version: i32,
+    /// Values sealed again with it.
+    pub resealed: u64,
+}
+
+/// Rotates `tenant`'s data key and re-seals its values; `job` names who asked in the
+/// audit trail.
+///
+/// # Errors
+/// [`CryptoError`] when a key or value cannot be read or written; values done before stay
+/// done, and running it again finishes the job.
+pub async fn rotate_data_key(
+    db: &Database,
+    sealer: &Sealer,
+    tenant: TenantId,
+    job: &str,
+) -> Result<Rotation, CryptoError> {
+    let mut tx = tenancy::begin(db, tenant).await?;
+    let version = sealer.rotate(&mut tx, tenant).await?;
+    let event = NewEvent::by_system(
+        job,
+        "data_key.rotate",
+        "tenant",
+        tenant,
+        json!({ "version": version }),
+    );
+    audit::append(&mut tx, tenant, &event).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let resealed = reseal_stale(db, sealer, tenant, job).await?;
+    Ok(Rotation { version, resealed })
+}
+
+/// Seals every value of `tenant` not on its newest key version again with that version;
+/// returns how many.
+///
+/// # Errors
+/// [`CryptoError`] when a key or value cannot be read or written.
+pub async fn reseal_stale(
+    db: &Database,
+    sealer: &Sealer,
+    tenant: TenantId,
+    job: &str,
+) -> Result<u64, CryptoError> {
+    let mut resealed = 0;
+    for sealed in SEALED_COLUMNS {
+        let place = (sealed.table, sealed.row, sealed.column);
+        loop {
+            let mut tx = tenancy::begin(db, tenant).await?;
+            let Some((latest, _)) = store::data_keys::latest(&mut tx).await? else {
+                return Ok(resealed);
+            };
+            let stale = store::sealed::stale(&mut tx, place, latest, BATCH).await?;
+            for (row, value) in &stale {
+                let plain = sealer
+                    .open(&mut tx, tenant, sealed.table, row, value)
+                    .await?;
+                let fresh = sealer
+                    .seal(&mut tx, tenant, sealed.table, row, &plain)
+                    .await?;
+                store::sealed::replace(&mut tx, place, row, &fresh).await?;
+            }
+            if !stale.is_empty() {
+                let details =
+                    json!({ "table": sealed.table, "values": stale.len(), "version": latest });
+                let event = NewEvent::by_system(job, "data.reseal", sealed.table, "", details);
+                audit::append(&mut tx, tenant, &event).await?;
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+            resealed += stale.len() as u64;
+            if (stale.len() as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(resealed)
+}
