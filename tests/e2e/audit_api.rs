@@ -430,6 +430,19 @@ async fn security_actions_are_recorded_with_their_change_or_not_made_at_all() {
         assert!(!request_id.is_empty());
     }
 
+    let (rpc_resource,): (String,) = sqlx::query_as(
+        "SELECT resource_type || '/' || resource_id FROM audit_events
+         WHERE action = '/codexcontinue.v1.AuthService/RevokeApiKey'",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        rpc_resource,
+        format!("api_key/{}", created.id),
+        "the call names its resource"
+    );
+
     // The key's event cannot be written: the key must not exist either.
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_key_events() RETURNS trigger LANGUAGE plpgsql AS $$

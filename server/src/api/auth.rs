@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{from_timestamp, principal, timestamp},
+    convert::{audit_resource, from_timestamp, principal, timestamp},
     error::ApiError,
     pagination::PageRequest,
 };
@@ -375,6 +375,7 @@ impl AuthService for AuthApi {
         let principal = principal(&request)?;
         let id = uuid::Uuid::try_parse(&request.get_ref().api_key_id)
             .map_err(|_| ApiError::invalid("api_key_id", "must be a UUID"))?;
+        audit_resource(&request, id);
         let manage = self.rbac.allows(&principal, MANAGE_KEYS).await;
         let record = key_management::revoke(&self.db, &principal, manage, id)
             .await

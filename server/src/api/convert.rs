@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tonic::Request;
 
 use super::error::ApiError;
-use crate::auth::Principal;
+use crate::{audit::layer::AuditSlot, auth::Principal};
 
 /// A protobuf timestamp of `time`.
 pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
@@ -37,4 +37,11 @@ pub fn principal<T>(request: &Request<T>) -> Result<Principal, ApiError> {
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("request reached a handler unauthenticated".into()))
+}
+
+/// Names the resource a call acts on in the call's audit event.
+pub fn audit_resource<T>(request: &Request<T>, id: impl ToString) {
+    if let Some(slot) = request.extensions().get::<AuditSlot>() {
+        slot.set_resource(id.to_string());
+    }
 }

@@ -24,18 +24,35 @@ use tonic::{Code, Status};
 use super::{Actor, AuditWriter, CallOrigin, NewEvent, Outcome, PLATFORM_CHAIN};
 use crate::{auth::Principal, telemetry::REQUEST_ID_HEADER};
 
-/// Where the authentication layer leaves the caller for the audit event.
+/// What the inner layers learn about a call for its audit event: the authentication
+/// layer leaves the caller and the kind of object acted on, the handler the id of the
+/// resource.
 #[derive(Clone, Default)]
-pub struct AuditSlot(Arc<Mutex<Option<(Principal, &'static str)>>>);
+pub struct AuditSlot(Arc<Mutex<SlotState>>);
+
+#[derive(Default)]
+struct SlotState {
+    caller: Option<(Principal, &'static str)>,
+    resource_id: String,
+}
 
 impl AuditSlot {
     /// Records who called, and the kind of object the call acts on.
     pub fn set(&self, principal: &Principal, object: &'static str) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((principal.clone(), object));
+        self.state().caller = Some((principal.clone(), object));
     }
 
-    fn take(&self) -> Option<(Principal, &'static str)> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    /// Records the id of the resource the call acts on.
+    pub fn set_resource(&self, id: String) {
+        self.state().resource_id = id;
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self) -> SlotState {
+        std::mem::take(&mut *self.state())
     }
 }
 
@@ -82,7 +99,11 @@ impl Draft {
     /// Writes the event for a call that ended with `code`.
     fn write(self, code: Code) -> Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> {
         Box::pin(async move {
-            let (tenant, actor, resource_type) = match self.slot.take() {
+            let SlotState {
+                caller,
+                resource_id,
+            } = self.slot.take();
+            let (tenant, actor, resource_type) = match caller {
                 Some((principal, object)) => {
                     let actor = match (principal.api_key, principal.session) {
                         (Some(key), _) => Actor::ApiKey(key),
@@ -104,7 +125,7 @@ impl Draft {
                 &self.origin,
                 &self.action,
                 &resource_type,
-                "",
+                resource_id,
                 serde_json::json!({}),
             )
             .with_outcome(outcome, code);

@@ -4,7 +4,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::principal, error::ApiError, pagination::PageRequest, pending::service_impl};
+use super::{
+    convert::{audit_resource, principal},
+    error::ApiError,
+    pagination::PageRequest,
+    pending::service_impl,
+};
 use crate::{
     audit::{self, NewEvent},
     auth::directory::Directory,
@@ -87,6 +92,7 @@ service_impl! {
         ) -> Result<Response<pb::GetTenantResponse>, Status> {
             let principal = principal(&request)?;
             let id = tenant_id("tenant_id", &request.get_ref().tenant_id)?;
+            audit_resource(&request, id.unwrap_or(principal.tenant.0));
             let tenant = self.platform.get(&principal, id).await.map_err(ApiError::from)?;
             Ok(Response::new(pb::GetTenantResponse { tenant: Some(tenant.into()) }))
         }
@@ -120,8 +126,9 @@ service_impl! {
             request: Request<pb::UpdateTenantRequest>,
         ) -> Result<Response<pb::UpdateTenantResponse>, Status> {
             let principal = principal(&request)?;
+            let id = tenant_id("tenant_id", &request.get_ref().tenant_id)?;
+            audit_resource(&request, id.unwrap_or(principal.tenant.0));
             let body = request.into_inner();
-            let id = tenant_id("tenant_id", &body.tenant_id)?;
             let tenant = self
                 .platform
                 .update(
@@ -142,6 +149,7 @@ service_impl! {
         ) -> Result<Response<pb::SuspendTenantResponse>, Status> {
             let principal = principal(&request)?;
             let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            audit_resource(&request, id);
             let reason = &request.get_ref().reason;
             tracing::info!(tenant = %id, %reason, "suspending tenant");
             let tenant = self
@@ -158,6 +166,7 @@ service_impl! {
         ) -> Result<Response<pb::ResumeTenantResponse>, Status> {
             let principal = principal(&request)?;
             let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            audit_resource(&request, id);
             let tenant = self
                 .platform
                 .set_state(&principal, id, TenantState::Active, "")
@@ -172,6 +181,7 @@ service_impl! {
         ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
             let principal = principal(&request)?;
             let id = required_tenant_id(&request.get_ref().tenant_id)?;
+            audit_resource(&request, id);
             let current = self.platform.get(&principal, Some(id)).await.map_err(ApiError::from)?;
             if current.slug != request.get_ref().confirm_slug {
                 return Err(ApiError::invalid(
@@ -213,6 +223,7 @@ service_impl! {
         ) -> Result<Response<pb::GetUserResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             let user = self.directory.get(&principal, user).await.map_err(ApiError::from)?;
             Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
         }
@@ -223,6 +234,7 @@ service_impl! {
         ) -> Result<Response<pb::SetUserDisabledResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             let user = self
                 .directory
                 .set_disabled(&principal, user, request.get_ref().disabled)
@@ -237,6 +249,7 @@ service_impl! {
         ) -> Result<Response<pb::DeleteUserResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             self.directory.delete(&principal, user).await.map_err(ApiError::from)?;
             Ok(Response::new(pb::DeleteUserResponse {}))
         }
@@ -247,6 +260,7 @@ service_impl! {
         ) -> Result<Response<pb::RevokeUserSessionsResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             let revoked = self
                 .directory
                 .revoke_sessions(&principal, user)
@@ -277,6 +291,7 @@ service_impl! {
         ) -> Result<Response<pb::GrantRoleResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             let user = self
                 .directory
                 .grant(&principal, user, &request.get_ref().role)
@@ -291,6 +306,7 @@ service_impl! {
         ) -> Result<Response<pb::RevokeRoleResponse>, Status> {
             let principal = principal(&request)?;
             let user = user_id(&request.get_ref().user_id)?;
+            audit_resource(&request, user);
             let user = self
                 .directory
                 .revoke(&principal, user, &request.get_ref().role)
