@@ -16,7 +16,7 @@ pub use master_key::{KeyWrapper, LocalMasterKey};
 pub use rotation::{
     IDP_CLIENT_SECRET, Rotation, SEALED_COLUMNS, SealedColumn, reseal_stale, rotate_data_key,
 };
-pub use sealer::Sealer;
+pub use sealer::{Keyring, Sealer};
 
 /// Why sealing or opening failed.
 #[derive(Debug, thiserror::Error)]

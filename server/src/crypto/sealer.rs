@@ -1,6 +1,6 @@
 //! Sealing and opening values with a tenant's data keys.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use aes_gcm::{Aes256Gcm, KeyInit};
 use sqlx::PgConnection;
@@ -46,17 +46,7 @@ impl Sealer {
         row: &str,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let (version, cipher) = match store::data_keys::latest(&mut *conn).await? {
-            Some((version, wrapped)) => (version, self.cipher(tenant, version, &wrapped)?),
-            None => self.new_key(&mut *conn, tenant, 1).await?,
-        };
-        let mut sealed = version.to_be_bytes().to_vec();
-        sealed.extend(seal_with(
-            &cipher,
-            plaintext,
-            &value_context(tenant, table, row),
-        )?);
-        Ok(sealed)
+        self.keyring(tenant).seal(conn, table, row, plaintext).await
     }
 
     /// Opens a value sealed for row `row` of `table` of `tenant`.
@@ -71,15 +61,18 @@ impl Sealer {
         row: &str,
         sealed: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let (version, rest) = sealed
-            .split_first_chunk::<4>()
-            .ok_or(CryptoError::Malformed)?;
-        let version = i32::from_be_bytes(*version);
-        let wrapped = store::data_keys::get(&mut *conn, version)
-            .await?
-            .ok_or(CryptoError::MissingKey(version))?;
-        let cipher = self.cipher(tenant, version, &wrapped)?;
-        open_with(&cipher, rest, &value_context(tenant, table, row))
+        self.keyring(tenant).open(conn, table, row, sealed).await
+    }
+
+    /// The tenant's keys, unwrapped at most once each, for sealing or opening many values
+    /// in one transaction (a page of messages).
+    pub fn keyring(&self, tenant: TenantId) -> Keyring<'_> {
+        Keyring {
+            sealer: self,
+            tenant,
+            keys: HashMap::new(),
+            latest: None,
+        }
     }
 
     /// Starts a new key version for the tenant; later seals use it, older values stay
@@ -126,5 +119,77 @@ impl Sealer {
             .wrapper
             .unwrap_key(wrapped, &key_context(tenant, version))?;
         Ok(Aes256Gcm::new(&key.into()))
+    }
+}
+
+/// A tenant's data keys for the values of one transaction; see [`Sealer::keyring`].
+pub struct Keyring<'s> {
+    sealer: &'s Sealer,
+    tenant: TenantId,
+    keys: HashMap<i32, Aes256Gcm>,
+    latest: Option<i32>,
+}
+
+impl Keyring<'_> {
+    /// Seals `plaintext` for row `row` of `table` with the tenant's newest key (making the
+    /// first key when it has none).
+    ///
+    /// # Errors
+    /// [`CryptoError`] when a key cannot be made, read or unwrapped.
+    pub async fn seal(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        row: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let version = match self.latest {
+            Some(version) => version,
+            None => {
+                let (version, cipher) = match store::data_keys::latest(&mut *conn).await? {
+                    Some((version, wrapped)) => {
+                        (version, self.sealer.cipher(self.tenant, version, &wrapped)?)
+                    }
+                    None => self.sealer.new_key(&mut *conn, self.tenant, 1).await?,
+                };
+                self.keys.insert(version, cipher);
+                self.latest = Some(version);
+                version
+            }
+        };
+        let cipher = self.keys.get(&version).ok_or(CryptoError::MissingKey(version))?;
+        let mut sealed = version.to_be_bytes().to_vec();
+        sealed.extend(seal_with(
+            cipher,
+            plaintext,
+            &value_context(self.tenant, table, row),
+        )?);
+        Ok(sealed)
+    }
+
+    /// Opens a value sealed for row `row` of `table`.
+    ///
+    /// # Errors
+    /// [`CryptoError`] when the key is gone or the value does not authenticate here.
+    pub async fn open(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        row: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let (version, rest) = sealed
+            .split_first_chunk::<4>()
+            .ok_or(CryptoError::Malformed)?;
+        let version = i32::from_be_bytes(*version);
+        if !self.keys.contains_key(&version) {
+            let wrapped = store::data_keys::get(&mut *conn, version)
+                .await?
+                .ok_or(CryptoError::MissingKey(version))?;
+            let cipher = self.sealer.cipher(self.tenant, version, &wrapped)?;
+            self.keys.insert(version, cipher);
+        }
+        let cipher = self.keys.get(&version).ok_or(CryptoError::MissingKey(version))?;
+        open_with(cipher, rest, &value_context(self.tenant, table, row))
     }
 }
