@@ -2,6 +2,7 @@
 //! with. Idempotent: when the tenant exists nothing changes and no credential is issued.
 
 use crate::{
+    audit::{self, NewEvent},
     auth::{
         api_key::{IssuedApiKey, RandomnessUnavailable},
         roles::PLATFORM_ADMIN,
@@ -88,7 +89,7 @@ pub async fn bootstrap(
     for role in &roles {
         store::users::grant_role(&mut tx, tenant, admin_user, role).await?;
     }
-    store::api_keys::insert(
+    let key = store::api_keys::insert(
         &mut tx,
         tenant,
         admin_user,
@@ -98,6 +99,9 @@ pub async fn bootstrap(
         &api_key,
     )
     .await?;
+    let details = serde_json::json!({ "admin_user": admin_user, "roles": roles, "api_key": key.id });
+    let event = NewEvent::by_system("bootstrap", "tenant.bootstrap", "tenant", tenant, details);
+    audit::append(&mut tx, tenant, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(BootstrapOutcome::Created {
         tenant,

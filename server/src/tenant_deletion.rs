@@ -26,7 +26,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "role_policies",
     "identity_providers",
     "users",
-    // Last: without them whatever was sealed for the tenant (backups too) stays unreadable.
+    // Last: without them whatever was sealed for the tenant stays unreadable (in backups
+    // taken from now on too).
     "tenant_data_keys",
 ];
 

@@ -218,7 +218,7 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
     assert_eq!(opened, b"client-secret-1");
     drop(tx);
     let actions: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_events WHERE actor_kind = 'system' ORDER BY seq",
+        "SELECT action FROM audit_events WHERE actor_id = 'crypto-rotate' ORDER BY seq",
     )
     .fetch_all(&mut server.db.owner().await)
     .await

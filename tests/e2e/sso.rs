@@ -31,6 +31,9 @@ fn accounts() -> serde_json::Value {
     json!({
         "alice": {"email": "alice@acme.example", "name": "Alice", "groups": ["eng", "audit"]},
         "mallory": {"email": "mallory@evil.example", "name": "Mallory", "groups": ["eng"]},
+        // Claims the bootstrap owner's address without the provider vouching for it.
+        "eve": {"email": "owner@acme.example", "name": "Eve", "groups": [], "email_verified": null},
+        "trudy": {"email": "trudy@acme.example", "name": "Trudy", "groups": [], "email_verified": false},
     })
 }
 
@@ -377,6 +380,113 @@ async fn logins_are_refused_for_bad_tenant_state_provider_and_email() {
     assert!(response.text().await.unwrap().contains("not allowed"));
     let logs = setup.server.logs();
     assert!(logs.contains("login refused"), "security log line");
+
+    // Addresses the provider does not vouch for: refused, and never linked to the owner.
+    for login in ["eve", "trudy"] {
+        let callback = browser_flow(&mut setup, login).await;
+        let response = open_callback(&callback).await;
+        assert_eq!(response.status(), 401, "{login}");
+        assert!(
+            response.text().await.unwrap().contains("not verified"),
+            "{login}"
+        );
+    }
+    let mut owner = setup.server.db.owner().await;
+    let linked: Option<String> =
+        sqlx::query_scalar("SELECT external_subject FROM users WHERE email = 'owner@acme.example'")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!(linked, None, "the owner's account stays unlinked");
+    // Failures after a valid state are in the tenant's trail; the forged state's is not.
+    let failures: Vec<(uuid::Uuid, serde_json::Value)> = sqlx::query_as(
+        "SELECT tenant_id, details FROM audit_events WHERE action = 'login.failure' ORDER BY seq",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    let reasons: Vec<&str> = failures
+        .iter()
+        .map(|(_, d)| d["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "email_not_allowed",
+            "email_not_verified",
+            "email_not_verified"
+        ]
+    );
+    assert!(failures.iter().all(|(tenant, _)| !tenant.is_nil()));
+}
+
+#[tokio::test]
+async fn admins_cannot_hand_out_roles_above_their_own() {
+    use codexcontinue::pb::v1::CreateApiKeyRequest;
+
+    let setup = setup().await;
+    let channel = setup.server.channel().await;
+    let mut auth = AuthServiceClient::new(channel.clone());
+    let admin_key = auth
+        .create_api_key(authorized(
+            &setup.server.owner_key,
+            CreateApiKeyRequest {
+                name: "admin".into(),
+                roles: vec!["admin".into()],
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    // An admin may not mint an owner key.
+    let owner_key = auth
+        .create_api_key(authorized(
+            &admin_key,
+            CreateApiKeyRequest {
+                name: "escalate".into(),
+                roles: vec!["owner".into()],
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(owner_key.code(), Code::PermissionDenied, "{owner_key:?}");
+    // Nor map an identity provider group to owner; nobody maps one to platform-admin.
+    let mut admin = AdminServiceClient::new(channel);
+    for (key, role) in [
+        (&admin_key, "owner"),
+        (&admin_key, "admin"),
+        (&setup.server.owner_key, "platform-admin"),
+    ] {
+        let refused = admin
+            .set_identity_provider(authorized(
+                key,
+                SetIdentityProviderRequest {
+                    identity_provider: Some(IdentityProvider {
+                        issuer_url: "https://idp.acme.example".into(),
+                        client_id: CLIENT_ID.into(),
+                        group_roles: [(
+                            "anyone".to_owned(),
+                            RoleList {
+                                roles: vec![role.into()],
+                            },
+                        )]
+                        .into(),
+                        ..IdentityProvider::default()
+                    }),
+                    client_secret: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::PermissionDenied,
+            "{role}: {refused:?}"
+        );
+    }
 }
 
 #[tokio::test]

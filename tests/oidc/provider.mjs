@@ -51,7 +51,9 @@ server.listen(Number(process.env.OIDC_PORT ?? 0), '127.0.0.1', () => {
       return {
         accountId: id,
         async claims() {
-          return { sub: id, email: user.email, email_verified: true, name: user.name, groups: user.groups };
+          // email_verified: true unless the account says otherwise (null: not sent at all).
+          const verified = user.email_verified === null ? undefined : (user.email_verified ?? true);
+          return { sub: id, email: user.email, email_verified: verified, name: user.name, groups: user.groups };
         },
       };
     },

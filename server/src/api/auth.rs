@@ -87,9 +87,9 @@ impl From<LoginError> for ApiError {
             LoginError::NoProvider(_) => ApiError::FailedPrecondition(err.to_string()),
             LoginError::Provider(_) => ApiError::Unavailable(err.to_string()),
             LoginError::BadRedirect => ApiError::invalid("redirect_uri", "must be an absolute URL"),
-            LoginError::EmailNotAllowed(_) | LoginError::UserDisabled => {
-                ApiError::PermissionDenied(err.to_string())
-            }
+            LoginError::EmailNotAllowed(_)
+            | LoginError::EmailNotVerified
+            | LoginError::UserDisabled => ApiError::PermissionDenied(err.to_string()),
             LoginError::BadState
             | LoginError::CodeRefused(_)
             | LoginError::InvalidIdToken(_)

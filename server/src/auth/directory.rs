@@ -61,12 +61,23 @@ pub fn is_role_name(role: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-fn check_assignable(principal: &Principal, role: &str) -> Result<(), DirectoryError> {
+/// Whether `principal` may hand out `role` (to a user, an API key or an identity
+/// provider's group): never `platform-admin`, `owner` and `admin` only by owners.
+pub fn may_assign(principal: &Principal, role: &str) -> bool {
+    let privileged = matches!(role, "owner" | "admin");
+    role != PLATFORM_ADMIN && (!privileged || principal.has_role(OWNER))
+}
+
+/// Checks that `role` is a role name `principal` may hand out.
+///
+/// # Errors
+/// [`DirectoryError::BadRole`] for a malformed name, [`DirectoryError::RoleNotAssignable`]
+/// for a role the caller may not give.
+pub fn check_assignable(principal: &Principal, role: &str) -> Result<(), DirectoryError> {
     if !is_role_name(role) {
         return Err(DirectoryError::BadRole(role.to_owned()));
     }
-    let privileged = matches!(role, "owner" | "admin");
-    if role == PLATFORM_ADMIN || (privileged && !principal.has_role(OWNER)) {
+    if !may_assign(principal, role) {
         return Err(DirectoryError::RoleNotAssignable(role.to_owned()));
     }
     Ok(())

@@ -8,7 +8,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Principal, api_key::IssuedApiKey, directory::is_role_name, roles::PLATFORM_ADMIN};
+use super::{
+    Principal,
+    api_key::IssuedApiKey,
+    directory::{is_role_name, may_assign},
+    roles::PLATFORM_ADMIN,
+};
 use crate::{
     audit::{self, NewEvent},
     store::{self, Database, StoreError, api_keys::ApiKeyRecord},
@@ -55,8 +60,9 @@ pub struct NewKey {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// Issues a key for the caller. Callers who may grant roles (`assign_any_role`) may give
-/// the key any tenant role; others only roles they hold. No key gets `platform-admin`.
+/// Issues a key for the caller. Callers may give the key roles they hold; callers who may
+/// grant roles (`assign_any_role`) also roles they could grant a user (`owner` and `admin`
+/// only by owners). No key gets `platform-admin`.
 ///
 /// # Errors
 /// [`KeyError`] for bad input, a role the caller may not give, or a failure.
@@ -80,8 +86,10 @@ pub async fn create(
     };
     roles.sort();
     roles.dedup();
-    let may_give =
-        |role: &String| role != PLATFORM_ADMIN && (principal.has_role(role) || assign_any_role);
+    let may_give = |role: &String| {
+        role != PLATFORM_ADMIN
+            && (principal.has_role(role) || (assign_any_role && may_assign(principal, role)))
+    };
     if let Some(role) = roles.iter().find(|role| !may_give(role)) {
         return Err(KeyError::RoleNotHeld(role.clone()));
     }

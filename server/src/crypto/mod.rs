@@ -6,7 +6,8 @@
 //! `version (4 bytes, big-endian) || nonce (12 random bytes) || ciphertext+tag`, with
 //! associated data binding it to its tenant, table and row, so a value copied to another
 //! row or tenant does not open. Destroying a tenant's keys makes every value sealed for it
-//! unreadable (crypto-shredding).
+//! unreadable (crypto-shredding) in the database and in backups taken afterwards; a backup
+//! taken before still holds the wrapped keys, so it opens with the master key.
 
 mod master_key;
 mod rotation;

@@ -157,7 +157,10 @@ impl Keyring<'_> {
                 version
             }
         };
-        let cipher = self.keys.get(&version).ok_or(CryptoError::MissingKey(version))?;
+        let cipher = self
+            .keys
+            .get(&version)
+            .ok_or(CryptoError::MissingKey(version))?;
         let mut sealed = version.to_be_bytes().to_vec();
         sealed.extend(seal_with(
             cipher,
@@ -189,7 +192,10 @@ impl Keyring<'_> {
             let cipher = self.sealer.cipher(self.tenant, version, &wrapped)?;
             self.keys.insert(version, cipher);
         }
-        let cipher = self.keys.get(&version).ok_or(CryptoError::MissingKey(version))?;
+        let cipher = self
+            .keys
+            .get(&version)
+            .ok_or(CryptoError::MissingKey(version))?;
         open_with(cipher, rest, &value_context(self.tenant, table, row))
     }
 }

@@ -135,7 +135,7 @@ impl Database {
                 "SELECT current_user::text, r.rolsuper, r.rolbypassrls,
                         EXISTS (SELECT 1 FROM pg_tables t
                                 WHERE t.schemaname = 'public' AND t.tablename = 'tenants'
-                                  AND t.tableowner = current_user)
+                                  AND pg_has_role(current_user, t.tableowner, 'MEMBER'))
                  FROM pg_roles r WHERE r.rolname = current_user",
             )
             .fetch_one(&self.pool)
@@ -145,7 +145,7 @@ impl Database {
         } else if bypass_rls {
             Some("has BYPASSRLS")
         } else if owns_tables {
-            Some("owns the tables")
+            Some("owns the tables (or is a member of their owner)")
         } else {
             None
         };

@@ -49,9 +49,10 @@ pub async fn grant_role(
     Ok(())
 }
 
-/// A user signing in through SSO: found by their subject at the provider, else linked by
-/// email to a user not yet bound to a subject (e.g. the bootstrap admin), else created.
-/// Returns the user's id and whether they are disabled.
+/// A user signing in through SSO: found by their subject at the provider, else (only when
+/// the provider vouches for the email) linked by email to a user not yet bound to a subject
+/// (e.g. the bootstrap admin), else created. Returns the user's id and whether they are
+/// disabled, or `None` when the email belongs to another account that may not be linked.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -61,7 +62,8 @@ pub async fn upsert_sso(
     subject: &str,
     email: &str,
     display_name: &str,
-) -> Result<(Uuid, bool), StoreError> {
+    email_verified: bool,
+) -> Result<Option<(Uuid, bool)>, StoreError> {
     let found: Option<(Uuid, bool)> = sqlx::query_as(
         "UPDATE users SET email = $2, display_name = $3, last_login_at = now()
          WHERE external_subject = $1
@@ -72,35 +74,38 @@ pub async fn upsert_sso(
     .bind(display_name)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(found) = found {
+    if found.is_some() {
         return Ok(found);
     }
-    let linked: Option<(Uuid, bool)> = sqlx::query_as(
-        "UPDATE users SET external_subject = $1, display_name = $3, last_login_at = now()
-         WHERE lower(email) = lower($2) AND external_subject IS NULL
-         RETURNING id, disabled",
-    )
-    .bind(subject)
-    .bind(email)
-    .bind(display_name)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(linked) = linked {
-        return Ok(linked);
+    if email_verified {
+        let linked: Option<(Uuid, bool)> = sqlx::query_as(
+            "UPDATE users SET external_subject = $1, display_name = $3, last_login_at = now()
+             WHERE lower(email) = lower($2) AND external_subject IS NULL
+             RETURNING id, disabled",
+        )
+        .bind(subject)
+        .bind(email)
+        .bind(display_name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if linked.is_some() {
+            return Ok(linked);
+        }
     }
-    let id = Uuid::now_v7();
-    sqlx::query(
+    let created: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO users (tenant_id, id, email, display_name, external_subject, last_login_at)
-         VALUES ($1, $2, $3, $4, $5, now())",
+         VALUES ($1, $2, $3, $4, $5, now())
+         ON CONFLICT DO NOTHING
+         RETURNING id",
     )
     .bind(tenant.0)
-    .bind(id)
+    .bind(Uuid::now_v7())
     .bind(email)
     .bind(display_name)
     .bind(subject)
-    .execute(conn)
+    .fetch_optional(conn)
     .await?;
-    Ok((id, false))
+    Ok(created.map(|id| (id, false)))
 }
 
 /// Roles `user` holds in the scoped tenant.

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent},
-    auth::directory::Directory,
+    auth::directory::{Directory, check_assignable},
     crypto::{IDP_CLIENT_SECRET, Sealer},
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{Platform, TenantState},
@@ -392,6 +392,9 @@ service_impl! {
                     .map_err(|err| ApiError::Internal(err.to_string()))?
             };
             let record = provider_record(provider, sealed)?;
+            for role in record.group_roles.0.values().flatten() {
+                check_assignable(&principal, role).map_err(ApiError::from)?;
+            }
             let saved = store::identity_providers::upsert(&mut tx, principal.tenant, &record)
                 .await
                 .map_err(ApiError::from)?;

@@ -7,6 +7,8 @@ use openidconnect::core::CoreIdToken;
 pub(super) struct Identity {
     pub(super) subject: String,
     pub(super) email: String,
+    /// The provider's `email_verified` claim, when it sends one.
+    pub(super) email_verified: Option<bool>,
     pub(super) name: String,
     pub(super) groups: Vec<String>,
 }

@@ -33,6 +33,13 @@ pub enum LoginError {
     /// The user is disabled.
     #[error("this user is disabled")]
     UserDisabled,
+    /// The provider does not vouch for the email (`email_verified` false, or absent while
+    /// the email belongs to an existing account).
+    #[error(
+        "the identity provider has not verified this email address; it cannot sign in to \
+         (or be linked with) an account that uses it"
+    )]
+    EmailNotVerified,
     /// The one-time login code is unknown, expired or used.
     #[error("login code is unknown, expired or already used")]
     BadLoginCode,
@@ -54,6 +61,7 @@ impl LoginError {
             Self::InvalidIdToken(_) => "invalid_id_token",
             Self::EmailNotAllowed(_) => "email_not_allowed",
             Self::UserDisabled => "user_disabled",
+            Self::EmailNotVerified => "email_not_verified",
             Self::BadLoginCode => "bad_login_code",
             Self::Internal(_) => "internal",
         }

@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 
 use super::{
     Principal,
+    roles::PLATFORM_ADMIN,
     sessions::{IssuedSession, SessionOwner, Sessions},
     tokens,
 };
@@ -193,7 +194,11 @@ impl Sso {
     ) -> Result<LoginDone, LoginError> {
         let (tenant, handle) = tokens::parse(STATE_PREFIX, state).ok_or(LoginError::BadState)?;
         let result = self.finish_login(tenant, &handle, code, &origin).await;
-        if let Err(err) = &result {
+        // A state that was never issued proves nothing about its tenant: record failures
+        // in a tenant's trail only once the state checked out.
+        if let Err(err) = &result
+            && !matches!(err, LoginError::BadState)
+        {
             let event = NewEvent::from_origin(
                 Actor::Anonymous,
                 &origin,
@@ -371,6 +376,7 @@ impl Sso {
         Ok(Identity {
             subject: claims.subject().as_str().to_owned(),
             email,
+            email_verified: claims.email_verified(),
             name,
             groups,
         })
@@ -383,6 +389,9 @@ impl Sso {
         identity: Identity,
         origin: &CallOrigin,
     ) -> Result<LoginDone, LoginError> {
+        if identity.email_verified == Some(false) {
+            return Err(LoginError::EmailNotVerified);
+        }
         if !email_allowed(&identity.email, &provider.allowed_email_domains) {
             return Err(LoginError::EmailNotAllowed(identity.email));
         }
@@ -393,8 +402,10 @@ impl Sso {
             &identity.subject,
             &identity.email,
             &identity.name,
+            identity.email_verified == Some(true),
         )
-        .await?;
+        .await?
+        .ok_or(LoginError::EmailNotVerified)?;
         if disabled {
             return Err(LoginError::UserDisabled);
         }
@@ -404,6 +415,8 @@ impl Sso {
             .filter_map(|group| provider.group_roles.0.get(group))
             .flatten()
             .map(String::as_str)
+            // Never from a provider, whatever its settings say.
+            .filter(|role| *role != PLATFORM_ADMIN)
             .collect();
         let held = store::users::roles(&mut tx, user).await?;
         if mapped.is_empty() && held.is_empty() {

@@ -1,7 +1,7 @@
 //! Which permission every RPC needs: deny by default.
 //!
 //! Each method of every served service has exactly one entry: public (health, reflection,
-//! and the two login calls a user makes before having a credential) or an (object, action)
+//! and the three login calls a user makes before having a credential) or an (object, action)
 //! permission the caller's roles must grant. A method missing from the table is refused,
 //! and a test walks the compiled descriptors to prove none is missing.
 
