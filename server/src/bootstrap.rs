@@ -99,7 +99,8 @@ pub async fn bootstrap(
         &api_key,
     )
     .await?;
-    let details = serde_json::json!({ "admin_user": admin_user, "roles": roles, "api_key": key.id });
+    let details =
+        serde_json::json!({ "admin_user": admin_user, "roles": roles, "api_key": key.id });
     let event = NewEvent::by_system("bootstrap", "tenant.bootstrap", "tenant", tenant, details);
     audit::append(&mut tx, tenant, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -20,6 +20,8 @@ use crate::{
 
 /// Tenant-owned tables, children before parents.
 pub const TENANT_TABLES: &[&str] = &[
+    "messages",
+    "conversations",
     "sessions",
     "api_keys",
     "role_assignments",

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod audit_api;
 mod bootstrap;
+mod chat;
 mod cli;
 mod crypto;
 mod grpc_web;

@@ -28,7 +28,7 @@ fn count(metrics: &str, series: &str) -> u64 {
 async fn metrics_count_each_call_with_its_code() {
     let server = TestServer::start().await;
     let ok_series = r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="Ok"}"#;
-    let unimplemented_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.ChatService",grpc_method="ListConversations",grpc_code="Unimplemented"}"#;
+    let unimplemented_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="ListMemories",grpc_code="Unimplemented"}"#;
     let before = scrape(&server).await;
     assert_eq!(count(&before, unimplemented_series), 0);
 
@@ -40,7 +40,7 @@ async fn metrics_count_each_call_with_its_code() {
     let authorization = format!("Bearer {}", server.owner_key);
     call_empty(
         channel.clone(),
-        "/codexcontinue.v1.ChatService/ListConversations",
+        "/codexcontinue.v1.MemoryService/ListMemories",
         &[("authorization", &authorization)],
     )
     .await
@@ -48,14 +48,14 @@ async fn metrics_count_each_call_with_its_code() {
     // Refusals are counted under their own code.
     call_empty(
         channel.clone(),
-        "/codexcontinue.v1.ChatService/ListConversations",
+        "/codexcontinue.v1.MemoryService/ListMemories",
         &[],
     )
     .await
     .unwrap_err();
 
     let after = scrape(&server).await;
-    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.ChatService",grpc_method="ListConversations",grpc_code="Unauthenticated"}"#;
+    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="ListMemories",grpc_code="Unauthenticated"}"#;
     assert_eq!(count(&after, refused_series), 1, "{after}");
     assert_eq!(
         count(&after, ok_series),

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod catalog;
+mod chat;
 mod convert;
 mod error;
 mod login_http;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
-use pending::{ChatApi, MemoryApi, ModelApi, Pending, PluginApi};
+use pending::{MemoryApi, ModelApi, Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
@@ -29,6 +30,7 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
+    chat::Conversations,
     crypto::Sealer,
     health::Readiness,
     pb,
@@ -100,7 +102,12 @@ pub fn routes(
     let grpc = Routes::new(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(Pending::<ChatApi>::new())
+        .add_service(pb::v1::chat_service_server::ChatServiceServer::new(
+            chat::ChatApi::new(Conversations::new(
+                context.db.clone(),
+                context.sealer.clone(),
+            )),
+        ))
         .add_service(Pending::<MemoryApi>::new())
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
             auth::AuthApi::new(

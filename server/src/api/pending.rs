@@ -86,12 +86,6 @@ macro_rules! pending_api {
 }
 
 pending_api!(
-    /// ChatService.
-    ChatApi,
-    pb::chat_service_server::SERVICE_NAME,
-    "conversations need the chat engine and model providers"
-);
-pending_api!(
     /// MemoryService.
     MemoryApi,
     pb::memory_service_server::SERVICE_NAME,

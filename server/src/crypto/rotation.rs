@@ -31,8 +31,23 @@ pub const IDP_CLIENT_SECRET: SealedColumn = SealedColumn {
     column: "client_secret_sealed",
 };
 
+/// Conversation titles.
+pub const CONVERSATION_TITLES: SealedColumn = SealedColumn {
+    table: "conversations",
+    row: "id",
+    column: "title_sealed",
+};
+
+/// Message contents.
+pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
+    table: "messages",
+    row: "id",
+    column: "content_sealed",
+};
+
 /// Every column holding sealed values; modules that seal add theirs here.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[IDP_CLIENT_SECRET];
+pub const SEALED_COLUMNS: &[SealedColumn] =
+    &[IDP_CLIENT_SECRET, CONVERSATION_TITLES, MESSAGE_CONTENTS];
 
 /// Values re-sealed per transaction.
 const BATCH: i64 = 200;

@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod conversations;
 pub mod data_keys;
 pub mod identity_providers;
 pub mod role_policies;

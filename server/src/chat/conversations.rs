@@ -1,0 +1,390 @@
+//! A user's conversations and their messages. Rows hold titles and contents sealed with
+//! the tenant's data key, bound to their row; everything here runs in the caller's tenant
+//! scope and only on the caller's own conversations.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{ChatError, DEFAULT_PROFILE, profile};
+use crate::{
+    audit::{self, NewEvent},
+    auth::Principal,
+    crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, Sealer},
+    privacy::PhiPolicy,
+    store::{
+        self, Database, StoreError,
+        conversations::{ConversationRow, MessageRow},
+    },
+    tenancy,
+};
+
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest model name, in characters.
+pub const MAX_MODEL_CHARS: usize = 200;
+
+/// What a new conversation starts with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewConversation<'a> {
+    /// Optional title.
+    pub title: &'a str,
+    /// Optional profile id; default `general`.
+    pub profile: &'a str,
+    /// Optional model alias or `provider/model`.
+    pub model: &'a str,
+}
+
+/// A conversation, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Title (may be empty).
+    pub title: String,
+    /// Domain profile id.
+    pub profile: String,
+    /// Model alias or `provider/model`; empty: the profile's default.
+    pub model: String,
+    /// Messages in it.
+    pub message_count: i64,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Last activity.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageRole {
+    /// Instructions.
+    System,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's result.
+    Tool,
+}
+
+impl MessageRole {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::User => "user",
+            Self::Assistant => "assistant",
+            Self::Tool => "tool",
+        }
+    }
+
+    fn parse(stored: &str) -> Self {
+        match stored {
+            "system" => Self::System,
+            "assistant" => Self::Assistant,
+            "tool" => Self::Tool,
+            _ => Self::User,
+        }
+    }
+}
+
+/// A message, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Its conversation.
+    pub conversation_id: Uuid,
+    /// Who wrote it.
+    pub role: MessageRole,
+    /// Its text.
+    pub content: String,
+    /// Assistant messages: `provider/model`.
+    pub model_used: String,
+    /// Assistant messages: prompt tokens of the call.
+    pub prompt_tokens: i64,
+    /// Assistant messages: generated tokens.
+    pub completion_tokens: i64,
+    /// Assistant messages: cost in millionths of the currency unit.
+    pub cost_micros: i64,
+    /// Assistant messages: why generation ended.
+    pub finish_reason: String,
+    /// Created.
+    pub created_at: OffsetDateTime,
+}
+
+/// The caller's conversations.
+#[derive(Clone)]
+pub struct Conversations {
+    db: Database,
+    sealer: Sealer,
+}
+
+fn check_title(title: &str) -> Result<String, ChatError> {
+    let title = title.trim();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ChatError::invalid(
+            "title",
+            format!("must be at most {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    Ok(title.to_owned())
+}
+
+impl Conversations {
+    /// Conversations in `db`, sealed with `sealer`.
+    pub fn new(db: Database, sealer: Sealer) -> Self {
+        Self { db, sealer }
+    }
+
+    /// Starts a conversation for the caller.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for a long title or model or an unknown profile.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        new: NewConversation<'_>,
+    ) -> Result<Conversation, ChatError> {
+        let title = check_title(new.title)?;
+        let profile_id = if new.profile.is_empty() {
+            DEFAULT_PROFILE
+        } else {
+            profile(new.profile)
+                .ok_or_else(|| ChatError::invalid("profile", "unknown profile (see ListProfiles)"))?
+                .id
+        };
+        if new.model.chars().count() > MAX_MODEL_CHARS {
+            return Err(ChatError::invalid(
+                "model",
+                format!("must be at most {MAX_MODEL_CHARS} characters"),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let id = Uuid::now_v7();
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let title_sealed = self
+            .sealer
+            .seal(
+                &mut tx,
+                principal.tenant,
+                CONVERSATION_TITLES.table,
+                &id.to_string(),
+                title.as_bytes(),
+            )
+            .await?;
+        let row = ConversationRow {
+            id,
+            user_id: principal.user,
+            title_sealed,
+            profile: profile_id.to_owned(),
+            model: new.model.trim().to_owned(),
+            message_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        store::conversations::insert(&mut tx, principal.tenant, &row).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Conversation {
+            id,
+            title,
+            profile: row.profile,
+            model: row.model,
+            message_count: 0,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// One of the caller's conversations.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the caller has no such conversation.
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Conversation, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let row = store::conversations::get(&mut tx, principal.user, id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let conversation =
+            open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(conversation)
+    }
+
+    /// A page of the caller's conversations, most recently active first, after the
+    /// (last activity, id) of the previous page.
+    ///
+    /// # Errors
+    /// [`ChatError`] when a store fails.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        profile: Option<&str>,
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let rows =
+            store::conversations::list(&mut tx, principal.user, profile, after, i64::from(limit))
+                .await?;
+        let mut keyring = self.sealer.keyring(principal.tenant);
+        let mut conversations = Vec::with_capacity(rows.len());
+        for row in rows {
+            conversations.push(open_conversation(&mut keyring, &mut tx, row).await?);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(conversations)
+    }
+
+    /// Changes the title of one of the caller's conversations.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for an empty or long title, [`ChatError::NotFound`].
+    pub async fn rename(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        title: &str,
+    ) -> Result<Conversation, ChatError> {
+        let title = check_title(title)?;
+        if title.is_empty() {
+            return Err(ChatError::invalid("title", "must not be empty"));
+        }
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let sealed = self
+            .sealer
+            .seal(
+                &mut tx,
+                principal.tenant,
+                CONVERSATION_TITLES.table,
+                &id.to_string(),
+                title.as_bytes(),
+            )
+            .await?;
+        if !store::conversations::set_title(&mut tx, principal.user, id, &sealed).await? {
+            return Err(ChatError::NotFound);
+        }
+        let row = store::conversations::get(&mut tx, principal.user, id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let conversation =
+            open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(conversation)
+    }
+
+    /// Deletes one of the caller's conversations with its messages, recorded with the
+    /// number of messages in the same transaction; returns that number.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the caller has no such conversation.
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<i64, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let messages = store::conversations::delete(&mut tx, principal.user, id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let event = NewEvent::by(
+            principal,
+            "conversation.delete",
+            "conversation",
+            id,
+            json!({ "messages": messages }),
+        );
+        audit::append(&mut tx, principal.tenant, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(messages)
+    }
+
+    /// What the caller's tenant does with PHI in prompts bound for external providers.
+    ///
+    /// # Errors
+    /// [`ChatError`] when a store fails.
+    pub async fn phi_policy(&self, principal: &Principal) -> Result<PhiPolicy, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let tenant = store::tenants::current(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        // The column's CHECK admits only the three names; anything else is treated as the
+        // strictest policy.
+        Ok(tenant
+            .and_then(|tenant| tenant.phi_policy.parse().ok())
+            .unwrap_or(PhiPolicy::Refuse))
+    }
+
+    /// A page of one of the caller's conversations' messages, oldest first, after message
+    /// `after`.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the caller has no such conversation.
+    pub async fn messages(
+        &self,
+        principal: &Principal,
+        conversation: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::conversations::get(&mut tx, principal.user, conversation)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let rows =
+            store::conversations::messages(&mut tx, conversation, after, i64::from(limit)).await?;
+        let mut keyring = self.sealer.keyring(principal.tenant);
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in rows {
+            messages.push(open_message(&mut keyring, &mut tx, row).await?);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(messages)
+    }
+}
+
+async fn open_conversation(
+    keyring: &mut Keyring<'_>,
+    conn: &mut sqlx::PgConnection,
+    row: ConversationRow,
+) -> Result<Conversation, ChatError> {
+    let title = keyring
+        .open(
+            conn,
+            CONVERSATION_TITLES.table,
+            &row.id.to_string(),
+            &row.title_sealed,
+        )
+        .await?;
+    Ok(Conversation {
+        id: row.id,
+        title: String::from_utf8_lossy(&title).into_owned(),
+        profile: row.profile,
+        model: row.model,
+        message_count: row.message_count,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+async fn open_message(
+    keyring: &mut Keyring<'_>,
+    conn: &mut sqlx::PgConnection,
+    row: MessageRow,
+) -> Result<Message, ChatError> {
+    let content = keyring
+        .open(
+            conn,
+            MESSAGE_CONTENTS.table,
+            &row.id.to_string(),
+            &row.content_sealed,
+        )
+        .await?;
+    Ok(Message {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        role: MessageRole::parse(&row.role),
+        content: String::from_utf8_lossy(&content).into_owned(),
+        model_used: row.model_used,
+        prompt_tokens: row.prompt_tokens,
+        completion_tokens: row.completion_tokens,
+        cost_micros: row.cost_micros,
+        finish_reason: row.finish_reason,
+        created_at: row.created_at,
+    })
+}

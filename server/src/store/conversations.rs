@@ -1,0 +1,235 @@
+//! Conversations and their messages. Titles and contents are stored sealed (see `chat`).
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::tenancy::TenantId;
+
+/// One stored conversation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    /// Conversation id (UUIDv7).
+    pub id: Uuid,
+    /// The user it belongs to.
+    pub user_id: Uuid,
+    /// Sealed title.
+    pub title_sealed: Vec<u8>,
+    /// Domain profile id.
+    pub profile: String,
+    /// Model alias or `provider/model`; empty: the profile's default.
+    pub model: String,
+    /// Messages in it.
+    pub message_count: i64,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Last activity.
+    pub updated_at: OffsetDateTime,
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, user_id, title_sealed, profile, model, message_count, created_at, updated_at";
+
+/// Stores a new conversation of `user`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    row: &ConversationRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO conversations
+             (tenant_id, id, user_id, title_sealed, profile, model, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(tenant.0)
+    .bind(row.id)
+    .bind(row.user_id)
+    .bind(&row.title_sealed)
+    .bind(&row.profile)
+    .bind(&row.model)
+    .bind(row.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One conversation of `user`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn get(
+    conn: &mut PgConnection,
+    user: Uuid,
+    id: Uuid,
+) -> Result<Option<ConversationRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 AND id = $2"
+    ))
+    .bind(user)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// `user`'s conversations, most recently active first, after the (updated_at, id) key of
+/// the previous page, optionally of one profile.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list(
+    conn: &mut PgConnection,
+    user: Uuid,
+    profile: Option<&str>,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ConversationRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations
+         WHERE user_id = $1
+           AND ($2::text IS NULL OR profile = $2)
+           AND ($3::timestamptz IS NULL OR (updated_at, id) < ($3, $4))
+         ORDER BY updated_at DESC, id DESC
+         LIMIT $5"
+    ))
+    .bind(user)
+    .bind(profile)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replaces the sealed title; `false` when `user` has no such conversation.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn set_title(
+    conn: &mut PgConnection,
+    user: Uuid,
+    id: Uuid,
+    title_sealed: &[u8],
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE conversations SET title_sealed = $3, updated_at = now()
+         WHERE user_id = $1 AND id = $2",
+    )
+    .bind(user)
+    .bind(id)
+    .bind(title_sealed)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Deletes a conversation of `user` with its messages; returns how many messages it had,
+/// or `None` when there was no such conversation.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn delete(
+    conn: &mut PgConnection,
+    user: Uuid,
+    id: Uuid,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM conversations WHERE user_id = $1 AND id = $2 RETURNING message_count",
+    )
+    .bind(user)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// One stored message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    /// Message id (UUIDv7).
+    pub id: Uuid,
+    /// Its conversation.
+    pub conversation_id: Uuid,
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Sealed content.
+    pub content_sealed: Vec<u8>,
+    /// Assistant messages: `provider/model`.
+    pub model_used: String,
+    /// Assistant messages: prompt tokens of the call.
+    pub prompt_tokens: i64,
+    /// Assistant messages: generated tokens.
+    pub completion_tokens: i64,
+    /// Assistant messages: cost in millionths of the currency unit.
+    pub cost_micros: i64,
+    /// Assistant messages: why generation ended.
+    pub finish_reason: String,
+    /// Created.
+    pub created_at: OffsetDateTime,
+}
+
+/// Appends a message to its conversation and counts it there.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn insert_message(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    row: &MessageRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO messages
+             (tenant_id, id, conversation_id, role, content_sealed, model_used, prompt_tokens,
+              completion_tokens, cost_micros, finish_reason, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(tenant.0)
+    .bind(row.id)
+    .bind(row.conversation_id)
+    .bind(&row.role)
+    .bind(&row.content_sealed)
+    .bind(&row.model_used)
+    .bind(row.prompt_tokens)
+    .bind(row.completion_tokens)
+    .bind(row.cost_micros)
+    .bind(&row.finish_reason)
+    .bind(row.created_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE conversations SET message_count = message_count + 1, updated_at = $2
+         WHERE id = $1",
+    )
+    .bind(row.conversation_id)
+    .bind(row.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A conversation's messages, oldest first, after message id `after`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn messages(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
+                completion_tokens, cost_micros, finish_reason, created_at
+         FROM messages
+         WHERE conversation_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id
+         LIMIT $3",
+    )
+    .bind(conversation)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
