@@ -26,6 +26,7 @@ use crate::{
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
+    llm::Providers,
     store::{Database, StoreError},
     telemetry::{
         DropUnreasonableIdLayer, Metrics, propagate_request_id_layer, set_request_id_layer,
@@ -190,6 +191,8 @@ impl App {
         let sync = replica_sync.clone();
         background.spawn(|stop| sync.listen(stop));
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
+        let providers = Providers::new(db.clone(), sealer.clone())
+            .map_err(|err| AppError::Http(err.to_string()))?;
 
         let (draining, drain_started) = oneshot::channel::<()>();
         let signal = async move {
@@ -212,6 +215,7 @@ impl App {
                 sso: Arc::new(sso),
                 sealer,
                 audit_writer,
+                providers,
                 signer,
                 console_url: config.auth.console_url.clone(),
                 metrics,

@@ -287,7 +287,7 @@ async fn another_tenant_sees_none_of_them_and_bad_input_is_named() {
             .all(|p| p.phi_policy() == codexcontinue::pb::v1::PhiPolicy::Redact)
     );
 
-    let pending = chat
+    let no_model = chat
         .send_message(authorized(
             &server.owner_key,
             SendMessageRequest {
@@ -298,5 +298,5 @@ async fn another_tenant_sees_none_of_them_and_bad_input_is_named() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(pending.code(), Code::Unimplemented);
+    assert_eq!(field(&no_model), "options.model");
 }

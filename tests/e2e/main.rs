@@ -7,6 +7,7 @@ mod audit;
 mod audit_api;
 mod bootstrap;
 mod chat;
+mod chat_generation;
 mod cli;
 mod crypto;
 mod grpc_web;

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod db;
 pub mod env;
 pub mod grpc;
+pub mod llm_upstream;
 pub mod oidc;
 pub mod redis;
 pub mod server;

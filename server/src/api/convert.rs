@@ -45,3 +45,10 @@ pub fn audit_resource<T>(request: &Request<T>, id: impl ToString) {
         slot.set_resource(id.to_string());
     }
 }
+
+/// Marks the call's audit event as touching protected health information.
+pub fn audit_phi<T>(request: &Request<T>) {
+    if let Some(slot) = request.extensions().get::<AuditSlot>() {
+        slot.mark_phi();
+    }
+}

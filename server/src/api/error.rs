@@ -35,6 +35,14 @@ pub enum ApiError {
     /// The call cannot work in the current state (e.g. no identity provider configured).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A quota or rate limit (here or at a model provider) is used up; retry later.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// What ran out.
+        message: String,
+        /// Seconds to wait, when known (sent as `retry-after`).
+        retry_after: Option<u64>,
+    },
     /// A dependency (e.g. an identity provider) is unreachable; retrying may work.
     #[error("{0}")]
     Unavailable(String),
@@ -73,6 +81,16 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
+            ApiError::ResourceExhausted {
+                message,
+                retry_after,
+            } => {
+                let mut status = Status::resource_exhausted(message);
+                if let Some(seconds) = retry_after {
+                    status.metadata_mut().insert("retry-after", seconds.into());
+                }
+                status
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal(

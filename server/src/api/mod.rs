@@ -30,9 +30,10 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
-    chat::Conversations,
+    chat::{Conversations, Generator},
     crypto::Sealer,
     health::Readiness,
+    llm::Providers,
     pb,
     platform::Platform,
     store::Database,
@@ -55,6 +56,8 @@ pub struct ApiContext {
     pub sealer: Sealer,
     /// Commits the audit events of calls.
     pub audit_writer: AuditWriter,
+    /// The tenants' model providers.
+    pub providers: Providers,
     /// Signs and checks audit checkpoints.
     pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
@@ -102,12 +105,11 @@ pub fn routes(
     let grpc = Routes::new(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::v1::chat_service_server::ChatServiceServer::new(
-            chat::ChatApi::new(Conversations::new(
-                context.db.clone(),
-                context.sealer.clone(),
-            )),
-        ))
+        .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
+            let conversations = Conversations::new(context.db.clone(), context.sealer.clone());
+            let generator = Generator::new(conversations.clone(), context.providers.clone());
+            chat::ChatApi::new(conversations, generator)
+        }))
         .add_service(Pending::<MemoryApi>::new())
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
             auth::AuthApi::new(
@@ -128,6 +130,7 @@ pub fn routes(
                     context.sessions.clone(),
                     context.replica_sync.clone(),
                 ),
+                context.providers.clone(),
             ),
         ))
         .add_service(Pending::<PluginApi>::new())

@@ -34,6 +34,7 @@ pub struct AuditSlot(Arc<Mutex<SlotState>>);
 struct SlotState {
     caller: Option<(Principal, &'static str)>,
     resource_id: String,
+    phi: bool,
 }
 
 impl AuditSlot {
@@ -45,6 +46,11 @@ impl AuditSlot {
     /// Records the id of the resource the call acts on.
     pub fn set_resource(&self, id: String) {
         self.state().resource_id = id;
+    }
+
+    /// Records that the call handled protected health information.
+    pub fn mark_phi(&self) {
+        self.state().phi = true;
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
@@ -102,6 +108,7 @@ impl Draft {
             let SlotState {
                 caller,
                 resource_id,
+                phi,
             } = self.slot.take();
             let (tenant, actor, resource_type) = match caller {
                 Some((principal, object)) => {
@@ -128,7 +135,8 @@ impl Draft {
                 resource_id,
                 serde_json::json!({}),
             )
-            .with_outcome(outcome, code);
+            .with_outcome(outcome, code)
+            .with_phi(phi);
             self.writer.record(tenant, event).await.map_err(|err| {
                 tracing::error!(error = %err, action = %self.action, "audit event not written: failing the call");
                 Status::internal("the call could not be audited; it was not completed")

@@ -164,6 +164,12 @@ impl NewEvent {
         )
     }
 
+    /// The same event, marked as touching PHI when `phi`.
+    pub fn with_phi(mut self, phi: bool) -> Self {
+        self.phi = phi;
+        self
+    }
+
     /// The same event with another outcome and status code.
     pub fn with_outcome(mut self, outcome: Outcome, code: tonic::Code) -> Self {
         self.outcome = outcome;

@@ -295,6 +295,85 @@ impl Conversations {
         Ok(messages)
     }
 
+    /// The last `limit` messages of one of the caller's conversations, oldest first.
+    ///
+    /// # Errors
+    /// [`ChatError`] when a store fails or a message does not open.
+    pub async fn recent_messages(
+        &self,
+        principal: &Principal,
+        conversation: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Message>, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let rows =
+            store::conversations::recent_messages(&mut tx, conversation, i64::from(limit)).await?;
+        let mut keyring = self.sealer.keyring(principal.tenant);
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in rows.into_iter().rev() {
+            messages.push(open_message(&mut keyring, &mut tx, row).await?);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(messages)
+    }
+
+    /// Stores `messages` of one of the caller's conversations in one transaction, sealed,
+    /// and gives the conversation `title` when one is passed.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the conversation is gone, or a failure.
+    pub async fn store_turn(
+        &self,
+        principal: &Principal,
+        messages: &[&Message],
+        title: Option<&str>,
+    ) -> Result<(), ChatError> {
+        let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
+            return Ok(());
+        };
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::conversations::get(&mut tx, principal.user, conversation)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let mut keyring = self.sealer.keyring(principal.tenant);
+        for message in messages {
+            let content_sealed = keyring
+                .seal(
+                    &mut tx,
+                    MESSAGE_CONTENTS.table,
+                    &message.id.to_string(),
+                    message.content.as_bytes(),
+                )
+                .await?;
+            let row = MessageRow {
+                id: message.id,
+                conversation_id: message.conversation_id,
+                role: message.role.as_str().to_owned(),
+                content_sealed,
+                model_used: message.model_used.clone(),
+                prompt_tokens: message.prompt_tokens,
+                completion_tokens: message.completion_tokens,
+                cost_micros: message.cost_micros,
+                finish_reason: message.finish_reason.clone(),
+                created_at: message.created_at,
+            };
+            store::conversations::insert_message(&mut tx, principal.tenant, &row).await?;
+        }
+        if let Some(title) = title {
+            let sealed = keyring
+                .seal(
+                    &mut tx,
+                    CONVERSATION_TITLES.table,
+                    &conversation.to_string(),
+                    title.as_bytes(),
+                )
+                .await?;
+            store::conversations::set_title(&mut tx, principal.user, conversation, &sealed).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// What the caller's tenant does with PHI in prompts bound for external providers.
     ///
     /// # Errors

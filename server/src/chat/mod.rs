@@ -5,12 +5,20 @@
 //! it is stored; titles too, since they are often the first words of a message.
 
 mod conversations;
+mod generate;
 mod profiles;
+mod restore;
 
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
+pub use generate::{GenerationOptions, Generator, PreparedTurn, Reply, complete};
 pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
+pub use restore::Restorer;
 
-use crate::{crypto::CryptoError, store::StoreError};
+use crate::{
+    crypto::CryptoError,
+    llm::{LlmError, ProviderError},
+    store::StoreError,
+};
 
 /// Why a chat operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +34,25 @@ pub enum ChatError {
     /// No such conversation for this user.
     #[error("conversation not found")]
     NotFound,
+    /// The prompt holds PHI and the tenant's policy forbids sending it to this provider.
+    #[error(
+        "the message contains protected or personal information ({}) and this tenant's \
+         policy refuses to send it to model provider {provider:?}, which is not on its \
+         premises; remove it or use an on-premises model",
+        kinds.join(", ")
+    )]
+    PhiRefused {
+        /// Kinds found (never the values).
+        kinds: Vec<&'static str>,
+        /// The provider it would have gone to.
+        provider: String,
+    },
+    /// The model could not be resolved.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The provider failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
     /// Postgres failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -15,8 +15,8 @@ mod sealer;
 
 pub use master_key::{KeyWrapper, LocalMasterKey};
 pub use rotation::{
-    CONVERSATION_TITLES, IDP_CLIENT_SECRET, MESSAGE_CONTENTS, Rotation, SEALED_COLUMNS,
-    SealedColumn, reseal_stale, rotate_data_key,
+    CONVERSATION_TITLES, IDP_CLIENT_SECRET, MESSAGE_CONTENTS, PROVIDER_CREDENTIALS, Rotation,
+    SEALED_COLUMNS, SealedColumn, reseal_stale, rotate_data_key,
 };
 pub use sealer::{Keyring, Sealer};
 

@@ -45,9 +45,20 @@ pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
     column: "content_sealed",
 };
 
+/// Model provider credentials.
+pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
+    table: "providers",
+    row: "name",
+    column: "credential_sealed",
+};
+
 /// Every column holding sealed values; modules that seal add theirs here.
-pub const SEALED_COLUMNS: &[SealedColumn] =
-    &[IDP_CLIENT_SECRET, CONVERSATION_TITLES, MESSAGE_CONTENTS];
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    IDP_CLIENT_SECRET,
+    CONVERSATION_TITLES,
+    MESSAGE_CONTENTS,
+    PROVIDER_CREDENTIALS,
+];
 
 /// Values re-sealed per transaction.
 const BATCH: i64 = 200;

@@ -233,3 +233,25 @@ pub async fn messages(
     .fetch_all(conn)
     .await?)
 }
+
+/// The last `limit` messages of a conversation, newest first.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn recent_messages(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
+                completion_tokens, cost_micros, finish_reason, created_at
+         FROM messages WHERE conversation_id = $1
+         ORDER BY id DESC
+         LIMIT $2",
+    )
+    .bind(conversation)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod conversations;
 pub mod data_keys;
 pub mod identity_providers;
+pub mod providers;
 pub mod role_policies;
 pub mod sealed;
 pub mod sessions;

@@ -14,6 +14,7 @@ use crate::{
     audit::{self, NewEvent},
     auth::directory::{Directory, check_assignable},
     crypto::{IDP_CLIENT_SECRET, Sealer},
+    llm::Providers,
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{Platform, TenantState},
     store::{self, Database, StoreError},
@@ -26,22 +27,31 @@ pub struct AdminApi {
     sealer: Sealer,
     directory: Directory,
     platform: Platform,
+    providers: Providers,
 }
 
 impl AdminApi {
-    /// Serves with `db`, managing users and roles through `directory` and tenants through
-    /// `platform`.
-    pub fn new(db: Database, sealer: Sealer, directory: Directory, platform: Platform) -> Self {
+    /// Serves with `db`, managing users and roles through `directory`, tenants through
+    /// `platform` and model providers through `providers`.
+    pub fn new(
+        db: Database,
+        sealer: Sealer,
+        directory: Directory,
+        platform: Platform,
+        providers: Providers,
+    ) -> Self {
         Self {
             db,
             sealer,
             directory,
             platform,
+            providers,
         }
     }
 }
 
 mod convert;
+mod providers;
 
 use convert::{
     limits_change, non_empty, phi_policy_of, policy_of, provider_record, required_tenant_id,
@@ -51,11 +61,8 @@ use convert::{
 service_impl! {
     impl AdminService, for AdminApi;
     service: pb::admin_service_server::SERVICE_NAME;
-    missing: "provider, profile and budget administration is not built yet";
+    missing: "model route, profile and budget administration is not built yet";
     pending: [
-        list_providers(ListProvidersRequest) -> ListProvidersResponse = "ListProviders",
-        set_provider(SetProviderRequest) -> SetProviderResponse = "SetProvider",
-        delete_provider(DeleteProviderRequest) -> DeleteProviderResponse = "DeleteProvider",
         list_model_routes(ListModelRoutesRequest) -> ListModelRoutesResponse = "ListModelRoutes",
         set_model_route(SetModelRouteRequest) -> SetModelRouteResponse = "SetModelRoute",
         delete_model_route(DeleteModelRouteRequest) -> DeleteModelRouteResponse = "DeleteModelRoute",
@@ -66,6 +73,59 @@ service_impl! {
         get_usage_report(GetUsageReportRequest) -> GetUsageReportResponse = "GetUsageReport",
     ];
     built: {
+        async fn list_providers(
+            &self,
+            request: Request<pb::ListProvidersRequest>,
+        ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let size = PageRequest::parse(body.page_size, "")?.size;
+            let after = non_empty(&body.page_token);
+            let mut providers = self
+                .providers
+                .list(&principal, after, size + 1)
+                .await
+                .map_err(ApiError::from)?;
+            let next_page_token = if providers.len() > size as usize {
+                providers.truncate(size as usize);
+                providers.last().map(|p| p.name.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(Response::new(pb::ListProvidersResponse {
+                providers: providers.into_iter().map(Into::into).collect(),
+                next_page_token,
+            }))
+        }
+
+        async fn set_provider(
+            &self,
+            request: Request<pb::SetProviderRequest>,
+        ) -> Result<Response<pb::SetProviderResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let settings = providers::settings_of(body.provider)?;
+            let saved = self
+                .providers
+                .set(&principal, &settings, &body.credential)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::SetProviderResponse { provider: Some(saved.into()) }))
+        }
+
+        async fn delete_provider(
+            &self,
+            request: Request<pb::DeleteProviderRequest>,
+        ) -> Result<Response<pb::DeleteProviderResponse>, Status> {
+            let principal = principal(&request)?;
+            audit_resource(&request, &request.get_ref().name);
+            self.providers
+                .delete(&principal, &request.get_ref().name)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::DeleteProviderResponse {}))
+        }
+
         async fn create_tenant(
             &self,
             request: Request<pb::CreateTenantRequest>,

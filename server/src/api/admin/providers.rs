@@ -1,0 +1,69 @@
+//! AdminService's model provider calls: proto ↔ settings and their errors.
+
+use super::ApiError;
+use crate::{
+    llm::{ProviderError, ProviderSettings},
+    pb::v1 as pb,
+};
+
+impl From<ProviderError> for ApiError {
+    fn from(err: ProviderError) -> Self {
+        match err {
+            ProviderError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            ProviderError::NotFound(_) => ApiError::NotFound("model provider"),
+            ProviderError::UnknownModel { .. } | ProviderError::Unsupported(_) => {
+                ApiError::FailedPrecondition(err.to_string())
+            }
+            ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
+                ApiError::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+/// The settings a `SetProvider` request asks for.
+pub(super) fn settings_of(provider: Option<pb::Provider>) -> Result<ProviderSettings, ApiError> {
+    let provider = provider.ok_or_else(|| ApiError::invalid("provider", "is required"))?;
+    let kind = match provider.kind() {
+        pb::ProviderKind::Unspecified => {
+            return Err(ApiError::invalid("provider.kind", "is required"));
+        }
+        pb::ProviderKind::Openai => "openai",
+        pb::ProviderKind::AzureOpenai => "azure_openai",
+        pb::ProviderKind::Ollama => "ollama",
+        pb::ProviderKind::OpenaiCompatible => "openai_compatible",
+        pb::ProviderKind::Local => "local",
+    };
+    Ok(ProviderSettings {
+        name: provider.name,
+        kind: kind.to_owned(),
+        endpoint: provider.endpoint,
+        credential_set: false,
+        models: provider.models,
+        api_version: provider.api_version,
+        on_premises: provider.on_premises,
+        updated_at: time::OffsetDateTime::now_utc(),
+    })
+}
+
+impl From<ProviderSettings> for pb::Provider {
+    fn from(settings: ProviderSettings) -> Self {
+        let kind = match settings.kind.as_str() {
+            "openai" => pb::ProviderKind::Openai,
+            "azure_openai" => pb::ProviderKind::AzureOpenai,
+            "ollama" => pb::ProviderKind::Ollama,
+            "openai_compatible" => pb::ProviderKind::OpenaiCompatible,
+            _ => pb::ProviderKind::Local,
+        };
+        Self {
+            name: settings.name,
+            kind: kind.into(),
+            endpoint: settings.endpoint,
+            credential_set: settings.credential_set,
+            models: settings.models,
+            api_version: settings.api_version,
+            on_premises: settings.on_premises,
+            platform_default: false,
+        }
+    }
+}

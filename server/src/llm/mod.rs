@@ -1,0 +1,141 @@
+//! Model providers: one interface ([`ChatProvider`]) over the wire formats of the services
+//! that serve chat models, each reply a stream of text deltas ending with usage and the
+//! reason generation stopped. Dropping a stream drops the upstream request, so a client
+//! that goes away stops the generation it asked for.
+//!
+//! Adapters: [`openai::OpenAiChat`] for OpenAI, Azure OpenAI and any OpenAI-compatible
+//! server (vLLM, LM Studio, llama.cpp). It speaks the chat completions API over `reqwest`
+//! with server-sent events parsed by `eventsource-stream`; the `async-openai` crate was
+//! considered, but its many generated types and dependencies buy nothing for the one
+//! endpoint used here, and it fixes the request shape where providers differ (Azure's
+//! URL and `api-key` header). Ollama's native API and local models follow.
+
+pub mod openai;
+mod providers;
+
+pub use providers::{ProviderError, ProviderSettings, Providers, ResolvedModel};
+
+use std::{pin::Pin, time::Duration};
+
+use tokio_stream::Stream;
+
+/// One message of the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: &'static str,
+    /// Its text.
+    pub content: String,
+}
+
+/// What to generate.
+#[derive(Debug, Clone, Default)]
+pub struct ChatRequest {
+    /// The provider's model name.
+    pub model: String,
+    /// The conversation so far, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<i32>,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+}
+
+/// Tokens counted by the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Generated tokens.
+    pub completion_tokens: i64,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// The model finished.
+    Stop,
+    /// The token limit was reached.
+    Length,
+    /// The provider's content filter stopped it.
+    ContentFilter,
+    /// The model asked for a tool.
+    ToolCalls,
+    /// The client went away or cancelled.
+    Cancelled,
+}
+
+impl FinishReason {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::ContentFilter => "content_filter",
+            Self::ToolCalls => "tool_calls",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One event of a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delta {
+    /// More text.
+    Text(String),
+    /// The end: what it cost and why it stopped.
+    Finished {
+        /// Token counts, when the provider reports them.
+        usage: Option<Usage>,
+        /// Why it stopped.
+        finish_reason: FinishReason,
+    },
+}
+
+/// A reply as it arrives.
+pub type DeltaStream = Pin<Box<dyn Stream<Item = Result<Delta, LlmError>> + Send>>;
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    /// The provider refused the credential.
+    #[error("the model provider refused the credential: {0}")]
+    Unauthorized(String),
+    /// The provider's rate limit was hit.
+    #[error("the model provider's rate limit was reached")]
+    RateLimited {
+        /// How long the provider asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The provider rejected the request (unknown model, too long, ...).
+    #[error("the model provider rejected the request: {0}")]
+    Rejected(String),
+    /// The provider failed.
+    #[error("the model provider failed (HTTP {status}): {message}")]
+    Upstream {
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// The provider could not be reached.
+    #[error("the model provider is unreachable: {0}")]
+    Unreachable(String),
+    /// The provider answered something unreadable.
+    #[error("the model provider sent an unreadable answer: {0}")]
+    Protocol(String),
+}
+
+/// A service that generates chat replies.
+#[async_trait::async_trait]
+pub trait ChatProvider: Send + Sync {
+    /// Starts generating a reply to `request`.
+    ///
+    /// # Errors
+    /// [`LlmError`] when the provider cannot be asked or refuses before answering.
+    async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError>;
+}

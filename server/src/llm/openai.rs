@@ -1,0 +1,223 @@
+//! The chat completions API of OpenAI, Azure OpenAI and OpenAI-compatible servers, streamed:
+//! `POST …/chat/completions` with `stream: true` and `stream_options.include_usage`, read
+//! as server-sent events (`data: {chunk}` … `data: [DONE]`).
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+
+use super::{ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage};
+
+/// Deltas buffered ahead of a slow reader.
+const BUFFER: usize = 64;
+
+/// Where and how requests go.
+#[derive(Debug, Clone)]
+enum Flavor {
+    /// `{base}/chat/completions`, `Authorization: Bearer`.
+    OpenAi,
+    /// `{base}/openai/deployments/{model}/chat/completions?api-version=…`, `api-key`.
+    Azure {
+        /// The `api-version` query parameter.
+        api_version: String,
+    },
+}
+
+/// A chat completions endpoint.
+pub struct OpenAiChat {
+    http: reqwest::Client,
+    base: String,
+    key: Option<SecretString>,
+    flavor: Flavor,
+}
+
+impl OpenAiChat {
+    /// OpenAI or an OpenAI-compatible server at `base` (e.g. `http://vllm:8000/v1`).
+    pub fn openai(http: reqwest::Client, base: &str, key: Option<SecretString>) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            flavor: Flavor::OpenAi,
+        }
+    }
+
+    /// An Azure OpenAI resource at `base`; the request's model names the deployment.
+    pub fn azure(
+        http: reqwest::Client,
+        base: &str,
+        api_version: &str,
+        key: Option<SecretString>,
+    ) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            flavor: Flavor::Azure {
+                api_version: api_version.to_owned(),
+            },
+        }
+    }
+
+    fn request(&self, request: &ChatRequest) -> reqwest::RequestBuilder {
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut body = json!({
+            "messages": messages,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        });
+        for (name, value) in [
+            ("temperature", request.temperature.map(Value::from)),
+            ("top_p", request.top_p.map(Value::from)),
+            ("max_tokens", request.max_tokens.map(Value::from)),
+            (
+                "stop",
+                (!request.stop.is_empty()).then(|| Value::from(request.stop.clone())),
+            ),
+        ] {
+            if let Some(value) = value {
+                body[name] = value;
+            }
+        }
+        let builder = match &self.flavor {
+            Flavor::OpenAi => {
+                body["model"] = Value::from(request.model.clone());
+                let builder = self.http.post(format!("{}/chat/completions", self.base));
+                match &self.key {
+                    Some(key) => builder.bearer_auth(key.expose_secret()),
+                    None => builder,
+                }
+            }
+            Flavor::Azure { api_version } => {
+                let builder = self
+                    .http
+                    .post(format!(
+                        "{}/openai/deployments/{}/chat/completions",
+                        self.base, request.model
+                    ))
+                    .query(&[("api-version", api_version)]);
+                match &self.key {
+                    Some(key) => builder.header("api-key", key.expose_secret()),
+                    None => builder,
+                }
+            }
+        };
+        builder.json(&body)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatProvider for OpenAiChat {
+    async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
+        let response = self
+            .request(request)
+            .send()
+            .await
+            .map_err(|err| LlmError::Unreachable(err.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let (deltas, stream) = mpsc::channel(BUFFER);
+        tokio::spawn(read_events(response, deltas));
+        Ok(Box::pin(ReceiverStream::new(stream)))
+    }
+}
+
+/// Reads the events of a reply until `[DONE]`, the end of the body, or the reader going
+/// away (which drops the response and so the upstream request).
+async fn read_events(response: reqwest::Response, deltas: mpsc::Sender<Result<Delta, LlmError>>) {
+    let mut events = response.bytes_stream().eventsource();
+    let mut usage = None;
+    let mut finish_reason = None;
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                let _ = deltas.send(Err(LlmError::Protocol(err.to_string()))).await;
+                return;
+            }
+        };
+        if event.data.trim() == "[DONE]" {
+            break;
+        }
+        let chunk: Value = match serde_json::from_str(&event.data) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                let _ = deltas.send(Err(LlmError::Protocol(err.to_string()))).await;
+                return;
+            }
+        };
+        if let Some(error) = chunk.get("error") {
+            let message = error["message"]
+                .as_str()
+                .unwrap_or("error in stream")
+                .to_owned();
+            let _ = deltas
+                .send(Err(LlmError::Upstream {
+                    status: 200,
+                    message,
+                }))
+                .await;
+            return;
+        }
+        if let Some(counts) = chunk.get("usage").filter(|u| u.is_object()) {
+            usage = Some(Usage {
+                prompt_tokens: counts["prompt_tokens"].as_i64().unwrap_or(0),
+                completion_tokens: counts["completion_tokens"].as_i64().unwrap_or(0),
+            });
+        }
+        let choice = &chunk["choices"][0];
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            finish_reason = Some(match reason {
+                "length" => FinishReason::Length,
+                "content_filter" => FinishReason::ContentFilter,
+                "tool_calls" | "function_call" => FinishReason::ToolCalls,
+                _ => FinishReason::Stop,
+            });
+        }
+        if let Some(text) = choice["delta"]["content"].as_str()
+            && !text.is_empty()
+            && deltas.send(Ok(Delta::Text(text.to_owned()))).await.is_err()
+        {
+            return;
+        }
+    }
+    let _ = deltas
+        .send(Ok(Delta::Finished {
+            usage,
+            finish_reason: finish_reason.unwrap_or(FinishReason::Stop),
+        }))
+        .await;
+}
+
+/// The error of a non-success answer, from its status, `retry-after` and OpenAI error body.
+async fn refusal(response: reqwest::Response) -> LlmError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("no details")
+        .chars()
+        .take(500)
+        .collect::<String>();
+    match status {
+        401 | 403 => LlmError::Unauthorized(message),
+        429 => LlmError::RateLimited { retry_after },
+        400 | 404 | 413 | 422 => LlmError::Rejected(message),
+        _ => LlmError::Upstream { status, message },
+    }
+}

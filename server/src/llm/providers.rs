@@ -1,0 +1,333 @@
+//! A tenant's model providers: settings kept in Postgres (credential sealed, never
+//! returned), and the client for a `provider/model` reference.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{ChatProvider, openai::OpenAiChat};
+use crate::{
+    audit::{self, NewEvent},
+    auth::{Principal, directory::is_role_name},
+    crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
+    store::{self, Database, StoreError, providers::ProviderRow},
+    tenancy,
+};
+
+/// Where OpenAI serves its API when a provider of that kind names no endpoint.
+const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
+/// Most models one provider may list.
+const MAX_MODELS: usize = 100;
+/// Time to connect to a provider.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a provider operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// A setting is unacceptable.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No such provider in the tenant.
+    #[error("no model provider {0:?}")]
+    NotFound(String),
+    /// The provider does not offer the model.
+    #[error("model provider {provider:?} does not offer model {model:?}")]
+    UnknownModel {
+        /// The provider.
+        provider: String,
+        /// The model asked for.
+        model: String,
+    },
+    /// The provider's kind cannot serve chat in this build yet.
+    #[error("model providers of kind {0} cannot serve chat yet")]
+    Unsupported(&'static str),
+    /// Postgres failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The credential could not be sealed or opened.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ProviderError {
+    ProviderError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A provider's settings, without its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSettings {
+    /// Tenant-unique name.
+    pub name: String,
+    /// `openai`, `azure_openai`, `ollama`, `openai_compatible` or `local`.
+    pub kind: String,
+    /// Base URL.
+    pub endpoint: String,
+    /// Whether a credential is stored.
+    pub credential_set: bool,
+    /// Models it serves; empty: any.
+    pub models: Vec<String>,
+    /// Azure OpenAI `api-version`.
+    pub api_version: String,
+    /// Inside the tenant's premises.
+    pub on_premises: bool,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<ProviderRow> for ProviderSettings {
+    fn from(row: ProviderRow) -> Self {
+        Self {
+            name: row.name,
+            kind: row.kind,
+            endpoint: row.endpoint,
+            credential_set: !row.credential_sealed.is_empty(),
+            models: row.models,
+            api_version: row.api_version,
+            on_premises: row.on_premises,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A model ready to be asked.
+pub struct ResolvedModel {
+    /// The provider's name.
+    pub provider: String,
+    /// The model's name at the provider.
+    pub model: String,
+    /// Whether prompts stay on the tenant's premises.
+    pub on_premises: bool,
+    /// The client.
+    pub client: Box<dyn ChatProvider>,
+}
+
+/// The tenant's model providers.
+#[derive(Clone)]
+pub struct Providers {
+    db: Database,
+    sealer: Sealer,
+    http: reqwest::Client,
+}
+
+impl Providers {
+    /// Providers kept in `db`, credentials sealed with `sealer`.
+    ///
+    /// # Errors
+    /// [`ProviderError::Http`] when the HTTP client cannot be built.
+    pub fn new(db: Database, sealer: Sealer) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| ProviderError::Http(err.to_string()))?;
+        Ok(Self { db, sealer, http })
+    }
+
+    /// Creates or replaces a provider of the caller's tenant; an empty `credential` keeps
+    /// the stored one. Recorded as `provider.set` with the change.
+    ///
+    /// # Errors
+    /// [`ProviderError::Invalid`] naming the bad setting, or a failure.
+    pub async fn set(
+        &self,
+        principal: &Principal,
+        settings: &ProviderSettings,
+        credential: &str,
+    ) -> Result<ProviderSettings, ProviderError> {
+        if !is_role_name(&settings.name) {
+            return Err(invalid(
+                "provider.name",
+                "must be lowercase letters, digits, '_' or '-', starting with a letter, at most 63",
+            ));
+        }
+        let endpoint = check_endpoint(&settings.kind, &settings.endpoint)?;
+        if settings.kind == "azure_openai" && settings.api_version.trim().is_empty() {
+            return Err(invalid(
+                "provider.api_version",
+                "is required for Azure OpenAI",
+            ));
+        }
+        if settings.models.len() > MAX_MODELS
+            || settings
+                .models
+                .iter()
+                .any(|m| m.trim().is_empty() || m.chars().count() > 200 || m.contains('/'))
+        {
+            return Err(invalid(
+                "provider.models",
+                format!("at most {MAX_MODELS} names of 1 to 200 characters, without '/'"),
+            ));
+        }
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let credential_sealed = if credential.is_empty() {
+            Vec::new()
+        } else {
+            self.sealer
+                .seal(
+                    &mut tx,
+                    principal.tenant,
+                    PROVIDER_CREDENTIALS.table,
+                    &settings.name,
+                    credential.as_bytes(),
+                )
+                .await?
+        };
+        let row = ProviderRow {
+            name: settings.name.clone(),
+            kind: settings.kind.clone(),
+            endpoint,
+            credential_sealed,
+            models: settings
+                .models
+                .iter()
+                .map(|m| m.trim().to_owned())
+                .collect(),
+            api_version: settings.api_version.trim().to_owned(),
+            on_premises: settings.on_premises,
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        let saved = store::providers::upsert(&mut tx, principal.tenant, &row).await?;
+        let details = json!({
+            "kind": saved.kind,
+            "endpoint": saved.endpoint,
+            "on_premises": saved.on_premises,
+            "credential_changed": !credential.is_empty(),
+        });
+        let event = NewEvent::by(principal, "provider.set", "provider", &saved.name, details);
+        audit::append(&mut tx, principal.tenant, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(saved.into())
+    }
+
+    /// A page of the caller's tenant's providers, by name.
+    ///
+    /// # Errors
+    /// [`ProviderError::Store`] when Postgres fails.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProviderSettings>, ProviderError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let rows = store::providers::list(&mut tx, after, i64::from(limit)).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Removes a provider, recorded as `provider.delete`.
+    ///
+    /// # Errors
+    /// [`ProviderError::NotFound`] when there is none by that name.
+    pub async fn delete(&self, principal: &Principal, name: &str) -> Result<(), ProviderError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        if !store::providers::delete(&mut tx, name).await? {
+            return Err(ProviderError::NotFound(name.to_owned()));
+        }
+        let event = NewEvent::by(principal, "provider.delete", "provider", name, json!({}));
+        audit::append(&mut tx, principal.tenant, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The client for `reference` (`provider/model`) in the caller's tenant.
+    ///
+    /// # Errors
+    /// [`ProviderError`] for a malformed reference, an unknown provider or model, or a kind
+    /// that cannot serve chat yet.
+    pub async fn resolve(
+        &self,
+        principal: &Principal,
+        reference: &str,
+    ) -> Result<ResolvedModel, ProviderError> {
+        let (provider, model) = reference
+            .split_once('/')
+            .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    "model",
+                    "must be \"provider/model\" (model aliases are not configurable yet)",
+                )
+            })?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let row = store::providers::get(&mut tx, provider)
+            .await?
+            .ok_or_else(|| ProviderError::NotFound(provider.to_owned()))?;
+        if !row.models.is_empty() && !row.models.iter().any(|m| m == model) {
+            return Err(ProviderError::UnknownModel {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+            });
+        }
+        let key = if row.credential_sealed.is_empty() {
+            None
+        } else {
+            let opened = self
+                .sealer
+                .open(
+                    &mut tx,
+                    principal.tenant,
+                    PROVIDER_CREDENTIALS.table,
+                    &row.name,
+                    &row.credential_sealed,
+                )
+                .await?;
+            Some(SecretString::from(
+                String::from_utf8_lossy(&opened).into_owned(),
+            ))
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        let client: Box<dyn ChatProvider> = match row.kind.as_str() {
+            "openai" | "openai_compatible" => {
+                Box::new(OpenAiChat::openai(self.http.clone(), &row.endpoint, key))
+            }
+            "azure_openai" => Box::new(OpenAiChat::azure(
+                self.http.clone(),
+                &row.endpoint,
+                &row.api_version,
+                key,
+            )),
+            "ollama" => return Err(ProviderError::Unsupported("ollama")),
+            _ => return Err(ProviderError::Unsupported("local")),
+        };
+        Ok(ResolvedModel {
+            provider: row.name,
+            model: model.to_owned(),
+            on_premises: row.on_premises,
+            client,
+        })
+    }
+}
+
+/// The endpoint to store: validated, defaulted for OpenAI, empty for local models.
+fn check_endpoint(kind: &str, endpoint: &str) -> Result<String, ProviderError> {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    match kind {
+        "local" => return Ok(String::new()),
+        "openai" if endpoint.is_empty() => return Ok(OPENAI_ENDPOINT.to_owned()),
+        "openai" | "azure_openai" | "ollama" | "openai_compatible" => {}
+        _ => return Err(invalid("provider.kind", "is required")),
+    }
+    match url::Url::parse(endpoint) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(endpoint.to_owned())
+        }
+        _ => Err(invalid(
+            "provider.endpoint",
+            "must be an http(s) URL, e.g. https://example-resource.openai.azure.com",
+        )),
+    }
+}

@@ -1,0 +1,289 @@
+//! A stand-in for a paid model provider: a local HTTP server speaking OpenAI's chat
+//! completions wire format (and Azure OpenAI's URL and `api-key` header), streaming as
+//! server-sent events or answering whole, with OpenAI's error bodies.
+//!
+//! It answers `Echo: <last user message>` word by word. Models with special names
+//! misbehave on purpose: `rate-limited` (429 with `retry-after: 7`), `broken` (500), and
+//! `slow` (a long reply, one word every 20 ms, noting when the client hung up). Every
+//! request is recorded for the test to inspect.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// One request the upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The request body.
+    pub body: Value,
+    /// `authorization` or `api-key` header.
+    pub credential: String,
+    /// The path asked for.
+    pub path: String,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    key: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    hung_up: Arc<Mutex<bool>>,
+}
+
+/// A running fake provider.
+pub struct LlmUpstream {
+    addr: SocketAddr,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LlmUpstream {
+    /// Starts on a free port, accepting `key` as the only credential.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start(key: &str) -> Self {
+        let shared = Shared {
+            key: key.to_owned(),
+            ..Shared::default()
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(azure),
+            )
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake provider");
+        let addr = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, shared, task }
+    }
+
+    /// Base URL of its OpenAI-style API (`…/v1`).
+    pub fn openai_base(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Base URL for Azure OpenAI settings.
+    pub fn azure_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// Whether a client hung up in the middle of a streamed reply.
+    pub fn saw_hang_up(&self) -> bool {
+        *self.shared.hung_up.lock().expect("lock")
+    }
+}
+
+impl Drop for LlmUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn error(status: StatusCode, message: &str, kind: &str, code: &str) -> Response {
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn openai(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let expected = format!("Bearer {}", shared.key);
+    answer(
+        shared.clone(),
+        credential == expected,
+        credential,
+        "/v1/chat/completions",
+        body,
+    )
+    .await
+}
+
+async fn azure(
+    State(shared): State<Shared>,
+    Path(deployment): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let credential = headers
+        .get("api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/openai/deployments/{deployment}/chat/completions");
+    let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    body["model"] = Value::from(deployment);
+    let ok = credential == shared.key;
+    answer(shared, ok, credential, &path, Bytes::from(body.to_string())).await
+}
+
+async fn answer(
+    shared: Shared,
+    authorized: bool,
+    credential: String,
+    path: &str,
+    body: Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "We could not parse the JSON body of your request.",
+            "invalid_request_error",
+            "invalid_json",
+        );
+    };
+    shared.requests.lock().expect("lock").push(Recorded {
+        body: body.clone(),
+        credential,
+        path: path.to_owned(),
+    });
+    if !authorized {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            "invalid_api_key",
+        );
+    }
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    match model.as_str() {
+        "rate-limited" => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached for requests.",
+                "requests",
+                "rate_limit_exceeded",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", "7".parse().expect("header"));
+            return response;
+        }
+        "broken" => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server had an error while processing your request.",
+                "server_error",
+                "server_error",
+            );
+        }
+        _ => {}
+    }
+    let last_user = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut words: Vec<String> = std::iter::once("Echo:".to_owned())
+        .chain(last_user.split(' ').map(|w| format!(" {w}")))
+        .collect();
+    if model == "slow" {
+        words = (0..500).map(|i| format!(" word{i}")).collect();
+    }
+    let prompt_tokens = body["messages"].as_array().map_or(0, |m| {
+        m.iter()
+            .map(|m| {
+                m["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .count()
+            })
+            .sum::<usize>()
+    });
+    let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": words.len(), "total_tokens": prompt_tokens + words.len() });
+    if body["stream"] != true {
+        let reply = json!({
+            "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": words.concat() }, "finish_reason": "stop" }],
+            "usage": usage,
+        });
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            reply.to_string(),
+        )
+            .into_response();
+    }
+    let include_usage = body["stream_options"]["include_usage"] == true;
+    let (events, stream) = mpsc::channel::<Result<Bytes, Infallible>>(4);
+    let delay = if model == "slow" {
+        Duration::from_millis(20)
+    } else {
+        Duration::ZERO
+    };
+    tokio::spawn(async move {
+        let chunk = |delta: Value, finish: Value| {
+            json!({ "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                    "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+        };
+        let mut lines = vec![chunk(
+            json!({ "role": "assistant", "content": "" }),
+            Value::Null,
+        )];
+        lines.extend(
+            words
+                .iter()
+                .map(|w| chunk(json!({ "content": w }), Value::Null)),
+        );
+        lines.push(chunk(json!({}), json!("stop")));
+        if include_usage {
+            lines.push(json!({ "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [], "usage": usage }));
+        }
+        for line in lines {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if events
+                .send(Ok(Bytes::from(format!("data: {line}\n\n"))))
+                .await
+                .is_err()
+            {
+                *shared.hung_up.lock().expect("lock") = true;
+                return;
+            }
+        }
+        let _ = events
+            .send(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+            .await;
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(ReceiverStream::new(stream)),
+    )
+        .into_response()
+}
