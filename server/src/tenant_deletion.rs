@@ -27,6 +27,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "role_assignments",
     "role_policies",
     "identity_providers",
+    "model_routes",
     "providers",
     "users",
     // Last: without them whatever was sealed for the tenant stays unreadable (in backups

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use codexcontinue::pb::v1::{
     CreateApiKeyRequest, CreateConversationRequest, GenerationOptions, ListMessagesRequest,
-    ListProvidersRequest, Provider, ProviderKind, SendMessageRequest, SetProviderRequest,
-    StreamMessageRequest, admin_service_client::AdminServiceClient,
-    auth_service_client::AuthServiceClient, chat_service_client::ChatServiceClient, reply_chunk,
+    ListModelRoutesRequest, ListProvidersRequest, ModelRoute, Provider, ProviderKind, RouteTarget,
+    SendMessageRequest, SetModelRouteRequest, SetProviderRequest, StreamMessageRequest,
+    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+    chat_service_client::ChatServiceClient, reply_chunk,
 };
 use codexcontinue_tests::{TestServer, WAIT_LIMIT, grpc::authorized, llm_upstream::LlmUpstream};
 use tonic::{Code, transport::Channel};
@@ -44,6 +45,7 @@ async fn set_provider(
                         "slow".into(),
                         "rate-limited".into(),
                         "broken".into(),
+                        "flaky".into(),
                     ],
                     on_premises,
                     ..Provider::default()
@@ -498,4 +500,157 @@ async fn provider_failures_and_bad_settings_get_clear_statuses() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+/// (provider, model).
+type Target<'a> = (&'a str, &'a str);
+
+async fn set_route(
+    admin: &mut AdminServiceClient<Channel>,
+    key: &str,
+    alias: &str,
+    targets: &[Target<'_>],
+    private_only: bool,
+    max_retries: i32,
+) -> Result<(), tonic::Status> {
+    admin
+        .set_model_route(authorized(
+            key,
+            SetModelRouteRequest {
+                route: Some(ModelRoute {
+                    alias: alias.into(),
+                    targets: targets
+                        .iter()
+                        .map(|(provider, model)| RouteTarget {
+                            provider: (*provider).into(),
+                            model: (*model).into(),
+                        })
+                        .collect(),
+                    private_only,
+                    timeout_ms: 0,
+                    max_retries,
+                }),
+            },
+        ))
+        .await
+        .map(drop)
+}
+
+#[tokio::test]
+async fn aliases_retry_retryable_failures_and_fall_back_through_their_targets() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    let base = t.upstream.openai_base();
+    set_provider(&mut t.admin, &key, "onprem", &base, true).await;
+    let routes: [(&str, &[Target], i32); 4] = [
+        (
+            "default",
+            &[("cloud", "rate-limited"), ("cloud", "echo-1")],
+            0,
+        ),
+        ("steady", &[("cloud", "flaky")], 1),
+        ("fragile", &[("cloud", "broken")], 0),
+        ("mixed", &[("cloud", "echo-1"), ("onprem", "echo-1")], 0),
+    ];
+    for (alias, targets, retries) in routes {
+        set_route(&mut t.admin, &key, alias, targets, false, retries)
+            .await
+            .unwrap();
+    }
+    let private = set_route(
+        &mut t.admin,
+        &key,
+        "private",
+        &[("cloud", "echo-1")],
+        true,
+        0,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        private
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "route.targets"
+    );
+    set_route(
+        &mut t.admin,
+        &key,
+        "private",
+        &[("onprem", "echo-1")],
+        true,
+        0,
+    )
+    .await
+    .unwrap();
+    let aliases: Vec<String> = t
+        .admin
+        .list_model_routes(authorized(&key, ListModelRoutesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .routes
+        .into_iter()
+        .map(|r| r.alias)
+        .collect();
+    assert_eq!(
+        aliases,
+        ["default", "fragile", "mixed", "private", "steady"]
+    );
+
+    let conversation = t.conversation("default").await;
+    let reply = t
+        .send(&conversation, "hi", "")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(
+        (reply.content.as_str(), reply.model_used.as_str()),
+        ("Echo: hi", "cloud/echo-1"),
+        "fell back past the rate-limited target"
+    );
+    let models: Vec<String> = t
+        .upstream
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(models, ["rate-limited", "echo-1"]);
+
+    let reply = t
+        .send(&conversation, "hi", "steady")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(reply.model_used, "cloud/flaky", "retried once after a 503");
+    let broken = t.send(&conversation, "hi", "fragile").await.unwrap_err();
+    assert_eq!(broken.code(), Code::Unavailable);
+    let unknown = t.send(&conversation, "hi", "turbo").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::FailedPrecondition);
+    assert!(unknown.message().contains("turbo"), "{}", unknown.message());
+
+    // With PHI refused for providers off the premises, a mixed alias answers on the premises.
+    sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")
+        .execute(&mut t.server.db.owner().await)
+        .await
+        .unwrap();
+    let reply = t
+        .send(&conversation, "my SSN is 219-09-9999", "mixed")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(reply.model_used, "onprem/echo-1");
+    let private = t
+        .send(&conversation, "my SSN is 219-09-9999", "private")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(private.content, "Echo: my SSN is 219-09-9999");
 }

@@ -3,9 +3,10 @@
 //! server-sent events or answering whole, with OpenAI's error bodies.
 //!
 //! It answers `Echo: <last user message>` word by word. Models with special names
-//! misbehave on purpose: `rate-limited` (429 with `retry-after: 7`), `broken` (500), and
-//! `slow` (a long reply, one word every 20 ms, noting when the client hung up). Every
-//! request is recorded for the test to inspect.
+//! misbehave on purpose: `rate-limited` (429 with `retry-after: 7`), `broken` (500),
+//! `flaky` (503 to every other request, starting with the first), and `slow` (a long
+//! reply, one word every 20 ms, noting when the client hung up). Every request is recorded
+//! for the test to inspect.
 
 use std::{
     convert::Infallible,
@@ -42,6 +43,7 @@ struct Shared {
     key: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
     hung_up: Arc<Mutex<bool>>,
+    flaky_calls: Arc<Mutex<u32>>,
 }
 
 /// A running fake provider.
@@ -192,6 +194,18 @@ async fn answer(
                 .headers_mut()
                 .insert("retry-after", "7".parse().expect("header"));
             return response;
+        }
+        "flaky" => {
+            let mut calls = shared.flaky_calls.lock().expect("lock");
+            *calls += 1;
+            if *calls % 2 == 1 {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The engine is currently overloaded, please try again later.",
+                    "server_error",
+                    "overloaded",
+                );
+            }
         }
         "broken" => {
             return error(

@@ -140,14 +140,16 @@ async fn stream_reply(
     {
         return;
     }
-    let mut upstream = match turn.model.client.stream(&turn.request).await {
-        Ok(upstream) => upstream,
+    let opened = match turn.open().await {
+        Ok(opened) => opened,
         Err(err) => {
             let _ = lines.send(Err(ApiError::from(err).into())).await;
             return;
         }
     };
-    let mut restorer = turn.redactions.as_ref().map(Restorer::new);
+    let model_used = opened.model_used;
+    let mut upstream = opened.stream;
+    let mut restorer = opened.redactions.map(Restorer::new);
     let mut content = String::new();
     let mut usage = Usage::default();
     let mut reason = FinishReason::Cancelled;
@@ -204,6 +206,7 @@ async fn stream_reply(
     }
     let reply = Reply {
         content,
+        model_used,
         usage,
         finish_reason: reason,
     };

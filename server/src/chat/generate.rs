@@ -11,8 +11,10 @@ use uuid::Uuid;
 use super::{ChatError, Conversations, Message, MessageRole, profile};
 use crate::{
     auth::Principal,
-    llm::{ChatMessage, ChatRequest, Delta, FinishReason, Providers, ResolvedModel, Usage},
-    privacy::{PhiGuard, PhiPolicy, Redactions},
+    llm::{
+        ChatMessage, ChatRequest, Delta, DeltaStream, FinishReason, Providers, Route, Usage, router,
+    },
+    privacy::{PhiGuard, Redactions},
 };
 
 /// Earlier messages sent along with a new one.
@@ -25,7 +27,7 @@ const SEPARATOR: char = '\u{1e}';
 /// Settings of one generation.
 #[derive(Debug, Clone, Default)]
 pub struct GenerationOptions {
-    /// `provider/model`; empty: the conversation's model.
+    /// Alias or `provider/model`; empty: the conversation's model.
     pub model: String,
     /// Sampling temperature.
     pub temperature: Option<f32>,
@@ -37,7 +39,7 @@ pub struct GenerationOptions {
     pub stop: Vec<String>,
 }
 
-/// A turn ready to go to the provider.
+/// A turn ready to go to the model.
 pub struct PreparedTurn {
     /// The conversation.
     pub conversation: Uuid,
@@ -47,16 +49,58 @@ pub struct PreparedTurn {
     pub reply_id: Uuid,
     /// The user's message as written.
     pub content: String,
-    /// What the provider is asked.
-    pub request: ChatRequest,
-    /// The model to ask.
-    pub model: ResolvedModel,
-    /// Placeholders to put back into the reply (redact policy).
-    pub redactions: Option<Redactions>,
-    /// Whether PHI was found in what goes out.
+    /// Whether PHI was found in the prompt.
     pub phi: bool,
     /// The conversation has no title yet: the first message gives it one.
     pub untitled: bool,
+    route: Route,
+    /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
+    /// prompt from it.
+    requests: Vec<Option<ChatRequest>>,
+    /// Placeholders to put back into replies of targets off the premises.
+    redactions: Option<Redactions>,
+}
+
+/// A reply stream opened on one of a turn's targets.
+pub struct OpenedReply<'t> {
+    /// The deltas.
+    pub stream: DeltaStream,
+    /// `provider/model` that answers.
+    pub model_used: String,
+    /// Placeholders to restore in what it says (when it is off the premises).
+    pub redactions: Option<&'t Redactions>,
+}
+
+impl PreparedTurn {
+    /// Asks the route's targets in order (retries and fallback as the route says).
+    ///
+    /// # Errors
+    /// [`ChatError::Llm`] with the last failure when no target answered.
+    pub async fn open(&self) -> Result<OpenedReply<'_>, ChatError> {
+        let candidates: Vec<_> = self
+            .route
+            .targets
+            .iter()
+            .zip(&self.requests)
+            .filter_map(|(target, request)| Some((target, request.clone()?)))
+            .collect();
+        let (chosen, stream) = router::open(
+            &candidates,
+            self.route.attempt_timeout,
+            self.route.max_retries,
+        )
+        .await?;
+        let target = candidates[chosen].0;
+        Ok(OpenedReply {
+            stream,
+            model_used: format!("{}/{}", target.provider, target.model),
+            redactions: if target.on_premises {
+                None
+            } else {
+                self.redactions.as_ref()
+            },
+        })
+    }
 }
 
 /// A reply as it ended.
@@ -64,6 +108,8 @@ pub struct PreparedTurn {
 pub struct Reply {
     /// Its text (placeholders restored).
     pub content: String,
+    /// `provider/model` that produced it.
+    pub model_used: String,
     /// Token counts.
     pub usage: Usage,
     /// Why it ended.
@@ -123,10 +169,10 @@ impl Generator {
             .ok_or_else(|| {
                 ChatError::invalid(
                     "options.model",
-                    "name a model as \"provider/model\" here or on the conversation",
+                    "name a model (an alias or \"provider/model\") here or on the conversation",
                 )
             })?;
-        let model = self.providers.resolve(principal, reference).await?;
+        let route = self.providers.route(principal, reference).await?;
         let history = self
             .conversations
             .recent_messages(principal, conversation, HISTORY)
@@ -134,59 +180,97 @@ impl Generator {
         let mut turns: Vec<(MessageRole, String)> =
             history.into_iter().map(|m| (m.role, m.content)).collect();
         turns.push((MessageRole::User, content.to_owned()));
-
-        let joined = turns
-            .iter()
-            .map(|(_, text)| text.as_str())
-            .collect::<Vec<_>>()
-            .join(&SEPARATOR.to_string());
-        let policy = if model.on_premises {
-            PhiPolicy::Allow
-        } else {
-            self.conversations.phi_policy(principal).await?
-        };
-        let guarded =
-            self.guard
-                .apply(policy, &joined)
-                .map_err(|refused| ChatError::PhiRefused {
-                    kinds: refused.kinds.iter().map(|k| k.as_str()).collect(),
-                    provider: model.provider.clone(),
-                })?;
-        let phi = guarded.phi_detected();
-        let (outgoing, redactions) = guarded.into_parts();
-        let mut messages = vec![ChatMessage {
+        let system = ChatMessage {
             role: "system",
             content: profile(&current.profile)
                 .map(|p| p.system_prompt)
                 .unwrap_or_default()
                 .to_owned(),
-        }];
-        messages.extend(
-            turns
-                .iter()
-                .zip(outgoing.split(SEPARATOR))
-                .map(|((role, _), text)| ChatMessage {
-                    role: role.as_str(),
-                    content: text.to_owned(),
-                }),
-        );
+        };
+        let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
+            std::iter::once(system.clone())
+                .chain(
+                    turns
+                        .iter()
+                        .zip(texts)
+                        .map(|((role, _), text)| ChatMessage {
+                            role: role.as_str(),
+                            content: text.to_owned(),
+                        }),
+                )
+                .collect()
+        };
+        let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
+            model: model.to_owned(),
+            messages,
+            temperature: options.temperature,
+            top_p: options.top_p,
+            max_tokens: options.max_tokens,
+            stop: options.stop.clone(),
+        };
+
+        // The guard reads the whole prompt as one text; targets off the premises get it
+        // as the tenant's policy says, targets on the premises as written.
+        let joined = turns
+            .iter()
+            .map(|(_, text)| text.as_str())
+            .collect::<Vec<_>>()
+            .join(&SEPARATOR.to_string());
+        let phi = !self.guard.detect(&joined).is_empty();
+        let off_premises = route.targets.iter().find(|t| !t.on_premises);
+        let guarded = match off_premises {
+            Some(_) => Some(
+                self.guard
+                    .apply(self.conversations.phi_policy(principal).await?, &joined),
+            ),
+            None => None,
+        };
+        let (outgoing, redactions, refused) = match guarded {
+            Some(Ok(guarded)) => {
+                let (text, redactions) = guarded.into_parts();
+                (
+                    Some(text),
+                    (!redactions.is_empty()).then_some(redactions),
+                    None,
+                )
+            }
+            Some(Err(refused)) => (None, None, Some(refused)),
+            None => (None, None, None),
+        };
+        let requests: Vec<Option<ChatRequest>> = route
+            .targets
+            .iter()
+            .map(|target| {
+                if target.on_premises {
+                    let mut texts = turns.iter().map(|(_, text)| text.as_str());
+                    Some(request_of(messages_of(&mut texts), &target.model))
+                } else {
+                    let text = outgoing.as_deref()?;
+                    Some(request_of(
+                        messages_of(&mut text.split(SEPARATOR)),
+                        &target.model,
+                    ))
+                }
+            })
+            .collect();
+        if requests.iter().all(Option::is_none) {
+            return Err(ChatError::PhiRefused {
+                kinds: refused
+                    .map(|r| r.kinds.iter().map(|k| k.as_str()).collect())
+                    .unwrap_or_default(),
+                provider: off_premises.map(|t| t.provider.clone()).unwrap_or_default(),
+            });
+        }
         Ok(PreparedTurn {
             conversation,
             user_message_id: Uuid::now_v7(),
             reply_id: Uuid::now_v7(),
             content: content.to_owned(),
-            request: ChatRequest {
-                model: model.model.clone(),
-                messages,
-                temperature: options.temperature,
-                top_p: options.top_p,
-                max_tokens: options.max_tokens,
-                stop: options.stop.clone(),
-            },
-            model,
-            redactions: (!redactions.is_empty()).then_some(redactions),
             phi,
             untitled: current.title.is_empty(),
+            route,
+            requests,
+            redactions,
         })
     }
 
@@ -219,7 +303,7 @@ impl Generator {
             conversation_id: turn.conversation,
             role: MessageRole::Assistant,
             content: reply.content.clone(),
-            model_used: format!("{}/{}", turn.model.provider, turn.model.model),
+            model_used: reply.model_used.clone(),
             prompt_tokens: reply.usage.prompt_tokens,
             completion_tokens: reply.usage.completion_tokens,
             cost_micros: 0,
@@ -248,16 +332,16 @@ fn title_from(content: &str) -> String {
     title
 }
 
-/// Asks the provider and waits for the whole reply.
+/// Asks the route's targets and waits for the whole reply.
 ///
 /// # Errors
-/// [`ChatError::Llm`] when the provider fails.
+/// [`ChatError::Llm`] when no target answered or the reply broke off.
 pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
-    let mut stream = turn.model.client.stream(&turn.request).await?;
+    let mut opened = turn.open().await?;
     let mut text = String::new();
     let mut usage = Usage::default();
     let mut finish_reason = FinishReason::Stop;
-    while let Some(delta) = stream.next().await {
+    while let Some(delta) = opened.stream.next().await {
         match delta? {
             Delta::Text(piece) => text.push_str(&piece),
             Delta::Finished {
@@ -269,12 +353,13 @@ pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
             }
         }
     }
-    let content = match &turn.redactions {
+    let content = match opened.redactions {
         Some(redactions) => redactions.restore(&text),
         None => text,
     };
     Ok(Reply {
         content,
+        model_used: opened.model_used,
         usage,
         finish_reason,
     })

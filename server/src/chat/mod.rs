@@ -10,7 +10,7 @@ mod profiles;
 mod restore;
 
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
-pub use generate::{GenerationOptions, Generator, PreparedTurn, Reply, complete};
+pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
 pub use restore::Restorer;
 

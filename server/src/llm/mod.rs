@@ -12,8 +12,11 @@
 
 pub mod openai;
 mod providers;
+pub mod router;
+mod routes;
 
-pub use providers::{ProviderError, ProviderSettings, Providers, ResolvedModel};
+pub use providers::{ProviderError, ProviderSettings, Providers, ResolvedModel, Route};
+pub use routes::ModelRoute;
 
 use std::{pin::Pin, time::Duration};
 

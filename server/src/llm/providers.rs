@@ -22,6 +22,10 @@ const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
 const MAX_MODELS: usize = 100;
 /// Time to connect to a provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a provider has to start answering, unless an alias says otherwise.
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Retries of a `provider/model` reference on retryable failures.
+const DEFAULT_RETRIES: u32 = 2;
 
 /// Why a provider operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,12 @@ pub enum ProviderError {
     /// The provider's kind cannot serve chat in this build yet.
     #[error("model providers of kind {0} cannot serve chat yet")]
     Unsupported(&'static str),
+    /// No such model alias in the tenant.
+    #[error("model alias {0:?} is not configured (AdminService.SetModelRoute)")]
+    UnknownAlias(String),
+    /// An alias has no target that may serve it.
+    #[error("model alias {0:?} has no provider that may serve it")]
+    NoTarget(String),
     /// Postgres failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -102,6 +112,16 @@ impl From<ProviderRow> for ProviderSettings {
     }
 }
 
+/// The targets of a model reference, tried in order.
+pub struct Route {
+    /// Targets, first choice first.
+    pub targets: Vec<ResolvedModel>,
+    /// Time each attempt has to start answering.
+    pub attempt_timeout: Duration,
+    /// Retries per target on retryable failures.
+    pub max_retries: u32,
+}
+
 /// A model ready to be asked.
 pub struct ResolvedModel {
     /// The provider's name.
@@ -117,7 +137,7 @@ pub struct ResolvedModel {
 /// The tenant's model providers.
 #[derive(Clone)]
 pub struct Providers {
-    db: Database,
+    pub(super) db: Database,
     sealer: Sealer,
     http: reqwest::Client,
 }
@@ -243,27 +263,77 @@ impl Providers {
         Ok(())
     }
 
-    /// The client for `reference` (`provider/model`) in the caller's tenant.
+    /// The targets `reference` names for the caller's tenant: one for `provider/model`, the
+    /// alias's list (on-premises ones only for a private alias) otherwise.
     ///
     /// # Errors
-    /// [`ProviderError`] for a malformed reference, an unknown provider or model, or a kind
-    /// that cannot serve chat yet.
-    pub async fn resolve(
+    /// [`ProviderError`] for an unknown provider, model or alias, or when no target can
+    /// serve chat.
+    pub async fn route(
         &self,
         principal: &Principal,
         reference: &str,
-    ) -> Result<ResolvedModel, ProviderError> {
-        let (provider, model) = reference
-            .split_once('/')
-            .filter(|(p, m)| !p.is_empty() && !m.is_empty())
-            .ok_or_else(|| {
-                invalid(
-                    "model",
-                    "must be \"provider/model\" (model aliases are not configurable yet)",
-                )
-            })?;
+    ) -> Result<Route, ProviderError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let row = store::providers::get(&mut tx, provider)
+        let route = if let Some((provider, model)) = reference.split_once('/') {
+            if provider.is_empty() || model.is_empty() {
+                return Err(invalid("model", "must be an alias or \"provider/model\""));
+            }
+            Route {
+                targets: vec![self.target(&mut tx, principal, provider, model).await?],
+                attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+                max_retries: DEFAULT_RETRIES,
+            }
+        } else {
+            let row = store::model_routes::get(&mut tx, reference)
+                .await?
+                .ok_or_else(|| ProviderError::UnknownAlias(reference.to_owned()))?;
+            let mut targets = Vec::with_capacity(row.targets.0.len());
+            let mut last_refusal = None;
+            for (provider, model) in &row.targets.0 {
+                match self.target(&mut tx, principal, provider, model).await {
+                    Ok(target) if row.private_only && !target.on_premises => {
+                        tracing::warn!(
+                            alias = reference,
+                            provider,
+                            "private alias skips a provider off the premises"
+                        );
+                    }
+                    Ok(target) => targets.push(target),
+                    Err(err @ (ProviderError::Store(_) | ProviderError::Crypto(_))) => {
+                        return Err(err);
+                    }
+                    Err(err) => {
+                        tracing::warn!(alias = reference, provider, error = %err, "alias target skipped");
+                        last_refusal = Some(err);
+                    }
+                }
+            }
+            if targets.is_empty() {
+                return Err(last_refusal.unwrap_or(ProviderError::NoTarget(reference.to_owned())));
+            }
+            Route {
+                targets,
+                attempt_timeout: match u64::try_from(row.timeout_ms) {
+                    Ok(0) | Err(_) => DEFAULT_ATTEMPT_TIMEOUT,
+                    Ok(ms) => Duration::from_millis(ms),
+                },
+                max_retries: u32::try_from(row.max_retries).unwrap_or(0),
+            }
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(route)
+    }
+
+    /// The client for `model` of `provider` in the scoped tenant.
+    async fn target(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        principal: &Principal,
+        provider: &str,
+        model: &str,
+    ) -> Result<ResolvedModel, ProviderError> {
+        let row = store::providers::get(&mut *conn, provider)
             .await?
             .ok_or_else(|| ProviderError::NotFound(provider.to_owned()))?;
         if !row.models.is_empty() && !row.models.iter().any(|m| m == model) {
@@ -278,7 +348,7 @@ impl Providers {
             let opened = self
                 .sealer
                 .open(
-                    &mut tx,
+                    conn,
                     principal.tenant,
                     PROVIDER_CREDENTIALS.table,
                     &row.name,
@@ -289,7 +359,6 @@ impl Providers {
                 String::from_utf8_lossy(&opened).into_owned(),
             ))
         };
-        tx.commit().await.map_err(StoreError::from)?;
         let client: Box<dyn ChatProvider> = match row.kind.as_str() {
             "openai" | "openai_compatible" => {
                 Box::new(OpenAiChat::openai(self.http.clone(), &row.endpoint, key))

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod conversations;
 pub mod data_keys;
 pub mod identity_providers;
+pub mod model_routes;
 pub mod providers;
 pub mod role_policies;
 pub mod sealed;

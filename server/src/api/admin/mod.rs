@@ -61,11 +61,8 @@ use convert::{
 service_impl! {
     impl AdminService, for AdminApi;
     service: pb::admin_service_server::SERVICE_NAME;
-    missing: "model route, profile and budget administration is not built yet";
+    missing: "profile and budget administration is not built yet";
     pending: [
-        list_model_routes(ListModelRoutesRequest) -> ListModelRoutesResponse = "ListModelRoutes",
-        set_model_route(SetModelRouteRequest) -> SetModelRouteResponse = "SetModelRoute",
-        delete_model_route(DeleteModelRouteRequest) -> DeleteModelRouteResponse = "DeleteModelRoute",
         set_profile(SetProfileRequest) -> SetProfileResponse = "SetProfile",
         delete_profile(DeleteProfileRequest) -> DeleteProfileResponse = "DeleteProfile",
         list_budgets(ListBudgetsRequest) -> ListBudgetsResponse = "ListBudgets",
@@ -124,6 +121,57 @@ service_impl! {
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::DeleteProviderResponse {}))
+        }
+
+        async fn list_model_routes(
+            &self,
+            request: Request<pb::ListModelRoutesRequest>,
+        ) -> Result<Response<pb::ListModelRoutesResponse>, Status> {
+            let principal = principal(&request)?;
+            let body = request.into_inner();
+            let size = PageRequest::parse(body.page_size, "")?.size;
+            let mut routes = self
+                .providers
+                .routes(&principal, non_empty(&body.page_token), size + 1)
+                .await
+                .map_err(ApiError::from)?;
+            let next_page_token = if routes.len() > size as usize {
+                routes.truncate(size as usize);
+                routes.last().map(|r| r.alias.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(Response::new(pb::ListModelRoutesResponse {
+                routes: routes.into_iter().map(Into::into).collect(),
+                next_page_token,
+            }))
+        }
+
+        async fn set_model_route(
+            &self,
+            request: Request<pb::SetModelRouteRequest>,
+        ) -> Result<Response<pb::SetModelRouteResponse>, Status> {
+            let principal = principal(&request)?;
+            let route = providers::route_of(request.into_inner().route)?;
+            let saved = self
+                .providers
+                .set_route(&principal, &route)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::SetModelRouteResponse { route: Some(saved.into()) }))
+        }
+
+        async fn delete_model_route(
+            &self,
+            request: Request<pb::DeleteModelRouteRequest>,
+        ) -> Result<Response<pb::DeleteModelRouteResponse>, Status> {
+            let principal = principal(&request)?;
+            audit_resource(&request, &request.get_ref().alias);
+            self.providers
+                .delete_route(&principal, &request.get_ref().alias)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::DeleteModelRouteResponse {}))
         }
 
         async fn create_tenant(

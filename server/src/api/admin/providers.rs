@@ -1,8 +1,8 @@
-//! AdminService's model provider calls: proto ↔ settings and their errors.
+//! AdminService's model provider and model alias calls: proto ↔ settings and errors.
 
 use super::ApiError;
 use crate::{
-    llm::{ProviderError, ProviderSettings},
+    llm::{ModelRoute, ProviderError, ProviderSettings},
     pb::v1 as pb,
 };
 
@@ -11,9 +11,10 @@ impl From<ProviderError> for ApiError {
         match err {
             ProviderError::Invalid { field, reason } => ApiError::invalid(field, reason),
             ProviderError::NotFound(_) => ApiError::NotFound("model provider"),
-            ProviderError::UnknownModel { .. } | ProviderError::Unsupported(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
+            ProviderError::UnknownModel { .. }
+            | ProviderError::Unsupported(_)
+            | ProviderError::UnknownAlias(_)
+            | ProviderError::NoTarget(_) => ApiError::FailedPrecondition(err.to_string()),
             ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
                 ApiError::Internal(err.to_string())
             }
@@ -64,6 +65,38 @@ impl From<ProviderSettings> for pb::Provider {
             api_version: settings.api_version,
             on_premises: settings.on_premises,
             platform_default: false,
+        }
+    }
+}
+
+/// The alias a `SetModelRoute` request asks for.
+pub(super) fn route_of(route: Option<pb::ModelRoute>) -> Result<ModelRoute, ApiError> {
+    let route = route.ok_or_else(|| ApiError::invalid("route", "is required"))?;
+    Ok(ModelRoute {
+        alias: route.alias,
+        targets: route
+            .targets
+            .into_iter()
+            .map(|t| (t.provider, t.model))
+            .collect(),
+        private_only: route.private_only,
+        timeout_ms: route.timeout_ms,
+        max_retries: route.max_retries,
+    })
+}
+
+impl From<ModelRoute> for pb::ModelRoute {
+    fn from(route: ModelRoute) -> Self {
+        Self {
+            alias: route.alias,
+            targets: route
+                .targets
+                .into_iter()
+                .map(|(provider, model)| pb::RouteTarget { provider, model })
+                .collect(),
+            private_only: route.private_only,
+            timeout_ms: route.timeout_ms,
+            max_retries: route.max_retries,
         }
     }
 }
