@@ -654,3 +654,79 @@ async fn aliases_retry_retryable_failures_and_fall_back_through_their_targets() 
         .unwrap();
     assert_eq!(private.content, "Echo: my SSN is 219-09-9999");
 }
+
+#[tokio::test]
+async fn azure_openai_and_ollama_answer_through_their_own_wire_formats() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    t.admin
+        .set_provider(authorized(
+            &key,
+            SetProviderRequest {
+                provider: Some(Provider {
+                    name: "lab".into(),
+                    kind: ProviderKind::Ollama.into(),
+                    endpoint: t.upstream.base(),
+                    on_premises: true,
+                    ..Provider::default()
+                }),
+                credential: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let conversation = t.conversation("lab/llama3.1").await;
+    let reply = t
+        .send(&conversation, "hello lab", "")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(reply.content, "Echo: hello lab");
+    assert_eq!(reply.model_used, "lab/llama3.1");
+    let usage = reply.usage.unwrap();
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (11, 3));
+    let sent = t.upstream.requests().last().unwrap().clone();
+    assert_eq!(sent.path, "/api/chat");
+    assert_eq!(sent.body["model"], "llama3.1");
+    assert_eq!(sent.body["stream"], true);
+
+    let missing = t
+        .send(&conversation, "hi", "lab/missing")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::FailedPrecondition);
+    assert!(
+        missing.message().contains("not found"),
+        "{}",
+        missing.message()
+    );
+
+    // Azure OpenAI: the deployment in the path, the key in `api-key`.
+    t.admin
+        .set_provider(authorized(
+            &key,
+            SetProviderRequest {
+                provider: Some(Provider {
+                    name: "azure".into(),
+                    kind: ProviderKind::AzureOpenai.into(),
+                    endpoint: t.upstream.base(),
+                    api_version: "2024-10-21".into(),
+                    ..Provider::default()
+                }),
+                credential: KEY.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let reply = t
+        .send(&conversation, "hello azure", "azure/gpt-4o-eu")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(reply.content, "Echo: hello azure");
+    let sent = t.upstream.requests().last().unwrap().clone();
+    assert_eq!(sent.path, "/openai/deployments/gpt-4o-eu/chat/completions");
+    assert_eq!(sent.credential, KEY);
+}

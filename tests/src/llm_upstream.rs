@@ -1,6 +1,7 @@
-//! A stand-in for a paid model provider: a local HTTP server speaking OpenAI's chat
-//! completions wire format (and Azure OpenAI's URL and `api-key` header), streaming as
-//! server-sent events or answering whole, with OpenAI's error bodies.
+//! A stand-in for model providers: a local HTTP server speaking OpenAI's chat completions
+//! wire format (and Azure OpenAI's URL and `api-key` header), streaming as server-sent
+//! events or answering whole, with OpenAI's error bodies; and Ollama's native `/api/chat`
+//! (newline-delimited JSON; no Ollama server installs from the package registries here).
 //!
 //! It answers `Echo: <last user message>` word by word. Models with special names
 //! misbehave on purpose: `rate-limited` (429 with `retry-after: 7`), `broken` (500),
@@ -69,6 +70,7 @@ impl LlmUpstream {
                 "/openai/deployments/{deployment}/chat/completions",
                 post(azure),
             )
+            .route("/api/chat", post(ollama))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -85,8 +87,8 @@ impl LlmUpstream {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Base URL for Azure OpenAI settings.
-    pub fn azure_base(&self) -> String {
+    /// Base URL for Azure OpenAI and Ollama settings.
+    pub fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
 
@@ -300,4 +302,46 @@ async fn answer(
         Body::from_stream(ReceiverStream::new(stream)),
     )
         .into_response()
+}
+
+/// Ollama's `/api/chat`: the echo reply as JSON lines; model `missing` is not pulled.
+async fn ollama(State(shared): State<Shared>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared.requests.lock().expect("lock").push(Recorded {
+        body: body.clone(),
+        credential: String::new(),
+        path: "/api/chat".to_owned(),
+    });
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    if model == "missing" {
+        let error =
+            json!({ "error": format!("model \"{model}\" not found, try pulling it first") });
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "application/json")],
+            error.to_string(),
+        )
+            .into_response();
+    }
+    let last_user = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let words: Vec<String> = std::iter::once("Echo:".to_owned())
+        .chain(last_user.split(' ').map(|w| format!(" {w}")))
+        .collect();
+    let mut lines: Vec<Value> = words
+        .iter()
+        .map(|w| json!({ "model": model, "created_at": "2026-01-01T00:00:00Z", "message": { "role": "assistant", "content": w }, "done": false }))
+        .collect();
+    lines.push(json!({
+        "model": model, "created_at": "2026-01-01T00:00:00Z",
+        "message": { "role": "assistant", "content": "" },
+        "done": true, "done_reason": "stop",
+        "total_duration": 1000, "prompt_eval_count": 11, "eval_count": words.len(),
+    }));
+    let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], ndjson).into_response()
 }

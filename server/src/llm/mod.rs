@@ -8,8 +8,10 @@
 //! with server-sent events parsed by `eventsource-stream`; the `async-openai` crate was
 //! considered, but its many generated types and dependencies buy nothing for the one
 //! endpoint used here, and it fixes the request shape where providers differ (Azure's
-//! URL and `api-key` header). Ollama's native API and local models follow.
+//! URL and `api-key` header). [`ollama::OllamaChat`] speaks Ollama's native API
+//! (newline-delimited JSON). Local models through the inference engine come with it.
 
+pub mod ollama;
 pub mod openai;
 mod providers;
 pub mod router;

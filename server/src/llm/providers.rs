@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{ChatProvider, openai::OpenAiChat};
+use super::{ChatProvider, ollama::OllamaChat, openai::OpenAiChat};
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
@@ -369,7 +369,7 @@ impl Providers {
                 &row.api_version,
                 key,
             )),
-            "ollama" => return Err(ProviderError::Unsupported("ollama")),
+            "ollama" => Box::new(OllamaChat::new(self.http.clone(), &row.endpoint)),
             _ => return Err(ProviderError::Unsupported("local")),
         };
         Ok(ResolvedModel {
