@@ -20,6 +20,8 @@ use crate::{
 
 /// Tenant-owned tables, children before parents.
 pub const TENANT_TABLES: &[&str] = &[
+    "usage_events",
+    "budgets",
     "messages",
     "conversations",
     "sessions",

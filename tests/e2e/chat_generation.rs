@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use codexcontinue::pb::v1::{
-    CreateApiKeyRequest, CreateConversationRequest, GenerationOptions, ListMessagesRequest,
-    ListModelRoutesRequest, ListProvidersRequest, ModelRoute, Provider, ProviderKind, RouteTarget,
-    SendMessageRequest, SetModelRouteRequest, SetProviderRequest, StreamMessageRequest,
-    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
-    chat_service_client::ChatServiceClient, reply_chunk,
+    Budget, BudgetPeriod, CreateApiKeyRequest, CreateConversationRequest,
+    DeleteConversationRequest, GenerationOptions, GetUsageReportRequest, ListBudgetsRequest,
+    ListMessagesRequest, ListModelRoutesRequest, ListProvidersRequest, ModelRoute, Provider,
+    ProviderKind, RouteTarget, SendMessageRequest, SetBudgetRequest, SetModelRouteRequest,
+    SetProviderRequest, StreamMessageRequest, admin_service_client::AdminServiceClient,
+    auth_service_client::AuthServiceClient, chat_service_client::ChatServiceClient, reply_chunk,
 };
 use codexcontinue_tests::{TestServer, WAIT_LIMIT, grpc::authorized, llm_upstream::LlmUpstream};
 use tonic::{Code, transport::Channel};
@@ -58,7 +59,18 @@ async fn set_provider(
 }
 
 async fn setup() -> Chat {
-    let server = TestServer::start().await;
+    setup_with(Vec::new()).await
+}
+
+async fn setup_with(env: Vec<(String, String)>) -> Chat {
+    let server = TestServer::spawn(
+        codexcontinue_tests::TestDatabase::migrated().await,
+        codexcontinue_tests::ServerOptions {
+            env,
+            redis_url: None,
+        },
+    )
+    .await;
     let upstream = LlmUpstream::start(KEY).await;
     let channel = server.channel().await;
     let mut admin = AdminServiceClient::new(channel.clone());
@@ -729,4 +741,115 @@ async fn azure_openai_and_ollama_answer_through_their_own_wire_formats() {
     let sent = t.upstream.requests().last().unwrap().clone();
     assert_eq!(sent.path, "/openai/deployments/gpt-4o-eu/chat/completions");
     assert_eq!(sent.credential, KEY);
+}
+
+#[tokio::test]
+async fn usage_is_priced_and_reported_and_spent_budgets_refuse_calls() {
+    let price = |field: &str, value: &str| {
+        (
+            format!("CODEXCONTINUE_LLM__PRICES__ECHO-1__{field}"),
+            value.to_owned(),
+        )
+    };
+    let mut t = setup_with(vec![
+        price("PROMPT_PER_MILLION", "1000000"),
+        price("COMPLETION_PER_MILLION", "2000000"),
+    ])
+    .await;
+    let key = t.server.owner_key.clone();
+    let conversation = t.conversation("cloud/echo-1").await;
+    let mut spent = 0;
+    for text in ["one two three", "four five"] {
+        let reply = t
+            .send(&conversation, text, "")
+            .await
+            .unwrap()
+            .reply
+            .unwrap();
+        let usage = reply.usage.unwrap();
+        assert_eq!(
+            usage.cost_micros,
+            usage.prompt_tokens + 2 * usage.completion_tokens
+        );
+        spent += usage.total_tokens;
+    }
+    let report = t
+        .admin
+        .get_usage_report(authorized(&key, GetUsageReportRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.rows.len(), 1);
+    let row = &report.rows[0];
+    assert_eq!((row.model.as_str(), row.requests), ("cloud/echo-1", 2));
+    assert_eq!(row.usage.as_ref().unwrap().total_tokens, spent);
+    assert_eq!(report.total.unwrap().total_tokens, spent);
+
+    // The whole tenant may use what it already used today: the next call is refused.
+    let set = |limit: i64, period: BudgetPeriod, user: &str| SetBudgetRequest {
+        budget: Some(Budget {
+            user_id: user.into(),
+            period: period.into(),
+            token_limit: limit,
+            tokens_used: 0,
+        }),
+    };
+    t.admin
+        .set_budget(authorized(&key, set(spent, BudgetPeriod::Day, "")))
+        .await
+        .unwrap();
+    let budgets = t
+        .admin
+        .list_budgets(authorized(&key, ListBudgetsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .budgets;
+    assert_eq!((budgets.len(), budgets[0].tokens_used), (1, spent));
+    let refused = t.send(&conversation, "six", "").await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("budget per day"),
+        "{}",
+        refused.message()
+    );
+    for (bad, field) in [
+        (set(10, BudgetPeriod::Unspecified, ""), "budget.period"),
+        (set(10, BudgetPeriod::Day, "not-a-user"), "budget.user_id"),
+        (set(-1, BudgetPeriod::Month, ""), "budget.token_limit"),
+    ] {
+        let status = t.admin.set_budget(authorized(&key, bad)).await.unwrap_err();
+        assert_eq!(
+            status
+                .get_error_details()
+                .bad_request()
+                .unwrap()
+                .field_violations[0]
+                .field,
+            field
+        );
+    }
+    t.admin
+        .set_budget(authorized(&key, set(0, BudgetPeriod::Day, "")))
+        .await
+        .unwrap();
+    t.send(&conversation, "six", "").await.unwrap();
+
+    // Usage outlives the conversation it came from.
+    t.chat
+        .delete_conversation(authorized(
+            &key,
+            DeleteConversationRequest {
+                conversation_id: conversation,
+            },
+        ))
+        .await
+        .unwrap();
+    let report = t
+        .admin
+        .get_usage_report(authorized(&key, GetUsageReportRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.rows[0].requests, 3);
 }

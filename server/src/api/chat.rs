@@ -140,6 +140,7 @@ async fn stream_reply(
     {
         return;
     }
+    let started_at = std::time::Instant::now();
     let opened = match turn.open().await {
         Ok(opened) => opened,
         Err(err) => {
@@ -207,6 +208,7 @@ async fn stream_reply(
     let reply = Reply {
         content,
         model_used,
+        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,
         finish_reason: reason,
     };
@@ -239,6 +241,10 @@ impl From<ChatError> for ApiError {
             ChatError::Invalid { field, reason } => ApiError::invalid(field, reason),
             ChatError::NotFound => ApiError::NotFound("conversation"),
             ChatError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
+            ChatError::BudgetExhausted { .. } => ApiError::ResourceExhausted {
+                message: err.to_string(),
+                retry_after: None,
+            },
             ChatError::Provider(err) => err.into(),
             ChatError::Llm(err) => err.into(),
             ChatError::Store(_) | ChatError::Crypto(_) => ApiError::Internal(err.to_string()),

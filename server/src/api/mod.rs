@@ -30,7 +30,7 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
-    chat::{Conversations, Generator},
+    chat::{Accounting, Conversations, Generator},
     crypto::Sealer,
     health::Readiness,
     llm::Providers,
@@ -58,6 +58,8 @@ pub struct ApiContext {
     pub audit_writer: AuditWriter,
     /// The tenants' model providers.
     pub providers: Providers,
+    /// Usage, budgets and reports.
+    pub accounting: Accounting,
     /// Signs and checks audit checkpoints.
     pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
@@ -107,7 +109,11 @@ pub fn routes(
         .add_service(reflection_v1alpha)
         .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
             let conversations = Conversations::new(context.db.clone(), context.sealer.clone());
-            let generator = Generator::new(conversations.clone(), context.providers.clone());
+            let generator = Generator::new(
+                conversations.clone(),
+                context.providers.clone(),
+                context.accounting.clone(),
+            );
             chat::ChatApi::new(conversations, generator)
         }))
         .add_service(Pending::<MemoryApi>::new())
@@ -131,6 +137,7 @@ pub fn routes(
                     context.replica_sync.clone(),
                 ),
                 context.providers.clone(),
+                context.accounting.clone(),
             ),
         ))
         .add_service(Pending::<PluginApi>::new())

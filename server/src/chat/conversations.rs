@@ -15,6 +15,7 @@ use crate::{
     store::{
         self, Database, StoreError,
         conversations::{ConversationRow, MessageRow},
+        usage::UsageEvent,
     },
     tenancy,
 };
@@ -317,8 +318,9 @@ impl Conversations {
         Ok(messages)
     }
 
-    /// Stores `messages` of one of the caller's conversations in one transaction, sealed,
-    /// and gives the conversation `title` when one is passed.
+    /// Stores `messages` of one of the caller's conversations and the `usage` of the call
+    /// that produced them in one transaction, sealed, and gives the conversation `title`
+    /// when one is passed.
     ///
     /// # Errors
     /// [`ChatError::NotFound`] when the conversation is gone, or a failure.
@@ -327,6 +329,7 @@ impl Conversations {
         principal: &Principal,
         messages: &[&Message],
         title: Option<&str>,
+        usage: &UsageEvent,
     ) -> Result<(), ChatError> {
         let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
             return Ok(());
@@ -359,6 +362,7 @@ impl Conversations {
             };
             store::conversations::insert_message(&mut tx, principal.tenant, &row).await?;
         }
+        store::usage::record(&mut tx, principal.tenant, usage).await?;
         if let Some(title) = title {
             let sealed = keyring
                 .seal(

@@ -8,13 +8,14 @@ use time::OffsetDateTime;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::{ChatError, Conversations, Message, MessageRole, profile};
+use super::{Accounting, ChatError, Conversations, Message, MessageRole, profile};
 use crate::{
     auth::Principal,
     llm::{
         ChatMessage, ChatRequest, Delta, DeltaStream, FinishReason, Providers, Route, Usage, router,
     },
     privacy::{PhiGuard, Redactions},
+    store::usage::UsageEvent,
 };
 
 /// Earlier messages sent along with a new one.
@@ -110,6 +111,8 @@ pub struct Reply {
     pub content: String,
     /// `provider/model` that produced it.
     pub model_used: String,
+    /// Time from asking to the end of the reply.
+    pub latency_ms: u32,
     /// Token counts.
     pub usage: Usage,
     /// Why it ended.
@@ -121,25 +124,28 @@ pub struct Reply {
 pub struct Generator {
     conversations: Conversations,
     providers: Providers,
+    accounting: Accounting,
     guard: PhiGuard,
 }
 
 impl Generator {
-    /// Replies in `conversations`, asking `providers`.
-    pub fn new(conversations: Conversations, providers: Providers) -> Self {
+    /// Replies in `conversations`, asking `providers`, accounted by `accounting`.
+    pub fn new(conversations: Conversations, providers: Providers, accounting: Accounting) -> Self {
         Self {
             conversations,
             providers,
+            accounting,
             guard: PhiGuard::default(),
         }
     }
 
-    /// The provider calls' settings: checks the message, resolves the model, assembles the
-    /// prompt and applies the PHI policy.
+    /// The provider calls' settings: checks the message and the caller's budgets, resolves
+    /// the model, assembles the prompt and applies the PHI policy.
     ///
     /// # Errors
     /// [`ChatError::Invalid`] for bad input, [`ChatError::NotFound`],
-    /// [`ChatError::PhiRefused`] when the policy forbids sending the prompt, or a failure.
+    /// [`ChatError::BudgetExhausted`], [`ChatError::PhiRefused`] when the policy forbids
+    /// sending the prompt, or a failure.
     pub async fn prepare(
         &self,
         principal: &Principal,
@@ -163,6 +169,7 @@ impl Generator {
             ));
         }
         let current = self.conversations.get(principal, conversation).await?;
+        self.accounting.check(principal).await?;
         let reference = [options.model.as_str(), current.model.as_str()]
             .into_iter()
             .find(|m| !m.is_empty())
@@ -306,13 +313,26 @@ impl Generator {
             model_used: reply.model_used.clone(),
             prompt_tokens: reply.usage.prompt_tokens,
             completion_tokens: reply.usage.completion_tokens,
-            cost_micros: 0,
+            cost_micros: self.accounting.cost_micros(
+                &reply.model_used,
+                reply.usage.prompt_tokens,
+                reply.usage.completion_tokens,
+            ),
             finish_reason: reply.finish_reason.as_str().to_owned(),
             created_at: now,
         };
         let title = turn.untitled.then(|| title_from(&turn.content));
+        let usage = UsageEvent {
+            id: Uuid::now_v7(),
+            user_id: principal.user,
+            model: assistant.model_used.clone(),
+            prompt_tokens: assistant.prompt_tokens,
+            completion_tokens: assistant.completion_tokens,
+            cost_micros: assistant.cost_micros,
+            latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
+        };
         self.conversations
-            .store_turn(principal, &[&user, &assistant], title.as_deref())
+            .store_turn(principal, &[&user, &assistant], title.as_deref(), &usage)
             .await?;
         Ok((user, assistant))
     }
@@ -337,6 +357,7 @@ fn title_from(content: &str) -> String {
 /// # Errors
 /// [`ChatError::Llm`] when no target answered or the reply broke off.
 pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
+    let started_at = std::time::Instant::now();
     let mut opened = turn.open().await?;
     let mut text = String::new();
     let mut usage = Usage::default();
@@ -360,6 +381,7 @@ pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
     Ok(Reply {
         content,
         model_used: opened.model_used,
+        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,
         finish_reason,
     })

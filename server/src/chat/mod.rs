@@ -4,11 +4,13 @@
 //! Everything a user writes and every answer is sealed with the tenant's data key before
 //! it is stored; titles too, since they are often the first words of a message.
 
+mod accounting;
 mod conversations;
 mod generate;
 mod profiles;
 mod restore;
 
+pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
@@ -46,6 +48,19 @@ pub enum ChatError {
         kinds: Vec<&'static str>,
         /// The provider it would have gone to.
         provider: String,
+    },
+    /// A token budget that applies to the caller is used up.
+    #[error(
+        "{scope} token budget per {period} ({limit} tokens) is used up; it renews at the \
+         start of the next {period} (UTC)"
+    )]
+    BudgetExhausted {
+        /// `your` or `this tenant's`.
+        scope: &'static str,
+        /// `day` or `month`.
+        period: &'static str,
+        /// The limit.
+        limit: i64,
     },
     /// The model could not be resolved.
     #[error(transparent)]

@@ -20,8 +20,8 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuditConfig, AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LogFormat,
-    RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
+    AuditConfig, AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LlmConfig, LogFormat,
+    Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
 use validate::{check_url, non_zero, positive};
@@ -38,6 +38,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "crypto",
     "audit",
+    "llm",
 ];
 
 /// Everything the server needs to run.
@@ -62,6 +63,8 @@ pub struct Config {
     pub crypto: CryptoConfig,
     /// The audit trail: checkpoints, retention, group commit.
     pub audit: AuditConfig,
+    /// Model calls.
+    pub llm: LlmConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -207,6 +210,17 @@ impl Config {
         )?;
         positive("audit.writers", audit.writers)?;
         positive("audit.max_batch", audit.max_batch)?;
+        if let Some((model, _)) = self
+            .llm
+            .prices
+            .iter()
+            .find(|(_, p)| p.prompt_per_million < 0 || p.completion_per_million < 0)
+        {
+            return Err(ConfigError::Rejected {
+                setting: "llm.prices",
+                reason: format!("the price of {model:?} is negative"),
+            });
+        }
         if let Some(key) = &audit.signing_key
             && crate::audit::CheckpointSigner::from_base64(key).is_err()
         {

@@ -195,6 +195,26 @@ pub struct CryptoConfig {
     pub master_key: Option<SecretString>,
 }
 
+/// Model calls: the price table for usage accounting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Prices per model, keyed `provider/model` or just `model` (the first that matches
+    /// wins); models without a price cost 0.
+    pub prices: std::collections::BTreeMap<String, Price>,
+}
+
+/// What a million tokens of a model cost, in millionths of the currency unit
+/// (e.g. 2500000 for 2.50).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Per million prompt tokens.
+    pub prompt_per_million: i64,
+    /// Per million generated tokens.
+    pub completion_per_million: i64,
+}
+
 /// The audit trail (see `audit`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -15,6 +15,7 @@ pub mod role_policies;
 pub mod sealed;
 pub mod sessions;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 use std::{str::FromStr, time::Duration};

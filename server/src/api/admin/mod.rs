@@ -13,6 +13,7 @@ use super::{
 use crate::{
     audit::{self, NewEvent},
     auth::directory::{Directory, check_assignable},
+    chat::Accounting,
     crypto::{IDP_CLIENT_SECRET, Sealer},
     llm::Providers,
     pb::v1::{self as pb, admin_service_server::AdminService},
@@ -28,17 +29,20 @@ pub struct AdminApi {
     directory: Directory,
     platform: Platform,
     providers: Providers,
+    accounting: Accounting,
 }
 
 impl AdminApi {
     /// Serves with `db`, managing users and roles through `directory`, tenants through
-    /// `platform` and model providers through `providers`.
+    /// `platform`, model providers through `providers` and budgets and usage through
+    /// `accounting`.
     pub fn new(
         db: Database,
         sealer: Sealer,
         directory: Directory,
         platform: Platform,
         providers: Providers,
+        accounting: Accounting,
     ) -> Self {
         Self {
             db,
@@ -46,12 +50,14 @@ impl AdminApi {
             directory,
             platform,
             providers,
+            accounting,
         }
     }
 }
 
 mod convert;
 mod providers;
+mod usage;
 
 use convert::{
     limits_change, non_empty, phi_policy_of, policy_of, provider_record, required_tenant_id,
@@ -61,13 +67,10 @@ use convert::{
 service_impl! {
     impl AdminService, for AdminApi;
     service: pb::admin_service_server::SERVICE_NAME;
-    missing: "profile and budget administration is not built yet";
+    missing: "tenant-defined profiles are not built yet";
     pending: [
         set_profile(SetProfileRequest) -> SetProfileResponse = "SetProfile",
         delete_profile(DeleteProfileRequest) -> DeleteProfileResponse = "DeleteProfile",
-        list_budgets(ListBudgetsRequest) -> ListBudgetsResponse = "ListBudgets",
-        set_budget(SetBudgetRequest) -> SetBudgetResponse = "SetBudget",
-        get_usage_report(GetUsageReportRequest) -> GetUsageReportResponse = "GetUsageReport",
     ];
     built: {
         async fn list_providers(
@@ -172,6 +175,61 @@ service_impl! {
                 .await
                 .map_err(ApiError::from)?;
             Ok(Response::new(pb::DeleteModelRouteResponse {}))
+        }
+
+        async fn list_budgets(
+            &self,
+            request: Request<pb::ListBudgetsRequest>,
+        ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+            let principal = principal(&request)?;
+            if !request.get_ref().page_token.is_empty() {
+                return Err(ApiError::invalid("page_token", "not a token from a previous response").into());
+            }
+            let budgets = self
+                .accounting
+                .budgets_of(&principal, None)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(pb::ListBudgetsResponse {
+                budgets: budgets.into_iter().map(Into::into).collect(),
+                next_page_token: String::new(),
+            }))
+        }
+
+        async fn set_budget(
+            &self,
+            request: Request<pb::SetBudgetRequest>,
+        ) -> Result<Response<pb::SetBudgetResponse>, Status> {
+            let principal = principal(&request)?;
+            let (user, period, limit) = usage::budget_of(request.into_inner().budget)?;
+            self.accounting
+                .set_budget(&principal, user, period, limit)
+                .await
+                .map_err(ApiError::from)?;
+            let budget = self
+                .accounting
+                .budgets_of(&principal, None)
+                .await
+                .map_err(ApiError::from)?
+                .into_iter()
+                .find(|b| b.user == user && b.period == period);
+            Ok(Response::new(pb::SetBudgetResponse {
+                budget: Some(budget.map_or_else(|| usage::removed(user, period), Into::into)),
+            }))
+        }
+
+        async fn get_usage_report(
+            &self,
+            request: Request<pb::GetUsageReportRequest>,
+        ) -> Result<Response<pb::GetUsageReportResponse>, Status> {
+            let principal = principal(&request)?;
+            let query = usage::report_query(request.into_inner())?;
+            let rows = self
+                .accounting
+                .report(&principal, query.from, query.until, query.user, query.model.as_deref())
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Response::new(usage::report_page(rows, &query)?))
         }
 
         async fn create_tenant(

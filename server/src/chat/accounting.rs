@@ -1,0 +1,263 @@
+//! What model calls cost and who may still make them: each reply's tokens, cost (from the
+//! configured price table) and latency are recorded with it; token budgets per UTC day or
+//! month, for the tenant or one user, are checked before every call.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use time::{Date, OffsetDateTime, Time};
+use uuid::Uuid;
+
+use super::ChatError;
+use crate::{
+    audit::{self, NewEvent},
+    auth::Principal,
+    config::Price,
+    store::{
+        self, Database, StoreError,
+        usage::{BudgetRow, ReportRow},
+    },
+    tenancy,
+};
+
+/// How long a budget's allowance lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    /// A UTC day.
+    Day,
+    /// A UTC calendar month.
+    Month,
+}
+
+impl BudgetPeriod {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+
+    fn parse(stored: &str) -> Self {
+        if stored == "month" {
+            Self::Month
+        } else {
+            Self::Day
+        }
+    }
+
+    /// When the current period began.
+    fn start(self, now: OffsetDateTime) -> OffsetDateTime {
+        let day = match self {
+            Self::Day => now.date(),
+            Self::Month => {
+                Date::from_calendar_date(now.year(), now.month(), 1).unwrap_or(now.date())
+            }
+        };
+        day.with_time(Time::MIDNIGHT).assume_utc()
+    }
+}
+
+/// A budget and how much of it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// The user; `None` for the whole tenant.
+    pub user: Option<Uuid>,
+    /// Its period.
+    pub period: BudgetPeriod,
+    /// Tokens allowed per period.
+    pub token_limit: i64,
+    /// Tokens used in the current period.
+    pub tokens_used: i64,
+}
+
+/// Usage recording, budgets and reports.
+#[derive(Clone)]
+pub struct Accounting {
+    db: Database,
+    prices: BTreeMap<String, Price>,
+}
+
+impl Accounting {
+    /// Accounts in `db` at `prices`.
+    pub fn new(db: Database, prices: BTreeMap<String, Price>) -> Self {
+        Self { db, prices }
+    }
+
+    /// What a call of `model` (`provider/model`) with these token counts costs.
+    pub fn cost_micros(&self, model: &str, prompt_tokens: i64, completion_tokens: i64) -> i64 {
+        cost_micros(&self.prices, model, prompt_tokens, completion_tokens)
+    }
+
+    /// Refuses when a budget that applies to the caller is used up.
+    ///
+    /// # Errors
+    /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
+    pub async fn check(&self, principal: &Principal) -> Result<(), ChatError> {
+        for budget in self.budgets_of(principal, Some(principal.user)).await? {
+            if budget.tokens_used >= budget.token_limit {
+                return Err(ChatError::BudgetExhausted {
+                    scope: if budget.user.is_some() {
+                        "your"
+                    } else {
+                        "this tenant's"
+                    },
+                    period: budget.period.as_str(),
+                    limit: budget.token_limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Budgets of the caller's tenant that apply to `user` (all of them with `None`), with
+    /// their use in the current period.
+    ///
+    /// # Errors
+    /// [`ChatError`] when Postgres fails.
+    pub async fn budgets_of(
+        &self,
+        principal: &Principal,
+        user: Option<Uuid>,
+    ) -> Result<Vec<Budget>, ChatError> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let rows = store::usage::budgets(&mut tx, user).await?;
+        let mut budgets = Vec::with_capacity(rows.len());
+        for BudgetRow {
+            user_id,
+            period,
+            token_limit,
+        } in rows
+        {
+            let period = BudgetPeriod::parse(&period);
+            let user = (!user_id.is_nil()).then_some(user_id);
+            let tokens_used = store::usage::tokens_since(&mut tx, user, period.start(now)).await?;
+            budgets.push(Budget {
+                user,
+                period,
+                token_limit,
+                tokens_used,
+            });
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(budgets)
+    }
+
+    /// Sets (or with 0 removes) a budget of the caller's tenant, recorded as `budget.set`.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] for a negative limit or an unknown user, or a failure.
+    pub async fn set_budget(
+        &self,
+        principal: &Principal,
+        user: Option<Uuid>,
+        period: BudgetPeriod,
+        token_limit: i64,
+    ) -> Result<(), ChatError> {
+        if token_limit < 0 {
+            return Err(ChatError::invalid(
+                "budget.token_limit",
+                "must not be negative",
+            ));
+        }
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        if let Some(user) = user
+            && store::users::get(&mut tx, user).await?.is_none()
+        {
+            return Err(ChatError::invalid(
+                "budget.user_id",
+                "no such user in this tenant",
+            ));
+        }
+        let row = BudgetRow {
+            user_id: user.unwrap_or(Uuid::nil()),
+            period: period.as_str().to_owned(),
+            token_limit,
+        };
+        store::usage::set_budget(&mut tx, principal.tenant, &row).await?;
+        let details = json!({ "period": row.period, "token_limit": token_limit });
+        let event = NewEvent::by(principal, "budget.set", "budget", row.user_id, details);
+        audit::append(&mut tx, principal.tenant, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The caller's tenant's usage by (user, model, UTC day).
+    ///
+    /// # Errors
+    /// [`ChatError`] when Postgres fails.
+    pub async fn report(
+        &self,
+        principal: &Principal,
+        from: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+        user: Option<Uuid>,
+        model: Option<&str>,
+    ) -> Result<Vec<ReportRow>, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let rows = store::usage::report(&mut tx, from, until, user, model).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(rows)
+    }
+}
+
+/// The price of `provider/model`, else of `model`, applied to the token counts.
+fn cost_micros(
+    prices: &BTreeMap<String, Price>,
+    model: &str,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+) -> i64 {
+    let bare = model.split_once('/').map_or(model, |(_, m)| m);
+    let price = prices
+        .get(model)
+        .or_else(|| prices.get(bare))
+        .copied()
+        .unwrap_or_default();
+    let cost = i128::from(prompt_tokens) * i128::from(price.prompt_per_million)
+        + i128::from(completion_tokens) * i128::from(price.completion_per_million);
+    i64::try_from(cost / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_come_from_the_most_specific_price() {
+        let prices = BTreeMap::from([
+            (
+                "gpt-4o".to_owned(),
+                Price {
+                    prompt_per_million: 2_500_000,
+                    completion_per_million: 10_000_000,
+                },
+            ),
+            (
+                "azure/gpt-4o".to_owned(),
+                Price {
+                    prompt_per_million: 3_000_000,
+                    completion_per_million: 12_000_000,
+                },
+            ),
+        ]);
+        assert_eq!(cost_micros(&prices, "openai/gpt-4o", 1000, 500), 7_500);
+        assert_eq!(cost_micros(&prices, "azure/gpt-4o", 1000, 500), 9_000);
+        assert_eq!(cost_micros(&prices, "lab/llama3.1", 1000, 500), 0);
+    }
+
+    #[test]
+    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
+        let at = |day: u8, hour: u8, minute: u8| {
+            Date::from_calendar_date(2026, time::Month::November, day)
+                .unwrap()
+                .with_hms(hour, minute, 0)
+                .unwrap()
+                .assume_utc()
+        };
+        let now = at(24, 17, 45);
+        assert_eq!(BudgetPeriod::Day.start(now), at(24, 0, 0));
+        assert_eq!(BudgetPeriod::Month.start(now), at(1, 0, 0));
+    }
+}
