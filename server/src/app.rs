@@ -23,7 +23,7 @@ use crate::{
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
-    chat::Accounting,
+    chat::{Accounting, Generations},
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
@@ -191,6 +191,9 @@ impl App {
         background.spawn(|stop| retention.run(interval, stop));
         let sync = replica_sync.clone();
         background.spawn(|stop| sync.listen(stop));
+        let generations = Generations::new(cache.clone());
+        let cancellations = generations.clone();
+        background.spawn(|stop| cancellations.listen(stop));
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
         let providers = Providers::new(db.clone(), sealer.clone())
             .map_err(|err| AppError::Http(err.to_string()))?;
@@ -218,6 +221,7 @@ impl App {
                 audit_writer,
                 providers,
                 accounting: Accounting::new(db.clone(), config.llm.prices.clone()),
+                generations,
                 signer,
                 console_url: config.auth.console_url.clone(),
                 metrics,

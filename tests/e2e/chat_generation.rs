@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use codexcontinue::pb::v1::{
-    Budget, BudgetPeriod, CreateApiKeyRequest, CreateConversationRequest,
+    Budget, BudgetPeriod, CancelGenerationRequest, CreateApiKeyRequest, CreateConversationRequest,
     DeleteConversationRequest, GenerationOptions, GetUsageReportRequest, ListBudgetsRequest,
     ListMessagesRequest, ListModelRoutesRequest, ListProvidersRequest, ModelRoute, Provider,
     ProviderKind, RouteTarget, SendMessageRequest, SetBudgetRequest, SetModelRouteRequest,
@@ -852,4 +852,84 @@ async fn usage_is_priced_and_reported_and_spent_budgets_refuse_calls() {
         .unwrap()
         .into_inner();
     assert_eq!(report.rows[0].requests, 3);
+}
+
+#[tokio::test]
+async fn a_generation_is_cancelled_from_another_replica() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    let conversation = t.conversation("cloud/slow").await;
+    let mut stream = t
+        .chat
+        .stream_message(authorized(
+            &key,
+            StreamMessageRequest {
+                conversation_id: conversation,
+                content: "go on".into(),
+                ..StreamMessageRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(reply_chunk::Event::Started(started)) = stream
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .chunk
+        .unwrap()
+        .event
+    else {
+        panic!("the stream starts with `started`");
+    };
+    let replica = t.server.replica().await;
+    let mut elsewhere = ChatServiceClient::new(replica.channel().await);
+    let cancel = |key: &str| {
+        authorized(
+            key,
+            CancelGenerationRequest {
+                generation_id: started.generation_id.clone(),
+            },
+        )
+    };
+    let globex = t.server.add_tenant("globex").await;
+    let foreign = elsewhere
+        .cancel_generation(cancel(&globex))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!foreign.cancelled, "another tenant cannot cancel it");
+    let cancelled = elsewhere
+        .cancel_generation(cancel(&key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cancelled.cancelled);
+
+    let mut completed = None;
+    while let Some(message) = stream.message().await.unwrap() {
+        if let Some(reply_chunk::Event::Completed(done)) = message.chunk.unwrap().event {
+            completed = Some(done);
+        }
+    }
+    let completed = completed.expect("the stream ends with `completed`");
+    assert_eq!(
+        completed.finish_reason(),
+        codexcontinue::pb::v1::FinishReason::Cancelled
+    );
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    while !t.upstream.saw_hang_up() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream call went on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let again = elsewhere
+        .cancel_generation(cancel(&key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.cancelled, "it is over");
 }

@@ -30,7 +30,7 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::rate_limit::RateLimiter,
-    chat::{Accounting, Conversations, Generator},
+    chat::{Accounting, Conversations, Generations, Generator},
     crypto::Sealer,
     health::Readiness,
     llm::Providers,
@@ -60,6 +60,8 @@ pub struct ApiContext {
     pub providers: Providers,
     /// Usage, budgets and reports.
     pub accounting: Accounting,
+    /// Streamed generations, cancellable from any replica.
+    pub generations: Generations,
     /// Signs and checks audit checkpoints.
     pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
@@ -114,7 +116,7 @@ pub fn routes(
                 context.providers.clone(),
                 context.accounting.clone(),
             );
-            chat::ChatApi::new(conversations, generator)
+            chat::ChatApi::new(conversations, generator, context.generations.clone())
         }))
         .add_service(Pending::<MemoryApi>::new())
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(

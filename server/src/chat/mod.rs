@@ -7,12 +7,14 @@
 mod accounting;
 mod conversations;
 mod generate;
+mod generations;
 mod profiles;
 mod restore;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
+pub use generations::{Generations, Running};
 pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
 pub use restore::Restorer;
 
@@ -71,6 +73,9 @@ pub enum ChatError {
     /// Postgres failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Redis failed.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     /// A sealed value could not be sealed or opened.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
