@@ -1,7 +1,9 @@
-//! Replies from a model provider (a local stand-in speaking OpenAI's wire format): whole
-//! and streamed, stored sealed with history sent along; PHI redacted for providers off the
-//! premises and restored in the answer, or refused by policy; provider failures mapped to
-//! clear statuses; a client that hangs up stops the upstream call.
+//! Replies from model providers (a local stand-in speaking OpenAI's, Azure's and Ollama's
+//! wire formats): whole, streamed and regenerated, stored sealed with history sent along;
+//! PHI redacted for providers off the premises and restored in the answer, or refused by
+//! policy; aliases with retries and fallback; usage, prices and budgets; provider failures
+//! mapped to clear statuses; hanging up or cancelling (from any replica) stops the
+//! upstream call.
 
 use std::time::Duration;
 
@@ -9,9 +11,10 @@ use codexcontinue::pb::v1::{
     Budget, BudgetPeriod, CancelGenerationRequest, CreateApiKeyRequest, CreateConversationRequest,
     DeleteConversationRequest, GenerationOptions, GetUsageReportRequest, ListBudgetsRequest,
     ListMessagesRequest, ListModelRoutesRequest, ListProvidersRequest, ModelRoute, Provider,
-    ProviderKind, RouteTarget, SendMessageRequest, SetBudgetRequest, SetModelRouteRequest,
-    SetProviderRequest, StreamMessageRequest, admin_service_client::AdminServiceClient,
-    auth_service_client::AuthServiceClient, chat_service_client::ChatServiceClient, reply_chunk,
+    ProviderKind, RegenerateReplyRequest, RouteTarget, SendMessageRequest, SetBudgetRequest,
+    SetModelRouteRequest, SetProviderRequest, StreamMessageRequest,
+    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+    chat_service_client::ChatServiceClient, reply_chunk,
 };
 use codexcontinue_tests::{TestServer, WAIT_LIMIT, grpc::authorized, llm_upstream::LlmUpstream};
 use tonic::{Code, transport::Channel};
@@ -932,4 +935,88 @@ async fn a_generation_is_cancelled_from_another_replica() {
         .unwrap()
         .into_inner();
     assert!(!again.cancelled, "it is over");
+}
+
+#[tokio::test]
+async fn the_last_reply_is_regenerated_in_place() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    let base = t.upstream.openai_base();
+    set_provider(&mut t.admin, &key, "onprem", &base, true).await;
+    let conversation = t.conversation("cloud/echo-1").await;
+    let regenerate = |model: &str| {
+        authorized(
+            &key,
+            RegenerateReplyRequest {
+                conversation_id: conversation.clone(),
+                options: Some(GenerationOptions {
+                    model: model.into(),
+                    ..GenerationOptions::default()
+                }),
+            },
+        )
+    };
+    let nothing = t.chat.regenerate_reply(regenerate("")).await.unwrap_err();
+    assert_eq!(
+        nothing
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "conversation_id"
+    );
+    let first = t.send(&conversation, "tell me", "").await.unwrap();
+    let old_reply = first.reply.unwrap().id;
+
+    let mut stream = t
+        .chat
+        .regenerate_reply(regenerate("onprem/echo-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut text = String::new();
+    let mut started = None;
+    let mut completed = None;
+    while let Some(message) = stream.message().await.unwrap() {
+        match message.chunk.unwrap().event.unwrap() {
+            reply_chunk::Event::Started(s) => started = Some(s),
+            reply_chunk::Event::Delta(d) => text.push_str(&d),
+            reply_chunk::Event::Completed(c) => completed = Some(c),
+        }
+    }
+    let started = started.unwrap();
+    assert!(started.user_message_id.is_empty(), "no new user message");
+    assert_eq!(text, "Echo: tell me");
+    assert_eq!(completed.unwrap().model_used, "onprem/echo-1");
+    let messages = t
+        .chat
+        .list_messages(authorized(
+            &key,
+            ListMessagesRequest {
+                conversation_id: conversation.clone(),
+                ..ListMessagesRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&old_reply.as_str()), "the old reply is gone");
+    assert_eq!(ids[1], started.reply_message_id);
+    assert_eq!(messages[1].model_used, "onprem/echo-1");
+    let sent = t.upstream.requests().last().unwrap().body.clone();
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["system", "user"],
+        "the replaced reply is not sent along"
+    );
 }

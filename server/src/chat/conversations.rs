@@ -319,8 +319,8 @@ impl Conversations {
     }
 
     /// Stores `messages` of one of the caller's conversations and the `usage` of the call
-    /// that produced them in one transaction, sealed, and gives the conversation `title`
-    /// when one is passed.
+    /// that produced them in one transaction, sealed, in place of message `replaces` when
+    /// one is named, and gives the conversation `title` when one is passed.
     ///
     /// # Errors
     /// [`ChatError::NotFound`] when the conversation is gone, or a failure.
@@ -330,6 +330,7 @@ impl Conversations {
         messages: &[&Message],
         title: Option<&str>,
         usage: &UsageEvent,
+        replaces: Option<Uuid>,
     ) -> Result<(), ChatError> {
         let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
             return Ok(());
@@ -338,6 +339,11 @@ impl Conversations {
         store::conversations::get(&mut tx, principal.user, conversation)
             .await?
             .ok_or(ChatError::NotFound)?;
+        if let Some(old) = replaces
+            && !store::conversations::delete_message(&mut tx, conversation, old).await?
+        {
+            return Err(ChatError::NotFound);
+        }
         let mut keyring = self.sealer.keyring(principal.tenant);
         for message in messages {
             let content_sealed = keyring

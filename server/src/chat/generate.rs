@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::{Accounting, ChatError, Conversations, Message, MessageRole, profile};
+use super::{Accounting, ChatError, Conversation, Conversations, Message, MessageRole, profile};
 use crate::{
     auth::Principal,
     llm::{
@@ -54,12 +54,21 @@ pub struct PreparedTurn {
     pub phi: bool,
     /// The conversation has no title yet: the first message gives it one.
     pub untitled: bool,
+    /// For a regeneration: the stored message answered and the reply replaced.
+    replaced: Option<Replaced>,
     route: Route,
     /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
     /// prompt from it.
     requests: Vec<Option<ChatRequest>>,
     /// Placeholders to put back into replies of targets off the premises.
     redactions: Option<Redactions>,
+}
+
+/// A regeneration's stored message and the reply it replaces.
+#[derive(Debug, Clone, Copy)]
+struct Replaced {
+    user_message: Uuid,
+    reply: Uuid,
 }
 
 /// A reply stream opened on one of a turn's targets.
@@ -73,6 +82,11 @@ pub struct OpenedReply<'t> {
 }
 
 impl PreparedTurn {
+    /// Whether this turn answers a stored message again instead of a new one.
+    pub fn regenerates(&self) -> bool {
+        self.replaced.is_some()
+    }
+
     /// Asks the route's targets in order (retries and fallback as the route says).
     ///
     /// # Errors
@@ -169,6 +183,69 @@ impl Generator {
             ));
         }
         let current = self.conversations.get(principal, conversation).await?;
+        let history = self
+            .conversations
+            .recent_messages(principal, conversation, HISTORY)
+            .await?;
+        self.assemble(principal, current, history, content, options, None)
+            .await
+    }
+
+    /// Like [`Self::prepare`], for a new answer to the conversation's last message in place
+    /// of the last reply.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] when the conversation does not end with a reply to a
+    /// message, or as [`Self::prepare`].
+    pub async fn prepare_regeneration(
+        &self,
+        principal: &Principal,
+        conversation: Uuid,
+        options: &GenerationOptions,
+    ) -> Result<PreparedTurn, ChatError> {
+        let current = self.conversations.get(principal, conversation).await?;
+        let mut history = self
+            .conversations
+            .recent_messages(principal, conversation, HISTORY + 2)
+            .await?;
+        let (Some(reply), Some(asked)) = (history.pop(), history.pop()) else {
+            return Err(ChatError::invalid(
+                "conversation_id",
+                "has no reply to regenerate",
+            ));
+        };
+        if reply.role != MessageRole::Assistant || asked.role != MessageRole::User {
+            return Err(ChatError::invalid(
+                "conversation_id",
+                "does not end with a reply to a message",
+            ));
+        }
+        let replaced = Replaced {
+            user_message: asked.id,
+            reply: reply.id,
+        };
+        self.assemble(
+            principal,
+            current,
+            history,
+            &asked.content,
+            options,
+            Some(replaced),
+        )
+        .await
+    }
+
+    /// Resolves the model, assembles the prompt and applies the PHI policy.
+    async fn assemble(
+        &self,
+        principal: &Principal,
+        current: Conversation,
+        history: Vec<Message>,
+        content: &str,
+        options: &GenerationOptions,
+        replaced: Option<Replaced>,
+    ) -> Result<PreparedTurn, ChatError> {
+        let conversation = current.id;
         self.accounting.check(principal).await?;
         let reference = [options.model.as_str(), current.model.as_str()]
             .into_iter()
@@ -180,10 +257,6 @@ impl Generator {
                 )
             })?;
         let route = self.providers.route(principal, reference).await?;
-        let history = self
-            .conversations
-            .recent_messages(principal, conversation, HISTORY)
-            .await?;
         let mut turns: Vec<(MessageRole, String)> =
             history.into_iter().map(|m| (m.role, m.content)).collect();
         turns.push((MessageRole::User, content.to_owned()));
@@ -270,7 +343,8 @@ impl Generator {
         }
         Ok(PreparedTurn {
             conversation,
-            user_message_id: Uuid::now_v7(),
+            user_message_id: replaced.map_or_else(Uuid::now_v7, |r| r.user_message),
+            replaced,
             reply_id: Uuid::now_v7(),
             content: content.to_owned(),
             phi,
@@ -282,7 +356,8 @@ impl Generator {
     }
 
     /// Stores the user's message and the reply together (sealed), titling an untitled
-    /// conversation after its first message.
+    /// conversation after its first message; for a regeneration, the reply in place of
+    /// the one it replaces.
     ///
     /// # Errors
     /// [`ChatError`] when a store fails.
@@ -331,9 +406,24 @@ impl Generator {
             cost_micros: assistant.cost_micros,
             latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
         };
-        self.conversations
-            .store_turn(principal, &[&user, &assistant], title.as_deref(), &usage)
-            .await?;
+        match turn.replaced {
+            Some(replaced) => {
+                self.conversations
+                    .store_turn(principal, &[&assistant], None, &usage, Some(replaced.reply))
+                    .await?;
+            }
+            None => {
+                self.conversations
+                    .store_turn(
+                        principal,
+                        &[&user, &assistant],
+                        title.as_deref(),
+                        &usage,
+                        None,
+                    )
+                    .await?;
+            }
+        }
         Ok((user, assistant))
     }
 }

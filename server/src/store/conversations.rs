@@ -255,3 +255,27 @@ pub async fn recent_messages(
     .fetch_all(conn)
     .await?)
 }
+
+/// Deletes one message of a conversation and uncounts it; `false` when there was none.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn delete_message(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    id: Uuid,
+) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND id = $2")
+        .bind(conversation)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if deleted == 1 {
+        sqlx::query("UPDATE conversations SET message_count = message_count - 1 WHERE id = $1")
+            .bind(conversation)
+            .execute(conn)
+            .await?;
+    }
+    Ok(deleted == 1)
+}
