@@ -3,25 +3,30 @@
 //! Streamed generations (new replies and regenerated ones) can be cancelled from any
 //! replica.
 
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+mod convert;
+mod stream;
+
+use convert::{
+    conversation_id, conversation_token, options_of, page_size, parse_conversation_token,
+};
+use stream::stream_reply;
+
 use super::{
-    convert::{audit_phi, audit_resource, principal, timestamp},
+    convert::{audit_phi, audit_resource, principal},
     error::ApiError,
     pagination::PageRequest,
 };
 use crate::{
     auth::Principal,
     chat::{
-        BUILTIN_PROFILES, ChatError, Conversation, Conversations, GenerationOptions, Generations,
-        Generator, Message, MessageRole, NewConversation, PreparedTurn, Reply, Restorer, Running,
-        complete,
+        BUILTIN_PROFILES, ChatError, Conversations, Generations, Generator, NewConversation,
+        PreparedTurn, complete,
     },
-    llm::{Delta, FinishReason, LlmError, Usage},
     pb::v1::{self as pb, chat_service_server::ChatService},
     privacy::PhiPolicy,
 };
@@ -83,279 +88,6 @@ impl ChatApi {
             }
         }
     }
-}
-
-impl From<LlmError> for ApiError {
-    fn from(err: LlmError) -> Self {
-        match err {
-            LlmError::RateLimited { retry_after } => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: retry_after.map(|d| d.as_secs().max(1)),
-            },
-            LlmError::Unauthorized(_) | LlmError::Rejected(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
-            LlmError::Upstream { .. } | LlmError::Unreachable(_) | LlmError::Protocol(_) => {
-                ApiError::Unavailable(err.to_string())
-            }
-        }
-    }
-}
-
-/// The response messages of a streamed reply (StreamMessage's or RegenerateReply's).
-trait ChunkMessage: Send + 'static {
-    fn wrap(chunk: pb::ReplyChunk) -> Self;
-}
-
-impl ChunkMessage for pb::StreamMessageResponse {
-    fn wrap(chunk: pb::ReplyChunk) -> Self {
-        Self { chunk: Some(chunk) }
-    }
-}
-
-impl ChunkMessage for pb::RegenerateReplyResponse {
-    fn wrap(chunk: pb::ReplyChunk) -> Self {
-        Self { chunk: Some(chunk) }
-    }
-}
-
-fn chunk<T: ChunkMessage>(event: pb::reply_chunk::Event) -> T {
-    T::wrap(pb::ReplyChunk { event: Some(event) })
-}
-
-fn finish_reason(reason: FinishReason) -> pb::FinishReason {
-    match reason {
-        FinishReason::Stop => pb::FinishReason::Stop,
-        FinishReason::Length => pb::FinishReason::Length,
-        FinishReason::ContentFilter => pb::FinishReason::ContentFilter,
-        FinishReason::ToolCalls => pb::FinishReason::ToolCalls,
-        FinishReason::Cancelled => pb::FinishReason::Cancelled,
-    }
-}
-
-/// Streams a reply to `lines`: started, deltas (placeholders restored), completed; stores
-/// the turn at the end. A client that goes away cancels the upstream call and the reply is
-/// stored as far as it got.
-async fn stream_reply<T: ChunkMessage>(
-    generator: Generator,
-    principal: Principal,
-    turn: PreparedTurn,
-    mut running: Running,
-    lines: mpsc::Sender<Result<T, Status>>,
-) {
-    let started = pb::ReplyStarted {
-        user_message_id: if turn.regenerates() {
-            String::new()
-        } else {
-            turn.user_message_id.to_string()
-        },
-        reply_message_id: turn.reply_id.to_string(),
-        generation_id: turn.reply_id.to_string(),
-    };
-    if lines
-        .send(Ok(chunk(pb::reply_chunk::Event::Started(started))))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let started_at = std::time::Instant::now();
-    let opened = match turn.open().await {
-        Ok(opened) => opened,
-        Err(err) => {
-            let _ = lines.send(Err(ApiError::from(err).into())).await;
-            return;
-        }
-    };
-    let model_used = opened.model_used;
-    let mut upstream = opened.stream;
-    let mut restorer = opened.redactions.map(Restorer::new);
-    let mut content = String::new();
-    let mut usage = Usage::default();
-    let mut reason = FinishReason::Cancelled;
-    let mut client_gone = false;
-    let mut cancelled = false;
-    loop {
-        let delta = tokio::select! {
-            () = lines.closed() => { client_gone = true; break; }
-            () = running.cancelled() => { cancelled = true; break; }
-            delta = upstream.next() => delta,
-        };
-        match delta {
-            None => break,
-            Some(Ok(Delta::Text(piece))) => {
-                let shown = match restorer.as_mut() {
-                    Some(restorer) => restorer.push(&piece),
-                    None => piece,
-                };
-                content.push_str(&shown);
-                if !shown.is_empty()
-                    && lines
-                        .send(Ok(chunk(pb::reply_chunk::Event::Delta(shown))))
-                        .await
-                        .is_err()
-                {
-                    client_gone = true;
-                    break;
-                }
-            }
-            Some(Ok(Delta::Finished {
-                usage: counted,
-                finish_reason: ended,
-            })) => {
-                usage = counted.unwrap_or_default();
-                reason = ended;
-            }
-            Some(Err(err)) => {
-                let _ = lines.send(Err(ApiError::from(err).into())).await;
-                return;
-            }
-        }
-    }
-    // Dropping the upstream stream ends the provider request when the client left early.
-    drop(upstream);
-    if let Some(restorer) = restorer.as_mut() {
-        let tail = restorer.finish();
-        content.push_str(&tail);
-        if !client_gone && !tail.is_empty() {
-            let _ = lines
-                .send(Ok(chunk(pb::reply_chunk::Event::Delta(tail))))
-                .await;
-        }
-    }
-    if client_gone || cancelled {
-        reason = FinishReason::Cancelled;
-    }
-    drop(running);
-    let reply = Reply {
-        content,
-        model_used,
-        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
-        usage,
-        finish_reason: reason,
-    };
-    match generator.finish(&principal, &turn, &reply).await {
-        Ok((_, stored)) => {
-            let completed = pb::ReplyCompleted {
-                usage: Some(pb::Usage {
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
-                    cost_micros: 0,
-                }),
-                model_used: stored.model_used,
-                finish_reason: finish_reason(reason).into(),
-                memory_ids: Vec::new(),
-            };
-            let _ = lines
-                .send(Ok(chunk(pb::reply_chunk::Event::Completed(completed))))
-                .await;
-        }
-        Err(err) => {
-            let _ = lines.send(Err(ApiError::from(err).into())).await;
-        }
-    }
-}
-
-impl From<ChatError> for ApiError {
-    fn from(err: ChatError) -> Self {
-        match err {
-            ChatError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            ChatError::NotFound => ApiError::NotFound("conversation"),
-            ChatError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
-            ChatError::BudgetExhausted { .. } => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: None,
-            },
-            ChatError::Provider(err) => err.into(),
-            ChatError::Llm(err) => err.into(),
-            ChatError::Cache(_) => ApiError::Unavailable(err.to_string()),
-            ChatError::Store(_) | ChatError::Crypto(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<Conversation> for pb::Conversation {
-    fn from(c: Conversation) -> Self {
-        Self {
-            id: c.id.to_string(),
-            title: c.title,
-            profile: c.profile,
-            model: c.model,
-            create_time: Some(timestamp(c.created_at)),
-            update_time: Some(timestamp(c.updated_at)),
-            message_count: c.message_count,
-        }
-    }
-}
-
-impl From<Message> for pb::Message {
-    fn from(m: Message) -> Self {
-        let role = match m.role {
-            MessageRole::System => pb::MessageRole::System,
-            MessageRole::User => pb::MessageRole::User,
-            MessageRole::Assistant => pb::MessageRole::Assistant,
-            MessageRole::Tool => pb::MessageRole::Tool,
-        };
-        let finish_reason = match m.finish_reason.as_str() {
-            "stop" => pb::FinishReason::Stop,
-            "length" => pb::FinishReason::Length,
-            "content_filter" => pb::FinishReason::ContentFilter,
-            "cancelled" => pb::FinishReason::Cancelled,
-            "tool_calls" => pb::FinishReason::ToolCalls,
-            _ => pb::FinishReason::Unspecified,
-        };
-        let usage = (m.role == MessageRole::Assistant).then(|| pb::Usage {
-            prompt_tokens: m.prompt_tokens,
-            completion_tokens: m.completion_tokens,
-            total_tokens: m.prompt_tokens + m.completion_tokens,
-            cost_micros: m.cost_micros,
-        });
-        Self {
-            id: m.id.to_string(),
-            conversation_id: m.conversation_id.to_string(),
-            role: role.into(),
-            content: m.content,
-            create_time: Some(timestamp(m.created_at)),
-            model_used: m.model_used,
-            usage,
-            finish_reason: finish_reason.into(),
-        }
-    }
-}
-
-fn options_of(options: Option<&pb::GenerationOptions>) -> GenerationOptions {
-    GenerationOptions {
-        model: options.map(|o| o.model.clone()).unwrap_or_default(),
-        temperature: options.and_then(|o| o.temperature),
-        top_p: options.and_then(|o| o.top_p),
-        max_tokens: options.and_then(|o| o.max_tokens),
-        stop: options.map(|o| o.stop.clone()).unwrap_or_default(),
-    }
-}
-
-fn conversation_id(value: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(value).map_err(|_| ApiError::invalid("conversation_id", "must be a UUID"))
-}
-
-/// A conversation page token: the last row's activity time (µs) and id.
-fn conversation_token(c: &Conversation) -> String {
-    format!("{}_{}", c.updated_at.unix_timestamp_nanos() / 1_000, c.id)
-}
-
-fn parse_conversation_token(token: &str) -> Result<Option<(OffsetDateTime, Uuid)>, ApiError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || ApiError::invalid("page_token", "not a token from a previous response");
-    let (micros, id) = token.split_once('_').ok_or_else(bad)?;
-    let micros: i128 = micros.parse().map_err(|_| bad())?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| bad())?;
-    Ok(Some((at, Uuid::try_parse(id).map_err(|_| bad())?)))
-}
-
-fn page_size(requested: i32) -> Result<u32, ApiError> {
-    Ok(PageRequest::parse(requested, "")?.size)
 }
 
 #[tonic::async_trait]
