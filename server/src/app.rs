@@ -222,6 +222,7 @@ impl App {
                 providers,
                 accounting: Accounting::new(db.clone(), config.llm.prices.clone()),
                 generations,
+                cache: cache.clone(),
                 signer,
                 console_url: config.auth.console_url.clone(),
                 metrics,

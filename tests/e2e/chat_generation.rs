@@ -1020,3 +1020,116 @@ async fn the_last_reply_is_regenerated_in_place() {
         "the replaced reply is not sent along"
     );
 }
+
+#[tokio::test]
+async fn a_retried_call_with_the_same_idempotency_key_is_answered_once() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    let conversation = t.conversation("cloud/echo-1").await;
+    let send = |content: &str, model: &str, idempotency_key: &str| {
+        authorized(
+            &key,
+            SendMessageRequest {
+                conversation_id: conversation.clone(),
+                content: content.into(),
+                options: Some(GenerationOptions {
+                    model: model.into(),
+                    ..GenerationOptions::default()
+                }),
+                idempotency_key: idempotency_key.into(),
+            },
+        )
+    };
+    let first = t
+        .chat
+        .send_message(send("once", "", "k-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = t
+        .chat
+        .send_message(send("once", "", "k-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.reply.as_ref().unwrap().id,
+        again.reply.as_ref().unwrap().id
+    );
+    assert_eq!(again.reply.unwrap().content, "Echo: once");
+    assert_eq!(t.upstream.requests().len(), 1, "generated once");
+    let mut stream = t
+        .chat
+        .stream_message(authorized(
+            &key,
+            StreamMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "once".into(),
+                options: None,
+                idempotency_key: "k-1".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut replayed = String::new();
+    let mut reply_id = String::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        match message.chunk.unwrap().event.unwrap() {
+            reply_chunk::Event::Started(s) => reply_id = s.reply_message_id,
+            reply_chunk::Event::Delta(d) => replayed.push_str(&d),
+            reply_chunk::Event::Completed(_) => {}
+        }
+    }
+    assert_eq!(
+        (replayed.as_str(), reply_id.as_str()),
+        ("Echo: once", first.reply.unwrap().id.as_str())
+    );
+    assert_eq!(t.upstream.requests().len(), 1);
+
+    // A failed call releases its key; a malformed key is refused.
+    let failed = t
+        .chat
+        .send_message(send("twice", "cloud/broken", "k-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable);
+    t.chat.send_message(send("twice", "", "k-2")).await.unwrap();
+    let bad = t
+        .chat
+        .send_message(send("x", "", "has spaces"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "idempotency_key"
+    );
+
+    // While the first call runs, a retry is told to wait.
+    let _running = t
+        .chat
+        .stream_message(authorized(
+            &key,
+            StreamMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "long".into(),
+                options: Some(GenerationOptions {
+                    model: "cloud/slow".into(),
+                    ..GenerationOptions::default()
+                }),
+                idempotency_key: "k-3".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let busy = t
+        .chat
+        .send_message(send("long", "cloud/slow", "k-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), Code::Aborted, "{busy:?}");
+}

@@ -43,6 +43,9 @@ pub enum ApiError {
         /// Seconds to wait, when known (sent as `retry-after`).
         retry_after: Option<u64>,
     },
+    /// A concurrent call conflicts with this one; retry later.
+    #[error("{0}")]
+    Aborted(String),
     /// A dependency (e.g. an identity provider) is unreachable; retrying may work.
     #[error("{0}")]
     Unavailable(String),
@@ -81,6 +84,7 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
+            ApiError::Aborted(message) => Status::aborted(message),
             ApiError::ResourceExhausted {
                 message,
                 retry_after,

@@ -29,8 +29,8 @@ use crate::{
         AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
-    cache::rate_limit::RateLimiter,
-    chat::{Accounting, Conversations, Generations, Generator},
+    cache::{Cache, rate_limit::RateLimiter},
+    chat::{Accounting, Conversations, Generations, Generator, Idempotency},
     crypto::Sealer,
     health::Readiness,
     llm::Providers,
@@ -62,6 +62,8 @@ pub struct ApiContext {
     pub accounting: Accounting,
     /// Streamed generations, cancellable from any replica.
     pub generations: Generations,
+    /// Redis: idempotency keys of chat calls.
+    pub cache: Cache,
     /// Signs and checks audit checkpoints.
     pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
@@ -116,7 +118,12 @@ pub fn routes(
                 context.providers.clone(),
                 context.accounting.clone(),
             );
-            chat::ChatApi::new(conversations, generator, context.generations.clone())
+            chat::ChatApi::new(
+                conversations.clone(),
+                generator,
+                context.generations.clone(),
+                Idempotency::new(context.cache.clone(), conversations),
+            )
         }))
         .add_service(Pending::<MemoryApi>::new())
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(

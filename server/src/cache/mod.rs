@@ -5,6 +5,8 @@
 //! from the configuration and lets several deployments or test runs share one Redis.
 
 mod generations;
+mod idempotency;
+pub use idempotency::Claimed;
 pub mod rate_limit;
 mod sessions;
 

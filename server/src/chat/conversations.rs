@@ -296,6 +296,29 @@ impl Conversations {
         Ok(messages)
     }
 
+    /// One message of one of the caller's conversations.
+    ///
+    /// # Errors
+    /// [`ChatError::NotFound`] when the conversation or the message is gone.
+    pub async fn message(
+        &self,
+        principal: &Principal,
+        conversation: Uuid,
+        id: Uuid,
+    ) -> Result<Message, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::conversations::get(&mut tx, principal.user, conversation)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let row = store::conversations::message(&mut tx, conversation, id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let message =
+            open_message(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(message)
+    }
+
     /// The last `limit` messages of one of the caller's conversations, oldest first.
     ///
     /// # Errors

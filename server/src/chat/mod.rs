@@ -8,6 +8,7 @@ mod accounting;
 mod conversations;
 mod generate;
 mod generations;
+mod idempotency;
 mod profiles;
 mod restore;
 
@@ -15,6 +16,7 @@ pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use generations::{Generations, Running};
+pub use idempotency::{Claim, Idempotency, Outcome};
 pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
 pub use restore::Restorer;
 
@@ -64,6 +66,9 @@ pub enum ChatError {
         /// The limit.
         limit: i64,
     },
+    /// The first call with this idempotency key is still running.
+    #[error("a call with this idempotency key is still running; retry when it has finished")]
+    InProgress,
     /// The model could not be resolved.
     #[error(transparent)]
     Provider(#[from] ProviderError),

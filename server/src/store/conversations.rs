@@ -279,3 +279,23 @@ pub async fn delete_message(
     }
     Ok(deleted == 1)
 }
+
+/// One message of a conversation.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn message(
+    conn: &mut PgConnection,
+    conversation: Uuid,
+    id: Uuid,
+) -> Result<Option<MessageRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
+                completion_tokens, cost_micros, finish_reason, created_at
+         FROM messages WHERE conversation_id = $1 AND id = $2",
+    )
+    .bind(conversation)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -23,6 +23,7 @@ impl From<ChatError> for ApiError {
             ChatError::Provider(err) => err.into(),
             ChatError::Llm(err) => err.into(),
             ChatError::Cache(_) => ApiError::Unavailable(err.to_string()),
+            ChatError::InProgress => ApiError::Aborted(err.to_string()),
             ChatError::Store(_) | ChatError::Crypto(_) => ApiError::Internal(err.to_string()),
         }
     }

@@ -14,7 +14,7 @@ mod stream;
 use convert::{
     conversation_id, conversation_token, options_of, page_size, parse_conversation_token,
 };
-use stream::stream_reply;
+use stream::{replay, stream_reply};
 
 use super::{
     convert::{audit_phi, audit_resource, principal},
@@ -24,8 +24,8 @@ use super::{
 use crate::{
     auth::Principal,
     chat::{
-        BUILTIN_PROFILES, ChatError, Conversations, Generations, Generator, NewConversation,
-        PreparedTurn, complete,
+        BUILTIN_PROFILES, ChatError, Conversations, Generations, Generator, Idempotency,
+        NewConversation, Outcome, PreparedTurn, complete,
     },
     pb::v1::{self as pb, chat_service_server::ChatService},
     privacy::PhiPolicy,
@@ -39,21 +39,41 @@ pub struct ChatApi {
     conversations: Conversations,
     generator: Generator,
     generations: Generations,
+    idempotency: Idempotency,
 }
 
 impl ChatApi {
     /// Serves the conversations of `conversations`, generating with `generator`, streamed
-    /// generations cancellable through `generations`.
+    /// generations cancellable through `generations`, retries deduplicated by
+    /// `idempotency`.
     pub fn new(
         conversations: Conversations,
         generator: Generator,
         generations: Generations,
+        idempotency: Idempotency,
     ) -> Self {
         Self {
             conversations,
             generator,
             generations,
+            idempotency,
         }
+    }
+
+    /// Claims a call's idempotency key (if any) in its conversation.
+    async fn claim<T>(
+        &self,
+        request: &Request<T>,
+        conversation: &str,
+        key: &str,
+    ) -> Result<Outcome, Status> {
+        let principal = principal(request)?;
+        let id = conversation_id(conversation)?;
+        Ok(self
+            .idempotency
+            .claim(&principal, id, key)
+            .await
+            .map_err(ApiError::from)?)
     }
 
     /// Prepares a turn of a SendMessage or StreamMessage call, marking its audit event
@@ -277,20 +297,47 @@ impl ChatService for ChatApi {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
         let body = request.get_ref();
-        let (principal, turn) = self
-            .prepare(
-                &request,
-                &body.conversation_id,
-                &body.content,
-                body.options.as_ref(),
-            )
-            .await?;
-        let reply = complete(&turn).await.map_err(ApiError::from)?;
-        let (user, reply) = self
-            .generator
-            .finish(&principal, &turn, &reply)
-            .await
-            .map_err(ApiError::from)?;
+        let claim = match self
+            .claim(&request, &body.conversation_id, &body.idempotency_key)
+            .await?
+        {
+            Outcome::Replay(stored) => {
+                let (user, reply) = *stored;
+                return Ok(Response::new(pb::SendMessageResponse {
+                    user_message: Some(user.into()),
+                    reply: Some(reply.into()),
+                    memory_ids: Vec::new(),
+                }));
+            }
+            Outcome::Run(claim) => claim,
+        };
+        let result = async {
+            let (principal, turn) = self
+                .prepare(
+                    &request,
+                    &body.conversation_id,
+                    &body.content,
+                    body.options.as_ref(),
+                )
+                .await?;
+            let reply = complete(&turn).await.map_err(ApiError::from)?;
+            self.generator
+                .finish(&principal, &turn, &reply)
+                .await
+                .map_err(|err| Status::from(ApiError::from(err)))
+        }
+        .await;
+        if let Some(claim) = claim {
+            claim
+                .settle(
+                    result
+                        .as_ref()
+                        .ok()
+                        .map(|(user, reply)| (user.id, reply.id)),
+                )
+                .await;
+        }
+        let (user, reply) = result?;
         Ok(Response::new(pb::SendMessageResponse {
             user_message: Some(user.into()),
             reply: Some(reply.into()),
@@ -303,26 +350,51 @@ impl ChatService for ChatApi {
         request: Request<pb::StreamMessageRequest>,
     ) -> Result<Response<Self::StreamMessageStream>, Status> {
         let body = request.get_ref();
-        let (principal, turn) = self
-            .prepare(
-                &request,
-                &body.conversation_id,
-                &body.content,
-                body.options.as_ref(),
-            )
-            .await?;
-        let running = self
-            .generations
-            .begin(&principal, turn.reply_id)
-            .await
-            .map_err(ApiError::from)?;
         let (lines, stream) = mpsc::channel(STREAM_BUFFER);
+        let claim = match self
+            .claim(&request, &body.conversation_id, &body.idempotency_key)
+            .await?
+        {
+            Outcome::Replay(stored) => {
+                let (user, reply) = *stored;
+                tokio::spawn(replay(user, reply, lines));
+                return Ok(Response::new(ReceiverStream::new(stream)));
+            }
+            Outcome::Run(claim) => claim,
+        };
+        let started = async {
+            let (principal, turn) = self
+                .prepare(
+                    &request,
+                    &body.conversation_id,
+                    &body.content,
+                    body.options.as_ref(),
+                )
+                .await?;
+            let running = self
+                .generations
+                .begin(&principal, turn.reply_id)
+                .await
+                .map_err(|err| Status::from(ApiError::from(err)))?;
+            Ok::<_, Status>((principal, turn, running))
+        }
+        .await;
+        let (principal, turn, running) = match started {
+            Ok(started) => started,
+            Err(status) => {
+                if let Some(claim) = claim {
+                    claim.settle(None).await;
+                }
+                return Err(status);
+            }
+        };
         tokio::spawn(stream_reply(
             self.generator.clone(),
             principal,
             turn,
             running,
             lines,
+            claim,
         ));
         Ok(Response::new(ReceiverStream::new(stream)))
     }
@@ -363,6 +435,7 @@ impl ChatService for ChatApi {
             turn,
             running,
             lines,
+            None,
         ));
         Ok(Response::new(ReceiverStream::new(stream)))
     }

@@ -5,11 +5,12 @@
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tonic::Status;
+use uuid::Uuid;
 
 use super::ApiError;
 use crate::{
     auth::Principal,
-    chat::{Generator, PreparedTurn, Reply, Restorer, Running},
+    chat::{Claim, Generator, Message, PreparedTurn, Reply, Restorer, Running},
     llm::{Delta, FinishReason, LlmError, Usage},
     pb::v1 as pb,
 };
@@ -69,9 +70,24 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
     generator: Generator,
     principal: Principal,
     turn: PreparedTurn,
+    running: Running,
+    lines: mpsc::Sender<Result<T, Status>>,
+    claim: Option<Box<Claim>>,
+) {
+    let stored = generate(generator, principal, turn, running, lines).await;
+    if let Some(claim) = claim {
+        claim.settle(stored).await;
+    }
+}
+
+/// Streams the reply; returns the ids of the stored (user message, reply), if stored.
+async fn generate<T: ChunkMessage>(
+    generator: Generator,
+    principal: Principal,
+    turn: PreparedTurn,
     mut running: Running,
     lines: mpsc::Sender<Result<T, Status>>,
-) {
+) -> Option<(Uuid, Uuid)> {
     let started = pb::ReplyStarted {
         user_message_id: if turn.regenerates() {
             String::new()
@@ -86,14 +102,14 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
         .await
         .is_err()
     {
-        return;
+        return None;
     }
     let started_at = std::time::Instant::now();
     let opened = match turn.open().await {
         Ok(opened) => opened,
         Err(err) => {
             let _ = lines.send(Err(ApiError::from(err).into())).await;
-            return;
+            return None;
         }
     };
     let model_used = opened.model_used;
@@ -137,7 +153,7 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
             }
             Some(Err(err)) => {
                 let _ = lines.send(Err(ApiError::from(err).into())).await;
-                return;
+                return None;
             }
         }
     }
@@ -164,13 +180,14 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
         finish_reason: reason,
     };
     match generator.finish(&principal, &turn, &reply).await {
-        Ok((_, stored)) => {
+        Ok((user, stored)) => {
+            let ids = (user.id, stored.id);
             let completed = pb::ReplyCompleted {
                 usage: Some(pb::Usage {
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
                     total_tokens: usage.prompt_tokens + usage.completion_tokens,
-                    cost_micros: 0,
+                    cost_micros: stored.cost_micros,
                 }),
                 model_used: stored.model_used,
                 finish_reason: finish_reason(reason).into(),
@@ -179,9 +196,40 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
             let _ = lines
                 .send(Ok(chunk(pb::reply_chunk::Event::Completed(completed))))
                 .await;
+            Some(ids)
         }
         Err(err) => {
             let _ = lines.send(Err(ApiError::from(err).into())).await;
+            None
+        }
+    }
+}
+
+/// Answers a retried call with what its first call stored: started, the whole reply as one
+/// delta, completed.
+pub(super) async fn replay(
+    user: Message,
+    reply: Message,
+    lines: mpsc::Sender<Result<pb::StreamMessageResponse, Status>>,
+) {
+    let stored: pb::Message = reply.into();
+    let events = [
+        pb::reply_chunk::Event::Started(pb::ReplyStarted {
+            user_message_id: user.id.to_string(),
+            reply_message_id: stored.id.clone(),
+            generation_id: stored.id.clone(),
+        }),
+        pb::reply_chunk::Event::Delta(stored.content.clone()),
+        pb::reply_chunk::Event::Completed(pb::ReplyCompleted {
+            usage: stored.usage,
+            model_used: stored.model_used.clone(),
+            finish_reason: stored.finish_reason,
+            memory_ids: Vec::new(),
+        }),
+    ];
+    for event in events {
+        if lines.send(Ok(chunk(event))).await.is_err() {
+            return;
         }
     }
 }
