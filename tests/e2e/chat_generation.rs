@@ -1133,3 +1133,47 @@ async fn a_retried_call_with_the_same_idempotency_key_is_answered_once() {
         .unwrap_err();
     assert_eq!(busy.code(), Code::Aborted, "{busy:?}");
 }
+
+#[tokio::test]
+async fn a_failing_provider_is_skipped_once_its_circuit_opens() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    let base = t.upstream.openai_base();
+    set_provider(&mut t.admin, &key, "onprem", &base, true).await;
+    set_route(
+        &mut t.admin,
+        &key,
+        "guarded",
+        &[("cloud", "broken"), ("onprem", "echo-1")],
+        false,
+        0,
+    )
+    .await
+    .unwrap();
+    let conversation = t.conversation("guarded").await;
+    let broken_calls = |t: &Chat| {
+        t.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.body["model"] == "broken")
+            .count()
+    };
+    for n in 1..=5 {
+        let reply = t
+            .send(&conversation, "hi", "")
+            .await
+            .unwrap()
+            .reply
+            .unwrap();
+        assert_eq!(reply.model_used, "onprem/echo-1");
+        assert_eq!(broken_calls(&t), n, "tried the failing provider first");
+    }
+    let reply = t
+        .send(&conversation, "hi", "")
+        .await
+        .unwrap()
+        .reply
+        .unwrap();
+    assert_eq!(reply.model_used, "onprem/echo-1");
+    assert_eq!(broken_calls(&t), 5, "the open circuit skipped it");
+}

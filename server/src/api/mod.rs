@@ -117,6 +117,7 @@ pub fn routes(
                 conversations.clone(),
                 context.providers.clone(),
                 context.accounting.clone(),
+                context.cache.clone(),
             );
             chat::ChatApi::new(
                 conversations.clone(),

@@ -4,6 +4,7 @@
 //! can be found (and deleted) together and no two tenants share a key. `key_prefix` comes
 //! from the configuration and lets several deployments or test runs share one Redis.
 
+mod breaker;
 mod generations;
 mod idempotency;
 pub use idempotency::Claimed;

@@ -11,8 +11,10 @@ use uuid::Uuid;
 use super::{Accounting, ChatError, Conversation, Conversations, Message, MessageRole, profile};
 use crate::{
     auth::Principal,
+    cache::Cache,
     llm::{
-        ChatMessage, ChatRequest, Delta, DeltaStream, FinishReason, Providers, Route, Usage, router,
+        ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, Providers,
+        Route, Usage, router,
     },
     privacy::{PhiGuard, Redactions},
     store::usage::UsageEvent,
@@ -57,6 +59,8 @@ pub struct PreparedTurn {
     /// For a regeneration: the stored message answered and the reply replaced.
     replaced: Option<Replaced>,
     route: Route,
+    /// The tenant's circuit breakers.
+    breaker: CircuitBreaker,
     /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
     /// prompt from it.
     requests: Vec<Option<ChatRequest>>,
@@ -103,6 +107,7 @@ impl PreparedTurn {
             &candidates,
             self.route.attempt_timeout,
             self.route.max_retries,
+            &self.breaker,
         )
         .await?;
         let target = candidates[chosen].0;
@@ -139,16 +144,24 @@ pub struct Generator {
     conversations: Conversations,
     providers: Providers,
     accounting: Accounting,
+    cache: Cache,
     guard: PhiGuard,
 }
 
 impl Generator {
-    /// Replies in `conversations`, asking `providers`, accounted by `accounting`.
-    pub fn new(conversations: Conversations, providers: Providers, accounting: Accounting) -> Self {
+    /// Replies in `conversations`, asking `providers` (circuit breakers in `cache`),
+    /// accounted by `accounting`.
+    pub fn new(
+        conversations: Conversations,
+        providers: Providers,
+        accounting: Accounting,
+        cache: Cache,
+    ) -> Self {
         Self {
             conversations,
             providers,
             accounting,
+            cache,
             guard: PhiGuard::default(),
         }
     }
@@ -350,6 +363,7 @@ impl Generator {
             phi,
             untitled: current.title.is_empty(),
             route,
+            breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant),
             requests,
             redactions,
         })

@@ -11,12 +11,14 @@
 //! URL and `api-key` header). [`ollama::OllamaChat`] speaks Ollama's native API
 //! (newline-delimited JSON). Local models through the inference engine come with it.
 
+mod breaker;
 pub mod ollama;
 pub mod openai;
 mod providers;
 pub mod router;
 mod routes;
 
+pub use breaker::CircuitBreaker;
 pub use providers::{ProviderError, ProviderSettings, Providers, ResolvedModel, Route};
 pub use routes::ModelRoute;
 

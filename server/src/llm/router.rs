@@ -1,12 +1,12 @@
 //! Trying a route's targets: each target gets its retries on retryable failures (rate
 //! limits within a short `retry-after`, provider errors, unreachable, no answer within the
 //! attempt timeout) with jittered exponential backoff; other failures, and a target whose
-//! retries are spent, fall back to the next target. Once a reply starts streaming it is
-//! not retried.
+//! retries are spent, fall back to the next target. A target whose circuit is open (see
+//! `breaker`) is skipped. Once a reply starts streaming it is not retried.
 
 use std::time::Duration;
 
-use super::{ChatRequest, DeltaStream, LlmError, ResolvedModel};
+use super::{ChatRequest, CircuitBreaker, DeltaStream, LlmError, ResolvedModel};
 use crate::auth::tokens::random_bytes;
 
 /// First backoff; doubled per retry, then jittered by ±50 %.
@@ -48,9 +48,18 @@ pub async fn open(
     candidates: &[(&ResolvedModel, ChatRequest)],
     attempt_timeout: Duration,
     max_retries: u32,
+    breaker: &CircuitBreaker,
 ) -> Result<(usize, DeltaStream), LlmError> {
     let mut last = LlmError::Unreachable("no model to ask".to_owned());
     for (index, (target, request)) in candidates.iter().enumerate() {
+        if !breaker.allows(&target.provider).await {
+            tracing::info!(provider = %target.provider, "circuit open: skipping the provider");
+            last = LlmError::Unreachable(format!(
+                "model provider {:?} is failing; calls skip it for a while",
+                target.provider
+            ));
+            continue;
+        }
         for attempt in 0..=max_retries {
             let result = tokio::time::timeout(attempt_timeout, target.client.stream(request))
                 .await
@@ -60,6 +69,9 @@ pub async fn open(
                         attempt_timeout.as_millis()
                     )))
                 });
+            breaker
+                .record(&target.provider, result.as_ref().map(drop))
+                .await;
             match result {
                 Ok(stream) => return Ok((index, stream)),
                 Err(err) => {
