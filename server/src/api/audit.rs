@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{from_timestamp, principal, timestamp},
     error::ApiError,
-    pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
 use crate::{
     audit::{self, CheckpointSigner, ExportFormat, ExportRows, MAX_RETENTION_DAYS, NewEvent},
@@ -222,18 +222,13 @@ impl AuditService for AuditApi {
         let mut tx = tenancy::begin(&self.db, principal.tenant)
             .await
             .map_err(ApiError::from)?;
-        let mut rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
+        let rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
             .await
             .map_err(ApiError::from)?;
         tx.commit()
             .await
             .map_err(|e| ApiError::from(StoreError::from(e)))?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            rows.last().map(|r| r.seq.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (rows, next_page_token) = split_page(rows, size, |r| r.seq.to_string());
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(Into::into).collect(),
             next_page_token,

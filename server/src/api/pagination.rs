@@ -44,17 +44,24 @@ impl PageRequest {
 
     /// The next page token given the ids of the rows fetched (one more than `size` was
     /// asked for, to learn whether another page exists). Drops the extra row.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
-        if rows.len() > self.size as usize {
-            rows.truncate(self.size as usize);
-            let token = rows
-                .last()
-                .map(|row| id(row).to_string())
-                .unwrap_or_default();
-            (rows, token)
-        } else {
-            (rows, String::new())
-        }
+    pub fn finish<T>(&self, rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
+        split_page(rows, self.size, |row| id(row).to_string())
+    }
+}
+
+/// Cuts rows fetched one beyond `size` down to a page; the next page token is
+/// `token(last row of the page)` when there is another page, else empty.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    size: u32,
+    token: impl Fn(&T) -> String,
+) -> (Vec<T>, String) {
+    if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        let next = rows.last().map(token).unwrap_or_default();
+        (rows, next)
+    } else {
+        (rows, String::new())
     }
 }
 

@@ -203,9 +203,7 @@ impl Conversations {
     /// [`ChatError::NotFound`] when the caller has no such conversation.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Conversation, ChatError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let row = store::conversations::get(&mut tx, principal.user, id)
-            .await?
-            .ok_or(ChatError::NotFound)?;
+        let row = owned(&mut tx, principal, id).await?;
         let conversation =
             open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -265,9 +263,7 @@ impl Conversations {
         if !store::conversations::set_title(&mut tx, principal.user, id, &sealed).await? {
             return Err(ChatError::NotFound);
         }
-        let row = store::conversations::get(&mut tx, principal.user, id)
-            .await?
-            .ok_or(ChatError::NotFound)?;
+        let row = owned(&mut tx, principal, id).await?;
         let conversation =
             open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -307,9 +303,7 @@ impl Conversations {
         id: Uuid,
     ) -> Result<Message, ChatError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::conversations::get(&mut tx, principal.user, conversation)
-            .await?
-            .ok_or(ChatError::NotFound)?;
+        owned(&mut tx, principal, conversation).await?;
         let row = store::conversations::message(&mut tx, conversation, id)
             .await?
             .ok_or(ChatError::NotFound)?;
@@ -359,9 +353,7 @@ impl Conversations {
             return Ok(());
         };
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::conversations::get(&mut tx, principal.user, conversation)
-            .await?
-            .ok_or(ChatError::NotFound)?;
+        owned(&mut tx, principal, conversation).await?;
         if let Some(old) = replaces
             && !store::conversations::delete_message(&mut tx, conversation, old).await?
         {
@@ -435,9 +427,7 @@ impl Conversations {
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::conversations::get(&mut tx, principal.user, conversation)
-            .await?
-            .ok_or(ChatError::NotFound)?;
+        owned(&mut tx, principal, conversation).await?;
         let rows =
             store::conversations::messages(&mut tx, conversation, after, i64::from(limit)).await?;
         let mut keyring = self.sealer.keyring(principal.tenant);
@@ -448,6 +438,17 @@ impl Conversations {
         tx.commit().await.map_err(StoreError::from)?;
         Ok(messages)
     }
+}
+
+/// The caller's conversation `id`, in the transaction's tenant.
+async fn owned(
+    conn: &mut sqlx::PgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ConversationRow, ChatError> {
+    store::conversations::get(conn, principal.user, id)
+        .await?
+        .ok_or(ChatError::NotFound)
 }
 
 async fn open_conversation(

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::{audit_resource, principal},
     error::ApiError,
-    pagination::PageRequest,
+    pagination::{PageRequest, split_page},
     pending::service_impl,
 };
 use crate::{
@@ -81,17 +81,12 @@ service_impl! {
             let body = request.into_inner();
             let size = PageRequest::parse(body.page_size, "")?.size;
             let after = non_empty(&body.page_token);
-            let mut providers = self
+            let providers = self
                 .providers
                 .list(&principal, after, size + 1)
                 .await
                 .map_err(ApiError::from)?;
-            let next_page_token = if providers.len() > size as usize {
-                providers.truncate(size as usize);
-                providers.last().map(|p| p.name.clone()).unwrap_or_default()
-            } else {
-                String::new()
-            };
+            let (providers, next_page_token) = split_page(providers, size, |p| p.name.clone());
             Ok(Response::new(pb::ListProvidersResponse {
                 providers: providers.into_iter().map(Into::into).collect(),
                 next_page_token,
@@ -133,17 +128,12 @@ service_impl! {
             let principal = principal(&request)?;
             let body = request.into_inner();
             let size = PageRequest::parse(body.page_size, "")?.size;
-            let mut routes = self
+            let routes = self
                 .providers
                 .routes(&principal, non_empty(&body.page_token), size + 1)
                 .await
                 .map_err(ApiError::from)?;
-            let next_page_token = if routes.len() > size as usize {
-                routes.truncate(size as usize);
-                routes.last().map(|r| r.alias.clone()).unwrap_or_default()
-            } else {
-                String::new()
-            };
+            let (routes, next_page_token) = split_page(routes, size, |r| r.alias.clone());
             Ok(Response::new(pb::ListModelRoutesResponse {
                 routes: routes.into_iter().map(Into::into).collect(),
                 next_page_token,

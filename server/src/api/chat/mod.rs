@@ -19,7 +19,7 @@ use stream::{replay, stream_reply};
 use super::{
     convert::{audit_phi, audit_resource, principal},
     error::ApiError,
-    pagination::PageRequest,
+    pagination::{PageRequest, split_page},
 };
 use crate::{
     auth::Principal,
@@ -165,20 +165,12 @@ impl ChatService for ChatApi {
         let size = page_size(body.page_size)?;
         let after = parse_conversation_token(&body.page_token)?;
         let profile = (!body.profile.is_empty()).then_some(body.profile.as_str());
-        let mut conversations = self
+        let conversations = self
             .conversations
             .list(&principal, profile, after, size + 1)
             .await
             .map_err(ApiError::from)?;
-        let next_page_token = if conversations.len() > size as usize {
-            conversations.truncate(size as usize);
-            conversations
-                .last()
-                .map(conversation_token)
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (conversations, next_page_token) = split_page(conversations, size, conversation_token);
         Ok(Response::new(pb::ListConversationsResponse {
             conversations: conversations.into_iter().map(Into::into).collect(),
             next_page_token,

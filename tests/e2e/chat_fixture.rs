@@ -1,0 +1,160 @@
+//! What the chat tests share: a server with the acme tenant, a local stand-in model
+//! provider registered as `cloud`, and helpers to configure providers and aliases and to
+//! send messages.
+
+use codexcontinue::pb::v1::{
+    CreateConversationRequest, GenerationOptions, ModelRoute, Provider, ProviderKind, RouteTarget,
+    SendMessageRequest, SetModelRouteRequest, SetProviderRequest,
+    admin_service_client::AdminServiceClient, chat_service_client::ChatServiceClient,
+};
+use codexcontinue_tests::{TestServer, grpc::authorized, llm_upstream::LlmUpstream};
+use tonic::transport::Channel;
+
+pub const KEY: &str = "sk-test-upstream";
+
+pub struct Chat {
+    pub server: TestServer,
+    pub upstream: LlmUpstream,
+    pub chat: ChatServiceClient<Channel>,
+    pub admin: AdminServiceClient<Channel>,
+}
+
+pub async fn set_provider(
+    admin: &mut AdminServiceClient<Channel>,
+    key: &str,
+    name: &str,
+    base: &str,
+    on_premises: bool,
+) {
+    admin
+        .set_provider(authorized(
+            key,
+            SetProviderRequest {
+                provider: Some(Provider {
+                    name: name.into(),
+                    kind: ProviderKind::OpenaiCompatible.into(),
+                    endpoint: base.into(),
+                    models: vec![
+                        "echo-1".into(),
+                        "slow".into(),
+                        "rate-limited".into(),
+                        "broken".into(),
+                        "flaky".into(),
+                    ],
+                    on_premises,
+                    ..Provider::default()
+                }),
+                credential: KEY.into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+pub async fn setup() -> Chat {
+    setup_with(Vec::new()).await
+}
+
+pub async fn setup_with(env: Vec<(String, String)>) -> Chat {
+    let server = TestServer::spawn(
+        codexcontinue_tests::TestDatabase::migrated().await,
+        codexcontinue_tests::ServerOptions {
+            env,
+            redis_url: None,
+        },
+    )
+    .await;
+    let upstream = LlmUpstream::start(KEY).await;
+    let channel = server.channel().await;
+    let mut admin = AdminServiceClient::new(channel.clone());
+    set_provider(
+        &mut admin,
+        &server.owner_key,
+        "cloud",
+        &upstream.openai_base(),
+        false,
+    )
+    .await;
+    Chat {
+        chat: ChatServiceClient::new(channel),
+        admin,
+        server,
+        upstream,
+    }
+}
+
+impl Chat {
+    pub async fn conversation(&mut self, model: &str) -> String {
+        self.chat
+            .create_conversation(authorized(
+                &self.server.owner_key,
+                CreateConversationRequest {
+                    model: model.into(),
+                    ..CreateConversationRequest::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .conversation
+            .unwrap()
+            .id
+    }
+
+    pub async fn send(
+        &mut self,
+        conversation: &str,
+        content: &str,
+        model: &str,
+    ) -> Result<codexcontinue::pb::v1::SendMessageResponse, tonic::Status> {
+        self.chat
+            .send_message(authorized(
+                &self.server.owner_key,
+                SendMessageRequest {
+                    conversation_id: conversation.into(),
+                    content: content.into(),
+                    options: Some(GenerationOptions {
+                        model: model.into(),
+                        ..GenerationOptions::default()
+                    }),
+                    idempotency_key: String::new(),
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// (provider, model).
+pub type Target<'a> = (&'a str, &'a str);
+
+pub async fn set_route(
+    admin: &mut AdminServiceClient<Channel>,
+    key: &str,
+    alias: &str,
+    targets: &[Target<'_>],
+    private_only: bool,
+    max_retries: i32,
+) -> Result<(), tonic::Status> {
+    admin
+        .set_model_route(authorized(
+            key,
+            SetModelRouteRequest {
+                route: Some(ModelRoute {
+                    alias: alias.into(),
+                    targets: targets
+                        .iter()
+                        .map(|(provider, model)| RouteTarget {
+                            provider: (*provider).into(),
+                            model: (*model).into(),
+                        })
+                        .collect(),
+                    private_only,
+                    timeout_ms: 0,
+                    max_retries,
+                }),
+            },
+        ))
+        .await
+        .map(drop)
+}
