@@ -30,6 +30,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "role_policies",
     "identity_providers",
     "model_routes",
+    "profiles",
     "providers",
     "users",
     // Last: without them whatever was sealed for the tenant stays unreadable (in backups

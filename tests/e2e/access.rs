@@ -4,7 +4,7 @@
 use codexcontinue::api::ApiCatalog;
 use codexcontinue_tests::{
     TestServer,
-    grpc::{authorized, call_empty},
+    grpc::{authorized, call_empty, key_with_roles},
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -63,23 +63,6 @@ async fn who_am_i_names_the_bootstrap_owner() {
     assert_eq!(me.email, "owner@acme.example");
     assert_eq!(me.roles, ["owner"]);
     assert!(!me.api_key_id.is_empty());
-}
-
-/// Creates a key with `roles` using `creator`'s key; returns the secret.
-async fn key_with(server: &TestServer, creator: &str, roles: &[&str]) -> String {
-    AuthServiceClient::new(server.channel().await)
-        .create_api_key(authorized(
-            creator,
-            CreateApiKeyRequest {
-                name: format!("{roles:?}"),
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                expire_time: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .secret
 }
 
 /// (method path, roles allowed). Every other built-in role is denied.
@@ -157,7 +140,7 @@ async fn each_builtin_role_is_allowed_exactly_its_rpcs() {
     let server = TestServer::start().await;
     let channel = server.channel().await;
     for role in ["owner", "admin", "member", "viewer", "auditor"] {
-        let key = key_with(&server, &server.owner_key, &[role]).await;
+        let key = key_with_roles(server.channel().await, &server.owner_key, &[role]).await;
         let authorization = format!("Bearer {key}");
         for (path, allowed) in ROLE_TABLE {
             let result =
@@ -181,7 +164,7 @@ async fn api_keys_are_scoped_listed_and_revoked() {
     let mut auth = AuthServiceClient::new(server.channel().await);
 
     // A member cannot mint a key with more rights than they have.
-    let member = key_with(&server, &server.owner_key, &["member"]).await;
+    let member = key_with_roles(server.channel().await, &server.owner_key, &["member"]).await;
     let escalate = auth
         .create_api_key(authorized(
             &member,
@@ -269,7 +252,7 @@ async fn api_keys_are_scoped_listed_and_revoked() {
 
     // Paging walks every key exactly once.
     for _ in 0..3 {
-        key_with(&server, &server.owner_key, &["viewer"]).await;
+        key_with_roles(server.channel().await, &server.owner_key, &["viewer"]).await;
     }
     let mut seen = Vec::new();
     let mut token = String::new();

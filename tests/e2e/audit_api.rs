@@ -12,8 +12,11 @@ use codexcontinue::{
     },
     tenancy::TenantId,
 };
-use codexcontinue_tests::{TestEnv, TestServer, grpc::authorized};
-use tonic::{Code, transport::Channel};
+use codexcontinue_tests::{
+    TestEnv, TestServer,
+    grpc::{authorized, key_with_roles},
+};
+use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
@@ -21,23 +24,6 @@ use super::audit::{database, tamper};
 
 fn signer() -> CheckpointSigner {
     TestEnv::get().checkpoint_signer()
-}
-
-/// A key of the owner's tenant acting with `role`.
-async fn key_with_role(channel: Channel, owner_key: &str, role: &str) -> String {
-    AuthServiceClient::new(channel)
-        .create_api_key(authorized(
-            owner_key,
-            CreateApiKeyRequest {
-                name: format!("{role} key"),
-                roles: vec![role.into()],
-                expire_time: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .secret
 }
 
 #[tokio::test]
@@ -298,7 +284,7 @@ async fn exports_stream_matching_events_as_jsonl_or_csv_and_are_recorded() {
             .field,
         "format"
     );
-    let member = key_with_role(channel.clone(), &server.owner_key, "member").await;
+    let member = key_with_roles(channel.clone(), &server.owner_key, &["member"]).await;
     let denied = trail
         .export_audit_events(authorized(&member, ExportAuditEventsRequest::default()))
         .await
@@ -319,8 +305,8 @@ async fn retention_is_read_by_auditors_and_changed_only_by_owners() {
     let server = TestServer::start().await;
     let channel = server.channel().await;
     let mut trail = AuditServiceClient::new(channel.clone());
-    let auditor = key_with_role(channel.clone(), &server.owner_key, "auditor").await;
-    let admin = key_with_role(channel.clone(), &server.owner_key, "admin").await;
+    let auditor = key_with_roles(channel.clone(), &server.owner_key, &["auditor"]).await;
+    let admin = key_with_roles(channel.clone(), &server.owner_key, &["admin"]).await;
     let days = trail
         .get_retention_policy(authorized(&auditor, GetRetentionPolicyRequest {}))
         .await

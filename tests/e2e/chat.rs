@@ -280,7 +280,7 @@ async fn another_tenant_sees_none_of_them_and_bad_input_is_named() {
         .into_inner()
         .profiles;
     let ids: Vec<&str> = profiles.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["general", "health", "legal", "finance", "developer"]);
+    assert_eq!(ids, ["developer", "finance", "general", "health", "legal"]);
     assert!(
         profiles
             .iter()
@@ -298,5 +298,13 @@ async fn another_tenant_sees_none_of_them_and_bad_input_is_named() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(field(&no_model), "options.model");
+    assert_eq!(field(&no_model), "profile.default_model");
+    assert!(
+        no_model
+            .message()
+            .contains("unknown model alias \"default\"")
+            && no_model.message().contains("SetModelRoute"),
+        "{}",
+        no_model.message()
+    );
 }

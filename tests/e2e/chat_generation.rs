@@ -310,7 +310,7 @@ async fn provider_failures_and_bad_settings_get_clear_statuses() {
             .unwrap()
             .field_violations[0]
             .field,
-        "options.model"
+        "profile.default_model"
     );
     let empty = t
         .send(&conversation, "  ", "cloud/echo-1")

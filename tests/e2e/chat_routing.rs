@@ -107,8 +107,21 @@ async fn aliases_retry_retryable_failures_and_fall_back_through_their_targets() 
     let broken = t.send(&conversation, "hi", "fragile").await.unwrap_err();
     assert_eq!(broken.code(), Code::Unavailable);
     let unknown = t.send(&conversation, "hi", "turbo").await.unwrap_err();
-    assert_eq!(unknown.code(), Code::FailedPrecondition);
-    assert!(unknown.message().contains("turbo"), "{}", unknown.message());
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert_eq!(
+        unknown
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "options.model"
+    );
+    assert!(
+        unknown.message().contains("\"turbo\"") && unknown.message().contains("steady"),
+        "{}",
+        unknown.message()
+    );
 
     // With PHI refused for providers off the premises, a mixed alias answers on the premises.
     sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")

@@ -1,5 +1,7 @@
-//! Calling any method by path, for tests that walk the API without typed stubs.
+//! Calling the API from tests: any method by path (for tests that walk the API without
+//! typed stubs), credentials on requests, keys with given roles.
 
+use codexcontinue::pb::v1::{CreateApiKeyRequest, auth_service_client::AuthServiceClient};
 use tonic::{Status, transport::Channel};
 
 /// Calls `path` (`/pkg.Service/Method`) with an empty request message and the given
@@ -36,4 +38,21 @@ pub fn authorized<T>(key: &str, message: T) -> tonic::Request<T> {
             .expect("valid metadata value"),
     );
     request
+}
+
+/// Creates an API key with `roles` in the tenant of `creator`'s key; returns its secret.
+pub async fn key_with_roles(channel: Channel, creator: &str, roles: &[&str]) -> String {
+    AuthServiceClient::new(channel)
+        .create_api_key(authorized(
+            creator,
+            CreateApiKeyRequest {
+                name: format!("{roles:?} key"),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .expect("the creator may hand out these roles")
+        .into_inner()
+        .secret
 }

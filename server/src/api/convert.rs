@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use tonic::Request;
 
 use super::error::ApiError;
-use crate::{audit::layer::AuditSlot, auth::Principal};
+use crate::{audit::layer::AuditSlot, auth::Principal, pb::v1 as pb, privacy::PhiPolicy};
 
 /// A protobuf timestamp of `time`.
 pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
@@ -50,5 +50,25 @@ pub fn audit_resource<T>(request: &Request<T>, id: impl ToString) {
 pub fn audit_phi<T>(request: &Request<T>) {
     if let Some(slot) = request.extensions().get::<AuditSlot>() {
         slot.mark_phi();
+    }
+}
+
+impl From<PhiPolicy> for pb::PhiPolicy {
+    fn from(policy: PhiPolicy) -> Self {
+        match policy {
+            PhiPolicy::Allow => pb::PhiPolicy::Allow,
+            PhiPolicy::Redact => pb::PhiPolicy::Redact,
+            PhiPolicy::Refuse => pb::PhiPolicy::Refuse,
+        }
+    }
+}
+
+/// The PHI policy a request names; `None` when it leaves it unspecified.
+pub fn phi_policy_of(policy: pb::PhiPolicy) -> Option<PhiPolicy> {
+    match policy {
+        pb::PhiPolicy::Unspecified => None,
+        pb::PhiPolicy::Allow => Some(PhiPolicy::Allow),
+        pb::PhiPolicy::Redact => Some(PhiPolicy::Redact),
+        pb::PhiPolicy::Refuse => Some(PhiPolicy::Refuse),
     }
 }

@@ -30,7 +30,7 @@ use crate::{
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
     cache::{Cache, rate_limit::RateLimiter},
-    chat::{Accounting, Conversations, Generations, Generator, Idempotency},
+    chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles},
     crypto::Sealer,
     health::Readiness,
     llm::Providers,
@@ -113,6 +113,7 @@ pub fn routes(
         .add_service(reflection_v1alpha)
         .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
             let conversations = Conversations::new(context.db.clone(), context.sealer.clone());
+            let profiles = Profiles::new(context.db.clone());
             let generator = Generator::new(
                 conversations.clone(),
                 context.providers.clone(),
@@ -124,6 +125,7 @@ pub fn routes(
                 generator,
                 context.generations.clone(),
                 Idempotency::new(context.cache.clone(), conversations),
+                profiles,
             )
         }))
         .add_service(Pending::<MemoryApi>::new())
@@ -148,6 +150,7 @@ pub fn routes(
                 ),
                 context.providers.clone(),
                 context.accounting.clone(),
+                Profiles::new(context.db.clone()),
             ),
         ))
         .add_service(Pending::<PluginApi>::new())

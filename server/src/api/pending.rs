@@ -103,30 +103,3 @@ pending_api!(
     pb::model_service_server::SERVICE_NAME,
     "local inference (libtorch) is not built yet"
 );
-
-/// Writes a service's trait impl from the methods that are built and a list of those that
-/// are not, which answer like [`Pending`] does.
-macro_rules! service_impl {
-    (
-        impl $service_trait:path, for $ty:ty;
-        service: $service:expr;
-        missing: $missing:expr;
-        pending: [$($method:ident($request:ident) -> $response:ident = $name:literal),* $(,)?];
-        built: { $($built:tt)* }
-    ) => {
-        #[tonic::async_trait]
-        impl $service_trait for $ty {
-            $($built)*
-
-            $(
-                async fn $method(
-                    &self,
-                    _: tonic::Request<$crate::pb::v1::$request>,
-                ) -> Result<tonic::Response<$crate::pb::v1::$response>, tonic::Status> {
-                    Err($crate::api::pending::pending_status($service, $name, $missing))
-                }
-            )*
-        }
-    };
-}
-pub(crate) use service_impl;

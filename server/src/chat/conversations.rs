@@ -6,12 +6,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ChatError, DEFAULT_PROFILE, profile};
+use super::{ChatError, DEFAULT_PROFILE, Profile, profiles};
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
     crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, Sealer},
-    privacy::PhiPolicy,
     store::{
         self, Database, StoreError,
         conversations::{ConversationRow, MessageRow},
@@ -151,9 +150,7 @@ impl Conversations {
         let profile_id = if new.profile.is_empty() {
             DEFAULT_PROFILE
         } else {
-            profile(new.profile)
-                .ok_or_else(|| ChatError::invalid("profile", "unknown profile (see ListProfiles)"))?
-                .id
+            new.profile
         };
         if new.model.chars().count() > MAX_MODEL_CHARS {
             return Err(ChatError::invalid(
@@ -164,6 +161,12 @@ impl Conversations {
         let now = OffsetDateTime::now_utc();
         let id = Uuid::now_v7();
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        if profiles::find(&mut tx, profile_id).await?.is_none() {
+            return Err(ChatError::invalid(
+                "profile",
+                "unknown profile (see ListProfiles)",
+            ));
+        }
         let title_sealed = self
             .sealer
             .seal(
@@ -399,19 +402,20 @@ impl Conversations {
         Ok(())
     }
 
-    /// What the caller's tenant does with PHI in prompts bound for external providers.
+    /// The profile a conversation with profile `id` is served with (`general` when the
+    /// tenant deleted its own profile `id`).
     ///
     /// # Errors
     /// [`ChatError`] when a store fails.
-    pub async fn phi_policy(&self, principal: &Principal) -> Result<PhiPolicy, ChatError> {
+    pub async fn serving_profile(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Profile, ChatError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let tenant = store::tenants::current(&mut tx).await?;
+        let profile = profiles::serving(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        // The column's CHECK admits only the three names; anything else is treated as the
-        // strictest policy.
-        Ok(tenant
-            .and_then(|tenant| tenant.phi_policy.parse().ok())
-            .unwrap_or(PhiPolicy::Refuse))
+        Ok(profile)
     }
 
     /// A page of one of the caller's conversations' messages, oldest first, after message

@@ -8,13 +8,13 @@ use time::OffsetDateTime;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::{Accounting, ChatError, Conversation, Conversations, Message, MessageRole, profile};
+use super::{Accounting, ChatError, Conversation, Conversations, Message, MessageRole};
 use crate::{
     auth::Principal,
     cache::Cache,
     llm::{
-        ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, Providers,
-        Route, Usage, router,
+        ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, ProviderError,
+        Providers, Route, Usage, router,
     },
     privacy::{PhiGuard, Redactions},
     store::usage::UsageEvent,
@@ -260,25 +260,34 @@ impl Generator {
     ) -> Result<PreparedTurn, ChatError> {
         let conversation = current.id;
         self.accounting.check(principal).await?;
-        let reference = [options.model.as_str(), current.model.as_str()]
-            .into_iter()
-            .find(|m| !m.is_empty())
-            .ok_or_else(|| {
-                ChatError::invalid(
-                    "options.model",
-                    "name a model (an alias or \"provider/model\") here or on the conversation",
-                )
-            })?;
-        let route = self.providers.route(principal, reference).await?;
+        let profile = self
+            .conversations
+            .serving_profile(principal, &current.profile)
+            .await?;
+        let (field, reference) = [
+            ("options.model", options.model.as_str()),
+            ("conversation.model", current.model.as_str()),
+            (
+                "profile.default_model",
+                profile.settings.default_model.as_str(),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, model)| !model.is_empty())
+        .unwrap_or_default();
+        let route = match self.providers.route(principal, reference).await {
+            Ok(route) => route,
+            Err(err @ ProviderError::UnknownAlias { .. }) => {
+                return Err(ChatError::invalid(field, err.to_string()));
+            }
+            Err(err) => return Err(err.into()),
+        };
         let mut turns: Vec<(MessageRole, String)> =
             history.into_iter().map(|m| (m.role, m.content)).collect();
         turns.push((MessageRole::User, content.to_owned()));
         let system = ChatMessage {
             role: "system",
-            content: profile(&current.profile)
-                .map(|p| p.system_prompt)
-                .unwrap_or_default()
-                .to_owned(),
+            content: profile.settings.system_prompt,
         };
         let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
             std::iter::once(system.clone())
@@ -312,10 +321,7 @@ impl Generator {
         let phi = !self.guard.detect(&joined).is_empty();
         let off_premises = route.targets.iter().find(|t| !t.on_premises);
         let guarded = match off_premises {
-            Some(_) => Some(
-                self.guard
-                    .apply(self.conversations.phi_policy(principal).await?, &joined),
-            ),
+            Some(_) => Some(self.guard.apply(profile.phi_policy, &joined)),
             None => None,
         };
         let (outgoing, redactions, refused) = match guarded {

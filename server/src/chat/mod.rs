@@ -1,5 +1,5 @@
 //! The conversation engine: conversations and their messages (stored sealed), domain
-//! profiles, and — as providers arrive — generation.
+//! profiles, generation through the tenant's model providers, usage and budgets.
 //!
 //! Everything a user writes and every answer is sealed with the tenant's data key before
 //! it is stored; titles too, since they are often the first words of a message.
@@ -17,7 +17,7 @@ pub use conversations::{Conversation, Conversations, Message, MessageRole, NewCo
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use generations::{Generations, Running};
 pub use idempotency::{Claim, Idempotency, Outcome};
-pub use profiles::{BUILTIN_PROFILES, DEFAULT_PROFILE, Profile, profile};
+pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use restore::Restorer;
 
 use crate::{
@@ -40,6 +40,9 @@ pub enum ChatError {
     /// No such conversation for this user.
     #[error("conversation not found")]
     NotFound,
+    /// The tenant has no such profile (or, for a deletion, stores none under that id).
+    #[error("no profile {0:?} (see ListProfiles)")]
+    UnknownProfile(String),
     /// The prompt holds PHI and the tenant's policy forbids sending it to this provider.
     #[error(
         "the message contains protected or personal information ({}) and this tenant's \

@@ -52,9 +52,20 @@ pub enum ProviderError {
     /// The provider's kind cannot serve chat in this build yet.
     #[error("model providers of kind {0} cannot serve chat yet")]
     Unsupported(&'static str),
-    /// No such model alias in the tenant.
-    #[error("model alias {0:?} is not configured (AdminService.SetModelRoute)")]
-    UnknownAlias(String),
+    /// A call names a model alias the tenant has not configured.
+    #[error(
+        "unknown model alias {alias:?}; configured aliases: {} (or name \"provider/model\")",
+        if known.is_empty() { "none yet, see AdminService.SetModelRoute".to_owned() } else { known.join(", ") }
+    )]
+    UnknownAlias {
+        /// The alias asked for.
+        alias: String,
+        /// The tenant's aliases (the first hundred).
+        known: Vec<String>,
+    },
+    /// No such model alias to change.
+    #[error("no model alias {0:?}")]
+    RouteNotFound(String),
     /// An alias has no target that may serve it.
     #[error("model alias {0:?} has no provider that may serve it")]
     NoTarget(String),
@@ -285,9 +296,13 @@ impl Providers {
                 max_retries: DEFAULT_RETRIES,
             }
         } else {
-            let row = store::model_routes::get(&mut tx, reference)
-                .await?
-                .ok_or_else(|| ProviderError::UnknownAlias(reference.to_owned()))?;
+            let Some(row) = store::model_routes::get(&mut tx, reference).await? else {
+                let known = store::model_routes::list(&mut tx, None, 100).await?;
+                return Err(ProviderError::UnknownAlias {
+                    alias: reference.to_owned(),
+                    known: known.into_iter().map(|r| r.alias).collect(),
+                });
+            };
             let mut targets = Vec::with_capacity(row.targets.0.len());
             let mut last_refusal = None;
             for (provider, model) in &row.targets.0 {

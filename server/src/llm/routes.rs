@@ -133,7 +133,7 @@ impl Providers {
     /// Removes an alias, recorded as `route.delete`.
     ///
     /// # Errors
-    /// [`ProviderError::UnknownAlias`] when there is none by that name.
+    /// [`ProviderError::RouteNotFound`] when there is none by that name.
     pub async fn delete_route(
         &self,
         principal: &Principal,
@@ -141,7 +141,7 @@ impl Providers {
     ) -> Result<(), ProviderError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         if !store::model_routes::delete(&mut tx, alias).await? {
-            return Err(ProviderError::UnknownAlias(alias.to_owned()));
+            return Err(ProviderError::RouteNotFound(alias.to_owned()));
         }
         let event = NewEvent::by(principal, "route.delete", "model_route", alias, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;

@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod data_keys;
 pub mod identity_providers;
 pub mod model_routes;
+pub mod profiles;
 pub mod providers;
 pub mod role_policies;
 pub mod sealed;

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use sqlx::types::Json;
 
 use crate::{
-    api::{convert::timestamp, error::ApiError},
+    api::{
+        convert::{phi_policy_of, timestamp},
+        error::ApiError,
+    },
     auth::{
         directory::DirectoryError,
         roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
@@ -14,6 +17,7 @@ use crate::{
     cache::rate_limit::Limits,
     pb::v1 as pb,
     platform::{LimitsChange, PlatformError},
+    privacy::PhiPolicy,
     store::{
         identity_providers::IdentityProviderRecord, role_policies::RolePolicy,
         tenants::TenantRecord, users::UserRecord,
@@ -224,12 +228,10 @@ impl From<TenantRecord> for pb::Tenant {
             "deleted" => pb::TenantState::Deleted,
             _ => pb::TenantState::Unspecified,
         };
-        let phi_policy = match tenant.phi_policy.as_str() {
-            "allow" => pb::PhiPolicy::Allow,
-            "redact" => pb::PhiPolicy::Redact,
-            "refuse" => pb::PhiPolicy::Refuse,
-            _ => pb::PhiPolicy::Unspecified,
-        };
+        let phi_policy = tenant
+            .phi_policy
+            .parse::<PhiPolicy>()
+            .map_or(pb::PhiPolicy::Unspecified, Into::into);
         Self {
             id: tenant.id.to_string(),
             slug: tenant.slug,
@@ -269,13 +271,8 @@ pub(super) fn limits_change(settings: Option<&pb::TenantSettings>) -> LimitsChan
 }
 
 /// The PHI policy a settings message asks for (`None`: unchanged).
-pub(super) fn phi_policy_of(settings: Option<&pb::TenantSettings>) -> Option<&'static str> {
-    match settings?.phi_policy() {
-        pb::PhiPolicy::Unspecified => None,
-        pb::PhiPolicy::Allow => Some("allow"),
-        pb::PhiPolicy::Redact => Some("redact"),
-        pb::PhiPolicy::Refuse => Some("refuse"),
-    }
+pub(super) fn tenant_phi_policy(settings: Option<&pb::TenantSettings>) -> Option<&'static str> {
+    phi_policy_of(settings?.phi_policy()).map(PhiPolicy::as_str)
 }
 
 pub(super) fn tenant_id(field: &'static str, value: &str) -> Result<Option<uuid::Uuid>, ApiError> {

@@ -11,9 +11,10 @@ impl From<ProviderError> for ApiError {
         match err {
             ProviderError::Invalid { field, reason } => ApiError::invalid(field, reason),
             ProviderError::NotFound(_) => ApiError::NotFound("model provider"),
+            ProviderError::RouteNotFound(_) => ApiError::NotFound("model alias"),
+            ProviderError::UnknownAlias { .. } => ApiError::invalid("model", err.to_string()),
             ProviderError::UnknownModel { .. }
             | ProviderError::Unsupported(_)
-            | ProviderError::UnknownAlias(_)
             | ProviderError::NoTarget(_) => ApiError::FailedPrecondition(err.to_string()),
             ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
                 ApiError::Internal(err.to_string())

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::ApiError;
 use crate::{
     api::{convert::timestamp, pagination::PageRequest},
-    chat::{ChatError, Conversation, GenerationOptions, Message, MessageRole},
+    chat::{ChatError, Conversation, GenerationOptions, Message, MessageRole, Profile},
     pb::v1 as pb,
 };
 
@@ -15,6 +15,7 @@ impl From<ChatError> for ApiError {
         match err {
             ChatError::Invalid { field, reason } => ApiError::invalid(field, reason),
             ChatError::NotFound => ApiError::NotFound("conversation"),
+            ChatError::UnknownProfile(_) => ApiError::NotFound("profile"),
             ChatError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
             ChatError::BudgetExhausted { .. } => ApiError::ResourceExhausted {
                 message: err.to_string(),
@@ -112,4 +113,20 @@ pub(super) fn parse_conversation_token(
 
 pub(super) fn page_size(requested: i32) -> Result<u32, ApiError> {
     Ok(PageRequest::parse(requested, "")?.size)
+}
+
+impl From<Profile> for pb::Profile {
+    fn from(profile: Profile) -> Self {
+        let settings = profile.settings;
+        Self {
+            id: settings.id,
+            display_name: settings.display_name,
+            description: settings.description,
+            default_model: settings.default_model,
+            phi_policy: pb::PhiPolicy::from(profile.phi_policy).into(),
+            allowed_plugins: settings.allowed_plugins,
+            custom: profile.custom,
+            system_prompt: settings.system_prompt,
+        }
+    }
 }

@@ -24,11 +24,10 @@ use super::{
 use crate::{
     auth::Principal,
     chat::{
-        BUILTIN_PROFILES, ChatError, Conversations, Generations, Generator, Idempotency,
-        NewConversation, Outcome, PreparedTurn, complete,
+        ChatError, Conversations, Generations, Generator, Idempotency, NewConversation, Outcome,
+        PreparedTurn, Profiles, complete,
     },
     pb::v1::{self as pb, chat_service_server::ChatService},
-    privacy::PhiPolicy,
 };
 
 /// Stream chunks buffered ahead of a slow client.
@@ -40,23 +39,26 @@ pub struct ChatApi {
     generator: Generator,
     generations: Generations,
     idempotency: Idempotency,
+    profiles: Profiles,
 }
 
 impl ChatApi {
     /// Serves the conversations of `conversations`, generating with `generator`, streamed
     /// generations cancellable through `generations`, retries deduplicated by
-    /// `idempotency`.
+    /// `idempotency`, domain profiles from `profiles`.
     pub fn new(
         conversations: Conversations,
         generator: Generator,
         generations: Generations,
         idempotency: Idempotency,
+        profiles: Profiles,
     ) -> Self {
         Self {
             conversations,
             generator,
             generations,
             idempotency,
+            profiles,
         }
     }
 
@@ -233,38 +235,21 @@ impl ChatService for ChatApi {
         request: Request<pb::ListProfilesRequest>,
     ) -> Result<Response<pb::ListProfilesResponse>, Status> {
         let principal = principal(&request)?;
-        let page = PageRequest::parse(request.get_ref().page_size, "")?;
-        if !request.get_ref().page_token.is_empty() {
-            return Err(
-                ApiError::invalid("page_token", "not a token from a previous response").into(),
-            );
-        }
-        let policy = match self
-            .conversations
-            .phi_policy(&principal)
+        let body = request.into_inner();
+        let size = PageRequest::parse(body.page_size, "")?.size;
+        let profiles = self
+            .profiles
+            .list(&principal)
             .await
             .map_err(ApiError::from)?
-        {
-            PhiPolicy::Allow => pb::PhiPolicy::Allow,
-            PhiPolicy::Redact => pb::PhiPolicy::Redact,
-            PhiPolicy::Refuse => pb::PhiPolicy::Refuse,
-        };
-        let profiles = BUILTIN_PROFILES
-            .iter()
-            .take(page.size as usize)
-            .map(|p| pb::Profile {
-                id: p.id.into(),
-                display_name: p.display_name.into(),
-                description: p.description.into(),
-                default_model: p.default_model.into(),
-                phi_policy: policy.into(),
-                allowed_plugins: Vec::new(),
-                custom: false,
-            })
+            .into_iter()
+            .filter(|p| body.page_token.is_empty() || p.settings.id > body.page_token)
+            .take(size as usize + 1)
             .collect();
+        let (profiles, next_page_token) = split_page(profiles, size, |p| p.settings.id.clone());
         Ok(Response::new(pb::ListProfilesResponse {
-            profiles,
-            next_page_token: String::new(),
+            profiles: profiles.into_iter().map(Into::into).collect(),
+            next_page_token,
         }))
     }
 
