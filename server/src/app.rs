@@ -23,10 +23,11 @@ use crate::{
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
-    chat::{Accounting, Generations},
+    chat::{Accounting, Conversations, Generations, Generator, Titler},
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
+    jobs::{Jobs, Workers},
     llm::Providers,
     store::{Database, StoreError},
     telemetry::{
@@ -197,6 +198,26 @@ impl App {
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
         let providers = Providers::new(db.clone(), sealer.clone())
             .map_err(|err| AppError::Http(err.to_string()))?;
+        let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
+        let conversations = Conversations::new(db.clone(), sealer.clone());
+        let generator = Generator::new(
+            conversations.clone(),
+            providers.clone(),
+            accounting.clone(),
+            cache.clone(),
+            config.llm.breaker,
+            Jobs::new(cache.clone()),
+        );
+        let titler = Titler::new(
+            db.clone(),
+            sealer.clone(),
+            conversations.clone(),
+            generator.clone(),
+            providers.clone(),
+            accounting.clone(),
+        );
+        let workers = Workers::new(cache.clone(), titler, config.jobs.clone(), metrics.clone());
+        background.spawn(|stop| workers.run(stop));
 
         let (draining, drain_started) = oneshot::channel::<()>();
         let signal = async move {
@@ -220,7 +241,9 @@ impl App {
                 sealer,
                 audit_writer,
                 providers,
-                accounting: Accounting::new(db.clone(), config.llm.prices.clone()),
+                accounting,
+                conversations,
+                generator,
                 generations,
                 cache: cache.clone(),
                 signer,

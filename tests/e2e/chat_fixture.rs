@@ -55,11 +55,15 @@ pub async fn setup() -> Chat {
     setup_with(Vec::new()).await
 }
 
+/// A chat server with configuration overrides `env`. Its job workers are off (so title
+/// jobs do not add model calls to what a test counts) unless `env` turns them on.
 pub async fn setup_with(env: Vec<(String, String)>) -> Chat {
+    let mut settings = vec![("CODEXCONTINUE_JOBS__WORKERS".to_owned(), "0".to_owned())];
+    settings.extend(env);
     let server = TestServer::spawn(
         codexcontinue_tests::TestDatabase::migrated().await,
         codexcontinue_tests::ServerOptions {
-            env,
+            env: settings,
             redis_url: None,
         },
     )

@@ -15,6 +15,7 @@ mod cli;
 mod crypto;
 mod grpc_web;
 mod health;
+mod jobs;
 mod metrics;
 mod migrations;
 mod pending_services;

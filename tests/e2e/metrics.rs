@@ -1,28 +1,11 @@
 //! /metrics counts calls per method and status code.
 
-use codexcontinue_tests::{TestServer, grpc::call_empty};
+use codexcontinue_tests::{
+    TestServer,
+    grpc::call_empty,
+    metrics::{scrape, value as count},
+};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-
-async fn scrape(server: &TestServer) -> String {
-    let response = reqwest::get(format!("{}/metrics", server.url()))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
-    response.text().await.unwrap()
-}
-
-fn count(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn metrics_count_each_call_with_its_code() {

@@ -15,6 +15,7 @@ pub mod db;
 pub mod env;
 pub mod grpc;
 pub mod llm_upstream;
+pub mod metrics;
 pub mod oidc;
 pub mod redis;
 pub mod server;
@@ -27,3 +28,25 @@ pub use server::{ServerOptions, TestServer, binary};
 /// Upper bound for anything a test waits on, so a broken server fails the test instead of
 /// hanging the suite.
 pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `check` every 50 ms until it gives a value; `what` names the wait in the panic.
+///
+/// # Panics
+/// When nothing came within [`WAIT_LIMIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -213,6 +213,24 @@ impl TestServer {
         bootstrap(&self.db, slug, &format!("owner@{slug}.example")).await
     }
 
+    /// A connection to the suite's Redis, where this server's keys start with
+    /// [`Self::key_prefix`].
+    ///
+    /// # Panics
+    /// When Redis cannot be reached.
+    pub async fn redis(&self) -> ::redis::aio::MultiplexedConnection {
+        ::redis::Client::open(TestEnv::get().redis_url)
+            .expect("valid Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis")
+    }
+
+    /// The server's Redis key `cc:_platform:{parts}`.
+    pub fn platform_key(&self, parts: &[&str]) -> String {
+        format!("{}cc:_platform:{}", self.key_prefix, parts.join(":"))
+    }
+
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -60,6 +60,10 @@ pub struct ApiContext {
     pub providers: Providers,
     /// Usage, budgets and reports.
     pub accounting: Accounting,
+    /// Users' conversations.
+    pub conversations: Conversations,
+    /// Generates replies.
+    pub generator: Generator,
     /// Streamed generations, cancellable from any replica.
     pub generations: Generations,
     /// Redis: idempotency keys of chat calls.
@@ -112,17 +116,11 @@ pub fn routes(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
-            let conversations = Conversations::new(context.db.clone(), context.sealer.clone());
+            let conversations = context.conversations.clone();
             let profiles = Profiles::new(context.db.clone());
-            let generator = Generator::new(
-                conversations.clone(),
-                context.providers.clone(),
-                context.accounting.clone(),
-                context.cache.clone(),
-            );
             chat::ChatApi::new(
                 conversations.clone(),
-                generator,
+                context.generator,
                 context.generations.clone(),
                 Idempotency::new(context.cache.clone(), conversations),
                 profiles,

@@ -7,6 +7,7 @@
 mod breaker;
 mod generations;
 mod idempotency;
+pub mod jobs;
 pub use idempotency::Claimed;
 pub mod rate_limit;
 mod sessions;

@@ -263,7 +263,7 @@ impl Conversations {
                 title.as_bytes(),
             )
             .await?;
-        if !store::conversations::set_title(&mut tx, principal.user, id, &sealed).await? {
+        if !store::conversations::set_title(&mut tx, principal.user, id, &sealed, false).await? {
             return Err(ChatError::NotFound);
         }
         let row = owned(&mut tx, principal, id).await?;
@@ -396,7 +396,8 @@ impl Conversations {
                     title.as_bytes(),
                 )
                 .await?;
-            store::conversations::set_title(&mut tx, principal.user, conversation, &sealed).await?;
+            store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
+                .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())

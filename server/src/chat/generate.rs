@@ -12,6 +12,8 @@ use super::{Accounting, ChatError, Conversation, Conversations, Message, Message
 use crate::{
     auth::Principal,
     cache::Cache,
+    config::BreakerConfig,
+    jobs::{Job, Jobs},
     llm::{
         ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, ProviderError,
         Providers, Route, Usage, router,
@@ -70,9 +72,25 @@ pub struct PreparedTurn {
 
 /// A regeneration's stored message and the reply it replaces.
 #[derive(Debug, Clone, Copy)]
-struct Replaced {
+pub(super) struct Replaced {
     user_message: Uuid,
     reply: Uuid,
+}
+
+/// Instructions that make the model name a conversation.
+const TITLE_INSTRUCTIONS: &str = "Write a title of at most six words for a conversation that \
+    starts with the user's message below. Answer with the title only: no quotes, no \
+    punctuation at the end.";
+
+/// What a turn asks of the model.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Framing {
+    /// A reply to a new message.
+    Reply,
+    /// A new reply in place of an old one.
+    Regeneration(Replaced),
+    /// A title for the conversation the message starts.
+    Title,
 }
 
 /// A reply stream opened on one of a turn's targets.
@@ -145,23 +163,29 @@ pub struct Generator {
     providers: Providers,
     accounting: Accounting,
     cache: Cache,
+    breaker: BreakerConfig,
+    jobs: Jobs,
     guard: PhiGuard,
 }
 
 impl Generator {
-    /// Replies in `conversations`, asking `providers` (circuit breakers in `cache`),
-    /// accounted by `accounting`.
+    /// Replies in `conversations`, asking `providers` (circuit breakers as `breaker` says,
+    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `jobs`.
     pub fn new(
         conversations: Conversations,
         providers: Providers,
         accounting: Accounting,
         cache: Cache,
+        breaker: BreakerConfig,
+        jobs: Jobs,
     ) -> Self {
         Self {
             conversations,
             providers,
             accounting,
             cache,
+            breaker,
+            jobs,
             guard: PhiGuard::default(),
         }
     }
@@ -200,8 +224,15 @@ impl Generator {
             .conversations
             .recent_messages(principal, conversation, HISTORY)
             .await?;
-        self.assemble(principal, current, history, content, options, None)
-            .await
+        self.assemble(
+            principal,
+            current,
+            history,
+            content,
+            options,
+            Framing::Reply,
+        )
+        .await
     }
 
     /// Like [`Self::prepare`], for a new answer to the conversation's last message in place
@@ -243,20 +274,20 @@ impl Generator {
             history,
             &asked.content,
             options,
-            Some(replaced),
+            Framing::Regeneration(replaced),
         )
         .await
     }
 
     /// Resolves the model, assembles the prompt and applies the PHI policy.
-    async fn assemble(
+    pub(super) async fn assemble(
         &self,
         principal: &Principal,
         current: Conversation,
         history: Vec<Message>,
         content: &str,
         options: &GenerationOptions,
-        replaced: Option<Replaced>,
+        framing: Framing,
     ) -> Result<PreparedTurn, ChatError> {
         let conversation = current.id;
         self.accounting.check(principal).await?;
@@ -287,7 +318,10 @@ impl Generator {
         turns.push((MessageRole::User, content.to_owned()));
         let system = ChatMessage {
             role: "system",
-            content: profile.settings.system_prompt,
+            content: match framing {
+                Framing::Title => TITLE_INSTRUCTIONS.to_owned(),
+                Framing::Reply | Framing::Regeneration(_) => profile.settings.system_prompt,
+            },
         };
         let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
             std::iter::once(system.clone())
@@ -360,6 +394,10 @@ impl Generator {
                 provider: off_premises.map(|t| t.provider.clone()).unwrap_or_default(),
             });
         }
+        let replaced = match framing {
+            Framing::Regeneration(replaced) => Some(replaced),
+            Framing::Reply | Framing::Title => None,
+        };
         Ok(PreparedTurn {
             conversation,
             user_message_id: replaced.map_or_else(Uuid::now_v7, |r| r.user_message),
@@ -369,15 +407,15 @@ impl Generator {
             phi,
             untitled: current.title.is_empty(),
             route,
-            breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant),
+            breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
             requests,
             redactions,
         })
     }
 
     /// Stores the user's message and the reply together (sealed), titling an untitled
-    /// conversation after its first message; for a regeneration, the reply in place of
-    /// the one it replaces.
+    /// conversation after its first message (and queueing the job that asks the model
+    /// for a better title); for a regeneration, the reply in place of the one it replaces.
     ///
     /// # Errors
     /// [`ChatError`] when a store fails.
@@ -442,6 +480,18 @@ impl Generator {
                         None,
                     )
                     .await?;
+                if title.is_some() {
+                    let job = Job::TitleConversation {
+                        tenant: principal.tenant.0,
+                        user: principal.user,
+                        conversation: turn.conversation,
+                        message: user.id,
+                        model: assistant.model_used.clone(),
+                    };
+                    if let Err(err) = self.jobs.enqueue(job).await {
+                        tracing::warn!(error = %err, "title job not queued; the first line stays the title");
+                    }
+                }
             }
         }
         Ok((user, assistant))

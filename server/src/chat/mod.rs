@@ -11,6 +11,7 @@ mod generations;
 mod idempotency;
 mod profiles;
 mod restore;
+mod titles;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
@@ -19,6 +20,7 @@ pub use generations::{Generations, Running};
 pub use idempotency::{Claim, Idempotency, Outcome};
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use restore::Restorer;
+pub use titles::Titler;
 
 use crate::{
     crypto::CryptoError,

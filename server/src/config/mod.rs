@@ -20,8 +20,8 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuditConfig, AuthConfig, CryptoConfig, DatabaseConfig, HealthConfig, LlmConfig, LogFormat,
-    Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
+    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig, JobsConfig,
+    LlmConfig, LogFormat, Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
 use validate::{check_url, non_zero, positive};
@@ -39,6 +39,7 @@ const SECTIONS: &[&str] = &[
     "crypto",
     "audit",
     "llm",
+    "jobs",
 ];
 
 /// Everything the server needs to run.
@@ -65,6 +66,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Model calls.
     pub llm: LlmConfig,
+    /// Background jobs.
+    pub jobs: JobsConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -178,6 +181,7 @@ impl Config {
             });
         }
         self.validate_audit()?;
+        self.validate_jobs()?;
         if let Err(err) = self
             .telemetry
             .log_filter
@@ -229,6 +233,24 @@ impl Config {
                 reason: "must be 32 bytes, base64 (`head -c 32 /dev/urandom | base64`)".to_owned(),
             });
         }
+        Ok(())
+    }
+
+    fn validate_jobs(&self) -> Result<(), ConfigError> {
+        let jobs = &self.jobs;
+        positive("jobs.max_attempts", jobs.max_attempts as usize)?;
+        non_zero("jobs.retry_base", jobs.retry_base)?;
+        non_zero("jobs.timeout", jobs.timeout)?;
+        if jobs.retry_max < jobs.retry_base {
+            return Err(ConfigError::Rejected {
+                setting: "jobs.retry_max",
+                reason: "must be at least jobs.retry_base".to_owned(),
+            });
+        }
+        let breaker = &self.llm.breaker;
+        positive("llm.breaker.failures", breaker.failures as usize)?;
+        non_zero("llm.breaker.window", breaker.window)?;
+        non_zero("llm.breaker.open_for", breaker.open_for)?;
         Ok(())
     }
 

@@ -195,13 +195,70 @@ pub struct CryptoConfig {
     pub master_key: Option<SecretString>,
 }
 
-/// Model calls: the price table for usage accounting.
+/// Model calls: the price table for usage accounting and the providers' circuit breaker.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     /// Prices per model, keyed `provider/model` or just `model` (the first that matches
     /// wins); models without a price cost 0.
     pub prices: std::collections::BTreeMap<String, Price>,
+    /// When a failing provider is skipped.
+    pub breaker: BreakerConfig,
+}
+
+/// The circuit breaker of each tenant's providers (see `llm::breaker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Failures (5xx, unreachable, no answer in time) that open a provider's circuit.
+    pub failures: u32,
+    /// Window in which they count.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long an open circuit skips the provider.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            window: Duration::from_secs(30),
+            open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Background jobs through Redis Streams (see `jobs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Worker tasks of this replica; 0 leaves the jobs to other replicas.
+    pub workers: usize,
+    /// Deliveries of a job before it goes to the dead-letter stream.
+    pub max_attempts: u32,
+    /// Wait before the first retry; each further retry waits twice as long.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest wait between retries.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Longest one job may run before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 /// What a million tokens of a model cost, in millionths of the currency unit

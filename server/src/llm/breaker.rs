@@ -1,26 +1,18 @@
 //! The circuit breaker of a tenant's providers, shared by every replica through Redis: a
-//! provider that failed `FAILURES` times (5xx, unreachable, no answer in time) within
-//! `WINDOW` is skipped for `OPEN_FOR`, so calls go straight to the next target instead of
-//! waiting on a failing one. Redis trouble never blocks a call: the breaker then lets it
-//! through.
-
-use std::time::Duration;
+//! provider that failed `llm.breaker.failures` times (5xx, unreachable, no answer in time)
+//! within `llm.breaker.window` is skipped for `llm.breaker.open_for`, so calls go straight
+//! to the next target instead of waiting on a failing one. Redis trouble never blocks a
+//! call: the breaker then lets it through.
 
 use super::LlmError;
-use crate::{cache::Cache, tenancy::TenantId};
-
-/// Failures that open a circuit.
-const FAILURES: u32 = 5;
-/// Window in which they count.
-const WINDOW: Duration = Duration::from_secs(30);
-/// How long an open circuit skips the provider.
-const OPEN_FOR: Duration = Duration::from_secs(30);
+use crate::{cache::Cache, config::BreakerConfig, tenancy::TenantId};
 
 /// One tenant's breakers.
 #[derive(Clone)]
 pub struct CircuitBreaker {
     cache: Cache,
     tenant: TenantId,
+    settings: BreakerConfig,
 }
 
 /// Whether a failure says the provider itself is in trouble (rather than the request).
@@ -32,9 +24,13 @@ fn counts(err: &LlmError) -> bool {
 }
 
 impl CircuitBreaker {
-    /// Breakers of `tenant`, kept in `cache`.
-    pub fn new(cache: Cache, tenant: TenantId) -> Self {
-        Self { cache, tenant }
+    /// Breakers of `tenant`, kept in `cache`, opening as `settings` say.
+    pub fn new(cache: Cache, tenant: TenantId, settings: BreakerConfig) -> Self {
+        Self {
+            cache,
+            tenant,
+            settings,
+        }
     }
 
     /// Whether calls may go to `provider` now.
@@ -54,7 +50,13 @@ impl CircuitBreaker {
             Ok(()) => self.cache.breaker_success(self.tenant, provider).await,
             Err(err) if counts(err) => self
                 .cache
-                .breaker_failure(self.tenant, provider, FAILURES, WINDOW, OPEN_FOR)
+                .breaker_failure(
+                    self.tenant,
+                    provider,
+                    self.settings.failures,
+                    self.settings.window,
+                    self.settings.open_for,
+                )
                 .await
                 .map(|opened| {
                     if opened {

@@ -130,6 +130,21 @@ impl Providers {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// Whether the caller's tenant has configured `alias`.
+    ///
+    /// # Errors
+    /// [`ProviderError::Store`] when Postgres fails.
+    pub async fn has_alias(
+        &self,
+        principal: &Principal,
+        alias: &str,
+    ) -> Result<bool, ProviderError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let found = store::model_routes::get(&mut tx, alias).await?.is_some();
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(found)
+    }
+
     /// Removes an alias, recorded as `route.delete`.
     ///
     /// # Errors

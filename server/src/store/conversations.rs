@@ -104,7 +104,8 @@ pub async fn list(
     .await?)
 }
 
-/// Replaces the sealed title; `false` when `user` has no such conversation.
+/// Replaces the sealed title, noting whether the server made it (`automatic`) or the user
+/// gave it; `false` when `user` has no such conversation.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -113,17 +114,36 @@ pub async fn set_title(
     user: Uuid,
     id: Uuid,
     title_sealed: &[u8],
+    automatic: bool,
 ) -> Result<bool, StoreError> {
     let result = sqlx::query(
-        "UPDATE conversations SET title_sealed = $3, updated_at = now()
+        "UPDATE conversations SET title_sealed = $3, title_automatic = $4, updated_at = now()
          WHERE user_id = $1 AND id = $2",
     )
     .bind(user)
     .bind(id)
     .bind(title_sealed)
+    .bind(automatic)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Whether the conversation's title is one the server made (and may replace), locking the
+/// row until the transaction ends; `None` when there is no such conversation.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn lock_title_automatic(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<bool>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT title_automatic FROM conversations WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Deletes a conversation of `user` with its messages; returns how many messages it had,

@@ -25,7 +25,21 @@ struct MethodLabels {
     grpc_method: String,
 }
 
+/// Labels of a finished background job.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    outcome: String,
+}
+
+/// Labels of a job kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobKindLabels {
+    kind: String,
+}
+
 type LatencyFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
+type JobLatencyFamily = Family<JobKindLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics registry and the instruments every layer records into. One per
 /// process, shared behind an `Arc`.
@@ -33,6 +47,8 @@ pub struct Metrics {
     registry: Registry,
     rpc_handled: Family<HandledLabels, Counter>,
     rpc_latency: LatencyFamily,
+    jobs: Family<JobLabels, Counter>,
+    job_latency: JobLatencyFamily,
 }
 
 impl Default for Metrics {
@@ -60,10 +76,43 @@ impl Metrics {
             "Time from request to final status (whole stream for streaming RPCs)",
             rpc_latency.clone(),
         );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Background job runs by outcome: done, skipped, retry, duplicate (already done), \
+             dead (moved to the dead letters)",
+            jobs.clone(),
+        );
+        let job_latency: JobLatencyFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 18)));
+        registry.register(
+            "job_duration_seconds",
+            "Time a background job ran",
+            job_latency.clone(),
+        );
         Self {
             registry,
             rpc_handled,
             rpc_latency,
+            jobs,
+            job_latency,
+        }
+    }
+
+    /// Records one run of a background job.
+    pub fn record_job(&self, kind: &str, outcome: &str, seconds: f64) {
+        self.jobs
+            .get_or_create(&JobLabels {
+                kind: kind.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        if matches!(outcome, "done" | "skipped" | "retry") {
+            self.job_latency
+                .get_or_create(&JobKindLabels {
+                    kind: kind.to_owned(),
+                })
+                .observe(seconds);
         }
     }
 

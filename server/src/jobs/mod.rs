@@ -1,0 +1,159 @@
+//! Background jobs: work that follows a call but need not hold up its answer (a new
+//! conversation's title; memory indexing will follow), queued in a Redis stream and run by
+//! the workers of every replica in one consumer group.
+//!
+//! Delivery is at least once: a worker acknowledges a job only after it ran (or was put
+//! aside for a retry), so a job whose worker died is taken over by another once it has
+//! been idle longer than `jobs.timeout`. Jobs are idempotent by their key (the message they
+//! are about): a job that already ran is acknowledged without running again. A failed job
+//! is retried with exponential backoff (`jobs.retry_base` doubling up to `jobs.retry_max`);
+//! after `jobs.max_attempts` attempts, or at once when retrying cannot help, it moves to
+//! the dead-letter stream. Outcomes are counted in `jobs_total{kind,outcome}`.
+
+mod worker;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use worker::{Workers, retry_delay};
+
+use crate::{
+    cache::{Cache, CacheError},
+    tenancy::TenantId,
+};
+
+/// A unit of background work. Holds identifiers only: the worker reads what it needs
+/// from the tenant's (sealed) rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Give a new conversation a title from its first message.
+    TitleConversation {
+        /// The tenant.
+        tenant: Uuid,
+        /// The conversation's user.
+        user: Uuid,
+        /// The conversation.
+        conversation: Uuid,
+        /// Its first message.
+        message: Uuid,
+        /// `provider/model` that answered it (titles come from the same model unless the
+        /// tenant has a `title` alias).
+        model: String,
+    },
+}
+
+impl Job {
+    /// The job's kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::TitleConversation { .. } => "title_conversation",
+        }
+    }
+
+    /// The tenant it works for.
+    pub fn tenant(&self) -> TenantId {
+        match self {
+            Job::TitleConversation { tenant, .. } => TenantId(*tenant),
+        }
+    }
+
+    /// What makes two deliveries the same job.
+    pub fn key(&self) -> String {
+        match self {
+            Job::TitleConversation { message, .. } => format!("{}:{message}", self.kind()),
+        }
+    }
+}
+
+/// A job as queued: with the attempt it is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Envelope {
+    /// 1 for the first run.
+    attempt: u32,
+    job: Job,
+}
+
+impl Envelope {
+    fn to_json(&self) -> String {
+        // A tagged enum of ids and strings always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// How a job ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// It did its work.
+    Done,
+    /// There was nothing (more) to do, e.g. the conversation is gone or was renamed.
+    Skipped(&'static str),
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// It may succeed later (a provider or Redis was unavailable).
+    #[error("{0}")]
+    Retry(String),
+    /// Trying again cannot help (a setting is wrong): straight to the dead letters.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs jobs.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs `job`.
+    ///
+    /// # Errors
+    /// [`JobError`] saying whether a retry may help.
+    fn handle(&self, job: &Job) -> impl Future<Output = Result<Handled, JobError>> + Send;
+}
+
+/// Queues jobs.
+#[derive(Clone)]
+pub struct Jobs {
+    cache: Cache,
+}
+
+impl Jobs {
+    /// Queues in `cache`.
+    pub fn new(cache: Cache) -> Self {
+        Self { cache }
+    }
+
+    /// Queues `job`.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis fails.
+    pub async fn enqueue(&self, job: Job) -> Result<(), CacheError> {
+        let envelope = Envelope { attempt: 1, job };
+        self.cache.enqueue_job(&envelope.to_json()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_tagged_json_keyed_by_their_message() {
+        let job = Job::TitleConversation {
+            tenant: Uuid::nil(),
+            user: Uuid::nil(),
+            conversation: Uuid::nil(),
+            message: Uuid::from_u128(7),
+            model: "cloud/echo-1".into(),
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["kind"], "title_conversation");
+        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), job);
+        assert_eq!(
+            job.key(),
+            "title_conversation:00000000-0000-0000-0000-000000000007"
+        );
+    }
+}
