@@ -199,7 +199,7 @@ impl App {
         let providers = Providers::new(db.clone(), sealer.clone())
             .map_err(|err| AppError::Http(err.to_string()))?;
         let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
-        let conversations = Conversations::new(db.clone(), sealer.clone());
+        let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let generator = Generator::new(
             conversations.clone(),
             providers.clone(),

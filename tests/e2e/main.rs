@@ -11,6 +11,7 @@ mod chat_fixture;
 mod chat_generation;
 mod chat_profiles;
 mod chat_routing;
+mod chat_window;
 mod cli;
 mod crypto;
 mod grpc_web;

@@ -8,6 +8,7 @@ mod breaker;
 mod generations;
 mod idempotency;
 pub mod jobs;
+mod windows;
 pub use idempotency::Claimed;
 pub mod rate_limit;
 mod sessions;

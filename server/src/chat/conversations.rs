@@ -10,11 +10,11 @@ use super::{ChatError, DEFAULT_PROFILE, Profile, profiles};
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
+    cache::Cache,
     crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, Sealer},
     store::{
         self, Database, StoreError,
         conversations::{ConversationRow, MessageRow},
-        usage::UsageEvent,
     },
     tenancy,
 };
@@ -116,8 +116,9 @@ pub struct Message {
 /// The caller's conversations.
 #[derive(Clone)]
 pub struct Conversations {
-    db: Database,
-    sealer: Sealer,
+    pub(super) db: Database,
+    pub(super) sealer: Sealer,
+    pub(super) cache: Cache,
 }
 
 fn check_title(title: &str) -> Result<String, ChatError> {
@@ -132,9 +133,9 @@ fn check_title(title: &str) -> Result<String, ChatError> {
 }
 
 impl Conversations {
-    /// Conversations in `db`, sealed with `sealer`.
-    pub fn new(db: Database, sealer: Sealer) -> Self {
-        Self { db, sealer }
+    /// Conversations in `db`, sealed with `sealer`, recent windows cached in `cache`.
+    pub fn new(db: Database, sealer: Sealer, cache: Cache) -> Self {
+        Self { db, sealer, cache }
     }
 
     /// Starts a conversation for the caller.
@@ -292,6 +293,9 @@ impl Conversations {
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        if let Err(err) = self.cache.drop_window(principal.tenant, id).await {
+            tracing::warn!(error = %err, "cached window of a deleted conversation left to expire");
+        }
         Ok(messages)
     }
 
@@ -314,93 +318,6 @@ impl Conversations {
             open_message(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(message)
-    }
-
-    /// The last `limit` messages of one of the caller's conversations, oldest first.
-    ///
-    /// # Errors
-    /// [`ChatError`] when a store fails or a message does not open.
-    pub async fn recent_messages(
-        &self,
-        principal: &Principal,
-        conversation: Uuid,
-        limit: u32,
-    ) -> Result<Vec<Message>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let rows =
-            store::conversations::recent_messages(&mut tx, conversation, i64::from(limit)).await?;
-        let mut keyring = self.sealer.keyring(principal.tenant);
-        let mut messages = Vec::with_capacity(rows.len());
-        for row in rows.into_iter().rev() {
-            messages.push(open_message(&mut keyring, &mut tx, row).await?);
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(messages)
-    }
-
-    /// Stores `messages` of one of the caller's conversations and the `usage` of the call
-    /// that produced them in one transaction, sealed, in place of message `replaces` when
-    /// one is named, and gives the conversation `title` when one is passed.
-    ///
-    /// # Errors
-    /// [`ChatError::NotFound`] when the conversation is gone, or a failure.
-    pub async fn store_turn(
-        &self,
-        principal: &Principal,
-        messages: &[&Message],
-        title: Option<&str>,
-        usage: &UsageEvent,
-        replaces: Option<Uuid>,
-    ) -> Result<(), ChatError> {
-        let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
-            return Ok(());
-        };
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        owned(&mut tx, principal, conversation).await?;
-        if let Some(old) = replaces
-            && !store::conversations::delete_message(&mut tx, conversation, old).await?
-        {
-            return Err(ChatError::NotFound);
-        }
-        let mut keyring = self.sealer.keyring(principal.tenant);
-        for message in messages {
-            let content_sealed = keyring
-                .seal(
-                    &mut tx,
-                    MESSAGE_CONTENTS.table,
-                    &message.id.to_string(),
-                    message.content.as_bytes(),
-                )
-                .await?;
-            let row = MessageRow {
-                id: message.id,
-                conversation_id: message.conversation_id,
-                role: message.role.as_str().to_owned(),
-                content_sealed,
-                model_used: message.model_used.clone(),
-                prompt_tokens: message.prompt_tokens,
-                completion_tokens: message.completion_tokens,
-                cost_micros: message.cost_micros,
-                finish_reason: message.finish_reason.clone(),
-                created_at: message.created_at,
-            };
-            store::conversations::insert_message(&mut tx, principal.tenant, &row).await?;
-        }
-        store::usage::record(&mut tx, principal.tenant, usage).await?;
-        if let Some(title) = title {
-            let sealed = keyring
-                .seal(
-                    &mut tx,
-                    CONVERSATION_TITLES.table,
-                    &conversation.to_string(),
-                    title.as_bytes(),
-                )
-                .await?;
-            store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
-                .await?;
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
     }
 
     /// The profile a conversation with profile `id` is served with (`general` when the
@@ -446,7 +363,7 @@ impl Conversations {
 }
 
 /// The caller's conversation `id`, in the transaction's tenant.
-async fn owned(
+pub(super) async fn owned(
     conn: &mut sqlx::PgConnection,
     principal: &Principal,
     id: Uuid,
@@ -456,7 +373,7 @@ async fn owned(
         .ok_or(ChatError::NotFound)
 }
 
-async fn open_conversation(
+pub(super) async fn open_conversation(
     keyring: &mut Keyring<'_>,
     conn: &mut sqlx::PgConnection,
     row: ConversationRow,
@@ -480,7 +397,7 @@ async fn open_conversation(
     })
 }
 
-async fn open_message(
+pub(super) async fn open_message(
     keyring: &mut Keyring<'_>,
     conn: &mut sqlx::PgConnection,
     row: MessageRow,

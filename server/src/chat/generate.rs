@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::{Accounting, ChatError, Conversation, Conversations, Message, MessageRole};
+use super::{
+    Accounting, ChatError, Conversations, Message, MessageRole,
+    window::{Recent, StoredTurn},
+};
 use crate::{
     auth::Principal,
     cache::Cache,
@@ -19,11 +22,13 @@ use crate::{
         Providers, Route, Usage, router,
     },
     privacy::{PhiGuard, Redactions},
-    store::usage::UsageEvent,
+    store::{conversations::MessageRow, usage::UsageEvent},
 };
 
-/// Earlier messages sent along with a new one.
-const HISTORY: u32 = 20;
+/// Most earlier messages sent along with a new one.
+const HISTORY: usize = 20;
+/// Most estimated tokens of earlier messages sent along with a new one.
+const HISTORY_TOKENS: usize = 8_000;
 /// Longest message accepted, in characters.
 pub const MAX_CONTENT_CHARS: usize = 100_000;
 /// Separates messages while the PHI guard reads them as one text.
@@ -68,6 +73,8 @@ pub struct PreparedTurn {
     requests: Vec<Option<ChatRequest>>,
     /// Placeholders to put back into replies of targets off the premises.
     redactions: Option<Redactions>,
+    /// The conversation's recent window (sealed rows), extended when the turn is stored.
+    window: Vec<MessageRow>,
 }
 
 /// A regeneration's stored message and the reply it replaces.
@@ -219,20 +226,9 @@ impl Generator {
                 "at most 4 stop sequences",
             ));
         }
-        let current = self.conversations.get(principal, conversation).await?;
-        let history = self
-            .conversations
-            .recent_messages(principal, conversation, HISTORY)
-            .await?;
-        self.assemble(
-            principal,
-            current,
-            history,
-            content,
-            options,
-            Framing::Reply,
-        )
-        .await
+        let recent = self.conversations.recent(principal, conversation).await?;
+        self.assemble(principal, recent, content, options, Framing::Reply)
+            .await
     }
 
     /// Like [`Self::prepare`], for a new answer to the conversation's last message in place
@@ -247,12 +243,8 @@ impl Generator {
         conversation: Uuid,
         options: &GenerationOptions,
     ) -> Result<PreparedTurn, ChatError> {
-        let current = self.conversations.get(principal, conversation).await?;
-        let mut history = self
-            .conversations
-            .recent_messages(principal, conversation, HISTORY + 2)
-            .await?;
-        let (Some(reply), Some(asked)) = (history.pop(), history.pop()) else {
+        let mut recent = self.conversations.recent(principal, conversation).await?;
+        let (Some(reply), Some(asked)) = (recent.messages.pop(), recent.messages.pop()) else {
             return Err(ChatError::invalid(
                 "conversation_id",
                 "has no reply to regenerate",
@@ -270,8 +262,7 @@ impl Generator {
         };
         self.assemble(
             principal,
-            current,
-            history,
+            recent,
             &asked.content,
             options,
             Framing::Regeneration(replaced),
@@ -279,16 +270,21 @@ impl Generator {
         .await
     }
 
-    /// Resolves the model, assembles the prompt and applies the PHI policy.
+    /// Resolves the model, assembles the prompt (the recent messages that fit
+    /// [`HISTORY`] and [`HISTORY_TOKENS`], then `content`) and applies the PHI policy.
     pub(super) async fn assemble(
         &self,
         principal: &Principal,
-        current: Conversation,
-        history: Vec<Message>,
+        recent: Recent,
         content: &str,
         options: &GenerationOptions,
         framing: Framing,
     ) -> Result<PreparedTurn, ChatError> {
+        let Recent {
+            conversation: current,
+            messages: history,
+            rows: window,
+        } = recent;
         let conversation = current.id;
         self.accounting.check(principal).await?;
         let profile = self
@@ -313,8 +309,10 @@ impl Generator {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut turns: Vec<(MessageRole, String)> =
-            history.into_iter().map(|m| (m.role, m.content)).collect();
+        let mut turns: Vec<(MessageRole, String)> = fitting(history)
+            .into_iter()
+            .map(|m| (m.role, m.content))
+            .collect();
         turns.push((MessageRole::User, content.to_owned()));
         let system = ChatMessage {
             role: "system",
@@ -410,6 +408,7 @@ impl Generator {
             breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
             requests,
             redactions,
+            window,
         })
     }
 
@@ -466,20 +465,24 @@ impl Generator {
         };
         match turn.replaced {
             Some(replaced) => {
-                self.conversations
-                    .store_turn(principal, &[&assistant], None, &usage, Some(replaced.reply))
-                    .await?;
+                let stored = StoredTurn {
+                    messages: &[&assistant],
+                    title: None,
+                    usage: &usage,
+                    replaces: Some(replaced.reply),
+                    window: &turn.window,
+                };
+                self.conversations.store_turn(principal, stored).await?;
             }
             None => {
-                self.conversations
-                    .store_turn(
-                        principal,
-                        &[&user, &assistant],
-                        title.as_deref(),
-                        &usage,
-                        None,
-                    )
-                    .await?;
+                let stored = StoredTurn {
+                    messages: &[&user, &assistant],
+                    title: title.as_deref(),
+                    usage: &usage,
+                    replaces: None,
+                    window: &turn.window,
+                };
+                self.conversations.store_turn(principal, stored).await?;
                 if title.is_some() {
                     let job = Job::TitleConversation {
                         tenant: principal.tenant.0,
@@ -496,6 +499,28 @@ impl Generator {
         }
         Ok((user, assistant))
     }
+}
+
+/// The newest of `history` that fit [`HISTORY`] messages and [`HISTORY_TOKENS`] estimated
+/// tokens, oldest first.
+fn fitting(mut history: Vec<Message>) -> Vec<Message> {
+    let mut tokens = 0;
+    let mut kept = 0;
+    for message in history.iter().rev().take(HISTORY) {
+        tokens += estimated_tokens(&message.content);
+        if tokens > HISTORY_TOKENS {
+            break;
+        }
+        kept += 1;
+    }
+    history.split_off(history.len() - kept)
+}
+
+/// Tokens of `text` where the model's tokenizer is unknown: one per four bytes, rounded up
+/// (English prose runs at about four characters per token; code and other scripts take
+/// more tokens per byte, so this errs towards sending less).
+fn estimated_tokens(text: &str) -> usize {
+    text.len().div_ceil(4)
 }
 
 /// A title from the first line of a message: at most 60 characters.
@@ -545,4 +570,40 @@ pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
         usage,
         finish_reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(content: &str) -> Message {
+        Message {
+            id: Uuid::now_v7(),
+            conversation_id: Uuid::nil(),
+            role: MessageRole::User,
+            content: content.to_owned(),
+            model_used: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_micros: 0,
+            finish_reason: String::new(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_messages_that_fit_count_and_tokens() {
+        let many: Vec<Message> = (0..30).map(|n| message(&n.to_string())).collect();
+        let kept = fitting(many);
+        assert_eq!(kept.len(), HISTORY);
+        assert_eq!(kept[0].content, "10");
+        assert_eq!(kept[HISTORY - 1].content, "29");
+
+        let big = "x".repeat(HISTORY_TOKENS * 4 / 2);
+        let kept = fitting(vec![message(&big), message(&big), message(&big), message("last")]);
+        assert_eq!(kept.len(), 2, "one big message and the last fit");
+        assert_eq!(kept[1].content, "last");
+        assert!(fitting(vec![message(&"y".repeat(HISTORY_TOKENS * 4 + 1))]).is_empty());
+        assert_eq!(estimated_tokens("abcde"), 2);
+    }
 }

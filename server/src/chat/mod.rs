@@ -12,6 +12,7 @@ mod idempotency;
 mod profiles;
 mod restore;
 mod titles;
+mod window;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
@@ -21,6 +22,7 @@ pub use idempotency::{Claim, Idempotency, Outcome};
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use restore::Restorer;
 pub use titles::Titler;
+pub use window::{Recent, StoredTurn, WINDOW_MESSAGES};
 
 use crate::{
     crypto::CryptoError,

@@ -7,7 +7,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ChatError, Conversations, GenerationOptions, Generator, complete, generate::Framing};
+use super::{
+    ChatError, Conversations, GenerationOptions, Generator, Recent, complete, generate::Framing,
+};
 use crate::{
     audit::{self, CallOrigin, NewEvent},
     auth::Principal,
@@ -81,16 +83,14 @@ impl Titler {
             max_tokens: Some(TITLE_TOKENS),
             ..GenerationOptions::default()
         };
+        let recent = Recent {
+            conversation: current,
+            messages: Vec::new(),
+            rows: Vec::new(),
+        };
         let turn = self
             .generator
-            .assemble(
-                principal,
-                current,
-                Vec::new(),
-                &first.content,
-                &options,
-                Framing::Title,
-            )
+            .assemble(principal, recent, &first.content, &options, Framing::Title)
             .await?;
         let reply = complete(&turn).await?;
         let Some(title) = cleaned(&reply.content) else {

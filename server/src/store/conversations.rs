@@ -165,8 +165,9 @@ pub async fn delete(
     .await?)
 }
 
-/// One stored message.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One stored message. Serialisable so that the recent window can be cached as the sealed
+/// rows (see `chat::window`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct MessageRow {
     /// Message id (UUIDv7).
     pub id: Uuid,
@@ -175,6 +176,7 @@ pub struct MessageRow {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
     /// Sealed content.
+    #[serde(with = "base64_bytes")]
     pub content_sealed: Vec<u8>,
     /// Assistant messages: `provider/model`.
     pub model_used: String,
@@ -187,7 +189,23 @@ pub struct MessageRow {
     /// Assistant messages: why generation ended.
     pub finish_reason: String,
     /// Created.
+    #[serde(with = "time::serde::timestamp::nanoseconds")]
     pub created_at: OffsetDateTime,
+}
+
+/// Sealed bytes as base64 in serialised rows.
+mod base64_bytes {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Appends a message to its conversation and counts it there.
