@@ -196,8 +196,12 @@ impl App {
         let cancellations = generations.clone();
         background.spawn(|stop| cancellations.listen(stop));
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
-        let providers = Providers::new(db.clone(), sealer.clone())
-            .map_err(|err| AppError::Http(err.to_string()))?;
+        let providers = Providers::new(
+            db.clone(),
+            sealer.clone(),
+            config.llm.platform_default.as_ref(),
+        )
+        .map_err(|err| AppError::Http(err.to_string()))?;
         let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let generator = Generator::new(

@@ -9,6 +9,7 @@ mod bootstrap;
 mod chat;
 mod chat_fixture;
 mod chat_generation;
+mod chat_platform;
 mod chat_profiles;
 mod chat_routing;
 mod chat_window;

@@ -600,7 +600,12 @@ mod tests {
         assert_eq!(kept[HISTORY - 1].content, "29");
 
         let big = "x".repeat(HISTORY_TOKENS * 4 / 2);
-        let kept = fitting(vec![message(&big), message(&big), message(&big), message("last")]);
+        let kept = fitting(vec![
+            message(&big),
+            message(&big),
+            message(&big),
+            message("last"),
+        ]);
         assert_eq!(kept.len(), 2, "one big message and the last fit");
         assert_eq!(kept[1].content, "last");
         assert!(fitting(vec![message(&"y".repeat(HISTORY_TOKENS * 4 + 1))]).is_empty());

@@ -21,7 +21,8 @@ mod validate;
 
 pub use sections::{
     AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig, JobsConfig,
-    LlmConfig, LogFormat, Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
+    LlmConfig, LogFormat, PlatformProviderConfig, Price, RateLimitConfig, RedisConfig,
+    ServerConfig, TelemetryConfig,
 };
 
 use validate::{check_url, non_zero, positive};
@@ -247,6 +248,9 @@ impl Config {
                 reason: "must be at least jobs.retry_base".to_owned(),
             });
         }
+        if let Some(platform) = &self.llm.platform_default {
+            validate_platform_provider(platform)?;
+        }
         let breaker = &self.llm.breaker;
         positive("llm.breaker.failures", breaker.failures as usize)?;
         non_zero("llm.breaker.window", breaker.window)?;
@@ -364,3 +368,52 @@ pub(crate) fn masked_url<S: Serializer>(
 
 #[cfg(test)]
 mod tests;
+
+fn validate_platform_provider(platform: &PlatformProviderConfig) -> Result<(), ConfigError> {
+    let rejected = |setting: &'static str, reason: &str| {
+        Err(ConfigError::Rejected {
+            setting,
+            reason: reason.to_owned(),
+        })
+    };
+    if !crate::auth::directory::is_role_name(&platform.name) {
+        return rejected(
+            "llm.platform_default.name",
+            "must be lowercase letters, digits, '_' or '-', starting with a letter",
+        );
+    }
+    if !matches!(
+        platform.kind.as_str(),
+        "openai" | "azure_openai" | "ollama" | "openai_compatible"
+    ) {
+        return rejected(
+            "llm.platform_default.kind",
+            "must be openai, azure_openai, ollama or openai_compatible",
+        );
+    }
+    if !(platform.kind == "openai" && platform.endpoint.is_empty()) {
+        check_url(
+            "llm.platform_default.endpoint",
+            &SecretString::from(platform.endpoint.clone()),
+            &["http", "https"],
+        )?;
+    }
+    if platform.models.is_empty()
+        || platform
+            .models
+            .iter()
+            .any(|m| m.is_empty() || m.contains('/'))
+    {
+        return rejected(
+            "llm.platform_default.models",
+            "list at least one model name (without '/'); the first serves the default alias",
+        );
+    }
+    if platform.kind == "azure_openai" && platform.api_version.is_empty() {
+        return rejected(
+            "llm.platform_default.api_version",
+            "is required for Azure OpenAI",
+        );
+    }
+    Ok(())
+}

@@ -204,6 +204,45 @@ pub struct LlmConfig {
     pub prices: std::collections::BTreeMap<String, Price>,
     /// When a failing provider is skipped.
     pub breaker: BreakerConfig,
+    /// A model provider the platform offers every tenant (read-only for them; a tenant
+    /// provider of the same name takes its place). It also serves the `default` alias of
+    /// tenants that have not set one.
+    pub platform_default: Option<PlatformProviderConfig>,
+}
+
+/// The platform's model provider (see `llm::platform`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformProviderConfig {
+    /// Name tenants use in `provider/model` references.
+    pub name: String,
+    /// `openai`, `azure_openai`, `ollama` or `openai_compatible`.
+    pub kind: String,
+    /// Base URL (for `openai`, empty means OpenAI's own).
+    pub endpoint: String,
+    /// API key (`azure_openai`: the `api-key`); unset: none.
+    #[serde(serialize_with = "masked_secret")]
+    pub credential: Option<SecretString>,
+    /// Models it offers; the first serves the `default` alias.
+    pub models: Vec<String>,
+    /// Azure OpenAI `api-version`.
+    pub api_version: String,
+    /// Whether it runs on the premises (prompts to it skip the PHI policy).
+    pub on_premises: bool,
+}
+
+impl Default for PlatformProviderConfig {
+    fn default() -> Self {
+        Self {
+            name: "platform".to_owned(),
+            kind: String::new(),
+            endpoint: String::new(),
+            credential: None,
+            models: Vec::new(),
+            api_version: String::new(),
+            on_premises: false,
+        }
+    }
 }
 
 /// The circuit breaker of each tenant's providers (see `llm::breaker`).

@@ -101,3 +101,40 @@ fn zero_duration_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn jobs_breaker_and_platform_provider_are_checked() {
+    let base = "[database]\nurl = \"postgres://db/cc\"\n";
+    let refused = |extra: &str| {
+        from_toml(&format!("{base}{extra}"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        refused("[jobs]\nretry_base = \"10s\"\nretry_max = \"1s\"\n")
+            .starts_with("jobs.retry_max is invalid")
+    );
+    assert!(
+        refused("[llm.breaker]\nfailures = 0\n").starts_with("llm.breaker.failures is invalid")
+    );
+    let platform = "[llm.platform_default]\nkind = \"ollama\"\nendpoint = \"http://gpu:11434\"\n";
+    assert!(
+        refused(platform).starts_with("llm.platform_default.models is invalid"),
+        "a default model is needed"
+    );
+    assert!(
+        refused("[llm.platform_default]\nkind = \"local\"\nmodels = [\"m\"]\n")
+            .starts_with("llm.platform_default.kind is invalid")
+    );
+    let secret = "sk-platform-secret";
+    let config = from_toml(&format!(
+        "{base}{platform}models = [\"llama3.1\"]\ncredential = \"{secret}\"\n"
+    ))
+    .unwrap();
+    let platform = config.llm.platform_default.as_ref().unwrap();
+    assert_eq!(platform.name, "platform");
+    assert!(
+        !config.to_masked_toml().contains(secret),
+        "credential masked"
+    );
+}

@@ -14,12 +14,15 @@
 mod breaker;
 pub mod ollama;
 pub mod openai;
+mod platform;
 mod providers;
+mod resolve;
 pub mod router;
 mod routes;
 
 pub use breaker::CircuitBreaker;
-pub use providers::{ProviderError, ProviderSettings, Providers, ResolvedModel, Route};
+pub use providers::{ProviderError, ProviderSettings, Providers};
+pub use resolve::{ResolvedModel, Route};
 pub use routes::ModelRoute;
 
 use std::{pin::Pin, time::Duration};

@@ -1,31 +1,27 @@
 //! A tenant's model providers: settings kept in Postgres (credential sealed, never
 //! returned), and the client for a `provider/model` reference.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{ChatProvider, ollama::OllamaChat, openai::OpenAiChat};
+use super::platform::PlatformProvider;
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
+    config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
     store::{self, Database, StoreError, providers::ProviderRow},
     tenancy,
 };
 
 /// Where OpenAI serves its API when a provider of that kind names no endpoint.
-const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
+pub(super) const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
 /// Most models one provider may list.
 const MAX_MODELS: usize = 100;
 /// Time to connect to a provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time a provider has to start answering, unless an alias says otherwise.
-const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Retries of a `provider/model` reference on retryable failures.
-const DEFAULT_RETRIES: u32 = 2;
 
 /// Why a provider operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +76,7 @@ pub enum ProviderError {
     Http(String),
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ProviderError {
+pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> ProviderError {
     ProviderError::Invalid {
         field,
         reason: reason.into(),
@@ -104,6 +100,8 @@ pub struct ProviderSettings {
     pub api_version: String,
     /// Inside the tenant's premises.
     pub on_premises: bool,
+    /// The platform's provider, offered to every tenant and read-only for them.
+    pub platform_default: bool,
     /// Last change.
     pub updated_at: OffsetDateTime,
 }
@@ -118,53 +116,43 @@ impl From<ProviderRow> for ProviderSettings {
             models: row.models,
             api_version: row.api_version,
             on_premises: row.on_premises,
+            platform_default: false,
             updated_at: row.updated_at,
         }
     }
-}
-
-/// The targets of a model reference, tried in order.
-pub struct Route {
-    /// Targets, first choice first.
-    pub targets: Vec<ResolvedModel>,
-    /// Time each attempt has to start answering.
-    pub attempt_timeout: Duration,
-    /// Retries per target on retryable failures.
-    pub max_retries: u32,
-}
-
-/// A model ready to be asked.
-pub struct ResolvedModel {
-    /// The provider's name.
-    pub provider: String,
-    /// The model's name at the provider.
-    pub model: String,
-    /// Whether prompts stay on the tenant's premises.
-    pub on_premises: bool,
-    /// The client.
-    pub client: Box<dyn ChatProvider>,
 }
 
 /// The tenant's model providers.
 #[derive(Clone)]
 pub struct Providers {
     pub(super) db: Database,
-    sealer: Sealer,
-    http: reqwest::Client,
+    pub(super) sealer: Sealer,
+    pub(super) http: reqwest::Client,
+    pub(super) platform: Option<Arc<PlatformProvider>>,
 }
 
 impl Providers {
-    /// Providers kept in `db`, credentials sealed with `sealer`.
+    /// Providers kept in `db`, credentials sealed with `sealer`, and the platform's
+    /// `platform` provider when it has one.
     ///
     /// # Errors
     /// [`ProviderError::Http`] when the HTTP client cannot be built.
-    pub fn new(db: Database, sealer: Sealer) -> Result<Self, ProviderError> {
+    pub fn new(
+        db: Database,
+        sealer: Sealer,
+        platform: Option<&PlatformProviderConfig>,
+    ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| ProviderError::Http(err.to_string()))?;
-        Ok(Self { db, sealer, http })
+        Ok(Self {
+            db,
+            sealer,
+            http,
+            platform: platform.map(|config| Arc::new(PlatformProvider::new(config))),
+        })
     }
 
     /// Creates or replaces a provider of the caller's tenant; an empty `credential` keeps
@@ -243,7 +231,8 @@ impl Providers {
         Ok(saved.into())
     }
 
-    /// A page of the caller's tenant's providers, by name.
+    /// A page of the caller's tenant's providers, by name, with the platform's provider
+    /// unless the tenant has one of the same name.
     ///
     /// # Errors
     /// [`ProviderError::Store`] when Postgres fails.
@@ -255,8 +244,23 @@ impl Providers {
     ) -> Result<Vec<ProviderSettings>, ProviderError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let rows = store::providers::list(&mut tx, after, i64::from(limit)).await?;
+        let platform = match &self.platform {
+            Some(platform)
+                if after.is_none_or(|after| platform.name() > after)
+                    && store::providers::get(&mut tx, platform.name())
+                        .await?
+                        .is_none() =>
+            {
+                Some(platform.settings())
+            }
+            _ => None,
+        };
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let mut providers: Vec<ProviderSettings> =
+            rows.into_iter().map(Into::into).chain(platform).collect();
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        providers.truncate(limit as usize);
+        Ok(providers)
     }
 
     /// Removes a provider, recorded as `provider.delete`.
@@ -272,127 +276,6 @@ impl Providers {
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
-    }
-
-    /// The targets `reference` names for the caller's tenant: one for `provider/model`, the
-    /// alias's list (on-premises ones only for a private alias) otherwise.
-    ///
-    /// # Errors
-    /// [`ProviderError`] for an unknown provider, model or alias, or when no target can
-    /// serve chat.
-    pub async fn route(
-        &self,
-        principal: &Principal,
-        reference: &str,
-    ) -> Result<Route, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let route = if let Some((provider, model)) = reference.split_once('/') {
-            if provider.is_empty() || model.is_empty() {
-                return Err(invalid("model", "must be an alias or \"provider/model\""));
-            }
-            Route {
-                targets: vec![self.target(&mut tx, principal, provider, model).await?],
-                attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-                max_retries: DEFAULT_RETRIES,
-            }
-        } else {
-            let Some(row) = store::model_routes::get(&mut tx, reference).await? else {
-                let known = store::model_routes::list(&mut tx, None, 100).await?;
-                return Err(ProviderError::UnknownAlias {
-                    alias: reference.to_owned(),
-                    known: known.into_iter().map(|r| r.alias).collect(),
-                });
-            };
-            let mut targets = Vec::with_capacity(row.targets.0.len());
-            let mut last_refusal = None;
-            for (provider, model) in &row.targets.0 {
-                match self.target(&mut tx, principal, provider, model).await {
-                    Ok(target) if row.private_only && !target.on_premises => {
-                        tracing::warn!(
-                            alias = reference,
-                            provider,
-                            "private alias skips a provider off the premises"
-                        );
-                    }
-                    Ok(target) => targets.push(target),
-                    Err(err @ (ProviderError::Store(_) | ProviderError::Crypto(_))) => {
-                        return Err(err);
-                    }
-                    Err(err) => {
-                        tracing::warn!(alias = reference, provider, error = %err, "alias target skipped");
-                        last_refusal = Some(err);
-                    }
-                }
-            }
-            if targets.is_empty() {
-                return Err(last_refusal.unwrap_or(ProviderError::NoTarget(reference.to_owned())));
-            }
-            Route {
-                targets,
-                attempt_timeout: match u64::try_from(row.timeout_ms) {
-                    Ok(0) | Err(_) => DEFAULT_ATTEMPT_TIMEOUT,
-                    Ok(ms) => Duration::from_millis(ms),
-                },
-                max_retries: u32::try_from(row.max_retries).unwrap_or(0),
-            }
-        };
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(route)
-    }
-
-    /// The client for `model` of `provider` in the scoped tenant.
-    async fn target(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        principal: &Principal,
-        provider: &str,
-        model: &str,
-    ) -> Result<ResolvedModel, ProviderError> {
-        let row = store::providers::get(&mut *conn, provider)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(provider.to_owned()))?;
-        if !row.models.is_empty() && !row.models.iter().any(|m| m == model) {
-            return Err(ProviderError::UnknownModel {
-                provider: provider.to_owned(),
-                model: model.to_owned(),
-            });
-        }
-        let key = if row.credential_sealed.is_empty() {
-            None
-        } else {
-            let opened = self
-                .sealer
-                .open(
-                    conn,
-                    principal.tenant,
-                    PROVIDER_CREDENTIALS.table,
-                    &row.name,
-                    &row.credential_sealed,
-                )
-                .await?;
-            Some(SecretString::from(
-                String::from_utf8_lossy(&opened).into_owned(),
-            ))
-        };
-        let client: Box<dyn ChatProvider> = match row.kind.as_str() {
-            "openai" | "openai_compatible" => {
-                Box::new(OpenAiChat::openai(self.http.clone(), &row.endpoint, key))
-            }
-            "azure_openai" => Box::new(OpenAiChat::azure(
-                self.http.clone(),
-                &row.endpoint,
-                &row.api_version,
-                key,
-            )),
-            "ollama" => Box::new(OllamaChat::new(self.http.clone(), &row.endpoint)),
-            _ => return Err(ProviderError::Unsupported("local")),
-        };
-        Ok(ResolvedModel {
-            provider: row.name,
-            model: model.to_owned(),
-            on_premises: row.on_premises,
-            client,
-        })
     }
 }
 

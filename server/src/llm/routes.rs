@@ -81,9 +81,11 @@ impl Providers {
         }
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         for (provider, model) in &route.targets {
-            let row = store::providers::get(&mut tx, provider)
+            let row = self
+                .find(&mut tx, provider)
                 .await?
-                .ok_or_else(|| invalid("route.targets", format!("no provider {provider:?}")))?;
+                .ok_or_else(|| invalid("route.targets", format!("no provider {provider:?}")))?
+                .settings();
             if model.is_empty() || (!row.models.is_empty() && !row.models.contains(model)) {
                 return Err(invalid(
                     "route.targets",

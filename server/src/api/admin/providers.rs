@@ -44,6 +44,7 @@ pub(super) fn settings_of(provider: Option<pb::Provider>) -> Result<ProviderSett
         models: provider.models,
         api_version: provider.api_version,
         on_premises: provider.on_premises,
+        platform_default: false,
         updated_at: time::OffsetDateTime::now_utc(),
     })
 }
@@ -65,7 +66,7 @@ impl From<ProviderSettings> for pb::Provider {
             models: settings.models,
             api_version: settings.api_version,
             on_premises: settings.on_premises,
-            platform_default: false,
+            platform_default: settings.platform_default,
         }
     }
 }
