@@ -7,6 +7,7 @@ mod audit;
 mod audit_api;
 mod bootstrap;
 mod chat;
+mod chat_entra;
 mod chat_fixture;
 mod chat_generation;
 mod chat_platform;

@@ -8,6 +8,11 @@
 //! `flaky` (503 to every other request, starting with the first), and `slow` (a long
 //! reply, one word every 20 ms, noting when the client hung up). Every request is recorded
 //! for the test to inspect.
+//!
+//! It also stands in for Microsoft Entra ID's token endpoint
+//! (`POST /{tenant}/oauth2/v2.0/token`, client credentials, Entra's error body): client id
+//! [`ENTRA_CLIENT_ID`] with the key as its secret gets a token that Azure-style calls may
+//! present as `Authorization: Bearer` instead of `api-key`.
 
 use std::{
     convert::Infallible,
@@ -44,8 +49,12 @@ struct Shared {
     key: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
     hung_up: Arc<Mutex<bool>>,
+    entra_tokens: Arc<Mutex<Vec<String>>>,
     flaky_calls: Arc<Mutex<u32>>,
 }
+
+/// The only client id the fake Entra ID knows.
+pub const ENTRA_CLIENT_ID: &str = "6f1c3a52-codexcontinue-test";
 
 /// A running fake provider.
 pub struct LlmUpstream {
@@ -71,6 +80,7 @@ impl LlmUpstream {
                 post(azure),
             )
             .route("/api/chat", post(ollama))
+            .route("/{tenant}/oauth2/v2.0/token", post(entra_token))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -95,6 +105,11 @@ impl LlmUpstream {
     /// Requests received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// Tokens the fake Entra ID issued so far.
+    pub fn entra_tokens_issued(&self) -> usize {
+        self.shared.entra_tokens.lock().expect("lock").len()
     }
 
     /// Whether a client hung up in the middle of a streamed reply.
@@ -143,7 +158,12 @@ async fn azure(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let credential = headers
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let api_key = headers
         .get("api-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
@@ -151,8 +171,60 @@ async fn azure(
     let path = format!("/openai/deployments/{deployment}/chat/completions");
     let mut body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     body["model"] = Value::from(deployment);
-    let ok = credential == shared.key;
+    let (ok, credential) = match bearer {
+        Some(token) => (
+            shared.entra_tokens.lock().expect("lock").contains(&token),
+            format!("Bearer {token}"),
+        ),
+        None => (api_key == shared.key, api_key),
+    };
     answer(shared, ok, credential, &path, Bytes::from(body.to_string())).await
+}
+
+/// Entra ID's token endpoint, client credentials grant.
+async fn entra_token(State(shared): State<Shared>, body: Bytes) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let refuse = |status: StatusCode, error: &str, description: &str| {
+        let body = json!({
+            "error": error,
+            "error_description": format!("{description}\r\nTrace ID: 0f9c\r\nCorrelation ID: 77aa\r\nTimestamp: 2026-11-24 05:00:00Z"),
+            "error_codes": [7_000_215], "timestamp": "2026-11-24 05:00:00Z",
+            "trace_id": "0f9c", "correlation_id": "77aa",
+        });
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    if field("grant_type") != "client_credentials"
+        || field("scope") != "https://cognitiveservices.azure.com/.default"
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
+        );
+    }
+    if field("client_id") != ENTRA_CLIENT_ID || field("client_secret") != shared.key {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        );
+    }
+    let mut issued = shared.entra_tokens.lock().expect("lock");
+    let token = format!("eyJ0eXAiOiJKV1Qi.entra-{}", issued.len() + 1);
+    issued.push(token.clone());
+    let body = json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn answer(

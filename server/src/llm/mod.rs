@@ -12,6 +12,7 @@
 //! (newline-delimited JSON). Local models through the inference engine come with it.
 
 mod breaker;
+pub mod entra;
 pub mod ollama;
 pub mod openai;
 mod platform;

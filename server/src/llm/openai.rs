@@ -10,20 +10,25 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
-use super::{ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage};
+use super::{
+    ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage,
+    entra::EntraCredential,
+};
 
 /// Deltas buffered ahead of a slow reader.
 const BUFFER: usize = 64;
 
 /// Where and how requests go.
-#[derive(Debug, Clone)]
 enum Flavor {
     /// `{base}/chat/completions`, `Authorization: Bearer`.
     OpenAi,
-    /// `{base}/openai/deployments/{model}/chat/completions?api-version=…`, `api-key`.
+    /// `{base}/openai/deployments/{model}/chat/completions?api-version=…`, `api-key`, or a
+    /// bearer token from Entra ID.
     Azure {
         /// The `api-version` query parameter.
         api_version: String,
+        /// Set when calls authenticate with Entra ID tokens instead of the key.
+        entra: Option<Box<EntraCredential>>,
     },
 }
 
@@ -46,12 +51,14 @@ impl OpenAiChat {
         }
     }
 
-    /// An Azure OpenAI resource at `base`; the request's model names the deployment.
+    /// An Azure OpenAI resource at `base`; the request's model names the deployment. Calls
+    /// send `key` as `api-key`, or, with `entra`, a token from Entra ID.
     pub fn azure(
         http: reqwest::Client,
         base: &str,
         api_version: &str,
         key: Option<SecretString>,
+        entra: Option<EntraCredential>,
     ) -> Self {
         Self {
             http,
@@ -59,11 +66,18 @@ impl OpenAiChat {
             key,
             flavor: Flavor::Azure {
                 api_version: api_version.to_owned(),
+                entra: entra.map(Box::new),
             },
         }
     }
 
-    fn request(&self, request: &ChatRequest) -> reqwest::RequestBuilder {
+    /// The request for `request`, authenticated with `bearer` when given (an Entra ID
+    /// token), else with the key.
+    fn request(
+        &self,
+        request: &ChatRequest,
+        bearer: Option<SecretString>,
+    ) -> reqwest::RequestBuilder {
         let messages: Vec<Value> = request
             .messages
             .iter()
@@ -96,7 +110,7 @@ impl OpenAiChat {
                     None => builder,
                 }
             }
-            Flavor::Azure { api_version } => {
+            Flavor::Azure { api_version, .. } => {
                 let builder = self
                     .http
                     .post(format!(
@@ -104,9 +118,10 @@ impl OpenAiChat {
                         self.base, request.model
                     ))
                     .query(&[("api-version", api_version)]);
-                match &self.key {
-                    Some(key) => builder.header("api-key", key.expose_secret()),
-                    None => builder,
+                match (bearer, &self.key) {
+                    (Some(token), _) => builder.bearer_auth(token.expose_secret()),
+                    (None, Some(key)) => builder.header("api-key", key.expose_secret()),
+                    (None, None) => builder,
                 }
             }
         };
@@ -117,8 +132,14 @@ impl OpenAiChat {
 #[async_trait::async_trait]
 impl ChatProvider for OpenAiChat {
     async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
+        let bearer = match &self.flavor {
+            Flavor::Azure {
+                entra: Some(entra), ..
+            } => Some(entra.token().await?),
+            _ => None,
+        };
         let response = self
-            .request(request)
+            .request(request, bearer)
             .send()
             .await
             .map_err(|err| LlmError::Unreachable(err.without_url().to_string()))?;

@@ -34,6 +34,7 @@ impl PlatformProvider {
                 models: config.models.clone(),
                 api_version: config.api_version.clone(),
                 on_premises: config.on_premises,
+                entra: None,
                 platform_default: true,
                 updated_at: OffsetDateTime::UNIX_EPOCH,
             },

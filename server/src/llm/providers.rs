@@ -6,13 +6,21 @@ use std::{sync::Arc, time::Duration};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::platform::PlatformProvider;
+use sqlx::types::Json;
+
+use super::{
+    entra::{COGNITIVE_SERVICES_SCOPE, EntraTokens, PUBLIC_AUTHORITY},
+    platform::PlatformProvider,
+};
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
     config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
-    store::{self, Database, StoreError, providers::ProviderRow},
+    store::{
+        self, Database, StoreError,
+        providers::{EntraSettings, ProviderRow},
+    },
     tenancy,
 };
 
@@ -100,6 +108,9 @@ pub struct ProviderSettings {
     pub api_version: String,
     /// Inside the tenant's premises.
     pub on_premises: bool,
+    /// Azure OpenAI through Microsoft Entra ID: the app registration (the credential is
+    /// its client secret).
+    pub entra: Option<EntraSettings>,
     /// The platform's provider, offered to every tenant and read-only for them.
     pub platform_default: bool,
     /// Last change.
@@ -116,6 +127,7 @@ impl From<ProviderRow> for ProviderSettings {
             models: row.models,
             api_version: row.api_version,
             on_premises: row.on_premises,
+            entra: row.entra.map(|entra| entra.0),
             platform_default: false,
             updated_at: row.updated_at,
         }
@@ -129,6 +141,7 @@ pub struct Providers {
     pub(super) sealer: Sealer,
     pub(super) http: reqwest::Client,
     pub(super) platform: Option<Arc<PlatformProvider>>,
+    pub(super) entra_tokens: EntraTokens,
 }
 
 impl Providers {
@@ -152,6 +165,7 @@ impl Providers {
             sealer,
             http,
             platform: platform.map(|config| Arc::new(PlatformProvider::new(config))),
+            entra_tokens: EntraTokens::default(),
         })
     }
 
@@ -190,6 +204,11 @@ impl Providers {
                 format!("at most {MAX_MODELS} names of 1 to 200 characters, without '/'"),
             ));
         }
+        let entra = settings
+            .entra
+            .as_ref()
+            .map(|entra| check_entra(&settings.kind, entra))
+            .transpose()?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let credential_sealed = if credential.is_empty() {
             Vec::new()
@@ -216,6 +235,7 @@ impl Providers {
                 .collect(),
             api_version: settings.api_version.trim().to_owned(),
             on_premises: settings.on_premises,
+            entra: entra.map(Json),
             updated_at: OffsetDateTime::now_utc(),
         };
         let saved = store::providers::upsert(&mut tx, principal.tenant, &row).await?;
@@ -223,6 +243,7 @@ impl Providers {
             "kind": saved.kind,
             "endpoint": saved.endpoint,
             "on_premises": saved.on_premises,
+            "entra": saved.entra.as_ref().map(|e| json!({ "tenant_id": e.tenant_id, "client_id": e.client_id })),
             "credential_changed": !credential.is_empty(),
         });
         let event = NewEvent::by(principal, "provider.set", "provider", &saved.name, details);
@@ -277,6 +298,65 @@ impl Providers {
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
+}
+
+/// The Entra ID registration to store: only for Azure OpenAI, ids of letters, digits, `.`
+/// and `-`, an https authority (default: the public cloud) and a scope (default:
+/// Cognitive Services).
+fn check_entra(kind: &str, entra: &EntraSettings) -> Result<EntraSettings, ProviderError> {
+    if kind != "azure_openai" {
+        return Err(invalid(
+            "provider.entra",
+            "applies to Azure OpenAI providers only",
+        ));
+    }
+    let id_like = |value: &str| {
+        !value.is_empty()
+            && value.len() <= 256
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    if !id_like(entra.tenant_id.trim()) {
+        return Err(invalid(
+            "provider.entra.tenant_id",
+            "is required: the directory (tenant) id or domain of the app registration",
+        ));
+    }
+    if !id_like(entra.client_id.trim()) {
+        return Err(invalid(
+            "provider.entra.client_id",
+            "is required: the application (client) id",
+        ));
+    }
+    let authority = match entra.authority.trim().trim_end_matches('/') {
+        "" => PUBLIC_AUTHORITY.to_owned(),
+        other => other.to_owned(),
+    };
+    if !url::Url::parse(&authority)
+        .is_ok_and(|url| url.host().is_some() && matches!(url.scheme(), "https" | "http"))
+    {
+        return Err(invalid(
+            "provider.entra.authority",
+            "must be an http(s) URL, e.g. https://login.microsoftonline.us",
+        ));
+    }
+    let scope = match entra.scope.trim() {
+        "" => COGNITIVE_SERVICES_SCOPE.to_owned(),
+        other if other.chars().any(char::is_whitespace) || other.len() > 512 => {
+            return Err(invalid(
+                "provider.entra.scope",
+                "must be one scope, e.g. https://cognitiveservices.azure.us/.default",
+            ));
+        }
+        other => other.to_owned(),
+    };
+    Ok(EntraSettings {
+        tenant_id: entra.tenant_id.trim().to_owned(),
+        client_id: entra.client_id.trim().to_owned(),
+        authority,
+        scope,
+    })
 }
 
 /// The endpoint to store: validated, defaulted for OpenAI, empty for local models.

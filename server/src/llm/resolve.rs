@@ -9,13 +9,16 @@ use secrecy::SecretString;
 use sqlx::PgConnection;
 
 use super::{
-    ChatProvider, ProviderError, ProviderSettings, Providers, ollama::OllamaChat,
-    openai::OpenAiChat, platform::PlatformProvider, providers::invalid,
+    ChatProvider, ProviderError, ProviderSettings, Providers, entra::EntraCredential,
+    ollama::OllamaChat, openai::OpenAiChat, platform::PlatformProvider, providers::invalid,
 };
 use crate::{
     auth::Principal,
     crypto::PROVIDER_CREDENTIALS,
-    store::{self, StoreError, providers::ProviderRow},
+    store::{
+        self, StoreError,
+        providers::{EntraSettings, ProviderRow},
+    },
     tenancy,
 };
 
@@ -51,7 +54,7 @@ pub struct ResolvedModel {
 /// A provider found by name.
 pub(super) enum Found {
     /// One of the tenant's.
-    Tenant(ProviderRow),
+    Tenant(Box<ProviderRow>),
     /// The platform's.
     Platform(Arc<PlatformProvider>),
 }
@@ -60,7 +63,7 @@ impl Found {
     /// Its settings.
     pub(super) fn settings(&self) -> ProviderSettings {
         match self {
-            Found::Tenant(row) => row.clone().into(),
+            Found::Tenant(row) => ProviderSettings::from((**row).clone()),
             Found::Platform(platform) => platform.settings(),
         }
     }
@@ -72,6 +75,7 @@ struct Endpoint<'a> {
     base: &'a str,
     api_version: &'a str,
     key: Option<SecretString>,
+    entra: Option<EntraSettings>,
 }
 
 impl Providers {
@@ -210,6 +214,7 @@ impl Providers {
             base: &settings.endpoint,
             api_version: &settings.api_version,
             key,
+            entra: settings.entra.clone(),
         })?;
         Ok(ResolvedModel {
             provider: settings.name,
@@ -229,7 +234,7 @@ impl Providers {
         name: &str,
     ) -> Result<Option<Found>, StoreError> {
         if let Some(row) = store::providers::get(conn, name).await? {
-            return Ok(Some(Found::Tenant(row)));
+            return Ok(Some(Found::Tenant(Box::new(row))));
         }
         Ok(self
             .platform
@@ -246,12 +251,29 @@ impl Providers {
                 endpoint.base,
                 endpoint.key,
             )),
-            "azure_openai" => Box::new(OpenAiChat::azure(
-                self.http.clone(),
-                endpoint.base,
-                endpoint.api_version,
-                endpoint.key,
-            )),
+            "azure_openai" => {
+                // With Entra ID the credential is the app's client secret, never sent to
+                // Azure OpenAI itself.
+                let (key, entra) = match endpoint.entra {
+                    Some(settings) => (
+                        None,
+                        Some(EntraCredential {
+                            http: self.http.clone(),
+                            tokens: self.entra_tokens.clone(),
+                            settings,
+                            secret: endpoint.key,
+                        }),
+                    ),
+                    None => (endpoint.key, None),
+                };
+                Box::new(OpenAiChat::azure(
+                    self.http.clone(),
+                    endpoint.base,
+                    endpoint.api_version,
+                    key,
+                    entra,
+                ))
+            }
             "ollama" => Box::new(OllamaChat::new(self.http.clone(), endpoint.base)),
             _ => return Err(ProviderError::Unsupported("local")),
         })

@@ -1,6 +1,7 @@
 //! Tenants' model providers (see `llm`). Credentials are stored sealed.
 
-use sqlx::PgConnection;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, types::Json};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -23,16 +24,32 @@ pub struct ProviderRow {
     pub api_version: String,
     /// Inside the tenant's premises.
     pub on_premises: bool,
+    /// Azure OpenAI through Microsoft Entra ID: the app registration; the credential is
+    /// its client secret.
+    pub entra: Option<Json<EntraSettings>>,
     /// Last change.
     pub updated_at: OffsetDateTime,
 }
 
+/// An app registration in Microsoft Entra ID that the server gets tokens for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraSettings {
+    /// Directory (tenant) id.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Token authority, e.g. `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// Scope asked for, e.g. `https://cognitiveservices.azure.com/.default`.
+    pub scope: String,
+}
+
 const COLUMNS: &str =
-    "name, kind, endpoint, credential_sealed, models, api_version, on_premises, updated_at";
+    "name, kind, endpoint, credential_sealed, models, api_version, on_premises, entra, updated_at";
 
 /// Creates or replaces a provider. An empty `credential_sealed` keeps the stored one only
-/// while the kind and endpoint stay the same, so a credential is never sent somewhere new
-/// without being entered again.
+/// while the kind, endpoint and Entra registration stay the same, so a credential is never
+/// sent somewhere new without being entered again.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -43,8 +60,9 @@ pub async fn upsert(
 ) -> Result<ProviderRow, StoreError> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO providers
-             (tenant_id, name, kind, endpoint, credential_sealed, models, api_version, on_premises)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             (tenant_id, name, kind, endpoint, credential_sealed, models, api_version, on_premises,
+              entra)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id, name) DO UPDATE SET
              kind = EXCLUDED.kind,
              endpoint = EXCLUDED.endpoint,
@@ -52,11 +70,13 @@ pub async fn upsert(
                  WHEN octet_length(EXCLUDED.credential_sealed) > 0
                      THEN EXCLUDED.credential_sealed
                  WHEN providers.kind = EXCLUDED.kind AND providers.endpoint = EXCLUDED.endpoint
+                      AND providers.entra IS NOT DISTINCT FROM EXCLUDED.entra
                      THEN providers.credential_sealed
                  ELSE ''::bytea END,
              models = EXCLUDED.models,
              api_version = EXCLUDED.api_version,
              on_premises = EXCLUDED.on_premises,
+             entra = EXCLUDED.entra,
              updated_at = now()
          RETURNING {COLUMNS}"
     ))
@@ -68,6 +88,7 @@ pub async fn upsert(
     .bind(&row.models)
     .bind(&row.api_version)
     .bind(row.on_premises)
+    .bind(&row.entra)
     .fetch_one(conn)
     .await?)
 }

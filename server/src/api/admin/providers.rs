@@ -4,6 +4,7 @@ use super::ApiError;
 use crate::{
     llm::{ModelRoute, ProviderError, ProviderSettings},
     pb::v1 as pb,
+    store::providers::EntraSettings,
 };
 
 impl From<ProviderError> for ApiError {
@@ -44,6 +45,12 @@ pub(super) fn settings_of(provider: Option<pb::Provider>) -> Result<ProviderSett
         models: provider.models,
         api_version: provider.api_version,
         on_premises: provider.on_premises,
+        entra: provider.entra.map(|entra| EntraSettings {
+            tenant_id: entra.tenant_id,
+            client_id: entra.client_id,
+            authority: entra.authority,
+            scope: entra.scope,
+        }),
         platform_default: false,
         updated_at: time::OffsetDateTime::now_utc(),
     })
@@ -67,6 +74,12 @@ impl From<ProviderSettings> for pb::Provider {
             api_version: settings.api_version,
             on_premises: settings.on_premises,
             platform_default: settings.platform_default,
+            entra: settings.entra.map(|entra| pb::EntraAuth {
+                tenant_id: entra.tenant_id,
+                client_id: entra.client_id,
+                authority: entra.authority,
+                scope: entra.scope,
+            }),
         }
     }
 }
