@@ -301,6 +301,34 @@ async fn provider_failures_and_bad_settings_get_clear_statuses() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
+    t.admin
+        .set_provider(authorized(
+            &t.server.owner_key,
+            SetProviderRequest {
+                provider: Some(Provider {
+                    name: "stale".into(),
+                    kind: ProviderKind::OpenaiCompatible.into(),
+                    endpoint: t.upstream.openai_base(),
+                    ..Provider::default()
+                }),
+                credential: "sk-revoked".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = t
+        .send(&conversation, "hi", "stale/echo-1")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("Incorrect API key provided")
+            && refused
+                .message()
+                .contains("\"stale\" with AdminService.SetProvider"),
+        "{}",
+        refused.message()
+    );
     let unnamed = t.send(&conversation, "hi", "").await.unwrap_err();
     assert_eq!(unnamed.code(), Code::InvalidArgument);
     assert_eq!(

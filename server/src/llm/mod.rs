@@ -141,6 +141,24 @@ pub enum LlmError {
     Protocol(String),
 }
 
+impl LlmError {
+    /// The same failure, naming the provider it came from and, when one of its settings
+    /// is at fault, how to fix it.
+    #[must_use]
+    pub fn at(self, provider: &str) -> Self {
+        match self {
+            LlmError::Unauthorized(message) => LlmError::Unauthorized(format!(
+                "{message} (fix the credential of model provider {provider:?} with \
+                 AdminService.SetProvider)"
+            )),
+            LlmError::Rejected(message) => {
+                LlmError::Rejected(format!("{message} (model provider {provider:?})"))
+            }
+            other => other,
+        }
+    }
+}
+
 /// A service that generates chat replies.
 #[async_trait::async_trait]
 pub trait ChatProvider: Send + Sync {

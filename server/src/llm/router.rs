@@ -80,7 +80,7 @@ pub async fn open(
                     if again {
                         tokio::time::sleep(backoff(attempt, &err)).await;
                     }
-                    last = err;
+                    last = err.at(&target.provider);
                     if !again {
                         break;
                     }
