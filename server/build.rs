@@ -3,8 +3,28 @@
 //!
 //! `protoc` and the well-known types come from the `protoc-bin-vendored` crate, so a build
 //! needs no system protobuf compiler.
+//!
+//! It also records where libtorch lives (`LIBTORCH`, see `.cargo/config.toml`) as the
+//! binary's run path, so `codexcontinue` starts without `LD_LIBRARY_PATH`; the `tch`
+//! crate's own link flags do not reach the final binary.
 
 use std::{env, error::Error, path::PathBuf};
+
+/// Adds `$LIBTORCH/lib` to the run path of the crate's binaries and tests.
+fn link_libtorch_rpath() -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let libtorch = PathBuf::from(env::var("LIBTORCH").map_err(
+        |_| "LIBTORCH is not set: run `make libtorch` (or set it to a libtorch 2.13 tree)",
+    )?);
+    let lib = std::fs::canonicalize(libtorch.join("lib")).map_err(|err| {
+        format!(
+            "{}: {err}; run `make libtorch` to fetch libtorch",
+            libtorch.join("lib").display()
+        )
+    })?;
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    Ok(())
+}
 
 /// The files of package `codexcontinue.v1`, the API the server serves.
 const API_FILES: &[&str] = &[
@@ -35,6 +55,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         &[proto_root.join("codexcontinue/plugin/v1/plugin.proto")],
         &includes,
     )?;
+
+    link_libtorch_rpath()?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
     // `sqlx::migrate!` embeds migrations/; a new file there must rebuild the crate.

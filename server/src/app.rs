@@ -27,6 +27,7 @@ use crate::{
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
+    inference::Registry,
     jobs::{Jobs, Workers},
     llm::Providers,
     store::{Database, StoreError},
@@ -203,6 +204,13 @@ impl App {
         )
         .map_err(|err| AppError::Http(err.to_string()))?;
         let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
+        let registry = {
+            let config = config.inference.clone();
+            let metrics = metrics.clone();
+            tokio::task::spawn_blocking(move || Registry::open(&config, &metrics))
+                .await
+                .map_err(|err| AppError::Http(format!("loading models: {err}")))?
+        };
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let generator = Generator::new(
             conversations.clone(),
@@ -248,6 +256,7 @@ impl App {
                 accounting,
                 conversations,
                 generator,
+                registry: Arc::new(registry),
                 generations,
                 cache: cache.clone(),
                 signer,

@@ -14,6 +14,7 @@ use crate::{
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
     crypto::{self, LocalMasterKey, Sealer},
+    inference::device::DeviceChoice,
     store::{self, Database},
     telemetry,
     tenancy::{TenantId, TenantSlug},
@@ -40,6 +41,10 @@ enum Command {
         /// Apply pending migrations (with database.migration_url) before serving.
         #[arg(long)]
         migrate: bool,
+        /// Device for every local model, overriding inference.device: auto (each model's
+        /// preference, CUDA when present), cpu or cuda.
+        #[arg(long, value_name = "DEVICE")]
+        device: Option<DeviceChoice>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -148,9 +153,16 @@ fn fail(failure: Failure) -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
     match command {
-        Command::Serve { listen, migrate } => {
+        Command::Serve {
+            listen,
+            migrate,
+            device,
+        } => {
             if let Some(listen) = listen {
                 config.server.listen = listen;
+            }
+            if let Some(device) = device {
+                config.inference.device = device;
             }
             telemetry::init_logging(&config.telemetry);
             if migrate {

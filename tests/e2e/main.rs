@@ -21,6 +21,7 @@ mod health;
 mod jobs;
 mod metrics;
 mod migrations;
+mod models;
 mod pending_services;
 mod rate_limit;
 mod reflection;

@@ -38,6 +38,14 @@ impl TestEnv {
         .expect("the test master key is 32 bytes of base64")
     }
 
+    /// The folder of the shipped models (`make models`).
+    ///
+    /// # Panics
+    /// When `CODEXCONTINUE_TEST_MODELS_DIR` is not set.
+    pub fn models_dir() -> std::path::PathBuf {
+        required("CODEXCONTINUE_TEST_MODELS_DIR").into()
+    }
+
     /// The Python interpreter with grpcio installed.
     ///
     /// # Panics

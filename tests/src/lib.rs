@@ -8,6 +8,7 @@
 //! - `REDIS_URL`: the test Redis,
 //! - `CODEXCONTINUE_CRYPTO__MASTER_KEY`: the master key servers under test use,
 //! - `CODEXCONTINUE_TEST_PYTHON`: a Python with grpcio, for the third-party client check,
+//! - `CODEXCONTINUE_TEST_MODELS_DIR`: the shipped models (`make models`),
 //! - `CODEXCONTINUE_BIN` (optional): the binary; default `target/debug/codexcontinue`.
 
 pub mod bench;

@@ -10,6 +10,7 @@ mod chat;
 mod convert;
 mod error;
 mod login_http;
+mod models;
 mod ops_http;
 mod pagination;
 mod pending;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
-use pending::{MemoryApi, ModelApi, Pending, PluginApi};
+use pending::{MemoryApi, Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
@@ -33,6 +34,7 @@ use crate::{
     chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles},
     crypto::Sealer,
     health::Readiness,
+    inference::Registry,
     llm::Providers,
     pb,
     platform::Platform,
@@ -64,6 +66,8 @@ pub struct ApiContext {
     pub conversations: Conversations,
     /// Generates replies.
     pub generator: Generator,
+    /// Local models.
+    pub registry: Arc<Registry>,
     /// Streamed generations, cancellable from any replica.
     pub generations: Generations,
     /// Redis: idempotency keys of chat calls.
@@ -152,7 +156,9 @@ pub fn routes(
             ),
         ))
         .add_service(Pending::<PluginApi>::new())
-        .add_service(Pending::<ModelApi>::new())
+        .add_service(pb::v1::model_service_server::ModelServiceServer::new(
+            models::ModelApi::new(context.registry),
+        ))
         .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
             audit::AuditApi::new(context.db.clone(), context.signer),
         ));

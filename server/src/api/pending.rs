@@ -97,9 +97,3 @@ pending_api!(
     pb::plugin_service_server::SERVICE_NAME,
     "the plugin registry is not built yet"
 );
-pending_api!(
-    /// ModelService.
-    ModelApi,
-    pb::model_service_server::SERVICE_NAME,
-    "local inference (libtorch) is not built yet"
-);

@@ -20,9 +20,9 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig, JobsConfig,
-    LlmConfig, LogFormat, PlatformProviderConfig, Price, RateLimitConfig, RedisConfig,
-    ServerConfig, TelemetryConfig,
+    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig,
+    InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
+    RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
 use validate::{check_url, non_zero, positive};
@@ -41,6 +41,7 @@ const SECTIONS: &[&str] = &[
     "audit",
     "llm",
     "jobs",
+    "inference",
 ];
 
 /// Everything the server needs to run.
@@ -69,6 +70,8 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Background jobs.
     pub jobs: JobsConfig,
+    /// Local models.
+    pub inference: InferenceConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -240,6 +243,7 @@ impl Config {
     fn validate_jobs(&self) -> Result<(), ConfigError> {
         let jobs = &self.jobs;
         positive("jobs.max_attempts", jobs.max_attempts as usize)?;
+        positive("inference.queue", self.inference.queue)?;
         non_zero("jobs.retry_base", jobs.retry_base)?;
         non_zero("jobs.timeout", jobs.timeout)?;
         if jobs.retry_max < jobs.retry_base {

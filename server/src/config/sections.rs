@@ -391,3 +391,35 @@ impl Default for AuthConfig {
         }
     }
 }
+
+/// Local inference (see `inference`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// Folder with one sub-folder per model (`manifest.toml` and the files it names);
+    /// unset: no local models.
+    pub models_dir: Option<std::path::PathBuf>,
+    /// Device for every model: `auto` (each model's own preference), `cpu` or `cuda`.
+    pub device: crate::inference::device::DeviceChoice,
+    /// Devices of single models, by model name (over `device`).
+    pub devices: std::collections::BTreeMap<String, crate::inference::device::DeviceChoice>,
+    /// libtorch intra-op threads; 0: libtorch's default (one per core).
+    pub threads: usize,
+    /// Requests that may wait per model before calls are refused with RESOURCE_EXHAUSTED.
+    pub queue: usize,
+    /// The model Embed uses when a call names none.
+    pub default_embedding: String,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            device: crate::inference::device::DeviceChoice::Auto,
+            devices: std::collections::BTreeMap::new(),
+            threads: 0,
+            queue: 256,
+            default_embedding: "minilm-l6".to_owned(),
+        }
+    }
+}

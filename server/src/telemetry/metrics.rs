@@ -38,7 +38,14 @@ struct JobKindLabels {
     kind: String,
 }
 
+/// Labels of a model.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
 type LatencyFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
+type BatchFamily = Family<ModelLabels, Histogram, fn() -> Histogram>;
 type JobLatencyFamily = Family<JobKindLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics registry and the instruments every layer records into. One per
@@ -49,6 +56,7 @@ pub struct Metrics {
     rpc_latency: LatencyFamily,
     jobs: Family<JobLabels, Counter>,
     job_latency: JobLatencyFamily,
+    inference_batch: BatchFamily,
 }
 
 impl Default for Metrics {
@@ -90,13 +98,32 @@ impl Metrics {
             "Time a background job ran",
             job_latency.clone(),
         );
+        let inference_batch: BatchFamily = Family::new_with_constructor(|| {
+            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
+        });
+        registry.register(
+            "inference_batch_size",
+            "Texts per model call (requests batched together)",
+            inference_batch.clone(),
+        );
         Self {
             registry,
             rpc_handled,
             rpc_latency,
             jobs,
             job_latency,
+            inference_batch,
         }
+    }
+
+    /// Records one model call on a batch of `size` items.
+    pub fn record_inference_batch(&self, model: &str, size: usize) {
+        #[allow(clippy::cast_precision_loss)]
+        self.inference_batch
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .observe(size as f64);
     }
 
     /// Records one run of a background job.

@@ -1,0 +1,84 @@
+//! Embedding models: `forward(input_ids, attention_mask)` returns one (normalised) vector
+//! per text, `[texts, dimensions]`.
+
+use std::path::Path;
+
+use tch::{CModule, Device, Kind};
+
+use super::{
+    InferenceError,
+    manifest::{Manifest, Precision},
+    text::TextEncoder,
+    worker::Runner,
+};
+
+/// An embedding model loaded on a device.
+pub struct EmbeddingRunner {
+    module: CModule,
+    encoder: TextEncoder,
+    device: Device,
+    dimensions: usize,
+}
+
+impl EmbeddingRunner {
+    /// Loads the model of `manifest` in `folder` (already verified file `file`) on `device`.
+    ///
+    /// # Errors
+    /// [`InferenceError::Load`] when libtorch or the tokenizer refuses it.
+    pub fn load(
+        manifest: &Manifest,
+        folder: &Path,
+        file: &Path,
+        device: Device,
+    ) -> Result<Self, InferenceError> {
+        let tokenizer = folder.join(manifest.tokenizer.as_deref().unwrap_or(Path::new("")));
+        let encoder = TextEncoder::read(&tokenizer, manifest.max_length)?;
+        let mut module =
+            CModule::load_on_device(file, device).map_err(|err| InferenceError::Load {
+                path: file.to_owned(),
+                reason: err.to_string(),
+            })?;
+        module.set_eval();
+        if device.is_cuda() {
+            match manifest.precision {
+                Precision::Fp32 => {}
+                Precision::Fp16 => module.to(device, Kind::Half, false),
+                Precision::Bf16 => module.to(device, Kind::BFloat16, false),
+            }
+        }
+        Ok(Self {
+            module,
+            encoder,
+            device,
+            dimensions: manifest.dimensions,
+        })
+    }
+}
+
+impl Runner for EmbeddingRunner {
+    type Output = Vec<f32>;
+
+    fn run(&mut self, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize), InferenceError> {
+        let batch = self.encoder.encode(texts, self.device)?;
+        let output = tch::no_grad(|| self.module.forward_ts(&[&batch.ids, &batch.mask]))
+            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+        let output = output.to_device(Device::Cpu).to_kind(Kind::Float);
+        let shape = output.size();
+        if shape.len() != 2
+            || usize::try_from(shape[0]).ok() != Some(texts.len())
+            || usize::try_from(shape[1]).ok() != Some(self.dimensions)
+        {
+            return Err(InferenceError::Failed(format!(
+                "the model returned shape {shape:?}, expected [{}, {}]",
+                texts.len(),
+                self.dimensions
+            )));
+        }
+        let flat = Vec::<f32>::try_from(&output.flatten(0, -1))
+            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+        Ok((
+            flat.chunks(self.dimensions).map(<[f32]>::to_vec).collect(),
+            batch.tokens,
+        ))
+    }
+}

@@ -1,0 +1,98 @@
+//! Local inference on libtorch (through `tch`): TorchScript models described by manifests
+//! in a models folder, each owned by a worker thread that batches requests, on the CPU or
+//! a GPU. See [`Registry`] for the models and [`worker`] for batching.
+
+pub mod device;
+mod embedding;
+pub mod manifest;
+mod registry;
+mod text;
+mod worker;
+
+use std::path::PathBuf;
+
+pub use manifest::{Manifest, ModelKind};
+pub use registry::{Embedded, ModelInfo, ModelState, Registry};
+
+/// Why an inference operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// A manifest is missing, unreadable or wrong.
+    #[error("{}: {reason}", path.display())]
+    BadManifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A model file cannot be read.
+    #[error("{}: cannot read: {reason}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A model file is not the one its manifest describes.
+    #[error(
+        "{}: SHA-256 is {actual}, the manifest says {expected}: the file is corrupt or not the \
+         one the manifest describes",
+        path.display()
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// What the manifest says.
+        expected: String,
+        /// What the file hashes to.
+        actual: String,
+    },
+    /// libtorch or the tokenizer refused to load a model.
+    #[error("{}: cannot load: {reason}", path.display())]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// libtorch's or the tokenizer's reason.
+        reason: String,
+    },
+    /// No such model.
+    #[error("no model {0:?} (see ListModels)")]
+    NotFound(String),
+    /// The model cannot serve this call.
+    #[error("model {model:?} is a {kind} model; {call} needs an {needs} model")]
+    WrongKind {
+        /// The model.
+        model: String,
+        /// What it is.
+        kind: &'static str,
+        /// The call.
+        call: &'static str,
+        /// What the call needs.
+        needs: &'static str,
+    },
+    /// The model is registered but not serving.
+    #[error("model {model:?} is not ready: {reason}")]
+    NotReady {
+        /// The model.
+        model: String,
+        /// Why.
+        reason: String,
+    },
+    /// The model's queue is full.
+    #[error("model {0:?} has more requests waiting than it queues; retry shortly")]
+    Busy(String),
+    /// A request field is unacceptable.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Running the model failed.
+    #[error("inference failed: {0}")]
+    Failed(String),
+    /// The model's worker stopped before answering.
+    #[error("the model was unloaded before it answered")]
+    Stopped,
+}

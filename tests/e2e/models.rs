@@ -1,0 +1,229 @@
+//! ModelService on real TorchScript models through libtorch: the shipped embedding model
+//! agrees with PyTorch, concurrent requests are batched without changing their answers,
+//! and a model whose file fails its checksum is refused while the others serve.
+
+use std::{os::unix::fs::symlink, path::PathBuf};
+
+use codexcontinue::pb::v1::{
+    Device, EmbedRequest, GetModelRequest, ListModelsRequest, ModelState,
+    model_service_client::ModelServiceClient,
+};
+use codexcontinue_tests::{
+    ServerOptions, TestDatabase, TestEnv, TestServer, grpc::authorized, metrics,
+};
+use serde_json::Value;
+use tonic::{Code, transport::Channel};
+use tonic_types::StatusExt;
+
+/// A models folder with the shipped embedding model and a copy whose manifest names
+/// another checksum.
+fn models_folder() -> PathBuf {
+    let shipped = TestEnv::models_dir().join("minilm-l6");
+    let dir = std::env::temp_dir()
+        .join("codexcontinue-e2e")
+        .join(format!("models-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("broken")).unwrap();
+    symlink(&shipped, dir.join("minilm-l6")).unwrap();
+    let manifest: Vec<String> = std::fs::read_to_string(shipped.join("manifest.toml"))
+        .unwrap()
+        .lines()
+        .map(|line| match line.split(' ').next() {
+            Some("name") => "name = \"minilm-broken\"".to_owned(),
+            Some("sha256") => format!("sha256 = \"{}\"", "0".repeat(64)),
+            _ => line.to_owned(),
+        })
+        .collect();
+    let manifest = manifest.join("\n");
+    std::fs::write(dir.join("broken/manifest.toml"), manifest).unwrap();
+    for file in ["model.pt", "tokenizer.json"] {
+        symlink(shipped.join(file), dir.join("broken").join(file)).unwrap();
+    }
+    dir
+}
+
+async fn serve(models: Option<PathBuf>) -> (TestServer, ModelServiceClient<Channel>) {
+    let env = models
+        .map(|dir| {
+            vec![(
+                "CODEXCONTINUE_INFERENCE__MODELS_DIR".to_owned(),
+                dir.display().to_string(),
+            )]
+        })
+        .unwrap_or_default();
+    let server = TestServer::spawn(
+        TestDatabase::migrated().await,
+        ServerOptions {
+            env,
+            redis_url: None,
+        },
+    )
+    .await;
+    let client = ModelServiceClient::new(server.channel().await);
+    (server, client)
+}
+
+fn embed(key: &str, texts: &[&str], model: &str) -> tonic::Request<EmbedRequest> {
+    authorized(
+        key,
+        EmbedRequest {
+            model: model.into(),
+            texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+        },
+    )
+}
+
+fn cosine(a: &[f32], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|y| y.powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+#[tokio::test]
+async fn embeddings_match_pytorch_and_concurrent_requests_are_batched() {
+    let (server, mut models) = serve(Some(models_folder())).await;
+    let key = server.owner_key.clone();
+
+    let listed = models
+        .list_models(authorized(&key, ListModelsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["minilm-broken@1", "minilm-l6@1"]);
+    assert_eq!(listed[0].state(), ModelState::Failed);
+    assert!(listed[0].error.contains("SHA-256"), "{}", listed[0].error);
+    assert_eq!(listed[1].state(), ModelState::Ready);
+    assert_eq!(listed[1].device(), Device::Cpu, "no GPU here");
+    let got = models
+        .get_model(authorized(
+            &key,
+            GetModelRequest {
+                model: "minilm-l6".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap();
+    assert_eq!(got.manifest.unwrap().dimensions, 384);
+
+    // Rust (tch) agrees with PyTorch on every reference sentence.
+    let reference: Value =
+        serde_json::from_str(include_str!("../fixtures/minilm_reference.json")).unwrap();
+    let sentences: Vec<&str> = reference["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(sentences.len() >= 20 && sentences.iter().any(|s| !s.is_ascii()));
+    let batched = models
+        .embed(embed(&key, &sentences, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (batched.model.as_str(), batched.dimensions),
+        ("minilm-l6@1", 384)
+    );
+    assert!(batched.tokens > 0);
+    for (n, (got, want)) in batched
+        .embeddings
+        .iter()
+        .zip(reference["vectors"].as_array().unwrap())
+        .enumerate()
+    {
+        let want: Vec<f64> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let similarity = cosine(&got.values, &want);
+        assert!(similarity >= 0.9999, "sentence {n}: cosine {similarity}");
+    }
+
+    // One request per sentence, all at once: the worker batches them, and each answer is
+    // the one the sentence gets alone.
+    let series = r#"inference_batch_size_count{model="minilm-l6@1"}"#;
+    let calls_before = metrics::value(&metrics::scrape(&server).await, series);
+    let singles = futures_join(&models, &key, &sentences).await;
+    let calls = metrics::value(&metrics::scrape(&server).await, series) - calls_before;
+    assert!(
+        calls < sentences.len() as u64,
+        "{} requests took {calls} model calls",
+        sentences.len()
+    );
+    for (single, together) in singles.iter().zip(&batched.embeddings) {
+        let together: Vec<f64> = together.values.iter().map(|v| f64::from(*v)).collect();
+        assert!(cosine(single, &together) >= 0.99999);
+    }
+
+    // Bad calls get clear statuses.
+    let field = |status: &tonic::Status| {
+        status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field
+            .clone()
+    };
+    let empty = models.embed(embed(&key, &[], "")).await.unwrap_err();
+    assert_eq!(field(&empty), "texts");
+    let many = vec!["x"; 257];
+    let too_many = models.embed(embed(&key, &many, "")).await.unwrap_err();
+    assert_eq!(field(&too_many), "texts");
+    let unknown = models.embed(embed(&key, &["x"], "nope")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let refused = models
+        .embed(embed(&key, &["x"], "minilm-broken"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("SHA-256"),
+        "{}",
+        refused.message()
+    );
+}
+
+/// Embeds each sentence in its own concurrent call.
+async fn futures_join(
+    models: &ModelServiceClient<Channel>,
+    key: &str,
+    sentences: &[&str],
+) -> Vec<Vec<f32>> {
+    let calls: Vec<_> = sentences
+        .iter()
+        .map(|sentence| {
+            let mut models = models.clone();
+            let request = embed(key, &[sentence], "");
+            tokio::spawn(async move { models.embed(request).await })
+        })
+        .collect();
+    let mut vectors = Vec::with_capacity(calls.len());
+    for call in calls {
+        let answer = call.await.unwrap().unwrap().into_inner();
+        vectors.push(answer.embeddings[0].values.clone());
+    }
+    vectors
+}
+
+#[tokio::test]
+async fn a_server_without_models_says_so() {
+    let (server, mut models) = serve(None).await;
+    let key = server.owner_key.clone();
+    let listed = models
+        .list_models(authorized(&key, ListModelsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert!(listed.is_empty());
+    let missing = models.embed(embed(&key, &["hello"], "")).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
