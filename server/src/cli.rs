@@ -14,7 +14,10 @@ use crate::{
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
     crypto::{self, LocalMasterKey, Sealer},
-    inference::device::DeviceChoice,
+    inference::{
+        device::DeviceChoice,
+        training::{self, TrainSettings},
+    },
     store::{self, Database},
     telemetry,
     tenancy::{TenantId, TenantSlug},
@@ -78,6 +81,57 @@ enum Command {
         #[command(subcommand)]
         command: CryptoCommand,
     },
+    /// Work with local models (needs no database or configuration).
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Train one of the project's own models and print its test figures.
+    Train {
+        #[command(subcommand)]
+        model: TrainCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrainCommand {
+    /// The domain classifier that picks a conversation's profile: a head over the
+    /// embedding model's vectors, trained on a labelled set (train.tsv, test.tsv).
+    DomainClassifier {
+        /// Folder with train.tsv and test.tsv.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "server/data/domain_classifier"
+        )]
+        data: PathBuf,
+        /// Folder of the embedding model to train on.
+        #[arg(long, value_name = "DIR", default_value = ".dev/models/minilm-l6")]
+        encoder: PathBuf,
+        /// Folder to write the classifier to.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = ".dev/models/domain-classifier"
+        )]
+        out: PathBuf,
+        /// Seed of every random choice (same seed, data and encoder: same model).
+        #[arg(long, default_value_t = 7)]
+        seed: i64,
+        /// Most passes over the data.
+        #[arg(long, default_value_t = 200)]
+        epochs: usize,
+        /// Passes without improvement on the held-out tenth before stopping.
+        #[arg(long, default_value_t = 15)]
+        patience: usize,
+        /// Adam's learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        learning_rate: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,9 +178,14 @@ impl<E: std::fmt::Display> From<E> for Failure {
 /// Parses the command line, runs the command and returns the process exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(err) => return fail(Failure::Config(err)),
+    // Training models needs no server configuration (nor a database).
+    let config = if matches!(cli.command, Command::Models { .. }) {
+        Config::default()
+    } else {
+        match Config::load(cli.config.as_deref()) {
+            Ok(config) => config,
+            Err(err) => return fail(Failure::Config(err)),
+        }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -142,6 +201,34 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `models …`: runs without configuration or database.
+fn models(command: ModelsCommand) -> Result<(), Failure> {
+    let ModelsCommand::Train {
+        model:
+            TrainCommand::DomainClassifier {
+                data,
+                encoder,
+                out,
+                seed,
+                epochs,
+                patience,
+                learning_rate,
+            },
+    } = command;
+    let evaluation = training::train(&TrainSettings {
+        data,
+        encoder,
+        out: out.clone(),
+        seed,
+        epochs,
+        patience,
+        learning_rate,
+    })?;
+    println!("{}", evaluation.report());
+    println!("written to {}", out.display());
+    Ok(())
+}
+
 fn fail(failure: Failure) -> ExitCode {
     let (message, code) = match failure {
         Failure::Config(err) => (err.to_string(), 2),
@@ -153,6 +240,7 @@ fn fail(failure: Failure) -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
     match command {
+        Command::Models { command } => models(command),
         Command::Serve {
             listen,
             migrate,

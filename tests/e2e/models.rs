@@ -5,7 +5,7 @@
 use std::{os::unix::fs::symlink, path::PathBuf};
 
 use codexcontinue::pb::v1::{
-    Device, EmbedRequest, GetModelRequest, ListModelsRequest, ModelState,
+    ClassifyRequest, Device, EmbedRequest, GetModelRequest, ListModelsRequest, ModelState,
     model_service_client::ModelServiceClient,
 };
 use codexcontinue_tests::{
@@ -24,6 +24,11 @@ fn models_folder() -> PathBuf {
         .join(format!("models-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(dir.join("broken")).unwrap();
     symlink(&shipped, dir.join("minilm-l6")).unwrap();
+    symlink(
+        TestEnv::models_dir().join("domain-classifier"),
+        dir.join("domain-classifier"),
+    )
+    .unwrap();
     let manifest: Vec<String> = std::fs::read_to_string(shipped.join("manifest.toml"))
         .unwrap()
         .lines()
@@ -91,11 +96,14 @@ async fn embeddings_match_pytorch_and_concurrent_requests_are_batched() {
         .into_inner()
         .models;
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(ids, ["minilm-broken@1", "minilm-l6@1"]);
-    assert_eq!(listed[0].state(), ModelState::Failed);
-    assert!(listed[0].error.contains("SHA-256"), "{}", listed[0].error);
-    assert_eq!(listed[1].state(), ModelState::Ready);
-    assert_eq!(listed[1].device(), Device::Cpu, "no GPU here");
+    assert_eq!(
+        ids,
+        ["domain-classifier@1", "minilm-broken@1", "minilm-l6@1"]
+    );
+    assert_eq!(listed[1].state(), ModelState::Failed);
+    assert!(listed[1].error.contains("SHA-256"), "{}", listed[1].error);
+    assert_eq!(listed[2].state(), ModelState::Ready);
+    assert_eq!(listed[2].device(), Device::Cpu, "no GPU here");
     let got = models
         .get_model(authorized(
             &key,
@@ -211,6 +219,109 @@ async fn futures_join(
         vectors.push(answer.embeddings[0].values.clone());
     }
     vectors
+}
+
+#[tokio::test]
+async fn the_domain_classifier_labels_requests_by_field() {
+    let (server, mut models) = serve(Some(models_folder())).await;
+    let key = server.owner_key.clone();
+    let classify = |texts: Vec<String>, top_k: i32| {
+        authorized(
+            &key,
+            ClassifyRequest {
+                model: String::new(),
+                texts,
+                top_k,
+            },
+        )
+    };
+    let clear = [
+        (
+            "health",
+            "Is it safe to take ibuprofen together with lisinopril?",
+        ),
+        (
+            "developer",
+            "Refactor this Rust function so it stops cloning the vector",
+        ),
+        (
+            "finance",
+            "How much capital gains tax do I owe on selling shares after two years?",
+        ),
+        (
+            "legal",
+            "Draft a confidentiality clause for a non-disclosure agreement",
+        ),
+        (
+            "general",
+            "Suggest a relaxing weekend trip from Berlin by train",
+        ),
+    ];
+    let answer = models
+        .classify(classify(
+            clear.iter().map(|(_, t)| (*t).to_owned()).collect(),
+            2,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.model, "domain-classifier@1");
+    for ((label, text), result) in clear.iter().zip(&answer.results) {
+        assert_eq!(result.labels.len(), 2, "top_k");
+        assert_eq!(&result.labels[0].label, label, "{text}: {result:?}");
+        assert!(result.labels[0].score >= result.labels[1].score);
+    }
+
+    // The held-out test split, through the API: the figures `models train` printed.
+    let lines: Vec<(String, String)> = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../server/data/domain_classifier/test.tsv"),
+    )
+    .unwrap()
+    .lines()
+    .filter_map(|l| l.split_once('\t'))
+    .map(|(label, text)| (label.to_owned(), text.to_owned()))
+    .collect();
+    let mut right = 0;
+    for chunk in lines.chunks(200) {
+        let texts = chunk.iter().map(|(_, t)| t.clone()).collect();
+        let results = models
+            .classify(classify(texts, 1))
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        right += chunk
+            .iter()
+            .zip(&results)
+            .filter(|((label, _), result)| &result.labels[0].label == label)
+            .count();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let accuracy = right as f64 / lines.len() as f64;
+    assert!(
+        lines.len() >= 300 && accuracy >= 0.85,
+        "accuracy {accuracy:.3} on {} lines",
+        lines.len()
+    );
+
+    let wrong_kind = models
+        .classify(authorized(
+            &key,
+            ClassifyRequest {
+                model: "minilm-l6".into(),
+                texts: vec!["x".into()],
+                top_k: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_kind.code(), Code::InvalidArgument);
+    let negative = models
+        .classify(classify(vec!["x".into()], -1))
+        .await
+        .unwrap_err();
+    assert_eq!(negative.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]

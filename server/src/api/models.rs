@@ -1,5 +1,5 @@
-//! ModelService: the local models of this replica and inference on them. Listing,
-//! lookup and embeddings are served; model upload, load/unload, classification, generic
+//! ModelService: the local models of this replica and inference on them. Listing, lookup,
+//! embeddings and classification are served; model upload, load/unload, generic
 //! prediction and generation answer `UNIMPLEMENTED` until they are built.
 
 use std::sync::Arc;
@@ -118,7 +118,7 @@ impl From<ModelInfo> for pb::Model {
     }
 }
 
-/// The texts of an Embed call, checked.
+/// The texts of an Embed or Classify call, checked.
 fn texts_of(texts: Vec<String>) -> Result<Vec<String>, ApiError> {
     if texts.is_empty() || texts.len() > MAX_TEXTS {
         return Err(ApiError::invalid(
@@ -233,9 +233,35 @@ impl ModelService for ModelApi {
 
     async fn classify(
         &self,
-        _: Request<pb::ClassifyRequest>,
+        request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        Err(pending("Classify", "classifier models are not served yet"))
+        principal(&request)?;
+        let body = request.into_inner();
+        let top_k = usize::try_from(body.top_k)
+            .map_err(|_| ApiError::invalid("top_k", "must not be negative"))?;
+        let texts = texts_of(body.texts)?;
+        let classified = self
+            .registry
+            .classify(&body.model, texts)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ClassifyResponse {
+            results: classified
+                .results
+                .into_iter()
+                .map(|labels| pb::Classification {
+                    labels: labels
+                        .into_iter()
+                        .take(if top_k == 0 { usize::MAX } else { top_k })
+                        .map(|l| pb::LabelScore {
+                            label: l.label,
+                            score: l.score,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            model: classified.model,
+        }))
     }
 
     async fn predict(

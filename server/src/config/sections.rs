@@ -409,6 +409,9 @@ pub struct InferenceConfig {
     pub queue: usize,
     /// The model Embed uses when a call names none.
     pub default_embedding: String,
+    /// The model Classify uses when a call names none (and that picks conversations'
+    /// profiles).
+    pub default_classifier: String,
 }
 
 impl Default for InferenceConfig {
@@ -420,6 +423,7 @@ impl Default for InferenceConfig {
             threads: 0,
             queue: 256,
             default_embedding: "minilm-l6".to_owned(),
+            default_classifier: "domain-classifier".to_owned(),
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct Manifest {
     /// `tokenizer.json` (HuggingFace format) for text models, relative to the manifest.
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
+    /// Classifiers over sentence vectors: the embedding model (by name, in the same
+    /// models folder) whose vectors the file reads; its tokenizer is used.
+    #[serde(default)]
+    pub encoder: Option<String>,
     /// Classifier labels, in output order.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -161,14 +165,20 @@ impl Manifest {
             self.kind,
             ModelKind::Embedding | ModelKind::Classifier | ModelKind::CausalLm
         );
-        if text_model && self.tokenizer.is_none() {
-            return Err(format!("a {} model needs a tokenizer", self.kind.as_str()));
+        if text_model && self.tokenizer.is_none() && self.encoder.is_none() {
+            return Err(format!(
+                "a {} model needs a tokenizer (or, for a classifier, an encoder)",
+                self.kind.as_str()
+            ));
         }
         if self.kind == ModelKind::Embedding && self.dimensions == 0 {
             return Err("an embedding model needs dimensions".to_owned());
         }
         if self.kind == ModelKind::Classifier && self.labels.len() < 2 {
             return Err("a classifier needs at least two labels".to_owned());
+        }
+        if self.encoder.is_some() && self.kind != ModelKind::Classifier {
+            return Err("only classifiers read another model's vectors (encoder)".to_owned());
         }
         for file in std::iter::once(&self.file).chain(&self.tokenizer) {
             if file.is_absolute()

@@ -2,17 +2,20 @@
 //! in a models folder, each owned by a worker thread that batches requests, on the CPU or
 //! a GPU. See [`Registry`] for the models and [`worker`] for batching.
 
+mod classifier;
 pub mod device;
 mod embedding;
 pub mod manifest;
 mod registry;
 mod text;
+pub mod training;
 mod worker;
 
 use std::path::PathBuf;
 
+pub use classifier::LabelScore;
 pub use manifest::{Manifest, ModelKind};
-pub use registry::{Embedded, ModelInfo, ModelState, Registry};
+pub use registry::{Classified, Embedded, ModelInfo, ModelState, Registry};
 
 /// Why an inference operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,12 +3,18 @@
 //! load is listed as failed with the reason, and the others serve as usual. Models are
 //! platform-wide: every tenant sees them.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc, time::Instant};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
 
 use time::OffsetDateTime;
 
 use super::{
     InferenceError,
+    classifier::{ClassifierRunner, LabelScore},
     device::{self, DeviceChoice},
     embedding::EmbeddingRunner,
     manifest::{Manifest, ModelKind},
@@ -53,16 +59,33 @@ pub struct Embedded {
     pub tokens: usize,
 }
 
-/// A model and its worker (when it serves).
+/// Labels of a Classify call.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    /// The model's id.
+    pub model: String,
+    /// Per text, every label with its probability, best first.
+    pub results: Vec<Vec<LabelScore>>,
+}
+
+/// The worker of a model that serves.
+enum Serving {
+    Embedding(Worker<Vec<f32>>),
+    Classifier(Worker<Vec<LabelScore>>),
+}
+
+/// A model, where it lives, and its worker (when it serves).
 struct Entry {
     info: ModelInfo,
-    embedder: Option<Worker<Vec<f32>>>,
+    folder: PathBuf,
+    serving: Option<Serving>,
 }
 
 /// The models of this replica.
 pub struct Registry {
     models: BTreeMap<String, Arc<Entry>>,
     default_embedding: String,
+    default_classifier: String,
 }
 
 impl Registry {
@@ -71,6 +94,7 @@ impl Registry {
         Self {
             models: BTreeMap::new(),
             default_embedding: String::new(),
+            default_classifier: String::new(),
         }
     }
 
@@ -97,20 +121,26 @@ impl Registry {
             }
         };
         folders.sort();
-        let mut models = BTreeMap::new();
+        let mut manifests = Vec::new();
         for folder in folders {
-            match load(&folder, config, cuda, metrics) {
-                Ok(entry) => {
-                    models.insert(entry.info.id.clone(), Arc::new(entry));
-                }
+            match Manifest::read(&folder) {
+                Ok(manifest) => manifests.push((folder, manifest)),
                 Err(err) => {
-                    tracing::error!(error = %err, "model skipped: its manifest is unusable")
+                    tracing::error!(error = %err, "model skipped: its manifest is unusable");
                 }
             }
+        }
+        // Encoders first: classifiers read their vectors.
+        manifests.sort_by_key(|(_, manifest)| manifest.encoder.is_some());
+        let mut models: BTreeMap<String, Arc<Entry>> = BTreeMap::new();
+        for (folder, manifest) in manifests {
+            let entry = load(folder, manifest, &models, config, cuda, metrics);
+            models.insert(entry.info.id.clone(), Arc::new(entry));
         }
         Self {
             models,
             default_embedding: config.default_embedding.clone(),
+            default_classifier: config.default_classifier.clone(),
         }
     }
 
@@ -129,11 +159,65 @@ impl Registry {
     }
 
     fn entry(&self, reference: &str) -> Option<&Arc<Entry>> {
-        self.models.get(reference).or_else(|| {
-            self.models
-                .values()
-                .filter(|e| e.info.manifest.name == reference)
-                .max_by(|a, b| a.info.manifest.version.cmp(&b.info.manifest.version))
+        find(&self.models, reference)
+    }
+
+    /// The serving entry `model` names (empty: `default`), or why it cannot serve `call`.
+    fn serving(
+        &self,
+        model: &str,
+        default: &str,
+        call: &'static str,
+        needs: ModelKind,
+    ) -> Result<(&Arc<Entry>, &Serving), InferenceError> {
+        let reference = if model.is_empty() { default } else { model };
+        let entry = self
+            .entry(reference)
+            .ok_or_else(|| InferenceError::NotFound(reference.to_owned()))?;
+        if entry.info.manifest.kind != needs {
+            return Err(InferenceError::WrongKind {
+                model: entry.info.id.clone(),
+                kind: entry.info.manifest.kind.as_str(),
+                call,
+                needs: needs.as_str(),
+            });
+        }
+        match (&entry.serving, &entry.info.state) {
+            (Some(serving), _) => Ok((entry, serving)),
+            (None, ModelState::Failed(reason)) => Err(InferenceError::NotReady {
+                model: entry.info.id.clone(),
+                reason: reason.clone(),
+            }),
+            (None, ModelState::Ready(_)) => Err(InferenceError::NotReady {
+                model: entry.info.id.clone(),
+                reason: "it does not serve".to_owned(),
+            }),
+        }
+    }
+
+    /// Labels `texts` with `model` (empty: `inference.default_classifier`).
+    ///
+    /// # Errors
+    /// [`InferenceError`] when the model is unknown, of another kind, not ready, busy, or
+    /// fails.
+    pub async fn classify(
+        &self,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<Classified, InferenceError> {
+        let (entry, serving) = self.serving(
+            model,
+            &self.default_classifier,
+            "Classify",
+            ModelKind::Classifier,
+        )?;
+        let Serving::Classifier(worker) = serving else {
+            return Err(InferenceError::Stopped);
+        };
+        let (results, _) = worker.run(texts).await?;
+        Ok(Classified {
+            model: entry.info.id.clone(),
+            results,
         })
     }
 
@@ -143,30 +227,14 @@ impl Registry {
     /// [`InferenceError`] when the model is unknown, of another kind, not ready, busy, or
     /// fails.
     pub async fn embed(&self, model: &str, texts: Vec<String>) -> Result<Embedded, InferenceError> {
-        let reference = if model.is_empty() {
-            self.default_embedding.as_str()
-        } else {
-            model
-        };
-        let entry = self
-            .entry(reference)
-            .ok_or_else(|| InferenceError::NotFound(reference.to_owned()))?;
-        let worker = match (&entry.embedder, &entry.info.state) {
-            (Some(worker), _) => worker,
-            (None, ModelState::Failed(reason)) => {
-                return Err(InferenceError::NotReady {
-                    model: entry.info.id.clone(),
-                    reason: reason.clone(),
-                });
-            }
-            (None, ModelState::Ready(_)) => {
-                return Err(InferenceError::WrongKind {
-                    model: entry.info.id.clone(),
-                    kind: entry.info.manifest.kind.as_str(),
-                    call: "Embed",
-                    needs: "embedding",
-                });
-            }
+        let (entry, serving) = self.serving(
+            model,
+            &self.default_embedding,
+            "Embed",
+            ModelKind::Embedding,
+        )?;
+        let Serving::Embedding(worker) = serving else {
+            return Err(InferenceError::Stopped);
         };
         let (vectors, tokens) = worker.run(texts).await?;
         Ok(Embedded {
@@ -178,15 +246,27 @@ impl Registry {
     }
 }
 
-/// Reads, verifies and loads the model in `folder`. A model that fails after its manifest
-/// was read comes back as a failed entry.
+/// The entry `reference` names among `models`: `name@version`, or `name` for its newest
+/// version.
+fn find<'m>(models: &'m BTreeMap<String, Arc<Entry>>, reference: &str) -> Option<&'m Arc<Entry>> {
+    models.get(reference).or_else(|| {
+        models
+            .values()
+            .filter(|e| e.info.manifest.name == reference)
+            .max_by(|a, b| a.info.manifest.version.cmp(&b.info.manifest.version))
+    })
+}
+
+/// Verifies and loads the model of `manifest` in `folder` (its encoder among `loaded`); a
+/// model that fails comes back as a failed entry.
 fn load(
-    folder: &Path,
+    folder: PathBuf,
+    manifest: Manifest,
+    loaded: &BTreeMap<String, Arc<Entry>>,
     config: &InferenceConfig,
     cuda: bool,
     metrics: &Arc<Metrics>,
-) -> Result<Entry, InferenceError> {
-    let manifest = Manifest::read(folder)?;
+) -> Entry {
     let id = format!("{}@{}", manifest.name, manifest.version);
     let metadata = std::fs::metadata(folder.join(&manifest.file)).ok();
     let mut info = ModelInfo {
@@ -207,12 +287,14 @@ fn load(
     let started = Instant::now();
     let loaded = device::resolve(choice, cuda)
         .map_err(InferenceError::Failed)
-        .and_then(|device| start(&info, folder, device, config, metrics).map(|w| (device, w)));
-    let embedder = match loaded {
-        Ok((device, worker)) => {
+        .and_then(|device| {
+            start(&info, &folder, loaded, device, config, metrics).map(|s| (device, s))
+        });
+    let serving = match loaded {
+        Ok((device, serving)) => {
             tracing::info!(model = %id, ?device, ms = started.elapsed().as_millis(), "model ready");
             info.state = ModelState::Ready(device);
-            worker
+            Some(serving)
         }
         Err(err) => {
             tracing::error!(model = %id, error = %err, "model refused");
@@ -220,35 +302,73 @@ fn load(
             None
         }
     };
-    Ok(Entry { info, embedder })
+    Entry {
+        info,
+        folder,
+        serving,
+    }
 }
 
-/// Loads and warms up the model of `info` on `device` and starts its worker; `None` for
-/// kinds this build loads without serving yet.
+/// Loads and warms up the model of `info` on `device` and starts its worker.
 fn start(
     info: &ModelInfo,
     folder: &Path,
+    loaded: &BTreeMap<String, Arc<Entry>>,
     device: tch::Device,
     config: &InferenceConfig,
     metrics: &Arc<Metrics>,
-) -> Result<Option<Worker<Vec<f32>>>, InferenceError> {
+) -> Result<Serving, InferenceError> {
     let file = info.manifest.verify_file(folder)?;
     let batching = Batching {
         max_batch: info.manifest.max_batch,
         max_wait: info.manifest.max_wait,
         queue: config.queue,
     };
-    match info.manifest.kind {
-        ModelKind::Embedding => {
+    let warm_up = ["warm-up".to_owned()];
+    match (info.manifest.kind, &info.manifest.encoder) {
+        (ModelKind::Embedding, _) => {
             let mut runner = EmbeddingRunner::load(&info.manifest, folder, &file, device)?;
-            runner.run(&["warm-up".to_owned()])?;
-            Worker::start(&info.id, runner, batching, metrics.clone()).map(Some)
+            runner.run(&warm_up)?;
+            Ok(Serving::Embedding(Worker::start(
+                &info.id,
+                runner,
+                batching,
+                metrics.clone(),
+            )?))
         }
-        ModelKind::Classifier | ModelKind::CausalLm | ModelKind::Torchscript => {
-            Err(InferenceError::Failed(format!(
-                "{} models are not served by this build yet",
-                info.manifest.kind.as_str()
-            )))
+        (ModelKind::Classifier, Some(encoder)) => {
+            let encoder = find(loaded, encoder)
+                .filter(|e| e.info.manifest.kind == ModelKind::Embedding)
+                .ok_or_else(|| {
+                    InferenceError::Failed(format!(
+                        "its encoder {encoder:?} is not an embedding model in the models folder"
+                    ))
+                })?;
+            let encoder_file = encoder.info.manifest.verify_file(&encoder.folder)?;
+            let vectors = EmbeddingRunner::load(
+                &encoder.info.manifest,
+                &encoder.folder,
+                &encoder_file,
+                device,
+            )?;
+            let mut runner =
+                ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)?;
+            runner.run(&warm_up)?;
+            Ok(Serving::Classifier(Worker::start(
+                &info.id,
+                runner,
+                batching,
+                metrics.clone(),
+            )?))
         }
+        (kind, _) => Err(InferenceError::Failed(format!(
+            "{} models{} are not served by this build yet",
+            kind.as_str(),
+            if kind == ModelKind::Classifier {
+                " without an encoder"
+            } else {
+                ""
+            }
+        ))),
     }
 }
