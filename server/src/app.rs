@@ -23,7 +23,7 @@ use crate::{
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
-    chat::{Accounting, Conversations, Generations, Generator, Titler},
+    chat::{Accounting, Conversations, Generations, Generator, ProfilePicker, Titler},
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
@@ -207,9 +207,11 @@ impl App {
         let registry = {
             let config = config.inference.clone();
             let metrics = metrics.clone();
-            tokio::task::spawn_blocking(move || Registry::open(&config, &metrics))
-                .await
-                .map_err(|err| AppError::Http(format!("loading models: {err}")))?
+            Arc::new(
+                tokio::task::spawn_blocking(move || Registry::open(&config, &metrics))
+                    .await
+                    .map_err(|err| AppError::Http(format!("loading models: {err}")))?,
+            )
         };
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let generator = Generator::new(
@@ -219,6 +221,7 @@ impl App {
             cache.clone(),
             config.llm.breaker,
             Jobs::new(cache.clone()),
+            ProfilePicker::new(registry.clone()),
         );
         let titler = Titler::new(
             db.clone(),
@@ -256,7 +259,7 @@ impl App {
                 accounting,
                 conversations,
                 generator,
-                registry: Arc::new(registry),
+                registry,
                 generations,
                 cache: cache.clone(),
                 signer,

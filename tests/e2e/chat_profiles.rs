@@ -316,3 +316,65 @@ async fn profiles_are_checked_guarded_by_role_and_kept_per_tenant() {
     assert_eq!(rest, ["legal", "radiology"]);
     assert!(second_page.next_page_token.is_empty());
 }
+
+#[tokio::test]
+async fn the_domain_classifier_picks_the_profile_of_a_conversation_that_named_none() {
+    let models = codexcontinue_tests::TestEnv::models_dir();
+    let mut t = super::chat_fixture::setup_with(vec![(
+        "CODEXCONTINUE_INFERENCE__MODELS_DIR".to_owned(),
+        models.display().to_string(),
+    )])
+    .await;
+    let key = t.server.owner_key.clone();
+    set_route(
+        &mut t.admin,
+        &key,
+        "default",
+        &[("cloud", "echo-1")],
+        false,
+        0,
+    )
+    .await
+    .unwrap();
+    let health_question = "Is it safe to take ibuprofen together with lisinopril?";
+
+    let unnamed = conversation_with(&mut t, "").await.unwrap();
+    let (system, _) = ask(&mut t, &unnamed, health_question).await.unwrap();
+    assert!(
+        system.starts_with("You assist healthcare professionals."),
+        "{system}"
+    );
+    let chosen = profile_of(&mut t, &unnamed).await;
+    assert_eq!(chosen, "health");
+    // Decided once: a later message about code does not move it.
+    ask(
+        &mut t,
+        &unnamed,
+        "Refactor this Rust function to stop cloning",
+    )
+    .await
+    .unwrap();
+    assert_eq!(profile_of(&mut t, &unnamed).await, "health");
+
+    // A profile the client chose is kept.
+    let named = conversation_with(&mut t, "general").await.unwrap();
+    let (system, _) = ask(&mut t, &named, health_question).await.unwrap();
+    assert_eq!(system, "You are a helpful, precise assistant.");
+    assert_eq!(profile_of(&mut t, &named).await, "general");
+}
+
+async fn profile_of(t: &mut Chat, conversation: &str) -> String {
+    t.chat
+        .get_conversation(authorized(
+            &t.server.owner_key,
+            codexcontinue::pb::v1::GetConversationRequest {
+                conversation_id: conversation.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversation
+        .unwrap()
+        .profile
+}

@@ -44,6 +44,8 @@ pub struct Conversation {
     pub title: String,
     /// Domain profile id.
     pub profile: String,
+    /// Whether the server may still choose the profile (at the first message).
+    pub profile_automatic: bool,
     /// Model alias or `provider/model`; empty: the profile's default.
     pub model: String,
     /// Messages in it.
@@ -183,6 +185,7 @@ impl Conversations {
             user_id: principal.user,
             title_sealed,
             profile: profile_id.to_owned(),
+            profile_automatic: new.profile.is_empty(),
             model: new.model.trim().to_owned(),
             message_count: 0,
             created_at: now,
@@ -194,6 +197,7 @@ impl Conversations {
             id,
             title,
             profile: row.profile,
+            profile_automatic: row.profile_automatic,
             model: row.model,
             message_count: 0,
             created_at: now,
@@ -320,6 +324,24 @@ impl Conversations {
         Ok(message)
     }
 
+    /// Gives a conversation created without a profile the one the server chose for it,
+    /// unless one was chosen already; `false` then.
+    ///
+    /// # Errors
+    /// [`ChatError`] when a store fails.
+    pub async fn choose_profile(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        profile: &str,
+    ) -> Result<bool, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        owned(&mut tx, principal, id).await?;
+        let chosen = store::conversations::choose_profile(&mut tx, id, profile).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(chosen)
+    }
+
     /// The profile a conversation with profile `id` is served with (`general` when the
     /// tenant deleted its own profile `id`).
     ///
@@ -390,6 +412,7 @@ pub(super) async fn open_conversation(
         id: row.id,
         title: String::from_utf8_lossy(&title).into_owned(),
         profile: row.profile,
+        profile_automatic: row.profile_automatic,
         model: row.model,
         message_count: row.message_count,
         created_at: row.created_at,

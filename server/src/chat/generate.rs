@@ -9,7 +9,7 @@ use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::{
-    Accounting, ChatError, Conversations, Message, MessageRole,
+    Accounting, ChatError, Conversations, Message, MessageRole, ProfilePicker,
     window::{Recent, StoredTurn},
 };
 use crate::{
@@ -172,12 +172,14 @@ pub struct Generator {
     cache: Cache,
     breaker: BreakerConfig,
     jobs: Jobs,
+    picker: ProfilePicker,
     guard: PhiGuard,
 }
 
 impl Generator {
     /// Replies in `conversations`, asking `providers` (circuit breakers as `breaker` says,
-    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `jobs`.
+    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `jobs`;
+    /// conversations created without a profile get one from `picker`.
     pub fn new(
         conversations: Conversations,
         providers: Providers,
@@ -185,6 +187,7 @@ impl Generator {
         cache: Cache,
         breaker: BreakerConfig,
         jobs: Jobs,
+        picker: ProfilePicker,
     ) -> Self {
         Self {
             conversations,
@@ -193,6 +196,7 @@ impl Generator {
             cache,
             breaker,
             jobs,
+            picker,
             guard: PhiGuard::default(),
         }
     }
@@ -226,7 +230,18 @@ impl Generator {
                 "at most 4 stop sequences",
             ));
         }
-        let recent = self.conversations.recent(principal, conversation).await?;
+        let mut recent = self.conversations.recent(principal, conversation).await?;
+        let current = &recent.conversation;
+        if current.profile_automatic
+            && current.message_count == 0
+            && let Some(profile) = self.picker.pick(content).await
+            && self
+                .conversations
+                .choose_profile(principal, conversation, &profile)
+                .await?
+        {
+            recent.conversation.profile = profile;
+        }
         self.assemble(principal, recent, content, options, Framing::Reply)
             .await
     }

@@ -9,6 +9,7 @@ mod conversations;
 mod generate;
 mod generations;
 mod idempotency;
+mod profile_choice;
 mod profiles;
 mod restore;
 mod titles;
@@ -19,6 +20,7 @@ pub use conversations::{Conversation, Conversations, Message, MessageRole, NewCo
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use generations::{Generations, Running};
 pub use idempotency::{Claim, Idempotency, Outcome};
+pub use profile_choice::ProfilePicker;
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use restore::Restorer;
 pub use titles::Titler;

@@ -18,6 +18,8 @@ pub struct ConversationRow {
     pub title_sealed: Vec<u8>,
     /// Domain profile id.
     pub profile: String,
+    /// Whether the server may still choose the profile (created without one).
+    pub profile_automatic: bool,
     /// Model alias or `provider/model`; empty: the profile's default.
     pub model: String,
     /// Messages in it.
@@ -28,8 +30,8 @@ pub struct ConversationRow {
     pub updated_at: OffsetDateTime,
 }
 
-const CONVERSATION_COLUMNS: &str =
-    "id, user_id, title_sealed, profile, model, message_count, created_at, updated_at";
+const CONVERSATION_COLUMNS: &str = "id, user_id, title_sealed, profile, profile_automatic, model, \
+     message_count, created_at, updated_at";
 
 /// Stores a new conversation of `user`.
 ///
@@ -42,14 +44,16 @@ pub async fn insert(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO conversations
-             (tenant_id, id, user_id, title_sealed, profile, model, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+             (tenant_id, id, user_id, title_sealed, profile, profile_automatic, model,
+              created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
     )
     .bind(tenant.0)
     .bind(row.id)
     .bind(row.user_id)
     .bind(&row.title_sealed)
     .bind(&row.profile)
+    .bind(row.profile_automatic)
     .bind(&row.model)
     .bind(row.created_at)
     .execute(conn)
@@ -124,6 +128,27 @@ pub async fn set_title(
     .bind(id)
     .bind(title_sealed)
     .bind(automatic)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Gives the conversation the profile the server chose, unless the choice was made
+/// already; `false` when it was (or there is no such conversation).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn choose_profile(
+    conn: &mut PgConnection,
+    id: Uuid,
+    profile: &str,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE conversations SET profile = $2, profile_automatic = false
+         WHERE id = $1 AND profile_automatic",
+    )
+    .bind(id)
+    .bind(profile)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
