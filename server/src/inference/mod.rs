@@ -5,6 +5,7 @@
 mod classifier;
 pub mod device;
 mod embedding;
+pub mod generation;
 pub mod manifest;
 mod registry;
 mod text;

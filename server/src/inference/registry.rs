@@ -17,6 +17,7 @@ use super::{
     classifier::{ClassifierRunner, LabelScore},
     device::{self, DeviceChoice},
     embedding::EmbeddingRunner,
+    generation::{Generated, GenerationWorker, Prompt, Sampling},
     manifest::{Manifest, ModelKind},
     worker::{Batching, Runner, Worker},
 };
@@ -72,6 +73,7 @@ pub struct Classified {
 enum Serving {
     Embedding(Worker<Vec<f32>>),
     Classifier(Worker<Vec<LabelScore>>),
+    Generation(GenerationWorker),
 }
 
 /// A model, where it lives, and its worker (when it serves).
@@ -86,6 +88,7 @@ pub struct Registry {
     models: BTreeMap<String, Arc<Entry>>,
     default_embedding: String,
     default_classifier: String,
+    default_generation: String,
 }
 
 impl Registry {
@@ -95,6 +98,7 @@ impl Registry {
             models: BTreeMap::new(),
             default_embedding: String::new(),
             default_classifier: String::new(),
+            default_generation: String::new(),
         }
     }
 
@@ -141,6 +145,7 @@ impl Registry {
             models,
             default_embedding: config.default_embedding.clone(),
             default_classifier: config.default_classifier.clone(),
+            default_generation: config.default_generation.clone(),
         }
     }
 
@@ -193,6 +198,35 @@ impl Registry {
                 reason: "it does not serve".to_owned(),
             }),
         }
+    }
+
+    /// Starts generating with `model` (empty: `inference.default_generation`); returns
+    /// the model's id and the channel the text arrives on (drop it to cancel).
+    ///
+    /// # Errors
+    /// [`InferenceError`] when the model is unknown, of another kind, not ready or busy.
+    pub fn generate(
+        &self,
+        model: &str,
+        prompt: Prompt,
+        sampling: Sampling,
+    ) -> Result<
+        (
+            String,
+            tokio::sync::mpsc::Receiver<Result<Generated, InferenceError>>,
+        ),
+        InferenceError,
+    > {
+        let (entry, serving) = self.serving(
+            model,
+            &self.default_generation,
+            "Generate",
+            ModelKind::CausalLm,
+        )?;
+        let Serving::Generation(worker) = serving else {
+            return Err(InferenceError::Stopped);
+        };
+        Ok((entry.info.id.clone(), worker.generate(prompt, sampling)?))
     }
 
     /// Labels `texts` with `model` (empty: `inference.default_classifier`).
@@ -361,6 +395,15 @@ fn start(
                 metrics.clone(),
             )?))
         }
+        (ModelKind::CausalLm, _) => Ok(Serving::Generation(GenerationWorker::start(
+            &info.id,
+            &info.manifest,
+            folder,
+            &file,
+            device,
+            config.queue,
+            metrics.clone(),
+        )?)),
         (kind, _) => Err(InferenceError::Failed(format!(
             "{} models{} are not served by this build yet",
             kind.as_str(),
