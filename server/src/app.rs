@@ -197,13 +197,6 @@ impl App {
         let cancellations = generations.clone();
         background.spawn(|stop| cancellations.listen(stop));
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
-        let providers = Providers::new(
-            db.clone(),
-            sealer.clone(),
-            config.llm.platform_default.as_ref(),
-        )
-        .map_err(|err| AppError::Http(err.to_string()))?;
-        let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
         let registry = {
             let config = config.inference.clone();
             let metrics = metrics.clone();
@@ -213,6 +206,14 @@ impl App {
                     .map_err(|err| AppError::Http(format!("loading models: {err}")))?,
             )
         };
+        let providers = Providers::new(
+            db.clone(),
+            sealer.clone(),
+            config.llm.platform_default.as_ref(),
+            registry.clone(),
+        )
+        .map_err(|err| AppError::Http(err.to_string()))?;
+        let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let generator = Generator::new(
             conversations.clone(),

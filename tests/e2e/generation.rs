@@ -192,3 +192,75 @@ async fn a_caller_that_goes_away_stops_the_generation() {
         "the abandoned generation went on for {cancelled} tokens"
     );
 }
+
+#[tokio::test]
+async fn the_local_model_answers_chats_through_the_private_alias_with_phi_kept_on_premises() {
+    use codexcontinue::pb::v1::{GenerationOptions, ListProvidersRequest, SendMessageRequest};
+
+    let mut t = super::chat_fixture::setup_with(vec![(
+        "CODEXCONTINUE_INFERENCE__MODELS_DIR".to_owned(),
+        TestEnv::models_dir().display().to_string(),
+    )])
+    .await;
+    let key = t.server.owner_key.clone();
+    let providers = t
+        .admin
+        .list_providers(authorized(&key, ListProvidersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .providers;
+    let local = providers.iter().find(|p| p.name == "local").unwrap();
+    assert!(local.on_premises && local.platform_default);
+    assert_eq!(local.models, ["smollm2-135m-instruct"]);
+
+    // The strictest PHI policy refuses prompts with PHI to providers off the premises;
+    // the local model is on them.
+    sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")
+        .execute(&mut t.server.db.owner().await)
+        .await
+        .unwrap();
+    let conversation = t.conversation("private").await;
+    let reply = t
+        .chat
+        .send_message(authorized(
+            &key,
+            SendMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "Patient SSN 123-45-6789 reports a mild headache. What should I check?"
+                    .into(),
+                options: Some(GenerationOptions {
+                    temperature: Some(0.0),
+                    max_tokens: Some(24),
+                    ..GenerationOptions::default()
+                }),
+                idempotency_key: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .reply
+        .unwrap();
+    assert_eq!(reply.model_used, "local/smollm2-135m-instruct");
+    assert!(!reply.content.trim().is_empty());
+    let usage = reply.usage.unwrap();
+    assert!(
+        usage.prompt_tokens > 20 && (1..=24).contains(&usage.completion_tokens),
+        "{usage:?}"
+    );
+    assert!(
+        t.upstream.requests().is_empty(),
+        "nothing went to the cloud provider"
+    );
+
+    let cloud = t
+        .send(&conversation, "SSN 123-45-6789 again", "cloud/echo-1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cloud.code(),
+        Code::FailedPrecondition,
+        "refused off the premises"
+    );
+}

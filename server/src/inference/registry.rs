@@ -158,6 +158,19 @@ impl Registry {
             .collect()
     }
 
+    /// Names of the language models that serve, the default one first.
+    pub fn generation_models(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .models
+            .values()
+            .filter(|e| e.info.manifest.kind == ModelKind::CausalLm && e.serving.is_some())
+            .map(|e| e.info.manifest.name.clone())
+            .collect();
+        names.sort_by_key(|name| *name != self.default_generation);
+        names.dedup();
+        names
+    }
+
     /// The model `reference` names: `name@version`, or `name` for its newest version.
     pub fn get(&self, reference: &str) -> Option<ModelInfo> {
         self.entry(reference).map(|e| e.info.clone())

@@ -9,10 +9,13 @@
 //! considered, but its many generated types and dependencies buy nothing for the one
 //! endpoint used here, and it fixes the request shape where providers differ (Azure's
 //! URL and `api-key` header). [`ollama::OllamaChat`] speaks Ollama's native API
-//! (newline-delimited JSON). Local models through the inference engine come with it.
+//! (newline-delimited JSON). [`local::LocalChat`] asks the language models this replica
+//! serves itself (`inference`): tenants get them as the built-in provider `local` and the
+//! alias `private`.
 
 mod breaker;
 pub mod entra;
+mod local;
 pub mod ollama;
 pub mod openai;
 mod platform;

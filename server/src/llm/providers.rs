@@ -17,6 +17,7 @@ use crate::{
     auth::{Principal, directory::is_role_name},
     config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
+    inference::Registry,
     store::{
         self, Database, StoreError,
         providers::{EntraSettings, ProviderRow},
@@ -53,9 +54,6 @@ pub enum ProviderError {
         /// The model asked for.
         model: String,
     },
-    /// The provider's kind cannot serve chat in this build yet.
-    #[error("model providers of kind {0} cannot serve chat yet")]
-    Unsupported(&'static str),
     /// A call names a model alias the tenant has not configured.
     #[error(
         "unknown model alias {alias:?}; configured aliases: {} (or name \"provider/model\")",
@@ -142,11 +140,12 @@ pub struct Providers {
     pub(super) http: reqwest::Client,
     pub(super) platform: Option<Arc<PlatformProvider>>,
     pub(super) entra_tokens: EntraTokens,
+    pub(super) registry: Arc<Registry>,
 }
 
 impl Providers {
-    /// Providers kept in `db`, credentials sealed with `sealer`, and the platform's
-    /// `platform` provider when it has one.
+    /// Providers kept in `db`, credentials sealed with `sealer`, the platform's
+    /// `platform` provider when it has one, and the local models of `registry`.
     ///
     /// # Errors
     /// [`ProviderError::Http`] when the HTTP client cannot be built.
@@ -154,6 +153,7 @@ impl Providers {
         db: Database,
         sealer: Sealer,
         platform: Option<&PlatformProviderConfig>,
+        registry: Arc<Registry>,
     ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -166,6 +166,7 @@ impl Providers {
             http,
             platform: platform.map(|config| Arc::new(PlatformProvider::new(config))),
             entra_tokens: EntraTokens::default(),
+            registry,
         })
     }
 
@@ -253,7 +254,7 @@ impl Providers {
     }
 
     /// A page of the caller's tenant's providers, by name, with the platform's provider
-    /// unless the tenant has one of the same name.
+    /// and the built-in `local` one unless the tenant has one of the same name.
     ///
     /// # Errors
     /// [`ProviderError::Store`] when Postgres fails.
@@ -265,20 +266,24 @@ impl Providers {
     ) -> Result<Vec<ProviderSettings>, ProviderError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let rows = store::providers::list(&mut tx, after, i64::from(limit)).await?;
-        let platform = match &self.platform {
-            Some(platform)
-                if after.is_none_or(|after| platform.name() > after)
-                    && store::providers::get(&mut tx, platform.name())
-                        .await?
-                        .is_none() =>
+        let mut builtin = Vec::new();
+        for settings in self
+            .platform
+            .iter()
+            .map(|p| p.settings())
+            .chain(self.local())
+        {
+            if after.is_none_or(|after| settings.name.as_str() > after)
+                && store::providers::get(&mut tx, &settings.name)
+                    .await?
+                    .is_none()
             {
-                Some(platform.settings())
+                builtin.push(settings);
             }
-            _ => None,
-        };
+        }
         tx.commit().await.map_err(StoreError::from)?;
         let mut providers: Vec<ProviderSettings> =
-            rows.into_iter().map(Into::into).chain(platform).collect();
+            rows.into_iter().map(Into::into).chain(builtin).collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
         providers.truncate(limit as usize);
         Ok(providers)

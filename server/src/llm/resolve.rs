@@ -1,7 +1,8 @@
 //! From a model reference to clients: `provider/model` names one model of one of the
-//! tenant's providers (or of the platform's); an alias names the ordered targets the
-//! tenant gave it, or, for `default` when the tenant has none, the platform provider's
-//! first model.
+//! tenant's providers (or of the platform's, or of the built-in `local` provider: the
+//! language models this replica serves); an alias names the ordered targets the tenant
+//! gave it, or, when the tenant has none, `default` the platform provider's first model
+//! and `private` the default local model.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,7 +11,8 @@ use sqlx::PgConnection;
 
 use super::{
     ChatProvider, ProviderError, ProviderSettings, Providers, entra::EntraCredential,
-    ollama::OllamaChat, openai::OpenAiChat, platform::PlatformProvider, providers::invalid,
+    local::LocalChat, ollama::OllamaChat, openai::OpenAiChat, platform::PlatformProvider,
+    providers::invalid,
 };
 use crate::{
     auth::Principal,
@@ -28,6 +30,10 @@ const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_RETRIES: u32 = 2;
 /// The alias the platform provider serves for tenants without one.
 const DEFAULT_ALIAS: &str = "default";
+/// The alias the local models serve for tenants without one.
+const PRIVATE_ALIAS: &str = "private";
+/// The built-in provider of the local models.
+const LOCAL_PROVIDER: &str = "local";
 
 /// The targets of a model reference, tried in order.
 pub struct Route {
@@ -57,6 +63,8 @@ pub(super) enum Found {
     Tenant(Box<ProviderRow>),
     /// The platform's.
     Platform(Arc<PlatformProvider>),
+    /// The built-in provider of this replica's language models.
+    Local(Box<ProviderSettings>),
 }
 
 impl Found {
@@ -65,6 +73,7 @@ impl Found {
         match self {
             Found::Tenant(row) => ProviderSettings::from((**row).clone()),
             Found::Platform(platform) => platform.settings(),
+            Found::Local(settings) => (**settings).clone(),
         }
     }
 }
@@ -115,10 +124,19 @@ impl Providers {
         alias: &str,
     ) -> Result<Route, ProviderError> {
         let Some(row) = store::model_routes::get(&mut *tx, alias).await? else {
-            if let Some(platform) = self.platform.as_ref().filter(|_| alias == DEFAULT_ALIAS) {
-                let (provider, model) = (platform.name().to_owned(), platform.default_model());
+            let builtin = match alias {
+                DEFAULT_ALIAS => self
+                    .platform
+                    .as_ref()
+                    .map(|p| (p.name().to_owned(), p.default_model().to_owned())),
+                PRIVATE_ALIAS => self
+                    .local()
+                    .and_then(|local| Some((local.name, local.models.first()?.clone()))),
+                _ => None,
+            };
+            if let Some((provider, model)) = builtin {
                 return Ok(Route {
-                    targets: vec![self.target(tx, principal, &provider, model).await?],
+                    targets: vec![self.target(tx, principal, &provider, &model).await?],
                     attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
                     max_retries: DEFAULT_RETRIES,
                 });
@@ -128,6 +146,9 @@ impl Providers {
                 .into_iter()
                 .map(|r| r.alias)
                 .collect();
+            if self.local().is_some() && !known.iter().any(|a| a == PRIVATE_ALIAS) {
+                known.insert(0, PRIVATE_ALIAS.to_owned());
+            }
             if self.platform.is_some() && !known.iter().any(|a| a == DEFAULT_ALIAS) {
                 known.insert(0, DEFAULT_ALIAS.to_owned());
             }
@@ -200,7 +221,7 @@ impl Providers {
                     String::from_utf8_lossy(&opened).into_owned(),
                 ))
             }
-            Found::Tenant(_) => None,
+            Found::Tenant(_) | Found::Local(_) => None,
             Found::Platform(platform) => platform.credential(),
         };
         if !settings.models.is_empty() && !settings.models.iter().any(|m| m == model) {
@@ -236,11 +257,30 @@ impl Providers {
         if let Some(row) = store::providers::get(conn, name).await? {
             return Ok(Some(Found::Tenant(Box::new(row))));
         }
+        if let Some(platform) = self.platform.as_ref().filter(|p| p.name() == name) {
+            return Ok(Some(Found::Platform(platform.clone())));
+        }
         Ok(self
-            .platform
-            .as_ref()
-            .filter(|platform| platform.name() == name)
-            .map(|platform| Found::Platform(platform.clone())))
+            .local()
+            .filter(|local| local.name == name)
+            .map(|local| Found::Local(Box::new(local))))
+    }
+
+    /// The built-in `local` provider, when this replica serves language models.
+    pub(super) fn local(&self) -> Option<ProviderSettings> {
+        let models = self.registry.generation_models();
+        (!models.is_empty()).then(|| ProviderSettings {
+            name: LOCAL_PROVIDER.to_owned(),
+            kind: "local".to_owned(),
+            endpoint: String::new(),
+            credential_set: false,
+            models,
+            api_version: String::new(),
+            on_premises: true,
+            entra: None,
+            platform_default: true,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        })
     }
 
     /// A client speaking `endpoint`'s wire format.
@@ -275,7 +315,7 @@ impl Providers {
                 ))
             }
             "ollama" => Box::new(OllamaChat::new(self.http.clone(), endpoint.base)),
-            _ => return Err(ProviderError::Unsupported("local")),
+            _ => Box::new(LocalChat::new(self.registry.clone())),
         })
     }
 }
