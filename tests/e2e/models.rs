@@ -338,3 +338,99 @@ async fn a_server_without_models_says_so() {
     let missing = models.embed(embed(&key, &["hello"], "")).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn platform_operators_unload_and_load_models_at_run_time() {
+    use codexcontinue::pb::v1::{LoadModelRequest, UnloadModelRequest};
+
+    let (server, mut models) = serve(Some(models_folder())).await;
+    let tenant_owner = server.owner_key.clone();
+    let operator = server.add_platform_admin().await;
+    let unload = |key: &str| {
+        authorized(
+            key,
+            UnloadModelRequest {
+                model: "minilm-l6".into(),
+            },
+        )
+    };
+    let denied = models
+        .unload_model(unload(&tenant_owner))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Code::PermissionDenied,
+        "models serve every tenant"
+    );
+
+    // Requests sent before the unload are answered; later ones are refused.
+    let before: Vec<_> = (0..8)
+        .map(|n| {
+            let mut models = models.clone();
+            let request = embed(&tenant_owner, &[&format!("text {n}")], "");
+            tokio::spawn(async move { models.embed(request).await })
+        })
+        .collect();
+    let unloaded = models
+        .unload_model(unload(&operator))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unloaded.model.unwrap().state(), ModelState::Registered);
+    for call in before {
+        let outcome = call.await.unwrap();
+        assert!(
+            outcome.is_ok() || outcome.as_ref().unwrap_err().code() == Code::FailedPrecondition,
+            "{outcome:?}"
+        );
+    }
+    let refused = models
+        .embed(embed(&tenant_owner, &["x"], ""))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("unloaded"),
+        "{}",
+        refused.message()
+    );
+
+    // No GPU here: asking for CUDA leaves the model failed with the reason, and loading
+    // it again as configured brings it back.
+    let load = |device: Device| {
+        authorized(
+            &operator,
+            LoadModelRequest {
+                model: "minilm-l6".into(),
+                device: device.into(),
+            },
+        )
+    };
+    let on_gpu = models
+        .load_model(load(Device::Cuda))
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap();
+    assert_eq!(on_gpu.state(), ModelState::Failed);
+    assert!(on_gpu.error.contains("CUDA"), "{}", on_gpu.error);
+    let back = models
+        .load_model(load(Device::Unspecified))
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap();
+    assert_eq!(
+        (back.state(), back.device()),
+        (ModelState::Ready, Device::Cpu)
+    );
+    let answer = models
+        .embed(embed(&tenant_owner, &["x"], ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.embeddings[0].values.len(), 384);
+}

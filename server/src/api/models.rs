@@ -1,6 +1,6 @@
 //! ModelService: the local models of this replica and inference on them. Listing, lookup,
-//! embeddings, classification and generation are served; model upload, load/unload and
-//! generic prediction answer `UNIMPLEMENTED` until they are built.
+//! embeddings, classification, generation and load/unload (platform operators) are
+//! served; model upload and generic prediction answer `UNIMPLEMENTED` until they are built.
 
 use std::sync::Arc;
 
@@ -9,12 +9,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
-    convert::{principal, timestamp},
+    convert::{audit_resource, principal, timestamp},
     error::ApiError,
     pagination::{PageRequest, split_page},
     pending::pending_status,
 };
 use crate::{
+    auth::roles::PLATFORM_ADMIN,
     inference::{
         InferenceError, ModelInfo, ModelKind, ModelState, Registry,
         device::DeviceChoice,
@@ -87,6 +88,11 @@ impl From<ModelInfo> for pb::Model {
                 pb::ModelState::Failed,
                 pb::Device::Unspecified,
                 reason.clone(),
+            ),
+            ModelState::Unloaded => (
+                pb::ModelState::Registered,
+                pb::Device::Unspecified,
+                String::new(),
             ),
         };
         let preferred = match manifest.device {
@@ -229,6 +235,18 @@ fn generation_of(body: &pb::GenerateRequest) -> Result<(Prompt, Sampling), ApiEr
     ))
 }
 
+/// Loading and unloading platform models changes service for every tenant: only
+/// platform operators may.
+fn platform_operator<T>(request: &Request<T>) -> Result<(), ApiError> {
+    if principal(request)?.has_role(PLATFORM_ADMIN) {
+        Ok(())
+    } else {
+        Err(ApiError::PermissionDenied(
+            "loading and unloading models (shared by every tenant) needs platform-admin".to_owned(),
+        ))
+    }
+}
+
 fn pending(method: &str, missing: &str) -> Status {
     pending_status(pb::model_service_server::SERVICE_NAME, method, missing)
 }
@@ -310,19 +328,40 @@ impl ModelService for ModelApi {
 
     async fn load_model(
         &self,
-        _: Request<pb::LoadModelRequest>,
+        request: Request<pb::LoadModelRequest>,
     ) -> Result<Response<pb::LoadModelResponse>, Status> {
-        Err(pending("LoadModel", "loading at run time is not built yet"))
+        platform_operator(&request)?;
+        audit_resource(&request, &request.get_ref().model);
+        let body = request.into_inner();
+        let device = match body.device() {
+            pb::Device::Unspecified => None,
+            pb::Device::Auto => Some(DeviceChoice::Auto),
+            pb::Device::Cpu => Some(DeviceChoice::Cpu),
+            pb::Device::Cuda => Some(DeviceChoice::Cuda),
+        };
+        let registry = self.registry.clone();
+        let model = tokio::task::spawn_blocking(move || registry.load_model(&body.model, device))
+            .await
+            .map_err(|err| ApiError::Internal(err.to_string()))?
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::LoadModelResponse {
+            model: Some(model.into()),
+        }))
     }
 
     async fn unload_model(
         &self,
-        _: Request<pb::UnloadModelRequest>,
+        request: Request<pb::UnloadModelRequest>,
     ) -> Result<Response<pb::UnloadModelResponse>, Status> {
-        Err(pending(
-            "UnloadModel",
-            "unloading at run time is not built yet",
-        ))
+        platform_operator(&request)?;
+        audit_resource(&request, &request.get_ref().model);
+        let model = self
+            .registry
+            .unload_model(&request.get_ref().model)
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::UnloadModelResponse {
+            model: Some(model.into()),
+        }))
     }
 
     async fn classify(

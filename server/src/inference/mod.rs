@@ -6,6 +6,7 @@ mod classifier;
 pub mod device;
 mod embedding;
 pub mod generation;
+mod lifecycle;
 pub mod manifest;
 mod registry;
 mod text;

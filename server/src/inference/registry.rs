@@ -6,7 +6,7 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, RwLock},
     time::Instant,
 };
 
@@ -30,6 +30,8 @@ pub enum ModelState {
     Ready(tch::Device),
     /// Refused at load, with the reason.
     Failed(String),
+    /// Unloaded at run time (LoadModel brings it back).
+    Unloaded,
 }
 
 /// What the API shows of a model.
@@ -77,15 +79,35 @@ enum Serving {
 }
 
 /// A model, where it lives, and its worker (when it serves).
-struct Entry {
-    info: ModelInfo,
-    folder: PathBuf,
+pub(super) struct Entry {
+    pub(super) info: ModelInfo,
+    pub(super) folder: PathBuf,
     serving: Option<Serving>,
 }
 
-/// The models of this replica.
+impl Entry {
+    /// A model that does not serve.
+    pub(super) fn idle(info: ModelInfo, folder: PathBuf) -> Self {
+        Self {
+            info,
+            folder,
+            serving: None,
+        }
+    }
+}
+
+/// What loading a model at run time needs.
+pub(super) struct Loader {
+    pub(super) config: InferenceConfig,
+    pub(super) cuda: bool,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+/// The models of this replica. Requests hold the entry they use, so a model unloaded or
+/// reloaded meanwhile finishes what it was asked before its worker stops.
 pub struct Registry {
-    models: BTreeMap<String, Arc<Entry>>,
+    pub(super) models: RwLock<BTreeMap<String, Arc<Entry>>>,
+    pub(super) loader: Loader,
     default_embedding: String,
     default_classifier: String,
     default_generation: String,
@@ -93,9 +115,14 @@ pub struct Registry {
 
 impl Registry {
     /// A registry without models (inference not configured).
-    pub fn empty() -> Self {
+    pub fn empty(metrics: &Arc<Metrics>) -> Self {
         Self {
-            models: BTreeMap::new(),
+            models: RwLock::new(BTreeMap::new()),
+            loader: Loader {
+                config: InferenceConfig::default(),
+                cuda: false,
+                metrics: metrics.clone(),
+            },
             default_embedding: String::new(),
             default_classifier: String::new(),
             default_generation: String::new(),
@@ -107,7 +134,7 @@ impl Registry {
     pub fn open(config: &InferenceConfig, metrics: &Arc<Metrics>) -> Self {
         let Some(dir) = &config.models_dir else {
             tracing::info!("inference.models_dir is not set: no local models");
-            return Self::empty();
+            return Self::empty(metrics);
         };
         if config.threads > 0 {
             tch::set_num_threads(i32::try_from(config.threads).unwrap_or(i32::MAX));
@@ -142,7 +169,12 @@ impl Registry {
             models.insert(entry.info.id.clone(), Arc::new(entry));
         }
         Self {
-            models,
+            models: RwLock::new(models),
+            loader: Loader {
+                config: config.clone(),
+                cuda,
+                metrics: metrics.clone(),
+            },
             default_embedding: config.default_embedding.clone(),
             default_classifier: config.default_classifier.clone(),
             default_generation: config.default_generation.clone(),
@@ -151,7 +183,7 @@ impl Registry {
 
     /// The models, by id, of `kind` when given.
     pub fn list(&self, kind: Option<ModelKind>) -> Vec<ModelInfo> {
-        self.models
+        self.snapshot()
             .values()
             .filter(|e| kind.is_none_or(|k| e.info.manifest.kind == k))
             .map(|e| e.info.clone())
@@ -161,7 +193,7 @@ impl Registry {
     /// Names of the language models that serve, the default one first.
     pub fn generation_models(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .models
+            .snapshot()
             .values()
             .filter(|e| e.info.manifest.kind == ModelKind::CausalLm && e.serving.is_some())
             .map(|e| e.info.manifest.name.clone())
@@ -176,8 +208,16 @@ impl Registry {
         self.entry(reference).map(|e| e.info.clone())
     }
 
-    fn entry(&self, reference: &str) -> Option<&Arc<Entry>> {
-        find(&self.models, reference)
+    /// The models as they are now.
+    pub(super) fn snapshot(&self) -> BTreeMap<String, Arc<Entry>> {
+        self.models
+            .read()
+            .map(|models| models.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn entry(&self, reference: &str) -> Option<Arc<Entry>> {
+        find(&self.snapshot(), reference).cloned()
     }
 
     /// The serving entry `model` names (empty: `default`), or why it cannot serve `call`.
@@ -187,7 +227,7 @@ impl Registry {
         default: &str,
         call: &'static str,
         needs: ModelKind,
-    ) -> Result<(&Arc<Entry>, &Serving), InferenceError> {
+    ) -> Result<Arc<Entry>, InferenceError> {
         let reference = if model.is_empty() { default } else { model };
         let entry = self
             .entry(reference)
@@ -200,17 +240,16 @@ impl Registry {
                 needs: needs.as_str(),
             });
         }
-        match (&entry.serving, &entry.info.state) {
-            (Some(serving), _) => Ok((entry, serving)),
-            (None, ModelState::Failed(reason)) => Err(InferenceError::NotReady {
-                model: entry.info.id.clone(),
-                reason: reason.clone(),
-            }),
-            (None, ModelState::Ready(_)) => Err(InferenceError::NotReady {
-                model: entry.info.id.clone(),
-                reason: "it does not serve".to_owned(),
-            }),
-        }
+        let reason = match (&entry.serving, &entry.info.state) {
+            (Some(_), _) => return Ok(entry),
+            (None, ModelState::Failed(reason)) => reason.clone(),
+            (None, ModelState::Unloaded) => "it was unloaded (see LoadModel)".to_owned(),
+            (None, ModelState::Ready(_)) => "it does not serve".to_owned(),
+        };
+        Err(InferenceError::NotReady {
+            model: entry.info.id.clone(),
+            reason,
+        })
     }
 
     /// Starts generating with `model` (empty: `inference.default_generation`); returns
@@ -230,13 +269,13 @@ impl Registry {
         ),
         InferenceError,
     > {
-        let (entry, serving) = self.serving(
+        let entry = self.serving(
             model,
             &self.default_generation,
             "Generate",
             ModelKind::CausalLm,
         )?;
-        let Serving::Generation(worker) = serving else {
+        let Some(Serving::Generation(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
         Ok((entry.info.id.clone(), worker.generate(prompt, sampling)?))
@@ -252,13 +291,13 @@ impl Registry {
         model: &str,
         texts: Vec<String>,
     ) -> Result<Classified, InferenceError> {
-        let (entry, serving) = self.serving(
+        let entry = self.serving(
             model,
             &self.default_classifier,
             "Classify",
             ModelKind::Classifier,
         )?;
-        let Serving::Classifier(worker) = serving else {
+        let Some(Serving::Classifier(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
         let (results, _) = worker.run(texts).await?;
@@ -274,13 +313,13 @@ impl Registry {
     /// [`InferenceError`] when the model is unknown, of another kind, not ready, busy, or
     /// fails.
     pub async fn embed(&self, model: &str, texts: Vec<String>) -> Result<Embedded, InferenceError> {
-        let (entry, serving) = self.serving(
+        let entry = self.serving(
             model,
             &self.default_embedding,
             "Embed",
             ModelKind::Embedding,
         )?;
-        let Serving::Embedding(worker) = serving else {
+        let Some(Serving::Embedding(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
         let (vectors, tokens) = worker.run(texts).await?;
@@ -295,7 +334,10 @@ impl Registry {
 
 /// The entry `reference` names among `models`: `name@version`, or `name` for its newest
 /// version.
-fn find<'m>(models: &'m BTreeMap<String, Arc<Entry>>, reference: &str) -> Option<&'m Arc<Entry>> {
+pub(super) fn find<'m>(
+    models: &'m BTreeMap<String, Arc<Entry>>,
+    reference: &str,
+) -> Option<&'m Arc<Entry>> {
     models.get(reference).or_else(|| {
         models
             .values()
@@ -306,7 +348,7 @@ fn find<'m>(models: &'m BTreeMap<String, Arc<Entry>>, reference: &str) -> Option
 
 /// Verifies and loads the model of `manifest` in `folder` (its encoder among `loaded`); a
 /// model that fails comes back as a failed entry.
-fn load(
+pub(super) fn load(
     folder: PathBuf,
     manifest: Manifest,
     loaded: &BTreeMap<String, Arc<Entry>>,
