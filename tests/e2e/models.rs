@@ -434,3 +434,96 @@ async fn platform_operators_unload_and_load_models_at_run_time() {
         .into_inner();
     assert_eq!(answer.embeddings[0].values.len(), 384);
 }
+
+#[tokio::test]
+async fn generic_torchscript_models_take_and_give_named_tensors() {
+    use codexcontinue::pb::v1::{PredictRequest, Tensor as PbTensor};
+    use sha2::{Digest, Sha256};
+    use tch::{CModule, Kind, Tensor};
+
+    // A model of our own: x·W + b.
+    let dir = std::env::temp_dir()
+        .join("codexcontinue-e2e")
+        .join(format!("models-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("affine")).unwrap();
+    let weights = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.]).view([3, 2]);
+    let example = [
+        Tensor::zeros([1, 3], (Kind::Float, tch::Device::Cpu)),
+        Tensor::zeros([1, 2], (Kind::Float, tch::Device::Cpu)),
+    ];
+    let module = CModule::create_by_tracing("Affine", "forward", &example, &mut |xs| {
+        vec![xs[0].matmul(&weights) + &xs[1]]
+    })
+    .unwrap();
+    let file = dir.join("affine/model.pt");
+    module.save(&file).unwrap();
+    let sha256 = hex::encode(Sha256::digest(std::fs::read(&file).unwrap()));
+    std::fs::write(
+        dir.join("affine/manifest.toml"),
+        format!(
+            "name = \"affine\"\nversion = \"1\"\nkind = \"torchscript\"\nfile = \"model.pt\"\n\
+             sha256 = \"{sha256}\"\ninputs = [\"x\", \"b\"]\n"
+        ),
+    )
+    .unwrap();
+    let (server, mut models) = serve(Some(dir)).await;
+    let key = server.owner_key.clone();
+    let floats = |shape: &[i64], values: &[f32]| PbTensor {
+        shape: shape.to_vec(),
+        float_values: values.to_vec(),
+        int_values: Vec::new(),
+    };
+    let predict = |inputs: Vec<(&str, PbTensor)>| {
+        authorized(
+            &key,
+            PredictRequest {
+                model: "affine".into(),
+                inputs: inputs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            },
+        )
+    };
+
+    let answer = models
+        .predict(predict(vec![
+            ("x", floats(&[1, 3], &[1., 1., 1.])),
+            ("b", floats(&[1, 2], &[0.5, -0.5])),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.model, "affine@1");
+    assert_eq!(answer.outputs["output"].shape, [1, 2]);
+    assert_eq!(answer.outputs["output"].float_values, [9.5, 11.5]);
+
+    let field = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field
+            .clone()
+    };
+    let missing = models
+        .predict(predict(vec![("x", floats(&[1, 3], &[1., 1., 1.]))]))
+        .await
+        .unwrap_err();
+    assert_eq!(field(missing), "inputs");
+    let mismatched = models
+        .predict(predict(vec![
+            ("x", floats(&[1, 3], &[1., 1.])),
+            ("b", floats(&[1, 2], &[0., 0.])),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(field(mismatched), "inputs");
+    let wrong_shape = models
+        .predict(predict(vec![
+            ("x", floats(&[1, 4], &[1., 1., 1., 1.])),
+            ("b", floats(&[1, 2], &[0., 0.])),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(field(wrong_shape), "inputs");
+}

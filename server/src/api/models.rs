@@ -1,6 +1,6 @@
 //! ModelService: the local models of this replica and inference on them. Listing, lookup,
-//! embeddings, classification, generation and load/unload (platform operators) are
-//! served; model upload and generic prediction answer `UNIMPLEMENTED` until they are built.
+//! embeddings, classification, generation, generic prediction and load/unload (platform
+//! operators) are served; model upload answers `UNIMPLEMENTED` until it is built.
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use crate::{
         InferenceError, ModelInfo, ModelKind, ModelState, Registry,
         device::DeviceChoice,
         generation::{ChatTurn, Generated, Prompt, Sampling},
+        predict::{TensorData, Tensors, Values},
     },
     pb::v1::{self as pb, model_service_server::ModelService},
 };
@@ -145,6 +146,67 @@ fn texts_of(texts: Vec<String>) -> Result<Vec<String>, ApiError> {
         ));
     }
     Ok(texts)
+}
+
+/// Most values in the inputs of one Predict call.
+const MAX_PREDICT_VALUES: usize = 4 << 20;
+
+/// The named tensors of a Predict call, checked: a shape that holds exactly its values,
+/// one kind of values each.
+fn tensors_of(inputs: std::collections::HashMap<String, pb::Tensor>) -> Result<Tensors, ApiError> {
+    if inputs.is_empty() {
+        return Err(ApiError::invalid(
+            "inputs",
+            "give the model's inputs by name",
+        ));
+    }
+    let mut total = 0usize;
+    let mut tensors = Tensors::new();
+    for (name, tensor) in inputs {
+        let elements = tensor.shape.iter().try_fold(1usize, |n, &d| {
+            usize::try_from(d).ok().and_then(|d| n.checked_mul(d))
+        });
+        let (values, count) = match (tensor.float_values.is_empty(), tensor.int_values.is_empty()) {
+            (false, true) => {
+                let count = tensor.float_values.len();
+                (Values::Float(tensor.float_values), count)
+            }
+            (true, false) => {
+                let count = tensor.int_values.len();
+                (Values::Int(tensor.int_values), count)
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "inputs",
+                    format!("{name:?}: set exactly one of float_values and int_values"),
+                ));
+            }
+        };
+        if elements != Some(count) {
+            return Err(ApiError::invalid(
+                "inputs",
+                format!(
+                    "{name:?}: shape {:?} does not hold {count} values",
+                    tensor.shape
+                ),
+            ));
+        }
+        total += count;
+        if total > MAX_PREDICT_VALUES {
+            return Err(ApiError::invalid(
+                "inputs",
+                format!("at most {MAX_PREDICT_VALUES} values in all"),
+            ));
+        }
+        tensors.insert(
+            name,
+            TensorData {
+                shape: tensor.shape,
+                values,
+            },
+        );
+    }
+    Ok(tensors)
 }
 
 /// Most characters of a prompt or of one chat message.
@@ -399,12 +461,39 @@ impl ModelService for ModelApi {
 
     async fn predict(
         &self,
-        _: Request<pb::PredictRequest>,
+        request: Request<pb::PredictRequest>,
     ) -> Result<Response<pb::PredictResponse>, Status> {
-        Err(pending(
-            "Predict",
-            "generic TorchScript models are not served yet",
-        ))
+        principal(&request)?;
+        let body = request.into_inner();
+        if body.model.is_empty() {
+            return Err(ApiError::invalid("model", "is required").into());
+        }
+        let inputs = tensors_of(body.inputs)?;
+        let (model, outputs) = self
+            .registry
+            .predict(&body.model, inputs)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::PredictResponse {
+            outputs: outputs
+                .into_iter()
+                .map(|(name, data)| {
+                    let (float_values, int_values) = match data.values {
+                        Values::Float(values) => (values, Vec::new()),
+                        Values::Int(values) => (Vec::new(), values),
+                    };
+                    (
+                        name,
+                        pb::Tensor {
+                            shape: data.shape,
+                            float_values,
+                            int_values,
+                        },
+                    )
+                })
+                .collect(),
+            model,
+        }))
     }
 
     type GenerateStream = ReceiverStream<Result<pb::GenerateResponse, Status>>;

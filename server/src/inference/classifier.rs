@@ -52,6 +52,7 @@ impl ClassifierRunner {
 }
 
 impl Runner for ClassifierRunner {
+    type Input = String;
     type Output = Vec<LabelScore>;
 
     fn run(&mut self, texts: &[String]) -> Result<(Vec<Vec<LabelScore>>, usize), InferenceError> {

@@ -56,6 +56,7 @@ impl EmbeddingRunner {
 }
 
 impl Runner for EmbeddingRunner {
+    type Input = String;
     type Output = Vec<f32>;
 
     fn run(&mut self, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize), InferenceError> {

@@ -98,6 +98,12 @@ pub struct Manifest {
     /// Longest a request waits for its batch to fill.
     #[serde(default = "default_max_wait", with = "humantime_serde")]
     pub max_wait: Duration,
+    /// Generic models: the names of `forward`'s arguments, in order.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Generic models returning a tuple: the names of its parts.
+    #[serde(default)]
+    pub outputs: Vec<String>,
     /// Causal language models: the shape of the key/value cache and the chat format.
     #[serde(default)]
     pub generation: Option<GenerationSettings>,
@@ -208,6 +214,11 @@ impl Manifest {
                 "a causal-lm model needs [generation] with layers, kv_heads, head_dim > 0 and \
                  chat_template = \"chatml\""
                     .to_owned(),
+            );
+        }
+        if self.kind == ModelKind::Torchscript && self.inputs.is_empty() {
+            return Err(
+                "a torchscript model needs inputs: the names of its forward arguments".to_owned(),
             );
         }
         if self.encoder.is_some() && self.kind != ModelKind::Classifier {

@@ -8,6 +8,7 @@ mod embedding;
 pub mod generation;
 mod lifecycle;
 pub mod manifest;
+pub mod predict;
 mod registry;
 mod text;
 pub mod training;

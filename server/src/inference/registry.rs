@@ -19,6 +19,7 @@ use super::{
     embedding::EmbeddingRunner,
     generation::{Generated, GenerationWorker, Prompt, Sampling},
     manifest::{Manifest, ModelKind},
+    predict::{PredictRunner, Tensors},
     worker::{Batching, Runner, Worker},
 };
 use crate::{config::InferenceConfig, telemetry::Metrics};
@@ -73,8 +74,9 @@ pub struct Classified {
 
 /// The worker of a model that serves.
 enum Serving {
-    Embedding(Worker<Vec<f32>>),
-    Classifier(Worker<Vec<LabelScore>>),
+    Embedding(Worker<String, Vec<f32>>),
+    Classifier(Worker<String, Vec<LabelScore>>),
+    Predict(Worker<Tensors, Result<Tensors, String>>),
     Generation(GenerationWorker),
 }
 
@@ -307,6 +309,29 @@ impl Registry {
         })
     }
 
+    /// Runs the generic model `model` on named `inputs`; returns its id and the outputs.
+    ///
+    /// # Errors
+    /// [`InferenceError`] when the model is unknown, of another kind, not ready or busy;
+    /// [`InferenceError::Invalid`] when the inputs do not fit it.
+    pub async fn predict(
+        &self,
+        model: &str,
+        inputs: Tensors,
+    ) -> Result<(String, Tensors), InferenceError> {
+        let entry = self.serving(model, "", "Predict", ModelKind::Torchscript)?;
+        let Some(Serving::Predict(worker)) = &entry.serving else {
+            return Err(InferenceError::Stopped);
+        };
+        let (mut outputs, _) = worker.run(vec![inputs]).await?;
+        let output = outputs.pop().ok_or(InferenceError::Stopped)?;
+        let output = output.map_err(|reason| InferenceError::Invalid {
+            field: "inputs",
+            reason,
+        })?;
+        Ok((entry.info.id.clone(), output))
+    }
+
     /// Embeds `texts` with `model` (empty: `inference.default_embedding`).
     ///
     /// # Errors
@@ -444,6 +469,20 @@ fn start(
                 ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)?;
             runner.run(&warm_up)?;
             Ok(Serving::Classifier(Worker::start(
+                &info.id,
+                runner,
+                batching,
+                metrics.clone(),
+            )?))
+        }
+        (ModelKind::Torchscript, _) => {
+            let runner = PredictRunner::load(
+                &file,
+                info.manifest.inputs.clone(),
+                info.manifest.outputs.clone(),
+                device,
+            )?;
+            Ok(Serving::Predict(Worker::start(
                 &info.id,
                 runner,
                 batching,

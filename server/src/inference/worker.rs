@@ -1,8 +1,8 @@
 //! A model's worker: one thread owns the loaded model and serves a bounded queue of
-//! requests, each a list of texts. It takes the first request waiting, then keeps taking
-//! requests until the batch holds `max_batch` texts or `max_wait` has passed since the
-//! first, runs the model once on the batch (padded to its longest text), and answers
-//! each request with its part. A full queue refuses at once, so callers learn of
+//! requests, each a list of items (texts, or tensors for generic models). It takes the
+//! first request waiting, then keeps taking requests until the batch holds `max_batch`
+//! items or `max_wait` has passed since the first, runs the model once on the batch (for
+//! texts: padded to the longest), and answers each request with its part. A full queue refuses at once, so callers learn of
 //! overload instead of waiting without bound. Dropping the [`Worker`] lets the thread
 //! finish what it queued and stop.
 
@@ -20,31 +20,33 @@ use tokio::sync::oneshot;
 use super::InferenceError;
 use crate::telemetry::Metrics;
 
-/// Runs a loaded model on a batch of texts.
+/// Runs a loaded model on a batch of items.
 pub trait Runner: Send + 'static {
-    /// What each text becomes.
+    /// What a request gives per item.
+    type Input: Clone + Send + 'static;
+    /// What each item becomes.
     type Output: Send + 'static;
 
-    /// One output per text, and the tokens processed.
+    /// One output per item, and the tokens processed.
     ///
     /// # Errors
     /// [`InferenceError::Failed`] when the model fails.
-    fn run(&mut self, texts: &[String]) -> Result<(Vec<Self::Output>, usize), InferenceError>;
+    fn run(&mut self, items: &[Self::Input]) -> Result<(Vec<Self::Output>, usize), InferenceError>;
 }
 
-/// What a request gets back: its outputs and its texts' tokens.
+/// What a request gets back: its outputs and its items' tokens.
 pub type Answer<O> = Result<(Vec<O>, usize), InferenceError>;
 
 /// One queued request.
-struct Request<O> {
-    texts: Vec<String>,
+struct Request<I, O> {
+    items: Vec<I>,
     reply: oneshot::Sender<Answer<O>>,
 }
 
 /// How a worker batches.
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {
-    /// Most texts per model call.
+    /// Most items per model call.
     pub max_batch: usize,
     /// Longest the first request of a batch waits for others.
     pub max_wait: Duration,
@@ -53,18 +55,18 @@ pub struct Batching {
 }
 
 /// The handle of a model's worker thread.
-pub struct Worker<O> {
+pub struct Worker<I, O> {
     name: String,
-    requests: SyncSender<Request<O>>,
+    requests: SyncSender<Request<I, O>>,
 }
 
-impl<O: Send + 'static> Worker<O> {
+impl<I: Clone + Send + 'static, O: Send + 'static> Worker<I, O> {
     /// Starts a thread serving `runner` for model `name`, batching as `batching` says and
     /// counting batch sizes in `metrics`.
     ///
     /// # Errors
     /// [`InferenceError::Failed`] when the thread cannot be started.
-    pub fn start<R: Runner<Output = O>>(
+    pub fn start<R: Runner<Input = I, Output = O>>(
         name: &str,
         runner: R,
         batching: Batching,
@@ -82,14 +84,14 @@ impl<O: Send + 'static> Worker<O> {
         })
     }
 
-    /// Runs the model on `texts` in the next batch.
+    /// Runs the model on `items` in the next batch.
     ///
     /// # Errors
     /// [`InferenceError::Busy`] when the queue is full, [`InferenceError::Stopped`] when
     /// the worker stopped, or the model's failure.
-    pub async fn run(&self, texts: Vec<String>) -> Answer<O> {
+    pub async fn run(&self, items: Vec<I>) -> Answer<O> {
         let (reply, answer) = oneshot::channel();
-        match self.requests.try_send(Request { texts, reply }) {
+        match self.requests.try_send(Request { items, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(InferenceError::Busy(self.name.clone())),
             Err(TrySendError::Disconnected(_)) => return Err(InferenceError::Stopped),
@@ -102,19 +104,19 @@ impl<O: Send + 'static> Worker<O> {
 fn serve<R: Runner>(
     model: &str,
     mut runner: R,
-    queue: &Receiver<Request<R::Output>>,
+    queue: &Receiver<Request<R::Input, R::Output>>,
     batching: Batching,
     metrics: &Metrics,
 ) {
     while let Ok(first) = queue.recv() {
         let deadline = Instant::now() + batching.max_wait;
-        let mut size = first.texts.len();
+        let mut size = first.items.len();
         let mut batch = vec![first];
         while size < batching.max_batch {
             let left = deadline.saturating_duration_since(Instant::now());
             match queue.recv_timeout(left) {
                 Ok(request) => {
-                    size += request.texts.len();
+                    size += request.items.len();
                     batch.push(request);
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
@@ -127,21 +129,21 @@ fn serve<R: Runner>(
     tracing::info!(model, "model worker stopped");
 }
 
-/// Runs `batch` in model calls of at most `max_batch` texts and answers each request.
+/// Runs `batch` in model calls of at most `max_batch` items and answers each request.
 fn run_batch<R: Runner>(
     model: &str,
     runner: &mut R,
-    batch: Vec<Request<R::Output>>,
+    batch: Vec<Request<R::Input, R::Output>>,
     max_batch: usize,
     metrics: &Metrics,
 ) {
     if batch.is_empty() {
         return;
     }
-    let texts: Vec<String> = batch.iter().flat_map(|r| r.texts.iter().cloned()).collect();
-    let mut outputs = Vec::with_capacity(texts.len());
+    let items: Vec<R::Input> = batch.iter().flat_map(|r| r.items.iter().cloned()).collect();
+    let mut outputs = Vec::with_capacity(items.len());
     let mut tokens = 0;
-    for chunk in texts.chunks(max_batch.max(1)) {
+    for chunk in items.chunks(max_batch.max(1)) {
         metrics.record_inference_batch(model, chunk.len());
         match runner.run(chunk) {
             Ok((mut out, used)) => {
@@ -159,13 +161,13 @@ fn run_batch<R: Runner>(
             }
         }
     }
-    let total = texts.len().max(1);
+    let total = items.len().max(1);
     let mut outputs = outputs.into_iter();
     for request in batch {
-        let mine: Vec<R::Output> = outputs.by_ref().take(request.texts.len()).collect();
-        // Tokens are shared out in proportion to texts; exact per request would need
+        let mine: Vec<R::Output> = outputs.by_ref().take(request.items.len()).collect();
+        // Tokens are shared out in proportion to items; exact per request would need
         // another pass over the encodings for little use.
-        let share = tokens * request.texts.len() / total;
+        let share = tokens * request.items.len() / total;
         let _ = request.reply.send(Ok((mine, share)));
     }
 }
@@ -178,6 +180,7 @@ mod tests {
     struct Lengths(Arc<std::sync::Mutex<Vec<usize>>>);
 
     impl Runner for Lengths {
+        type Input = String;
         type Output = usize;
 
         fn run(&mut self, texts: &[String]) -> Result<(Vec<usize>, usize), InferenceError> {
@@ -223,6 +226,7 @@ mod tests {
     async fn a_full_queue_refuses_at_once() {
         struct Stuck;
         impl Runner for Stuck {
+            type Input = String;
             type Output = ();
             fn run(&mut self, _: &[String]) -> Result<(Vec<()>, usize), InferenceError> {
                 std::thread::sleep(Duration::from_millis(300));
