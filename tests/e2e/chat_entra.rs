@@ -3,9 +3,11 @@
 //! when Entra refuses.
 
 use codexcontinue::pb::v1::{EntraAuth, Provider, ProviderKind, SetProviderRequest};
-use codexcontinue_tests::{grpc::authorized, llm_upstream::ENTRA_CLIENT_ID};
+use codexcontinue_tests::{
+    grpc::{authorized, bad_field},
+    llm_upstream::ENTRA_CLIENT_ID,
+};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 use super::chat_fixture::{Chat, KEY, setup};
 
@@ -177,15 +179,6 @@ async fn entra_settings_are_checked() {
             .set_provider(authorized(&key, request))
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        assert_eq!(
-            status
-                .get_error_details()
-                .bad_request()
-                .unwrap()
-                .field_violations[0]
-                .field,
-            field
-        );
+        assert_eq!(bad_field(&status), field);
     }
 }

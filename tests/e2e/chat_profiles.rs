@@ -5,9 +5,8 @@ use codexcontinue::pb::v1::{
     CreateConversationRequest, DeleteProfileRequest, ListProfilesRequest, PhiPolicy, Profile,
     SendMessageRequest, SetProfileRequest,
 };
-use codexcontinue_tests::grpc::{authorized, key_with_roles};
+use codexcontinue_tests::grpc::{authorized, bad_field as field, key_with_roles};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 use super::chat_fixture::{Chat, set_route, setup};
 
@@ -78,16 +77,6 @@ async fn ask(
             .to_owned(),
         last.body["model"].as_str().unwrap().to_owned(),
     ))
-}
-
-fn field(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations[0]
-        .field
-        .clone()
 }
 
 #[tokio::test]

@@ -7,11 +7,12 @@ use codexcontinue::pb::v1::{
     model_service_client::ModelServiceClient,
 };
 use codexcontinue_tests::{
-    ServerOptions, TestDatabase, TestEnv, TestServer, grpc::authorized, metrics,
+    ServerOptions, TestDatabase, TestEnv, TestServer,
+    grpc::{authorized, bad_field},
+    metrics,
 };
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
-use tonic_types::StatusExt;
 
 const MODEL: &str = "smollm2-135m-instruct@1";
 
@@ -119,16 +120,7 @@ async fn greedy_generation_matches_pytorch_and_stops_where_asked() {
     let (_, last) = run(&mut models, &key, raw).await.unwrap();
     assert_eq!(last.completion_tokens, 4);
 
-    let field = |status: tonic::Status| {
-        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        status
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations[0]
-            .field
-            .clone()
-    };
+    let field = |status: tonic::Status| bad_field(&status);
     let too_long = GenerateRequest {
         max_tokens: 5000,
         ..chat(question)

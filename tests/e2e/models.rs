@@ -9,11 +9,12 @@ use codexcontinue::pb::v1::{
     model_service_client::ModelServiceClient,
 };
 use codexcontinue_tests::{
-    ServerOptions, TestDatabase, TestEnv, TestServer, grpc::authorized, metrics,
+    ServerOptions, TestDatabase, TestEnv, TestServer,
+    grpc::{authorized, bad_field},
+    metrics,
 };
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
-use tonic_types::StatusExt;
 
 /// A models folder with the shipped embedding model and a copy whose manifest names
 /// another checksum.
@@ -171,20 +172,11 @@ async fn embeddings_match_pytorch_and_concurrent_requests_are_batched() {
     }
 
     // Bad calls get clear statuses.
-    let field = |status: &tonic::Status| {
-        status
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations[0]
-            .field
-            .clone()
-    };
     let empty = models.embed(embed(&key, &[], "")).await.unwrap_err();
-    assert_eq!(field(&empty), "texts");
+    assert_eq!(bad_field(&empty), "texts");
     let many = vec!["x"; 257];
     let too_many = models.embed(embed(&key, &many, "")).await.unwrap_err();
-    assert_eq!(field(&too_many), "texts");
+    assert_eq!(bad_field(&too_many), "texts");
     let unknown = models.embed(embed(&key, &["x"], "nope")).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     let refused = models
@@ -495,16 +487,7 @@ async fn generic_torchscript_models_take_and_give_named_tensors() {
     assert_eq!(answer.outputs["output"].shape, [1, 2]);
     assert_eq!(answer.outputs["output"].float_values, [9.5, 11.5]);
 
-    let field = |status: tonic::Status| {
-        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        status
-            .get_error_details()
-            .bad_request()
-            .unwrap()
-            .field_violations[0]
-            .field
-            .clone()
-    };
+    let field = |status: tonic::Status| bad_field(&status);
     let missing = models
         .predict(predict(vec![("x", floats(&[1, 3], &[1., 1., 1.]))]))
         .await

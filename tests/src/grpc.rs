@@ -28,6 +28,20 @@ pub async fn call_empty(
         .map(drop)
 }
 
+/// The field an `INVALID_ARGUMENT` status names in its `google.rpc.BadRequest` detail.
+///
+/// # Panics
+/// When the status is another code or names no field.
+pub fn bad_field(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .and_then(|details| details.field_violations.first().map(|v| v.field.clone()))
+        .unwrap_or_else(|| panic!("no field violation in {status:?}"))
+}
+
 /// Adds `authorization: Bearer <key>` to a request.
 pub fn authorized<T>(key: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
