@@ -36,7 +36,7 @@ stop: ## Stop the development and test services
 build: libtorch ## Build the release binary
 	$(CARGO) build --release --locked --bin codexcontinue
 
-run: services build ## Start services, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+run: services build ## Start services, prepare the models, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
 	@scripts/models.sh target/release/codexcontinue
 	@eval "$$($(SERVICES) env dev)"; \
 	bin=target/release/codexcontinue; \
