@@ -3,6 +3,7 @@
 //! a GPU. See [`Registry`] for the models and [`worker`] for batching.
 
 mod classifier;
+mod decoding;
 pub mod device;
 mod embedding;
 pub mod generation;
