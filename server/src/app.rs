@@ -27,9 +27,10 @@ use crate::{
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
-    inference::Registry,
+    inference::{Registry, TenantModels},
     jobs::{Jobs, Workers},
     llm::Providers,
+    model_catalog::{Catalog, files::ModelFiles},
     store::{Database, StoreError},
     telemetry::{
         DropUnreasonableIdLayer, Metrics, propagate_request_id_layer, set_request_id_layer,
@@ -197,15 +198,41 @@ impl App {
         let cancellations = generations.clone();
         background.spawn(|stop| cancellations.listen(stop));
         let audit_writer = AuditWriter::start(&db, config.audit.writers, config.audit.max_batch);
+        let model_files = match config.inference.tenant_models_folder() {
+            Some(dir) => {
+                let files = ModelFiles::new(db.clone(), sealer.clone(), dir.clone());
+                files.prepare().map_err(|err| {
+                    AppError::Http(format!(
+                        "inference.tenant_models_dir {}: {err}",
+                        dir.display()
+                    ))
+                })?;
+                Some(Arc::new(files))
+            }
+            None => None,
+        };
         let registry = {
             let config = config.inference.clone();
             let metrics = metrics.clone();
+            let source = model_files
+                .clone()
+                .map(|files| files as Arc<dyn TenantModels>);
             Arc::new(
-                tokio::task::spawn_blocking(move || Registry::open(&config, &metrics))
+                tokio::task::spawn_blocking(move || Registry::open(&config, &metrics, source))
                     .await
                     .map_err(|err| AppError::Http(format!("loading models: {err}")))?,
             )
         };
+        let fetched_models = model_files.clone();
+        let catalog = Arc::new(Catalog::new(
+            db.clone(),
+            cache.clone(),
+            registry.clone(),
+            model_files,
+            config.inference.clone(),
+        ));
+        let changes = catalog.clone();
+        background.spawn(|stop| changes.listen(stop));
         let providers = Providers::new(
             db.clone(),
             sealer.clone(),
@@ -261,6 +288,7 @@ impl App {
                 conversations,
                 generator,
                 registry,
+                catalog,
                 generations,
                 cache: cache.clone(),
                 signer,
@@ -298,6 +326,9 @@ impl App {
             }
         };
         background.stop().await;
+        if let Some(files) = fetched_models {
+            files.remove();
+        }
         db.close().await;
         tracing::info!("stopped");
         result

@@ -32,6 +32,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "model_routes",
     "profiles",
     "providers",
+    "tenant_model_parts",
+    "tenant_models",
     "users",
     // Last: without them whatever was sealed for the tenant stays unreadable (in backups
     // taken from now on too).

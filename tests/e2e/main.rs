@@ -29,5 +29,6 @@ mod reflection;
 mod request_id;
 mod shutdown;
 mod sso;
+mod tenant_models;
 mod tenants;
 mod third_party_client;

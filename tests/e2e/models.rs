@@ -5,13 +5,15 @@
 use std::{os::unix::fs::symlink, path::PathBuf};
 
 use codexcontinue::pb::v1::{
-    ClassifyRequest, Device, EmbedRequest, GetModelRequest, ListModelsRequest, ModelState,
-    model_service_client::ModelServiceClient,
+    ClassifyRequest, Device, EmbedRequest, GetModelRequest, ListModelsRequest, ModelKind,
+    ModelManifest, ModelState, RegisterModelRequest, model_service_client::ModelServiceClient,
+    register_model_request::Part,
 };
 use codexcontinue_tests::{
     ServerOptions, TestDatabase, TestEnv, TestServer,
     grpc::{authorized, bad_field},
     metrics,
+    models::{save_affine_model, temp_folder},
 };
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
@@ -20,9 +22,7 @@ use tonic::{Code, transport::Channel};
 /// another checksum.
 fn models_folder() -> PathBuf {
     let shipped = TestEnv::models_dir().join("minilm-l6");
-    let dir = std::env::temp_dir()
-        .join("codexcontinue-e2e")
-        .join(format!("models-{}", uuid::Uuid::new_v4().simple()));
+    let dir = temp_folder("models");
     std::fs::create_dir_all(dir.join("broken")).unwrap();
     symlink(&shipped, dir.join("minilm-l6")).unwrap();
     symlink(
@@ -329,6 +329,28 @@ async fn a_server_without_models_says_so() {
     assert!(listed.is_empty());
     let missing = models.embed(embed(&key, &["hello"], "")).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
+
+    // Tenants' own models are off unless the operator allows them.
+    let manifest = RegisterModelRequest {
+        part: Some(Part::Manifest(ModelManifest {
+            name: "mine".into(),
+            version: "1".into(),
+            kind: ModelKind::Torchscript.into(),
+            sha256: "0".repeat(64),
+            inputs: vec!["x".into()],
+            ..ModelManifest::default()
+        })),
+    };
+    let off = models
+        .register_model(authorized(&key, tokio_stream::iter([manifest])))
+        .await
+        .unwrap_err();
+    assert_eq!(off.code(), Code::FailedPrecondition);
+    assert!(
+        off.message().contains("inference.tenant_models"),
+        "{}",
+        off.message()
+    );
 }
 
 #[tokio::test]
@@ -430,26 +452,11 @@ async fn platform_operators_unload_and_load_models_at_run_time() {
 #[tokio::test]
 async fn generic_torchscript_models_take_and_give_named_tensors() {
     use codexcontinue::pb::v1::{PredictRequest, Tensor as PbTensor};
-    use sha2::{Digest, Sha256};
-    use tch::{CModule, Kind, Tensor};
 
     // A model of our own: x·W + b.
-    let dir = std::env::temp_dir()
-        .join("codexcontinue-e2e")
-        .join(format!("models-{}", uuid::Uuid::new_v4().simple()));
+    let dir = temp_folder("models");
     std::fs::create_dir_all(dir.join("affine")).unwrap();
-    let weights = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.]).view([3, 2]);
-    let example = [
-        Tensor::zeros([1, 3], (Kind::Float, tch::Device::Cpu)),
-        Tensor::zeros([1, 2], (Kind::Float, tch::Device::Cpu)),
-    ];
-    let module = CModule::create_by_tracing("Affine", "forward", &example, &mut |xs| {
-        vec![xs[0].matmul(&weights) + &xs[1]]
-    })
-    .unwrap();
-    let file = dir.join("affine/model.pt");
-    module.save(&file).unwrap();
-    let sha256 = hex::encode(Sha256::digest(std::fs::read(&file).unwrap()));
+    let sha256 = save_affine_model(&dir.join("affine/model.pt"));
     std::fs::write(
         dir.join("affine/manifest.toml"),
         format!(

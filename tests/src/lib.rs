@@ -17,6 +17,7 @@ pub mod env;
 pub mod grpc;
 pub mod llm_upstream;
 pub mod metrics;
+pub mod models;
 pub mod oidc;
 pub mod redis;
 pub mod server;

@@ -106,6 +106,7 @@ pub struct TestServer {
     pub key_prefix: String,
     /// API key of the owner of tenant `acme`, bootstrapped before start.
     pub owner_key: String,
+    options: ServerOptions,
     child: Child,
     log_path: PathBuf,
 }
@@ -127,11 +128,26 @@ impl TestServer {
         Self::launch(db, options, owner_key, key_prefix).await
     }
 
-    /// A second replica: same database, same Redis and key prefix, same owner key.
+    /// A second replica: same database, same Redis and key prefix, same owner key, same
+    /// settings.
     pub async fn replica(&self) -> Self {
         Self::launch(
             self.db.clone(),
-            ServerOptions::default(),
+            self.options.clone(),
+            self.owner_key.clone(),
+            self.key_prefix.clone(),
+        )
+        .await
+    }
+
+    /// A second replica with settings `env` instead of this one's.
+    pub async fn replica_with(&self, env: Vec<(String, String)>) -> Self {
+        Self::launch(
+            self.db.clone(),
+            ServerOptions {
+                env,
+                ..self.options.clone()
+            },
             self.owner_key.clone(),
             self.key_prefix.clone(),
         )
@@ -191,6 +207,7 @@ impl TestServer {
             db,
             key_prefix,
             owner_key,
+            options,
             child,
             log_path,
         }

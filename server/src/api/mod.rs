@@ -36,6 +36,7 @@ use crate::{
     health::Readiness,
     inference::Registry,
     llm::Providers,
+    model_catalog::Catalog,
     pb,
     platform::Platform,
     store::Database,
@@ -68,6 +69,8 @@ pub struct ApiContext {
     pub generator: Generator,
     /// Local models.
     pub registry: Arc<Registry>,
+    /// Tenants' own models and model changes across replicas.
+    pub catalog: Arc<Catalog>,
     /// Streamed generations, cancellable from any replica.
     pub generations: Generations,
     /// Redis: idempotency keys of chat calls.
@@ -156,9 +159,13 @@ pub fn routes(
             ),
         ))
         .add_service(Pending::<PluginApi>::new())
-        .add_service(pb::v1::model_service_server::ModelServiceServer::new(
-            models::ModelApi::new(context.registry),
-        ))
+        .add_service(
+            pb::v1::model_service_server::ModelServiceServer::new(models::ModelApi::new(
+                context.registry,
+                context.catalog,
+            ))
+            .max_decoding_message_size(models::MAX_MESSAGE_BYTES),
+        )
         .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
             audit::AuditApi::new(context.db.clone(), context.signer),
         ));

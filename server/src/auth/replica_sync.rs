@@ -9,7 +9,7 @@
 //! a lost subscription the listener reconnects, reloads every grant and limit and forgets
 //! every cached key, so a missed message cannot leave a replica stale.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use tokio_stream::StreamExt;
 
@@ -154,21 +154,7 @@ impl ReplicaSync {
 
     /// Listens for announcements until `stop` resolves.
     pub async fn listen(self: Arc<Self>, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                result = self.subscribe_and_follow() => {
-                    if let Err(err) = result {
-                        tracing::warn!(error = %err, "policy change subscription lost; reconnecting");
-                    }
-                }
-            }
-            tokio::select! {
-                () = &mut stop => return,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
+        Cache::keep_following("access changes", stop, || self.subscribe_and_follow()).await;
     }
 
     async fn subscribe_and_follow(&self) -> Result<(), SyncError> {

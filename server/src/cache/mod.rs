@@ -142,6 +142,34 @@ impl Cache {
         Ok(pubsub)
     }
 
+    /// Runs `follow` (a subscription that returns when it is lost) again and again, half
+    /// a second apart, until `stop` resolves; `what` names it in the log.
+    pub async fn keep_following<F, Fut, E>(
+        what: &'static str,
+        stop: impl std::future::Future<Output = ()>,
+        mut follow: F,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                result = follow() => {
+                    if let Err(err) = result {
+                        tracing::warn!(error = %err, subscription = what, "subscription lost; reconnecting");
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
     /// Publishes `message` on `channel`.
     ///
     /// # Errors

@@ -125,21 +125,7 @@ impl Generations {
 
     /// Stops the generations other replicas cancel, until `stop` resolves.
     pub async fn listen(self, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                result = self.follow() => {
-                    if let Err(err) = result {
-                        tracing::warn!(error = %err, "cancellation subscription lost; reconnecting");
-                    }
-                }
-            }
-            tokio::select! {
-                () = &mut stop => return,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
+        Cache::keep_following("cancellations", stop, || self.follow()).await;
     }
 
     async fn follow(&self) -> Result<(), ChatError> {

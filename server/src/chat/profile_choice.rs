@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::inference::{InferenceError, Registry};
+use crate::inference::{InferenceError, Registry, Scope};
 
 /// Least probability of the best label for it to be used.
 const CONFIDENT: f32 = 0.5;
@@ -28,7 +28,11 @@ impl ProfilePicker {
     /// confident.
     pub async fn pick(&self, message: &str) -> Option<String> {
         let text: String = message.chars().take(READ_CHARS).collect();
-        match self.registry.classify("", vec![text]).await {
+        match self
+            .registry
+            .classify(Scope::Platform, "", vec![text])
+            .await
+        {
             Ok(classified) => {
                 let best = classified.results.into_iter().next()?.into_iter().next()?;
                 tracing::debug!(label = %best.label, score = best.score, "domain classified");

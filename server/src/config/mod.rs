@@ -244,6 +244,16 @@ impl Config {
         let jobs = &self.jobs;
         positive("jobs.max_attempts", jobs.max_attempts as usize)?;
         positive("inference.queue", self.inference.queue)?;
+        if self.inference.tenant_models && self.inference.tenant_models_folder().is_none() {
+            return Err(ConfigError::Rejected {
+                setting: "inference.tenant_models",
+                reason: "needs inference.models_dir to be set".to_owned(),
+            });
+        }
+        positive(
+            "inference.max_model_bytes",
+            usize::try_from(self.inference.max_model_bytes).unwrap_or(usize::MAX),
+        )?;
         non_zero("jobs.retry_base", jobs.retry_base)?;
         non_zero("jobs.timeout", jobs.timeout)?;
         if jobs.retry_max < jobs.retry_base {

@@ -414,6 +414,30 @@ pub struct InferenceConfig {
     pub default_classifier: String,
     /// The model Generate (and the chat's local provider) uses when a call names none.
     pub default_generation: String,
+    /// Whether tenant admins may upload models of their own (RegisterModel). Off by
+    /// default: an uploaded TorchScript file runs inside the server process (see
+    /// SECURITY.md); turn it on only where every tenant admin is trusted that far.
+    pub tenant_models: bool,
+    /// Where this replica writes the tenant models it fetches; emptied at start (the files
+    /// are kept in Postgres), so never shared by two replicas. Default: a folder of this
+    /// process in the system's temporary folder.
+    pub tenant_models_dir: Option<std::path::PathBuf>,
+    /// Largest model file a tenant may upload, in bytes.
+    pub max_model_bytes: u64,
+    /// Most models one tenant may keep.
+    pub max_tenant_models: u32,
+}
+
+impl InferenceConfig {
+    /// The folder of fetched tenant models, when inference is configured.
+    pub fn tenant_models_folder(&self) -> Option<std::path::PathBuf> {
+        self.models_dir.as_ref()?;
+        Some(self.tenant_models_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("codexcontinue-tenant-models")
+                .join(std::process::id().to_string())
+        }))
+    }
 }
 
 impl Default for InferenceConfig {
@@ -427,6 +451,10 @@ impl Default for InferenceConfig {
             default_embedding: "minilm-l6".to_owned(),
             default_classifier: "domain-classifier".to_owned(),
             default_generation: "smollm2-135m-instruct".to_owned(),
+            tenant_models: false,
+            tenant_models_dir: None,
+            max_model_bytes: 512 * 1024 * 1024,
+            max_tenant_models: 8,
         }
     }
 }

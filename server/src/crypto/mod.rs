@@ -16,7 +16,7 @@ mod sealer;
 pub use master_key::{KeyWrapper, LocalMasterKey};
 pub use rotation::{
     CONVERSATION_TITLES, IDP_CLIENT_SECRET, MESSAGE_CONTENTS, PROVIDER_CREDENTIALS, Rotation,
-    SEALED_COLUMNS, SealedColumn, reseal_stale, rotate_data_key,
+    SEALED_COLUMNS, SealedColumn, TENANT_MODEL_PARTS, reseal_stale, rotate_data_key,
 };
 pub use sealer::{Keyring, Sealer};
 

@@ -22,6 +22,8 @@ pub struct SealedColumn {
     pub row: &'static str,
     /// Column holding the sealed bytes.
     pub column: &'static str,
+    /// Values re-sealed per transaction (fewer for big values).
+    pub batch: i64,
 }
 
 /// Identity provider client secrets (one per tenant).
@@ -29,6 +31,7 @@ pub const IDP_CLIENT_SECRET: SealedColumn = SealedColumn {
     table: "identity_providers",
     row: "tenant_id",
     column: "client_secret_sealed",
+    batch: SMALL_VALUES,
 };
 
 /// Conversation titles.
@@ -36,6 +39,7 @@ pub const CONVERSATION_TITLES: SealedColumn = SealedColumn {
     table: "conversations",
     row: "id",
     column: "title_sealed",
+    batch: SMALL_VALUES,
 };
 
 /// Message contents.
@@ -43,6 +47,7 @@ pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
     table: "messages",
     row: "id",
     column: "content_sealed",
+    batch: SMALL_VALUES,
 };
 
 /// Model provider credentials.
@@ -50,6 +55,15 @@ pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
     table: "providers",
     row: "name",
     column: "credential_sealed",
+    batch: SMALL_VALUES,
+};
+
+/// Parts (up to 1 MiB each) of the files of tenants' own models.
+pub const TENANT_MODEL_PARTS: SealedColumn = SealedColumn {
+    table: "tenant_model_parts",
+    row: "id",
+    column: "data_sealed",
+    batch: 16,
 };
 
 /// Every column holding sealed values; modules that seal add theirs here.
@@ -58,10 +72,11 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     CONVERSATION_TITLES,
     MESSAGE_CONTENTS,
     PROVIDER_CREDENTIALS,
+    TENANT_MODEL_PARTS,
 ];
 
-/// Values re-sealed per transaction.
-const BATCH: i64 = 200;
+/// Small values re-sealed per transaction.
+const SMALL_VALUES: i64 = 200;
 
 /// What a rotation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +133,7 @@ pub async fn reseal_stale(
             let Some((latest, _)) = store::data_keys::latest(&mut tx).await? else {
                 return Ok(resealed);
             };
-            let stale = store::sealed::stale(&mut tx, place, latest, BATCH).await?;
+            let stale = store::sealed::stale(&mut tx, place, latest, sealed.batch).await?;
             for (row, value) in &stale {
                 let plain = sealer
                     .open(&mut tx, tenant, sealed.table, row, value)
@@ -136,7 +151,7 @@ pub async fn reseal_stale(
             }
             tx.commit().await.map_err(StoreError::from)?;
             resealed += stale.len() as u64;
-            if (stale.len() as i64) < BATCH {
+            if (stale.len() as i64) < sealed.batch {
                 break;
             }
         }

@@ -36,12 +36,7 @@ impl ClassifierRunner {
         labels: Vec<String>,
         device: Device,
     ) -> Result<Self, InferenceError> {
-        let mut head =
-            CModule::load_on_device(file, device).map_err(|err| InferenceError::Load {
-                path: file.to_owned(),
-                reason: err.to_string(),
-            })?;
-        head.set_eval();
+        let head = super::load_module(file, device)?;
         Ok(Self {
             encoder,
             head,
@@ -60,13 +55,13 @@ impl Runner for ClassifierRunner {
         let rows: Vec<tch::Tensor> = vectors.iter().map(|v| tch::Tensor::from_slice(v)).collect();
         let input = tch::Tensor::stack(&rows, 0).to_device(self.device);
         let logits = tch::no_grad(|| self.head.forward_ts(&[input]))
-            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+            .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;
         let probabilities = logits
             .softmax(-1, Kind::Float)
             .to_device(Device::Cpu)
             .flatten(0, -1);
         let flat = Vec::<f32>::try_from(&probabilities)
-            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+            .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;
         if flat.len() != texts.len() * self.labels.len() {
             return Err(InferenceError::Failed(format!(
                 "the head returned {} scores for {} texts and {} labels",

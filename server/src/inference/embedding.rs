@@ -33,12 +33,7 @@ impl EmbeddingRunner {
     ) -> Result<Self, InferenceError> {
         let tokenizer = folder.join(manifest.tokenizer.as_deref().unwrap_or(Path::new("")));
         let encoder = TextEncoder::read(&tokenizer, manifest.max_length)?;
-        let mut module =
-            CModule::load_on_device(file, device).map_err(|err| InferenceError::Load {
-                path: file.to_owned(),
-                reason: err.to_string(),
-            })?;
-        module.set_eval();
+        let mut module = super::load_module(file, device)?;
         if device.is_cuda() {
             match manifest.precision {
                 Precision::Fp32 => {}
@@ -62,7 +57,7 @@ impl Runner for EmbeddingRunner {
     fn run(&mut self, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize), InferenceError> {
         let batch = self.encoder.encode(texts, self.device)?;
         let output = tch::no_grad(|| self.module.forward_ts(&[&batch.ids, &batch.mask]))
-            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+            .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;
         let output = output.to_device(Device::Cpu).to_kind(Kind::Float);
         let shape = output.size();
         if shape.len() != 2
@@ -76,7 +71,7 @@ impl Runner for EmbeddingRunner {
             )));
         }
         let flat = Vec::<f32>::try_from(&output.flatten(0, -1))
-            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+            .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;
         Ok((
             flat.chunks(self.dimensions).map(<[f32]>::to_vec).collect(),
             batch.tokens,

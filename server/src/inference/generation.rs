@@ -199,9 +199,7 @@ impl Engine {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut module =
-            CModule::load_on_device(file, device).map_err(|err| load(file, err.to_string()))?;
-        module.set_eval();
+        let module = super::load_module(file, device)?;
         Ok(Self {
             module,
             tokenizer,
@@ -239,7 +237,7 @@ impl Engine {
         sampling: &Sampling,
         emit: &mut dyn FnMut(Generated) -> bool,
     ) -> Result<(), InferenceError> {
-        let failed = |err: tch::TchError| InferenceError::Failed(err.to_string());
+        let failed = |err: tch::TchError| InferenceError::Failed(super::torch_reason(&err));
         let text = self.prompt_text(prompt);
         let encoding = self
             .tokenizer

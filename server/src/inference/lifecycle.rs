@@ -1,66 +1,316 @@
-//! Loading and unloading models at run time, on this replica. Unloading takes the model
-//! out of service for new requests; requests already queued are answered before its
-//! worker stops. Loading (again) reads, verifies and warms the model up, on the device
-//! asked for, before it replaces the entry.
+//! Loading and unloading models, on this replica. Loading reads, verifies and warms a
+//! model up on its device before it replaces the entry; unloading takes the model out of
+//! service for new requests while requests already queued are answered before its worker
+//! stops.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+use time::OffsetDateTime;
 
 use super::{
     InferenceError, ModelInfo, ModelState, Registry,
-    device::DeviceChoice,
-    registry::{Entry, load},
+    classifier::ClassifierRunner,
+    device::{self, DeviceChoice},
+    embedding::EmbeddingRunner,
+    generation::GenerationWorker,
+    manifest::{Manifest, ModelKind},
+    predict::PredictRunner,
+    registry::{Entry, Fetched, Key, Models, Scope, Serving, find},
+    worker::{Batching, Runner, Worker},
 };
+use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
 
-impl Registry {
-    /// Loads (or reloads) `reference` on `device` (default: as configured); blocks while
-    /// the model loads, so call it off the async runtime.
-    ///
-    /// # Errors
-    /// [`InferenceError::NotFound`] for an unknown model; a model that fails to load is
-    /// returned as failed, not as an error.
-    pub fn load_model(
-        &self,
-        reference: &str,
-        device: Option<DeviceChoice>,
-    ) -> Result<ModelInfo, InferenceError> {
-        let current = self
-            .entry(reference)
-            .ok_or_else(|| InferenceError::NotFound(reference.to_owned()))?;
-        let mut config = self.loader.config.clone();
-        if let Some(device) = device {
-            config
-                .devices
-                .insert(current.info.manifest.name.clone(), device);
+/// What loading a model needs: the settings, whether CUDA is there, the metrics.
+pub(super) struct Loader {
+    pub(super) config: InferenceConfig,
+    cuda: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl Loader {
+    pub(super) fn new(config: InferenceConfig, cuda: bool, metrics: Arc<Metrics>) -> Self {
+        Self {
+            config,
+            cuda,
+            metrics,
         }
-        let entry = load(
-            current.folder.clone(),
-            current.info.manifest.clone(),
-            &self.snapshot(),
-            &config,
-            self.loader.cuda,
-            &self.loader.metrics,
-        );
-        let info = entry.info.clone();
-        self.replace(entry);
-        Ok(info)
     }
 
-    /// Takes `reference` out of service.
-    ///
-    /// # Errors
-    /// [`InferenceError::NotFound`] for an unknown model.
-    pub fn unload_model(&self, reference: &str) -> Result<ModelInfo, InferenceError> {
-        let current = self
-            .entry(reference)
-            .ok_or_else(|| InferenceError::NotFound(reference.to_owned()))?;
+    /// Loads the platform models of `dir`: every folder with a `manifest.toml`.
+    pub(super) fn load_folder(&self, dir: &Path) -> Models {
+        let mut folders: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("manifest.toml").is_file())
+                .collect(),
+            Err(err) => {
+                tracing::warn!(dir = %dir.display(), error = %err, "models folder unreadable: no local models");
+                Vec::new()
+            }
+        };
+        folders.sort();
+        let mut manifests = Vec::new();
+        for folder in folders {
+            match Manifest::read(&folder) {
+                Ok(manifest) => manifests.push((folder, manifest)),
+                Err(err) => {
+                    tracing::error!(error = %err, "model skipped: its manifest is unusable");
+                }
+            }
+        }
+        // Encoders first: classifiers read their vectors.
+        manifests.sort_by_key(|(_, manifest)| manifest.encoder.is_some());
+        let mut models = Models::new();
+        for (folder, manifest) in manifests {
+            let file = std::fs::metadata(folder.join(&manifest.file)).ok();
+            let info = ModelInfo {
+                id: format!("{}@{}", manifest.name, manifest.version),
+                owner: None,
+                size_bytes: file.as_ref().map_or(0, std::fs::Metadata::len),
+                created: file
+                    .and_then(|m| m.modified().ok())
+                    .map_or(OffsetDateTime::UNIX_EPOCH, OffsetDateTime::from),
+                state: ModelState::Unloaded,
+                manifest,
+            };
+            let entry = self.load(info, folder, &models, None);
+            models.insert(entry.key(), Arc::new(entry));
+        }
+        models
+    }
+
+    /// The entry of a tenant model fetched to this replica: loaded (on `device`, else as
+    /// configured) unless its tenant unloaded it.
+    pub(super) fn tenant_model(
+        &self,
+        tenant: TenantId,
+        fetched: Fetched,
+        loaded: &Models,
+        device: Option<DeviceChoice>,
+    ) -> Entry {
+        let file = std::fs::metadata(fetched.folder.join(&fetched.manifest.file)).ok();
+        let info = ModelInfo {
+            id: format!("{}@{}", fetched.manifest.name, fetched.manifest.version),
+            owner: Some(tenant),
+            size_bytes: file.as_ref().map_or(0, std::fs::Metadata::len),
+            created: fetched.created,
+            state: ModelState::Unloaded,
+            manifest: fetched.manifest,
+        };
+        if fetched.serving {
+            self.load(info, fetched.folder, loaded, device)
+        } else {
+            Entry::idle(info, fetched.folder)
+        }
+    }
+
+    /// Verifies and loads the model of `info` in `folder` (its encoder among `loaded`) on
+    /// `device` (else as configured); a model that fails comes back as a failed entry.
+    pub(super) fn load(
+        &self,
+        mut info: ModelInfo,
+        folder: PathBuf,
+        loaded: &Models,
+        device: Option<DeviceChoice>,
+    ) -> Entry {
+        let choice = device
+            .or_else(|| self.config.devices.get(&info.manifest.name).copied())
+            .or(Some(self.config.device).filter(|d| *d != DeviceChoice::Auto))
+            .unwrap_or(info.manifest.device);
+        let started = Instant::now();
+        let loaded = device::resolve(choice, self.cuda)
+            .map_err(InferenceError::Failed)
+            .and_then(|device| {
+                self.start(&info, &folder, loaded, device)
+                    .map(|s| (device, s))
+            });
+        let serving = match loaded {
+            Ok((device, serving)) => {
+                tracing::info!(model = %info.id, owner = ?info.owner, ?device, ms = started.elapsed().as_millis(), "model ready");
+                info.state = ModelState::Ready(device);
+                Some(serving)
+            }
+            Err(err) => {
+                tracing::error!(model = %info.id, owner = ?info.owner, error = %err, "model refused");
+                info.state = ModelState::Failed(err.to_string());
+                None
+            }
+        };
+        Entry {
+            info,
+            folder,
+            serving,
+        }
+    }
+
+    /// Loads and warms up the model of `info` on `device` and starts its worker.
+    fn start(
+        &self,
+        info: &ModelInfo,
+        folder: &Path,
+        loaded: &Models,
+        device: tch::Device,
+    ) -> Result<Serving, InferenceError> {
+        let file = info.manifest.verify_file(folder)?;
+        let batching = Batching {
+            max_batch: info.manifest.max_batch,
+            max_wait: info.manifest.max_wait,
+            queue: self.config.queue,
+        };
+        let metrics = self.metrics.clone();
+        let warm_up = ["warm-up".to_owned()];
+        match (info.manifest.kind, &info.manifest.encoder) {
+            (ModelKind::Embedding, _) => {
+                let mut runner = EmbeddingRunner::load(&info.manifest, folder, &file, device)?;
+                runner.run(&warm_up)?;
+                Ok(Serving::Embedding(Worker::start(
+                    &info.id, runner, batching, metrics,
+                )?))
+            }
+            (ModelKind::Classifier, Some(encoder)) => {
+                let scope = info.owner.map_or(Scope::Platform, Scope::Tenant);
+                let encoder = find(loaded, scope, encoder)
+                    .filter(|e| e.info.manifest.kind == ModelKind::Embedding)
+                    .ok_or_else(|| {
+                        InferenceError::Failed(format!(
+                            "its encoder {encoder:?} is not an embedding model this server has"
+                        ))
+                    })?;
+                let encoder_file = encoder.info.manifest.verify_file(&encoder.folder)?;
+                let vectors = EmbeddingRunner::load(
+                    &encoder.info.manifest,
+                    &encoder.folder,
+                    &encoder_file,
+                    device,
+                )?;
+                let mut runner =
+                    ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)?;
+                runner.run(&warm_up)?;
+                Ok(Serving::Classifier(Worker::start(
+                    &info.id, runner, batching, metrics,
+                )?))
+            }
+            (ModelKind::Torchscript, _) => {
+                let runner = PredictRunner::load(
+                    &file,
+                    info.manifest.inputs.clone(),
+                    info.manifest.outputs.clone(),
+                    device,
+                )?;
+                Ok(Serving::Predict(Worker::start(
+                    &info.id, runner, batching, metrics,
+                )?))
+            }
+            (ModelKind::CausalLm, _) => Ok(Serving::Generation(GenerationWorker::start(
+                &info.id,
+                &info.manifest,
+                folder,
+                &file,
+                device,
+                self.config.queue,
+                metrics,
+            )?)),
+            (ModelKind::Classifier, None) => Err(InferenceError::Failed(
+                "classifier models without an encoder are not served by this build yet".to_owned(),
+            )),
+        }
+    }
+}
+
+impl Registry {
+    /// Loads (or reloads) the model `key` names on `device` (default: as configured);
+    /// blocks while the model loads, so call it off the async runtime. Returns `None`
+    /// when this replica does not have the model.
+    pub fn load_model(
+        &self,
+        owner: Option<TenantId>,
+        id: &str,
+        device: Option<DeviceChoice>,
+    ) -> Option<ModelInfo> {
+        let current = self.exact(owner, id)?;
+        let entry = self.loader.load(
+            current.info.clone(),
+            current.folder.clone(),
+            &self.snapshot(),
+            device,
+        );
+        Some(self.replace(entry).info.clone())
+    }
+
+    /// Takes the model out of service; `None` when this replica does not have it.
+    pub fn unload_model(&self, owner: Option<TenantId>, id: &str) -> Option<ModelInfo> {
+        let current = self.exact(owner, id)?;
         let mut info = current.info.clone();
         info.state = ModelState::Unloaded;
         self.replace(Entry::idle(info.clone(), current.folder.clone()));
-        tracing::info!(model = %info.id, "model unloaded");
-        Ok(info)
+        tracing::info!(model = %info.id, ?owner, "model unloaded");
+        Some(info)
     }
 
-    fn replace(&self, entry: Entry) {
+    /// Forgets a tenant model (deleted, or to be fetched again); requests holding it
+    /// finish first. Returns its folder.
+    pub fn forget(&self, tenant: TenantId, id: &str) -> Option<PathBuf> {
+        let key = Key {
+            owner: Some(tenant),
+            id: id.to_owned(),
+        };
+        let removed = self.models.write().ok()?.remove(&key)?;
+        Some(removed.folder.clone())
+    }
+
+    /// Forgets every tenant model this replica fetched (after missed announcements: each
+    /// is fetched again, as it is now, when next asked for).
+    pub fn forget_tenant_models(&self) {
         if let Ok(mut models) = self.models.write() {
-            models.insert(entry.info.id.clone(), std::sync::Arc::new(entry));
+            models.retain(|key, _| key.owner.is_none());
         }
+    }
+
+    /// Loads a tenant model that is not registered yet, to see that it serves, without
+    /// listing it; [`Registry::adopt`] lists it once it is stored. Blocks while it loads.
+    ///
+    /// # Errors
+    /// [`InferenceError::Failed`] with the reason when it does not load.
+    pub fn trial_load(
+        &self,
+        tenant: TenantId,
+        fetched: Fetched,
+    ) -> Result<Adoptable, InferenceError> {
+        let entry = self
+            .loader
+            .tenant_model(tenant, fetched, &self.snapshot(), None);
+        match &entry.info.state {
+            ModelState::Failed(reason) => Err(InferenceError::Failed(reason.clone())),
+            _ => Ok(Adoptable(entry)),
+        }
+    }
+
+    /// Lists and serves a model [`Registry::trial_load`] loaded.
+    pub fn adopt(&self, model: Adoptable) -> ModelInfo {
+        self.replace(model.0).info.clone()
+    }
+
+    fn exact(&self, owner: Option<TenantId>, id: &str) -> Option<Arc<Entry>> {
+        self.snapshot()
+            .get(&Key {
+                owner,
+                id: id.to_owned(),
+            })
+            .cloned()
+    }
+}
+
+/// A tenant model loaded by [`Registry::trial_load`], not listed yet.
+pub struct Adoptable(Entry);
+
+impl Adoptable {
+    /// What it will show once adopted.
+    pub fn info(&self) -> &ModelInfo {
+        &self.0.info
     }
 }

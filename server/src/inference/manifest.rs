@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{InferenceError, device::DeviceChoice};
@@ -18,7 +18,7 @@ use super::{InferenceError, device::DeviceChoice};
 const MAX_BATCH_LIMIT: usize = 1024;
 
 /// What a model does, which decides the calls it serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     /// Texts to vectors (Embed).
@@ -44,7 +44,7 @@ impl ModelKind {
 }
 
 /// Numeric precision of the weights on a GPU (the CPU always runs fp32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 32-bit floats.
@@ -56,13 +56,13 @@ pub enum Precision {
     Bf16,
 }
 
-/// A model's manifest.
-#[derive(Debug, Clone, Deserialize)]
+/// A model's manifest (also stored, as JSON, with a tenant's uploaded model).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// `[a-z0-9][a-z0-9._-]{0,63}`.
     pub name: String,
-    /// Free-form version, e.g. `1` or `2026-11-24`.
+    /// `[A-Za-z0-9][A-Za-z0-9._+-]{0,63}`, e.g. `1` or `2026-11-24`.
     pub version: String,
     /// What it does.
     pub kind: ModelKind,
@@ -73,8 +73,9 @@ pub struct Manifest {
     /// `tokenizer.json` (HuggingFace format) for text models, relative to the manifest.
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,
-    /// Classifiers over sentence vectors: the embedding model (by name, in the same
-    /// models folder) whose vectors the file reads; its tokenizer is used.
+    /// Classifiers over sentence vectors: the embedding model whose vectors the file
+    /// reads, by name (a platform model; for a tenant's own classifier also one of the
+    /// tenant's); its tokenizer is used.
     #[serde(default)]
     pub encoder: Option<String>,
     /// Classifier labels, in output order.
@@ -110,7 +111,7 @@ pub struct Manifest {
 }
 
 /// How a causal language model generates (see `inference::generation`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerationSettings {
     /// Transformer layers (the cache's first dimension).
@@ -128,19 +129,23 @@ pub struct GenerationSettings {
     pub stop_tokens: Vec<String>,
 }
 
-fn default_max_length() -> usize {
+/// Longest input when a manifest says nothing.
+pub fn default_max_length() -> usize {
     256
 }
 
-fn default_device() -> DeviceChoice {
+/// Device when a manifest says nothing.
+pub fn default_device() -> DeviceChoice {
     DeviceChoice::Auto
 }
 
-fn default_max_batch() -> usize {
+/// Batch size when a manifest says nothing.
+pub fn default_max_batch() -> usize {
     16
 }
 
-fn default_max_wait() -> Duration {
+/// Batch wait when a manifest says nothing.
+pub fn default_max_wait() -> Duration {
     Duration::from_millis(2)
 }
 
@@ -162,7 +167,11 @@ impl Manifest {
         Ok(manifest)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Checks that the manifest describes a model this server can serve.
+    ///
+    /// # Errors
+    /// What is wrong, naming the setting.
+    pub fn check(&self) -> Result<(), String> {
         let mut name = self.name.chars();
         let name_ok = name
             .next()
@@ -173,6 +182,16 @@ impl Manifest {
             return Err(format!(
                 "name {:?} must match [a-z0-9][a-z0-9._-]{{0,63}}",
                 self.name
+            ));
+        }
+        let mut version = self.version.chars();
+        let version_ok = version.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && self.version.len() <= 64
+            && version.all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        if !version_ok {
+            return Err(format!(
+                "version {:?} must match [A-Za-z0-9][A-Za-z0-9._+-]{{0,63}}",
+                self.version
             ));
         }
         if self.sha256.len() != 64
@@ -307,6 +326,7 @@ mod tests {
         let with = |from: &str, to: &str| parsed(&GOOD.replace(from, to)).unwrap_err();
         assert!(with("minilm-l6", "MiniLM").contains("name"));
         assert!(with("39e7503e", "39E7503E").contains("sha256"));
+        assert!(with("version = \"1\"", "version = \"1/2\"").contains("version"));
         assert!(with("dimensions = 384", "").contains("dimensions"));
         assert!(with("tokenizer = \"tokenizer.json\"", "").contains("tokenizer"));
         assert!(with("\"model.pt\"", "\"../other/model.pt\"").contains("inside"));

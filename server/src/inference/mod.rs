@@ -18,8 +18,11 @@ mod worker;
 use std::path::PathBuf;
 
 pub use classifier::LabelScore;
+pub use lifecycle::Adoptable;
 pub use manifest::{Manifest, ModelKind};
-pub use registry::{Classified, Embedded, ModelInfo, ModelState, Registry};
+pub use registry::{
+    Classified, Embedded, Fetched, ModelInfo, ModelState, Registry, Scope, TenantModels,
+};
 
 /// Why an inference operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,4 +105,33 @@ pub enum InferenceError {
     /// The model's worker stopped before answering.
     #[error("the model was unloaded before it answered")]
     Stopped,
+}
+
+/// libtorch's reason for an error, without the C++ stack trace it appends (which can run
+/// to kilobytes and means nothing to a client).
+pub(crate) fn torch_reason(err: &tch::TchError) -> String {
+    let text = err.to_string();
+    let reason = text
+        .split("\nException raised from")
+        .next()
+        .unwrap_or_default()
+        .trim();
+    reason.chars().take(1000).collect()
+}
+
+/// Loads the TorchScript module in `file` onto `device`, in inference mode.
+///
+/// # Errors
+/// [`InferenceError::Load`] with libtorch's reason.
+pub(crate) fn load_module(
+    file: &std::path::Path,
+    device: tch::Device,
+) -> Result<tch::CModule, InferenceError> {
+    let mut module =
+        tch::CModule::load_on_device(file, device).map_err(|err| InferenceError::Load {
+            path: file.to_owned(),
+            reason: torch_reason(&err),
+        })?;
+    module.set_eval();
+    Ok(module)
 }

@@ -48,12 +48,7 @@ impl PredictRunner {
         outputs: Vec<String>,
         device: Device,
     ) -> Result<Self, InferenceError> {
-        let mut module =
-            CModule::load_on_device(file, device).map_err(|err| InferenceError::Load {
-                path: file.to_owned(),
-                reason: err.to_string(),
-            })?;
-        module.set_eval();
+        let module = super::load_module(file, device)?;
         Ok(Self {
             module,
             inputs,
@@ -87,7 +82,7 @@ impl PredictRunner {
             ));
         }
         let output = tch::no_grad(|| self.module.forward_is(&arguments))
-            .map_err(|err| InferenceError::Failed(err.to_string()))?;
+            .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;
         let parts = match output {
             IValue::Tensor(tensor) => vec![tensor],
             IValue::Tuple(parts) => parts
@@ -125,7 +120,7 @@ impl PredictRunner {
 }
 
 fn data_of(tensor: &Tensor) -> Result<TensorData, InferenceError> {
-    let failed = |err: tch::TchError| InferenceError::Failed(err.to_string());
+    let failed = |err: tch::TchError| InferenceError::Failed(super::torch_reason(&err));
     let tensor = tensor.to_device(Device::Cpu);
     let shape = tensor.size();
     let flat = tensor.flatten(0, -1);

@@ -1,28 +1,28 @@
-//! The models this replica serves: every folder of `inference.models_dir` holding a
-//! `manifest.toml`, loaded at start. A model whose file fails its checksum or does not
-//! load is listed as failed with the reason, and the others serve as usual. Models are
-//! platform-wide: every tenant sees them.
+//! The models this replica serves. Platform models are every folder of
+//! `inference.models_dir` holding a `manifest.toml`, loaded at start; every tenant sees
+//! them. Tenant models are uploaded by a tenant (see `model_catalog`), seen only by that
+//! tenant, and fetched and loaded on a replica the first time it is asked for one. A model
+//! whose file fails its checksum or does not load is listed as failed with the reason, and
+//! the others serve as usual.
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{Arc, RwLock},
-    time::Instant,
 };
 
 use time::OffsetDateTime;
 
 use super::{
     InferenceError,
-    classifier::{ClassifierRunner, LabelScore},
-    device::{self, DeviceChoice},
-    embedding::EmbeddingRunner,
+    classifier::LabelScore,
     generation::{Generated, GenerationWorker, Prompt, Sampling},
+    lifecycle::Loader,
     manifest::{Manifest, ModelKind},
-    predict::{PredictRunner, Tensors},
-    worker::{Batching, Runner, Worker},
+    predict::Tensors,
+    worker::Worker,
 };
-use crate::{config::InferenceConfig, telemetry::Metrics};
+use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
 
 /// Whether a model serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,18 +35,40 @@ pub enum ModelState {
     Unloaded,
 }
 
+/// Whose models a call may use: the platform's, and with a tenant also the tenant's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Platform models only (what the server itself uses, e.g. the domain classifier).
+    Platform,
+    /// Platform models and this tenant's.
+    Tenant(TenantId),
+}
+
+impl Scope {
+    /// The owners whose models are visible, platform first.
+    fn owners(self) -> impl Iterator<Item = Option<TenantId>> {
+        let tenant = match self {
+            Scope::Platform => None,
+            Scope::Tenant(tenant) => Some(Some(tenant)),
+        };
+        std::iter::once(None).chain(tenant)
+    }
+}
+
 /// What the API shows of a model.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
     /// `name@version`.
     pub id: String,
+    /// The tenant whose model it is; `None` for platform models.
+    pub owner: Option<TenantId>,
     /// Its manifest.
     pub manifest: Manifest,
     /// Whether it serves.
     pub state: ModelState,
     /// Size of its file.
     pub size_bytes: u64,
-    /// When the file was written.
+    /// When the file was written (platform) or registered (tenant models).
     pub created: OffsetDateTime,
 }
 
@@ -72,19 +94,54 @@ pub struct Classified {
     pub results: Vec<Vec<LabelScore>>,
 }
 
+/// A tenant's model written to a folder of this replica, ready to load.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Its manifest (file names relative to `folder`).
+    pub manifest: Manifest,
+    /// Where its files are.
+    pub folder: PathBuf,
+    /// When it was registered.
+    pub created: OffsetDateTime,
+    /// False when its tenant unloaded it: it is listed, not loaded.
+    pub serving: bool,
+}
+
+/// Where tenant models come from when this replica has not loaded them yet.
+#[async_trait::async_trait]
+pub trait TenantModels: Send + Sync {
+    /// Writes `tenant`'s model `reference` (`name@version` or `name`) to a local folder;
+    /// `None` when the tenant has no such model.
+    ///
+    /// # Errors
+    /// [`InferenceError`] when it cannot be read or written.
+    async fn fetch(
+        &self,
+        tenant: TenantId,
+        reference: &str,
+    ) -> Result<Option<Fetched>, InferenceError>;
+}
+
 /// The worker of a model that serves.
-enum Serving {
+pub(super) enum Serving {
     Embedding(Worker<String, Vec<f32>>),
     Classifier(Worker<String, Vec<LabelScore>>),
     Predict(Worker<Tensors, Result<Tensors, String>>),
     Generation(GenerationWorker),
 }
 
+/// Where a model sits in the registry: its owner, then its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Key {
+    pub(super) owner: Option<TenantId>,
+    pub(super) id: String,
+}
+
 /// A model, where it lives, and its worker (when it serves).
 pub(super) struct Entry {
     pub(super) info: ModelInfo,
     pub(super) folder: PathBuf,
-    serving: Option<Serving>,
+    pub(super) serving: Option<Serving>,
 }
 
 impl Entry {
@@ -96,20 +153,27 @@ impl Entry {
             serving: None,
         }
     }
+
+    pub(super) fn key(&self) -> Key {
+        Key {
+            owner: self.info.owner,
+            id: self.info.id.clone(),
+        }
+    }
 }
 
-/// What loading a model at run time needs.
-pub(super) struct Loader {
-    pub(super) config: InferenceConfig,
-    pub(super) cuda: bool,
-    pub(super) metrics: Arc<Metrics>,
-}
+/// The models by owner and id.
+pub(super) type Models = BTreeMap<Key, Arc<Entry>>;
 
 /// The models of this replica. Requests hold the entry they use, so a model unloaded or
 /// reloaded meanwhile finishes what it was asked before its worker stops.
 pub struct Registry {
-    pub(super) models: RwLock<BTreeMap<String, Arc<Entry>>>,
-    pub(super) loader: Loader,
+    pub(super) models: RwLock<Models>,
+    pub(super) loader: Arc<Loader>,
+    tenant_models: Option<Arc<dyn TenantModels>>,
+    /// Held while a tenant model is fetched and loaded, so concurrent first requests load
+    /// it once.
+    fetching: tokio::sync::Mutex<()>,
     default_embedding: String,
     default_classifier: String,
     default_generation: String,
@@ -118,22 +182,33 @@ pub struct Registry {
 impl Registry {
     /// A registry without models (inference not configured).
     pub fn empty(metrics: &Arc<Metrics>) -> Self {
+        Self::with(
+            Models::new(),
+            Loader::new(InferenceConfig::default(), false, metrics.clone()),
+            None,
+        )
+    }
+
+    fn with(models: Models, loader: Loader, tenant_models: Option<Arc<dyn TenantModels>>) -> Self {
         Self {
-            models: RwLock::new(BTreeMap::new()),
-            loader: Loader {
-                config: InferenceConfig::default(),
-                cuda: false,
-                metrics: metrics.clone(),
-            },
-            default_embedding: String::new(),
-            default_classifier: String::new(),
-            default_generation: String::new(),
+            models: RwLock::new(models),
+            default_embedding: loader.config.default_embedding.clone(),
+            default_classifier: loader.config.default_classifier.clone(),
+            default_generation: loader.config.default_generation.clone(),
+            loader: Arc::new(loader),
+            tenant_models,
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Loads every model under `config.models_dir`; blocks while models load and warm
-    /// up, so call it off the async runtime.
-    pub fn open(config: &InferenceConfig, metrics: &Arc<Metrics>) -> Self {
+    /// Loads every platform model under `config.models_dir`, and fetches tenant models
+    /// from `tenant_models` when they are first asked for; blocks while models load and
+    /// warm up, so call it off the async runtime.
+    pub fn open(
+        config: &InferenceConfig,
+        metrics: &Arc<Metrics>,
+        tenant_models: Option<Arc<dyn TenantModels>>,
+    ) -> Self {
         let Some(dir) = &config.models_dir else {
             tracing::info!("inference.models_dir is not set: no local models");
             return Self::empty(metrics);
@@ -141,62 +216,33 @@ impl Registry {
         if config.threads > 0 {
             tch::set_num_threads(i32::try_from(config.threads).unwrap_or(i32::MAX));
         }
-        let cuda = device::cuda_available();
-        let mut folders: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.join("manifest.toml").is_file())
-                .collect(),
-            Err(err) => {
-                tracing::warn!(dir = %dir.display(), error = %err, "models folder unreadable: no local models");
-                Vec::new()
-            }
-        };
-        folders.sort();
-        let mut manifests = Vec::new();
-        for folder in folders {
-            match Manifest::read(&folder) {
-                Ok(manifest) => manifests.push((folder, manifest)),
-                Err(err) => {
-                    tracing::error!(error = %err, "model skipped: its manifest is unusable");
-                }
-            }
-        }
-        // Encoders first: classifiers read their vectors.
-        manifests.sort_by_key(|(_, manifest)| manifest.encoder.is_some());
-        let mut models: BTreeMap<String, Arc<Entry>> = BTreeMap::new();
-        for (folder, manifest) in manifests {
-            let entry = load(folder, manifest, &models, config, cuda, metrics);
-            models.insert(entry.info.id.clone(), Arc::new(entry));
-        }
-        Self {
-            models: RwLock::new(models),
-            loader: Loader {
-                config: config.clone(),
-                cuda,
-                metrics: metrics.clone(),
-            },
-            default_embedding: config.default_embedding.clone(),
-            default_classifier: config.default_classifier.clone(),
-            default_generation: config.default_generation.clone(),
-        }
+        let loader = Loader::new(
+            config.clone(),
+            super::device::cuda_available(),
+            metrics.clone(),
+        );
+        let models = loader.load_folder(dir);
+        Self::with(models, loader, tenant_models)
     }
 
-    /// The models, by id, of `kind` when given.
-    pub fn list(&self, kind: Option<ModelKind>) -> Vec<ModelInfo> {
+    /// The models `scope` sees, by id, of `kind` when given. Tenant models another
+    /// replica registered are listed once this replica has fetched them.
+    pub fn list(&self, scope: Scope, kind: Option<ModelKind>) -> Vec<ModelInfo> {
+        let owners: Vec<_> = scope.owners().collect();
         self.snapshot()
             .values()
+            .filter(|e| owners.contains(&e.info.owner))
             .filter(|e| kind.is_none_or(|k| e.info.manifest.kind == k))
             .map(|e| e.info.clone())
             .collect()
     }
 
-    /// Names of the language models that serve, the default one first.
+    /// Names of the platform language models that serve, the default one first.
     pub fn generation_models(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .snapshot()
             .values()
+            .filter(|e| e.info.owner.is_none())
             .filter(|e| e.info.manifest.kind == ModelKind::CausalLm && e.serving.is_some())
             .map(|e| e.info.manifest.name.clone())
             .collect();
@@ -205,26 +251,78 @@ impl Registry {
         names
     }
 
-    /// The model `reference` names: `name@version`, or `name` for its newest version.
-    pub fn get(&self, reference: &str) -> Option<ModelInfo> {
-        self.entry(reference).map(|e| e.info.clone())
+    /// The model `reference` names in `scope`: `name@version`, or `name` for its newest
+    /// version; a tenant model this replica has not loaded yet is fetched and loaded.
+    ///
+    /// # Errors
+    /// [`InferenceError`] when a tenant model cannot be fetched.
+    pub async fn get(
+        &self,
+        scope: Scope,
+        reference: &str,
+    ) -> Result<Option<ModelInfo>, InferenceError> {
+        Ok(self
+            .resolve(scope, reference)
+            .await?
+            .map(|e| e.info.clone()))
     }
 
     /// The models as they are now.
-    pub(super) fn snapshot(&self) -> BTreeMap<String, Arc<Entry>> {
+    pub(super) fn snapshot(&self) -> Models {
         self.models
             .read()
             .map(|models| models.clone())
             .unwrap_or_default()
     }
 
-    pub(super) fn entry(&self, reference: &str) -> Option<Arc<Entry>> {
-        find(&self.snapshot(), reference).cloned()
+    pub(super) fn entry(&self, scope: Scope, reference: &str) -> Option<Arc<Entry>> {
+        find(&self.snapshot(), scope, reference).cloned()
     }
 
-    /// The serving entry `model` names (empty: `default`), or why it cannot serve `call`.
-    fn serving(
+    /// The entry `reference` names in `scope`, fetching and loading a tenant model this
+    /// replica does not have yet.
+    pub(super) async fn resolve(
         &self,
+        scope: Scope,
+        reference: &str,
+    ) -> Result<Option<Arc<Entry>>, InferenceError> {
+        if let Some(entry) = self.entry(scope, reference) {
+            return Ok(Some(entry));
+        }
+        let (Scope::Tenant(tenant), Some(source)) = (scope, &self.tenant_models) else {
+            return Ok(None);
+        };
+        let _fetching = self.fetching.lock().await;
+        if let Some(entry) = self.entry(scope, reference) {
+            return Ok(Some(entry));
+        }
+        let Some(fetched) = source.fetch(tenant, reference).await? else {
+            return Ok(None);
+        };
+        let loader = self.loader.clone();
+        let loaded = self.snapshot();
+        let entry = tokio::task::spawn_blocking(move || {
+            loader.tenant_model(tenant, fetched, &loaded, None)
+        })
+        .await
+        .map_err(|err| InferenceError::Failed(err.to_string()))?;
+        Ok(Some(self.replace(entry)))
+    }
+
+    /// Puts `entry` in place of the model of its key.
+    pub(super) fn replace(&self, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
+        if let Ok(mut models) = self.models.write() {
+            models.insert(entry.key(), entry.clone());
+        }
+        entry
+    }
+
+    /// The serving entry `model` names in `scope` (empty: `default`), or why it cannot
+    /// serve `call`.
+    async fn serving(
+        &self,
+        scope: Scope,
         model: &str,
         default: &str,
         call: &'static str,
@@ -232,7 +330,8 @@ impl Registry {
     ) -> Result<Arc<Entry>, InferenceError> {
         let reference = if model.is_empty() { default } else { model };
         let entry = self
-            .entry(reference)
+            .resolve(scope, reference)
+            .await?
             .ok_or_else(|| InferenceError::NotFound(reference.to_owned()))?;
         if entry.info.manifest.kind != needs {
             return Err(InferenceError::WrongKind {
@@ -259,8 +358,9 @@ impl Registry {
     ///
     /// # Errors
     /// [`InferenceError`] when the model is unknown, of another kind, not ready or busy.
-    pub fn generate(
+    pub async fn generate(
         &self,
+        scope: Scope,
         model: &str,
         prompt: Prompt,
         sampling: Sampling,
@@ -271,12 +371,15 @@ impl Registry {
         ),
         InferenceError,
     > {
-        let entry = self.serving(
-            model,
-            &self.default_generation,
-            "Generate",
-            ModelKind::CausalLm,
-        )?;
+        let entry = self
+            .serving(
+                scope,
+                model,
+                &self.default_generation,
+                "Generate",
+                ModelKind::CausalLm,
+            )
+            .await?;
         let Some(Serving::Generation(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
@@ -290,15 +393,19 @@ impl Registry {
     /// fails.
     pub async fn classify(
         &self,
+        scope: Scope,
         model: &str,
         texts: Vec<String>,
     ) -> Result<Classified, InferenceError> {
-        let entry = self.serving(
-            model,
-            &self.default_classifier,
-            "Classify",
-            ModelKind::Classifier,
-        )?;
+        let entry = self
+            .serving(
+                scope,
+                model,
+                &self.default_classifier,
+                "Classify",
+                ModelKind::Classifier,
+            )
+            .await?;
         let Some(Serving::Classifier(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
@@ -316,10 +423,13 @@ impl Registry {
     /// [`InferenceError::Invalid`] when the inputs do not fit it.
     pub async fn predict(
         &self,
+        scope: Scope,
         model: &str,
         inputs: Tensors,
     ) -> Result<(String, Tensors), InferenceError> {
-        let entry = self.serving(model, "", "Predict", ModelKind::Torchscript)?;
+        let entry = self
+            .serving(scope, model, "", "Predict", ModelKind::Torchscript)
+            .await?;
         let Some(Serving::Predict(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
@@ -337,13 +447,21 @@ impl Registry {
     /// # Errors
     /// [`InferenceError`] when the model is unknown, of another kind, not ready, busy, or
     /// fails.
-    pub async fn embed(&self, model: &str, texts: Vec<String>) -> Result<Embedded, InferenceError> {
-        let entry = self.serving(
-            model,
-            &self.default_embedding,
-            "Embed",
-            ModelKind::Embedding,
-        )?;
+    pub async fn embed(
+        &self,
+        scope: Scope,
+        model: &str,
+        texts: Vec<String>,
+    ) -> Result<Embedded, InferenceError> {
+        let entry = self
+            .serving(
+                scope,
+                model,
+                &self.default_embedding,
+                "Embed",
+                ModelKind::Embedding,
+            )
+            .await?;
         let Some(Serving::Embedding(worker)) = &entry.serving else {
             return Err(InferenceError::Stopped);
         };
@@ -357,155 +475,24 @@ impl Registry {
     }
 }
 
-/// The entry `reference` names among `models`: `name@version`, or `name` for its newest
-/// version.
+/// The entry `reference` names among the `models` visible in `scope`: `name@version`, or
+/// `name` for its newest version; platform models first.
 pub(super) fn find<'m>(
-    models: &'m BTreeMap<String, Arc<Entry>>,
+    models: &'m Models,
+    scope: Scope,
     reference: &str,
 ) -> Option<&'m Arc<Entry>> {
-    models.get(reference).or_else(|| {
+    scope.owners().find_map(|owner| {
         models
-            .values()
-            .filter(|e| e.info.manifest.name == reference)
-            .max_by(|a, b| a.info.manifest.version.cmp(&b.info.manifest.version))
+            .get(&Key {
+                owner,
+                id: reference.to_owned(),
+            })
+            .or_else(|| {
+                models
+                    .values()
+                    .filter(|e| e.info.owner == owner && e.info.manifest.name == reference)
+                    .max_by(|a, b| a.info.manifest.version.cmp(&b.info.manifest.version))
+            })
     })
-}
-
-/// Verifies and loads the model of `manifest` in `folder` (its encoder among `loaded`); a
-/// model that fails comes back as a failed entry.
-pub(super) fn load(
-    folder: PathBuf,
-    manifest: Manifest,
-    loaded: &BTreeMap<String, Arc<Entry>>,
-    config: &InferenceConfig,
-    cuda: bool,
-    metrics: &Arc<Metrics>,
-) -> Entry {
-    let id = format!("{}@{}", manifest.name, manifest.version);
-    let metadata = std::fs::metadata(folder.join(&manifest.file)).ok();
-    let mut info = ModelInfo {
-        id: id.clone(),
-        size_bytes: metadata.as_ref().map_or(0, std::fs::Metadata::len),
-        created: metadata
-            .and_then(|m| m.modified().ok())
-            .map_or(OffsetDateTime::UNIX_EPOCH, OffsetDateTime::from),
-        state: ModelState::Failed(String::new()),
-        manifest,
-    };
-    let choice = config
-        .devices
-        .get(&info.manifest.name)
-        .copied()
-        .or(Some(config.device).filter(|d| *d != DeviceChoice::Auto))
-        .unwrap_or(info.manifest.device);
-    let started = Instant::now();
-    let loaded = device::resolve(choice, cuda)
-        .map_err(InferenceError::Failed)
-        .and_then(|device| {
-            start(&info, &folder, loaded, device, config, metrics).map(|s| (device, s))
-        });
-    let serving = match loaded {
-        Ok((device, serving)) => {
-            tracing::info!(model = %id, ?device, ms = started.elapsed().as_millis(), "model ready");
-            info.state = ModelState::Ready(device);
-            Some(serving)
-        }
-        Err(err) => {
-            tracing::error!(model = %id, error = %err, "model refused");
-            info.state = ModelState::Failed(err.to_string());
-            None
-        }
-    };
-    Entry {
-        info,
-        folder,
-        serving,
-    }
-}
-
-/// Loads and warms up the model of `info` on `device` and starts its worker.
-fn start(
-    info: &ModelInfo,
-    folder: &Path,
-    loaded: &BTreeMap<String, Arc<Entry>>,
-    device: tch::Device,
-    config: &InferenceConfig,
-    metrics: &Arc<Metrics>,
-) -> Result<Serving, InferenceError> {
-    let file = info.manifest.verify_file(folder)?;
-    let batching = Batching {
-        max_batch: info.manifest.max_batch,
-        max_wait: info.manifest.max_wait,
-        queue: config.queue,
-    };
-    let warm_up = ["warm-up".to_owned()];
-    match (info.manifest.kind, &info.manifest.encoder) {
-        (ModelKind::Embedding, _) => {
-            let mut runner = EmbeddingRunner::load(&info.manifest, folder, &file, device)?;
-            runner.run(&warm_up)?;
-            Ok(Serving::Embedding(Worker::start(
-                &info.id,
-                runner,
-                batching,
-                metrics.clone(),
-            )?))
-        }
-        (ModelKind::Classifier, Some(encoder)) => {
-            let encoder = find(loaded, encoder)
-                .filter(|e| e.info.manifest.kind == ModelKind::Embedding)
-                .ok_or_else(|| {
-                    InferenceError::Failed(format!(
-                        "its encoder {encoder:?} is not an embedding model in the models folder"
-                    ))
-                })?;
-            let encoder_file = encoder.info.manifest.verify_file(&encoder.folder)?;
-            let vectors = EmbeddingRunner::load(
-                &encoder.info.manifest,
-                &encoder.folder,
-                &encoder_file,
-                device,
-            )?;
-            let mut runner =
-                ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)?;
-            runner.run(&warm_up)?;
-            Ok(Serving::Classifier(Worker::start(
-                &info.id,
-                runner,
-                batching,
-                metrics.clone(),
-            )?))
-        }
-        (ModelKind::Torchscript, _) => {
-            let runner = PredictRunner::load(
-                &file,
-                info.manifest.inputs.clone(),
-                info.manifest.outputs.clone(),
-                device,
-            )?;
-            Ok(Serving::Predict(Worker::start(
-                &info.id,
-                runner,
-                batching,
-                metrics.clone(),
-            )?))
-        }
-        (ModelKind::CausalLm, _) => Ok(Serving::Generation(GenerationWorker::start(
-            &info.id,
-            &info.manifest,
-            folder,
-            &file,
-            device,
-            config.queue,
-            metrics.clone(),
-        )?)),
-        (kind, _) => Err(InferenceError::Failed(format!(
-            "{} models{} are not served by this build yet",
-            kind.as_str(),
-            if kind == ModelKind::Classifier {
-                " without an encoder"
-            } else {
-                ""
-            }
-        ))),
-    }
 }

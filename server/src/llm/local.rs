@@ -8,14 +8,14 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage};
 use crate::inference::{
-    InferenceError, Registry,
+    InferenceError, Registry, Scope,
     generation::{ChatTurn, Generated, Prompt, Sampling},
 };
 
 /// Tokens generated when a call sets no limit.
 const DEFAULT_MAX_TOKENS: usize = 512;
 
-/// A local model of the registry.
+/// A platform model of the registry (tenants' own models are not chat providers).
 pub struct LocalChat {
     registry: Arc<Registry>,
 }
@@ -68,7 +68,13 @@ impl ChatProvider for LocalChat {
         };
         let (_, events) = self
             .registry
-            .generate(&request.model, Prompt::Chat(turns), sampling)?;
+            .generate(
+                Scope::Platform,
+                &request.model,
+                Prompt::Chat(turns),
+                sampling,
+            )
+            .await?;
         let deltas = ReceiverStream::new(events).map(|event| match event {
             Ok(Generated::Delta(text)) => Ok(Delta::Text(text)),
             Ok(Generated::Done {

@@ -15,6 +15,7 @@ pub mod providers;
 pub mod role_policies;
 pub mod sealed;
 pub mod sessions;
+pub mod tenant_models;
 pub mod tenants;
 pub mod usage;
 pub mod users;

@@ -1,9 +1,10 @@
-//! ModelService conversions: inference errors to API errors, models to proto.
+//! ModelService conversions: inference and catalog errors to API errors, models to proto.
 
-use super::ApiError;
+use super::{ApiError, manifest::manifest_to_pb};
 use crate::{
     api::convert::timestamp,
-    inference::{InferenceError, ModelInfo, ModelKind, ModelState, device::DeviceChoice},
+    inference::{InferenceError, ModelInfo, ModelState},
+    model_catalog::CatalogError,
     pb::v1 as pb,
 };
 
@@ -28,12 +29,26 @@ impl From<InferenceError> for ApiError {
     }
 }
 
-pub(super) fn kind_of(kind: ModelKind) -> pb::ModelKind {
-    match kind {
-        ModelKind::Embedding => pb::ModelKind::Embedding,
-        ModelKind::Classifier => pb::ModelKind::Classifier,
-        ModelKind::CausalLm => pb::ModelKind::CausalLm,
-        ModelKind::Torchscript => pb::ModelKind::Torchscript,
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::Disabled | CatalogError::PlatformModel(_) => {
+                ApiError::FailedPrecondition(err.to_string())
+            }
+            CatalogError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            CatalogError::Exists(message) => ApiError::AlreadyExists(message),
+            CatalogError::TooMany(_) => ApiError::ResourceExhausted {
+                message: err.to_string(),
+                retry_after: None,
+            },
+            CatalogError::NotFound => ApiError::NotFound("model"),
+            CatalogError::Forbidden(message) => ApiError::PermissionDenied(message),
+            CatalogError::Inference(err) => err.into(),
+            CatalogError::Store(err) => err.into(),
+            CatalogError::Corrupt(_) | CatalogError::Io(_) | CatalogError::Crypto(_) => {
+                ApiError::Internal(err.to_string())
+            }
+        }
     }
 }
 
@@ -47,7 +62,6 @@ fn device_of(device: tch::Device) -> pb::Device {
 
 impl From<ModelInfo> for pb::Model {
     fn from(info: ModelInfo) -> Self {
-        let manifest = &info.manifest;
         let (state, device, error) = match &info.state {
             ModelState::Ready(device) => (pb::ModelState::Ready, device_of(*device), String::new()),
             ModelState::Failed(reason) => (
@@ -61,35 +75,13 @@ impl From<ModelInfo> for pb::Model {
                 String::new(),
             ),
         };
-        let preferred = match manifest.device {
-            DeviceChoice::Auto => pb::Device::Auto,
-            DeviceChoice::Cpu => pb::Device::Cpu,
-            DeviceChoice::Cuda => pb::Device::Cuda,
-        };
         Self {
             id: info.id.clone(),
-            manifest: Some(pb::ModelManifest {
-                name: manifest.name.clone(),
-                version: manifest.version.clone(),
-                kind: kind_of(manifest.kind).into(),
-                sha256: manifest.sha256.clone(),
-                tokenizer: manifest
-                    .tokenizer
-                    .as_ref()
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default(),
-                labels: manifest.labels.clone(),
-                max_length: i32::try_from(manifest.max_length).unwrap_or(i32::MAX),
-                dimensions: i32::try_from(manifest.dimensions).unwrap_or(i32::MAX),
-                preferred_device: preferred.into(),
-                threads: 0,
-                max_batch: i32::try_from(manifest.max_batch).unwrap_or(i32::MAX),
-                max_wait_us: i32::try_from(manifest.max_wait.as_micros()).unwrap_or(i32::MAX),
-            }),
+            manifest: Some(manifest_to_pb(&info.manifest)),
             state: state.into(),
             device: device.into(),
             error,
-            tenant_private: false,
+            tenant_private: info.owner.is_some(),
             size_bytes: i64::try_from(info.size_bytes).unwrap_or(i64::MAX),
             create_time: Some(timestamp(info.created)),
         }

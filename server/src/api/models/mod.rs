@@ -1,6 +1,7 @@
-//! ModelService: the local models of this replica and inference on them. Listing, lookup,
-//! embeddings, classification, generation, generic prediction and load/unload (platform
-//! operators) are served; model upload answers `UNIMPLEMENTED` until it is built.
+//! ModelService: the local models (the platform's and the caller's tenant's) and
+//! inference on them: listing, lookup, upload and deletion of a tenant's own models,
+//! load/unload on every replica, embeddings, classification, generation and generic
+//! prediction. Every call sees only the platform's models and its own tenant's.
 
 use std::sync::Arc;
 
@@ -9,51 +10,65 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 mod convert;
+mod manifest;
 mod requests;
 
+use manifest::manifest_of;
 use requests::{generation_of, tensors_of, texts_of};
 
 use super::{
     convert::{audit_resource, principal},
     error::ApiError,
     pagination::{PageRequest, split_page},
-    pending::pending_status,
 };
 use crate::{
-    auth::roles::PLATFORM_ADMIN,
+    audit::layer::AuditSlot,
     inference::{
-        ModelInfo, ModelKind, Registry, device::DeviceChoice, generation::Generated,
+        ModelInfo, ModelKind, Registry, Scope, device::DeviceChoice, generation::Generated,
         predict::Values,
     },
-    pb::v1::{self as pb, model_service_server::ModelService},
+    model_catalog::{Catalog, upload::MAX_CHUNK_BYTES},
+    pb::v1::{self as pb, model_service_server::ModelService, register_model_request::Part},
 };
+
+/// Largest ModelService message: an upload chunk and its framing.
+pub const MAX_MESSAGE_BYTES: usize = MAX_CHUNK_BYTES + 64 * 1024;
 
 /// The ModelService implementation.
 pub struct ModelApi {
     registry: Arc<Registry>,
+    catalog: Arc<Catalog>,
 }
 
 impl ModelApi {
-    /// Serves the models of `registry`.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    /// Serves the models of `registry`, tenants' own through `catalog`.
+    pub fn new(registry: Arc<Registry>, catalog: Arc<Catalog>) -> Self {
+        Self { registry, catalog }
     }
 }
 
-/// Loading and unloading platform models changes service for every tenant: only
-/// platform operators may.
-fn platform_operator<T>(request: &Request<T>) -> Result<(), ApiError> {
-    if principal(request)?.has_role(PLATFORM_ADMIN) {
-        Ok(())
+/// The models a call may use: the platform's and its tenant's.
+fn scope_of<T>(request: &Request<T>) -> Result<Scope, ApiError> {
+    Ok(Scope::Tenant(principal(request)?.tenant))
+}
+
+/// The device a Load call asks for.
+fn device_of(device: pb::Device) -> Option<DeviceChoice> {
+    match device {
+        pb::Device::Unspecified => None,
+        pb::Device::Auto => Some(DeviceChoice::Auto),
+        pb::Device::Cpu => Some(DeviceChoice::Cpu),
+        pb::Device::Cuda => Some(DeviceChoice::Cuda),
+    }
+}
+
+/// A model reference a call must give.
+fn required(model: &str) -> Result<&str, ApiError> {
+    if model.is_empty() {
+        Err(ApiError::invalid("model", "is required"))
     } else {
-        Err(ApiError::PermissionDenied(
-            "loading and unloading models (shared by every tenant) needs platform-admin".to_owned(),
-        ))
+        Ok(model)
     }
-}
-
-fn pending(method: &str, missing: &str) -> Status {
-    pending_status(pb::model_service_server::SERVICE_NAME, method, missing)
 }
 
 #[tonic::async_trait]
@@ -62,7 +77,7 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        principal(&request)?;
+        let tenant = principal(&request)?.tenant;
         let body = request.into_inner();
         let size = PageRequest::parse(body.page_size, "")?.size;
         let kind = match body.kind() {
@@ -73,8 +88,10 @@ impl ModelService for ModelApi {
             pb::ModelKind::Torchscript => Some(ModelKind::Torchscript),
         };
         let models: Vec<ModelInfo> = self
-            .registry
-            .list(kind)
+            .catalog
+            .list(tenant, kind)
+            .await
+            .map_err(ApiError::from)?
             .into_iter()
             .filter(|m| body.page_token.is_empty() || m.id > body.page_token)
             .take(size as usize + 1)
@@ -90,10 +107,12 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
-        principal(&request)?;
+        let scope = scope_of(&request)?;
         let model = self
             .registry
-            .get(&request.get_ref().model)
+            .get(scope, required(&request.get_ref().model)?)
+            .await
+            .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("model"))?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(model.into()),
@@ -104,12 +123,12 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        principal(&request)?;
+        let scope = scope_of(&request)?;
         let body = request.into_inner();
         let texts = texts_of(body.texts)?;
         let embedded = self
             .registry
-            .embed(&body.model, texts)
+            .embed(scope, &body.model, texts)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::EmbedResponse {
@@ -126,28 +145,71 @@ impl ModelService for ModelApi {
 
     async fn register_model(
         &self,
-        _: Request<Streaming<pb::RegisterModelRequest>>,
+        request: Request<Streaming<pb::RegisterModelRequest>>,
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
-        Err(pending("RegisterModel", "model upload is not built yet"))
+        let caller = principal(&request)?.clone();
+        let audit = request.extensions().get::<AuditSlot>().cloned();
+        let mut parts = request.into_inner();
+        let Some(Part::Manifest(manifest)) = parts.message().await?.and_then(|m| m.part) else {
+            return Err(ApiError::invalid("part", "the first message must be the manifest").into());
+        };
+        if let Some(audit) = audit {
+            audit.set_resource(format!("{}@{}", manifest.name, manifest.version));
+        }
+        let manifest = manifest_of(manifest)?;
+        let mut upload = self
+            .catalog
+            .start_upload(caller.tenant, manifest)
+            .await
+            .map_err(ApiError::from)?;
+        while let Some(message) = parts.message().await? {
+            match message.part {
+                Some(Part::Chunk(chunk)) => upload.model_chunk(&chunk).await,
+                Some(Part::TokenizerJson(chunk)) => upload.tokenizer_chunk(&chunk).await,
+                Some(Part::Manifest(_)) | None => {
+                    return Err(ApiError::invalid(
+                        "part",
+                        "after the manifest, send only chunk and tokenizer_json",
+                    )
+                    .into());
+                }
+            }
+            .map_err(ApiError::from)?;
+        }
+        let model = self
+            .catalog
+            .register(&caller, upload)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::RegisterModelResponse {
+            model: Some(model.into()),
+        }))
+    }
+
+    async fn delete_model(
+        &self,
+        request: Request<pb::DeleteModelRequest>,
+    ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        audit_resource(&request, &request.get_ref().model);
+        let caller = principal(&request)?;
+        self.catalog
+            .delete(&caller, required(&request.get_ref().model)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::DeleteModelResponse {}))
     }
 
     async fn load_model(
         &self,
         request: Request<pb::LoadModelRequest>,
     ) -> Result<Response<pb::LoadModelResponse>, Status> {
-        platform_operator(&request)?;
         audit_resource(&request, &request.get_ref().model);
-        let body = request.into_inner();
-        let device = match body.device() {
-            pb::Device::Unspecified => None,
-            pb::Device::Auto => Some(DeviceChoice::Auto),
-            pb::Device::Cpu => Some(DeviceChoice::Cpu),
-            pb::Device::Cuda => Some(DeviceChoice::Cuda),
-        };
-        let registry = self.registry.clone();
-        let model = tokio::task::spawn_blocking(move || registry.load_model(&body.model, device))
+        let caller = principal(&request)?;
+        let body = request.get_ref();
+        let model = self
+            .catalog
+            .load(&caller, required(&body.model)?, device_of(body.device()))
             .await
-            .map_err(|err| ApiError::Internal(err.to_string()))?
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::LoadModelResponse {
             model: Some(model.into()),
@@ -158,11 +220,12 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::UnloadModelRequest>,
     ) -> Result<Response<pb::UnloadModelResponse>, Status> {
-        platform_operator(&request)?;
         audit_resource(&request, &request.get_ref().model);
+        let caller = principal(&request)?;
         let model = self
-            .registry
-            .unload_model(&request.get_ref().model)
+            .catalog
+            .unload(&caller, required(&request.get_ref().model)?)
+            .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::UnloadModelResponse {
             model: Some(model.into()),
@@ -173,14 +236,14 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        principal(&request)?;
+        let scope = scope_of(&request)?;
         let body = request.into_inner();
         let top_k = usize::try_from(body.top_k)
             .map_err(|_| ApiError::invalid("top_k", "must not be negative"))?;
         let texts = texts_of(body.texts)?;
         let classified = self
             .registry
-            .classify(&body.model, texts)
+            .classify(scope, &body.model, texts)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ClassifyResponse {
@@ -206,15 +269,13 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::PredictRequest>,
     ) -> Result<Response<pb::PredictResponse>, Status> {
-        principal(&request)?;
+        let scope = scope_of(&request)?;
         let body = request.into_inner();
-        if body.model.is_empty() {
-            return Err(ApiError::invalid("model", "is required").into());
-        }
+        required(&body.model)?;
         let inputs = tensors_of(body.inputs)?;
         let (model, outputs) = self
             .registry
-            .predict(&body.model, inputs)
+            .predict(scope, &body.model, inputs)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::PredictResponse {
@@ -245,12 +306,13 @@ impl ModelService for ModelApi {
         &self,
         request: Request<pb::GenerateRequest>,
     ) -> Result<Response<Self::GenerateStream>, Status> {
-        principal(&request)?;
+        let scope = scope_of(&request)?;
         let body = request.into_inner();
         let (prompt, sampling) = generation_of(&body)?;
         let (_, mut events) = self
             .registry
-            .generate(&body.model, prompt, sampling)
+            .generate(scope, &body.model, prompt, sampling)
+            .await
             .map_err(ApiError::from)?;
         let (out, stream) = mpsc::channel(32);
         tokio::spawn(async move {

@@ -357,6 +357,11 @@ pub(super) const TABLE: &[(&str, &str, Access)] = &[
     ),
     (
         "codexcontinue.v1.ModelService",
+        "DeleteModel",
+        needs("model", "write"),
+    ),
+    (
+        "codexcontinue.v1.ModelService",
         "LoadModel",
         needs("model", "write"),
     ),
