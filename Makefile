@@ -59,7 +59,11 @@ test: libtorch ## Lint, then the whole suite against real Postgres, Redis and cl
 bench: libtorch ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
 	@$(SERVICES) up dev
 	$(CARGO) build --release --locked --bins
-	@eval "$$($(SERVICES) env dev)"; $(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail
+	@scripts/models.sh target/release/codexcontinue
+	@scripts/models.sh --tools
+	@eval "$$($(SERVICES) env dev)"; \
+	export CODEXCONTINUE_TEST_MODELS_DIR="$(CURDIR)/.dev/models" CODEXCONTINUE_BENCH_PYTHON="$(CURDIR)/.dev/export-venv/bin/python"; \
+	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference
 
 lint: libtorch ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check

@@ -3,7 +3,8 @@
 # (never from a model hub): all-MiniLM-L6-v2 and SmolLM2-135M-Instruct exported to
 # TorchScript, and the domain classifier trained on MiniLM by the server binary given as
 # $1 (default: the debug build) from server/data/domain_classifier. Each step runs only
-# when its inputs changed.
+# when its inputs changed. With `--tools` it only makes sure the export venv (PyTorch,
+# transformers, sentence-transformers: the benchmark's Python peer) is installed.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,5 +63,9 @@ train_classifier() {
   mv "$classifier.partial" "$classifier"
 }
 
+if [[ "${1:-}" == --tools ]]; then
+  export_tools
+  exit 0
+fi
 export_models
 train_classifier

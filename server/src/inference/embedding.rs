@@ -55,6 +55,23 @@ impl Runner for EmbeddingRunner {
     type Output = Vec<f32>;
 
     fn run(&mut self, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize), InferenceError> {
+        let mut vectors = vec![Vec::new(); texts.len()];
+        let mut tokens = 0;
+        for bucket in self.encoder.buckets(texts)? {
+            let part: Vec<String> = bucket.iter().map(|&i| texts[i].clone()).collect();
+            let (embedded, used) = self.embed(&part)?;
+            tokens += used;
+            for (index, vector) in bucket.into_iter().zip(embedded) {
+                vectors[index] = vector;
+            }
+        }
+        Ok((vectors, tokens))
+    }
+}
+
+impl EmbeddingRunner {
+    /// One model call on `texts`, padded to the longest.
+    fn embed(&mut self, texts: &[String]) -> Result<(Vec<Vec<f32>>, usize), InferenceError> {
         let batch = self.encoder.encode(texts, self.device)?;
         let output = tch::no_grad(|| self.module.forward_ts(&[&batch.ids, &batch.mask]))
             .map_err(|err| InferenceError::Failed(super::torch_reason(&err)))?;

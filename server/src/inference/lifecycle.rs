@@ -161,15 +161,17 @@ impl Loader {
             max_batch: info.manifest.max_batch,
             max_wait: info.manifest.max_wait,
             queue: self.config.queue,
+            threads: self.worker_threads(&info.manifest),
         };
         let metrics = self.metrics.clone();
-        let warm_up = ["warm-up".to_owned()];
+        let workers = info.manifest.workers;
         match (info.manifest.kind, &info.manifest.encoder) {
             (ModelKind::Embedding, _) => {
-                let mut runner = EmbeddingRunner::load(&info.manifest, folder, &file, device)?;
-                runner.run(&warm_up)?;
+                let runners = copies(workers, || {
+                    EmbeddingRunner::load(&info.manifest, folder, &file, device)
+                })?;
                 Ok(Serving::Embedding(Worker::start(
-                    &info.id, runner, batching, metrics,
+                    &info.id, runners, batching, metrics,
                 )?))
             }
             (ModelKind::Classifier, Some(encoder)) => {
@@ -182,28 +184,32 @@ impl Loader {
                         ))
                     })?;
                 let encoder_file = encoder.info.manifest.verify_file(&encoder.folder)?;
-                let vectors = EmbeddingRunner::load(
-                    &encoder.info.manifest,
-                    &encoder.folder,
-                    &encoder_file,
-                    device,
-                )?;
-                let mut runner =
-                    ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)?;
-                runner.run(&warm_up)?;
+                let runners = copies(workers, || {
+                    let vectors = EmbeddingRunner::load(
+                        &encoder.info.manifest,
+                        &encoder.folder,
+                        &encoder_file,
+                        device,
+                    )?;
+                    ClassifierRunner::load(vectors, &file, info.manifest.labels.clone(), device)
+                })?;
                 Ok(Serving::Classifier(Worker::start(
-                    &info.id, runner, batching, metrics,
+                    &info.id, runners, batching, metrics,
                 )?))
             }
             (ModelKind::Torchscript, _) => {
-                let runner = PredictRunner::load(
-                    &file,
-                    info.manifest.inputs.clone(),
-                    info.manifest.outputs.clone(),
-                    device,
-                )?;
+                let runners = (0..workers)
+                    .map(|_| {
+                        PredictRunner::load(
+                            &file,
+                            info.manifest.inputs.clone(),
+                            info.manifest.outputs.clone(),
+                            device,
+                        )
+                    })
+                    .collect::<Result<_, _>>()?;
                 Ok(Serving::Predict(Worker::start(
-                    &info.id, runner, batching, metrics,
+                    &info.id, runners, batching, metrics,
                 )?))
             }
             (ModelKind::CausalLm, _) => Ok(Serving::Generation(GenerationWorker::start(
@@ -220,6 +226,39 @@ impl Loader {
             )),
         }
     }
+}
+
+impl Loader {
+    /// Intra-op threads of each of a model's workers: its manifest's, else
+    /// `inference.threads` (or the cores) shared out among its workers; 0 leaves a single
+    /// worker to libtorch's setting.
+    fn worker_threads(&self, manifest: &Manifest) -> usize {
+        if manifest.threads > 0 {
+            return manifest.threads;
+        }
+        if manifest.workers <= 1 && self.config.threads == 0 {
+            return 0;
+        }
+        let total = match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            threads => threads,
+        };
+        (total / manifest.workers).max(1)
+    }
+}
+
+/// `count` copies of a text model's runner, each warmed up.
+fn copies<R: Runner<Input = String>>(
+    count: usize,
+    load: impl Fn() -> Result<R, InferenceError>,
+) -> Result<Vec<R>, InferenceError> {
+    (0..count)
+        .map(|_| {
+            let mut runner = load()?;
+            runner.run(&["warm-up".to_owned()])?;
+            Ok(runner)
+        })
+        .collect()
 }
 
 impl Registry {

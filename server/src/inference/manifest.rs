@@ -16,6 +16,8 @@ use super::{InferenceError, device::DeviceChoice};
 
 /// Most items in one batch a manifest may ask for.
 const MAX_BATCH_LIMIT: usize = 1024;
+/// Most workers (and intra-op threads per worker) a manifest may ask for.
+const MAX_WORKERS: usize = 64;
 
 /// What a model does, which decides the calls it serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -99,6 +101,13 @@ pub struct Manifest {
     /// Longest a request waits for its batch to fill.
     #[serde(default = "default_max_wait", with = "humantime_serde")]
     pub max_wait: Duration,
+    /// Worker threads, each with its own copy of the model (see `inference::worker`).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// libtorch intra-op threads per worker; 0: `inference.threads` shared out among the
+    /// workers.
+    #[serde(default)]
+    pub threads: usize,
     /// Generic models: the names of `forward`'s arguments, in order.
     #[serde(default)]
     pub inputs: Vec<String>,
@@ -127,6 +136,11 @@ pub struct GenerationSettings {
     pub default_system: String,
     /// Tokens that end a reply.
     pub stop_tokens: Vec<String>,
+}
+
+/// Workers when a manifest says nothing.
+pub fn default_workers() -> usize {
+    1
 }
 
 /// Longest input when a manifest says nothing.
@@ -204,6 +218,15 @@ impl Manifest {
         }
         if !(1..=MAX_BATCH_LIMIT).contains(&self.max_batch) {
             return Err(format!("max_batch must be 1 to {MAX_BATCH_LIMIT}"));
+        }
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(format!("workers must be 1 to {MAX_WORKERS}"));
+        }
+        if self.threads > MAX_WORKERS {
+            return Err(format!("threads must be 0 to {MAX_WORKERS}"));
+        }
+        if self.kind == ModelKind::CausalLm && self.workers != 1 {
+            return Err("a causal-lm model runs one generation worker (workers = 1)".to_owned());
         }
         if self.max_length == 0 {
             return Err("max_length must be at least 1".to_owned());

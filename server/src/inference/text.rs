@@ -1,6 +1,8 @@
 //! Texts to model inputs: a HuggingFace `tokenizer.json`, set to pad each batch to its
 //! longest text and to cut inputs at the model's `max_length` (some shipped tokenizers
-//! pad and cut to a fixed length instead, which wastes work on short texts).
+//! pad and cut to a fixed length instead, which wastes work on short texts). A batch of
+//! texts of mixed lengths is run in buckets of similar length ([`TextEncoder::buckets`]),
+//! so short texts are not padded to the longest of the batch.
 
 use std::path::Path;
 
@@ -8,6 +10,10 @@ use tch::{Device, Tensor};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::InferenceError;
+
+/// Most tokens, padding included, in one bucket: a few long texts or many short ones.
+/// (On CPUs a model call on more gains little; on GPUs batches are large anyway.)
+const BUCKET_TOKENS: usize = 256;
 
 /// Token ids and attention mask of a batch, on the model's device.
 pub struct Batch {
@@ -34,6 +40,9 @@ impl TextEncoder {
             path: path.to_owned(),
             reason,
         };
+        // Each model worker tokenizes on its own thread: the workers are the parallelism,
+        // and the tokenizer's own thread pool would only compete with libtorch's.
+        tokenizers::utils::parallelism::set_parallelism(false);
         let mut tokenizer = Tokenizer::from_file(path).map_err(|err| load(err.to_string()))?;
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
         tokenizer.with_padding(Some(PaddingParams {
@@ -47,6 +56,35 @@ impl TextEncoder {
             }))
             .map_err(|err| load(err.to_string()))?;
         Ok(Self { tokenizer })
+    }
+
+    /// The texts' indices in buckets of similar length, shortest first: each bucket is
+    /// a run of texts sorted by length whose padded size stays within [`BUCKET_TOKENS`]
+    /// (a text longer than that is a bucket of its own).
+    ///
+    /// # Errors
+    /// [`InferenceError::Failed`] when the tokenizer fails.
+    pub fn buckets(&self, texts: &[String]) -> Result<Vec<Vec<usize>>, InferenceError> {
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let lengths: Vec<usize> = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|err| InferenceError::Failed(format!("tokenizer: {err}")))?
+            .iter()
+            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+            .collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| lengths[i]);
+        let mut buckets: Vec<Vec<usize>> = Vec::new();
+        for index in order {
+            match buckets.last_mut() {
+                Some(bucket) if lengths[index] * (bucket.len() + 1) <= BUCKET_TOKENS => {
+                    bucket.push(index);
+                }
+                _ => buckets.push(vec![index]),
+            }
+        }
+        Ok(buckets)
     }
 
     /// Tokenizes `texts` into one batch on `device`.

@@ -1,14 +1,17 @@
-//! A model's worker: one thread owns the loaded model and serves a bounded queue of
-//! requests, each a list of items (texts, or tensors for generic models). It takes the
-//! first request waiting, then keeps taking requests until the batch holds `max_batch`
-//! items or `max_wait` has passed since the first, runs the model once on the batch (for
-//! texts: padded to the longest), and answers each request with its part. A full queue refuses at once, so callers learn of
-//! overload instead of waiting without bound. Dropping the [`Worker`] lets the thread
-//! finish what it queued and stop.
+//! A model's workers: one or more threads, each owning a copy of the loaded model with its
+//! own libtorch intra-op threads, serve one bounded queue of requests, each a list of items
+//! (texts, or tensors for generic models). A free worker takes the first request waiting,
+//! then keeps taking requests until the batch holds `max_batch` items or `max_wait` has
+//! passed since the first, runs the model on the batch, and answers each request with its
+//! part; meanwhile the next free worker collects the next batch. (On CPUs, two workers of
+//! one thread each do more than one worker of two threads: small matrices parallelise
+//! poorly inside one call.) A full queue refuses at once, so callers learn of overload
+//! instead of waiting without bound. Dropping the [`Worker`] lets the threads finish what
+//! was queued and stop.
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex,
         mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
     },
     thread,
@@ -52,32 +55,44 @@ pub struct Batching {
     pub max_wait: Duration,
     /// Requests that may wait in the queue.
     pub queue: usize,
+    /// libtorch intra-op threads of each worker; 0 leaves libtorch's setting.
+    pub threads: usize,
 }
 
-/// The handle of a model's worker thread.
+/// The handle of a model's worker threads.
 pub struct Worker<I, O> {
     name: String,
     requests: SyncSender<Request<I, O>>,
 }
 
 impl<I: Clone + Send + 'static, O: Send + 'static> Worker<I, O> {
-    /// Starts a thread serving `runner` for model `name`, batching as `batching` says and
-    /// counting batch sizes in `metrics`.
+    /// Starts a thread per runner (each a copy of the model) serving model `name`,
+    /// batching as `batching` says and counting batch sizes in `metrics`.
     ///
     /// # Errors
-    /// [`InferenceError::Failed`] when the thread cannot be started.
+    /// [`InferenceError::Failed`] when a thread cannot be started.
     pub fn start<R: Runner<Input = I, Output = O>>(
         name: &str,
-        runner: R,
+        runners: Vec<R>,
         batching: Batching,
         metrics: Arc<Metrics>,
     ) -> Result<Self, InferenceError> {
         let (requests, queue) = mpsc::sync_channel(batching.queue.max(1));
-        let model = name.to_owned();
-        thread::Builder::new()
-            .name(format!("model-{name}"))
-            .spawn(move || serve(&model, runner, &queue, batching, &metrics))
-            .map_err(|err| InferenceError::Failed(format!("cannot start a worker: {err}")))?;
+        let queue = Arc::new(Mutex::new(queue));
+        for (n, runner) in runners.into_iter().enumerate() {
+            let model = name.to_owned();
+            let queue = queue.clone();
+            let metrics = metrics.clone();
+            thread::Builder::new()
+                .name(format!("model-{name}-{n}"))
+                .spawn(move || {
+                    if batching.threads > 0 {
+                        tch::set_num_threads(i32::try_from(batching.threads).unwrap_or(1));
+                    }
+                    serve(&model, runner, &queue, batching, &metrics);
+                })
+                .map_err(|err| InferenceError::Failed(format!("cannot start a worker: {err}")))?;
+        }
         Ok(Self {
             name: name.to_owned(),
             requests,
@@ -100,33 +115,44 @@ impl<I: Clone + Send + 'static, O: Send + 'static> Worker<I, O> {
     }
 }
 
-/// The worker thread: batches until every sender is gone.
+/// A worker thread: batches until every sender is gone.
 fn serve<R: Runner>(
     model: &str,
     mut runner: R,
-    queue: &Receiver<Request<R::Input, R::Output>>,
+    queue: &Mutex<Receiver<Request<R::Input, R::Output>>>,
     batching: Batching,
     metrics: &Metrics,
 ) {
-    while let Ok(first) = queue.recv() {
-        let deadline = Instant::now() + batching.max_wait;
-        let mut size = first.items.len();
-        let mut batch = vec![first];
-        while size < batching.max_batch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(left) {
-                Ok(request) => {
-                    size += request.items.len();
-                    batch.push(request);
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-            }
-        }
+    while let Some(mut batch) = collect(queue, batching) {
         // Requests whose caller went away are not worth running.
         batch.retain(|request| !request.reply.is_closed());
         run_batch(model, &mut runner, batch, batching.max_batch, metrics);
     }
     tracing::info!(model, "model worker stopped");
+}
+
+/// The next batch, taken while holding the queue (other workers wait their turn); `None`
+/// once every sender is gone.
+fn collect<I, O>(
+    queue: &Mutex<Receiver<Request<I, O>>>,
+    batching: Batching,
+) -> Option<Vec<Request<I, O>>> {
+    let queue = queue.lock().ok()?;
+    let first = queue.recv().ok()?;
+    let deadline = Instant::now() + batching.max_wait;
+    let mut size = first.items.len();
+    let mut batch = vec![first];
+    while size < batching.max_batch {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match queue.recv_timeout(left) {
+            Ok(request) => {
+                size += request.items.len();
+                batch.push(request);
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// Runs `batch` in model calls of at most `max_batch` items and answers each request.
@@ -196,11 +222,12 @@ mod tests {
             max_batch: 8,
             max_wait: Duration::from_millis(200),
             queue: 64,
+            threads: 0,
         };
         let worker = Arc::new(
             Worker::start(
                 "test",
-                Lengths(seen.clone()),
+                vec![Lengths(seen.clone())],
                 batching,
                 Arc::new(Metrics::new()),
             )
@@ -222,6 +249,46 @@ mod tests {
         assert!(sizes.len() < 16, "some requests shared a batch: {sizes:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_take_turns_at_the_queue() {
+        /// Records which copy ran each batch; each batch takes a while.
+        struct Copy(usize, Arc<std::sync::Mutex<Vec<usize>>>);
+        impl Runner for Copy {
+            type Input = String;
+            type Output = usize;
+            fn run(&mut self, texts: &[String]) -> Result<(Vec<usize>, usize), InferenceError> {
+                self.1.lock().unwrap().push(self.0);
+                std::thread::sleep(Duration::from_millis(20));
+                Ok((vec![self.0; texts.len()], 0))
+            }
+        }
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let batching = Batching {
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+            queue: 64,
+            threads: 1,
+        };
+        let copies = vec![Copy(0, ran.clone()), Copy(1, ran.clone())];
+        let worker =
+            Arc::new(Worker::start("pool", copies, batching, Arc::new(Metrics::new())).unwrap());
+        let calls: Vec<_> = (0..12)
+            .map(|n| {
+                let worker = worker.clone();
+                tokio::spawn(async move { worker.run(vec![n.to_string()]).await })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        let ran = ran.lock().unwrap().clone();
+        assert_eq!(ran.len(), 12);
+        assert!(
+            ran.contains(&0) && ran.contains(&1),
+            "one copy did everything: {ran:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         struct Stuck;
@@ -237,8 +304,10 @@ mod tests {
             max_batch: 1,
             max_wait: Duration::ZERO,
             queue: 1,
+            threads: 0,
         };
-        let worker = Worker::start("stuck", Stuck, batching, Arc::new(Metrics::new())).unwrap();
+        let worker =
+            Worker::start("stuck", vec![Stuck], batching, Arc::new(Metrics::new())).unwrap();
         // One request runs, one waits in the queue: of three sent at once, at least one
         // finds the queue full.
         let (a, b, c) = tokio::join!(

@@ -10,6 +10,7 @@ use crate::{
         device::DeviceChoice,
         manifest::{
             GenerationSettings, Precision, default_max_batch, default_max_length, default_max_wait,
+            default_workers,
         },
     },
     pb::v1 as pb,
@@ -41,7 +42,8 @@ pub(super) fn manifest_of(manifest: pb::ModelManifest) -> Result<Manifest, ApiEr
     if manifest.threads != 0 {
         return Err(ApiError::invalid(
             "manifest.threads",
-            "models share the server's libtorch threads (inference.threads); leave it 0",
+            "a tenant's model runs with the threads the operator set (inference.threads); \
+             leave it 0",
         ));
     }
     let device = match manifest.preferred_device() {
@@ -98,6 +100,8 @@ pub(super) fn manifest_of(manifest: pb::ModelManifest) -> Result<Manifest, ApiEr
         inputs: manifest.inputs,
         outputs: manifest.outputs,
         generation,
+        workers: default_workers(),
+        threads: 0,
     })
 }
 
@@ -129,7 +133,7 @@ pub(super) fn manifest_to_pb(manifest: &Manifest) -> pb::ModelManifest {
         max_length: int(manifest.max_length),
         dimensions: int(manifest.dimensions),
         preferred_device: preferred.into(),
-        threads: 0,
+        threads: int(manifest.threads),
         max_batch: int(manifest.max_batch),
         max_wait_us: i32::try_from(manifest.max_wait.as_micros()).unwrap_or(i32::MAX),
         encoder: manifest.encoder.clone().unwrap_or_default(),
