@@ -212,6 +212,23 @@ async fn generate(client: &mut ModelServiceClient<Channel>, key: &str) -> (f64, 
     )
 }
 
+/// The token ids of the committed reference prompt (the ChatML form of "What is the capital
+/// of France?").
+fn reference_prompt(tokenizer: &Path) -> Vec<i64> {
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/smollm2_reference.json"))
+            .expect("reference");
+    let tokenizer = tokenizers::Tokenizer::from_file(tokenizer).expect("SmolLM2 tokenizer");
+    let prompt = reference["prompt"].as_str().expect("a prompt");
+    tokenizer
+        .encode(prompt, false)
+        .expect("tokenize")
+        .get_ids()
+        .iter()
+        .map(|&id| i64::from(id))
+        .collect()
+}
+
 /// The greedy next token after one step of the SmolLM2 module, and its cache.
 fn step(module: &CModule, input: &[i64], past: (&Tensor, &Tensor)) -> (i64, Tensor, Tensor) {
     let output = tch::no_grad(|| {
@@ -351,25 +368,44 @@ async fn main() {
     );
     println!("\nvectors agree: cosine {agreement:.6} on the first text\n");
 
+    let cold = generate(&mut client.clone(), &key).await;
     let (rate, first, generated) = generate(&mut client.clone(), &key).await;
     tch::set_num_threads(i32::try_from(THREADS).expect("few threads"));
     let module = CModule::load(models.join("smollm2-135m-instruct/model.pt")).expect("SmolLM2");
-    let prompt: Vec<i64> = (0..37).map(|n| 200 + n * 37).collect();
+    let prompt = reference_prompt(&models.join("smollm2-135m-instruct/tokenizer.json"));
     decode(&module, &prompt, true);
     let (cached, cached_tokens) = decode(&module, &prompt, true);
     let (uncached, uncached_tokens) = decode(&module, &prompt, false);
-    assert_eq!(
-        cached_tokens, uncached_tokens,
-        "the cache changes nothing but speed"
-    );
+    // With int8 layers, whose activations are quantized per call, recomputing the whole
+    // sequence is not exactly the cached computation: the answers may differ.
+    let answer = |tokens: &[i64]| {
+        let end = tokens
+            .iter()
+            .position(|&t| t == 2)
+            .unwrap_or(tokens.len() - 1);
+        tokens[..=end].to_vec()
+    };
+    let same = answer(&cached_tokens) == answer(&uncached_tokens);
     println!("## Generation: smollm2-135m-instruct, greedy, {THREADS} torch threads\n");
     println!("| how | tokens/s |");
     println!("|---|---|");
     println!(
+        "| gRPC Generate, first call after start, {} tokens (first text after {} ms) | {:.1} |",
+        cold.2,
+        cold.1.as_millis(),
+        cold.0
+    );
+    println!(
         "| gRPC Generate, {generated} tokens (first text after {} ms) | {rate:.1} |",
         first.as_millis()
     );
-    println!("| step module with key/value cache, {GENERATED} tokens after 37 | {cached:.1} |");
+    println!(
+        "| step module with key/value cache, {GENERATED} tokens after {} | {cached:.1} |",
+        prompt.len()
+    );
     println!("| step module without cache (whole sequence each step) | {uncached:.1} |");
-    println!("\nthe cache is {:.1}× faster", cached / uncached);
+    println!(
+        "\nthe cache is {:.1}× faster; same answer to the reference prompt: {same}",
+        cached / uncached
+    );
 }

@@ -18,6 +18,7 @@ use super::{
     InferenceError,
     decoding::{Decoded, Sampler},
     manifest::{GenerationSettings, Manifest},
+    worker::Batching,
 };
 use crate::telemetry::Metrics;
 
@@ -95,16 +96,19 @@ impl GenerationWorker {
         folder: &Path,
         file: &Path,
         device: Device,
-        queue: usize,
+        batching: Batching,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, InferenceError> {
         let mut engine = Engine::load(manifest, folder, file, device)?;
         engine.warm_up()?;
-        let (jobs, waiting) = mpsc::sync_channel(queue.max(1));
+        let (jobs, waiting) = mpsc::sync_channel(batching.queue.max(1));
         let model = id.to_owned();
         thread::Builder::new()
             .name(format!("model-{id}"))
-            .spawn(move || serve(&model, &mut engine, &waiting, &metrics))
+            .spawn(move || {
+                tch::set_num_threads(i32::try_from(batching.threads).unwrap_or(1));
+                serve(&model, &mut engine, &waiting, &metrics);
+            })
             .map_err(|err| InferenceError::Failed(format!("cannot start a worker: {err}")))?;
         Ok(Self {
             name: id.to_owned(),

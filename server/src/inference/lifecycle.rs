@@ -218,7 +218,7 @@ impl Loader {
                 folder,
                 &file,
                 device,
-                self.config.queue,
+                batching,
                 metrics,
             )?)),
             (ModelKind::Classifier, None) => Err(InferenceError::Failed(
@@ -230,14 +230,11 @@ impl Loader {
 
 impl Loader {
     /// Intra-op threads of each of a model's workers: its manifest's, else
-    /// `inference.threads` (or the cores) shared out among its workers; 0 leaves a single
-    /// worker to libtorch's setting.
+    /// `inference.threads` (or the cores) shared out among its workers. Always set on each
+    /// worker's thread: libtorch's default for new threads is whatever was set last.
     fn worker_threads(&self, manifest: &Manifest) -> usize {
         if manifest.threads > 0 {
             return manifest.threads;
-        }
-        if manifest.workers <= 1 && self.config.threads == 0 {
-            return 0;
         }
         let total = match self.config.threads {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),

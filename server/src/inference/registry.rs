@@ -216,6 +216,10 @@ impl Registry {
         if config.threads > 0 {
             tch::set_num_threads(i32::try_from(config.threads).unwrap_or(i32::MAX));
         }
+        // The profiling executor re-optimises a module for input shapes it has not seen,
+        // and a decoding step sees a new cache length at every token: it would stall
+        // generation for nothing. The plain executor runs the same graphs without that.
+        tch::jit::set_profiling_mode(false);
         let loader = Loader::new(
             config.clone(),
             super::device::cuda_available(),

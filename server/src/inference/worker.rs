@@ -55,7 +55,7 @@ pub struct Batching {
     pub max_wait: Duration,
     /// Requests that may wait in the queue.
     pub queue: usize,
-    /// libtorch intra-op threads of each worker; 0 leaves libtorch's setting.
+    /// libtorch intra-op threads of each worker.
     pub threads: usize,
 }
 
@@ -86,9 +86,7 @@ impl<I: Clone + Send + 'static, O: Send + 'static> Worker<I, O> {
             thread::Builder::new()
                 .name(format!("model-{name}-{n}"))
                 .spawn(move || {
-                    if batching.threads > 0 {
-                        tch::set_num_threads(i32::try_from(batching.threads).unwrap_or(1));
-                    }
+                    tch::set_num_threads(i32::try_from(batching.threads).unwrap_or(1));
                     serve(&model, runner, &queue, batching, &metrics);
                 })
                 .map_err(|err| InferenceError::Failed(format!("cannot start a worker: {err}")))?;
@@ -222,7 +220,7 @@ mod tests {
             max_batch: 8,
             max_wait: Duration::from_millis(200),
             queue: 64,
-            threads: 0,
+            threads: 1,
         };
         let worker = Arc::new(
             Worker::start(
@@ -304,7 +302,7 @@ mod tests {
             max_batch: 1,
             max_wait: Duration::ZERO,
             queue: 1,
-            threads: 0,
+            threads: 1,
         };
         let worker =
             Worker::start("stuck", vec![Stuck], batching, Arc::new(Metrics::new())).unwrap();
