@@ -230,7 +230,8 @@ async fn a_replica_without_workers_leaves_its_jobs_to_another() {
     assert_eq!(queued, 1);
     assert_eq!(title_requests(&t), 0);
 
-    let worker = t.server.replica().await;
+    // Default settings: this replica runs job workers.
+    let worker = t.server.replica_with(Vec::new()).await;
     eventually("the other replica titles it", || async {
         let scraped = metrics::scrape(&worker).await;
         (metrics::value(&scraped, TITLE_DONE) == 1).then_some(())
