@@ -6,9 +6,7 @@ use codexcontinue::pb::v1::{
     ProviderKind, SendMessageRequest, SendMessageResponse,
     admin_service_client::AdminServiceClient, chat_service_client::ChatServiceClient,
 };
-use codexcontinue_tests::{
-    ServerOptions, TestDatabase, TestServer, grpc::authorized, llm_upstream::LlmUpstream,
-};
+use codexcontinue_tests::{TestServer, grpc::authorized, llm_upstream::LlmUpstream};
 use tonic::{Code, transport::Channel};
 
 use super::chat_fixture::{KEY, set_provider, set_route};
@@ -49,14 +47,7 @@ async fn the_platform_provider_serves_tenants_until_they_configure_their_own() {
     .map(|(k, v)| (format!("CODEXCONTINUE_LLM__PLATFORM_DEFAULT__{k}"), v))
     .chain([("CODEXCONTINUE_JOBS__WORKERS".to_owned(), "0".to_owned())])
     .collect();
-    let server = TestServer::spawn(
-        TestDatabase::migrated().await,
-        ServerOptions {
-            env,
-            redis_url: None,
-        },
-    )
-    .await;
+    let server = TestServer::with_env(env).await;
     let key = server.owner_key.clone();
     let channel = server.channel().await;
     let mut admin = AdminServiceClient::new(channel.clone());

@@ -10,10 +10,10 @@ use codexcontinue::pb::v1::{
     register_model_request::Part,
 };
 use codexcontinue_tests::{
-    ServerOptions, TestDatabase, TestEnv, TestServer,
+    TestEnv, TestServer,
     grpc::{authorized, bad_field},
     metrics,
-    models::{save_affine_model, temp_folder},
+    models::{model_server, save_affine_model, temp_folder},
 };
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
@@ -56,16 +56,7 @@ async fn serve(models: Option<PathBuf>) -> (TestServer, ModelServiceClient<Chann
             )]
         })
         .unwrap_or_default();
-    let server = TestServer::spawn(
-        TestDatabase::migrated().await,
-        ServerOptions {
-            env,
-            redis_url: None,
-        },
-    )
-    .await;
-    let client = ModelServiceClient::new(server.channel().await);
-    (server, client)
+    model_server(env).await
 }
 
 fn embed(key: &str, texts: &[&str], model: &str) -> tonic::Request<EmbedRequest> {

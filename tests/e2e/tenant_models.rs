@@ -10,9 +10,9 @@ use codexcontinue::pb::v1::{
     UnloadModelRequest, model_service_client::ModelServiceClient, register_model_request::Part,
 };
 use codexcontinue_tests::{
-    ServerOptions, TestDatabase, TestEnv, TestServer, eventually,
+    TestEnv, eventually,
     grpc::{authorized, bad_field, key_with_roles},
-    models::{save_affine_model, sha256_of, temp_folder},
+    models::{model_server, save_affine_model, sha256_of, temp_folder},
 };
 use sqlx::Row;
 use tonic::{Code, Status, transport::Channel};
@@ -53,19 +53,6 @@ fn platform_models() -> std::path::PathBuf {
     )
     .unwrap();
     dir
-}
-
-async fn serve(env: Vec<(String, String)>) -> (TestServer, ModelServiceClient<Channel>) {
-    let server = TestServer::spawn(
-        TestDatabase::migrated().await,
-        ServerOptions {
-            env,
-            redis_url: None,
-        },
-    )
-    .await;
-    let client = ModelServiceClient::new(server.channel().await);
-    (server, client)
 }
 
 /// The messages of an upload: manifest, model chunks, tokenizer chunks.
@@ -171,7 +158,7 @@ async fn listed(client: &mut ModelServiceClient<Channel>, key: &str) -> Vec<(Str
 async fn a_tenant_model_is_private_to_its_tenant_and_served_by_every_replica() {
     let platform = platform_models();
     let (fetched_here, fetched_there) = (temp_folder("fetched"), temp_folder("fetched"));
-    let (server, mut here) = serve(settings(&platform, &fetched_here, &[])).await;
+    let (server, mut here) = model_server(settings(&platform, &fetched_here, &[])).await;
     let acme = server.owner_key.clone();
     let globex = server.add_tenant("globex").await;
 
@@ -404,7 +391,7 @@ async fn uploads_are_checked_before_anything_is_kept() {
         ("CODEXCONTINUE_INFERENCE__MAX_MODEL_BYTES", "1048576"),
         ("CODEXCONTINUE_INFERENCE__MAX_TENANT_MODELS", "2"),
     ];
-    let (server, mut models) = serve(settings(&platform, &fetched, &limits)).await;
+    let (server, mut models) = model_server(settings(&platform, &fetched, &limits)).await;
     let owner = server.owner_key.clone();
     let (affine, sha) = affine_file();
     let refused = |status: Status| bad_field(&status);

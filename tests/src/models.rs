@@ -3,8 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use codexcontinue::pb::v1::model_service_client::ModelServiceClient;
 use sha2::{Digest, Sha256};
 use tch::{CModule, Kind, Tensor};
+use tonic::transport::Channel;
+
+use crate::TestServer;
+
+/// A server with settings `env` and a ModelService client of it.
+pub async fn model_server(env: Vec<(String, String)>) -> (TestServer, ModelServiceClient<Channel>) {
+    let server = TestServer::with_env(env).await;
+    let client = ModelServiceClient::new(server.channel().await);
+    (server, client)
+}
 
 /// A fresh, empty folder under the suite's temporary folder.
 ///

@@ -128,6 +128,18 @@ impl TestServer {
         Self::launch(db, options, owner_key, key_prefix).await
     }
 
+    /// A server on a fresh migrated database with the suite's Redis and settings `env`.
+    pub async fn with_env(env: Vec<(String, String)>) -> Self {
+        Self::spawn(
+            TestDatabase::migrated().await,
+            ServerOptions {
+                env,
+                redis_url: None,
+            },
+        )
+        .await
+    }
+
     /// A second replica: same database, same Redis and key prefix, same owner key, same
     /// settings.
     pub async fn replica(&self) -> Self {
