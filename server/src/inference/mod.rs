@@ -2,6 +2,7 @@
 //! in a models folder, each owned by a worker thread that batches requests, on the CPU or
 //! a GPU. See [`Registry`] for the models and [`worker`] for batching.
 
+mod calls;
 mod classifier;
 mod decoding;
 pub mod device;
