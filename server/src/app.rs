@@ -30,6 +30,7 @@ use crate::{
     inference::{Registry, TenantModels},
     jobs::{Jobs, Workers},
     llm::Providers,
+    memory::WorkingMemory,
     model_catalog::{Catalog, files::ModelFiles},
     store::{Database, StoreError},
     telemetry::{
@@ -262,6 +263,12 @@ impl App {
         let workers = Workers::new(cache.clone(), titler, config.jobs.clone(), metrics.clone());
         background.spawn(|stop| workers.run(stop));
 
+        let working = WorkingMemory::new(
+            db.clone(),
+            sealer.clone(),
+            cache.clone(),
+            config.memory.clone(),
+        );
         let (draining, drain_started) = oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -289,6 +296,7 @@ impl App {
                 generator,
                 registry,
                 catalog,
+                working,
                 generations,
                 cache: cache.clone(),
                 signer,

@@ -19,6 +19,7 @@ pub mod health;
 pub mod inference;
 pub mod jobs;
 pub mod llm;
+pub mod memory;
 pub mod model_catalog;
 pub mod pb;
 pub mod periodic;

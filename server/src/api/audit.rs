@@ -6,7 +6,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{from_timestamp, principal, timestamp},
+    convert::{from_timestamp, json_to_struct, principal, timestamp},
     error::ApiError,
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
@@ -33,24 +33,6 @@ impl AuditApi {
     }
 }
 
-/// A JSON value as a protobuf value.
-fn proto_value(value: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.into_iter().map(proto_value).collect(),
-        }),
-        serde_json::Value::Object(map) => Kind::StructValue(prost_types::Struct {
-            fields: map.into_iter().map(|(k, v)| (k, proto_value(v))).collect(),
-        }),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
 impl From<EventRow> for pb::AuditEvent {
     fn from(row: EventRow) -> Self {
         let actor = match row.actor_kind.as_str() {
@@ -64,8 +46,8 @@ impl From<EventRow> for pb::AuditEvent {
             "denied" => pb::AuditOutcome::Denied,
             _ => pb::AuditOutcome::Failure,
         };
-        let details = match proto_value(row.details.0).kind {
-            Some(prost_types::value::Kind::StructValue(fields)) => Some(fields),
+        let details = match row.details.0 {
+            object @ serde_json::Value::Object(_) => Some(json_to_struct(object)),
             _ => None,
         };
         Self {

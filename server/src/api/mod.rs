@@ -10,6 +10,7 @@ mod chat;
 mod convert;
 mod error;
 mod login_http;
+mod memory;
 mod models;
 mod ops_http;
 mod pagination;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
-use pending::{MemoryApi, Pending, PluginApi};
+use pending::{Pending, PluginApi};
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 
@@ -36,6 +37,7 @@ use crate::{
     health::Readiness,
     inference::Registry,
     llm::Providers,
+    memory::WorkingMemory,
     model_catalog::Catalog,
     pb,
     platform::Platform,
@@ -71,6 +73,8 @@ pub struct ApiContext {
     pub registry: Arc<Registry>,
     /// Tenants' own models and model changes across replicas.
     pub catalog: Arc<Catalog>,
+    /// Conversations' working state.
+    pub working: WorkingMemory,
     /// Streamed generations, cancellable from any replica.
     pub generations: Generations,
     /// Redis: idempotency keys of chat calls.
@@ -133,7 +137,9 @@ pub fn routes(
                 profiles,
             )
         }))
-        .add_service(Pending::<MemoryApi>::new())
+        .add_service(pb::v1::memory_service_server::MemoryServiceServer::new(
+            memory::MemoryApi::new(context.working),
+        ))
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
             auth::AuthApi::new(
                 context.db.clone(),

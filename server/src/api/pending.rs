@@ -86,12 +86,6 @@ macro_rules! pending_api {
 }
 
 pending_api!(
-    /// MemoryService.
-    MemoryApi,
-    pb::memory_service_server::SERVICE_NAME,
-    "memory needs the chat engine and embeddings"
-);
-pending_api!(
     /// PluginService.
     PluginApi,
     pb::plugin_service_server::SERVICE_NAME,

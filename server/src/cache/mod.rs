@@ -9,6 +9,7 @@ mod generations;
 mod idempotency;
 pub mod jobs;
 mod windows;
+mod working;
 pub use idempotency::Claimed;
 pub mod rate_limit;
 mod sessions;

@@ -300,6 +300,11 @@ impl Conversations {
         if let Err(err) = self.cache.drop_window(principal.tenant, id).await {
             tracing::warn!(error = %err, "cached window of a deleted conversation left to expire");
         }
+        // Nobody can read it any more (it belongs to the deleted conversation); this only
+        // frees it before it expires.
+        if let Err(err) = self.cache.drop_working_state(principal.tenant, id).await {
+            tracing::warn!(error = %err, "working state of a deleted conversation left to expire");
+        }
         Ok(messages)
     }
 

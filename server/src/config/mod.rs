@@ -21,7 +21,7 @@ mod validate;
 
 pub use sections::{
     AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig,
-    InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
+    InferenceConfig, JobsConfig, LlmConfig, LogFormat, MemoryConfig, PlatformProviderConfig, Price,
     RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
@@ -42,6 +42,7 @@ const SECTIONS: &[&str] = &[
     "llm",
     "jobs",
     "inference",
+    "memory",
 ];
 
 /// Everything the server needs to run.
@@ -72,6 +73,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Local models.
     pub inference: InferenceConfig,
+    /// Memory.
+    pub memory: MemoryConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -255,6 +258,13 @@ impl Config {
             usize::try_from(self.inference.max_model_bytes).unwrap_or(usize::MAX),
         )?;
         non_zero("jobs.retry_base", jobs.retry_base)?;
+        non_zero("memory.working_ttl", self.memory.working_ttl)?;
+        if self.memory.working_max_ttl < self.memory.working_ttl {
+            return Err(ConfigError::Rejected {
+                setting: "memory.working_max_ttl",
+                reason: "must be at least memory.working_ttl".to_owned(),
+            });
+        }
         non_zero("jobs.timeout", jobs.timeout)?;
         if jobs.retry_max < jobs.retry_base {
             return Err(ConfigError::Rejected {

@@ -89,10 +89,6 @@ pub(super) fn options_of(options: Option<&pb::GenerationOptions>) -> GenerationO
     }
 }
 
-pub(super) fn conversation_id(value: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(value).map_err(|_| ApiError::invalid("conversation_id", "must be a UUID"))
-}
-
 /// A conversation page token: the last row's activity time (µs) and id.
 pub(super) fn conversation_token(c: &Conversation) -> String {
     format!("{}_{}", c.updated_at.unix_timestamp_nanos() / 1_000, c.id)

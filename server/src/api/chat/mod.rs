@@ -11,13 +11,11 @@ use uuid::Uuid;
 mod convert;
 mod stream;
 
-use convert::{
-    conversation_id, conversation_token, options_of, page_size, parse_conversation_token,
-};
+use convert::{conversation_token, options_of, page_size, parse_conversation_token};
 use stream::{replay, stream_reply};
 
 use super::{
-    convert::{audit_phi, audit_resource, principal},
+    convert::{audit_phi, audit_resource, conversation_id, principal},
     error::ApiError,
     pagination::{PageRequest, split_page},
 };
