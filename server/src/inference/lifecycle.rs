@@ -343,10 +343,3 @@ impl Registry {
 
 /// A tenant model loaded by [`Registry::trial_load`], not listed yet.
 pub struct Adoptable(Entry);
-
-impl Adoptable {
-    /// What it will show once adopted.
-    pub fn info(&self) -> &ModelInfo {
-        &self.0.info
-    }
-}
