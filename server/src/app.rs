@@ -23,14 +23,14 @@ use crate::{
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
-    chat::{Accounting, Conversations, Generations, Generator, ProfilePicker, Titler},
+    chat::{Accounting, Conversations, FollowUps, Generations, Generator, ProfilePicker, Titler},
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
     inference::{Registry, TenantModels},
-    jobs::{Jobs, Workers},
+    jobs::{Handlers, Jobs, Workers},
     llm::Providers,
-    memory::WorkingMemory,
+    memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     store::{Database, StoreError},
     telemetry::{
@@ -249,7 +249,7 @@ impl App {
             accounting.clone(),
             cache.clone(),
             config.llm.breaker,
-            Jobs::new(cache.clone()),
+            FollowUps::new(Jobs::new(cache.clone()), config.memory.index_messages),
             ProfilePicker::new(registry.clone()),
         );
         let titler = Titler::new(
@@ -260,7 +260,23 @@ impl App {
             providers.clone(),
             accounting.clone(),
         );
-        let workers = Workers::new(cache.clone(), titler, config.jobs.clone(), metrics.clone());
+        let long_term = LongTermMemory::new(
+            db.clone(),
+            sealer.clone(),
+            cache.clone(),
+            registry.clone(),
+            config.memory.clone(),
+        );
+        let handlers = Handlers {
+            titles: titler,
+            indexing: MessageIndexer::new(db.clone(), sealer.clone(), long_term.clone()),
+        };
+        let workers = Workers::new(
+            cache.clone(),
+            handlers,
+            config.jobs.clone(),
+            metrics.clone(),
+        );
         background.spawn(|stop| workers.run(stop));
 
         let working = WorkingMemory::new(
@@ -296,6 +312,7 @@ impl App {
                 generator,
                 registry,
                 catalog,
+                long_term,
                 working,
                 generations,
                 cache: cache.clone(),

@@ -12,7 +12,7 @@ use std::fmt;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::store::{Database, StoreError};
+use crate::store::{self, Database, StoreError};
 
 /// A tenant's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,18 @@ pub async fn begin(
     let mut tx = db.pool().begin().await?;
     scope(&mut tx, tenant).await?;
     Ok(tx)
+}
+
+/// Whether `tenant` is active (not suspended or deleted): background jobs of a tenant that
+/// is not skip their work.
+///
+/// # Errors
+/// [`StoreError`] when Postgres fails.
+pub async fn is_active(db: &Database, tenant: TenantId) -> Result<bool, StoreError> {
+    let mut tx = begin(db, tenant).await?;
+    let record = store::tenants::current(&mut tx).await?;
+    tx.commit().await?;
+    Ok(record.is_some_and(|t| t.state == "active"))
 }
 
 /// Limits an open transaction to `tenant`'s rows from now until it ends.

@@ -22,6 +22,8 @@ use crate::{
 pub const TENANT_TABLES: &[&str] = &[
     "usage_events",
     "budgets",
+    "memories",
+    "memory_keyword_keys",
     "messages",
     "conversations",
     "sessions",

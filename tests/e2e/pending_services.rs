@@ -53,5 +53,5 @@ async fn every_method_of_pending_services_says_what_is_missing() {
             called += 1;
         }
     }
-    assert!(called >= 10, "walked {called} pending methods");
+    assert!(called >= 6, "walked {called} pending methods");
 }

@@ -55,3 +55,21 @@ pub fn save_affine_model(file: &Path) -> String {
     module.save(file).expect("save the model");
     sha256_of(file)
 }
+
+/// Settings that serve only the shipped embedding model (`minilm-l6`, from
+/// `make models`): what memory needs, without the cost of loading the others.
+///
+/// # Panics
+/// When the folder cannot be made.
+pub fn embedding_model_env() -> Vec<(String, String)> {
+    let dir = temp_folder("embedding-model");
+    std::os::unix::fs::symlink(
+        crate::TestEnv::models_dir().join("minilm-l6"),
+        dir.join("minilm-l6"),
+    )
+    .expect("link the embedding model");
+    vec![(
+        "CODEXCONTINUE_INFERENCE__MODELS_DIR".to_owned(),
+        dir.display().to_string(),
+    )]
+}

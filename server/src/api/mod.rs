@@ -37,7 +37,7 @@ use crate::{
     health::Readiness,
     inference::Registry,
     llm::Providers,
-    memory::WorkingMemory,
+    memory::{LongTermMemory, WorkingMemory},
     model_catalog::Catalog,
     pb,
     platform::Platform,
@@ -73,6 +73,8 @@ pub struct ApiContext {
     pub registry: Arc<Registry>,
     /// Tenants' own models and model changes across replicas.
     pub catalog: Arc<Catalog>,
+    /// Users' long-term and episodic memories.
+    pub long_term: LongTermMemory,
     /// Conversations' working state.
     pub working: WorkingMemory,
     /// Streamed generations, cancellable from any replica.
@@ -138,7 +140,7 @@ pub fn routes(
             )
         }))
         .add_service(pb::v1::memory_service_server::MemoryServiceServer::new(
-            memory::MemoryApi::new(context.working),
+            memory::MemoryApi::new(context.long_term, context.working),
         ))
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
             auth::AuthApi::new(

@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::{
     Accounting, ChatError, Conversations, Message, MessageRole, ProfilePicker,
+    follow_ups::{FollowUps, StoredTurnIds},
     window::{Recent, StoredTurn},
 };
 use crate::{
     auth::Principal,
     cache::Cache,
     config::BreakerConfig,
-    jobs::{Job, Jobs},
     llm::{
         ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, ProviderError,
         Providers, Route, Usage, router,
@@ -171,14 +171,14 @@ pub struct Generator {
     accounting: Accounting,
     cache: Cache,
     breaker: BreakerConfig,
-    jobs: Jobs,
+    follow_ups: FollowUps,
     picker: ProfilePicker,
     guard: PhiGuard,
 }
 
 impl Generator {
     /// Replies in `conversations`, asking `providers` (circuit breakers as `breaker` says,
-    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `jobs`;
+    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `follow_ups`;
     /// conversations created without a profile get one from `picker`.
     pub fn new(
         conversations: Conversations,
@@ -186,7 +186,7 @@ impl Generator {
         accounting: Accounting,
         cache: Cache,
         breaker: BreakerConfig,
-        jobs: Jobs,
+        follow_ups: FollowUps,
         picker: ProfilePicker,
     ) -> Self {
         Self {
@@ -195,7 +195,7 @@ impl Generator {
             accounting,
             cache,
             breaker,
-            jobs,
+            follow_ups,
             picker,
             guard: PhiGuard::default(),
         }
@@ -478,7 +478,7 @@ impl Generator {
             cost_micros: assistant.cost_micros,
             latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
         };
-        match turn.replaced {
+        let (messages, titled) = match turn.replaced {
             Some(replaced) => {
                 let stored = StoredTurn {
                     messages: &[&assistant],
@@ -488,6 +488,7 @@ impl Generator {
                     window: &turn.window,
                 };
                 self.conversations.store_turn(principal, stored).await?;
+                (vec![assistant.id], false)
             }
             None => {
                 let stored = StoredTurn {
@@ -498,20 +499,15 @@ impl Generator {
                     window: &turn.window,
                 };
                 self.conversations.store_turn(principal, stored).await?;
-                if title.is_some() {
-                    let job = Job::TitleConversation {
-                        tenant: principal.tenant.0,
-                        user: principal.user,
-                        conversation: turn.conversation,
-                        message: user.id,
-                        model: assistant.model_used.clone(),
-                    };
-                    if let Err(err) = self.jobs.enqueue(job).await {
-                        tracing::warn!(error = %err, "title job not queued; the first line stays the title");
-                    }
-                }
+                (vec![user.id, assistant.id], title.is_some())
             }
-        }
+        };
+        let ids = StoredTurnIds {
+            conversation: turn.conversation,
+            messages: &messages,
+            title_from: titled.then_some((user.id, assistant.model_used.as_str())),
+        };
+        self.follow_ups.after(principal, ids).await;
         Ok((user, assistant))
     }
 }

@@ -6,6 +6,7 @@
 
 mod accounting;
 mod conversations;
+mod follow_ups;
 mod generate;
 mod generations;
 mod idempotency;
@@ -17,6 +18,7 @@ mod window;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
+pub use follow_ups::FollowUps;
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use generations::{Generations, Running};
 pub use idempotency::{Claim, Idempotency, Outcome};

@@ -14,7 +14,7 @@ use crate::{
     audit::{self, CallOrigin, NewEvent},
     auth::Principal,
     crypto::{CONVERSATION_TITLES, Sealer},
-    jobs::{Handled, Job, JobError, JobHandler},
+    jobs::{Handled, Job, JobError, JobHandler, misrouted},
     llm::{LlmError, Providers},
     store::{self, Database, StoreError, usage::UsageEvent},
     tenancy::{self, TenantId},
@@ -152,7 +152,10 @@ impl JobHandler for Titler {
             conversation,
             message,
             model,
-        } = job;
+        } = job
+        else {
+            return Err(misrouted("the titler", job));
+        };
         let principal = Principal {
             tenant: TenantId(*tenant),
             tenant_slug: String::new(),
@@ -163,7 +166,7 @@ impl JobHandler for Titler {
             roles: Vec::new(),
             origin: CallOrigin::default(),
         };
-        if !tenant_active(&self.db, principal.tenant)
+        if !tenancy::is_active(&self.db, principal.tenant)
             .await
             .map_err(retry)?
         {
@@ -193,13 +196,6 @@ impl JobHandler for Titler {
 
 fn retry(err: impl std::fmt::Display) -> JobError {
     JobError::Retry(err.to_string())
-}
-
-async fn tenant_active(db: &Database, tenant: TenantId) -> Result<bool, StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
-    let record = store::tenants::current(&mut tx).await?;
-    tx.commit().await?;
-    Ok(record.is_some_and(|t| t.state == "active"))
 }
 
 /// The title in a model's answer: its first non-empty line without quotes, a `Title:`

@@ -16,14 +16,17 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+mod memory;
 mod sections;
 mod validate;
 
 pub use sections::{
     AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig,
-    InferenceConfig, JobsConfig, LlmConfig, LogFormat, MemoryConfig, PlatformProviderConfig, Price,
+    InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
     RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
+
+pub use memory::{MemoryConfig, RankingWeights};
 
 use validate::{check_url, non_zero, positive};
 
@@ -258,13 +261,7 @@ impl Config {
             usize::try_from(self.inference.max_model_bytes).unwrap_or(usize::MAX),
         )?;
         non_zero("jobs.retry_base", jobs.retry_base)?;
-        non_zero("memory.working_ttl", self.memory.working_ttl)?;
-        if self.memory.working_max_ttl < self.memory.working_ttl {
-            return Err(ConfigError::Rejected {
-                setting: "memory.working_max_ttl",
-                reason: "must be at least memory.working_ttl".to_owned(),
-            });
-        }
+        self.memory.validate()?;
         non_zero("jobs.timeout", jobs.timeout)?;
         if jobs.retry_max < jobs.retry_base {
             return Err(ConfigError::Rejected {

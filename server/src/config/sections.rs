@@ -269,28 +269,6 @@ impl Default for BreakerConfig {
     }
 }
 
-/// Memory (see `memory`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MemoryConfig {
-    /// How long a conversation's working state lasts after its last write when the call
-    /// names no time.
-    #[serde(with = "humantime_serde")]
-    pub working_ttl: std::time::Duration,
-    /// The longest time a call may ask working state to last.
-    #[serde(with = "humantime_serde")]
-    pub working_max_ttl: std::time::Duration,
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        Self {
-            working_ttl: std::time::Duration::from_secs(24 * 3600),
-            working_max_ttl: std::time::Duration::from_secs(30 * 24 * 3600),
-        }
-    }
-}
-
 /// Background jobs through Redis Streams (see `jobs`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -66,6 +66,22 @@ pub const TENANT_MODEL_PARTS: SealedColumn = SealedColumn {
     batch: 16,
 };
 
+/// Memory texts (long-term and episodic memory).
+pub const MEMORY_CONTENTS: SealedColumn = SealedColumn {
+    table: "memories",
+    row: "id",
+    column: "content_sealed",
+    batch: SMALL_VALUES,
+};
+
+/// Each tenant's key of the blind keyword index of memories.
+pub const MEMORY_KEYWORD_KEYS: SealedColumn = SealedColumn {
+    table: "memory_keyword_keys",
+    row: "tenant_id",
+    column: "key_sealed",
+    batch: SMALL_VALUES,
+};
+
 /// Every column holding sealed values; modules that seal add theirs here.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
     IDP_CLIENT_SECRET,
@@ -73,6 +89,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     MESSAGE_CONTENTS,
     PROVIDER_CREDENTIALS,
     TENANT_MODEL_PARTS,
+    MEMORY_CONTENTS,
+    MEMORY_KEYWORD_KEYS,
 ];
 
 /// Small values re-sealed per transaction.

@@ -1,5 +1,5 @@
 //! Background jobs: work that follows a call but need not hold up its answer (a new
-//! conversation's title; memory indexing will follow), queued in a Redis stream and run by
+//! conversation's title, indexing a turn's messages as memories), queued in a Redis stream and run by
 //! the workers of every replica in one consumer group.
 //!
 //! Delivery is at least once: a worker acknowledges a job only after it ran (or was put
@@ -43,6 +43,17 @@ pub enum Job {
         /// tenant has a `title` alias).
         model: String,
     },
+    /// Keep a chat turn's messages as long-term memories of the user.
+    IndexMessages {
+        /// The tenant.
+        tenant: Uuid,
+        /// The conversation's user.
+        user: Uuid,
+        /// The conversation.
+        conversation: Uuid,
+        /// The turn's messages, in order.
+        messages: Vec<Uuid>,
+    },
 }
 
 impl Job {
@@ -50,13 +61,16 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Job::TitleConversation { .. } => "title_conversation",
+            Job::IndexMessages { .. } => "index_messages",
         }
     }
 
     /// The tenant it works for.
     pub fn tenant(&self) -> TenantId {
         match self {
-            Job::TitleConversation { tenant, .. } => TenantId(*tenant),
+            Job::TitleConversation { tenant, .. } | Job::IndexMessages { tenant, .. } => {
+                TenantId(*tenant)
+            }
         }
     }
 
@@ -64,6 +78,10 @@ impl Job {
     pub fn key(&self) -> String {
         match self {
             Job::TitleConversation { message, .. } => format!("{}:{message}", self.kind()),
+            Job::IndexMessages { messages, .. } => {
+                let ids: Vec<String> = messages.iter().map(Uuid::to_string).collect();
+                format!("{}:{}", self.kind(), ids.join(","))
+            }
         }
     }
 }
@@ -112,6 +130,28 @@ pub trait JobHandler: Send + Sync + 'static {
     fn handle(&self, job: &Job) -> impl Future<Output = Result<Handled, JobError>> + Send;
 }
 
+/// Runs each job with the handler of its kind.
+pub struct Handlers<T, I> {
+    /// Runs [`Job::TitleConversation`].
+    pub titles: T,
+    /// Runs [`Job::IndexMessages`].
+    pub indexing: I,
+}
+
+impl<T: JobHandler, I: JobHandler> JobHandler for Handlers<T, I> {
+    async fn handle(&self, job: &Job) -> Result<Handled, JobError> {
+        match job {
+            Job::TitleConversation { .. } => self.titles.handle(job).await,
+            Job::IndexMessages { .. } => self.indexing.handle(job).await,
+        }
+    }
+}
+
+/// A job handed to a handler of another kind: a wiring mistake, not worth retrying.
+pub fn misrouted(handler: &str, job: &Job) -> JobError {
+    JobError::Permanent(format!("{handler} cannot run a {} job", job.kind()))
+}
+
 /// Queues jobs.
 #[derive(Clone)]
 pub struct Jobs {
@@ -154,6 +194,21 @@ mod tests {
         assert_eq!(
             job.key(),
             "title_conversation:00000000-0000-0000-0000-000000000007"
+        );
+        let job = Job::IndexMessages {
+            tenant: Uuid::nil(),
+            user: Uuid::nil(),
+            conversation: Uuid::nil(),
+            messages: vec![Uuid::from_u128(1), Uuid::from_u128(2)],
+        };
+        assert_eq!(
+            serde_json::to_value(&job).unwrap()["kind"],
+            "index_messages"
+        );
+        assert_eq!(
+            job.key(),
+            "index_messages:00000000-0000-0000-0000-000000000001,\
+             00000000-0000-0000-0000-000000000002"
         );
     }
 }

@@ -1,9 +1,90 @@
-//! What the assistant remembers. Working memory (a conversation's JSON state with a time
-//! to live, in Redis) is here; long-term and episodic memory come next.
+//! What the assistant remembers about a user.
+//!
+//! - Working memory ([`working`]): a conversation's JSON state with a time to live, in Redis.
+//! - Long-term and episodic memory ([`long_term`]): chunks of past messages (indexed by a
+//!   background job after each turn) and facts or preferences (`Remember`), sealed in
+//!   Postgres with their embeddings (pgvector, HNSW) and blind keyword terms
+//!   ([`keywords`]), recalled by a hybrid score ([`ranking`]).
+//! - Short-term memory is the conversation's recent window (`chat::window`).
 
+pub mod chunks;
+pub mod indexer;
+pub mod keywords;
+pub mod long_term;
+pub mod ranking;
 pub mod working;
 
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use indexer::MessageIndexer;
+pub use long_term::{LongTermMemory, MAX_TOP_K, RecallQuery};
 pub use working::{WorkingMemory, WorkingState};
+
+use crate::inference::InferenceError;
+
+/// What a memory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryKind {
+    /// A chunk of a past message.
+    Message,
+    /// A summary of (part of) a conversation.
+    Summary,
+    /// A fact or preference about the user.
+    Episodic,
+}
+
+impl MemoryKind {
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryKind::Message => "message",
+            MemoryKind::Summary => "summary",
+            MemoryKind::Episodic => "episodic",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, MemoryError> {
+        match name {
+            "message" => Ok(MemoryKind::Message),
+            "summary" => Ok(MemoryKind::Summary),
+            "episodic" => Ok(MemoryKind::Episodic),
+            other => Err(MemoryError::Corrupt(format!(
+                "unknown memory kind {other:?}"
+            ))),
+        }
+    }
+}
+
+/// One memory, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryItem {
+    /// Its id (UUIDv7).
+    pub id: Uuid,
+    /// What it is.
+    pub kind: MemoryKind,
+    /// Its text.
+    pub content: String,
+    /// The conversation it came from.
+    pub conversation_id: Option<Uuid>,
+    /// The message it came from.
+    pub source_message_id: Option<Uuid>,
+    /// How sure the one who stated it was, 0..1.
+    pub confidence: f32,
+    /// Stored.
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A recalled memory with the signals of its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recalled {
+    /// The memory.
+    pub item: MemoryItem,
+    /// How it scored.
+    pub signals: ranking::Signals,
+}
 
 /// Why a memory operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,9 +97,18 @@ pub enum MemoryError {
         /// What is wrong.
         reason: String,
     },
-    /// No such conversation of the caller's.
-    #[error("conversation not found")]
-    NotFound,
+    /// No such thing of the caller's (a conversation, a message, a memory).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Long-term memory needs the embedding model, and it does not serve here.
+    #[error("long-term memory needs its embedding model (memory.embedding_model): {0}")]
+    NoEmbeddings(String),
+    /// The embedding model's queue is full.
+    #[error("{0}")]
+    Busy(String),
+    /// The embedding model failed.
+    #[error("embedding failed: {0}")]
+    Embedding(String),
     /// A stored value no longer reads back.
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
@@ -31,4 +121,17 @@ pub enum MemoryError {
     /// Sealing or opening failed.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl From<InferenceError> for MemoryError {
+    fn from(err: InferenceError) -> Self {
+        match err {
+            InferenceError::Busy(_) => MemoryError::Busy(err.to_string()),
+            InferenceError::NotFound(_)
+            | InferenceError::NotReady { .. }
+            | InferenceError::WrongKind { .. }
+            | InferenceError::Stopped => MemoryError::NoEmbeddings(err.to_string()),
+            other => MemoryError::Embedding(other.to_string()),
+        }
+    }
 }

@@ -161,5 +161,5 @@ async fn owned(
     store::conversations::get(conn, principal.user, conversation)
         .await?
         .map(|_| ())
-        .ok_or(MemoryError::NotFound)
+        .ok_or(MemoryError::NotFound("conversation"))
 }

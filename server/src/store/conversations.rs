@@ -362,3 +362,16 @@ pub async fn message(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The ids of all of `user`'s conversations.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn ids_of_user(conn: &mut PgConnection, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM conversations WHERE user_id = $1")
+            .bind(user)
+            .fetch_all(conn)
+            .await?,
+    )
+}

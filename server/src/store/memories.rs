@@ -1,0 +1,304 @@
+//! Long-term and episodic memories (see `memory`): sealed texts with their embeddings
+//! and blind keyword terms, and each tenant's keyword key. Every query runs in the
+//! caller's tenant-scoped transaction and names the user whose memories it touches.
+
+use pgvector::Vector;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::tenancy::TenantId;
+
+/// One stored memory, as read back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemoryRow {
+    /// Memory id (UUIDv7).
+    pub id: Uuid,
+    /// `message`, `summary` or `episodic`.
+    pub kind: String,
+    /// Sealed text.
+    pub content_sealed: Vec<u8>,
+    /// The conversation it came from.
+    pub conversation_id: Option<Uuid>,
+    /// The message it came from.
+    pub source_message_id: Option<Uuid>,
+    /// How sure the one who stated it was, 0..1.
+    pub confidence: f32,
+    /// Stored.
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+const MEMORY_COLUMNS: &str = "id, kind, content_sealed, conversation_id, source_message_id, \
+     confidence, created_at, updated_at";
+
+/// A memory to store.
+#[derive(Debug, Clone)]
+pub struct NewMemory {
+    /// The row as it will read back.
+    pub row: MemoryRow,
+    /// Whose memory it is.
+    pub user_id: Uuid,
+    /// Position of a message chunk in its message.
+    pub chunk: i32,
+    /// The text's embedding (384 numbers).
+    pub embedding: Vector,
+    /// Blind keyword terms.
+    pub keywords: Vec<String>,
+}
+
+/// Which memories a list or recall looks at.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFilter {
+    /// Only these kinds; all when empty.
+    pub kinds: Vec<String>,
+    /// Only this conversation's.
+    pub conversation: Option<Uuid>,
+    /// Only those created at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Only those created before.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// The filter as SQL over `$1` (user) to `$5`, shared by the queries that take one.
+const FILTERED: &str = "user_id = $1
+     AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
+     AND ($3::uuid IS NULL OR conversation_id = $3)
+     AND ($4::timestamptz IS NULL OR created_at >= $4)
+     AND ($5::timestamptz IS NULL OR created_at < $5)";
+
+/// A recall candidate with its raw signals.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CandidateRow {
+    /// The memory.
+    #[sqlx(flatten)]
+    pub memory: MemoryRow,
+    /// Cosine similarity to the query, -1..1.
+    pub similarity: f32,
+    /// Share of the query's keyword terms the memory holds, 0..1.
+    pub keyword: f32,
+}
+
+/// Stores `memory`; `false` when it is a message chunk already stored (the indexing job
+/// ran before).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    memory: &NewMemory,
+) -> Result<bool, StoreError> {
+    let row = &memory.row;
+    let result = sqlx::query(
+        "INSERT INTO memories
+             (tenant_id, id, user_id, kind, content_sealed, conversation_id, source_message_id,
+              chunk, confidence, embedding, keywords, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, array_to_tsvector($11), $12, $12)
+         ON CONFLICT (tenant_id, source_message_id, chunk) WHERE kind = 'message' DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(row.id)
+    .bind(memory.user_id)
+    .bind(&row.kind)
+    .bind(&row.content_sealed)
+    .bind(row.conversation_id)
+    .bind(row.source_message_id)
+    .bind(memory.chunk)
+    .bind(row.confidence)
+    .bind(&memory.embedding)
+    .bind(&memory.keywords)
+    .bind(row.created_at)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// `user`'s memories matching `filter`, newest first, after memory `after`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn list(
+    conn: &mut PgConnection,
+    user: Uuid,
+    filter: &MemoryFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<MemoryRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories
+         WHERE {FILTERED} AND ($6::uuid IS NULL OR id < $6)
+         ORDER BY id DESC
+         LIMIT $7"
+    ))
+    .bind(user)
+    .bind(&filter.kinds)
+    .bind(filter.conversation)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Settings of one recall query.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchSettings {
+    /// Candidates taken from each index.
+    pub candidates: i64,
+    /// `hnsw.ef_search`.
+    pub ef_search: u32,
+}
+
+/// `user`'s memories matching `filter` that are nearest to `embedding` or share a
+/// keyword term with `terms`, at most `settings.candidates` from each index, with their
+/// similarity and keyword coverage.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn candidates(
+    conn: &mut PgConnection,
+    user: Uuid,
+    filter: &MemoryFilter,
+    embedding: &Vector,
+    terms: &[String],
+    settings: SearchSettings,
+) -> Result<Vec<CandidateRow>, StoreError> {
+    // Filtered HNSW scans keep going until they have LIMIT rows (pgvector 0.8).
+    sqlx::query(
+        "SELECT set_config('hnsw.ef_search', $1, true),
+                set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+    )
+    .bind(settings.ef_search.to_string())
+    .execute(&mut *conn)
+    .await?;
+    let query = (!terms.is_empty()).then(|| {
+        terms
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    });
+    Ok(sqlx::query_as(&format!(
+        "WITH nearest AS (
+             SELECT id FROM memories WHERE {FILTERED}
+             ORDER BY embedding <=> $6 LIMIT $9
+         ), matching AS (
+             SELECT id FROM memories
+             WHERE {FILTERED} AND $7::tsquery IS NOT NULL AND keywords @@ $7::tsquery
+             ORDER BY ts_rank(keywords, $7::tsquery) DESC LIMIT $9
+         )
+         SELECT {MEMORY_COLUMNS},
+                (1 - (embedding <=> $6))::real AS similarity,
+                ((SELECT count(*) FROM unnest($8::text[]) AS t
+                  WHERE t = ANY (tsvector_to_array(keywords)))::real
+                    / greatest(cardinality($8::text[]), 1))::real AS keyword
+         FROM memories
+         WHERE id IN (SELECT id FROM nearest UNION SELECT id FROM matching)"
+    ))
+    .bind(user)
+    .bind(&filter.kinds)
+    .bind(filter.conversation)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(embedding)
+    .bind(query)
+    .bind(terms)
+    .bind(settings.candidates)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What [`delete`] deletes.
+#[derive(Debug, Clone, Copy)]
+pub enum Deletion {
+    /// One memory.
+    Memory(Uuid),
+    /// Every memory of a conversation.
+    Conversation(Uuid),
+    /// Every memory of the user.
+    Everything,
+}
+
+/// Deletes `user`'s memories that `what` names; returns how many.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn delete(
+    conn: &mut PgConnection,
+    user: Uuid,
+    what: Deletion,
+) -> Result<u64, StoreError> {
+    let (memory, conversation) = match what {
+        Deletion::Memory(id) => (Some(id), None),
+        Deletion::Conversation(id) => (None, Some(id)),
+        Deletion::Everything => (None, None),
+    };
+    let result = sqlx::query(
+        "DELETE FROM memories
+         WHERE user_id = $1
+           AND ($2::uuid IS NULL OR id = $2)
+           AND ($3::uuid IS NULL OR conversation_id = $3)",
+    )
+    .bind(user)
+    .bind(memory)
+    .bind(conversation)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// The conversation of message `message` when it is in one of `user`'s conversations.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn message_conversation(
+    conn: &mut PgConnection,
+    user: Uuid,
+    message: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT m.conversation_id FROM messages m
+         JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+         WHERE c.user_id = $1 AND m.id = $2",
+    )
+    .bind(user)
+    .bind(message)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The tenant's sealed keyword key, if it has one yet.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn keyword_key(conn: &mut PgConnection) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT key_sealed FROM memory_keyword_keys")
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Stores the tenant's sealed keyword key unless it has one already.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn insert_keyword_key(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO memory_keyword_keys (tenant_id, key_sealed) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(sealed)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
