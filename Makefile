@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools libtorch models services stop build run test lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test eval lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,13 @@ test: libtorch ## Lint, then the whole suite against real Postgres, Redis and cl
 	@scripts/models.sh target/debug/codexcontinue
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
+
+eval: libtorch ## Recall quality of long-term memory on tests/eval/memory: recall@5 and MRR, vector vs keyword vs hybrid
+	@$(SERVICES) up test
+	$(CARGO) build --locked --bin codexcontinue
+	@scripts/models.sh target/debug/codexcontinue
+	@eval "$$($(SERVICES) env test)"; \
+	$(CARGO) test --locked -p codexcontinue-tests --test e2e memory_eval -- --nocapture
 
 bench: libtorch ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
 	@$(SERVICES) up dev

@@ -13,6 +13,10 @@
 --     hex digits) before it reaches Postgres, so the index answers "which memories hold
 --     this word" without holding the word. SECURITY.md says what it still reveals.
 -- A memory goes with its user, its conversation and the message it came from.
+-- `memory_centroids` keeps, per user, the sum and number of their memories' embeddings
+-- (maintained by triggers), so recall can centre vectors on the user's mean: what all of
+-- a user's memories share (their name, their job) then stops making every memory look
+-- similar to every query.
 
 CREATE TABLE memories (
     tenant_id         uuid NOT NULL,
@@ -48,6 +52,47 @@ CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_
 CREATE INDEX memories_keywords ON memories USING gin (keywords);
 CALL codexcontinue_isolate_by_tenant('memories');
 GRANT SELECT, INSERT, UPDATE, DELETE ON memories TO codexcontinue_app;
+
+CREATE TABLE memory_centroids (
+    tenant_id uuid NOT NULL,
+    user_id   uuid NOT NULL,
+    total     vector(384) NOT NULL,
+    memories  bigint NOT NULL CHECK (memories >= 0),
+    PRIMARY KEY (tenant_id, user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+CALL codexcontinue_isolate_by_tenant('memory_centroids');
+GRANT SELECT, INSERT, UPDATE, DELETE ON memory_centroids TO codexcontinue_app;
+
+CREATE FUNCTION codexcontinue_memory_centroids_add() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO memory_centroids (tenant_id, user_id, total, memories)
+    SELECT tenant_id, user_id, sum(embedding), count(*) FROM added GROUP BY tenant_id, user_id
+    ON CONFLICT (tenant_id, user_id) DO UPDATE
+        SET total = memory_centroids.total + excluded.total,
+            memories = memory_centroids.memories + excluded.memories;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER memories_centroids_add AFTER INSERT ON memories
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION codexcontinue_memory_centroids_add();
+
+CREATE FUNCTION codexcontinue_memory_centroids_remove() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE memory_centroids AS c
+        SET total = c.total - d.total, memories = c.memories - d.memories
+    FROM (SELECT tenant_id, user_id, sum(embedding) AS total, count(*) AS memories
+          FROM removed GROUP BY tenant_id, user_id) AS d
+    WHERE c.tenant_id = d.tenant_id AND c.user_id = d.user_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER memories_centroids_remove AFTER DELETE ON memories
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION codexcontinue_memory_centroids_remove();
 
 -- The key of a tenant's blind keyword index: 32 random bytes, sealed with the tenant's
 -- data key (re-sealed when the data key rotates; the key itself stays, so the index stays

@@ -23,6 +23,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "usage_events",
     "budgets",
     "memories",
+    "memory_centroids",
     "memory_keyword_keys",
     "messages",
     "conversations",

@@ -20,6 +20,7 @@ mod generation;
 mod grpc_web;
 mod health;
 mod jobs;
+mod memory_eval;
 mod memory_long_term;
 mod memory_working;
 mod metrics;

@@ -69,8 +69,8 @@ impl Default for RankingWeights {
     fn default() -> Self {
         Self {
             vector: 0.6,
-            keyword: 0.3,
-            recency: 0.1,
+            keyword: 0.4,
+            recency: 0.05,
         }
     }
 }

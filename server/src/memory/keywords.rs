@@ -18,7 +18,7 @@ use super::MemoryError;
 use crate::{
     auth::tokens::random_bytes,
     crypto::{CryptoError, MEMORY_KEYWORD_KEYS, Sealer},
-    store,
+    store::{self, memories::WeightedTerms},
     tenancy::TenantId,
 };
 
@@ -53,6 +53,33 @@ pub fn terms(text: &str) -> Vec<String> {
         })
         .collect();
     words.into_iter().collect()
+}
+
+/// Weighs blind query `terms` by how rare they are among the user's `memories`
+/// (`counts[i]` of them hold `terms[i]`): BM25's inverse document frequency
+/// `ln(1 + (N - n + 0.5) / (n + 0.5))`, so a word nearly every memory holds (the user's
+/// own name) counts for almost nothing. Terms no memory holds, or more than half do, are
+/// not searched for candidates.
+pub fn weigh(terms: Vec<String>, memories: i64, counts: &[i64]) -> WeightedTerms {
+    let n = memories as f64;
+    let weights = counts
+        .iter()
+        .map(|&count| {
+            let count = count as f64;
+            (1.0 + (n - count + 0.5) / (count + 0.5)).ln() as f32
+        })
+        .collect();
+    let searched = terms
+        .iter()
+        .zip(counts)
+        .filter(|(_, count)| **count > 0 && **count * 2 <= memories)
+        .map(|(term, _)| term.clone())
+        .collect();
+    WeightedTerms {
+        terms,
+        weights,
+        searched,
+    }
 }
 
 /// A tenant's keyword key.
@@ -123,6 +150,16 @@ mod tests {
             ]
         );
         assert!(terms("it is what it is").is_empty());
+    }
+
+    #[test]
+    fn rare_terms_weigh_more_and_common_ones_are_not_searched() {
+        let terms: Vec<String> = ["sam", "penicillin", "absent"].map(str::to_owned).into();
+        let weighted = weigh(terms, 300, &[290, 1, 0]);
+        assert!(weighted.weights[0] < 0.05);
+        assert!(weighted.weights[1] > 5.0);
+        assert!(weighted.weights[2] > weighted.weights[1]);
+        assert_eq!(weighted.searched, vec!["penicillin"]);
     }
 
     #[test]

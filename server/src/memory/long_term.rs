@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    MemoryError, MemoryItem, MemoryKind, Recalled, keywords::KeywordKey, ranking::Ranking,
+    MemoryError, MemoryItem, MemoryKind, Recalled,
+    keywords::{self, KeywordKey},
+    ranking::{Centre, Ranking, cosine},
 };
 use crate::{
     audit::{self, NewEvent},
@@ -26,7 +28,7 @@ use crate::{
     inference::{Registry, Scope},
     store::{
         self, Database, StoreError,
-        memories::{Deletion, MemoryFilter, MemoryRow, NewMemory, SearchSettings},
+        memories::{Deletion, MemoryFilter, MemoryRow, NewMemory, SearchSettings, WeightedTerms},
     },
     tenancy::{self, TenantId},
 };
@@ -41,6 +43,8 @@ pub const MAX_TOP_K: u32 = 100;
 pub const DEFAULT_TOP_K: u32 = 10;
 /// Vector size of the `memories.embedding` column.
 pub const DIMENSIONS: usize = 384;
+/// Memories counted per keyword term when weighing query terms.
+const TERM_COUNT_CAP: i64 = 2000;
 /// Fewest candidates taken from each index per recall.
 const MIN_CANDIDATES: u32 = 50;
 
@@ -231,6 +235,21 @@ impl LongTermMemory {
         let terms = KeywordKey::of_tenant(&mut tx, &self.sealer, principal.tenant)
             .await?
             .blind_terms(text);
+        let terms = if terms.is_empty() {
+            WeightedTerms::default()
+        } else {
+            let (memories, counts) =
+                store::memories::term_counts(&mut tx, principal.user, &terms, TERM_COUNT_CAP)
+                    .await?;
+            keywords::weigh(terms, memories, &counts)
+        };
+        let centre = store::memories::centroid(&mut tx, principal.user)
+            .await?
+            .and_then(|(total, memories)| Centre::of(total.as_slice(), memories));
+        let query_vector = match &centre {
+            Some(centre) => centre.subtract(embedding.as_slice()),
+            None => embedding.to_vec(),
+        };
         let settings = SearchSettings {
             candidates: i64::from((top_k * 4).max(MIN_CANDIDATES)),
             ef_search: self.settings.ef_search,
@@ -239,7 +258,7 @@ impl LongTermMemory {
             &mut tx,
             principal.user,
             &query.filter,
-            &embedding,
+            &Vector::from(query_vector.clone()),
             &terms,
             settings,
         )
@@ -248,9 +267,14 @@ impl LongTermMemory {
         let mut scored: Vec<_> = rows
             .into_iter()
             .map(|row| {
+                let memory_vector = match &centre {
+                    Some(centre) => centre.subtract(row.embedding.as_slice()),
+                    None => row.embedding.to_vec(),
+                };
+                let similarity = cosine(&query_vector, &memory_vector);
                 let signals =
                     self.ranking
-                        .score(row.similarity, row.keyword, row.memory.created_at, now);
+                        .score(similarity, row.keyword, row.memory.created_at, now);
                 (signals, row.memory)
             })
             .filter(|(signals, _)| signals.score >= query.min_score)

@@ -8,12 +8,55 @@
 //!
 //! The score is their weighted mean with the `memory.ranking` weights. A weight of 0 turns a
 //! signal off: `{vector = 1, keyword = 0, recency = 0}` is plain vector search.
+//!
+//! The cosine is taken after centring query and memory on the user's mean embedding
+//! ([`Centre`]): what all of a user's memories share (their name, their employer) pulls
+//! every embedding the same way, so without centring a few memories look close to every
+//! query. The mean is shrunk towards zero for users with few memories, whose mean says
+//! little.
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::config::RankingWeights;
+
+/// Memories at which the mean counts half (shrinkage of the centre for small stores).
+const CENTRE_PRIOR: f32 = 20.0;
+
+/// The point vectors are centred on before their cosine is taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Centre(Vec<f32>);
+
+impl Centre {
+    /// The centre of `memories` embeddings summing to `total`: their mean times
+    /// `memories / (memories + 20)`; none for no memories.
+    pub fn of(total: &[f32], memories: i64) -> Option<Self> {
+        if memories <= 0 {
+            return None;
+        }
+        let n = memories as f32;
+        let scale = 1.0 / (n + CENTRE_PRIOR);
+        Some(Self(total.iter().map(|x| x * scale).collect()))
+    }
+
+    /// `vector` minus the centre.
+    pub fn subtract(&self, vector: &[f32]) -> Vec<f32> {
+        vector.iter().zip(&self.0).map(|(v, c)| v - c).collect()
+    }
+}
+
+/// The cosine of the angle between `a` and `b`; 0 when either is zero.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norms =
+        a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norms > f32::EPSILON {
+        dot / norms
+    } else {
+        0.0
+    }
+}
 
 /// The signals of one candidate and the score they make.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,6 +127,23 @@ mod tests {
             },
             30 * DAY,
         )
+    }
+
+    #[test]
+    fn centring_removes_what_vectors_share() {
+        // Two memories that share a large common part and differ in a small one.
+        let a = [1.0, 0.2, 0.0];
+        let b = [1.0, 0.0, 0.2];
+        let total = [2.0, 0.2, 0.2];
+        assert!(cosine(&a, &b) > 0.9);
+        let centre = Centre::of(&total, 1_000_000).unwrap();
+        let (a, b) = (centre.subtract(&a), centre.subtract(&b));
+        assert!(cosine(&a, &b) < -0.9);
+        assert_eq!(Centre::of(&total, 0), None);
+        // Few memories: the centre is shrunk towards zero.
+        let few = Centre::of(&[2.0, 0.0, 0.0], 2).unwrap();
+        assert!((few.subtract(&[1.0, 0.0, 0.0])[0] - (1.0 - 2.0 / 22.0)).abs() < 1e-6);
+        assert_eq!(cosine(&[0.0; 3], &[1.0, 0.0, 0.0]), 0.0);
     }
 
     #[test]

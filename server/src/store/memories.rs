@@ -75,8 +75,8 @@ pub struct CandidateRow {
     /// The memory.
     #[sqlx(flatten)]
     pub memory: MemoryRow,
-    /// Cosine similarity to the query, -1..1.
-    pub similarity: f32,
+    /// Its embedding.
+    pub embedding: Vector,
     /// Share of the query's keyword terms the memory holds, 0..1.
     pub keyword: f32,
 }
@@ -153,9 +153,71 @@ pub struct SearchSettings {
     pub ef_search: u32,
 }
 
-/// `user`'s memories matching `filter` that are nearest to `embedding` or share a
-/// keyword term with `terms`, at most `settings.candidates` from each index, with their
-/// similarity and keyword coverage.
+/// The sum of `user`'s memory embeddings and how many there are, when they have any.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn centroid(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<Option<(Vector, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT total, memories FROM memory_centroids WHERE user_id = $1 AND memories > 0",
+    )
+    .bind(user)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Keyword terms of a recall query with their weights (inverse document frequency).
+#[derive(Debug, Clone, Default)]
+pub struct WeightedTerms {
+    /// Blind terms.
+    pub terms: Vec<String>,
+    /// Weight of each term, > 0.
+    pub weights: Vec<f32>,
+    /// Terms worth searching the keyword index for (the others are too common to pick
+    /// candidates by).
+    pub searched: Vec<String>,
+}
+
+/// How many of `user`'s memories hold each of `terms`, and how many memories the user
+/// has, each counted up to `cap` (enough to tell rare words from common ones while
+/// keeping the count cheap on big stores).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn term_counts(
+    conn: &mut PgConnection,
+    user: Uuid,
+    terms: &[String],
+    cap: i64,
+) -> Result<(i64, Vec<i64>), StoreError> {
+    let memories: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM memories WHERE user_id = $1 LIMIT $2) AS m",
+    )
+    .bind(user)
+    .bind(cap)
+    .fetch_one(&mut *conn)
+    .await?;
+    let counts: Vec<i64> = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM (
+                    SELECT 1 FROM memories
+                    WHERE user_id = $1 AND keywords @@ t.term::tsquery LIMIT $3) AS m)
+         FROM unnest($2::text[]) WITH ORDINALITY AS t(term, n)
+         ORDER BY t.n",
+    )
+    .bind(user)
+    .bind(terms.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>())
+    .bind(cap)
+    .fetch_all(conn)
+    .await?;
+    Ok((memories, counts))
+}
+
+/// `user`'s memories matching `filter` that are nearest to `embedding` (by cosine) or
+/// share a searched keyword term, at most `settings.candidates` from each index, with
+/// their embeddings and weighted keyword coverage.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -164,7 +226,7 @@ pub async fn candidates(
     user: Uuid,
     filter: &MemoryFilter,
     embedding: &Vector,
-    terms: &[String],
+    terms: &WeightedTerms,
     settings: SearchSettings,
 ) -> Result<Vec<CandidateRow>, StoreError> {
     // Filtered HNSW scans keep going until they have LIMIT rows (pgvector 0.8).
@@ -175,27 +237,28 @@ pub async fn candidates(
     .bind(settings.ef_search.to_string())
     .execute(&mut *conn)
     .await?;
-    let query = (!terms.is_empty()).then(|| {
+    let query = (!terms.searched.is_empty()).then(|| {
         terms
+            .searched
             .iter()
             .map(|t| format!("'{t}'"))
             .collect::<Vec<_>>()
             .join(" | ")
     });
+    let total: f32 = terms.weights.iter().sum();
     Ok(sqlx::query_as(&format!(
         "WITH nearest AS (
              SELECT id FROM memories WHERE {FILTERED}
-             ORDER BY embedding <=> $6 LIMIT $9
+             ORDER BY embedding <=> $6 LIMIT $10
          ), matching AS (
              SELECT id FROM memories
              WHERE {FILTERED} AND $7::tsquery IS NOT NULL AND keywords @@ $7::tsquery
-             ORDER BY ts_rank(keywords, $7::tsquery) DESC LIMIT $9
+             ORDER BY ts_rank(keywords, $7::tsquery) DESC LIMIT $10
          )
-         SELECT {MEMORY_COLUMNS},
-                (1 - (embedding <=> $6))::real AS similarity,
-                ((SELECT count(*) FROM unnest($8::text[]) AS t
-                  WHERE t = ANY (tsvector_to_array(keywords)))::real
-                    / greatest(cardinality($8::text[]), 1))::real AS keyword
+         SELECT {MEMORY_COLUMNS}, embedding,
+                (coalesce((SELECT sum(q.weight) FROM unnest($8::text[], $9::real[]) AS q(term, weight)
+                           WHERE q.term = ANY (tsvector_to_array(keywords))), 0)
+                    / greatest($11::real, 1e-6))::real AS keyword
          FROM memories
          WHERE id IN (SELECT id FROM nearest UNION SELECT id FROM matching)"
     ))
@@ -206,8 +269,10 @@ pub async fn candidates(
     .bind(filter.until)
     .bind(embedding)
     .bind(query)
-    .bind(terms)
+    .bind(&terms.terms)
+    .bind(&terms.weights)
     .bind(settings.candidates)
+    .bind(total)
     .fetch_all(conn)
     .await?)
 }
