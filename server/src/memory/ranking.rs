@@ -131,15 +131,16 @@ mod tests {
 
     #[test]
     fn centring_removes_what_vectors_share() {
-        // Two memories that share a large common part and differ in a small one.
+        // Many memories, half like `a` and half like `b`: a large common part, a small
+        // difference.
         let a = [1.0, 0.2, 0.0];
         let b = [1.0, 0.0, 0.2];
-        let total = [2.0, 0.2, 0.2];
+        let total = [1_000_000.0, 100_000.0, 100_000.0];
         assert!(cosine(&a, &b) > 0.9);
         let centre = Centre::of(&total, 1_000_000).unwrap();
         let (a, b) = (centre.subtract(&a), centre.subtract(&b));
         assert!(cosine(&a, &b) < -0.9);
-        assert_eq!(Centre::of(&total, 0), None);
+        assert_eq!(Centre::of(&a, 0), None);
         // Few memories: the centre is shrunk towards zero.
         let few = Centre::of(&[2.0, 0.0, 0.0], 2).unwrap();
         assert!((few.subtract(&[1.0, 0.0, 0.0])[0] - (1.0 - 2.0 / 22.0)).abs() < 1e-6);
