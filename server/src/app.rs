@@ -23,7 +23,10 @@ use crate::{
         sessions::Sessions,
     },
     cache::{Cache, CacheError, rate_limit::RateLimiter},
-    chat::{Accounting, Conversations, FollowUps, Generations, Generator, ProfilePicker, Titler},
+    chat::{
+        Accounting, ContextAssembler, Conversations, FollowUps, Generations, Generator,
+        ProfilePicker, Titler,
+    },
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
@@ -243,6 +246,13 @@ impl App {
         .map_err(|err| AppError::Http(err.to_string()))?;
         let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
+        let long_term = LongTermMemory::new(
+            db.clone(),
+            sealer.clone(),
+            cache.clone(),
+            registry.clone(),
+            config.memory.clone(),
+        );
         let generator = Generator::new(
             conversations.clone(),
             providers.clone(),
@@ -250,7 +260,12 @@ impl App {
             cache.clone(),
             config.llm.breaker,
             FollowUps::new(Jobs::new(cache.clone()), config.memory.index_messages),
-            ProfilePicker::new(registry.clone()),
+            ContextAssembler::new(
+                ProfilePicker::new(registry.clone()),
+                long_term.clone(),
+                registry.clone(),
+                config.memory.clone(),
+            ),
         );
         let titler = Titler::new(
             db.clone(),
@@ -259,13 +274,6 @@ impl App {
             generator.clone(),
             providers.clone(),
             accounting.clone(),
-        );
-        let long_term = LongTermMemory::new(
-            db.clone(),
-            sealer.clone(),
-            cache.clone(),
-            registry.clone(),
-            config.memory.clone(),
         );
         let handlers = Handlers {
             titles: titler,

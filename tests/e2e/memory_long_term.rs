@@ -531,3 +531,61 @@ async fn without_the_embedding_model_long_term_memory_says_what_it_needs() {
         status.message()
     );
 }
+
+#[tokio::test]
+async fn chat_turns_recall_what_is_remembered_and_say_which_memories_they_used() {
+    let (mut t, mut memory) = memory_server(Vec::new()).await;
+    let owner = t.server.owner_key.clone();
+    let mut ids = Vec::new();
+    for fact in [
+        "The team's staging database is called heron-staging",
+        "Daughter Maya starts kindergarten in September",
+    ] {
+        let item = memory
+            .remember(remember(&owner, fact))
+            .await
+            .unwrap()
+            .into_inner()
+            .item
+            .unwrap();
+        ids.push(item.id);
+    }
+    let conversation = t.conversation("cloud/echo-1").await;
+    let sent = t
+        .send(
+            &conversation,
+            "What is our staging database called?",
+            "cloud/echo-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.memory_ids, vec![ids[0].clone()]);
+    let asked = t.upstream.requests().pop().unwrap().body;
+    let messages = asked["messages"].as_array().unwrap();
+    let recalled: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["role"] == "system")
+        .filter_map(|m| m["content"].as_str())
+        .filter(|c| c.contains("heron-staging"))
+        .collect();
+    assert_eq!(recalled.len(), 1, "{messages:?}");
+    assert!(recalled[0].contains("What you remember about this user"));
+    assert!(!asked.to_string().contains("kindergarten"));
+    let last = messages.last().unwrap();
+    assert_eq!(last["content"], "What is our staging database called?");
+
+    // A message about something else recalls nothing.
+    let unrelated = t
+        .send(
+            &conversation,
+            "Translate 'good morning' into French",
+            "cloud/echo-1",
+        )
+        .await
+        .unwrap();
+    assert!(
+        unrelated.memory_ids.is_empty(),
+        "{:?}",
+        unrelated.memory_ids
+    );
+}

@@ -9,7 +9,8 @@ use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::{
-    Accounting, ChatError, Conversations, Message, MessageRole, ProfilePicker,
+    Accounting, ChatError, Conversations, Message, MessageRole,
+    context::{ContextAssembler, Ingredients},
     follow_ups::{FollowUps, StoredTurnIds},
     window::{Recent, StoredTurn},
 };
@@ -25,10 +26,6 @@ use crate::{
     store::{conversations::MessageRow, usage::UsageEvent},
 };
 
-/// Most earlier messages sent along with a new one.
-const HISTORY: usize = 20;
-/// Most estimated tokens of earlier messages sent along with a new one.
-const HISTORY_TOKENS: usize = 8_000;
 /// Longest message accepted, in characters.
 pub const MAX_CONTENT_CHARS: usize = 100_000;
 /// Separates messages while the PHI guard reads them as one text.
@@ -75,6 +72,8 @@ pub struct PreparedTurn {
     redactions: Option<Redactions>,
     /// The conversation's recent window (sealed rows), extended when the turn is stored.
     window: Vec<MessageRow>,
+    /// Memories recalled into the prompt.
+    pub memory_ids: Vec<Uuid>,
 }
 
 /// A regeneration's stored message and the reply it replaces.
@@ -172,14 +171,15 @@ pub struct Generator {
     cache: Cache,
     breaker: BreakerConfig,
     follow_ups: FollowUps,
-    picker: ProfilePicker,
+    context: ContextAssembler,
     guard: PhiGuard,
 }
 
 impl Generator {
     /// Replies in `conversations`, asking `providers` (circuit breakers as `breaker` says,
     /// kept in `cache`), accounted by `accounting`; follow-up work goes to `follow_ups`;
-    /// conversations created without a profile get one from `picker`.
+    /// memories, recent turns and the profile of conversations created without one come
+    /// from `context`.
     pub fn new(
         conversations: Conversations,
         providers: Providers,
@@ -187,7 +187,7 @@ impl Generator {
         cache: Cache,
         breaker: BreakerConfig,
         follow_ups: FollowUps,
-        picker: ProfilePicker,
+        context: ContextAssembler,
     ) -> Self {
         Self {
             conversations,
@@ -196,7 +196,7 @@ impl Generator {
             cache,
             breaker,
             follow_ups,
-            picker,
+            context,
             guard: PhiGuard::default(),
         }
     }
@@ -234,7 +234,7 @@ impl Generator {
         let current = &recent.conversation;
         if current.profile_automatic
             && current.message_count == 0
-            && let Some(profile) = self.picker.pick(content).await
+            && let Some(profile) = self.context.pick_profile(content).await
             && self
                 .conversations
                 .choose_profile(principal, conversation, &profile)
@@ -285,8 +285,9 @@ impl Generator {
         .await
     }
 
-    /// Resolves the model, assembles the prompt (the recent messages that fit
-    /// [`HISTORY`] and [`HISTORY_TOKENS`], then `content`) and applies the PHI policy.
+    /// Resolves the model, assembles the prompt (instructions, recalled memories, the
+    /// recent messages that fit the model's window, then `content`; see `chat::context`)
+    /// and applies the PHI policy.
     pub(super) async fn assemble(
         &self,
         principal: &Principal,
@@ -324,11 +325,6 @@ impl Generator {
             }
             Err(err) => return Err(err.into()),
         };
-        let mut turns: Vec<(MessageRole, String)> = fitting(history)
-            .into_iter()
-            .map(|m| (m.role, m.content))
-            .collect();
-        turns.push((MessageRole::User, content.to_owned()));
         let system = ChatMessage {
             role: "system",
             content: match framing {
@@ -336,6 +332,23 @@ impl Generator {
                 Framing::Reply | Framing::Regeneration(_) => profile.settings.system_prompt,
             },
         };
+        let ingredients = Ingredients {
+            route: &route,
+            instructions: &system.content,
+            content,
+            history,
+            max_tokens: options.max_tokens,
+            recall: !matches!(framing, Framing::Title),
+        };
+        let context = self.context.assemble(principal, ingredients).await;
+        // Memories are the user's words too: the PHI guard reads them with the turns.
+        let mut turns: Vec<(MessageRole, String)> = context
+            .memories
+            .map(|memories| (MessageRole::System, memories))
+            .into_iter()
+            .chain(context.history.into_iter().map(|m| (m.role, m.content)))
+            .collect();
+        turns.push((MessageRole::User, content.to_owned()));
         let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
             std::iter::once(system.clone())
                 .chain(
@@ -424,6 +437,7 @@ impl Generator {
             requests,
             redactions,
             window,
+            memory_ids: context.memory_ids,
         })
     }
 
@@ -512,28 +526,6 @@ impl Generator {
     }
 }
 
-/// The newest of `history` that fit [`HISTORY`] messages and [`HISTORY_TOKENS`] estimated
-/// tokens, oldest first.
-fn fitting(mut history: Vec<Message>) -> Vec<Message> {
-    let mut tokens = 0;
-    let mut kept = 0;
-    for message in history.iter().rev().take(HISTORY) {
-        tokens += estimated_tokens(&message.content);
-        if tokens > HISTORY_TOKENS {
-            break;
-        }
-        kept += 1;
-    }
-    history.split_off(history.len() - kept)
-}
-
-/// Tokens of `text` where the model's tokenizer is unknown: one per four bytes, rounded up
-/// (English prose runs at about four characters per token; code and other scripts take
-/// more tokens per byte, so this errs towards sending less).
-fn estimated_tokens(text: &str) -> usize {
-    text.len().div_ceil(4)
-}
-
 /// A title from the first line of a message: at most 60 characters.
 fn title_from(content: &str) -> String {
     let line = content
@@ -581,45 +573,4 @@ pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
         usage,
         finish_reason,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(content: &str) -> Message {
-        Message {
-            id: Uuid::now_v7(),
-            conversation_id: Uuid::nil(),
-            role: MessageRole::User,
-            content: content.to_owned(),
-            model_used: String::new(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_micros: 0,
-            finish_reason: String::new(),
-            created_at: OffsetDateTime::UNIX_EPOCH,
-        }
-    }
-
-    #[test]
-    fn history_keeps_the_newest_messages_that_fit_count_and_tokens() {
-        let many: Vec<Message> = (0..30).map(|n| message(&n.to_string())).collect();
-        let kept = fitting(many);
-        assert_eq!(kept.len(), HISTORY);
-        assert_eq!(kept[0].content, "10");
-        assert_eq!(kept[HISTORY - 1].content, "29");
-
-        let big = "x".repeat(HISTORY_TOKENS * 4 / 2);
-        let kept = fitting(vec![
-            message(&big),
-            message(&big),
-            message(&big),
-            message("last"),
-        ]);
-        assert_eq!(kept.len(), 2, "one big message and the last fit");
-        assert_eq!(kept[1].content, "last");
-        assert!(fitting(vec![message(&"y".repeat(HISTORY_TOKENS * 4 + 1))]).is_empty());
-        assert_eq!(estimated_tokens("abcde"), 2);
-    }
 }

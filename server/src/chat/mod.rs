@@ -5,6 +5,7 @@
 //! it is stored; titles too, since they are often the first words of a message.
 
 mod accounting;
+mod context;
 mod conversations;
 mod follow_ups;
 mod generate;
@@ -17,6 +18,7 @@ mod titles;
 mod window;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
+pub use context::{ContextAssembler, HISTORY};
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use follow_ups::FollowUps;
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};

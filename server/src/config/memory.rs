@@ -28,6 +28,15 @@ pub struct MemoryConfig {
     /// Whether the messages of every chat turn are chunked, embedded and kept as
     /// long-term memories (by a background job).
     pub index_messages: bool,
+    /// Whether memories are recalled into the prompt of each chat turn.
+    pub recall_into_chat: bool,
+    /// Most memories recalled into a chat turn.
+    pub chat_top_k: u32,
+    /// Least score of a memory recalled into a chat turn, 0..1.
+    pub chat_min_score: f32,
+    /// Context window assumed for provider models (whose window and tokenizer the server
+    /// does not know), in estimated tokens; local models use their own.
+    pub context_tokens: usize,
     /// Candidates the HNSW index visits per recall (`hnsw.ef_search`): more finds more of
     /// the true nearest neighbours, at some speed.
     pub ef_search: u32,
@@ -45,6 +54,10 @@ impl Default for MemoryConfig {
             working_max_ttl: Duration::from_secs(30 * 24 * 3600),
             embedding_model: String::new(),
             index_messages: true,
+            recall_into_chat: true,
+            chat_top_k: 6,
+            chat_min_score: 0.3,
+            context_tokens: 8_000,
             ef_search: 100,
             ranking: RankingWeights::default(),
             recency_half_life: Duration::from_secs(90 * 24 * 3600),
@@ -96,6 +109,19 @@ impl MemoryConfig {
             });
         }
         non_zero("memory.recency_half_life", self.recency_half_life)?;
+        if self.chat_top_k > crate::memory::MAX_TOP_K {
+            return Err(ConfigError::Rejected {
+                setting: "memory.chat_top_k",
+                reason: format!("must be at most {}", crate::memory::MAX_TOP_K),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.chat_min_score) {
+            return Err(ConfigError::Rejected {
+                setting: "memory.chat_min_score",
+                reason: "must be between 0 and 1".to_owned(),
+            });
+        }
+        positive("memory.context_tokens", self.context_tokens)?;
         let RankingWeights {
             vector,
             keyword,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     InferenceError,
-    generation::{Generated, Prompt, Sampling},
+    generation::{Generated, Prompt, Sampling, TokenCounter},
     manifest::ModelKind,
     predict::Tensors,
     registry::{Classified, Embedded, Entry, ModelState, Registry, Scope, Serving},
@@ -136,6 +136,14 @@ impl Registry {
             reason,
         })?;
         Ok((entry.info.id.clone(), output))
+    }
+
+    /// The token counter of language model `model` seen from `scope`, when it serves here.
+    pub fn token_counter(&self, scope: Scope, model: &str) -> Option<TokenCounter> {
+        match &self.entry(scope, model)?.serving {
+            Some(Serving::Generation(worker)) => Some(worker.token_counter()),
+            _ => None,
+        }
     }
 
     /// Embeds `texts` with `model` (empty: `inference.default_embedding`).

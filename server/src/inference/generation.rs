@@ -82,6 +82,26 @@ struct Job {
 pub struct GenerationWorker {
     name: String,
     jobs: SyncSender<Job>,
+    counter: TokenCounter,
+}
+
+/// Counts tokens the way a language model does, so callers can fit a prompt to its
+/// context window.
+#[derive(Clone)]
+pub struct TokenCounter {
+    tokenizer: std::sync::Arc<Tokenizer>,
+    /// Tokens the model reads at most (its manifest's `max_length`).
+    pub context: usize,
+}
+
+impl TokenCounter {
+    /// Tokens of `text` (without special tokens); a text the tokenizer refuses counts one
+    /// token per byte.
+    pub fn count(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map_or(text.len(), |encoding| encoding.len())
+    }
 }
 
 impl GenerationWorker {
@@ -101,6 +121,10 @@ impl GenerationWorker {
     ) -> Result<Self, InferenceError> {
         let mut engine = Engine::load(manifest, folder, file, device)?;
         engine.warm_up()?;
+        let counter = TokenCounter {
+            tokenizer: std::sync::Arc::new(engine.tokenizer.clone()),
+            context: engine.max_length,
+        };
         let (jobs, waiting) = mpsc::sync_channel(batching.queue.max(1));
         let model = id.to_owned();
         thread::Builder::new()
@@ -113,7 +137,13 @@ impl GenerationWorker {
         Ok(Self {
             name: id.to_owned(),
             jobs,
+            counter,
         })
+    }
+
+    /// Counts tokens with this model's tokenizer.
+    pub fn token_counter(&self) -> TokenCounter {
+        self.counter.clone()
     }
 
     /// Queues a generation; its text arrives on the returned channel, which the caller

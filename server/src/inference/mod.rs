@@ -19,6 +19,7 @@ mod worker;
 use std::path::PathBuf;
 
 pub use classifier::LabelScore;
+pub use generation::TokenCounter;
 pub use lifecycle::Adoptable;
 pub use manifest::{Manifest, ModelKind};
 pub use registry::{

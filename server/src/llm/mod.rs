@@ -26,7 +26,7 @@ mod routes;
 
 pub use breaker::CircuitBreaker;
 pub use providers::{ProviderError, ProviderSettings, Providers};
-pub use resolve::{ResolvedModel, Route};
+pub use resolve::{LOCAL_PROVIDER, ResolvedModel, Route};
 pub use routes::ModelRoute;
 
 use std::{pin::Pin, time::Duration};

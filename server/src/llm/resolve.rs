@@ -33,7 +33,8 @@ const DEFAULT_ALIAS: &str = "default";
 /// The alias the local models serve for tenants without one.
 const PRIVATE_ALIAS: &str = "private";
 /// The built-in provider of the local models.
-const LOCAL_PROVIDER: &str = "local";
+/// The provider name of the server's own language models.
+pub const LOCAL_PROVIDER: &str = "local";
 
 /// The targets of a model reference, tried in order.
 pub struct Route {

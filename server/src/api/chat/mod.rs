@@ -296,10 +296,12 @@ impl ChatService for ChatApi {
                 )
                 .await?;
             let reply = complete(&turn).await.map_err(ApiError::from)?;
-            self.generator
+            let (user, reply) = self
+                .generator
                 .finish(&principal, &turn, &reply)
                 .await
-                .map_err(|err| Status::from(ApiError::from(err)))
+                .map_err(|err| Status::from(ApiError::from(err)))?;
+            Ok::<_, Status>((user, reply, turn.memory_ids))
         }
         .await;
         if let Some(claim) = claim {
@@ -308,15 +310,15 @@ impl ChatService for ChatApi {
                     result
                         .as_ref()
                         .ok()
-                        .map(|(user, reply)| (user.id, reply.id)),
+                        .map(|(user, reply, _)| (user.id, reply.id)),
                 )
                 .await;
         }
-        let (user, reply) = result?;
+        let (user, reply, memory_ids) = result?;
         Ok(Response::new(pb::SendMessageResponse {
             user_message: Some(user.into()),
             reply: Some(reply.into()),
-            memory_ids: Vec::new(),
+            memory_ids: memory_ids.iter().map(Uuid::to_string).collect(),
         }))
     }
 

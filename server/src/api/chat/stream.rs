@@ -191,7 +191,7 @@ async fn generate<T: ChunkMessage>(
                 }),
                 model_used: stored.model_used,
                 finish_reason: finish_reason(reason).into(),
-                memory_ids: Vec::new(),
+                memory_ids: turn.memory_ids.iter().map(ToString::to_string).collect(),
             };
             let _ = lines
                 .send(Ok(chunk(pb::reply_chunk::Event::Completed(completed))))
