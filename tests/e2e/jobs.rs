@@ -15,9 +15,11 @@ const TITLE_RETRY: &str = r#"jobs_total{kind="title_conversation",outcome="retry
 const TITLE_DEAD: &str = r#"jobs_total{kind="title_conversation",outcome="dead"}"#;
 const TITLE_SKIPPED: &str = r#"jobs_total{kind="title_conversation",outcome="skipped"}"#;
 
+/// Settings `pairs`, with chat turns not indexed as memories: these tests count the jobs
+/// in the stream, and titles are the jobs they are about.
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
+    std::iter::once(&("CODEXCONTINUE_MEMORY__INDEX_MESSAGES", "false"))
+        .chain(pairs)
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
@@ -219,7 +221,7 @@ async fn a_conversation_renamed_before_the_retry_keeps_its_name() {
 
 #[tokio::test]
 async fn a_replica_without_workers_leaves_its_jobs_to_another() {
-    let mut t = setup_with(Vec::new()).await;
+    let mut t = setup_with(env(&[])).await;
     let conversation = t.conversation("cloud/echo-1").await;
     t.send(&conversation, "Refactor the billing service", "")
         .await

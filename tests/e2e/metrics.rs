@@ -11,9 +11,9 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 async fn metrics_count_each_call_with_its_code() {
     let server = TestServer::start().await;
     let ok_series = r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="Ok"}"#;
-    let unimplemented_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="ListMemories",grpc_code="Unimplemented"}"#;
+    let invalid_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="InvalidArgument"}"#;
     let before = scrape(&server).await;
-    assert_eq!(count(&before, unimplemented_series), 0);
+    assert_eq!(count(&before, invalid_series), 0);
 
     let mut health = HealthClient::new(server.channel().await);
     for _ in 0..3 {
@@ -23,7 +23,7 @@ async fn metrics_count_each_call_with_its_code() {
     let authorization = format!("Bearer {}", server.owner_key);
     call_empty(
         channel.clone(),
-        "/codexcontinue.v1.MemoryService/ListMemories",
+        "/codexcontinue.v1.MemoryService/Recall",
         &[("authorization", &authorization)],
     )
     .await
@@ -31,21 +31,21 @@ async fn metrics_count_each_call_with_its_code() {
     // Refusals are counted under their own code.
     call_empty(
         channel.clone(),
-        "/codexcontinue.v1.MemoryService/ListMemories",
+        "/codexcontinue.v1.MemoryService/Recall",
         &[],
     )
     .await
     .unwrap_err();
 
     let after = scrape(&server).await;
-    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="ListMemories",grpc_code="Unauthenticated"}"#;
+    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="Unauthenticated"}"#;
     assert_eq!(count(&after, refused_series), 1, "{after}");
     assert_eq!(
         count(&after, ok_series),
         count(&before, ok_series) + 3,
         "{after}"
     );
-    assert_eq!(count(&after, unimplemented_series), 1, "{after}");
+    assert_eq!(count(&after, invalid_series), 1, "{after}");
     assert!(after.contains(
         r#"grpc_server_handling_seconds_count{grpc_service="grpc.health.v1.Health",grpc_method="Check"}"#
     ));

@@ -5,7 +5,7 @@ use codexcontinue::pb::v1::{CreateApiKeyRequest, auth_service_client::AuthServic
 use tonic::{Status, transport::Channel};
 
 /// Calls `path` (`/pkg.Service/Method`) with an empty request message and the given
-/// metadata; the reply message is ignored.
+/// metadata; reply messages are ignored.
 ///
 /// # Errors
 /// The status the server answers with.
@@ -23,9 +23,14 @@ pub async fn call_empty(
             .insert(*key, value.parse().expect("valid metadata value"));
     }
     let parsed = path.parse().expect("valid path");
-    grpc.unary::<(), (), _>(request, parsed, tonic_prost::ProstCodec::default())
-        .await
-        .map(drop)
+    // Read as a stream, which fits unary and server-streaming methods alike (an empty
+    // stream is a fine answer); every reply message is read, then the status.
+    let mut replies = grpc
+        .server_streaming::<(), (), _>(request, parsed, tonic_prost::ProstCodec::default())
+        .await?
+        .into_inner();
+    while replies.message().await?.is_some() {}
+    Ok(())
 }
 
 /// The field an `INVALID_ARGUMENT` status names in its `google.rpc.BadRequest` detail.
