@@ -70,7 +70,7 @@ bench: libtorch ## Benchmarks against the real services, durable settings (relea
 	@scripts/models.sh --tools
 	@eval "$$($(SERVICES) env dev)"; \
 	export CODEXCONTINUE_TEST_MODELS_DIR="$(CURDIR)/.dev/models" CODEXCONTINUE_BENCH_PYTHON="$(CURDIR)/.dev/export-venv/bin/python"; \
-	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference
+	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference --bench memory_recall
 
 lint: libtorch ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check

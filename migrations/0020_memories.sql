@@ -11,7 +11,12 @@
 --   * `keywords`: a blind keyword index: each word of the text, normalised and stemmed,
 --     is replaced by a keyed hash (HMAC-SHA-256 with the tenant's keyword key, cut to 16
 --     hex digits) before it reaches Postgres, so the index answers "which memories hold
---     this word" without holding the word. SECURITY.md says what it still reveals.
+--     this word" without holding the word. SECURITY.md says what it still reveals. The
+--     hashes are kept twice: in the row (to score a candidate) and in `memory_terms`, one
+--     row per (user, term, memory) under a B-tree, which is what keyword search reads.
+--     (A GIN index would not do: row-level security keeps Postgres from
+--     using an index for `@@`, which is not leakproof, so every search would scan the
+--     table; text equality is leakproof.)
 -- A memory goes with its user, its conversation and the message it came from.
 -- `memory_centroids` keeps, per user, the sum and number of their memories' embeddings
 -- (maintained by triggers), so recall can centre vectors on the user's mean: what all of
@@ -31,7 +36,7 @@ CREATE TABLE memories (
     chunk             integer NOT NULL DEFAULT 0 CHECK (chunk >= 0),
     confidence        real NOT NULL DEFAULT 1 CHECK (confidence >= 0 AND confidence <= 1),
     embedding         vector(384) NOT NULL,
-    keywords          tsvector NOT NULL,
+    keywords          text[] NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
@@ -49,9 +54,20 @@ CREATE INDEX memories_by_conversation ON memories (tenant_id, conversation_id)
     WHERE conversation_id IS NOT NULL;
 CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)
     WITH (m = 16, ef_construction = 64);
-CREATE INDEX memories_keywords ON memories USING gin (keywords);
 CALL codexcontinue_isolate_by_tenant('memories');
 GRANT SELECT, INSERT, UPDATE, DELETE ON memories TO codexcontinue_app;
+
+CREATE TABLE memory_terms (
+    tenant_id uuid NOT NULL,
+    user_id   uuid NOT NULL,
+    term      text NOT NULL CHECK (term ~ '^[0-9a-f]{16}$'),
+    memory_id uuid NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, term, memory_id),
+    FOREIGN KEY (tenant_id, memory_id) REFERENCES memories (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX memory_terms_by_memory ON memory_terms (tenant_id, memory_id);
+CALL codexcontinue_isolate_by_tenant('memory_terms');
+GRANT SELECT, INSERT, DELETE ON memory_terms TO codexcontinue_app;
 
 CREATE TABLE memory_centroids (
     tenant_id uuid NOT NULL,

@@ -22,6 +22,7 @@ use crate::{
 pub const TENANT_TABLES: &[&str] = &[
     "usage_events",
     "budgets",
+    "memory_terms",
     "memories",
     "memory_centroids",
     "memory_keyword_keys",

@@ -40,6 +40,10 @@ pub struct MemoryConfig {
     /// Candidates the HNSW index visits per recall (`hnsw.ef_search`): more finds more of
     /// the true nearest neighbours, at some speed.
     pub ef_search: u32,
+    /// Search every memory of the user instead of the HNSW index: exact nearest
+    /// neighbours, at the cost of reading all of a user's vectors per recall (fine for
+    /// small stores; see the recall benchmark).
+    pub exact_search: bool,
     /// How the signals of a recalled item add up to its score.
     pub ranking: RankingWeights,
     /// Age at which the recency factor of a memory has halved.
@@ -59,6 +63,7 @@ impl Default for MemoryConfig {
             chat_min_score: 0.3,
             context_tokens: 8_000,
             ef_search: 100,
+            exact_search: false,
             ranking: RankingWeights::default(),
             recency_half_life: Duration::from_secs(90 * 24 * 3600),
         }

@@ -58,9 +58,9 @@ pub fn terms(text: &str) -> Vec<String> {
 /// Weighs blind query `terms` by how rare they are among the user's `memories`
 /// (`counts[i]` of them hold `terms[i]`): BM25's inverse document frequency
 /// `ln(1 + (N - n + 0.5) / (n + 0.5))`, so a word nearly every memory holds (the user's
-/// own name) counts for almost nothing. Terms no memory holds, or more than half do, are
-/// not searched for candidates.
-pub fn weigh(terms: Vec<String>, memories: i64, counts: &[i64]) -> WeightedTerms {
+/// own name) counts for almost nothing. Terms no memory holds, more than half do, or at
+/// least `cap` do (counts stop there) are not searched for candidates.
+pub fn weigh(terms: Vec<String>, memories: i64, counts: &[i64], cap: i64) -> WeightedTerms {
     let n = memories as f64;
     let weights = counts
         .iter()
@@ -72,7 +72,7 @@ pub fn weigh(terms: Vec<String>, memories: i64, counts: &[i64]) -> WeightedTerms
     let searched = terms
         .iter()
         .zip(counts)
-        .filter(|(_, count)| **count > 0 && **count * 2 <= memories)
+        .filter(|(_, count)| **count > 0 && **count * 2 <= memories && **count < cap)
         .map(|(term, _)| term.clone())
         .collect();
     WeightedTerms {
@@ -155,11 +155,13 @@ mod tests {
     #[test]
     fn rare_terms_weigh_more_and_common_ones_are_not_searched() {
         let terms: Vec<String> = ["sam", "penicillin", "absent"].map(str::to_owned).into();
-        let weighted = weigh(terms, 300, &[290, 1, 0]);
+        let weighted = weigh(terms.clone(), 300, &[290, 1, 0], 2000);
         assert!(weighted.weights[0] < 0.05);
         assert!(weighted.weights[1] > 5.0);
         assert!(weighted.weights[2] > weighted.weights[1]);
         assert_eq!(weighted.searched, vec!["penicillin"]);
+        // A count that reached the cap may be any bigger: too common to search.
+        assert!(weigh(terms, 10_000, &[5, 100, 0], 100).searched == vec!["sam"]);
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl LongTermMemory {
             let (memories, counts) =
                 store::memories::term_counts(&mut tx, principal.user, &terms, TERM_COUNT_CAP)
                     .await?;
-            keywords::weigh(terms, memories, &counts)
+            keywords::weigh(terms, memories, &counts, TERM_COUNT_CAP)
         };
         let centre = store::memories::centroid(&mut tx, principal.user)
             .await?
@@ -253,6 +253,7 @@ impl LongTermMemory {
         let settings = SearchSettings {
             candidates: i64::from((top_k * 4).max(MIN_CANDIDATES)),
             ef_search: self.settings.ef_search,
+            exact: self.settings.exact_search,
         };
         let rows = store::memories::candidates(
             &mut tx,

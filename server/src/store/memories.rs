@@ -62,12 +62,17 @@ pub struct MemoryFilter {
     pub until: Option<OffsetDateTime>,
 }
 
-/// The filter as SQL over `$1` (user) to `$5`, shared by the queries that take one.
-const FILTERED: &str = "user_id = $1
-     AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
-     AND ($3::uuid IS NULL OR conversation_id = $3)
-     AND ($4::timestamptz IS NULL OR created_at >= $4)
-     AND ($5::timestamptz IS NULL OR created_at < $5)";
+/// The filter as SQL over `$1` (user) to `$5` on the memories aliased `alias` (with its
+/// dot, or empty), shared by the queries that take one.
+fn filtered(alias: &str) -> String {
+    format!(
+        "{alias}user_id = $1
+         AND (cardinality($2::text[]) = 0 OR {alias}kind = ANY($2))
+         AND ($3::uuid IS NULL OR {alias}conversation_id = $3)
+         AND ($4::timestamptz IS NULL OR {alias}created_at >= $4)
+         AND ($5::timestamptz IS NULL OR {alias}created_at < $5)"
+    )
+}
 
 /// A recall candidate with its raw signals.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -96,7 +101,7 @@ pub async fn insert(
         "INSERT INTO memories
              (tenant_id, id, user_id, kind, content_sealed, conversation_id, source_message_id,
               chunk, confidence, embedding, keywords, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, array_to_tsvector($11), $12, $12)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
          ON CONFLICT (tenant_id, source_message_id, chunk) WHERE kind = 'message' DO NOTHING",
     )
     .bind(tenant.0)
@@ -111,9 +116,23 @@ pub async fn insert(
     .bind(&memory.embedding)
     .bind(&memory.keywords)
     .bind(row.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO memory_terms (tenant_id, user_id, term, memory_id)
+         SELECT $1, $2, term, $3 FROM unnest($4::text[]) AS term
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(memory.user_id)
+    .bind(row.id)
+    .bind(&memory.keywords)
     .execute(conn)
     .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(true)
 }
 
 /// `user`'s memories matching `filter`, newest first, after memory `after`.
@@ -127,9 +146,10 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<MemoryRow>, StoreError> {
+    let filter_sql = filtered("");
     Ok(sqlx::query_as(&format!(
         "SELECT {MEMORY_COLUMNS} FROM memories
-         WHERE {FILTERED} AND ($6::uuid IS NULL OR id < $6)
+         WHERE {filter_sql} AND ($6::uuid IS NULL OR id < $6)
          ORDER BY id DESC
          LIMIT $7"
     ))
@@ -151,6 +171,8 @@ pub struct SearchSettings {
     pub candidates: i64,
     /// `hnsw.ef_search`.
     pub ef_search: u32,
+    /// Rank every memory by exact distance instead of using the HNSW index.
+    pub exact: bool,
 }
 
 /// The sum of `user`'s memory embeddings and how many there are, when they have any.
@@ -181,9 +203,9 @@ pub struct WeightedTerms {
     pub searched: Vec<String>,
 }
 
-/// How many of `user`'s memories hold each of `terms`, and how many memories the user
-/// has, each counted up to `cap` (enough to tell rare words from common ones while
-/// keeping the count cheap on big stores).
+/// How many memories `user` has, and how many of them hold each of `terms` (counted up
+/// to `cap`: enough to tell rare words from common ones while keeping the count cheap on
+/// big stores).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -193,26 +215,24 @@ pub async fn term_counts(
     terms: &[String],
     cap: i64,
 ) -> Result<(i64, Vec<i64>), StoreError> {
-    let memories: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM memories WHERE user_id = $1 LIMIT $2) AS m",
-    )
-    .bind(user)
-    .bind(cap)
-    .fetch_one(&mut *conn)
-    .await?;
+    let memories: Option<i64> =
+        sqlx::query_scalar("SELECT memories FROM memory_centroids WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
     let counts: Vec<i64> = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM (
-                    SELECT 1 FROM memories
-                    WHERE user_id = $1 AND keywords @@ t.term::tsquery LIMIT $3) AS m)
-         FROM unnest($2::text[]) WITH ORDINALITY AS t(term, n)
-         ORDER BY t.n",
+                    SELECT 1 FROM memory_terms t
+                    WHERE t.user_id = $1 AND t.term = q.term LIMIT $3) AS m)
+         FROM unnest($2::text[]) WITH ORDINALITY AS q(term, n)
+         ORDER BY q.n",
     )
     .bind(user)
-    .bind(terms.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>())
+    .bind(terms)
     .bind(cap)
     .fetch_all(conn)
     .await?;
-    Ok((memories, counts))
+    Ok((memories.unwrap_or(0), counts))
 }
 
 /// `user`'s memories matching `filter` that are nearest to `embedding` (by cosine) or
@@ -237,27 +257,31 @@ pub async fn candidates(
     .bind(settings.ef_search.to_string())
     .execute(&mut *conn)
     .await?;
-    let query = (!terms.searched.is_empty()).then(|| {
-        terms
-            .searched
-            .iter()
-            .map(|t| format!("'{t}'"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    });
     let total: f32 = terms.weights.iter().sum();
+    let (plain, joined) = (filtered(""), filtered("m."));
+    // The index serves `ORDER BY embedding <=> $6` only; an expression around the distance
+    // makes Postgres compute every distance exactly.
+    let distance = if settings.exact {
+        "(embedding <=> $6) + 0"
+    } else {
+        "embedding <=> $6"
+    };
     Ok(sqlx::query_as(&format!(
         "WITH nearest AS (
-             SELECT id FROM memories WHERE {FILTERED}
-             ORDER BY embedding <=> $6 LIMIT $10
+             SELECT id FROM memories WHERE {plain}
+             ORDER BY {distance} LIMIT $10
          ), matching AS (
-             SELECT id FROM memories
-             WHERE {FILTERED} AND $7::tsquery IS NOT NULL AND keywords @@ $7::tsquery
-             ORDER BY ts_rank(keywords, $7::tsquery) DESC LIMIT $10
+             SELECT t.memory_id AS id
+             FROM unnest($8::text[], $9::real[]) AS q(term, weight)
+             JOIN memory_terms t ON t.user_id = $1 AND t.term = q.term
+             JOIN memories m ON m.tenant_id = t.tenant_id AND m.id = t.memory_id
+             WHERE q.term = ANY ($7::text[]) AND {joined}
+             GROUP BY t.memory_id
+             ORDER BY sum(q.weight) DESC LIMIT $10
          )
          SELECT {MEMORY_COLUMNS}, embedding,
                 (coalesce((SELECT sum(q.weight) FROM unnest($8::text[], $9::real[]) AS q(term, weight)
-                           WHERE q.term = ANY (tsvector_to_array(keywords))), 0)
+                           WHERE q.term = ANY (keywords)), 0)
                     / greatest($11::real, 1e-6))::real AS keyword
          FROM memories
          WHERE id IN (SELECT id FROM nearest UNION SELECT id FROM matching)"
@@ -268,7 +292,7 @@ pub async fn candidates(
     .bind(filter.since)
     .bind(filter.until)
     .bind(embedding)
-    .bind(query)
+    .bind(&terms.searched)
     .bind(&terms.terms)
     .bind(&terms.weights)
     .bind(settings.candidates)
