@@ -203,7 +203,7 @@ async fn load(server: &TestServer, size: usize) -> (Uuid, Uuid) {
          SELECT $1, r.id, $2, 'episodic', r.sealed,
                 l2_normalize(c.v + ARRAY(SELECT (random() - 0.5) * 0.104 + 0 * r.centre
                                          FROM generate_series(1, 384))::vector),
-                ''::tsvector, now() - make_interval(days => r.age), now()
+                '{}'::text[], now() - make_interval(days => r.age), now()
          FROM bench_rows r JOIN bench_centres c ON c.n = r.centre",
         "SET maintenance_work_mem = '4GB'",
         "SET max_parallel_maintenance_workers = 1",
