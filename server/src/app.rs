@@ -25,7 +25,7 @@ use crate::{
     cache::{Cache, CacheError, rate_limit::RateLimiter},
     chat::{
         Accounting, ContextAssembler, Conversations, FollowUps, Generations, Generator,
-        ProfilePicker, Titler,
+        MemoryWriter, ProfilePicker, Titler,
     },
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
@@ -259,7 +259,7 @@ impl App {
             accounting.clone(),
             cache.clone(),
             config.llm.breaker,
-            FollowUps::new(Jobs::new(cache.clone()), config.memory.index_messages),
+            FollowUps::new(Jobs::new(cache.clone()), config.memory.clone()),
             ContextAssembler::new(
                 ProfilePicker::new(registry.clone()),
                 long_term.clone(),
@@ -278,6 +278,13 @@ impl App {
         let handlers = Handlers {
             titles: titler,
             indexing: MessageIndexer::new(db.clone(), sealer.clone(), long_term.clone()),
+            memories: MemoryWriter::new(
+                db.clone(),
+                conversations.clone(),
+                generator.clone(),
+                accounting.clone(),
+                long_term.clone(),
+            ),
         };
         let workers = Workers::new(
             cache.clone(),

@@ -589,3 +589,126 @@ async fn chat_turns_recall_what_is_remembered_and_say_which_memories_they_used()
         unrelated.memory_ids
     );
 }
+
+#[tokio::test]
+async fn models_write_facts_and_summaries_as_memories() {
+    let settings = vec![
+        ("CODEXCONTINUE_JOBS__WORKERS".to_owned(), "1".to_owned()),
+        (
+            "CODEXCONTINUE_MEMORY__INDEX_MESSAGES".to_owned(),
+            "false".to_owned(),
+        ),
+        (
+            "CODEXCONTINUE_MEMORY__EXTRACT_MODEL".to_owned(),
+            "cloud/echo-1".to_owned(),
+        ),
+        (
+            "CODEXCONTINUE_MEMORY__SUMMARY_MODEL".to_owned(),
+            "cloud/echo-1".to_owned(),
+        ),
+        (
+            "CODEXCONTINUE_MEMORY__SUMMARY_EVERY".to_owned(),
+            "4".to_owned(),
+        ),
+    ];
+    let (mut t, mut memory) = memory_server(settings).await;
+    let owner = t.server.owner_key.clone();
+    let conversation = t.conversation("cloud/echo-1").await;
+    let said = "I work on the billing service and I prefer Rust";
+    let sent = t.send(&conversation, said, "cloud/echo-1").await.unwrap();
+    let message = sent.user_message.unwrap().id;
+
+    let facts = eventually("the facts are extracted", || {
+        let mut memory = memory.clone();
+        let owner = owner.clone();
+        async move {
+            let items = memory
+                .list_memories(authorized(
+                    &owner,
+                    ListMemoriesRequest {
+                        kinds: vec![MemoryKind::Episodic.into()],
+                        ..ListMemoriesRequest::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .items;
+            (!items.is_empty()).then_some(items)
+        }
+    })
+    .await;
+    assert_eq!(facts.len(), 1);
+    assert_eq!(facts[0].content, said);
+    assert!((facts[0].confidence - 0.9).abs() < 1e-6);
+    assert_eq!(facts[0].source_message_id, message);
+    assert_eq!(facts[0].conversation_id, conversation);
+    let found = recalled(
+        &mut memory,
+        &owner,
+        "which programming language does the user like",
+    )
+    .await;
+    assert_eq!(content(&found[0]), said);
+
+    // The model was asked for the schema's JSON, strictly.
+    let asked: Vec<_> = t
+        .upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["response_format"]["type"] == "json_schema")
+        .collect();
+    assert_eq!(asked.len(), 1);
+    let format = &asked[0].body["response_format"]["json_schema"];
+    assert_eq!(format["name"], "user_facts");
+    assert_eq!(format["strict"], true);
+    let mut db = t.server.db.owner().await;
+    let extracted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'memory.extract'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(extracted, 1);
+
+    // The second turn takes the conversation to 4 messages: it is summarised.
+    let second = t
+        .send(
+            &conversation,
+            "Plan the invoice retry rollout",
+            "cloud/echo-1",
+        )
+        .await
+        .unwrap();
+    let reply = second.reply.unwrap().id;
+    let summaries = eventually("the conversation is summarised", || {
+        let mut memory = memory.clone();
+        let owner = owner.clone();
+        async move {
+            let items = memory
+                .list_memories(authorized(
+                    &owner,
+                    ListMemoriesRequest {
+                        kinds: vec![MemoryKind::Summary.into()],
+                        ..ListMemoriesRequest::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .items;
+            (!items.is_empty()).then_some(items)
+        }
+    })
+    .await;
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0].source_message_id, reply);
+    assert_eq!(summaries[0].conversation_id, conversation);
+    // The stand-in model echoes the transcript it was given: all four messages.
+    let summary = &summaries[0].content;
+    assert!(summary.contains(&format!("User: {said}")), "{summary}");
+    assert!(
+        summary.contains("User: Plan the invoice retry rollout"),
+        "{summary}"
+    );
+    assert_eq!(summary.matches("Assistant: Echo:").count(), 2, "{summary}");
+}

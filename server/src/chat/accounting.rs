@@ -15,7 +15,7 @@ use crate::{
     config::Price,
     store::{
         self, Database, StoreError,
-        usage::{BudgetRow, ReportRow},
+        usage::{BudgetRow, ReportRow, UsageEvent},
     },
     tenancy,
 };
@@ -87,6 +87,23 @@ impl Accounting {
     /// What a call of `model` (`provider/model`) with these token counts costs.
     pub fn cost_micros(&self, model: &str, prompt_tokens: i64, completion_tokens: i64) -> i64 {
         cost_micros(&self.prices, model, prompt_tokens, completion_tokens)
+    }
+
+    /// The usage of a background call (a title, extracted facts) `reply` made for `user`.
+    pub fn usage_of(&self, user: Uuid, reply: &super::Reply) -> UsageEvent {
+        UsageEvent {
+            id: Uuid::now_v7(),
+            user_id: user,
+            model: reply.model_used.clone(),
+            prompt_tokens: reply.usage.prompt_tokens,
+            completion_tokens: reply.usage.completion_tokens,
+            cost_micros: self.cost_micros(
+                &reply.model_used,
+                reply.usage.prompt_tokens,
+                reply.usage.completion_tokens,
+            ),
+            latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
+        }
     }
 
     /// Refuses when a budget that applies to the caller is used up.

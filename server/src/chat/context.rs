@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// Most earlier messages sent along with a new one.
-pub const HISTORY: usize = 20;
+const HISTORY: usize = 20;
 
 /// Introduces the recalled memories to the model.
 const MEMORY_PREAMBLE: &str = "What you remember about this user from earlier \

@@ -1,12 +1,15 @@
 //! Work that follows a stored turn without holding up its answer, queued as background
-//! jobs: titling a new conversation from its first message, and keeping the turn's
-//! messages as long-term memories (`memory.index_messages`). A job that cannot be queued
+//! jobs: titling a new conversation from its first message, keeping the turn's messages as
+//! long-term memories (`memory.index_messages`), extracting the facts the user's message
+//! states (`memory.extract_model`), and summarising the conversation every
+//! `memory.summary_every` messages (`memory.summary_model`). A job that cannot be queued
 //! is logged and dropped: the turn itself is stored already.
 
 use uuid::Uuid;
 
 use crate::{
     auth::Principal,
+    config::MemoryConfig,
     jobs::{Job, Jobs},
 };
 
@@ -14,7 +17,7 @@ use crate::{
 #[derive(Clone)]
 pub struct FollowUps {
     jobs: Jobs,
-    index_messages: bool,
+    settings: MemoryConfig,
 }
 
 /// A stored turn, as its follow-ups need it.
@@ -26,41 +29,77 @@ pub(super) struct StoredTurnIds<'t> {
     /// For a conversation's first turn: the user's message and the `provider/model` that
     /// answered it, to title the conversation with.
     pub title_from: Option<(Uuid, &'t str)>,
+    /// The user's new message (not for a regenerated reply).
+    pub user_message: Option<Uuid>,
+    /// Messages the conversation held before the turn.
+    pub messages_before: i64,
+    /// The turn's last stored message.
+    pub last_message: Uuid,
 }
 
 impl FollowUps {
-    /// Queues in `jobs`; indexes messages when `index_messages`.
-    pub fn new(jobs: Jobs, index_messages: bool) -> Self {
-        Self {
-            jobs,
-            index_messages,
+    /// Queues in `jobs` what the memory `settings` turn on.
+    pub fn new(jobs: Jobs, settings: MemoryConfig) -> Self {
+        Self { jobs, settings }
+    }
+
+    async fn queue(&self, job: Job) {
+        let kind = job.kind();
+        if let Err(err) = self.jobs.enqueue(job).await {
+            tracing::warn!(error = %err, kind, "follow-up job not queued");
         }
     }
 
     /// Queues the follow-ups of `turn` of `principal`.
     pub(super) async fn after(&self, principal: &Principal, turn: StoredTurnIds<'_>) {
+        let (tenant, user) = (principal.tenant.0, principal.user);
+        let conversation = turn.conversation;
         if let Some((message, model)) = turn.title_from {
-            let job = Job::TitleConversation {
-                tenant: principal.tenant.0,
-                user: principal.user,
-                conversation: turn.conversation,
+            let model = model.to_owned();
+            self.queue(Job::TitleConversation {
+                tenant,
+                user,
+                conversation,
                 message,
-                model: model.to_owned(),
-            };
-            if let Err(err) = self.jobs.enqueue(job).await {
-                tracing::warn!(error = %err, "title job not queued; the first line stays the title");
-            }
+                model,
+            })
+            .await;
         }
-        if self.index_messages {
-            let job = Job::IndexMessages {
-                tenant: principal.tenant.0,
-                user: principal.user,
-                conversation: turn.conversation,
-                messages: turn.messages.to_vec(),
-            };
-            if let Err(err) = self.jobs.enqueue(job).await {
-                tracing::warn!(error = %err, "indexing job not queued; the turn is not kept as memories");
-            }
+        if self.settings.index_messages {
+            let messages = turn.messages.to_vec();
+            self.queue(Job::IndexMessages {
+                tenant,
+                user,
+                conversation,
+                messages,
+            })
+            .await;
+        }
+        let extract_model = &self.settings.extract_model;
+        if let Some(message) = turn.user_message.filter(|_| !extract_model.is_empty()) {
+            let model = extract_model.clone();
+            self.queue(Job::ExtractFacts {
+                tenant,
+                user,
+                conversation,
+                message,
+                model,
+            })
+            .await;
+        }
+        let every = i64::from(self.settings.summary_every.max(1));
+        let after = turn.messages_before + turn.messages.len() as i64;
+        let crossed = turn.messages_before / every != after / every;
+        if crossed && !self.settings.summary_model.is_empty() {
+            let model = self.settings.summary_model.clone();
+            self.queue(Job::SummarizeConversation {
+                tenant,
+                user,
+                conversation,
+                through: turn.last_message,
+                model,
+            })
+            .await;
         }
     }
 }

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::{
     Accounting, ChatError, Conversations, Message, MessageRole,
     context::{ContextAssembler, Ingredients},
+    facts,
     follow_ups::{FollowUps, StoredTurnIds},
+    summaries,
     window::{Recent, StoredTurn},
 };
 use crate::{
@@ -60,6 +62,8 @@ pub struct PreparedTurn {
     pub phi: bool,
     /// The conversation has no title yet: the first message gives it one.
     pub untitled: bool,
+    /// Messages the conversation held before this turn.
+    message_count: i64,
     /// For a regeneration: the stored message answered and the reply replaced.
     replaced: Option<Replaced>,
     route: Route,
@@ -97,6 +101,10 @@ pub(super) enum Framing {
     Regeneration(Replaced),
     /// A title for the conversation the message starts.
     Title,
+    /// Facts and preferences about the user in the message, as JSON (see `chat::facts`).
+    Facts,
+    /// A summary of the conversation given as the message (see `chat::summaries`).
+    Summary,
 }
 
 /// A reply stream opened on one of a turn's targets.
@@ -329,6 +337,8 @@ impl Generator {
             role: "system",
             content: match framing {
                 Framing::Title => TITLE_INSTRUCTIONS.to_owned(),
+                Framing::Facts => facts::INSTRUCTIONS.to_owned(),
+                Framing::Summary => summaries::INSTRUCTIONS.to_owned(),
                 Framing::Reply | Framing::Regeneration(_) => profile.settings.system_prompt,
             },
         };
@@ -338,7 +348,7 @@ impl Generator {
             content,
             history,
             max_tokens: options.max_tokens,
-            recall: !matches!(framing, Framing::Title),
+            recall: matches!(framing, Framing::Reply | Framing::Regeneration(_)),
         };
         let context = self.context.assemble(principal, ingredients).await;
         // Memories are the user's words too: the PHI guard reads them with the turns.
@@ -362,6 +372,7 @@ impl Generator {
                 )
                 .collect()
         };
+        let answer_schema = matches!(framing, Framing::Facts).then(facts::answer_schema);
         let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
             model: model.to_owned(),
             messages,
@@ -369,6 +380,7 @@ impl Generator {
             top_p: options.top_p,
             max_tokens: options.max_tokens,
             stop: options.stop.clone(),
+            answer_schema: answer_schema.clone(),
         };
 
         // The guard reads the whole prompt as one text; targets off the premises get it
@@ -422,7 +434,7 @@ impl Generator {
         }
         let replaced = match framing {
             Framing::Regeneration(replaced) => Some(replaced),
-            Framing::Reply | Framing::Title => None,
+            Framing::Reply | Framing::Title | Framing::Facts | Framing::Summary => None,
         };
         Ok(PreparedTurn {
             conversation,
@@ -432,6 +444,7 @@ impl Generator {
             content: content.to_owned(),
             phi,
             untitled: current.title.is_empty(),
+            message_count: current.message_count,
             route,
             breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
             requests,
@@ -520,6 +533,9 @@ impl Generator {
             conversation: turn.conversation,
             messages: &messages,
             title_from: titled.then_some((user.id, assistant.model_used.as_str())),
+            user_message: turn.replaced.is_none().then_some(user.id),
+            messages_before: turn.message_count,
+            last_message: assistant.id,
         };
         self.follow_ups.after(principal, ids).await;
         Ok((user, assistant))

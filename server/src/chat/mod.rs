@@ -7,23 +7,28 @@
 mod accounting;
 mod context;
 mod conversations;
+mod facts;
 mod follow_ups;
 mod generate;
 mod generations;
 mod idempotency;
+mod memory_writer;
+mod model_jobs;
 mod profile_choice;
 mod profiles;
 mod restore;
+mod summaries;
 mod titles;
 mod window;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
-pub use context::{ContextAssembler, HISTORY};
+pub use context::ContextAssembler;
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use follow_ups::FollowUps;
 pub use generate::{GenerationOptions, Generator, OpenedReply, PreparedTurn, Reply, complete};
 pub use generations::{Generations, Running};
 pub use idempotency::{Claim, Idempotency, Outcome};
+pub use memory_writer::MemoryWriter;
 pub use profile_choice::ProfilePicker;
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use restore::Restorer;
@@ -97,6 +102,9 @@ pub enum ChatError {
     /// A sealed value could not be sealed or opened.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Memories could not be embedded or stored.
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 impl ChatError {

@@ -9,15 +9,16 @@ use uuid::Uuid;
 
 use super::{
     ChatError, Conversations, GenerationOptions, Generator, Recent, complete, generate::Framing,
+    model_jobs::run_as_user,
 };
 use crate::{
-    audit::{self, CallOrigin, NewEvent},
+    audit::{self, NewEvent},
     auth::Principal,
     crypto::{CONVERSATION_TITLES, Sealer},
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
-    llm::{LlmError, Providers},
-    store::{self, Database, StoreError, usage::UsageEvent},
-    tenancy::{self, TenantId},
+    llm::Providers,
+    store::{self, Database, StoreError},
+    tenancy,
 };
 
 /// The alias a tenant may configure for titles (e.g. a small, cheap model).
@@ -115,19 +116,7 @@ impl Titler {
             .await?;
         store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
             .await?;
-        let usage = UsageEvent {
-            id: Uuid::now_v7(),
-            user_id: principal.user,
-            model: reply.model_used.clone(),
-            prompt_tokens: reply.usage.prompt_tokens,
-            completion_tokens: reply.usage.completion_tokens,
-            cost_micros: self.accounting.cost_micros(
-                &reply.model_used,
-                reply.usage.prompt_tokens,
-                reply.usage.completion_tokens,
-            ),
-            latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
-        };
+        let usage = self.accounting.usage_of(principal.user, &reply);
         store::usage::record(&mut tx, principal.tenant, &usage).await?;
         let details = json!({ "model_used": reply.model_used, "user": principal.user });
         let event = NewEvent::by_system(
@@ -156,46 +145,15 @@ impl JobHandler for Titler {
         else {
             return Err(misrouted("the titler", job));
         };
-        let principal = Principal {
-            tenant: TenantId(*tenant),
-            tenant_slug: String::new(),
-            user: *user,
-            email: String::new(),
-            api_key: None,
-            session: None,
-            roles: Vec::new(),
-            origin: CallOrigin::default(),
-        };
-        if !tenancy::is_active(&self.db, principal.tenant)
-            .await
-            .map_err(retry)?
-        {
-            return Ok(Handled::Skipped("the tenant is not active"));
-        }
-        match self.title(&principal, *conversation, *message, model).await {
-            Ok(handled) => Ok(handled),
-            Err(ChatError::NotFound) => Ok(Handled::Skipped("the conversation is gone")),
-            Err(ChatError::BudgetExhausted { .. }) => {
-                Ok(Handled::Skipped("the user's token budget is used up"))
-            }
-            Err(ChatError::PhiRefused { .. }) => Ok(Handled::Skipped(
-                "the PHI policy keeps the message from the title model",
-            )),
-            Err(
-                err @ ChatError::Llm(
-                    LlmError::Unauthorized(_) | LlmError::Rejected(_) | LlmError::Protocol(_),
-                ),
-            ) => Err(JobError::Permanent(err.to_string())),
-            Err(err @ (ChatError::Llm(_) | ChatError::Store(_) | ChatError::Cache(_))) => {
-                Err(retry(err))
-            }
-            Err(err) => Err(JobError::Permanent(err.to_string())),
-        }
+        run_as_user(
+            &self.db,
+            *tenant,
+            *user,
+            "the PHI policy keeps the message from the title model",
+            |principal| async move { self.title(&principal, *conversation, *message, model).await },
+        )
+        .await
     }
-}
-
-fn retry(err: impl std::fmt::Display) -> JobError {
-    JobError::Retry(err.to_string())
 }
 
 /// The title in a model's answer: its first non-empty line without quotes, a `Title:`

@@ -28,6 +28,16 @@ pub struct MemoryConfig {
     /// Whether the messages of every chat turn are chunked, embedded and kept as
     /// long-term memories (by a background job).
     pub index_messages: bool,
+    /// Alias or `provider/model` that extracts the facts and preferences each user message
+    /// states into episodic memories (structured JSON output); empty turns extraction
+    /// off. The prompt passes the tenant's PHI policy like any other.
+    pub extract_model: String,
+    /// Alias or `provider/model` that summarises conversations into summary memories;
+    /// empty turns summaries off. The prompt passes the tenant's PHI policy.
+    pub summary_model: String,
+    /// A conversation is summarised each time it reaches a multiple of this many
+    /// messages (its recent turns, at most the cached window).
+    pub summary_every: u32,
     /// Whether memories are recalled into the prompt of each chat turn.
     pub recall_into_chat: bool,
     /// Most memories recalled into a chat turn.
@@ -58,6 +68,9 @@ impl Default for MemoryConfig {
             working_max_ttl: Duration::from_secs(30 * 24 * 3600),
             embedding_model: String::new(),
             index_messages: true,
+            extract_model: String::new(),
+            summary_model: String::new(),
+            summary_every: 20,
             recall_into_chat: true,
             chat_top_k: 6,
             chat_min_score: 0.3,
@@ -127,6 +140,12 @@ impl MemoryConfig {
             });
         }
         positive("memory.context_tokens", self.context_tokens)?;
+        if self.summary_every < 2 {
+            return Err(ConfigError::Rejected {
+                setting: "memory.summary_every",
+                reason: "must be at least 2 (one turn is two messages)".to_owned(),
+            });
+        }
         let RankingWeights {
             vector,
             keyword,

@@ -54,6 +54,32 @@ pub enum Job {
         /// The turn's messages, in order.
         messages: Vec<Uuid>,
     },
+    /// Keep the facts and preferences a user's message states as episodic memories.
+    ExtractFacts {
+        /// The tenant.
+        tenant: Uuid,
+        /// The conversation's user.
+        user: Uuid,
+        /// The conversation.
+        conversation: Uuid,
+        /// The user's message.
+        message: Uuid,
+        /// Alias or `provider/model` asked (`memory.extract_model`).
+        model: String,
+    },
+    /// Summarise a conversation's recent turns into a summary memory.
+    SummarizeConversation {
+        /// The tenant.
+        tenant: Uuid,
+        /// The conversation's user.
+        user: Uuid,
+        /// The conversation.
+        conversation: Uuid,
+        /// The last message the summary covers.
+        through: Uuid,
+        /// Alias or `provider/model` asked (`memory.summary_model`).
+        model: String,
+    },
 }
 
 impl Job {
@@ -62,22 +88,29 @@ impl Job {
         match self {
             Job::TitleConversation { .. } => "title_conversation",
             Job::IndexMessages { .. } => "index_messages",
+            Job::ExtractFacts { .. } => "extract_facts",
+            Job::SummarizeConversation { .. } => "summarize_conversation",
         }
     }
 
     /// The tenant it works for.
     pub fn tenant(&self) -> TenantId {
         match self {
-            Job::TitleConversation { tenant, .. } | Job::IndexMessages { tenant, .. } => {
-                TenantId(*tenant)
-            }
+            Job::TitleConversation { tenant, .. }
+            | Job::IndexMessages { tenant, .. }
+            | Job::ExtractFacts { tenant, .. }
+            | Job::SummarizeConversation { tenant, .. } => TenantId(*tenant),
         }
     }
 
     /// What makes two deliveries the same job.
     pub fn key(&self) -> String {
         match self {
-            Job::TitleConversation { message, .. } => format!("{}:{message}", self.kind()),
+            Job::TitleConversation { message, .. }
+            | Job::ExtractFacts { message, .. }
+            | Job::SummarizeConversation {
+                through: message, ..
+            } => format!("{}:{message}", self.kind()),
             Job::IndexMessages { messages, .. } => {
                 let ids: Vec<String> = messages.iter().map(Uuid::to_string).collect();
                 format!("{}:{}", self.kind(), ids.join(","))
@@ -131,18 +164,23 @@ pub trait JobHandler: Send + Sync + 'static {
 }
 
 /// Runs each job with the handler of its kind.
-pub struct Handlers<T, I> {
+pub struct Handlers<T, I, F> {
     /// Runs [`Job::TitleConversation`].
     pub titles: T,
     /// Runs [`Job::IndexMessages`].
     pub indexing: I,
+    /// Runs [`Job::ExtractFacts`] and [`Job::SummarizeConversation`].
+    pub memories: F,
 }
 
-impl<T: JobHandler, I: JobHandler> JobHandler for Handlers<T, I> {
+impl<T: JobHandler, I: JobHandler, F: JobHandler> JobHandler for Handlers<T, I, F> {
     async fn handle(&self, job: &Job) -> Result<Handled, JobError> {
         match job {
             Job::TitleConversation { .. } => self.titles.handle(job).await,
             Job::IndexMessages { .. } => self.indexing.handle(job).await,
+            Job::ExtractFacts { .. } | Job::SummarizeConversation { .. } => {
+                self.memories.handle(job).await
+            }
         }
     }
 }

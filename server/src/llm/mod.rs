@@ -57,6 +57,19 @@ pub struct ChatRequest {
     pub max_tokens: Option<i32>,
     /// Stop sequences.
     pub stop: Vec<String>,
+    /// When set, the answer must be JSON that follows this schema (structured output:
+    /// `response_format` for OpenAI-compatible providers, `format` for Ollama; the
+    /// server's own models do not enforce it, so callers still check the answer).
+    pub answer_schema: Option<AnswerSchema>,
+}
+
+/// A JSON schema an answer must follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerSchema {
+    /// Its name (`[a-zA-Z0-9_-]`, as OpenAI asks).
+    pub name: &'static str,
+    /// The JSON schema (strict: every property required, no others allowed).
+    pub schema: serde_json::Value,
 }
 
 /// Tokens counted by the provider.

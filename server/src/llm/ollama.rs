@@ -51,12 +51,15 @@ impl ChatProvider for OllamaChat {
                 options[name] = value;
             }
         }
-        let body = json!({
+        let mut body = json!({
             "model": request.model,
             "messages": messages,
             "stream": true,
             "options": options,
         });
+        if let Some(answer) = &request.answer_schema {
+            body["format"] = answer.schema.clone();
+        }
         let response = self
             .http
             .post(format!("{}/api/chat", self.base))

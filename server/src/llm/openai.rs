@@ -101,6 +101,12 @@ impl OpenAiChat {
                 body[name] = value;
             }
         }
+        if let Some(answer) = &request.answer_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": { "name": answer.name, "strict": true, "schema": answer.schema },
+            });
+        }
         let builder = match &self.flavor {
             Flavor::OpenAi => {
                 body["model"] = Value::from(request.model.clone());

@@ -164,7 +164,7 @@ impl LongTermMemory {
 
     /// Seals and stores `item` of `user` (chunk `chunk` of its message); `false` when that
     /// message chunk is stored already.
-    pub(super) async fn store(
+    pub(crate) async fn store(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
@@ -383,7 +383,7 @@ impl LongTermMemory {
     }
 
     /// Embeds `texts` with the memory embedding model.
-    pub(super) async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, MemoryError> {
+    pub(crate) async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, MemoryError> {
         let embedded = self
             .registry
             .embed(Scope::Platform, &self.settings.embedding_model, texts)
