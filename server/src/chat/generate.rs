@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Accounting, ChatError, Conversations, Message, MessageRole,
-    context::{ContextAssembler, Ingredients},
+    context::{ContextAssembler, Ingredients, memory_block},
     facts,
     follow_ups::{FollowUps, StoredTurnIds},
     summaries,
@@ -24,7 +24,7 @@ use crate::{
         ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, ProviderError,
         Providers, Route, Usage, router,
     },
-    privacy::{PhiGuard, Redactions},
+    privacy::{PhiGuard, PhiPolicy, Redactions},
     store::{conversations::MessageRow, usage::UsageEvent},
 };
 
@@ -350,15 +350,25 @@ impl Generator {
             max_tokens: options.max_tokens,
             recall: matches!(framing, Framing::Reply | Framing::Regeneration(_)),
         };
-        let context = self.context.assemble(principal, ingredients).await;
-        // Memories are the user's words too: the PHI guard reads them with the turns.
-        let mut turns: Vec<(MessageRole, String)> = context
-            .memories
-            .map(|memories| (MessageRole::System, memories))
+        let mut context = self.context.assemble(principal, ingredients).await;
+        // A recalled memory must not make a clean message fail the tenant's `refuse`
+        // policy: where the prompt leaves the premises under it, memories holding PHI
+        // stay out. The rest pass the guard with the turns.
+        let refusing =
+            profile.phi_policy == PhiPolicy::Refuse && route.targets.iter().any(|t| !t.on_premises);
+        if refusing {
+            context
+                .memories
+                .retain(|(_, line)| self.guard.detect(line).is_empty());
+        }
+        let lines: Vec<&str> = context.memories.iter().map(|(_, l)| l.as_str()).collect();
+        let mut turns: Vec<(MessageRole, String)> = memory_block(&lines)
+            .map(|block| (MessageRole::User, block))
             .into_iter()
             .chain(context.history.into_iter().map(|m| (m.role, m.content)))
             .collect();
         turns.push((MessageRole::User, content.to_owned()));
+        let memory_ids = context.memories.iter().map(|(id, _)| *id).collect();
         let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
             std::iter::once(system.clone())
                 .chain(
@@ -450,7 +460,7 @@ impl Generator {
             requests,
             redactions,
             window,
-            memory_ids: context.memory_ids,
+            memory_ids,
         })
     }
 

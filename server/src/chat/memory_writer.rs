@@ -8,8 +8,9 @@
 //!
 //! The prompt passes the PHI guard like any other: where the tenant's policy refuses to
 //! send PHI off the premises, a prompt holding PHI is not sent and nothing is written.
-//! The call's tokens count as the user's usage; what was stored is audited in the same
-//! transaction.
+//! The call's tokens count as the user's usage as soon as it answers; what was stored is
+//! audited in the same transaction. A job delivered again after it wrote its memories
+//! finds them and asks nothing.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -67,7 +68,22 @@ impl MemoryWriter {
         }
     }
 
-    /// Asks `model` about `content` of `conversation`, framed as `framing`.
+    /// Whether the memories of `kind` from `source` are written already.
+    async fn written(
+        &self,
+        principal: &Principal,
+        source: Uuid,
+        kind: MemoryKind,
+    ) -> Result<bool, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let written =
+            store::memories::has_from(&mut tx, principal.user, source, kind.as_str()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(written)
+    }
+
+    /// Asks `model` about `content` of `conversation`, framed as `framing`, and records
+    /// the call's usage.
     async fn ask(
         &self,
         principal: &Principal,
@@ -94,6 +110,10 @@ impl MemoryWriter {
             .assemble(principal, recent, content, &options, framing)
             .await?;
         let reply = complete(&turn).await?;
+        let usage = self.accounting.usage_of(principal.user, &reply);
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::usage::record(&mut tx, principal.tenant, &usage).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok((reply, turn.phi))
     }
 
@@ -104,6 +124,12 @@ impl MemoryWriter {
         message: Uuid,
         model: &str,
     ) -> Result<Handled, ChatError> {
+        if self
+            .written(principal, message, MemoryKind::Episodic)
+            .await?
+        {
+            return Ok(Handled::Skipped("the facts were extracted before"));
+        }
         let said = self
             .conversations
             .message(principal, conversation, message)
@@ -135,6 +161,12 @@ impl MemoryWriter {
         through: Uuid,
         model: &str,
     ) -> Result<Handled, ChatError> {
+        if self
+            .written(principal, through, MemoryKind::Summary)
+            .await?
+        {
+            return Ok(Handled::Skipped("the summary was written before"));
+        }
         let recent = self.conversations.recent(principal, conversation).await?;
         let Some(end) = recent.messages.iter().position(|m| m.id == through) else {
             return Ok(Handled::Skipped("the summarised message is gone"));
@@ -163,8 +195,7 @@ impl MemoryWriter {
             .await
     }
 
-    /// Stores what a model wrote, with the call's usage and an audit event, in one
-    /// transaction.
+    /// Stores what a model wrote with an audit event, in one transaction.
     async fn keep(
         &self,
         principal: &Principal,
@@ -180,6 +211,10 @@ impl MemoryWriter {
             self.memory.embed(texts).await?
         };
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let kind = written.kind.as_str();
+        if store::memories::has_from(&mut tx, principal.user, written.source, kind).await? {
+            return Ok(Handled::Skipped("another delivery wrote them first"));
+        }
         let now = OffsetDateTime::now_utc();
         let mut stored = Vec::new();
         for ((content, confidence), embedding) in written.items.into_iter().zip(embeddings) {
@@ -205,8 +240,6 @@ impl MemoryWriter {
                 .await?;
             stored.push(item.id);
         }
-        let usage = self.accounting.usage_of(principal.user, reply);
-        store::usage::record(&mut tx, principal.tenant, &usage).await?;
         if !stored.is_empty() {
             let details = json!({
                 "model_used": reply.model_used,

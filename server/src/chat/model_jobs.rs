@@ -1,5 +1,5 @@
-//! What the background jobs that ask a model about a user's message share (titles, fact
-//! extraction): acting as the message's user, skipping tenants that are not active, and
+//! What the background jobs that ask a model about a user's conversation share (titles,
+//! fact extraction, summaries): acting as the message's user, skipping tenants that are not active, and
 //! turning a chat failure into "skip", "retry" or "give up".
 
 use std::future::Future;
@@ -58,6 +58,10 @@ where
             Ok(Handled::Skipped("the user's token budget is used up"))
         }
         Err(ChatError::PhiRefused { .. }) => Ok(Handled::Skipped(phi_refused)),
+        // A model setting this tenant has no alias for: its setup, not a failure.
+        Err(ChatError::Invalid { .. } | ChatError::Memory(MemoryError::NoEmbeddings(_))) => Ok(
+            Handled::Skipped("the model it needs does not serve this tenant"),
+        ),
         Err(
             err @ ChatError::Llm(
                 LlmError::Unauthorized(_) | LlmError::Rejected(_) | LlmError::Protocol(_),

@@ -40,7 +40,7 @@ pub struct MemoryConfig {
     pub summary_every: u32,
     /// Whether memories are recalled into the prompt of each chat turn.
     pub recall_into_chat: bool,
-    /// Most memories recalled into a chat turn.
+    /// Most memories recalled into a chat turn; 0 turns recall into chat off.
     pub chat_top_k: u32,
     /// Least score of a memory recalled into a chat turn, 0..1.
     pub chat_min_score: f32,
@@ -50,9 +50,9 @@ pub struct MemoryConfig {
     /// Candidates the HNSW index visits per recall (`hnsw.ef_search`): more finds more of
     /// the true nearest neighbours, at some speed.
     pub ef_search: u32,
-    /// Search every memory of the user instead of the HNSW index: exact nearest
-    /// neighbours, at the cost of reading all of a user's vectors per recall (fine for
-    /// small stores; see the recall benchmark).
+    /// Search every memory of the user instead of the HNSW index, for every user (users
+    /// with at most 10,000 memories are searched this way anyway): exact candidates, at the
+    /// cost of reading all of a user's vectors per recall (see the recall benchmark).
     pub exact_search: bool,
     /// How the signals of a recalled item add up to its score.
     pub ranking: RankingWeights,
@@ -90,7 +90,7 @@ impl Default for MemoryConfig {
 pub struct RankingWeights {
     /// Weight of the cosine similarity of the embeddings.
     pub vector: f32,
-    /// Weight of the share of the query's words the memory holds.
+    /// Weight of the share of the query's words the memory holds (rare words weigh more).
     pub keyword: f32,
     /// Weight of how recent the memory is.
     pub recency: f32,

@@ -1,6 +1,7 @@
 //! Background jobs: work that follows a call but need not hold up its answer (a new
-//! conversation's title, indexing a turn's messages as memories), queued in a Redis stream and run by
-//! the workers of every replica in one consumer group.
+//! conversation's title; a turn's messages indexed as memories, facts extracted from them,
+//! conversation summaries), queued in a Redis stream and run by the workers of every
+//! replica in one consumer group.
 //!
 //! Delivery is at least once: a worker acknowledges a job only after it ran (or was put
 //! aside for a retry), so a job whose worker died is taken over by another once it has

@@ -32,8 +32,7 @@ const DEFAULT_RETRIES: u32 = 2;
 const DEFAULT_ALIAS: &str = "default";
 /// The alias the local models serve for tenants without one.
 const PRIVATE_ALIAS: &str = "private";
-/// The built-in provider of the local models.
-/// The provider name of the server's own language models.
+/// The built-in provider of the server's own language models.
 pub const LOCAL_PROVIDER: &str = "local";
 
 /// The targets of a model reference, tried in order.

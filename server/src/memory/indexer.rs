@@ -65,7 +65,8 @@ impl MessageIndexer {
         let mut stored = 0;
         for (chunk, embedding) in chunks.into_iter().zip(embeddings) {
             let item = MemoryItem {
-                id: Uuid::now_v7(),
+                // Dated by the message, so memories list in the order they were said.
+                id: id_at(chunk.created_at),
                 kind: MemoryKind::Message,
                 content: chunk.text,
                 conversation_id: Some(conversation),
@@ -141,6 +142,14 @@ impl MessageIndexer {
     }
 }
 
+/// A UUIDv7 for a row created at `at`.
+fn id_at(at: OffsetDateTime) -> Uuid {
+    let nanos = at.unix_timestamp_nanos();
+    let seconds = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or_default();
+    let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or_default();
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, subsec))
+}
+
 impl JobHandler for MessageIndexer {
     async fn handle(&self, job: &Job) -> Result<Handled, JobError> {
         let Job::IndexMessages {
@@ -162,7 +171,9 @@ impl JobHandler for MessageIndexer {
         match self.index(tenant, *user, *conversation, messages).await {
             Ok(Some(_)) => Ok(Handled::Done),
             Ok(None) => Ok(Handled::Skipped("the conversation is gone")),
-            Err(MemoryError::NoEmbeddings(reason)) => Err(JobError::Permanent(reason)),
+            // Without the embedding model nothing is indexed here; that is the setup, not
+            // a failure of this job.
+            Err(MemoryError::NoEmbeddings(_)) => Ok(Handled::Skipped("no embedding model serves")),
             Err(err) => Err(JobError::Retry(err.to_string())),
         }
     }

@@ -3,7 +3,8 @@
 //! Memory texts are sealed, so Postgres cannot index their words. Instead each word is
 //! normalised (lower case, English stem, stop words dropped) and replaced by a keyed hash:
 //! HMAC-SHA-256 under the tenant's keyword key, cut to 64 bits (16 hex digits). The hashes
-//! go into a `tsvector`, which a GIN index searches; a query is hashed the same way. The
+//! are kept with the memory and in `memory_terms`, a B-tree keyword search reads (under
+//! row-level security Postgres uses no GIN index for `@@`); a query is hashed the same way. The
 //! database learns which memories share a word, not the word. The key is 32 random bytes
 //! per tenant, sealed with the tenant's data key, so it goes with the tenant's keys.
 

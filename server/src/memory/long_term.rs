@@ -14,11 +14,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{
-    MemoryError, MemoryItem, MemoryKind, Recalled,
-    keywords::{self, KeywordKey},
-    ranking::{Centre, Ranking, cosine},
-};
+use super::{MemoryError, MemoryItem, MemoryKind, keywords::KeywordKey, ranking::Ranking};
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
@@ -28,48 +24,24 @@ use crate::{
     inference::{Registry, Scope},
     store::{
         self, Database, StoreError,
-        memories::{Deletion, MemoryFilter, MemoryRow, NewMemory, SearchSettings, WeightedTerms},
+        memories::{Deletion, MemoryFilter, MemoryRow, NewMemory},
     },
     tenancy::{self, TenantId},
 };
 
 /// Longest memory text, in characters.
 pub const MAX_CONTENT_CHARS: usize = 2000;
-/// Longest recall query, in characters.
-pub const MAX_QUERY_CHARS: usize = 8000;
-/// Most items one recall returns.
-pub const MAX_TOP_K: u32 = 100;
-/// Items a recall returns when the call names no number.
-pub const DEFAULT_TOP_K: u32 = 10;
 /// Vector size of the `memories.embedding` column.
 pub const DIMENSIONS: usize = 384;
-/// Memories counted per keyword term when weighing query terms.
-const TERM_COUNT_CAP: i64 = 2000;
-/// Fewest candidates taken from each index per recall.
-const MIN_CANDIDATES: u32 = 50;
-
-/// What to recall.
-#[derive(Debug, Clone, Default)]
-pub struct RecallQuery {
-    /// The text to find related memories for.
-    pub text: String,
-    /// Which memories to consider.
-    pub filter: MemoryFilter,
-    /// Items to return, 1..=[`MAX_TOP_K`]; 0 means [`DEFAULT_TOP_K`].
-    pub top_k: u32,
-    /// Items scoring below this are dropped, 0..1.
-    pub min_score: f32,
-}
-
 /// The long-term memories of every user.
 #[derive(Clone)]
 pub struct LongTermMemory {
-    db: Database,
-    sealer: Sealer,
-    cache: Cache,
-    registry: Arc<Registry>,
-    settings: MemoryConfig,
-    ranking: Ranking,
+    pub(super) db: Database,
+    pub(super) sealer: Sealer,
+    pub(super) cache: Cache,
+    pub(super) registry: Arc<Registry>,
+    pub(super) settings: MemoryConfig,
+    pub(super) ranking: Ranking,
 }
 
 impl LongTermMemory {
@@ -91,11 +63,6 @@ impl LongTermMemory {
             settings,
             ranking,
         }
-    }
-
-    /// Whether the messages of chat turns are to be indexed.
-    pub fn indexes_messages(&self) -> bool {
-        self.settings.index_messages
     }
 
     /// Stores an episodic memory (a fact or preference) of the caller, optionally from
@@ -201,95 +168,6 @@ impl LongTermMemory {
             keywords: key.blind_terms(&item.content),
         };
         Ok(store::memories::insert(conn, tenant, &memory).await?)
-    }
-
-    /// The caller's memories most relevant to `query`, best first, with their signals.
-    ///
-    /// # Errors
-    /// [`MemoryError::Invalid`] for an empty or too long query, a `top_k` over
-    /// [`MAX_TOP_K`] or a `min_score` outside 0..1; embedding and store errors.
-    pub async fn recall(
-        &self,
-        principal: &Principal,
-        query: &RecallQuery,
-    ) -> Result<Vec<Recalled>, MemoryError> {
-        let text = checked_text("query", &query.text, MAX_QUERY_CHARS)?;
-        let top_k = match query.top_k {
-            0 => DEFAULT_TOP_K,
-            k if k <= MAX_TOP_K => k,
-            _ => {
-                return Err(MemoryError::Invalid {
-                    field: "top_k",
-                    reason: format!("at most {MAX_TOP_K}"),
-                });
-            }
-        };
-        if !(0.0..=1.0).contains(&query.min_score) {
-            return Err(MemoryError::Invalid {
-                field: "min_score",
-                reason: "must be between 0 and 1".to_owned(),
-            });
-        }
-        let embedding = self.embed(vec![text.to_owned()]).await?.remove(0);
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let terms = KeywordKey::of_tenant(&mut tx, &self.sealer, principal.tenant)
-            .await?
-            .blind_terms(text);
-        let terms = if terms.is_empty() {
-            WeightedTerms::default()
-        } else {
-            let (memories, counts) =
-                store::memories::term_counts(&mut tx, principal.user, &terms, TERM_COUNT_CAP)
-                    .await?;
-            keywords::weigh(terms, memories, &counts, TERM_COUNT_CAP)
-        };
-        let centre = store::memories::centroid(&mut tx, principal.user)
-            .await?
-            .and_then(|(total, memories)| Centre::of(total.as_slice(), memories));
-        let query_vector = match &centre {
-            Some(centre) => centre.subtract(embedding.as_slice()),
-            None => embedding.to_vec(),
-        };
-        let settings = SearchSettings {
-            candidates: i64::from((top_k * 4).max(MIN_CANDIDATES)),
-            ef_search: self.settings.ef_search,
-            exact: self.settings.exact_search,
-        };
-        let rows = store::memories::candidates(
-            &mut tx,
-            principal.user,
-            &query.filter,
-            &Vector::from(query_vector.clone()),
-            &terms,
-            settings,
-        )
-        .await?;
-        let now = OffsetDateTime::now_utc();
-        let mut scored: Vec<_> = rows
-            .into_iter()
-            .map(|row| {
-                let memory_vector = match &centre {
-                    Some(centre) => centre.subtract(row.embedding.as_slice()),
-                    None => row.embedding.to_vec(),
-                };
-                let similarity = cosine(&query_vector, &memory_vector);
-                let signals =
-                    self.ranking
-                        .score(similarity, row.keyword, row.memory.created_at, now);
-                (signals, row.memory)
-            })
-            .filter(|(signals, _)| signals.score >= query.min_score)
-            .collect();
-        scored.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
-        scored.truncate(top_k as usize);
-        let mut keyring = self.sealer.keyring(principal.tenant);
-        let mut recalled = Vec::with_capacity(scored.len());
-        for (signals, row) in scored {
-            let item = open(&mut keyring, &mut tx, row).await?;
-            recalled.push(Recalled { item, signals });
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(recalled)
     }
 
     /// A page of the caller's memories matching `filter`, newest first, after memory
@@ -399,7 +277,7 @@ impl LongTermMemory {
 }
 
 /// `text` trimmed, refused when empty or longer than `max` characters.
-fn checked_text<'t>(
+pub(super) fn checked_text<'t>(
     field: &'static str,
     text: &'t str,
     max: usize,
@@ -422,7 +300,7 @@ fn checked_text<'t>(
 }
 
 /// Opens a stored memory.
-async fn open(
+pub(super) async fn open(
     keyring: &mut Keyring<'_>,
     conn: &mut PgConnection,
     row: MemoryRow,

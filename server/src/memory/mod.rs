@@ -12,13 +12,15 @@ pub mod indexer;
 pub mod keywords;
 pub mod long_term;
 pub mod ranking;
+pub mod recall;
 pub mod working;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use indexer::MessageIndexer;
-pub use long_term::{LongTermMemory, MAX_TOP_K, RecallQuery};
+pub use long_term::LongTermMemory;
+pub use recall::{MAX_TOP_K, RecallQuery};
 pub use working::{WorkingMemory, WorkingState};
 
 use crate::inference::InferenceError;
@@ -126,11 +128,11 @@ pub enum MemoryError {
 impl From<InferenceError> for MemoryError {
     fn from(err: InferenceError) -> Self {
         match err {
-            InferenceError::Busy(_) => MemoryError::Busy(err.to_string()),
+            // A worker unloaded mid-call is as passing as a full queue.
+            InferenceError::Busy(_) | InferenceError::Stopped => MemoryError::Busy(err.to_string()),
             InferenceError::NotFound(_)
             | InferenceError::NotReady { .. }
-            | InferenceError::WrongKind { .. }
-            | InferenceError::Stopped => MemoryError::NoEmbeddings(err.to_string()),
+            | InferenceError::WrongKind { .. } => MemoryError::NoEmbeddings(err.to_string()),
             other => MemoryError::Embedding(other.to_string()),
         }
     }

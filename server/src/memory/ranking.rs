@@ -3,7 +3,8 @@
 //! Each candidate (the nearest memories by embedding, and the memories sharing a keyword
 //! with the query) gets three signals, each within 0..1:
 //! - vector: the cosine similarity of the embeddings, below 0 counted as 0;
-//! - keyword: the share of the query's (normalised, stop-word-free) words the memory holds;
+//! - keyword: the share of the query's (normalised, stop-word-free) words the memory holds,
+//!   each word weighted by its rarity among the user's memories ([`super::keywords::weigh`]);
 //! - recency: `0.5 ^ (age / memory.recency_half_life)`.
 //!
 //! The score is their weighted mean with the `memory.ranking` weights. A weight of 0 turns a

@@ -249,10 +249,13 @@ pub async fn candidates(
     terms: &WeightedTerms,
     settings: SearchSettings,
 ) -> Result<Vec<CandidateRow>, StoreError> {
-    // Filtered HNSW scans keep going until they have LIMIT rows (pgvector 0.8).
+    // Filtered HNSW scans keep going until they have LIMIT rows or have visited
+    // `max_scan_tuples` (pgvector 0.8): users share the index, so a big user's scan may
+    // pass many other users' vectors first. (Small users are searched exactly.)
     sqlx::query(
         "SELECT set_config('hnsw.ef_search', $1, true),
-                set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                set_config('hnsw.max_scan_tuples', '100000', true)",
     )
     .bind(settings.ef_search.to_string())
     .execute(&mut *conn)
@@ -390,4 +393,26 @@ pub async fn insert_keyword_key(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Whether `user` has memories of `kind` from message `source` (a job that wrote them ran
+/// before).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn has_from(
+    conn: &mut PgConnection,
+    user: Uuid,
+    source: Uuid,
+    kind: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM memories
+                        WHERE user_id = $1 AND source_message_id = $2 AND kind = $3)",
+    )
+    .bind(user)
+    .bind(source)
+    .bind(kind)
+    .fetch_one(conn)
+    .await?)
 }
