@@ -13,7 +13,7 @@ use super::InferenceError;
 
 /// Most tokens, padding included, in one bucket: a few long texts or many short ones.
 /// (On CPUs a model call on more gains little; on GPUs batches are large anyway.)
-const BUCKET_TOKENS: usize = 128;
+const BUCKET_TOKENS: usize = 256;
 
 /// Token ids and attention mask of a batch, on the model's device.
 pub struct Batch {
