@@ -3,13 +3,15 @@
 //! models writing facts and summaries.
 
 use codexcontinue::pb::v1::{
-    CreateConversationRequest, ListMemoriesRequest, MemoryKind, PhiPolicy, Profile,
-    RememberRequest, SetProfileRequest, SetWorkingStateRequest, forget_request::Target,
+    CreateConversationRequest, MemoryKind, PhiPolicy, Profile, RememberRequest, SetProfileRequest,
+    SetWorkingStateRequest, forget_request::Target,
 };
-use codexcontinue_tests::{eventually, grpc::authorized};
+use codexcontinue_tests::grpc::authorized;
 use redis::AsyncCommands;
 
-use crate::memory_fixture::{content, forget, listed, memory_server, recalled, remember};
+use crate::memory_fixture::{
+    content, forget, listed, memory_server, recalled, remember, wait_for_memories,
+};
 
 #[tokio::test]
 async fn chat_turns_become_memories_and_forgetting_a_conversation_leaves_nothing() {
@@ -29,20 +31,8 @@ async fn chat_turns_become_memories_and_forgetting_a_conversation_leaves_nothing
     let reply = sent.reply.unwrap().id;
 
     // The job keeps both messages of the turn, with their provenance.
-    let items = eventually("the turn is indexed", || {
-        let mut memory = memory.clone();
-        let owner = owner.clone();
-        async move {
-            let items = memory
-                .list_memories(authorized(&owner, ListMemoriesRequest::default()))
-                .await
-                .unwrap()
-                .into_inner()
-                .items;
-            (items.len() == 2).then_some(items)
-        }
-    })
-    .await;
+    let items = wait_for_memories(&memory, &owner, &[], 2).await;
+    assert_eq!(items.len(), 2);
     let mut sources: Vec<&str> = items.iter().map(|i| i.source_message_id.as_str()).collect();
     sources.sort_unstable();
     let mut expected = vec![user_message.as_str(), reply.as_str()];
@@ -262,26 +252,7 @@ async fn models_write_facts_and_summaries_as_memories() {
     let sent = t.send(&conversation, said, "cloud/echo-1").await.unwrap();
     let message = sent.user_message.unwrap().id;
 
-    let facts = eventually("the facts are extracted", || {
-        let mut memory = memory.clone();
-        let owner = owner.clone();
-        async move {
-            let items = memory
-                .list_memories(authorized(
-                    &owner,
-                    ListMemoriesRequest {
-                        kinds: vec![MemoryKind::Episodic.into()],
-                        ..ListMemoriesRequest::default()
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .items;
-            (!items.is_empty()).then_some(items)
-        }
-    })
-    .await;
+    let facts = wait_for_memories(&memory, &owner, &[MemoryKind::Episodic], 1).await;
     assert_eq!(facts.len(), 1);
     assert_eq!(facts[0].content, said);
     assert!((facts[0].confidence - 0.9).abs() < 1e-6);
@@ -324,26 +295,7 @@ async fn models_write_facts_and_summaries_as_memories() {
         .await
         .unwrap();
     let reply = second.reply.unwrap().id;
-    let summaries = eventually("the conversation is summarised", || {
-        let mut memory = memory.clone();
-        let owner = owner.clone();
-        async move {
-            let items = memory
-                .list_memories(authorized(
-                    &owner,
-                    ListMemoriesRequest {
-                        kinds: vec![MemoryKind::Summary.into()],
-                        ..ListMemoriesRequest::default()
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .items;
-            (!items.is_empty()).then_some(items)
-        }
-    })
-    .await;
+    let summaries = wait_for_memories(&memory, &owner, &[MemoryKind::Summary], 1).await;
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].source_message_id, reply);
     assert_eq!(summaries[0].conversation_id, conversation);

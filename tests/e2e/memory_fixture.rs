@@ -2,8 +2,9 @@
 //! MemoryService requests and readers.
 
 use codexcontinue::pb::v1::{
-    ExportMemoriesRequest, ForgetRequest, ListMemoriesRequest, RecallRequest, RememberRequest,
-    ScoredMemory, forget_request::Target, memory_service_client::MemoryServiceClient,
+    ExportMemoriesRequest, ForgetRequest, ListMemoriesRequest, MemoryItem, MemoryKind,
+    RecallRequest, RememberRequest, ScoredMemory, forget_request::Target,
+    memory_service_client::MemoryServiceClient,
 };
 use codexcontinue_tests::{grpc::authorized, models::embedding_model_env};
 use tonic::transport::Channel;
@@ -101,4 +102,32 @@ pub async fn exported(memory: &mut MemoryServiceClient<Channel>, key: &str) -> V
         contents.push(item.item.unwrap().content);
     }
     contents
+}
+
+/// Waits until the caller has at least `count` memories of `kinds` (all when empty), as the
+/// background jobs write them; returns the first page of them.
+pub async fn wait_for_memories(
+    memory: &MemoryServiceClient<Channel>,
+    key: &str,
+    kinds: &[MemoryKind],
+    count: usize,
+) -> Vec<MemoryItem> {
+    codexcontinue_tests::eventually("the memories are written", || {
+        let mut memory = memory.clone();
+        let request = ListMemoriesRequest {
+            kinds: kinds.iter().map(|k| (*k).into()).collect(),
+            ..ListMemoriesRequest::default()
+        };
+        let request = authorized(key, request);
+        async move {
+            let items = memory
+                .list_memories(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .items;
+            (items.len() >= count).then_some(items)
+        }
+    })
+    .await
 }

@@ -13,7 +13,6 @@
 //! finds them and asks nothing.
 
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
@@ -100,11 +99,7 @@ impl MemoryWriter {
             max_tokens: Some(max_tokens),
             ..GenerationOptions::default()
         };
-        let recent = Recent {
-            conversation: current,
-            messages: Vec::new(),
-            rows: Vec::new(),
-        };
+        let recent = Recent::without_history(current);
         let turn = self
             .generator
             .assemble(principal, recent, content, &options, framing)
@@ -215,19 +210,15 @@ impl MemoryWriter {
         if store::memories::has_from(&mut tx, principal.user, written.source, kind).await? {
             return Ok(Handled::Skipped("another delivery wrote them first"));
         }
-        let now = OffsetDateTime::now_utc();
         let mut stored = Vec::new();
         for ((content, confidence), embedding) in written.items.into_iter().zip(embeddings) {
-            let item = MemoryItem {
-                id: Uuid::now_v7(),
-                kind: written.kind,
+            let item = MemoryItem::new(
+                written.kind,
                 content,
-                conversation_id: Some(conversation),
-                source_message_id: Some(written.source),
+                Some(conversation),
+                Some(written.source),
                 confidence,
-                created_at: now,
-                updated_at: now,
-            };
+            );
             self.memory
                 .store(
                     &mut tx,

@@ -84,11 +84,7 @@ impl Titler {
             max_tokens: Some(TITLE_TOKENS),
             ..GenerationOptions::default()
         };
-        let recent = Recent {
-            conversation: current,
-            messages: Vec::new(),
-            rows: Vec::new(),
-        };
+        let recent = Recent::without_history(current);
         let turn = self
             .generator
             .assemble(principal, recent, &first.content, &options, Framing::Title)

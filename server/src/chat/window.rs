@@ -65,6 +65,18 @@ pub struct Recent {
     pub(super) rows: Vec<MessageRow>,
 }
 
+impl Recent {
+    /// `conversation` without its messages: what background jobs that give the model one
+    /// text of their own (a title, facts, a summary) ask with.
+    pub fn without_history(conversation: Conversation) -> Self {
+        Self {
+            conversation,
+            messages: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// What a turn stores.
 pub struct StoredTurn<'a> {
     /// New messages, in order.

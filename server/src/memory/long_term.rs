@@ -11,7 +11,6 @@ use std::sync::Arc;
 use pgvector::Vector;
 use serde_json::json;
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{MemoryError, MemoryItem, MemoryKind, keywords::KeywordKey, ranking::Ranking};
@@ -97,17 +96,13 @@ impl LongTermMemory {
             ),
             None => None,
         };
-        let now = OffsetDateTime::now_utc();
-        let item = MemoryItem {
-            id: Uuid::now_v7(),
-            kind: MemoryKind::Episodic,
-            content: content.to_owned(),
-            conversation_id: conversation,
-            source_message_id: source_message,
+        let item = MemoryItem::new(
+            MemoryKind::Episodic,
+            content.to_owned(),
+            conversation,
+            source_message,
             confidence,
-            created_at: now,
-            updated_at: now,
-        };
+        );
         self.store(
             &mut tx,
             principal.tenant,

@@ -79,6 +79,29 @@ pub struct MemoryItem {
     pub updated_at: OffsetDateTime,
 }
 
+impl MemoryItem {
+    /// A memory made now (a new UUIDv7), from `source` of `conversation` when given.
+    pub fn new(
+        kind: MemoryKind,
+        content: String,
+        conversation: Option<Uuid>,
+        source: Option<Uuid>,
+        confidence: f32,
+    ) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            id: Uuid::now_v7(),
+            kind,
+            content,
+            conversation_id: conversation,
+            source_message_id: source,
+            confidence,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A recalled memory with the signals of its score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recalled {
