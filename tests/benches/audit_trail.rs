@@ -18,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::body::Body;
 use codexcontinue::{
     audit::{
         self, AuditWriter,
@@ -45,7 +46,7 @@ const PATH: &str = "/codexcontinue.v1.AuthService/WhoAmI";
 const MESSAGE: [u8; 1024] = [b'x'; 1024];
 
 /// A service of the stack; `B` is its response body.
-type Call<B = String> = BoxCloneService<Request<String>, Response<B>, Infallible>;
+type Call<B = Body> = BoxCloneService<Request<String>, Response<B>, Infallible>;
 
 fn request(key: &str) -> Request<String> {
     Request::builder()
@@ -57,8 +58,8 @@ fn request(key: &str) -> Request<String> {
 }
 
 /// A gRPC answer carried in the headers alone (status OK), as tonic sends empty replies.
-fn answered() -> Response<String> {
-    let mut response = Response::new(String::new());
+fn answered() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
     response
         .headers_mut()
         .insert("grpc-status", http::HeaderValue::from_static("0"));
@@ -190,7 +191,7 @@ async fn main() {
                 .layer(inner),
         )
     };
-    let audited = |writer: &AuditWriter, inner: Call| -> Call<AuditedBody<String>> {
+    let audited = |writer: &AuditWriter, inner: Call| -> Call<AuditedBody<Body>> {
         BoxCloneService::new(AuditLayer::new(writer.clone()).layer(authenticated(inner)))
     };
     let defaults = AuditConfig::default();

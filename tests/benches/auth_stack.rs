@@ -36,7 +36,7 @@ fn request(key: &str) -> Request<String> {
 
 async fn measure<S>(service: &mut S, key: &str) -> Vec<Duration>
 where
-    S: Service<Request<String>, Response = Response<String>>,
+    S: Service<Request<String>, Response = Response<axum::body::Body>>,
     S::Error: std::fmt::Debug,
 {
     let mut samples = Vec::with_capacity(CALLS);
@@ -79,7 +79,7 @@ async fn main() {
     let stack = |key_cache_ttl: Duration| auth.layer(key_cache_ttl, limits.clone());
 
     let inner = service_fn(|_: Request<String>| async {
-        Ok::<_, Infallible>(Response::new(String::new()))
+        Ok::<_, Infallible>(Response::new(axum::body::Body::empty()))
     });
     let mut bare = inner;
     let mut stacked = stack(config.credential_cache_ttl).layer(inner);

@@ -28,6 +28,7 @@ mod memory_working;
 mod metrics;
 mod migrations;
 mod models;
+mod openai_api;
 mod pending_services;
 mod rate_limit;
 mod reflection;

@@ -4,6 +4,8 @@
 //! field. Internal failures are logged in full (in the call's span, which carries the
 //! request id) and reach the client only as a generic message.
 
+use std::borrow::Cow;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -15,8 +17,9 @@ pub enum ApiError {
     /// A request field is unacceptable.
     #[error("{field}: {description}")]
     InvalidArgument {
-        /// The field's name in the request message.
-        field: &'static str,
+        /// The field's name in the request message (a path such as `messages[2].role`
+        /// where the request nests).
+        field: Cow<'static, str>,
         /// What is wrong and what is accepted.
         description: String,
     },
@@ -56,9 +59,9 @@ pub enum ApiError {
 
 impl ApiError {
     /// Bad input in `field`.
-    pub fn invalid(field: &'static str, description: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, description: impl Into<String>) -> Self {
         Self::InvalidArgument {
-            field,
+            field: field.into(),
             description: description.into(),
         }
     }
@@ -76,7 +79,7 @@ impl From<ApiError> for Status {
             ApiError::InvalidArgument { field, description } => Status::with_error_details(
                 Code::InvalidArgument,
                 format!("{field}: {description}"),
-                ErrorDetails::with_bad_request_violation(field, description),
+                ErrorDetails::with_bad_request_violation(field.into_owned(), description),
             ),
             ApiError::NotFound(what) => Status::not_found(format!("{what} not found")),
             ApiError::AlreadyExists(message) => Status::already_exists(message),

@@ -1,10 +1,13 @@
-//! The gRPC API: one module per service, plus the routes every server carries.
+//! The API: one module per gRPC service, the OpenAI-compatible REST routes
+//! ([`openai`]), plus the routes every server carries.
 //!
-//! Handlers here are thin: convert proto to domain types, call the domain, convert back.
+//! Handlers here are thin: convert wire types to domain types, call the domain, convert
+//! back.
 
 mod admin;
 mod audit;
 mod auth;
+pub mod calls;
 mod catalog;
 mod chat;
 mod convert;
@@ -12,6 +15,7 @@ mod error;
 mod login_http;
 mod memory;
 mod models;
+mod openai;
 mod ops_http;
 mod pagination;
 mod pending;
@@ -100,10 +104,12 @@ pub struct ApiContext {
 }
 
 /// Everything served on the listener: the API services, health, reflection (v1 and
-/// v1alpha, since common tools such as grpcurl 1.8 speak only v1alpha) and the operator
-/// HTTP routes. gRPC calls (native or gRPC-Web, translated first) pass through the RPC
-/// telemetry layer, the audit layer (one event per call, fail closed) and then
-/// authentication, authorization and rate limiting; the operator routes do not.
+/// v1alpha, since common tools such as grpcurl 1.8 speak only v1alpha), the
+/// OpenAI-compatible routes and the operator HTTP routes. gRPC calls (native or gRPC-Web,
+/// translated first) pass through the RPC telemetry layer, the audit layer (one event per
+/// call, fail closed) and then authentication, authorization and rate limiting; the
+/// OpenAI-compatible routes pass the same audit and access layers; the operator routes
+/// pass none.
 ///
 /// # Panics
 /// If the embedded descriptor sets do not decode, which would be a build defect.
@@ -133,7 +139,7 @@ pub fn routes(
             let profiles = Profiles::new(context.db.clone());
             chat::ChatApi::new(
                 conversations.clone(),
-                context.generator,
+                context.generator.clone(),
                 context.generations.clone(),
                 Idempotency::new(context.cache.clone(), conversations),
                 profiles,
@@ -169,7 +175,7 @@ pub fn routes(
         .add_service(Pending::<PluginApi>::new())
         .add_service(
             pb::v1::model_service_server::ModelServiceServer::new(models::ModelApi::new(
-                context.registry,
+                context.registry.clone(),
                 context.catalog,
             ))
             .max_decoding_message_size(models::MAX_MESSAGE_BYTES),
@@ -179,19 +185,33 @@ pub fn routes(
         ));
     let access = AuthLayer::new(
         Authenticator::new(context.db, context.sessions, context.credentials),
-        context.rbac,
+        context.rbac.clone(),
         context.limiter,
     );
+    let audit = AuditLayer::new(context.audit_writer);
     let telemetry = RpcTelemetryLayer::new(context.metrics.clone(), Arc::new(ApiCatalog::served()));
+    let cors = web::cors_layer(&context.cors_allowed_origins);
     let grpc = grpc
         .into_axum_router()
-        .layer(access)
-        .layer(AuditLayer::new(context.audit_writer))
+        .layer(access.clone())
+        .layer(audit.clone())
         .layer(telemetry)
         .layer(GrpcWebLayer::new())
-        .layer(web::cors_layer(&context.cors_allowed_origins));
+        .layer(cors.clone());
+    let rest = openai::router(openai::OpenAiState {
+        generator: context.generator,
+        accounting: context.accounting,
+        generations: context.generations,
+        providers: context.providers,
+        registry: context.registry,
+        rbac: context.rbac,
+    })
+    .layer(access)
+    .layer(audit)
+    .layer(cors);
     Routes::from(
-        grpc.merge(ops_http::router(context.metrics, context.readiness))
+        grpc.merge(rest)
+            .merge(ops_http::router(context.metrics, context.readiness))
             .merge(login_http::router(context.sso, context.console_url)),
     )
 }

@@ -4,9 +4,10 @@
 //!
 //! The layer sits outside authentication so that refused calls are recorded too; the
 //! authentication layer tells it who the caller was through an [`AuditSlot`] in the request
-//! extensions. A call's status is known either in the response headers (errors answered
-//! at once) or in the trailers at the end of the body; in the second case the trailers are
-//! held back until the event is committed. Health checks and reflection are not audited
+//! extensions. A call's status is known either when the response starts (errors answered
+//! at once, and every complete REST answer) or at the end of the body (gRPC trailers, or
+//! the trailers frame that ends a REST event stream); in the second case the end is held
+//! back until the event is committed: the gRPC trailers, or the REST stream's `[DONE]`. Health checks and reflection are not audited
 //! (they touch no tenant data and load balancers call them constantly).
 
 use std::{
@@ -16,13 +17,18 @@ use std::{
     task::{Context, Poll, ready},
 };
 
+use axum::body::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::{Code, Status};
 
 use super::{Actor, AuditWriter, CallOrigin, NewEvent, Outcome, PLATFORM_CHAIN};
-use crate::{auth::Principal, telemetry::REQUEST_ID_HEADER};
+use crate::{
+    api::calls::{self, CallCode, Protocol},
+    auth::Principal,
+    telemetry::REQUEST_ID_HEADER,
+};
 
 /// What the inner layers learn about a call for its audit event: the authentication
 /// layer leaves the caller and the kind of object acted on, the handler the id of the
@@ -103,8 +109,23 @@ struct Draft {
 
 impl Draft {
     /// Writes the event for a call that ended with `code`.
+    ///
+    /// The write runs as a task of its own: a client that hangs up while it runs cannot
+    /// cancel it.
     fn write(self, code: Code) -> Pin<Box<dyn Future<Output = Result<(), Status>> + Send>> {
+        let written = tokio::spawn(self.commit(code));
         Box::pin(async move {
+            written.await.unwrap_or_else(|err| {
+                tracing::error!(error = %err, "audit event task failed: failing the call");
+                Err(Status::internal(
+                    "the call could not be audited; it was not completed",
+                ))
+            })
+        })
+    }
+
+    async fn commit(self, code: Code) -> Result<(), Status> {
+        {
             let SlotState {
                 caller,
                 resource_id,
@@ -141,7 +162,7 @@ impl Draft {
                 tracing::error!(error = %err, action = %self.action, "audit event not written: failing the call");
                 Status::internal("the call could not be audited; it was not completed")
             })
-        })
+        }
     }
 }
 
@@ -172,7 +193,7 @@ where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Body + Default + Send + 'static,
+    ResBody: Body<Data = Bytes> + From<axum::body::Body> + Send + 'static,
 {
     type Response = Response<AuditedBody<ResBody>>;
     type Error = S::Error;
@@ -190,6 +211,10 @@ where
                 Ok(inner.call(request).await?.map(AuditedBody::passthrough))
             });
         }
+        let (protocol, action) = {
+            let call = calls::identify(request.method(), request.uri().path());
+            (call.protocol, call.action)
+        };
         let slot = AuditSlot::default();
         let origin = CallOrigin {
             request_id: header(request.headers(), &REQUEST_ID_HEADER),
@@ -206,25 +231,27 @@ where
         let draft = Draft {
             writer: self.writer.clone(),
             slot,
-            action: request.uri().path().to_owned(),
+            action,
             origin,
         };
         Box::pin(async move {
             let response = inner.call(request).await?;
-            let code = if response.status() == http::StatusCode::OK {
-                grpc_status(response.headers())
-            } else {
-                Some(Code::Unknown)
+            let code = match protocol {
+                Protocol::Grpc if response.status() == http::StatusCode::OK => {
+                    grpc_status(response.headers())
+                }
+                Protocol::Grpc => Some(Code::Unknown),
+                Protocol::OpenAi => response.extensions().get::<CallCode>().map(|c| c.0),
             };
             match code {
                 // Answered at once: record before answering.
                 Some(code) => match draft.write(code).await {
                     Ok(()) => Ok(response.map(AuditedBody::passthrough)),
-                    Err(status) => Ok(status
-                        .into_http()
-                        .map(|()| AuditedBody::passthrough(ResBody::default()))),
+                    Err(status) => Ok(protocol
+                        .refusal(&status)
+                        .map(|body| AuditedBody::passthrough(ResBody::from(body)))),
                 },
-                None => Ok(response.map(|body| AuditedBody::pending(body, draft))),
+                None => Ok(response.map(|body| AuditedBody::pending(body, draft, protocol))),
             }
         })
     }
@@ -251,8 +278,9 @@ pin_project! {
         #[pin]
         inner: B,
         draft: PendingDraft,
+        protocol: Protocol,
         writing: Option<BoxFuture<Result<(), Status>>>,
-        held: Option<HeaderMap>,
+        held: Option<(Code, HeaderMap)>,
     }
 }
 
@@ -261,23 +289,25 @@ impl<B> AuditedBody<B> {
         Self {
             inner,
             draft: PendingDraft(None),
+            protocol: Protocol::Grpc,
             writing: None,
             held: None,
         }
     }
 
-    fn pending(inner: B, draft: Draft) -> Self {
+    fn pending(inner: B, draft: Draft, protocol: Protocol) -> Self {
         Self {
             inner,
             draft: PendingDraft(Some(draft)),
+            protocol,
             writing: None,
             held: None,
         }
     }
 }
 
-impl<B: Body> Body for AuditedBody<B> {
-    type Data = B::Data;
+impl<B: Body<Data = Bytes>> Body for AuditedBody<B> {
+    type Data = Bytes;
     type Error = B::Error;
 
     fn poll_frame(
@@ -289,15 +319,12 @@ impl<B: Body> Body for AuditedBody<B> {
             if let Some(writing) = this.writing.as_mut() {
                 let result = ready!(writing.as_mut().poll(cx));
                 *this.writing = None;
-                let mut trailers = this.held.take().unwrap_or_default();
-                if let Err(status) = result {
-                    // Fail closed: the caller learns the call did not complete.
-                    let failed: http::Response<()> = status.into_http();
-                    for (name, value) in failed.headers() {
-                        trailers.insert(name.clone(), value.clone());
-                    }
-                }
-                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                let (code, trailers) = this
+                    .held
+                    .take()
+                    .unwrap_or_else(|| (Code::Unknown, HeaderMap::new()));
+                // Fail closed: the caller learns the call did not complete.
+                return Poll::Ready(this.protocol.stream_end(code, trailers, result).map(Ok));
             }
             let frame = ready!(this.inner.as_mut().poll_frame(cx));
             match frame {
@@ -307,7 +334,7 @@ impl<B: Body> Body for AuditedBody<B> {
                     if let Some(draft) = this.draft.0.take() {
                         *this.writing = Some(draft.write(code));
                     }
-                    *this.held = Some(trailers);
+                    *this.held = Some((code, trailers));
                 }
                 None => {
                     if let Some(draft) = this.draft.0.take() {

@@ -1,6 +1,8 @@
-//! The tower layer every gRPC call passes: look up the method's access rule, authenticate,
-//! authorize, and hand the [`Principal`] to the handler in the request extensions.
-//! Refusals are answered here (`UNAUTHENTICATED`, `PERMISSION_DENIED`) and logged.
+//! The tower layer every call passes (gRPC, and the OpenAI-compatible REST routes, which
+//! take their gRPC twin's rule): look up the method's access rule, authenticate,
+//! authorize, count the call against the rate limits, and hand the [`Principal`] to the
+//! handler in the request extensions. Refusals are answered here, in the call's own wire
+//! format (`UNAUTHENTICATED` / HTTP 401, `PERMISSION_DENIED` / 403, ...), and logged.
 
 use std::{
     pin::Pin,
@@ -17,6 +19,7 @@ use super::{
     rbac::Rbac,
 };
 use crate::{
+    api::calls,
     audit::{CallOrigin, layer::AuditSlot},
     cache::rate_limit::{Decision, RateLimiter},
 };
@@ -105,7 +108,7 @@ where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: From<axum::body::Body> + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -121,17 +124,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
-            let path = request.uri().path();
-            let access = path
-                .strip_prefix('/')
-                .and_then(|p| p.split_once('/'))
-                .and_then(|(service, method)| permissions::access(service, method));
-            let permission = match access {
+            let call = calls::identify(request.method(), request.uri().path());
+            let permission = match call.twin.and_then(|(s, m)| permissions::access(s, m)) {
                 Some(Access::Public) => return inner.call(request).await,
                 Some(Access::Requires(permission)) => permission,
                 None => {
-                    let status = Status::unimplemented(format!("unknown method {path}"));
-                    return Ok(status.into_http());
+                    let status = Status::unimplemented(format!("unknown method {}", call.action));
+                    return Ok(call.protocol.refusal(&status).map(ResBody::from));
                 }
             };
             let authorization = request.headers().get(http::header::AUTHORIZATION);
@@ -162,7 +161,10 @@ where
                         user = principal.as_ref().map(|p| p.user.to_string()),
                         "call refused"
                     );
-                    Ok(Status::from(&err).into_http())
+                    Ok(call
+                        .protocol
+                        .refusal(&Status::from(&err))
+                        .map(ResBody::from))
                 }
             }
         })

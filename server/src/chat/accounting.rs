@@ -89,7 +89,7 @@ impl Accounting {
         cost_micros(&self.prices, model, prompt_tokens, completion_tokens)
     }
 
-    /// The usage of a background call (a title, extracted facts) `reply` made for `user`.
+    /// The usage of a call that `reply` answered for `user`.
     pub fn usage_of(&self, user: Uuid, reply: &super::Reply) -> UsageEvent {
         UsageEvent {
             id: Uuid::now_v7(),
@@ -104,6 +104,22 @@ impl Accounting {
             ),
             latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
         }
+    }
+
+    /// Records the usage of a reply that is stored nowhere else (a stateless call).
+    ///
+    /// # Errors
+    /// [`ChatError::Store`] when Postgres fails.
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        reply: &super::Reply,
+    ) -> Result<UsageEvent, ChatError> {
+        let usage = self.usage_of(principal.user, reply);
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        store::usage::record(&mut tx, principal.tenant, &usage).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(usage)
     }
 
     /// Refuses when a budget that applies to the caller is used up.

@@ -363,6 +363,25 @@ impl Conversations {
         Ok(profile)
     }
 
+    /// The profile `id` as it serves, or the tenant's default profile when `id` is empty.
+    ///
+    /// # Errors
+    /// [`ChatError::UnknownProfile`] when the tenant has no such profile, or a failure.
+    pub async fn requested_profile(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Profile, ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let profile = if id.is_empty() {
+            profiles::serving(&mut tx, DEFAULT_PROFILE).await?
+        } else {
+            profiles::named(&mut tx, id).await?
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(profile)
+    }
+
     /// A page of one of the caller's conversations' messages, oldest first, after message
     /// `after`.
     ///

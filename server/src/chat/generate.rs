@@ -5,7 +5,6 @@
 //! sealed, once the reply is complete (or cancelled).
 
 use time::OffsetDateTime;
-use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::{
@@ -13,6 +12,7 @@ use super::{
     context::{ContextAssembler, Ingredients, memory_block},
     facts,
     follow_ups::{FollowUps, StoredTurnIds},
+    prompt::{Draft, GenerationOptions, Prompt, Reply},
     summaries,
     window::{Recent, StoredTurn},
 };
@@ -20,33 +20,13 @@ use crate::{
     auth::Principal,
     cache::Cache,
     config::BreakerConfig,
-    llm::{
-        ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason, ProviderError,
-        Providers, Route, Usage, router,
-    },
-    privacy::{PhiGuard, PhiPolicy, Redactions},
+    llm::{CircuitBreaker, ProviderError, Providers, Route},
+    privacy::{PhiGuard, PhiPolicy},
     store::{conversations::MessageRow, usage::UsageEvent},
 };
 
 /// Longest message accepted, in characters.
 pub const MAX_CONTENT_CHARS: usize = 100_000;
-/// Separates messages while the PHI guard reads them as one text.
-const SEPARATOR: char = '\u{1e}';
-
-/// Settings of one generation.
-#[derive(Debug, Clone, Default)]
-pub struct GenerationOptions {
-    /// Alias or `provider/model`; empty: the conversation's model.
-    pub model: String,
-    /// Sampling temperature.
-    pub temperature: Option<f32>,
-    /// Nucleus sampling.
-    pub top_p: Option<f32>,
-    /// Most tokens to generate.
-    pub max_tokens: Option<i32>,
-    /// Stop sequences (at most 4).
-    pub stop: Vec<String>,
-}
 
 /// A turn ready to go to the model.
 pub struct PreparedTurn {
@@ -58,22 +38,14 @@ pub struct PreparedTurn {
     pub reply_id: Uuid,
     /// The user's message as written.
     pub content: String,
-    /// Whether PHI was found in the prompt.
-    pub phi: bool,
     /// The conversation has no title yet: the first message gives it one.
     pub untitled: bool,
+    /// What goes to the model.
+    pub prompt: Prompt,
     /// Messages the conversation held before this turn.
     message_count: i64,
     /// For a regeneration: the stored message answered and the reply replaced.
     replaced: Option<Replaced>,
-    route: Route,
-    /// The tenant's circuit breakers.
-    breaker: CircuitBreaker,
-    /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
-    /// prompt from it.
-    requests: Vec<Option<ChatRequest>>,
-    /// Placeholders to put back into replies of targets off the premises.
-    redactions: Option<Redactions>,
     /// The conversation's recent window (sealed rows), extended when the turn is stored.
     window: Vec<MessageRow>,
     /// Memories recalled into the prompt.
@@ -107,80 +79,24 @@ pub(super) enum Framing {
     Summary,
 }
 
-/// A reply stream opened on one of a turn's targets.
-pub struct OpenedReply<'t> {
-    /// The deltas.
-    pub stream: DeltaStream,
-    /// `provider/model` that answers.
-    pub model_used: String,
-    /// Placeholders to restore in what it says (when it is off the premises).
-    pub redactions: Option<&'t Redactions>,
-}
-
 impl PreparedTurn {
     /// Whether this turn answers a stored message again instead of a new one.
     pub fn regenerates(&self) -> bool {
         self.replaced.is_some()
     }
-
-    /// Asks the route's targets in order (retries and fallback as the route says).
-    ///
-    /// # Errors
-    /// [`ChatError::Llm`] with the last failure when no target answered.
-    pub async fn open(&self) -> Result<OpenedReply<'_>, ChatError> {
-        let candidates: Vec<_> = self
-            .route
-            .targets
-            .iter()
-            .zip(&self.requests)
-            .filter_map(|(target, request)| Some((target, request.clone()?)))
-            .collect();
-        let (chosen, stream) = router::open(
-            &candidates,
-            self.route.attempt_timeout,
-            self.route.max_retries,
-            &self.breaker,
-        )
-        .await?;
-        let target = candidates[chosen].0;
-        Ok(OpenedReply {
-            stream,
-            model_used: format!("{}/{}", target.provider, target.model),
-            redactions: if target.on_premises {
-                None
-            } else {
-                self.redactions.as_ref()
-            },
-        })
-    }
-}
-
-/// A reply as it ended.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// Its text (placeholders restored).
-    pub content: String,
-    /// `provider/model` that produced it.
-    pub model_used: String,
-    /// Time from asking to the end of the reply.
-    pub latency_ms: u32,
-    /// Token counts.
-    pub usage: Usage,
-    /// Why it ended.
-    pub finish_reason: FinishReason,
 }
 
 /// Generates replies in conversations.
 #[derive(Clone)]
 pub struct Generator {
-    conversations: Conversations,
-    providers: Providers,
-    accounting: Accounting,
-    cache: Cache,
-    breaker: BreakerConfig,
-    follow_ups: FollowUps,
-    context: ContextAssembler,
-    guard: PhiGuard,
+    pub(super) conversations: Conversations,
+    pub(super) providers: Providers,
+    pub(super) accounting: Accounting,
+    pub(super) cache: Cache,
+    pub(super) breaker: BreakerConfig,
+    pub(super) follow_ups: FollowUps,
+    pub(super) context: ContextAssembler,
+    pub(super) guard: PhiGuard,
 }
 
 impl Generator {
@@ -315,36 +231,28 @@ impl Generator {
             .conversations
             .serving_profile(principal, &current.profile)
             .await?;
-        let (field, reference) = [
-            ("options.model", options.model.as_str()),
-            ("conversation.model", current.model.as_str()),
-            (
-                "profile.default_model",
-                profile.settings.default_model.as_str(),
-            ),
-        ]
-        .into_iter()
-        .find(|(_, model)| !model.is_empty())
-        .unwrap_or_default();
-        let route = match self.providers.route(principal, reference).await {
-            Ok(route) => route,
-            Err(err @ ProviderError::UnknownAlias { .. }) => {
-                return Err(ChatError::invalid(field, err.to_string()));
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let system = ChatMessage {
-            role: "system",
-            content: match framing {
-                Framing::Title => TITLE_INSTRUCTIONS.to_owned(),
-                Framing::Facts => facts::INSTRUCTIONS.to_owned(),
-                Framing::Summary => summaries::INSTRUCTIONS.to_owned(),
-                Framing::Reply | Framing::Regeneration(_) => profile.settings.system_prompt,
-            },
+        let route = self
+            .route(
+                principal,
+                &[
+                    ("options.model", options.model.as_str()),
+                    ("conversation.model", current.model.as_str()),
+                    (
+                        "profile.default_model",
+                        profile.settings.default_model.as_str(),
+                    ),
+                ],
+            )
+            .await?;
+        let system = match framing {
+            Framing::Title => TITLE_INSTRUCTIONS.to_owned(),
+            Framing::Facts => facts::INSTRUCTIONS.to_owned(),
+            Framing::Summary => summaries::INSTRUCTIONS.to_owned(),
+            Framing::Reply | Framing::Regeneration(_) => profile.settings.system_prompt,
         };
         let ingredients = Ingredients {
             route: &route,
-            instructions: &system.content,
+            instructions: &system,
             content,
             history,
             max_tokens: options.max_tokens,
@@ -369,79 +277,18 @@ impl Generator {
             .collect();
         turns.push((MessageRole::User, content.to_owned()));
         let memory_ids = context.memories.iter().map(|(id, _)| *id).collect();
-        let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
-            std::iter::once(system.clone())
-                .chain(
-                    turns
-                        .iter()
-                        .zip(texts)
-                        .map(|((role, _), text)| ChatMessage {
-                            role: role.as_str(),
-                            content: text.to_owned(),
-                        }),
-                )
-                .collect()
-        };
-        let answer_schema = matches!(framing, Framing::Facts).then(facts::answer_schema);
-        let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
-            model: model.to_owned(),
-            messages,
-            temperature: options.temperature,
-            top_p: options.top_p,
-            max_tokens: options.max_tokens,
-            stop: options.stop.clone(),
-            answer_schema: answer_schema.clone(),
-        };
-
-        // The guard reads the whole prompt as one text; targets off the premises get it
-        // as the tenant's policy says, targets on the premises as written.
-        let joined = turns
-            .iter()
-            .map(|(_, text)| text.as_str())
-            .collect::<Vec<_>>()
-            .join(&SEPARATOR.to_string());
-        let phi = !self.guard.detect(&joined).is_empty();
-        let off_premises = route.targets.iter().find(|t| !t.on_premises);
-        let guarded = match off_premises {
-            Some(_) => Some(self.guard.apply(profile.phi_policy, &joined)),
-            None => None,
-        };
-        let (outgoing, redactions, refused) = match guarded {
-            Some(Ok(guarded)) => {
-                let (text, redactions) = guarded.into_parts();
-                (
-                    Some(text),
-                    (!redactions.is_empty()).then_some(redactions),
-                    None,
-                )
-            }
-            Some(Err(refused)) => (None, None, Some(refused)),
-            None => (None, None, None),
-        };
-        let requests: Vec<Option<ChatRequest>> = route
-            .targets
-            .iter()
-            .map(|target| {
-                if target.on_premises {
-                    let mut texts = turns.iter().map(|(_, text)| text.as_str());
-                    Some(request_of(messages_of(&mut texts), &target.model))
-                } else {
-                    let text = outgoing.as_deref()?;
-                    Some(request_of(
-                        messages_of(&mut text.split(SEPARATOR)),
-                        &target.model,
-                    ))
-                }
-            })
-            .collect();
-        if requests.iter().all(Option::is_none) {
-            return Err(ChatError::PhiRefused {
-                kinds: refused
-                    .map(|r| r.kinds.iter().map(|k| k.as_str()).collect())
-                    .unwrap_or_default(),
-                provider: off_premises.map(|t| t.provider.clone()).unwrap_or_default(),
-            });
-        }
+        let prompt = Prompt::build(
+            &self.guard,
+            Draft {
+                route,
+                breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
+                policy: profile.phi_policy,
+                system,
+                turns: &turns,
+                options,
+                answer_schema: matches!(framing, Framing::Facts).then(facts::answer_schema),
+            },
+        )?;
         let replaced = match framing {
             Framing::Regeneration(replaced) => Some(replaced),
             Framing::Reply | Framing::Title | Framing::Facts | Framing::Summary => None,
@@ -452,16 +299,36 @@ impl Generator {
             replaced,
             reply_id: Uuid::now_v7(),
             content: content.to_owned(),
-            phi,
             untitled: current.title.is_empty(),
+            prompt,
             message_count: current.message_count,
-            route,
-            breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
-            requests,
-            redactions,
             window,
             memory_ids,
         })
+    }
+
+    /// The route of the first model reference in `references` that is set: (field it
+    /// comes from, alias or `provider/model`).
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] naming the field when the model is unknown, or a failure.
+    pub(super) async fn route(
+        &self,
+        principal: &Principal,
+        references: &[(&'static str, &str)],
+    ) -> Result<Route, ChatError> {
+        let (field, reference) = references
+            .iter()
+            .find(|(_, model)| !model.is_empty())
+            .copied()
+            .unwrap_or_default();
+        match self.providers.route(principal, reference).await {
+            Ok(route) => Ok(route),
+            Err(err @ ProviderError::UnknownAlias { .. }) => {
+                Err(ChatError::invalid(field, err.to_string()))
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Stores the user's message and the reply together (sealed), titling an untitled
@@ -564,39 +431,4 @@ fn title_from(content: &str) -> String {
         title.push('…');
     }
     title
-}
-
-/// Asks the route's targets and waits for the whole reply.
-///
-/// # Errors
-/// [`ChatError::Llm`] when no target answered or the reply broke off.
-pub async fn complete(turn: &PreparedTurn) -> Result<Reply, ChatError> {
-    let started_at = std::time::Instant::now();
-    let mut opened = turn.open().await?;
-    let mut text = String::new();
-    let mut usage = Usage::default();
-    let mut finish_reason = FinishReason::Stop;
-    while let Some(delta) = opened.stream.next().await {
-        match delta? {
-            Delta::Text(piece) => text.push_str(&piece),
-            Delta::Finished {
-                usage: counted,
-                finish_reason: reason,
-            } => {
-                usage = counted.unwrap_or_default();
-                finish_reason = reason;
-            }
-        }
-    }
-    let content = match opened.redactions {
-        Some(redactions) => redactions.restore(&text),
-        None => text,
-    };
-    Ok(Reply {
-        content,
-        model_used: opened.model_used,
-        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
-        usage,
-        finish_reason,
-    })
 }

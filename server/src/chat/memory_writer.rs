@@ -104,12 +104,12 @@ impl MemoryWriter {
             .generator
             .assemble(principal, recent, content, &options, framing)
             .await?;
-        let reply = complete(&turn).await?;
+        let reply = complete(&turn.prompt).await?;
         let usage = self.accounting.usage_of(principal.user, &reply);
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         store::usage::record(&mut tx, principal.tenant, &usage).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok((reply, turn.phi))
+        Ok((reply, turn.prompt.phi))
     }
 
     async fn extract_facts(

@@ -248,6 +248,13 @@ pub(super) async fn serving(conn: &mut PgConnection, id: &str) -> Result<Profile
         .expect("the default profile is built in"))
 }
 
+/// The profile `id` as it serves; unlike [`serving`], an unknown id is an error.
+pub(super) async fn named(conn: &mut PgConnection, id: &str) -> Result<Profile, ChatError> {
+    find(conn, id)
+        .await?
+        .ok_or_else(|| ChatError::UnknownProfile(id.to_owned()))
+}
+
 /// The scoped tenant's PHI policy. The column's CHECK admits only the three names;
 /// anything else is treated as the strictest policy.
 async fn tenant_policy(conn: &mut PgConnection) -> Result<PhiPolicy, StoreError> {

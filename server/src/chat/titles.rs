@@ -89,7 +89,7 @@ impl Titler {
             .generator
             .assemble(principal, recent, &first.content, &options, Framing::Title)
             .await?;
-        let reply = complete(&turn).await?;
+        let reply = complete(&turn.prompt).await?;
         let Some(title) = cleaned(&reply.content) else {
             return Ok(Handled::Skipped("the model gave no title"));
         };
@@ -122,7 +122,7 @@ impl Titler {
             conversation,
             details,
         )
-        .with_phi(turn.phi);
+        .with_phi(turn.prompt.phi);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Handled::Done)

@@ -32,6 +32,8 @@ const DEFAULT_RETRIES: u32 = 2;
 const DEFAULT_ALIAS: &str = "default";
 /// The alias the local models serve for tenants without one.
 const PRIVATE_ALIAS: &str = "private";
+/// Most of a tenant's own aliases an unknown-alias error lists.
+const MAX_LISTED_ALIASES: u32 = 100;
 /// The built-in provider of the server's own language models.
 pub const LOCAL_PROVIDER: &str = "local";
 
@@ -116,6 +118,42 @@ impl Providers {
         Ok(route)
     }
 
+    /// The aliases the caller's tenant may ask for: the built-in `default` (when the
+    /// platform has a provider) and `private` (when this replica serves a language
+    /// model), then the tenant's own by name; at most `limit` of the tenant's.
+    ///
+    /// # Errors
+    /// [`ProviderError::Store`] when Postgres fails.
+    pub async fn aliases(
+        &self,
+        principal: &Principal,
+        limit: u32,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let known = self.known_aliases(&mut tx, limit).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(known)
+    }
+
+    async fn known_aliases(
+        &self,
+        tx: &mut PgConnection,
+        limit: u32,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut known: Vec<String> = store::model_routes::list(&mut *tx, None, i64::from(limit))
+            .await?
+            .into_iter()
+            .map(|r| r.alias)
+            .collect();
+        if self.local().is_some() && !known.iter().any(|a| a == PRIVATE_ALIAS) {
+            known.insert(0, PRIVATE_ALIAS.to_owned());
+        }
+        if self.platform.is_some() && !known.iter().any(|a| a == DEFAULT_ALIAS) {
+            known.insert(0, DEFAULT_ALIAS.to_owned());
+        }
+        Ok(known)
+    }
+
     /// The targets of alias `alias` in the scoped tenant.
     async fn alias(
         &self,
@@ -141,20 +179,9 @@ impl Providers {
                     max_retries: DEFAULT_RETRIES,
                 });
             }
-            let mut known: Vec<String> = store::model_routes::list(&mut *tx, None, 100)
-                .await?
-                .into_iter()
-                .map(|r| r.alias)
-                .collect();
-            if self.local().is_some() && !known.iter().any(|a| a == PRIVATE_ALIAS) {
-                known.insert(0, PRIVATE_ALIAS.to_owned());
-            }
-            if self.platform.is_some() && !known.iter().any(|a| a == DEFAULT_ALIAS) {
-                known.insert(0, DEFAULT_ALIAS.to_owned());
-            }
             return Err(ProviderError::UnknownAlias {
                 alias: alias.to_owned(),
-                known,
+                known: self.known_aliases(tx, MAX_LISTED_ALIASES).await?,
             });
         };
         let mut targets = Vec::with_capacity(row.targets.0.len());

@@ -95,7 +95,7 @@ impl ChatApi {
             .await
         {
             Ok(turn) => {
-                if turn.phi {
+                if turn.prompt.phi {
                     audit_phi(request);
                 }
                 Ok((principal, turn))
@@ -295,7 +295,7 @@ impl ChatService for ChatApi {
                     body.options.as_ref(),
                 )
                 .await?;
-            let reply = complete(&turn).await.map_err(ApiError::from)?;
+            let reply = complete(&turn.prompt).await.map_err(ApiError::from)?;
             let (user, reply) = self
                 .generator
                 .finish(&principal, &turn, &reply)
@@ -397,7 +397,7 @@ impl ChatService for ChatApi {
                 return Err(ApiError::from(err).into());
             }
         };
-        if turn.phi {
+        if turn.prompt.phi {
             audit_phi(&request);
         }
         let running = self

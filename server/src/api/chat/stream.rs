@@ -3,15 +3,14 @@
 //! from any replica, stops the provider call and the reply is stored as far as it got.
 
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::ApiError;
 use crate::{
     auth::Principal,
-    chat::{Claim, Generator, Message, PreparedTurn, Reply, Restorer, Running},
-    llm::{Delta, FinishReason, LlmError, Usage},
+    chat::{Claim, Generator, Message, PreparedTurn, ReplySink, Running, relay},
+    llm::{FinishReason, LlmError},
     pb::v1 as pb,
 };
 
@@ -80,6 +79,22 @@ pub(super) async fn stream_reply<T: ChunkMessage>(
     }
 }
 
+/// Sends relayed text to the client as delta chunks.
+struct ChunkSink<T>(mpsc::Sender<Result<T, Status>>);
+
+impl<T: ChunkMessage> ReplySink for ChunkSink<T> {
+    async fn text(&mut self, piece: String) -> bool {
+        self.0
+            .send(Ok(chunk(pb::reply_chunk::Event::Delta(piece))))
+            .await
+            .is_ok()
+    }
+
+    async fn gone(&self) {
+        self.0.closed().await;
+    }
+}
+
 /// Streams the reply; returns the ids of the stored (user message, reply), if stored.
 async fn generate<T: ChunkMessage>(
     generator: Generator,
@@ -104,81 +119,19 @@ async fn generate<T: ChunkMessage>(
     {
         return None;
     }
-    let started_at = std::time::Instant::now();
-    let opened = match turn.open().await {
-        Ok(opened) => opened,
+    let mut sink = ChunkSink(lines);
+    let relayed = relay(&turn.prompt, Some(&mut running), &mut sink).await;
+    drop(running);
+    let ChunkSink(lines) = sink;
+    let reply = match relayed {
+        Ok(reply) => reply,
         Err(err) => {
             let _ = lines.send(Err(ApiError::from(err).into())).await;
             return None;
         }
     };
-    let model_used = opened.model_used;
-    let mut upstream = opened.stream;
-    let mut restorer = opened.redactions.map(Restorer::new);
-    let mut content = String::new();
-    let mut usage = Usage::default();
-    let mut reason = FinishReason::Cancelled;
-    let mut client_gone = false;
-    let mut cancelled = false;
-    loop {
-        let delta = tokio::select! {
-            () = lines.closed() => { client_gone = true; break; }
-            () = running.cancelled() => { cancelled = true; break; }
-            delta = upstream.next() => delta,
-        };
-        match delta {
-            None => break,
-            Some(Ok(Delta::Text(piece))) => {
-                let shown = match restorer.as_mut() {
-                    Some(restorer) => restorer.push(&piece),
-                    None => piece,
-                };
-                content.push_str(&shown);
-                if !shown.is_empty()
-                    && lines
-                        .send(Ok(chunk(pb::reply_chunk::Event::Delta(shown))))
-                        .await
-                        .is_err()
-                {
-                    client_gone = true;
-                    break;
-                }
-            }
-            Some(Ok(Delta::Finished {
-                usage: counted,
-                finish_reason: ended,
-            })) => {
-                usage = counted.unwrap_or_default();
-                reason = ended;
-            }
-            Some(Err(err)) => {
-                let _ = lines.send(Err(ApiError::from(err).into())).await;
-                return None;
-            }
-        }
-    }
-    // Dropping the upstream stream ends the provider request when the client left early.
-    drop(upstream);
-    if let Some(restorer) = restorer.as_mut() {
-        let tail = restorer.finish();
-        content.push_str(&tail);
-        if !client_gone && !tail.is_empty() {
-            let _ = lines
-                .send(Ok(chunk(pb::reply_chunk::Event::Delta(tail))))
-                .await;
-        }
-    }
-    if client_gone || cancelled {
-        reason = FinishReason::Cancelled;
-    }
-    drop(running);
-    let reply = Reply {
-        content,
-        model_used,
-        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
-        usage,
-        finish_reason: reason,
-    };
+    let usage = reply.usage;
+    let reason = reply.finish_reason;
     match generator.finish(&principal, &turn, &reply).await {
         Ok((user, stored)) => {
             let ids = (user.id, stored.id);

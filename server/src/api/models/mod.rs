@@ -14,7 +14,8 @@ mod manifest;
 mod requests;
 
 use manifest::manifest_of;
-use requests::{generation_of, tensors_of, texts_of};
+pub(super) use requests::texts_of;
+use requests::{generation_of, tensors_of};
 
 use super::{
     convert::{audit_resource, principal},
@@ -108,6 +109,7 @@ impl ModelService for ModelApi {
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
         let scope = scope_of(&request)?;
+        audit_resource(&request, &request.get_ref().model);
         let model = self
             .registry
             .get(scope, required(&request.get_ref().model)?)
@@ -124,8 +126,9 @@ impl ModelService for ModelApi {
         request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
         let scope = scope_of(&request)?;
+        audit_resource(&request, &request.get_ref().model);
         let body = request.into_inner();
-        let texts = texts_of(body.texts)?;
+        let texts = texts_of("texts", body.texts)?;
         let embedded = self
             .registry
             .embed(scope, &body.model, texts)
@@ -240,7 +243,7 @@ impl ModelService for ModelApi {
         let body = request.into_inner();
         let top_k = usize::try_from(body.top_k)
             .map_err(|_| ApiError::invalid("top_k", "must not be negative"))?;
-        let texts = texts_of(body.texts)?;
+        let texts = texts_of("texts", body.texts)?;
         let classified = self
             .registry
             .classify(scope, &body.model, texts)

@@ -15,17 +15,21 @@ const MAX_TEXTS: usize = 256;
 /// Most characters of one text.
 const MAX_TEXT_CHARS: usize = 100_000;
 
-/// The texts of an Embed or Classify call, checked.
-pub(super) fn texts_of(texts: Vec<String>) -> Result<Vec<String>, ApiError> {
+/// The texts of an Embed or Classify call (or of the REST embeddings' `input`), checked;
+/// `field` names them in errors.
+pub(in crate::api) fn texts_of(
+    field: &'static str,
+    texts: Vec<String>,
+) -> Result<Vec<String>, ApiError> {
     if texts.is_empty() || texts.len() > MAX_TEXTS {
         return Err(ApiError::invalid(
-            "texts",
+            field,
             format!("give 1 to {MAX_TEXTS} texts"),
         ));
     }
     if texts.iter().any(|t| t.chars().count() > MAX_TEXT_CHARS) {
         return Err(ApiError::invalid(
-            "texts",
+            field,
             format!("each text may have at most {MAX_TEXT_CHARS} characters"),
         ));
     }

@@ -1,0 +1,363 @@
+//! The wire types of `/v1/chat/completions`, and the checks that turn a request into the
+//! domain's terms: messages as (role, text) turns, sampling settings as
+//! [`GenerationOptions`]. Each refusal names the request field, as OpenAI's `param`.
+
+use serde::{Deserialize, Serialize};
+
+use super::RestError;
+use crate::{
+    chat::{GenerationOptions, MessageRole},
+    llm::{FinishReason, Usage},
+};
+
+/// A chat completion request (the fields this server reads; others are ignored, as
+/// OpenAI-compatible servers commonly do).
+#[derive(Deserialize)]
+pub(super) struct ChatCompletionRequest {
+    pub model: String,
+    pub messages: Vec<RequestMessage>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    #[serde(default)]
+    pub n: Option<i64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// `stop`: one sequence or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `stream_options`.
+#[derive(Deserialize, Default)]
+pub(super) struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// One message of the request.
+#[derive(Deserialize)]
+pub(super) struct RequestMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// A message's content: text, or an array of parts of which only text is accepted.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of a message's content.
+#[derive(Deserialize)]
+pub(super) struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Longest `max_tokens` accepted.
+const MAX_TOKENS: i64 = 1 << 20;
+
+impl ChatCompletionRequest {
+    /// The messages as the domain's turns.
+    ///
+    /// # Errors
+    /// A bad request naming `messages[i].role` or `messages[i].content`.
+    pub fn turns(&self) -> Result<Vec<(MessageRole, String)>, RestError> {
+        if self.messages.is_empty() {
+            return Err(RestError::invalid("messages", "must not be empty"));
+        }
+        self.messages
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                let role = match message.role.as_str() {
+                    "system" | "developer" => MessageRole::System,
+                    "user" => MessageRole::User,
+                    "assistant" => MessageRole::Assistant,
+                    "tool" => MessageRole::Tool,
+                    other => {
+                        return Err(RestError::invalid(
+                            format!("messages[{i}].role"),
+                            format!(
+                                "{other:?} is not one of system, developer, user, assistant, tool"
+                            ),
+                        ));
+                    }
+                };
+                let text = match &message.content {
+                    None => String::new(),
+                    Some(Content::Text(text)) => text.clone(),
+                    Some(Content::Parts(parts)) => {
+                        let mut text = String::new();
+                        for (j, part) in parts.iter().enumerate() {
+                            match (part.kind.as_str(), &part.text) {
+                                ("text", Some(piece)) => text.push_str(piece),
+                                (kind, _) => {
+                                    return Err(RestError::invalid(
+                                        format!("messages[{i}].content[{j}]"),
+                                        format!(
+                                            "parts of type {kind:?} are not accepted; send text"
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                        text
+                    }
+                };
+                Ok((role, text))
+            })
+            .collect()
+    }
+
+    /// The sampling settings.
+    ///
+    /// # Errors
+    /// A bad request naming the field out of range.
+    pub fn options(&self) -> Result<GenerationOptions, RestError> {
+        if self.model.is_empty() {
+            return Err(RestError::invalid("model", "is required"));
+        }
+        if let Some(n) = self.n
+            && n != 1
+        {
+            return Err(RestError::invalid(
+                "n",
+                "only 1 choice per request is generated",
+            ));
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(RestError::invalid("temperature", "must be between 0 and 2"));
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(RestError::invalid(
+                "top_p",
+                "must be greater than 0 and at most 1",
+            ));
+        }
+        let (field, limit) = match (self.max_completion_tokens, self.max_tokens) {
+            (Some(limit), _) => ("max_completion_tokens", Some(limit)),
+            (None, limit) => ("max_tokens", limit),
+        };
+        let max_tokens = match limit {
+            None => None,
+            Some(limit) if (1..=MAX_TOKENS).contains(&limit) => i32::try_from(limit).ok(),
+            Some(_) => {
+                return Err(RestError::invalid(
+                    field,
+                    format!("must be between 1 and {MAX_TOKENS}"),
+                ));
+            }
+        };
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(stop)) => vec![stop.clone()],
+            Some(Stop::Many(stops)) => stops.clone(),
+        };
+        if stop.len() > 4 || stop.iter().any(String::is_empty) {
+            return Err(RestError::invalid(
+                "stop",
+                "at most 4 sequences, none of them empty",
+            ));
+        }
+        Ok(GenerationOptions {
+            model: self.model.clone(),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_tokens,
+            stop,
+        })
+    }
+}
+
+/// OpenAI's name for why a reply ended.
+pub(super) fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::Cancelled => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::ToolCalls => "tool_calls",
+    }
+}
+
+/// Token counts as OpenAI reports them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct UsageCounts {
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+}
+
+impl From<Usage> for UsageCounts {
+    fn from(usage: Usage) -> Self {
+        Self {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.prompt_tokens + usage.completion_tokens,
+        }
+    }
+}
+
+/// A whole reply.
+#[derive(Serialize)]
+pub(super) struct ChatCompletion<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: &'a str,
+    pub choices: [Choice<'a>; 1],
+    pub usage: UsageCounts,
+    pub system_fingerprint: Option<&'static str>,
+}
+
+/// The one choice of a whole reply.
+#[derive(Serialize)]
+pub(super) struct Choice<'a> {
+    pub index: u32,
+    pub message: AnswerMessage<'a>,
+    pub logprobs: Option<()>,
+    pub finish_reason: &'static str,
+}
+
+/// The reply's message.
+#[derive(Serialize)]
+pub(super) struct AnswerMessage<'a> {
+    pub role: &'static str,
+    pub content: &'a str,
+    pub refusal: Option<&'static str>,
+}
+
+/// One event of a streamed reply.
+#[derive(Serialize)]
+pub(super) struct ChatCompletionChunk<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: &'a str,
+    pub system_fingerprint: Option<&'static str>,
+    pub choices: Vec<ChunkChoice<'a>>,
+    /// Present (null until the last event) when the caller asked for usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<UsageCounts>>,
+}
+
+/// The one choice of a streamed event.
+#[derive(Serialize)]
+pub(super) struct ChunkChoice<'a> {
+    pub index: u32,
+    pub delta: ChunkDelta<'a>,
+    pub logprobs: Option<()>,
+    pub finish_reason: Option<&'static str>,
+}
+
+/// What a streamed event adds.
+#[derive(Serialize, Default)]
+pub(super) struct ChunkDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> ChatCompletionRequest {
+        serde_json::from_value(json).expect("parses")
+    }
+
+    fn param_of(err: RestError) -> String {
+        use tonic_types::StatusExt;
+        err.0
+            .get_details_bad_request()
+            .expect("bad request")
+            .field_violations[0]
+            .field
+            .clone()
+    }
+
+    #[test]
+    fn messages_become_turns_and_bad_parts_are_named() {
+        let ok = request(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}]},
+                {"role": "assistant", "content": null}
+            ]
+        }));
+        let turns = ok.turns().expect("turns");
+        assert_eq!(turns[0], (MessageRole::System, "Be brief.".to_owned()));
+        assert_eq!(turns[1], (MessageRole::User, "Hello".to_owned()));
+        assert_eq!(turns[2], (MessageRole::Assistant, String::new()));
+
+        let image = request(serde_json::json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+        }));
+        assert_eq!(
+            param_of(image.turns().unwrap_err()),
+            "messages[0].content[0]"
+        );
+        let role = request(
+            serde_json::json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}),
+        );
+        assert_eq!(param_of(role.turns().unwrap_err()), "messages[0].role");
+    }
+
+    #[test]
+    fn options_are_checked_field_by_field() {
+        let base = |extra: serde_json::Value| {
+            let mut json =
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            json.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            request(json)
+        };
+        let options =
+            base(serde_json::json!({"max_completion_tokens": 5, "max_tokens": 9, "stop": "END"}))
+                .options()
+                .expect("options");
+        assert_eq!(options.max_tokens, Some(5));
+        assert_eq!(options.stop, ["END"]);
+        for (extra, param) in [
+            (serde_json::json!({"n": 2}), "n"),
+            (serde_json::json!({"temperature": 3.0}), "temperature"),
+            (serde_json::json!({"top_p": 0.0}), "top_p"),
+            (serde_json::json!({"max_tokens": 0}), "max_tokens"),
+            (
+                serde_json::json!({"stop": ["a", "b", "c", "d", "e"]}),
+                "stop",
+            ),
+            (serde_json::json!({"model": ""}), "model"),
+        ] {
+            assert_eq!(param_of(base(extra).options().unwrap_err()), param);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Failures in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}` with the
+//! matching HTTP status. They are rendered from the same `tonic::Status` the gRPC API
+//! answers with (one mapping from domain errors, in `api::error`), so a REST call and its
+//! gRPC twin fail alike: the field of a bad request becomes `param`, a rate limit's
+//! `retry-after` becomes the HTTP header.
+
+use axum::{
+    body::{Body, Bytes},
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::api::{ApiError, calls::CallCode};
+
+/// A REST call's failure.
+#[derive(Debug)]
+pub struct RestError(pub Status);
+
+impl From<ApiError> for RestError {
+    fn from(err: ApiError) -> Self {
+        Self(err.into())
+    }
+}
+
+impl From<Status> for RestError {
+    fn from(status: Status) -> Self {
+        Self(status)
+    }
+}
+
+impl RestError {
+    /// Bad input in the request's field `param`.
+    pub fn invalid(
+        param: impl Into<std::borrow::Cow<'static, str>>,
+        description: impl Into<String>,
+    ) -> Self {
+        ApiError::invalid(param, description).into()
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        error_response(&self.0)
+    }
+}
+
+/// The HTTP status, OpenAI error type and code of a gRPC status code.
+fn classify(code: Code) -> (StatusCode, &'static str, Option<&'static str>) {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            (StatusCode::BAD_REQUEST, "invalid_request_error", None)
+        }
+        Code::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            Some("invalid_api_key"),
+        ),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_error", None),
+        Code::NotFound | Code::Unimplemented => {
+            (StatusCode::NOT_FOUND, "invalid_request_error", None)
+        }
+        Code::AlreadyExists | Code::Aborted => {
+            (StatusCode::CONFLICT, "invalid_request_error", None)
+        }
+        Code::ResourceExhausted => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            Some("rate_limit_exceeded"),
+        ),
+        Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "server_error", None),
+        Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "server_error", None),
+        Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
+        }
+    }
+}
+
+/// The error object of `status`.
+fn error_object(status: &Status) -> serde_json::Value {
+    let (_, kind, code) = classify(status.code());
+    let param = status
+        .get_details_bad_request()
+        .and_then(|details| details.field_violations.into_iter().next())
+        .map(|violation| violation.field);
+    json!({
+        "error": {
+            "message": status.message(),
+            "type": kind,
+            "param": param,
+            "code": code,
+        }
+    })
+}
+
+/// The response refusing a call with `status`.
+pub fn error_response(status: &Status) -> Response<Body> {
+    let (http_status, _, _) = classify(status.code());
+    let mut response = (
+        http_status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_object(status).to_string(),
+    )
+        .into_response();
+    if let Some(seconds) = status.metadata().get("retry-after")
+        && let Ok(value) = HeaderValue::from_bytes(seconds.as_bytes())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response.extensions_mut().insert(CallCode(status.code()));
+    response
+}
+
+/// The server-sent event reporting `status` in a stream that has started.
+pub fn error_event(status: &Status) -> Bytes {
+    Bytes::from(format!("data: {}\n\n", error_object(status)))
+}
+
+/// The event that ends a stream that completed.
+pub fn done_event() -> Bytes {
+    Bytes::from_static(b"data: [DONE]\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_field_becomes_param_and_a_rate_limit_a_retry_after() {
+        let bad: Status = ApiError::invalid("messages", "must not be empty").into();
+        let object = error_object(&bad);
+        assert_eq!(object["error"]["param"], "messages");
+        assert_eq!(object["error"]["type"], "invalid_request_error");
+        assert_eq!(error_response(&bad).status(), StatusCode::BAD_REQUEST);
+
+        let limited: Status = ApiError::ResourceExhausted {
+            message: "slow down".into(),
+            retry_after: Some(7),
+        }
+        .into();
+        let response = error_response(&limited);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(
+            response.extensions().get::<CallCode>(),
+            Some(&CallCode(Code::ResourceExhausted))
+        );
+        assert_eq!(
+            error_response(&Status::unauthenticated("no")).status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! A reply streamed as server-sent events, the way OpenAI streams chat completions: a
+//! first event with the assistant role, one event per piece of text, one with the finish
+//! reason, then (when `stream_options.include_usage` asked for it) one with the usage and
+//! no choices. The stream's status ends the body as a trailers frame; the audit layer
+//! writes the call's event on it and only then sends `data: [DONE]`.
+
+use std::convert::Infallible;
+
+use axum::{
+    body::{Body, Bytes},
+    response::Response,
+};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body::Frame;
+use http_body_util::StreamBody;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Status};
+
+use super::{
+    OpenAiState, RestError,
+    chat::{ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts, finish_reason},
+    completions::{Prepared, rest_error},
+    error_event,
+};
+use crate::{
+    auth::Principal,
+    chat::{ReplySink, relay},
+};
+
+/// Events buffered ahead of a slow client.
+const STREAM_BUFFER: usize = 32;
+
+type Frames = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
+
+/// What every event of one reply repeats.
+pub(super) struct Identity {
+    /// `chatcmpl-...`.
+    pub id: String,
+    /// Seconds since the epoch.
+    pub created: i64,
+    /// The model as the caller named it.
+    pub model: String,
+}
+
+impl Identity {
+    /// One event.
+    fn event(
+        &self,
+        delta: ChunkDelta<'_>,
+        finish: Option<&'static str>,
+        usage: Option<Option<UsageCounts>>,
+    ) -> Bytes {
+        let chunk = ChatCompletionChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            system_fingerprint: None,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage,
+        };
+        sse_data(&chunk)
+    }
+}
+
+fn sse_data(value: &impl serde::Serialize) -> Bytes {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+    Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// Sends relayed text as content events.
+struct EventSink<'a> {
+    frames: &'a Frames,
+    identity: &'a Identity,
+    usage_requested: bool,
+}
+
+impl ReplySink for EventSink<'_> {
+    async fn text(&mut self, piece: String) -> bool {
+        let delta = ChunkDelta {
+            role: None,
+            content: Some(&piece),
+        };
+        let event = self
+            .identity
+            .event(delta, None, self.usage_requested.then_some(None));
+        self.frames.send(Ok(Frame::data(event))).await.is_ok()
+    }
+
+    async fn gone(&self) {
+        self.frames.closed().await;
+    }
+}
+
+/// Starts streaming the reply to `prepared` and answers with the event stream.
+///
+/// # Errors
+/// [`RestError`] when the conversation's generation cannot be registered.
+pub(super) async fn stream(
+    state: OpenAiState,
+    principal: Principal,
+    prepared: Prepared,
+    identity: Identity,
+    include_usage: bool,
+) -> Result<Response, RestError> {
+    let running = match &prepared {
+        Prepared::Turn(turn) => Some(
+            state
+                .generations
+                .begin(&principal, turn.reply_id)
+                .await
+                .map_err(rest_error)?,
+        ),
+        Prepared::Stateless(_) => None,
+    };
+    let (frames, events) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let code = produce(
+            &state,
+            &principal,
+            &prepared,
+            running,
+            &identity,
+            include_usage,
+            &frames,
+        )
+        .await
+        .err()
+        .map_or(Code::Ok, |status| status.code());
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from(code as i32));
+        let _ = frames.send(Ok(Frame::trailers(trailers))).await;
+    });
+    let mut response = Response::new(Body::new(StreamBody::new(ReceiverStream::new(events))));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Sends the events of the reply; a failure is sent as an error event and returned.
+async fn produce(
+    state: &OpenAiState,
+    principal: &Principal,
+    prepared: &Prepared,
+    mut running: Option<crate::chat::Running>,
+    identity: &Identity,
+    include_usage: bool,
+    frames: &Frames,
+) -> Result<(), Status> {
+    let usage_field = include_usage.then_some(None);
+    let opening = ChunkDelta {
+        role: Some("assistant"),
+        content: Some(""),
+    };
+    let first = identity.event(opening, None, usage_field);
+    if frames.send(Ok(Frame::data(first))).await.is_err() {
+        return Err(Status::cancelled("the client went away"));
+    }
+    let mut sink = EventSink {
+        frames,
+        identity,
+        usage_requested: include_usage,
+    };
+    let relayed = relay(prepared.prompt(), running.as_mut(), &mut sink).await;
+    drop(running);
+    let settled = match relayed {
+        Ok(reply) => prepared
+            .settle(state, principal, &reply)
+            .await
+            .map(|()| reply),
+        Err(err) => Err(err),
+    };
+    let reply = match settled {
+        Ok(reply) => reply,
+        Err(err) => {
+            let status = rest_error(err).0;
+            let _ = frames.send(Ok(Frame::data(error_event(&status)))).await;
+            return Err(status);
+        }
+    };
+    let last = identity.event(
+        ChunkDelta::default(),
+        Some(finish_reason(reply.finish_reason)),
+        usage_field,
+    );
+    let _ = frames.send(Ok(Frame::data(last))).await;
+    if include_usage {
+        let usage = ChatCompletionChunk {
+            id: &identity.id,
+            object: "chat.completion.chunk",
+            created: identity.created,
+            model: &identity.model,
+            system_fingerprint: None,
+            choices: Vec::new(),
+            usage: Some(Some(reply.usage.into())),
+        };
+        let _ = frames.send(Ok(Frame::data(sse_data(&usage)))).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! A prompt ready for the model providers: one request per target of the route, each as
+//! the tenant's PHI policy allows it (targets on the premises get the turns as written,
+//! targets off the premises get them passed, redacted or not at all), then asked in the
+//! route's order with retries, fallback and circuit breakers.
+//!
+//! Conversation turns and stateless calls (the OpenAI-compatible API without a
+//! conversation) build their prompt here alike, so the same guard applies to both.
+
+use tokio_stream::StreamExt;
+
+use super::{ChatError, MessageRole};
+use crate::{
+    llm::{
+        AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
+        Route, Usage, router,
+    },
+    privacy::{PhiGuard, PhiPolicy, Redactions},
+};
+
+/// Separates messages while the PHI guard reads them as one text.
+const SEPARATOR: char = '\u{1e}';
+
+/// Settings of one generation.
+#[derive(Debug, Clone, Default)]
+pub struct GenerationOptions {
+    /// Alias or `provider/model`; empty: the conversation's model.
+    pub model: String,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<i32>,
+    /// Stop sequences (at most 4).
+    pub stop: Vec<String>,
+}
+
+/// What a prompt is made of, before the PHI policy is applied.
+pub(super) struct Draft<'a> {
+    /// Where it goes.
+    pub route: Route,
+    /// The tenant's circuit breakers.
+    pub breaker: CircuitBreaker,
+    /// The tenant's (or profile's) PHI policy for targets off the premises.
+    pub policy: PhiPolicy,
+    /// The instructions sent first.
+    pub system: String,
+    /// The turns after the instructions, oldest first; the guard reads all of them.
+    pub turns: &'a [(MessageRole, String)],
+    /// Sampling settings.
+    pub options: &'a GenerationOptions,
+    /// The JSON schema the answer must follow, if any.
+    pub answer_schema: Option<AnswerSchema>,
+}
+
+/// A prompt ready to send.
+pub struct Prompt {
+    /// Whether PHI was found in it.
+    pub phi: bool,
+    route: Route,
+    breaker: CircuitBreaker,
+    /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
+    /// prompt from it.
+    requests: Vec<Option<ChatRequest>>,
+    /// Placeholders to put back into replies of targets off the premises.
+    redactions: Option<Redactions>,
+}
+
+impl Prompt {
+    /// Applies the PHI policy to `draft` for each target of its route.
+    ///
+    /// # Errors
+    /// [`ChatError::PhiRefused`] when the policy keeps the prompt from every target.
+    pub(super) fn build(guard: &PhiGuard, draft: Draft<'_>) -> Result<Self, ChatError> {
+        let Draft {
+            route,
+            breaker,
+            policy,
+            system,
+            turns,
+            options,
+            answer_schema,
+        } = draft;
+        let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
+            std::iter::once(ChatMessage {
+                role: "system",
+                content: system.clone(),
+            })
+            .chain(
+                turns
+                    .iter()
+                    .zip(texts)
+                    .map(|((role, _), text)| ChatMessage {
+                        role: role.as_str(),
+                        content: text.to_owned(),
+                    }),
+            )
+            .collect()
+        };
+        let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
+            model: model.to_owned(),
+            messages,
+            temperature: options.temperature,
+            top_p: options.top_p,
+            max_tokens: options.max_tokens,
+            stop: options.stop.clone(),
+            answer_schema: answer_schema.clone(),
+        };
+
+        // The guard reads the whole prompt as one text; targets off the premises get it
+        // as the policy says, targets on the premises as written.
+        let joined = turns
+            .iter()
+            .map(|(_, text)| text.as_str())
+            .collect::<Vec<_>>()
+            .join(&SEPARATOR.to_string());
+        let phi = !guard.detect(&joined).is_empty();
+        let off_premises = route.targets.iter().find(|t| !t.on_premises);
+        let guarded = off_premises.map(|_| guard.apply(policy, &joined));
+        let (outgoing, redactions, refused) = match guarded {
+            Some(Ok(guarded)) => {
+                let (text, redactions) = guarded.into_parts();
+                (
+                    Some(text),
+                    (!redactions.is_empty()).then_some(redactions),
+                    None,
+                )
+            }
+            Some(Err(refused)) => (None, None, Some(refused)),
+            None => (None, None, None),
+        };
+        let requests: Vec<Option<ChatRequest>> = route
+            .targets
+            .iter()
+            .map(|target| {
+                if target.on_premises {
+                    let mut texts = turns.iter().map(|(_, text)| text.as_str());
+                    Some(request_of(messages_of(&mut texts), &target.model))
+                } else {
+                    let text = outgoing.as_deref()?;
+                    Some(request_of(
+                        messages_of(&mut text.split(SEPARATOR)),
+                        &target.model,
+                    ))
+                }
+            })
+            .collect();
+        if requests.iter().all(Option::is_none) {
+            return Err(ChatError::PhiRefused {
+                kinds: refused
+                    .map(|r| r.kinds.iter().map(|k| k.as_str()).collect())
+                    .unwrap_or_default(),
+                provider: off_premises.map(|t| t.provider.clone()).unwrap_or_default(),
+            });
+        }
+        Ok(Self {
+            phi,
+            route,
+            breaker,
+            requests,
+            redactions,
+        })
+    }
+
+    /// Asks the route's targets in order (retries and fallback as the route says).
+    ///
+    /// # Errors
+    /// [`ChatError::Llm`] with the last failure when no target answered.
+    pub async fn open(&self) -> Result<OpenedReply<'_>, ChatError> {
+        let candidates: Vec<_> = self
+            .route
+            .targets
+            .iter()
+            .zip(&self.requests)
+            .filter_map(|(target, request)| Some((target, request.clone()?)))
+            .collect();
+        let (chosen, stream) = router::open(
+            &candidates,
+            self.route.attempt_timeout,
+            self.route.max_retries,
+            &self.breaker,
+        )
+        .await?;
+        let target = candidates[chosen].0;
+        Ok(OpenedReply {
+            stream,
+            model_used: format!("{}/{}", target.provider, target.model),
+            redactions: if target.on_premises {
+                None
+            } else {
+                self.redactions.as_ref()
+            },
+        })
+    }
+}
+
+/// A reply stream opened on one of a prompt's targets.
+pub struct OpenedReply<'t> {
+    /// The deltas.
+    pub stream: DeltaStream,
+    /// `provider/model` that answers.
+    pub model_used: String,
+    /// Placeholders to restore in what it says (when it is off the premises).
+    pub redactions: Option<&'t Redactions>,
+}
+
+/// A reply as it ended.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Its text (placeholders restored).
+    pub content: String,
+    /// `provider/model` that produced it.
+    pub model_used: String,
+    /// Time from asking to the end of the reply.
+    pub latency_ms: u32,
+    /// Token counts.
+    pub usage: Usage,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+}
+
+/// Asks the prompt's targets and waits for the whole reply.
+///
+/// # Errors
+/// [`ChatError::Llm`] when no target answered or the reply broke off.
+pub async fn complete(prompt: &Prompt) -> Result<Reply, ChatError> {
+    let started_at = std::time::Instant::now();
+    let mut opened = prompt.open().await?;
+    let mut text = String::new();
+    let mut usage = Usage::default();
+    let mut finish_reason = FinishReason::Stop;
+    while let Some(delta) = opened.stream.next().await {
+        match delta? {
+            Delta::Text(piece) => text.push_str(&piece),
+            Delta::Finished {
+                usage: counted,
+                finish_reason: reason,
+            } => {
+                usage = counted.unwrap_or_default();
+                finish_reason = reason;
+            }
+        }
+    }
+    let content = match opened.redactions {
+        Some(redactions) => redactions.restore(&text),
+        None => text,
+    };
+    Ok(Reply {
+        content,
+        model_used: opened.model_used,
+        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
+        usage,
+        finish_reason,
+    })
+}

@@ -1,0 +1,100 @@
+//! Relaying a reply as it is generated: text pieces go to the client with placeholders
+//! restored (when the provider is off the premises), the provider call stops as soon as
+//! the client goes away or the generation is cancelled, and what was said until then is
+//! returned as the reply (finish reason `cancelled`). The gRPC stream and the
+//! OpenAI-compatible event stream relay through here; only their wire formats differ.
+
+use std::{future::Future, time::Instant};
+
+use tokio_stream::StreamExt;
+
+use super::{
+    ChatError, Restorer, Running,
+    prompt::{Prompt, Reply},
+};
+use crate::llm::{Delta, FinishReason, Usage};
+
+/// Where a relayed reply goes.
+pub trait ReplySink: Send {
+    /// Delivers a piece of text; `false` when the client has gone.
+    fn text(&mut self, piece: String) -> impl Future<Output = bool> + Send;
+
+    /// Resolves when the client has gone.
+    fn gone(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Asks `prompt`'s targets and relays the reply to `sink` until it ends, the client goes
+/// away or `running` is cancelled.
+///
+/// # Errors
+/// [`ChatError::Llm`] when no target answered or the reply broke off.
+pub async fn relay(
+    prompt: &Prompt,
+    mut running: Option<&mut Running>,
+    sink: &mut impl ReplySink,
+) -> Result<Reply, ChatError> {
+    let started_at = Instant::now();
+    let opened = prompt.open().await?;
+    let model_used = opened.model_used;
+    let mut upstream = opened.stream;
+    let mut restorer = opened.redactions.map(Restorer::new);
+    let mut content = String::new();
+    let mut usage = Usage::default();
+    let mut reason = FinishReason::Cancelled;
+    let mut client_gone = false;
+    let mut cancelled_here = false;
+    loop {
+        let cancelled = async {
+            match running.as_deref_mut() {
+                Some(running) => running.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let delta = tokio::select! {
+            () = sink.gone() => { client_gone = true; break; }
+            () = cancelled => { cancelled_here = true; break; }
+            delta = upstream.next() => delta,
+        };
+        match delta {
+            None => break,
+            Some(Ok(Delta::Text(piece))) => {
+                let shown = match restorer.as_mut() {
+                    Some(restorer) => restorer.push(&piece),
+                    None => piece,
+                };
+                content.push_str(&shown);
+                if !shown.is_empty() && !sink.text(shown).await {
+                    client_gone = true;
+                    break;
+                }
+            }
+            Some(Ok(Delta::Finished {
+                usage: counted,
+                finish_reason: ended,
+            })) => {
+                usage = counted.unwrap_or_default();
+                reason = ended;
+            }
+            Some(Err(err)) => return Err(err.into()),
+        }
+    }
+    // Dropping the upstream stream ends the provider request when the client left early.
+    drop(upstream);
+    if let Some(restorer) = restorer.as_mut() {
+        let tail = restorer.finish();
+        content.push_str(&tail);
+        if !client_gone && !tail.is_empty() {
+            sink.text(tail).await;
+        }
+    }
+    if client_gone || cancelled_here {
+        reason = FinishReason::Cancelled;
+    }
+    Ok(Reply {
+        content,
+        model_used,
+        latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
+        usage,
+        finish_reason: reason,
+    })
+}

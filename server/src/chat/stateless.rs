@@ -1,0 +1,106 @@
+//! Stateless calls: the caller sends the whole conversation with each call (the
+//! OpenAI-compatible API without a conversation id). The prompt is the profile's
+//! instructions followed by the caller's messages; budgets, routing and the PHI policy
+//! apply as to a conversation turn, but nothing is stored and no memory is recalled. The
+//! usage is recorded once the reply has ended ([`crate::chat::Accounting::record`]).
+
+use super::{
+    ChatError, Generator, MessageRole,
+    generate::MAX_CONTENT_CHARS,
+    prompt::{Draft, GenerationOptions, Prompt},
+};
+use crate::{auth::Principal, llm::CircuitBreaker};
+
+/// Most messages a stateless call may send.
+pub const MAX_STATELESS_MESSAGES: usize = 256;
+
+/// What a stateless call asks.
+pub struct StatelessCall<'a> {
+    /// The profile whose instructions, default model and PHI policy apply; empty: the
+    /// tenant's default profile.
+    pub profile: &'a str,
+    /// The conversation so far, oldest first; the caller's own system messages included.
+    pub messages: Vec<(MessageRole, String)>,
+    /// Sampling settings; `model` is the alias or `provider/model` to ask.
+    pub options: &'a GenerationOptions,
+}
+
+impl Generator {
+    /// The prompt of a stateless call.
+    ///
+    /// # Errors
+    /// [`ChatError::Invalid`] naming `messages`, `stop`, `model` or `profile`;
+    /// [`ChatError::BudgetExhausted`]; [`ChatError::PhiRefused`]; or a failure.
+    pub async fn prepare_stateless(
+        &self,
+        principal: &Principal,
+        call: StatelessCall<'_>,
+    ) -> Result<Prompt, ChatError> {
+        let StatelessCall {
+            profile,
+            messages,
+            options,
+        } = call;
+        if messages.is_empty() {
+            return Err(ChatError::invalid("messages", "must not be empty"));
+        }
+        if messages.len() > MAX_STATELESS_MESSAGES {
+            return Err(ChatError::invalid(
+                "messages",
+                format!("at most {MAX_STATELESS_MESSAGES} messages"),
+            ));
+        }
+        if messages
+            .iter()
+            .map(|(_, text)| text.chars().count())
+            .sum::<usize>()
+            > MAX_CONTENT_CHARS
+        {
+            return Err(ChatError::invalid(
+                "messages",
+                format!("must hold at most {MAX_CONTENT_CHARS} characters in all"),
+            ));
+        }
+        if options.stop.len() > 4 {
+            return Err(ChatError::invalid("stop", "at most 4 stop sequences"));
+        }
+        self.accounting.check(principal).await?;
+        let profile = match self
+            .conversations
+            .requested_profile(principal, profile)
+            .await
+        {
+            Err(ChatError::UnknownProfile(id)) => {
+                return Err(ChatError::invalid(
+                    "profile",
+                    format!("no profile {id:?} (see ListProfiles)"),
+                ));
+            }
+            other => other?,
+        };
+        let route = self
+            .route(
+                principal,
+                &[
+                    ("model", options.model.as_str()),
+                    (
+                        "profile.default_model",
+                        profile.settings.default_model.as_str(),
+                    ),
+                ],
+            )
+            .await?;
+        Prompt::build(
+            &self.guard,
+            Draft {
+                route,
+                breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
+                policy: profile.phi_policy,
+                system: profile.settings.system_prompt,
+                turns: &messages,
+                options,
+                answer_schema: None,
+            },
+        )
+    }
+}
