@@ -86,6 +86,10 @@ impl LlmUpstream {
             .await
             .expect("bind the fake provider");
         let addr = listener.local_addr().expect("address");
+        // Small events must leave at once, as a real provider's do (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -295,6 +295,11 @@ impl TestServer {
             .expect("wait for server")
     }
 
+    /// Its process id, while it runs (for benchmarks reading its memory use).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Everything it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
