@@ -66,6 +66,9 @@ async fn the_official_openai_sdk_lists_chats_streams_embeds_and_gets_openai_erro
         "ok: whole reply: 'Echo: Hello there'",
         "ok: streamed reply",
         "ok: streamed usage",
+        "ok: tool call",
+        "ok: streamed tool call",
+        "ok: answer after the tool: 'Tool said: paid on May 3'",
         "ok: base64 embeddings equal the floats",
         "ok: wrong key: AuthenticationError",
         "ok: bad request names 'n'",
@@ -99,7 +102,20 @@ async fn the_official_openai_sdk_lists_chats_streams_embeds_and_gets_openai_erro
     .fetch_one(&mut owner)
     .await
     .unwrap();
-    assert_eq!(used, 2, "one usage event per chat completion");
+    assert_eq!(used, 5, "one usage event per chat completion");
+    // The tool call and its answer went back to the provider as OpenAI has them.
+    let after_tool = chat
+        .upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.body["messages"].to_string().contains("paid on May 3"))
+        .expect("the answer after the tool was asked for");
+    let messages = after_tool.body["messages"].as_array().unwrap();
+    let call = &messages[messages.len() - 2];
+    assert_eq!(call["tool_calls"][0]["id"], "call_test_1");
+    assert_eq!(call["tool_calls"][0]["function"]["name"], "lookup");
+    assert_eq!(messages[messages.len() - 1]["tool_call_id"], "call_test_1");
+    assert_eq!(after_tool.body["tools"][0]["function"]["name"], "lookup");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ MODE `rate-limit`: calls until the server's rate limit answers, without retries.
 Each check prints one `ok: ...` line; any failure raises (non-zero exit).
 """
 
+import json
 import sys
 
 import openai
@@ -66,6 +67,29 @@ def main_checks(base_url, key):
     check(len(pieces) > 1, f"streamed in {len(pieces)} pieces")
     check(finish == "stop", "streamed finish reason")
     check(usage is not None and usage.completion_tokens > 0, f"streamed usage {usage}")
+
+    tools = [{"type": "function", "function": {
+        "name": "lookup", "description": "Looks a term up.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]
+    asked = [{"role": "user", "content": "find invoice 12"}]
+    called = client.chat.completions.create(model="team", messages=asked, tools=tools, tool_choice="auto")
+    call = called.choices[0].message.tool_calls[0]
+    check(called.choices[0].finish_reason == "tool_calls" and call.function.name == "lookup"
+          and json.loads(call.function.arguments) == {"q": "find invoice 12"},
+          f"tool call {call}")
+    streamed_args, streamed_name = "", None
+    for chunk in client.chat.completions.create(model="team", messages=asked, tools=tools, stream=True):
+        for piece in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            streamed_name = piece.function.name or streamed_name
+            streamed_args += piece.function.arguments or ""
+    check(streamed_name == "lookup" and json.loads(streamed_args) == {"q": "find invoice 12"},
+          "streamed tool call")
+    answered = client.chat.completions.create(model="team", tools=tools, messages=asked + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "paid on May 3"},
+    ])
+    check(answered.choices[0].message.content == "Tool said: paid on May 3",
+          f"answer after the tool: {answered.choices[0].message.content!r}")
 
     floats = client.embeddings.create(
         model="minilm-l6", input=["first text", "second text"], encoding_format="float"

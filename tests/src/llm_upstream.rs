@@ -307,6 +307,22 @@ async fn answer(
     if model == "slow" {
         words = (0..500).map(|i| format!(" word{i}")).collect();
     }
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    if last["role"] == "tool" {
+        // The answer after a tool call: what the tool said.
+        let said = last["content"].as_str().unwrap_or_default();
+        words = vec!["Tool".to_owned(), " said:".to_owned(), format!(" {said}")];
+    }
+    // With tools offered and the user speaking last, the model calls the first tool with
+    // the user's message as argument `q`.
+    let tool_call = (last["role"] == "user")
+        .then(|| body["tools"][0]["function"]["name"].as_str())
+        .flatten()
+        .map(|name| (name.to_owned(), json!({ "q": last_user }).to_string()));
     if body["response_format"]["type"] == "json_schema" {
         // Structured output: the user's message as the one fact, in the asked shape.
         let fact = json!({ "facts": [{ "content": last_user, "confidence": 0.9 }] });
@@ -352,12 +368,31 @@ async fn answer(
             json!({ "role": "assistant", "content": "" }),
             Value::Null,
         )];
-        lines.extend(
-            words
-                .iter()
-                .map(|w| chunk(json!({ "content": w }), Value::Null)),
-        );
-        lines.push(chunk(json!({}), json!("stop")));
+        match &tool_call {
+            Some((name, arguments)) => {
+                let (first, rest) = arguments.split_at(arguments.len() / 2);
+                let piece = |call: Value| chunk(json!({ "tool_calls": [call] }), Value::Null);
+                lines.push(piece(
+                    json!({ "index": 0, "id": "call_test_1", "type": "function",
+                                         "function": { "name": name, "arguments": "" } }),
+                ));
+                lines.push(piece(
+                    json!({ "index": 0, "function": { "arguments": first } }),
+                ));
+                lines.push(piece(
+                    json!({ "index": 0, "function": { "arguments": rest } }),
+                ));
+                lines.push(chunk(json!({}), json!("tool_calls")));
+            }
+            None => {
+                lines.extend(
+                    words
+                        .iter()
+                        .map(|w| chunk(json!({ "content": w }), Value::Null)),
+                );
+                lines.push(chunk(json!({}), json!("stop")));
+            }
+        }
         if include_usage {
             lines.push(json!({ "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [], "usage": usage }));
         }

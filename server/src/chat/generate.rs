@@ -12,7 +12,7 @@ use super::{
     context::{ContextAssembler, Ingredients, memory_block},
     facts,
     follow_ups::{FollowUps, StoredTurnIds},
-    prompt::{Draft, GenerationOptions, Prompt, Reply},
+    prompt::{Draft, GenerationOptions, Prompt, Reply, Turn},
     summaries,
     window::{Recent, StoredTurn},
 };
@@ -270,12 +270,17 @@ impl Generator {
                 .retain(|(_, line)| self.guard.detect(line).is_empty());
         }
         let lines: Vec<&str> = context.memories.iter().map(|(_, l)| l.as_str()).collect();
-        let mut turns: Vec<(MessageRole, String)> = memory_block(&lines)
-            .map(|block| (MessageRole::User, block))
+        let mut turns: Vec<Turn> = memory_block(&lines)
+            .map(|block| Turn::new(MessageRole::User, block))
             .into_iter()
-            .chain(context.history.into_iter().map(|m| (m.role, m.content)))
+            .chain(
+                context
+                    .history
+                    .into_iter()
+                    .map(|m| Turn::new(m.role, m.content)),
+            )
             .collect();
-        turns.push((MessageRole::User, content.to_owned()));
+        turns.push(Turn::new(MessageRole::User, content));
         let memory_ids = context.memories.iter().map(|(id, _)| *id).collect();
         let prompt = Prompt::build(
             &self.guard,
@@ -286,6 +291,7 @@ impl Generator {
                 system,
                 turns: &turns,
                 options,
+                tools: None,
                 answer_schema: matches!(framing, Framing::Facts).then(facts::answer_schema),
             },
         )?;

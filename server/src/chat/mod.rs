@@ -34,7 +34,7 @@ pub use idempotency::{Claim, Idempotency, Outcome};
 pub use memory_writer::MemoryWriter;
 pub use profile_choice::ProfilePicker;
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
-pub use prompt::{GenerationOptions, OpenedReply, Prompt, Reply, complete};
+pub use prompt::{GenerationOptions, OpenedReply, Prompt, Reply, Turn, complete};
 pub use relay::{ReplySink, relay};
 pub use restore::Restorer;
 pub use stateless::{MAX_STATELESS_MESSAGES, StatelessCall};

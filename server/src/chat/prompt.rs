@@ -12,7 +12,7 @@ use super::{ChatError, MessageRole};
 use crate::{
     llm::{
         AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
-        Route, Usage, router,
+        Route, ToolCall, ToolCallPiece, Tools, Usage, router,
     },
     privacy::{PhiGuard, PhiPolicy, Redactions},
 };
@@ -35,6 +35,57 @@ pub struct GenerationOptions {
     pub stop: Vec<String>,
 }
 
+/// One message of a prompt after the instructions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// Who wrote it.
+    pub role: MessageRole,
+    /// Its text.
+    pub text: String,
+    /// For an assistant message: the tools it called.
+    pub tool_calls: Vec<ToolCall>,
+    /// For a tool message: the call it answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl Turn {
+    /// A message of plain text.
+    pub fn new(role: MessageRole, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            text: text.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// What the PHI guard reads of it, in order: its text, then each call's arguments.
+    fn guarded_parts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.text.as_str())
+            .chain(self.tool_calls.iter().map(|c| c.arguments.as_str()))
+    }
+
+    /// The message to send, its guarded parts taken from `parts` (in the order of
+    /// [`Self::guarded_parts`]).
+    fn message<'p>(&self, parts: &mut impl Iterator<Item = &'p str>) -> ChatMessage {
+        let content = parts.next().unwrap_or_default().to_owned();
+        let tool_calls = self
+            .tool_calls
+            .iter()
+            .map(|call| ToolCall {
+                arguments: parts.next().unwrap_or_default().to_owned(),
+                ..call.clone()
+            })
+            .collect();
+        ChatMessage {
+            role: self.role.as_str(),
+            content,
+            tool_calls,
+            tool_call_id: self.tool_call_id.clone(),
+        }
+    }
+}
+
 /// What a prompt is made of, before the PHI policy is applied.
 pub(super) struct Draft<'a> {
     /// Where it goes.
@@ -46,9 +97,11 @@ pub(super) struct Draft<'a> {
     /// The instructions sent first.
     pub system: String,
     /// The turns after the instructions, oldest first; the guard reads all of them.
-    pub turns: &'a [(MessageRole, String)],
+    pub turns: &'a [Turn],
     /// Sampling settings.
     pub options: &'a GenerationOptions,
+    /// Tools the model may call.
+    pub tools: Option<Tools>,
     /// The JSON schema the answer must follow, if any.
     pub answer_schema: Option<AnswerSchema>,
 }
@@ -79,22 +132,17 @@ impl Prompt {
             system,
             turns,
             options,
+            tools,
             answer_schema,
         } = draft;
-        let messages_of = |texts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
+        let messages_of = |parts: &mut dyn Iterator<Item = &str>| -> Vec<ChatMessage> {
+            let mut parts = parts;
             std::iter::once(ChatMessage {
                 role: "system",
                 content: system.clone(),
+                ..ChatMessage::default()
             })
-            .chain(
-                turns
-                    .iter()
-                    .zip(texts)
-                    .map(|((role, _), text)| ChatMessage {
-                        role: role.as_str(),
-                        content: text.to_owned(),
-                    }),
-            )
+            .chain(turns.iter().map(|turn| turn.message(&mut parts)))
             .collect()
         };
         let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
@@ -104,6 +152,7 @@ impl Prompt {
             top_p: options.top_p,
             max_tokens: options.max_tokens,
             stop: options.stop.clone(),
+            tools: tools.clone(),
             answer_schema: answer_schema.clone(),
         };
 
@@ -111,7 +160,7 @@ impl Prompt {
         // as the policy says, targets on the premises as written.
         let joined = turns
             .iter()
-            .map(|(_, text)| text.as_str())
+            .flat_map(Turn::guarded_parts)
             .collect::<Vec<_>>()
             .join(&SEPARATOR.to_string());
         let phi = !guard.detect(&joined).is_empty();
@@ -134,8 +183,8 @@ impl Prompt {
             .iter()
             .map(|target| {
                 if target.on_premises {
-                    let mut texts = turns.iter().map(|(_, text)| text.as_str());
-                    Some(request_of(messages_of(&mut texts), &target.model))
+                    let mut parts = turns.iter().flat_map(Turn::guarded_parts);
+                    Some(request_of(messages_of(&mut parts), &target.model))
                 } else {
                     let text = outgoing.as_deref()?;
                     Some(request_of(
@@ -213,10 +262,45 @@ pub struct Reply {
     pub model_used: String,
     /// Time from asking to the end of the reply.
     pub latency_ms: u32,
+    /// The tools it called (placeholders restored in their arguments).
+    pub tool_calls: Vec<ToolCall>,
     /// Token counts.
     pub usage: Usage,
     /// Why it ended.
     pub finish_reason: FinishReason,
+}
+
+/// Tool calls as their pieces arrive.
+#[derive(Default)]
+pub(super) struct ToolCalls(Vec<ToolCall>);
+
+impl ToolCalls {
+    /// Adds a piece to its call.
+    pub fn add(&mut self, piece: &ToolCallPiece) {
+        let index = piece.index as usize;
+        if self.0.len() <= index {
+            self.0.resize_with(index + 1, ToolCall::default);
+        }
+        let call = &mut self.0[index];
+        if let Some(id) = &piece.id {
+            call.id.clone_from(id);
+        }
+        if let Some(name) = &piece.name {
+            call.name.clone_from(name);
+        }
+        call.arguments.push_str(&piece.arguments);
+    }
+
+    /// The calls, with `restore` applied to their arguments.
+    pub fn finish(self, restore: impl Fn(&str) -> String) -> Vec<ToolCall> {
+        self.0
+            .into_iter()
+            .map(|call| ToolCall {
+                arguments: restore(&call.arguments),
+                ..call
+            })
+            .collect()
+    }
 }
 
 /// Asks the prompt's targets and waits for the whole reply.
@@ -227,11 +311,13 @@ pub async fn complete(prompt: &Prompt) -> Result<Reply, ChatError> {
     let started_at = std::time::Instant::now();
     let mut opened = prompt.open().await?;
     let mut text = String::new();
+    let mut calls = ToolCalls::default();
     let mut usage = Usage::default();
     let mut finish_reason = FinishReason::Stop;
     while let Some(delta) = opened.stream.next().await {
         match delta? {
             Delta::Text(piece) => text.push_str(&piece),
+            Delta::ToolCall(piece) => calls.add(&piece),
             Delta::Finished {
                 usage: counted,
                 finish_reason: reason,
@@ -241,12 +327,13 @@ pub async fn complete(prompt: &Prompt) -> Result<Reply, ChatError> {
             }
         }
     }
-    let content = match opened.redactions {
-        Some(redactions) => redactions.restore(&text),
-        None => text,
+    let restore = |text: &str| match opened.redactions {
+        Some(redactions) => redactions.restore(text),
+        None => text.to_owned(),
     };
     Ok(Reply {
-        content,
+        content: restore(&text),
+        tool_calls: calls.finish(restore),
         model_used: opened.model_used,
         latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,

@@ -10,14 +10,21 @@ use tokio_stream::StreamExt;
 
 use super::{
     ChatError, Restorer, Running,
-    prompt::{Prompt, Reply},
+    prompt::{Prompt, Reply, ToolCalls},
 };
-use crate::llm::{Delta, FinishReason, Usage};
+use crate::llm::{Delta, FinishReason, ToolCallPiece, Usage};
 
 /// Where a relayed reply goes.
 pub trait ReplySink: Send {
     /// Delivers a piece of text; `false` when the client has gone.
     fn text(&mut self, piece: String) -> impl Future<Output = bool> + Send;
+
+    /// Delivers a piece of a tool call (arguments restored); `false` when the client has
+    /// gone. Sinks of APIs without tools ignore them.
+    fn tool_call(&mut self, piece: ToolCallPiece) -> impl Future<Output = bool> + Send {
+        let _ = piece;
+        async { true }
+    }
 
     /// Resolves when the client has gone.
     fn gone(&self) -> impl Future<Output = ()> + Send;
@@ -37,7 +44,9 @@ pub async fn relay(
     let opened = prompt.open().await?;
     let model_used = opened.model_used;
     let mut upstream = opened.stream;
-    let mut restorer = opened.redactions.map(Restorer::new);
+    let redactions = opened.redactions;
+    let mut restorer = redactions.map(Restorer::new);
+    let mut calls = ToolCalls::default();
     let mut content = String::new();
     let mut usage = Usage::default();
     let mut reason = FinishReason::Cancelled;
@@ -68,6 +77,15 @@ pub async fn relay(
                     break;
                 }
             }
+            Some(Ok(Delta::ToolCall(piece))) => {
+                calls.add(&piece);
+                // Arguments are sent as they come but for placeholders, which a piece may
+                // cut: with redactions, each call goes whole at the end instead.
+                if redactions.is_none() && !sink.tool_call(piece).await {
+                    client_gone = true;
+                    break;
+                }
+            }
             Some(Ok(Delta::Finished {
                 usage: counted,
                 finish_reason: ended,
@@ -87,11 +105,30 @@ pub async fn relay(
             sink.text(tail).await;
         }
     }
+    let tool_calls = calls.finish(|arguments| match redactions {
+        Some(redactions) => redactions.restore(arguments),
+        None => arguments.to_owned(),
+    });
+    if redactions.is_some() && !client_gone {
+        for (index, call) in tool_calls.iter().enumerate() {
+            let piece = ToolCallPiece {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            };
+            if !sink.tool_call(piece).await {
+                client_gone = true;
+                break;
+            }
+        }
+    }
     if client_gone || cancelled_here {
         reason = FinishReason::Cancelled;
     }
     Ok(Reply {
         content,
+        tool_calls,
         model_used,
         latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,

@@ -5,11 +5,14 @@
 //! usage is recorded once the reply has ended ([`crate::chat::Accounting::record`]).
 
 use super::{
-    ChatError, Generator, MessageRole,
+    ChatError, Generator,
     generate::MAX_CONTENT_CHARS,
-    prompt::{Draft, GenerationOptions, Prompt},
+    prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
-use crate::{auth::Principal, llm::CircuitBreaker};
+use crate::{
+    auth::Principal,
+    llm::{CircuitBreaker, Tools},
+};
 
 /// Most messages a stateless call may send.
 pub const MAX_STATELESS_MESSAGES: usize = 256;
@@ -20,7 +23,9 @@ pub struct StatelessCall<'a> {
     /// tenant's default profile.
     pub profile: &'a str,
     /// The conversation so far, oldest first; the caller's own system messages included.
-    pub messages: Vec<(MessageRole, String)>,
+    pub messages: Vec<Turn>,
+    /// Tools the model may call.
+    pub tools: Option<Tools>,
     /// Sampling settings; `model` is the alias or `provider/model` to ask.
     pub options: &'a GenerationOptions,
 }
@@ -39,6 +44,7 @@ impl Generator {
         let StatelessCall {
             profile,
             messages,
+            tools,
             options,
         } = call;
         if messages.is_empty() {
@@ -52,7 +58,7 @@ impl Generator {
         }
         if messages
             .iter()
-            .map(|(_, text)| text.chars().count())
+            .map(|m| m.text.chars().count())
             .sum::<usize>()
             > MAX_CONTENT_CHARS
         {
@@ -99,6 +105,7 @@ impl Generator {
                 system: profile.settings.system_prompt,
                 turns: &messages,
                 options,
+                tools,
                 answer_schema: None,
             },
         )

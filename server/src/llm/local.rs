@@ -44,6 +44,11 @@ impl From<InferenceError> for LlmError {
 #[async_trait::async_trait]
 impl ChatProvider for LocalChat {
     async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
+        if request.tools.is_some() {
+            return Err(LlmError::Rejected(
+                "the server's own models do not call tools".to_owned(),
+            ));
+        }
         let turns = request
             .messages
             .iter()

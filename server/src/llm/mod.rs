@@ -34,12 +34,51 @@ use std::{pin::Pin, time::Duration};
 use tokio_stream::Stream;
 
 /// One message of the prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatMessage {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: &'static str,
     /// Its text.
     pub content: String,
+    /// For an assistant message: the tools it called.
+    pub tool_calls: Vec<ToolCall>,
+    /// For a tool message: the call it answers.
+    pub tool_call_id: Option<String>,
+}
+
+/// A call of a function tool the model asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The provider's id of the call, which the tool's answer names.
+    pub id: String,
+    /// The function.
+    pub name: String,
+    /// Its arguments: JSON text, as the model wrote it.
+    pub arguments: String,
+}
+
+/// A piece of a tool call as a reply streams it: the first piece of a call carries its id
+/// and name, each piece more of its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallPiece {
+    /// Which of the reply's calls (0, 1, ...).
+    pub index: u32,
+    /// The call's id (first piece).
+    pub id: Option<String>,
+    /// The function's name (first piece).
+    pub name: Option<String>,
+    /// More of the arguments.
+    pub arguments: String,
+}
+
+/// The tools a model may call, in OpenAI's terms (`tools`, `tool_choice`), passed to
+/// providers that take them as the caller gave them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tools {
+    /// The tool definitions (`{"type": "function", "function": {...}}`).
+    pub definitions: Vec<serde_json::Value>,
+    /// `auto`, `none`, `required` or a named function; `None`: the provider's default.
+    pub choice: Option<serde_json::Value>,
 }
 
 /// What to generate.
@@ -57,6 +96,8 @@ pub struct ChatRequest {
     pub max_tokens: Option<i32>,
     /// Stop sequences.
     pub stop: Vec<String>,
+    /// Tools the model may call (OpenAI-compatible providers only; others refuse).
+    pub tools: Option<Tools>,
     /// When set, the answer must be JSON that follows this schema (structured output:
     /// `response_format` for OpenAI-compatible providers, `format` for Ollama; the
     /// server's own models do not enforce it, so callers still check the answer).
@@ -114,6 +155,8 @@ impl FinishReason {
 pub enum Delta {
     /// More text.
     Text(String),
+    /// More of a tool call.
+    ToolCall(ToolCallPiece),
     /// The end: what it cost and why it stopped.
     Finished {
         /// Token counts, when the provider reports them.

@@ -32,6 +32,11 @@ impl OllamaChat {
 #[async_trait::async_trait]
 impl ChatProvider for OllamaChat {
     async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
+        if request.tools.is_some() {
+            return Err(LlmError::Rejected(
+                "tools are passed to OpenAI-compatible providers only".to_owned(),
+            ));
+        }
         let messages: Vec<Value> = request
             .messages
             .iter()

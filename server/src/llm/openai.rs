@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{
-    ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage,
-    entra::EntraCredential,
+    ChatMessage, ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError,
+    ToolCallPiece, Usage, entra::EntraCredential,
 };
 
 /// Deltas buffered ahead of a slow reader.
@@ -78,11 +78,7 @@ impl OpenAiChat {
         request: &ChatRequest,
         bearer: Option<SecretString>,
     ) -> reqwest::RequestBuilder {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| json!({ "role": m.role, "content": m.content }))
-            .collect();
+        let messages: Vec<Value> = request.messages.iter().map(message).collect();
         let mut body = json!({
             "messages": messages,
             "stream": true,
@@ -99,6 +95,12 @@ impl OpenAiChat {
         ] {
             if let Some(value) = value {
                 body[name] = value;
+            }
+        }
+        if let Some(tools) = &request.tools {
+            body["tools"] = Value::from(tools.definitions.clone());
+            if let Some(choice) = &tools.choice {
+                body["tool_choice"] = choice.clone();
             }
         }
         if let Some(answer) = &request.answer_schema {
@@ -133,6 +135,58 @@ impl OpenAiChat {
         };
         builder.json(&body)
     }
+}
+
+/// One message in the chat completions format: an assistant's tool calls and the call a
+/// tool message answers included.
+fn message(m: &ChatMessage) -> Value {
+    let mut message = json!({ "role": m.role, "content": m.content });
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<Value> = m
+            .tool_calls
+            .iter()
+            .map(|call| {
+                json!({
+                    "id": call.id,
+                    "type": "function",
+                    "function": { "name": call.name, "arguments": call.arguments },
+                })
+            })
+            .collect();
+        message["tool_calls"] = Value::from(calls);
+        if m.content.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
+    if let Some(id) = &m.tool_call_id {
+        message["tool_call_id"] = Value::from(id.clone());
+    }
+    message
+}
+
+/// The tool call pieces of a streamed chunk's delta.
+fn tool_call_pieces(delta: &Value) -> Vec<ToolCallPiece> {
+    delta["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(position, call)| ToolCallPiece {
+                    index: call["index"]
+                        .as_u64()
+                        .and_then(|i| u32::try_from(i).ok())
+                        .unwrap_or(u32::try_from(position).unwrap_or(0)),
+                    id: call["id"].as_str().map(str::to_owned),
+                    name: call["function"]["name"].as_str().map(str::to_owned),
+                    arguments: call["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[async_trait::async_trait]
@@ -215,6 +269,11 @@ async fn read_events(response: reqwest::Response, deltas: mpsc::Sender<Result<De
             && deltas.send(Ok(Delta::Text(text.to_owned()))).await.is_err()
         {
             return;
+        }
+        for piece in tool_call_pieces(&choice["delta"]) {
+            if deltas.send(Ok(Delta::ToolCall(piece))).await.is_err() {
+                return;
+            }
         }
     }
     let _ = deltas

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::RestError;
 use crate::{
-    chat::{GenerationOptions, MessageRole},
-    llm::{FinishReason, Usage},
+    chat::{GenerationOptions, MessageRole, Turn},
+    llm::{FinishReason, ToolCall, Tools, Usage},
 };
 
 /// A chat completion request (the fields this server reads; others are ignored, as
@@ -32,6 +32,10 @@ pub(super) struct ChatCompletionRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
 }
 
 /// `stop`: one sequence or several.
@@ -55,6 +59,25 @@ pub(super) struct RequestMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<Content>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<RequestToolCall>>,
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+/// A tool call an assistant message of the request made.
+#[derive(Deserialize)]
+pub(super) struct RequestToolCall {
+    pub id: String,
+    pub function: RequestFunction,
+}
+
+/// The function a tool call names.
+#[derive(Deserialize)]
+pub(super) struct RequestFunction {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
 }
 
 /// A message's content: text, or an array of parts of which only text is accepted.
@@ -82,7 +105,7 @@ impl ChatCompletionRequest {
     ///
     /// # Errors
     /// A bad request naming `messages[i].role` or `messages[i].content`.
-    pub fn turns(&self) -> Result<Vec<(MessageRole, String)>, RestError> {
+    pub fn turns(&self) -> Result<Vec<Turn>, RestError> {
         if self.messages.is_empty() {
             return Err(RestError::invalid("messages", "must not be empty"));
         }
@@ -125,9 +148,46 @@ impl ChatCompletionRequest {
                         text
                     }
                 };
-                Ok((role, text))
+                let tool_calls = message
+                    .tool_calls
+                    .iter()
+                    .flatten()
+                    .map(|call| ToolCall {
+                        id: call.id.clone(),
+                        name: call.function.name.clone(),
+                        arguments: call.function.arguments.clone(),
+                    })
+                    .collect();
+                Ok(Turn {
+                    role,
+                    text,
+                    tool_calls,
+                    tool_call_id: message.tool_call_id.clone(),
+                })
             })
             .collect()
+    }
+
+    /// The tools the model may call.
+    ///
+    /// # Errors
+    /// A bad request naming `tools[i]` when one is not a function definition.
+    pub fn tools(&self) -> Result<Option<Tools>, RestError> {
+        let Some(definitions) = &self.tools else {
+            return Ok(None);
+        };
+        for (i, tool) in definitions.iter().enumerate() {
+            if tool["type"] != "function" || !tool["function"]["name"].is_string() {
+                return Err(RestError::invalid(
+                    format!("tools[{i}]"),
+                    "must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                ));
+            }
+        }
+        Ok((!definitions.is_empty()).then(|| Tools {
+            definitions: definitions.clone(),
+            choice: self.tool_choice.clone(),
+        }))
     }
 
     /// The sampling settings.
@@ -247,8 +307,45 @@ pub(super) struct Choice<'a> {
 #[derive(Serialize)]
 pub(super) struct AnswerMessage<'a> {
     pub role: &'static str,
-    pub content: &'a str,
+    pub content: Option<&'a str>,
     pub refusal: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<AnswerToolCall<'a>>,
+}
+
+/// A tool call of the reply (whole, or a piece of it in a streamed event).
+#[derive(Serialize)]
+pub(super) struct AnswerToolCall<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: AnswerFunction<'a>,
+}
+
+/// The function a tool call of the reply names.
+#[derive(Serialize)]
+pub(super) struct AnswerFunction<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
+}
+
+impl<'a> AnswerToolCall<'a> {
+    /// A whole call of a reply.
+    pub fn whole(call: &'a ToolCall) -> Self {
+        Self {
+            index: None,
+            id: Some(&call.id),
+            kind: Some("function"),
+            function: AnswerFunction {
+                name: Some(&call.name),
+                arguments: &call.arguments,
+            },
+        }
+    }
 }
 
 /// One event of a streamed reply.
@@ -281,6 +378,8 @@ pub(super) struct ChunkDelta<'a> {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<AnswerToolCall<'a>>,
 }
 
 #[cfg(test)]
@@ -312,9 +411,26 @@ mod tests {
             ]
         }));
         let turns = ok.turns().expect("turns");
-        assert_eq!(turns[0], (MessageRole::System, "Be brief.".to_owned()));
-        assert_eq!(turns[1], (MessageRole::User, "Hello".to_owned()));
-        assert_eq!(turns[2], (MessageRole::Assistant, String::new()));
+        assert_eq!(turns[0], Turn::new(MessageRole::System, "Be brief."));
+        assert_eq!(turns[1], Turn::new(MessageRole::User, "Hello"));
+        assert_eq!(turns[2], Turn::new(MessageRole::Assistant, ""));
+        let called = request(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "lookup"}}]
+        }));
+        let turns = called.turns().expect("turns");
+        assert_eq!(turns[0].tool_calls[0].name, "lookup");
+        assert_eq!(turns[1].tool_call_id.as_deref(), Some("call_1"));
+        assert!(called.tools().expect("tools").is_some());
+        let bad_tool = request(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web"}]
+        }));
+        assert_eq!(param_of(bad_tool.tools().unwrap_err()), "tools[0]");
 
         let image = request(serde_json::json!({
             "model": "m",

@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use super::{
     Caller, OpenAiState, RestError,
-    chat::{AnswerMessage, ChatCompletion, ChatCompletionRequest, Choice, finish_reason},
+    chat::{
+        AnswerMessage, AnswerToolCall, ChatCompletion, ChatCompletionRequest, Choice, finish_reason,
+    },
     json_response, parse_body, sse, unix_now,
 };
 use crate::{
@@ -112,6 +114,7 @@ pub(super) async fn create(
     let request: ChatCompletionRequest = parse_body(&body)?;
     let options = request.options()?;
     let mut turns = request.turns()?;
+    let tools = request.tools()?;
     let conversation = header(&headers, CONVERSATION_HEADER)?
         .map(|id| {
             Uuid::try_parse(id.trim())
@@ -122,11 +125,20 @@ pub(super) async fn create(
     let prepared = match conversation {
         Some(id) => {
             caller.acts_on(id.to_string());
-            let Some((MessageRole::User, content)) = turns.pop() else {
+            if tools.is_some() {
                 return Err(RestError::invalid(
-                    "messages",
-                    "the last message must be the user's: it is what is sent in the conversation",
+                    "tools",
+                    "tools are taken by stateless calls only (without X-CodexContinue-Conversation)",
                 ));
+            }
+            let content = match turns.pop() {
+                Some(turn) if turn.role == MessageRole::User => turn.text,
+                _ => {
+                    return Err(RestError::invalid(
+                        "messages",
+                        "the last message must be the user's: it is what is sent in the conversation",
+                    ));
+                }
             };
             state
                 .generator
@@ -138,6 +150,7 @@ pub(super) async fn create(
             let call = StatelessCall {
                 profile: header(&headers, PROFILE_HEADER)?.unwrap_or_default(),
                 messages: turns,
+                tools,
                 options: &options,
             };
             state
@@ -190,8 +203,14 @@ pub(super) async fn create(
             index: 0,
             message: AnswerMessage {
                 role: "assistant",
-                content: &answer.content,
+                content: (!answer.content.is_empty() || answer.tool_calls.is_empty())
+                    .then_some(answer.content.as_str()),
                 refusal: None,
+                tool_calls: answer
+                    .tool_calls
+                    .iter()
+                    .map(AnswerToolCall::whole)
+                    .collect(),
             },
             logprobs: None,
             finish_reason: finish_reason(answer.finish_reason),

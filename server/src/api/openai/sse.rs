@@ -19,13 +19,17 @@ use tonic::{Code, Status};
 
 use super::{
     OpenAiState, RestError,
-    chat::{ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts, finish_reason},
+    chat::{
+        AnswerFunction, AnswerToolCall, ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts,
+        finish_reason,
+    },
     completions::{Prepared, rest_error},
     error_event,
 };
 use crate::{
     auth::Principal,
     chat::{ReplySink, relay},
+    llm::ToolCallPiece,
 };
 
 /// Events buffered ahead of a slow client.
@@ -84,8 +88,28 @@ struct EventSink<'a> {
 impl ReplySink for EventSink<'_> {
     async fn text(&mut self, piece: String) -> bool {
         let delta = ChunkDelta {
-            role: None,
             content: Some(&piece),
+            ..ChunkDelta::default()
+        };
+        let event = self
+            .identity
+            .event(delta, None, self.usage_requested.then_some(None));
+        self.frames.send(Ok(Frame::data(event))).await.is_ok()
+    }
+
+    async fn tool_call(&mut self, piece: ToolCallPiece) -> bool {
+        let call = AnswerToolCall {
+            index: Some(piece.index),
+            id: piece.id.as_deref(),
+            kind: piece.id.is_some().then_some("function"),
+            function: AnswerFunction {
+                name: piece.name.as_deref(),
+                arguments: &piece.arguments,
+            },
+        };
+        let delta = ChunkDelta {
+            tool_calls: vec![call],
+            ..ChunkDelta::default()
         };
         let event = self
             .identity
@@ -162,6 +186,7 @@ async fn produce(
     let opening = ChunkDelta {
         role: Some("assistant"),
         content: Some(""),
+        tool_calls: Vec::new(),
     };
     let first = identity.event(opening, None, usage_field);
     if frames.send(Ok(Frame::data(first))).await.is_err() {
