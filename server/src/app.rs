@@ -25,7 +25,7 @@ use crate::{
     cache::{Cache, CacheError, rate_limit::RateLimiter},
     chat::{
         Accounting, ContextAssembler, Conversations, FollowUps, Generations, Generator,
-        MemoryWriter, ProfilePicker, Titler,
+        MemoryWriter, ProfilePicker, Titler, UsageWriter,
     },
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
@@ -244,7 +244,8 @@ impl App {
             registry.clone(),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;
-        let accounting = Accounting::new(db.clone(), config.llm.prices.clone());
+        let (usage_writer, usage_task) = UsageWriter::start(db.clone());
+        let accounting = Accounting::new(db.clone(), config.llm.prices.clone(), usage_writer);
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let long_term = LongTermMemory::new(
             db.clone(),
@@ -366,6 +367,14 @@ impl App {
             }
         };
         background.stop().await;
+        // Every holder of the usage writer is gone once the calls and jobs are: record
+        // what it still holds (bounded by the grace period, for a call still streaming).
+        if tokio::time::timeout(grace, usage_task.finished())
+            .await
+            .is_err()
+        {
+            tracing::warn!("usage events still queued at shutdown were not recorded");
+        }
         if let Some(files) = fetched_models {
             files.remove();
         }

@@ -70,15 +70,21 @@ impl fmt::Display for TenantSlug {
 
 /// Opens a transaction in which only `tenant`'s rows exist.
 ///
+/// `BEGIN` and the scope go to Postgres as one simple query: one round trip instead of
+/// two for every transaction the server opens. The tenant id is a UUID, written in hex
+/// and dashes, so it is inlined safely.
+///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn begin(
     db: &Database,
     tenant: TenantId,
 ) -> Result<Transaction<'static, Postgres>, StoreError> {
-    let mut tx = db.pool().begin().await?;
-    scope(&mut tx, tenant).await?;
-    Ok(tx)
+    let begin = format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{}', true)",
+        tenant.0.hyphenated()
+    );
+    Ok(db.pool().begin_with(begin).await?)
 }
 
 /// Whether `tenant` is active (not suspended or deleted): background jobs of a tenant that

@@ -62,13 +62,25 @@ impl Cache {
         Ok(())
     }
 
-    /// Whether `provider`'s circuit is open (calls skip it).
+    /// Whether `provider`'s circuit is open (calls skip it), and whether failures are
+    /// being counted (a success must then forget them), in one round trip.
     ///
     /// # Errors
     /// [`CacheError`] when Redis fails.
-    pub async fn breaker_open(&self, tenant: TenantId, provider: &str) -> Result<bool, CacheError> {
+    pub async fn breaker_state(
+        &self,
+        tenant: TenantId,
+        provider: &str,
+    ) -> Result<(bool, bool), CacheError> {
         let open_key = self.keys().tenant(tenant, &["breaker", provider, "open"]);
+        let failures_key = self
+            .keys()
+            .tenant(tenant, &["breaker", provider, "failures"]);
         let mut conn = self.fast_connection();
-        Ok(conn.exists(open_key).await?)
+        Ok(redis::pipe()
+            .exists(open_key)
+            .exists(failures_key)
+            .query_async(&mut conn)
+            .await?)
     }
 }

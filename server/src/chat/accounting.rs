@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use sqlx::PgConnection;
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
-use super::ChatError;
+use super::{ChatError, UsageWriter};
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
@@ -76,12 +77,38 @@ pub struct Budget {
 pub struct Accounting {
     db: Database,
     prices: BTreeMap<String, Price>,
+    usage: UsageWriter,
+}
+
+/// The budgets of the scoped tenant that apply to `user` (all with `None`), with their use
+/// in the current period.
+async fn budgets_in(tx: &mut PgConnection, user: Option<Uuid>) -> Result<Vec<Budget>, ChatError> {
+    let now = OffsetDateTime::now_utc();
+    let rows = store::usage::budgets(&mut *tx, user).await?;
+    let mut budgets = Vec::with_capacity(rows.len());
+    for BudgetRow {
+        user_id,
+        period,
+        token_limit,
+    } in rows
+    {
+        let period = BudgetPeriod::parse(&period);
+        let user = (!user_id.is_nil()).then_some(user_id);
+        let tokens_used = store::usage::tokens_since(&mut *tx, user, period.start(now)).await?;
+        budgets.push(Budget {
+            user,
+            period,
+            token_limit,
+            tokens_used,
+        });
+    }
+    Ok(budgets)
 }
 
 impl Accounting {
-    /// Accounts in `db` at `prices`.
-    pub fn new(db: Database, prices: BTreeMap<String, Price>) -> Self {
-        Self { db, prices }
+    /// Accounts in `db` at `prices`; usage stored nowhere else goes through `usage`.
+    pub fn new(db: Database, prices: BTreeMap<String, Price>, usage: UsageWriter) -> Self {
+        Self { db, prices, usage }
     }
 
     /// What a call of `model` (`provider/model`) with these token counts costs.
@@ -106,28 +133,24 @@ impl Accounting {
         }
     }
 
-    /// Records the usage of a reply that is stored nowhere else (a stateless call).
-    ///
-    /// # Errors
-    /// [`ChatError::Store`] when Postgres fails.
-    pub async fn record(
-        &self,
-        principal: &Principal,
-        reply: &super::Reply,
-    ) -> Result<UsageEvent, ChatError> {
+    /// Records the usage of a reply that is stored nowhere else (a stateless call), in
+    /// the background (see [`UsageWriter`]).
+    pub async fn record(&self, principal: &Principal, reply: &super::Reply) {
         let usage = self.usage_of(principal.user, reply);
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::usage::record(&mut tx, principal.tenant, &usage).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(usage)
+        self.usage.record(principal.tenant, usage).await;
     }
 
-    /// Refuses when a budget that applies to the caller is used up.
+    /// Refuses when a budget that applies to the caller is used up; reads in `tx` (scoped
+    /// to the caller's tenant).
     ///
     /// # Errors
     /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
-    pub async fn check(&self, principal: &Principal) -> Result<(), ChatError> {
-        for budget in self.budgets_of(principal, Some(principal.user)).await? {
+    pub async fn check(
+        &self,
+        tx: &mut PgConnection,
+        principal: &Principal,
+    ) -> Result<(), ChatError> {
+        for budget in budgets_in(tx, Some(principal.user)).await? {
             if budget.tokens_used >= budget.token_limit {
                 return Err(ChatError::BudgetExhausted {
                     scope: if budget.user.is_some() {
@@ -153,26 +176,8 @@ impl Accounting {
         principal: &Principal,
         user: Option<Uuid>,
     ) -> Result<Vec<Budget>, ChatError> {
-        let now = OffsetDateTime::now_utc();
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let rows = store::usage::budgets(&mut tx, user).await?;
-        let mut budgets = Vec::with_capacity(rows.len());
-        for BudgetRow {
-            user_id,
-            period,
-            token_limit,
-        } in rows
-        {
-            let period = BudgetPeriod::parse(&period);
-            let user = (!user_id.is_nil()).then_some(user_id);
-            let tokens_used = store::usage::tokens_since(&mut tx, user, period.start(now)).await?;
-            budgets.push(Budget {
-                user,
-                period,
-                token_limit,
-                tokens_used,
-            });
-        }
+        let budgets = budgets_in(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(budgets)
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ChatError, DEFAULT_PROFILE, Profile, profiles};
+use super::{ChatError, DEFAULT_PROFILE, profiles};
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
@@ -345,41 +345,6 @@ impl Conversations {
         let chosen = store::conversations::choose_profile(&mut tx, id, profile).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(chosen)
-    }
-
-    /// The profile a conversation with profile `id` is served with (`general` when the
-    /// tenant deleted its own profile `id`).
-    ///
-    /// # Errors
-    /// [`ChatError`] when a store fails.
-    pub async fn serving_profile(
-        &self,
-        principal: &Principal,
-        id: &str,
-    ) -> Result<Profile, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let profile = profiles::serving(&mut tx, id).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(profile)
-    }
-
-    /// The profile `id` as it serves, or the tenant's default profile when `id` is empty.
-    ///
-    /// # Errors
-    /// [`ChatError::UnknownProfile`] when the tenant has no such profile, or a failure.
-    pub async fn requested_profile(
-        &self,
-        principal: &Principal,
-        id: &str,
-    ) -> Result<Profile, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let profile = if id.is_empty() {
-            profiles::serving(&mut tx, DEFAULT_PROFILE).await?
-        } else {
-            profiles::named(&mut tx, id).await?
-        };
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(profile)
     }
 
     /// A page of one of the caller's conversations' messages, oldest first, after message

@@ -8,10 +8,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Accounting, ChatError, Conversations, Message, MessageRole,
+    Accounting, ChatError, Conversations, DEFAULT_PROFILE, Message, MessageRole, Profile,
     context::{ContextAssembler, Ingredients, memory_block},
     facts,
     follow_ups::{FollowUps, StoredTurnIds},
+    profiles,
     prompt::{Draft, GenerationOptions, Prompt, Reply, Turn},
     summaries,
     window::{Recent, StoredTurn},
@@ -22,7 +23,8 @@ use crate::{
     config::BreakerConfig,
     llm::{CircuitBreaker, ProviderError, Providers, Route},
     privacy::{PhiGuard, PhiPolicy},
-    store::{conversations::MessageRow, usage::UsageEvent},
+    store::{StoreError, conversations::MessageRow, usage::UsageEvent},
+    tenancy,
 };
 
 /// Longest message accepted, in characters.
@@ -50,6 +52,15 @@ pub struct PreparedTurn {
     window: Vec<MessageRow>,
     /// Memories recalled into the prompt.
     pub memory_ids: Vec<Uuid>,
+}
+
+/// Which profile serves a call.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ProfileChoice<'a> {
+    /// A conversation's profile: the tenant's default when it is gone.
+    Serving(&'a str),
+    /// The profile a call asks for (the default when empty): it must exist.
+    Requested(&'a str),
 }
 
 /// A regeneration's stored message and the reply it replaces.
@@ -226,22 +237,20 @@ impl Generator {
             rows: window,
         } = recent;
         let conversation = current.id;
-        self.accounting.check(principal).await?;
-        let profile = self
-            .conversations
-            .serving_profile(principal, &current.profile)
-            .await?;
-        let route = self
-            .route(
+        let (profile, route) = self
+            .resolve(
                 principal,
-                &[
-                    ("options.model", options.model.as_str()),
-                    ("conversation.model", current.model.as_str()),
-                    (
-                        "profile.default_model",
-                        profile.settings.default_model.as_str(),
-                    ),
-                ],
+                ProfileChoice::Serving(&current.profile),
+                |profile| {
+                    [
+                        ("options.model", options.model.clone()),
+                        ("conversation.model", current.model.clone()),
+                        (
+                            "profile.default_model",
+                            profile.settings.default_model.clone(),
+                        ),
+                    ]
+                },
             )
             .await?;
         let system = match framing {
@@ -313,28 +322,43 @@ impl Generator {
         })
     }
 
-    /// The route of the first model reference in `references` that is set: (field it
-    /// comes from, alias or `provider/model`).
+    /// What a call reads before its prompt is built, in one transaction: the caller's
+    /// budgets (refusing when one is used up), the profile, and the route of the first
+    /// model reference `references` names for that profile: (field it comes from, alias or
+    /// `provider/model`).
     ///
     /// # Errors
-    /// [`ChatError::Invalid`] naming the field when the model is unknown, or a failure.
-    pub(super) async fn route(
+    /// [`ChatError::BudgetExhausted`]; [`ChatError::UnknownProfile`] for a requested
+    /// profile the tenant lacks; [`ChatError::Invalid`] naming the field of an unknown
+    /// model; or a failure.
+    pub(super) async fn resolve<const N: usize>(
         &self,
         principal: &Principal,
-        references: &[(&'static str, &str)],
-    ) -> Result<Route, ChatError> {
+        profile: ProfileChoice<'_>,
+        references: impl FnOnce(&Profile) -> [(&'static str, String); N],
+    ) -> Result<(Profile, Route), ChatError> {
+        let mut tx = tenancy::begin(&self.conversations.db, principal.tenant).await?;
+        self.accounting.check(&mut tx, principal).await?;
+        let profile = match profile {
+            ProfileChoice::Serving(id) => profiles::serving(&mut tx, id).await?,
+            ProfileChoice::Requested("") => profiles::serving(&mut tx, DEFAULT_PROFILE).await?,
+            ProfileChoice::Requested(id) => profiles::named(&mut tx, id).await?,
+        };
+        let references = references(&profile);
         let (field, reference) = references
             .iter()
             .find(|(_, model)| !model.is_empty())
-            .copied()
+            .map(|(field, model)| (*field, model.as_str()))
             .unwrap_or_default();
-        match self.providers.route(principal, reference).await {
-            Ok(route) => Ok(route),
+        let route = match self.providers.route(&mut tx, principal, reference).await {
+            Ok(route) => route,
             Err(err @ ProviderError::UnknownAlias { .. }) => {
-                Err(ChatError::invalid(field, err.to_string()))
+                return Err(ChatError::invalid(field, err.to_string()));
             }
-            Err(err) => Err(err.into()),
-        }
+            Err(err) => return Err(err.into()),
+        };
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok((profile, route))
     }
 
     /// Stores the user's message and the reply together (sealed), titling an untitled

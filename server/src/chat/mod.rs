@@ -22,6 +22,7 @@ mod restore;
 mod stateless;
 mod summaries;
 mod titles;
+mod usage_writer;
 mod window;
 
 pub use accounting::{Accounting, Budget, BudgetPeriod};
@@ -39,6 +40,7 @@ pub use relay::{ReplySink, relay};
 pub use restore::Restorer;
 pub use stateless::{MAX_STATELESS_MESSAGES, StatelessCall};
 pub use titles::Titler;
+pub use usage_writer::{UsageWriter, UsageWriterTask};
 pub use window::{Recent, StoredTurn, WINDOW_MESSAGES};
 
 use crate::{

@@ -6,7 +6,7 @@
 
 use super::{
     ChatError, Generator,
-    generate::MAX_CONTENT_CHARS,
+    generate::{MAX_CONTENT_CHARS, ProfileChoice},
     prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
 use crate::{
@@ -70,10 +70,16 @@ impl Generator {
         if options.stop.len() > 4 {
             return Err(ChatError::invalid("stop", "at most 4 stop sequences"));
         }
-        self.accounting.check(principal).await?;
-        let profile = match self
-            .conversations
-            .requested_profile(principal, profile)
+        let (profile, route) = match self
+            .resolve(principal, ProfileChoice::Requested(profile), |profile| {
+                [
+                    ("model", options.model.clone()),
+                    (
+                        "profile.default_model",
+                        profile.settings.default_model.clone(),
+                    ),
+                ]
+            })
             .await
         {
             Err(ChatError::UnknownProfile(id)) => {
@@ -84,18 +90,6 @@ impl Generator {
             }
             other => other?,
         };
-        let route = self
-            .route(
-                principal,
-                &[
-                    ("model", options.model.as_str()),
-                    (
-                        "profile.default_model",
-                        profile.settings.default_model.as_str(),
-                    ),
-                ],
-            )
-            .await?;
         Prompt::build(
             &self.guard,
             Draft {

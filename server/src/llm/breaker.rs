@@ -33,21 +33,35 @@ impl CircuitBreaker {
         }
     }
 
-    /// Whether calls may go to `provider` now.
-    pub async fn allows(&self, provider: &str) -> bool {
-        match self.cache.breaker_open(self.tenant, provider).await {
-            Ok(open) => !open,
+    /// Whether calls may go to `provider` now: `None` while its circuit is open, else
+    /// whether its failures are being counted (pass it to [`Self::record`]).
+    pub async fn allows(&self, provider: &str) -> Option<Failing> {
+        match self.cache.breaker_state(self.tenant, provider).await {
+            Ok((true, _)) => None,
+            Ok((false, failing)) => Some(Failing(failing)),
             Err(err) => {
                 tracing::warn!(error = %err, "circuit breaker unavailable; letting the call through");
-                true
+                Some(Failing(true))
             }
         }
     }
 
-    /// Notes how a call to `provider` went.
-    pub async fn record(&self, provider: &str, result: Result<(), &LlmError>) {
+    /// Notes how a call to `provider` went; `failing` says whether failures were being
+    /// counted (a success forgets them; nothing to forget costs nothing). Returns whether
+    /// failures are counted now.
+    pub async fn record(
+        &self,
+        provider: &str,
+        failing: Failing,
+        result: Result<(), &LlmError>,
+    ) -> Failing {
         let outcome = match result {
-            Ok(()) => self.cache.breaker_success(self.tenant, provider).await,
+            Ok(()) if !failing.0 => return failing,
+            Ok(()) => self
+                .cache
+                .breaker_success(self.tenant, provider)
+                .await
+                .map(|()| Failing(false)),
             Err(err) if counts(err) => self
                 .cache
                 .breaker_failure(
@@ -62,11 +76,17 @@ impl CircuitBreaker {
                     if opened {
                         tracing::warn!(provider, "circuit opened: provider skipped for a while");
                     }
+                    Failing(true)
                 }),
-            Err(_) => Ok(()),
+            Err(_) => Ok(failing),
         };
-        if let Err(err) = outcome {
+        outcome.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "circuit breaker state not updated");
-        }
+            Failing(true)
+        })
     }
 }
+
+/// Whether a provider's failures are being counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failing(bool);

@@ -90,32 +90,31 @@ struct Endpoint<'a> {
 }
 
 impl Providers {
-    /// The targets `reference` names for the caller's tenant: one for `provider/model`, the
-    /// alias's list (on-premises ones only for a private alias) otherwise.
+    /// The targets `reference` names for the caller's tenant, read in `tx` (scoped to it):
+    /// one for `provider/model`, the alias's list (on-premises ones only for a private
+    /// alias) otherwise.
     ///
     /// # Errors
     /// [`ProviderError`] for an unknown provider, model or alias, or when no target can
     /// serve chat.
     pub async fn route(
         &self,
+        tx: &mut PgConnection,
         principal: &Principal,
         reference: &str,
     ) -> Result<Route, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let route = if let Some((provider, model)) = reference.split_once('/') {
+        if let Some((provider, model)) = reference.split_once('/') {
             if provider.is_empty() || model.is_empty() {
                 return Err(invalid("model", "must be an alias or \"provider/model\""));
             }
-            Route {
-                targets: vec![self.target(&mut tx, principal, provider, model).await?],
+            Ok(Route {
+                targets: vec![self.target(tx, principal, provider, model).await?],
                 attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
                 max_retries: DEFAULT_RETRIES,
-            }
+            })
         } else {
-            self.alias(&mut tx, principal, reference).await?
-        };
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(route)
+            self.alias(tx, principal, reference).await
+        }
     }
 
     /// The aliases the caller's tenant may ask for: the built-in `default` (when the

@@ -52,14 +52,14 @@ pub async fn open(
 ) -> Result<(usize, DeltaStream), LlmError> {
     let mut last = LlmError::Unreachable("no model to ask".to_owned());
     for (index, (target, request)) in candidates.iter().enumerate() {
-        if !breaker.allows(&target.provider).await {
+        let Some(mut failing) = breaker.allows(&target.provider).await else {
             tracing::info!(provider = %target.provider, "circuit open: skipping the provider");
             last = LlmError::Unreachable(format!(
                 "model provider {:?} is failing; calls skip it for a while",
                 target.provider
             ));
             continue;
-        }
+        };
         for attempt in 0..=max_retries {
             let result = tokio::time::timeout(attempt_timeout, target.client.stream(request))
                 .await
@@ -69,8 +69,8 @@ pub async fn open(
                         attempt_timeout.as_millis()
                     )))
                 });
-            breaker
-                .record(&target.provider, result.as_ref().map(drop))
+            failing = breaker
+                .record(&target.provider, failing, result.as_ref().map(drop))
                 .await;
             match result {
                 Ok(stream) => return Ok((index, stream)),

@@ -69,7 +69,10 @@ impl Prepared {
                 .finish(principal, turn, reply)
                 .await
                 .map(drop),
-            Prepared::Stateless(_) => state.accounting.record(principal, reply).await.map(drop),
+            Prepared::Stateless(_) => {
+                state.accounting.record(principal, reply).await;
+                Ok(())
+            }
         }
     }
 }

@@ -1,0 +1,79 @@
+//! Recording the usage of stateless calls without holding up their replies.
+//!
+//! A stateless call (the OpenAI-compatible API without a conversation) stores nothing but
+//! its usage, and a transaction of its own would add a commit to every reply. Instead the
+//! call hands its usage event to this writer and goes on; the writer takes everything
+//! queued (up to [`MAX_BATCH`] events) and records it in one transaction per tenant. The
+//! queue is bounded: when it is full, calls wait for room. When every handle is gone (the
+//! server stopping), the writer records what is left and ends; [`UsageWriter::finished`]
+//! waits for that. A batch that fails is logged with its size (budgets then count those
+//! tokens late, never twice).
+
+use std::collections::BTreeMap;
+
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use crate::{
+    store::{self, Database, StoreError, usage::UsageEvent},
+    tenancy::{self, TenantId},
+};
+
+/// Most events recorded in one go.
+const MAX_BATCH: usize = 256;
+/// Events queued before callers wait.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// Hands usage events to the background writer.
+#[derive(Clone)]
+pub struct UsageWriter {
+    events: mpsc::Sender<(TenantId, UsageEvent)>,
+}
+
+/// The writer's task, to wait for at shutdown.
+pub struct UsageWriterTask(JoinHandle<()>);
+
+impl UsageWriterTask {
+    /// Resolves once every handle is dropped and the queue is recorded.
+    pub async fn finished(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl UsageWriter {
+    /// Starts the writer on `db`.
+    pub fn start(db: Database) -> (Self, UsageWriterTask) {
+        let (events, queue) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(db, queue));
+        (Self { events }, UsageWriterTask(task))
+    }
+
+    /// Queues `event` of `tenant`.
+    pub async fn record(&self, tenant: TenantId, event: UsageEvent) {
+        if self.events.send((tenant, event)).await.is_err() {
+            tracing::error!("usage writer stopped: a usage event was not recorded");
+        }
+    }
+}
+
+async fn run(db: Database, mut queue: mpsc::Receiver<(TenantId, UsageEvent)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut by_tenant: BTreeMap<TenantId, Vec<UsageEvent>> = BTreeMap::new();
+        for (tenant, event) in batch.drain(..) {
+            by_tenant.entry(tenant).or_default().push(event);
+        }
+        for (tenant, events) in by_tenant {
+            if let Err(err) = write(&db, tenant, &events).await {
+                tracing::error!(error = %err, %tenant, events = events.len(), "usage events not recorded");
+            }
+        }
+    }
+}
+
+async fn write(db: &Database, tenant: TenantId, events: &[UsageEvent]) -> Result<(), StoreError> {
+    let mut tx = tenancy::begin(db, tenant).await?;
+    for event in events {
+        store::usage::record(&mut tx, tenant, event).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)
+}
