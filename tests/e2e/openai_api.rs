@@ -297,3 +297,83 @@ async fn every_rest_call_is_audited_once_with_its_grpc_twins_fields() {
     assert_eq!(refusal[0].get::<String, _>("outcome"), "denied");
     assert_eq!(refusal[0].get::<String, _>("actor_kind"), "anonymous");
 }
+
+#[tokio::test]
+async fn provider_embeddings_pass_the_phi_policy_off_the_premises() {
+    // `cloud` is off the premises here; the tenant's policy is the default, `redact`.
+    let chat = chat_fixture::setup().await;
+    let key = chat.server.owner_key.clone();
+    let http = reqwest::Client::new();
+    let embed = |input: serde_json::Value| {
+        http.post(format!("{}/v1/embeddings", chat.server.url()))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"model": "cloud/echo-1", "input": input}))
+            .send()
+    };
+    let answer: serde_json::Value = embed(serde_json::json!([
+        "two words",
+        "write to jane.doe@example.com"
+    ]))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        answer["data"][0]["embedding"],
+        serde_json::json!([9.0, 2.0, 1.0])
+    );
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["usage"]["prompt_tokens"], 5);
+    let sent = chat
+        .upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/embeddings")
+        .expect("the provider was asked");
+    assert_eq!(sent.body["model"], "echo-1");
+    assert_eq!(
+        sent.body["input"],
+        serde_json::json!(["two words", "write to [EMAIL_1]"]),
+        "the address stays on the premises"
+    );
+    let mut owner = chat.server.db.owner().await;
+    let phi: bool = sqlx::query_scalar(
+        "SELECT phi FROM audit_events WHERE action = '/v1/embeddings' AND resource_id = 'cloud/echo-1'",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert!(phi, "the call is marked as handling PHI");
+    let db = &chat.server.db;
+    eventually("the usage of the provider's embeddings", || async move {
+        let mut owner = db.owner().await;
+        let tokens: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(prompt_tokens)::bigint FROM usage_events WHERE model = 'cloud/echo-1'",
+        )
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+        (tokens == Some(5)).then_some(())
+    })
+    .await;
+
+    let single: serde_json::Value = embed(serde_json::json!("one"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        single["data"][0]["embedding"],
+        serde_json::json!([3.0, 1.0, 1.0])
+    );
+    let no_provider = http
+        .post(format!("{}/v1/embeddings", chat.server.url()))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "nowhere/model", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_provider.status(), 404);
+}

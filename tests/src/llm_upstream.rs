@@ -75,6 +75,7 @@ impl LlmUpstream {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
+            .route("/v1/embeddings", post(embeddings))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(azure),
@@ -416,6 +417,55 @@ async fn answer(
     (
         [(header::CONTENT_TYPE, "text/event-stream")],
         Body::from_stream(ReceiverStream::new(stream)),
+    )
+        .into_response()
+}
+
+/// OpenAI's `/v1/embeddings`: for each input, `[characters, words, 1.0]`.
+async fn embeddings(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    shared.requests.lock().expect("lock").push(Recorded {
+        body: body.clone(),
+        credential: credential.clone(),
+        path: "/v1/embeddings".to_owned(),
+    });
+    if credential != format!("Bearer {}", shared.key) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            "invalid_api_key",
+        );
+    }
+    let texts: Vec<&str> = body["input"]
+        .as_array()
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let vector = [
+                text.chars().count() as f64,
+                text.split_whitespace().count() as f64,
+                1.0,
+            ];
+            json!({ "object": "embedding", "index": index, "embedding": vector })
+        })
+        .collect();
+    let answer = json!({
+        "object": "list", "data": data, "model": body["model"],
+        "usage": { "prompt_tokens": words, "total_tokens": words },
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
     )
         .into_response()
 }

@@ -10,6 +10,7 @@ use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
 use super::{ChatError, UsageWriter};
+use crate::llm::Usage;
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
@@ -118,26 +119,27 @@ impl Accounting {
 
     /// The usage of a call that `reply` answered for `user`.
     pub fn usage_of(&self, user: Uuid, reply: &super::Reply) -> UsageEvent {
+        self.event(user, &reply.model_used, reply.usage, reply.latency_ms)
+    }
+
+    /// The usage event of a call of `model` (`provider/model`) for `user`.
+    fn event(&self, user: Uuid, model: &str, usage: Usage, latency_ms: u32) -> UsageEvent {
         UsageEvent {
             id: Uuid::now_v7(),
             user_id: user,
-            model: reply.model_used.clone(),
-            prompt_tokens: reply.usage.prompt_tokens,
-            completion_tokens: reply.usage.completion_tokens,
-            cost_micros: self.cost_micros(
-                &reply.model_used,
-                reply.usage.prompt_tokens,
-                reply.usage.completion_tokens,
-            ),
-            latency_ms: i32::try_from(reply.latency_ms).unwrap_or(i32::MAX),
+            model: model.to_owned(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cost_micros: self.cost_micros(model, usage.prompt_tokens, usage.completion_tokens),
+            latency_ms: i32::try_from(latency_ms).unwrap_or(i32::MAX),
         }
     }
 
-    /// Records the usage of a reply that is stored nowhere else (a stateless call), in
-    /// the background (see [`UsageWriter`]).
-    pub async fn record(&self, principal: &Principal, reply: &super::Reply) {
-        let usage = self.usage_of(principal.user, reply);
-        self.usage.record(principal.tenant, usage).await;
+    /// Records the usage of a call whose result is stored nowhere else (a stateless chat
+    /// call, a provider's embeddings), in the background (see [`UsageWriter`]).
+    pub async fn record(&self, principal: &Principal, model: &str, usage: Usage, latency_ms: u32) {
+        let event = self.event(principal.user, model, usage, latency_ms);
+        self.usage.record(principal.tenant, event).await;
     }
 
     /// Refuses when a budget that applies to the caller is used up; reads in `tx` (scoped

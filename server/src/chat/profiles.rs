@@ -13,7 +13,7 @@ use super::ChatError;
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
-    privacy::PhiPolicy,
+    privacy::{PhiPolicy, tenant_policy},
     store::{self, Database, StoreError, profiles::ProfileRow},
     tenancy,
 };
@@ -253,15 +253,6 @@ pub(super) async fn named(conn: &mut PgConnection, id: &str) -> Result<Profile, 
     find(conn, id)
         .await?
         .ok_or_else(|| ChatError::UnknownProfile(id.to_owned()))
-}
-
-/// The scoped tenant's PHI policy. The column's CHECK admits only the three names;
-/// anything else is treated as the strictest policy.
-async fn tenant_policy(conn: &mut PgConnection) -> Result<PhiPolicy, StoreError> {
-    Ok(store::tenants::current(conn)
-        .await?
-        .and_then(|tenant| tenant.phi_policy.parse().ok())
-        .unwrap_or(PhiPolicy::Refuse))
 }
 
 fn applied(settings: ProfileSettings, tenant_policy: PhiPolicy) -> Profile {

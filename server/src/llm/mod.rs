@@ -14,6 +14,7 @@
 //! alias `private`.
 
 mod breaker;
+mod embeddings;
 pub mod entra;
 mod local;
 pub mod ollama;
@@ -25,6 +26,7 @@ pub mod router;
 mod routes;
 
 pub use breaker::CircuitBreaker;
+pub use embeddings::{EmbeddingError, ProviderEmbeddings};
 pub use providers::{ProviderError, ProviderSettings, Providers};
 pub use resolve::{LOCAL_PROVIDER, ResolvedModel, Route};
 pub use routes::ModelRoute;
@@ -218,7 +220,16 @@ impl LlmError {
     }
 }
 
-/// A service that generates chat replies.
+/// Vectors a provider made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// One vector per text, in the texts' order.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens the provider counted.
+    pub prompt_tokens: i64,
+}
+
+/// A service that generates chat replies (and, where it has them, embeddings).
 #[async_trait::async_trait]
 pub trait ChatProvider: Send + Sync {
     /// Starts generating a reply to `request`.
@@ -226,4 +237,16 @@ pub trait ChatProvider: Send + Sync {
     /// # Errors
     /// [`LlmError`] when the provider cannot be asked or refuses before answering.
     async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError>;
+
+    /// Embeds `texts` with `model`.
+    ///
+    /// # Errors
+    /// [`LlmError::Rejected`] from services without embeddings; [`LlmError`] when the
+    /// provider cannot be asked or refuses.
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Embeddings, LlmError> {
+        let _ = (model, texts);
+        Err(LlmError::Rejected(
+            "this model provider serves no embeddings here".to_owned(),
+        ))
+    }
 }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{
-    ChatMessage, ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError,
+    ChatMessage, ChatProvider, ChatRequest, Delta, DeltaStream, Embeddings, FinishReason, LlmError,
     ToolCallPiece, Usage, entra::EntraCredential,
 };
 
@@ -112,29 +112,76 @@ impl OpenAiChat {
         let builder = match &self.flavor {
             Flavor::OpenAi => {
                 body["model"] = Value::from(request.model.clone());
-                let builder = self.http.post(format!("{}/chat/completions", self.base));
-                match &self.key {
-                    Some(key) => builder.bearer_auth(key.expose_secret()),
-                    None => builder,
-                }
+                self.http.post(format!("{}/chat/completions", self.base))
             }
-            Flavor::Azure { api_version, .. } => {
-                let builder = self
-                    .http
-                    .post(format!(
-                        "{}/openai/deployments/{}/chat/completions",
-                        self.base, request.model
-                    ))
-                    .query(&[("api-version", api_version)]);
-                match (bearer, &self.key) {
-                    (Some(token), _) => builder.bearer_auth(token.expose_secret()),
-                    (None, Some(key)) => builder.header("api-key", key.expose_secret()),
-                    (None, None) => builder,
-                }
-            }
+            Flavor::Azure { api_version, .. } => self
+                .http
+                .post(format!(
+                    "{}/openai/deployments/{}/chat/completions",
+                    self.base, request.model
+                ))
+                .query(&[("api-version", api_version)]),
         };
-        builder.json(&body)
+        self.authorized(builder, bearer).json(&body)
     }
+
+    /// `builder` with the credential: an Entra ID token as `bearer` when given, else the
+    /// key (`Authorization: Bearer` for OpenAI, `api-key` for Azure).
+    fn authorized(
+        &self,
+        builder: reqwest::RequestBuilder,
+        bearer: Option<SecretString>,
+    ) -> reqwest::RequestBuilder {
+        match (&self.flavor, bearer, &self.key) {
+            (_, Some(token), _) => builder.bearer_auth(token.expose_secret()),
+            (Flavor::OpenAi, None, Some(key)) => builder.bearer_auth(key.expose_secret()),
+            (Flavor::Azure { .. }, None, Some(key)) => {
+                builder.header("api-key", key.expose_secret())
+            }
+            (_, None, None) => builder,
+        }
+    }
+
+    /// An Entra ID token, for Azure resources that authenticate with one.
+    async fn bearer(&self) -> Result<Option<SecretString>, LlmError> {
+        Ok(match &self.flavor {
+            Flavor::Azure {
+                entra: Some(entra), ..
+            } => Some(entra.token().await?),
+            _ => None,
+        })
+    }
+}
+
+/// The vectors of an embeddings answer, by `index`.
+fn vectors_of(answer: &Value, expected: usize) -> Result<Vec<Vec<f32>>, LlmError> {
+    let mut data: Vec<&Value> = answer["data"]
+        .as_array()
+        .map(|d| d.iter().collect())
+        .unwrap_or_default();
+    data.sort_by_key(|item| item["index"].as_u64().unwrap_or(0));
+    let vectors: Vec<Vec<f32>> = data
+        .iter()
+        .map(|item| {
+            item["embedding"]
+                .as_array()
+                .map(|values| {
+                    values
+                        .iter()
+                        .filter_map(Value::as_f64)
+                        .map(|v| v as f32)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    if vectors.len() != expected || vectors.iter().any(Vec::is_empty) {
+        return Err(LlmError::Protocol(format!(
+            "expected {expected} embeddings, got {}",
+            vectors.len()
+        )));
+    }
+    Ok(vectors)
 }
 
 /// One message in the chat completions format: an assistant's tool calls and the call a
@@ -191,13 +238,43 @@ fn tool_call_pieces(delta: &Value) -> Vec<ToolCallPiece> {
 
 #[async_trait::async_trait]
 impl ChatProvider for OpenAiChat {
-    async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
-        let bearer = match &self.flavor {
-            Flavor::Azure {
-                entra: Some(entra), ..
-            } => Some(entra.token().await?),
-            _ => None,
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Embeddings, LlmError> {
+        let bearer = self.bearer().await?;
+        let mut body = json!({ "input": texts, "encoding_format": "float" });
+        let builder = match &self.flavor {
+            Flavor::OpenAi => {
+                body["model"] = Value::from(model);
+                self.http.post(format!("{}/embeddings", self.base))
+            }
+            Flavor::Azure { api_version, .. } => self
+                .http
+                .post(format!(
+                    "{}/openai/deployments/{model}/embeddings",
+                    self.base
+                ))
+                .query(&[("api-version", api_version)]),
         };
+        let response = self
+            .authorized(builder, bearer)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|err| LlmError::Unreachable(err.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|err| LlmError::Protocol(err.to_string()))?;
+        Ok(Embeddings {
+            vectors: vectors_of(&answer, texts.len())?,
+            prompt_tokens: answer["usage"]["prompt_tokens"].as_i64().unwrap_or(0),
+        })
+    }
+
+    async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
+        let bearer = self.bearer().await?;
         let response = self
             .request(request, bearer)
             .send()

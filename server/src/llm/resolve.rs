@@ -219,7 +219,7 @@ impl Providers {
 
     /// The client for `model` of `provider` in the scoped tenant: its own provider of
     /// that name, else the platform's.
-    async fn target(
+    pub(super) async fn target(
         &self,
         conn: &mut PgConnection,
         principal: &Principal,

@@ -24,5 +24,5 @@ mod tests;
 pub use finding::{Detector, Finding, PhiKind};
 pub use guard::{Guarded, PhiGuard, PhiRefused};
 pub use patterns::PatternDetector;
-pub use policy::{PhiPolicy, UnknownPhiPolicy};
+pub use policy::{PhiPolicy, UnknownPhiPolicy, tenant_policy};
 pub use redact::Redactions;

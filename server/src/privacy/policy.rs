@@ -3,7 +3,10 @@
 
 use std::{fmt, str::FromStr};
 
+use sqlx::PgConnection;
 use thiserror::Error;
+
+use crate::store::{self, StoreError};
 
 /// What to do with a prompt in which protected information was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +58,18 @@ impl FromStr for PhiPolicy {
             other => Err(UnknownPhiPolicy(other.to_owned())),
         }
     }
+}
+
+/// The PHI policy of the tenant `conn`'s transaction is scoped to. The column's CHECK
+/// admits only the three names; anything else is treated as the strictest policy.
+///
+/// # Errors
+/// [`StoreError`] when Postgres fails.
+pub async fn tenant_policy(conn: &mut PgConnection) -> Result<PhiPolicy, StoreError> {
+    Ok(store::tenants::current(conn)
+        .await?
+        .and_then(|tenant| tenant.phi_policy.parse().ok())
+        .unwrap_or(PhiPolicy::Refuse))
 }
 
 #[cfg(test)]

@@ -70,7 +70,10 @@ impl Prepared {
                 .await
                 .map(drop),
             Prepared::Stateless(_) => {
-                state.accounting.record(principal, reply).await;
+                state
+                    .accounting
+                    .record(principal, &reply.model_used, reply.usage, reply.latency_ms)
+                    .await;
                 Ok(())
             }
         }

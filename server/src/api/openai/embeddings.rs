@@ -1,6 +1,8 @@
 //! `POST /v1/embeddings`: vectors from the server's embedding models (the platform's and
-//! the caller's tenant's), as floats or as base64 of little-endian `f32`s. The texts are
-//! checked as the gRPC `Embed` checks them.
+//! the caller's tenant's), or with `model: "provider/model"` from one of the tenant's
+//! providers (the PHI policy applies off the premises, the usage is recorded), as floats
+//! or as base64 of little-endian `f32`s. The texts are checked as the gRPC `Embed` checks
+//! them.
 
 use axum::{body::Bytes, extract::State, response::Response};
 use base64::Engine;
@@ -10,6 +12,7 @@ use super::{Caller, OpenAiState, RestError, json_response, parse_body};
 use crate::{
     api::{ApiError, models::texts_of},
     inference::Scope,
+    llm::{EmbeddingError, Usage},
 };
 
 /// The request's `input`: one text or several. (Token arrays are refused: the server
@@ -59,6 +62,22 @@ struct EmbeddingsResponse {
     usage: EmbeddingsUsage,
 }
 
+/// Vectors, from a local model or a provider.
+struct Vectors {
+    dimensions: usize,
+    vectors: Vec<Vec<f32>>,
+    tokens: usize,
+}
+
+/// A provider embeddings failure in OpenAI's shape.
+fn rest_error(err: EmbeddingError) -> RestError {
+    match err {
+        EmbeddingError::Provider(err) => ApiError::from(err).into(),
+        EmbeddingError::Llm(err) => ApiError::from(err).into(),
+        EmbeddingError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()).into(),
+    }
+}
+
 /// `POST /v1/embeddings`.
 pub(super) async fn create(
     State(state): State<OpenAiState>,
@@ -91,15 +110,49 @@ pub(super) async fn create(
         }
     };
     let texts = texts_of("input", texts)?;
-    let embedded = state
-        .registry
-        .embed(
-            Scope::Tenant(caller.principal.tenant),
-            &request.model,
-            texts,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    let embedded = if request.model.contains('/') {
+        let made = state
+            .providers
+            .embed(&caller.principal, &request.model, texts)
+            .await
+            .map_err(|err| {
+                if matches!(err, EmbeddingError::PhiRefused { .. }) {
+                    caller.handled_phi();
+                }
+                rest_error(err)
+            })?;
+        if made.phi {
+            caller.handled_phi();
+        }
+        let usage = Usage {
+            prompt_tokens: made.embeddings.prompt_tokens,
+            completion_tokens: 0,
+        };
+        state
+            .accounting
+            .record(&caller.principal, &made.model_used, usage, made.latency_ms)
+            .await;
+        Vectors {
+            dimensions: made.embeddings.vectors.first().map_or(0, Vec::len),
+            vectors: made.embeddings.vectors,
+            tokens: usize::try_from(made.embeddings.prompt_tokens).unwrap_or(0),
+        }
+    } else {
+        let local = state
+            .registry
+            .embed(
+                Scope::Tenant(caller.principal.tenant),
+                &request.model,
+                texts,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        Vectors {
+            dimensions: local.dimensions,
+            vectors: local.vectors,
+            tokens: local.tokens,
+        }
+    };
     if let Some(dimensions) = request.dimensions
         && usize::try_from(dimensions).ok() != Some(embedded.dimensions)
     {
@@ -107,7 +160,7 @@ pub(super) async fn create(
             "dimensions",
             format!(
                 "model {} has {} dimensions and cannot shorten its vectors",
-                embedded.model, embedded.dimensions
+                request.model, embedded.dimensions
             ),
         ));
     }
