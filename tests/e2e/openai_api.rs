@@ -292,6 +292,22 @@ async fn every_rest_call_is_audited_once_with_its_grpc_twins_fields() {
     assert_eq!(chat_event.get::<String, _>("resource_id"), conversation);
     assert_eq!(chat_event.get::<String, _>("outcome"), "success");
     assert!(chat_event.get::<bool, _>("phi"), "an email address is PHI");
+    // The calls are counted on /metrics under service `openai`, by route and status.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for labels in [
+        r#"grpc_service="openai",grpc_method="/v1/chat/completions",grpc_code="Ok""#,
+        r#"grpc_service="openai",grpc_method="/v1/embeddings",grpc_code="Ok""#,
+        r#"grpc_service="openai",grpc_method="/v1/models",grpc_code="Unauthenticated""#,
+    ] {
+        assert!(metrics.contains(labels), "{labels} not in:\n{metrics}");
+    }
     let refusal = events_of(&chat.server, "rest-refused").await;
     assert_eq!(refusal.len(), 1);
     assert_eq!(refusal[0].get::<String, _>("outcome"), "denied");

@@ -195,7 +195,7 @@ pub fn routes(
         .into_axum_router()
         .layer(access.clone())
         .layer(audit.clone())
-        .layer(telemetry)
+        .layer(telemetry.clone())
         .layer(GrpcWebLayer::new())
         .layer(cors.clone());
     let rest = openai::router(openai::OpenAiState {
@@ -207,6 +207,9 @@ pub fn routes(
         rbac: context.rbac,
     })
     .layer(access)
+    // Inside the audit layer, which turns the status that ends an event stream into its
+    // last event.
+    .layer(telemetry)
     .layer(audit)
     .layer(cors);
     Routes::from(

@@ -1,4 +1,5 @@
-//! Tower layer that observes every gRPC call from request to final status.
+//! Tower layer that observes every gRPC call, and every call of the OpenAI-compatible
+//! routes (service label `openai`, method label the route), from request to final status.
 //!
 //! A gRPC status arrives either in the response headers (a "trailers-only" response, e.g.
 //! an error before any message) or in the trailers at the end of the body, possibly long
@@ -22,12 +23,18 @@ use tonic::Code;
 use tracing::Span;
 
 use super::{Metrics, REQUEST_ID_HEADER};
-use crate::api::ApiCatalog;
+use crate::api::{
+    ApiCatalog,
+    calls::{self, CallCode, Protocol},
+};
 
 /// Label used for paths that are not a known RPC, to keep metric cardinality bounded.
 const UNKNOWN: &str = "unknown";
+/// The service label of the OpenAI-compatible routes (the method label is the route).
+const OPENAI_SERVICE: &str = "openai";
 
-/// Adds span, log line and metrics to every gRPC call; other HTTP requests pass untouched.
+/// Adds span, log line and metrics to every gRPC and OpenAI-compatible call; other HTTP
+/// requests pass untouched.
 #[derive(Clone)]
 pub struct RpcTelemetryLayer {
     metrics: Arc<Metrics>,
@@ -102,15 +109,28 @@ struct Observation {
 
 impl Observation {
     fn start<B>(layer: &RpcTelemetryLayer, request: &Request<B>) -> Option<Self> {
-        let is_grpc = request
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
-        if !is_grpc {
-            return None;
-        }
         let path = request.uri().path();
-        let (service, method) = layer.catalog.resolve(path).unwrap_or((UNKNOWN, UNKNOWN));
+        let call = calls::identify(request.method(), path);
+        let (service, method) = match call.protocol {
+            Protocol::OpenAi => (
+                OPENAI_SERVICE,
+                if call.twin.is_some() {
+                    call.action.as_str()
+                } else {
+                    UNKNOWN
+                },
+            ),
+            Protocol::Grpc => {
+                let is_grpc = request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+                if !is_grpc {
+                    return None;
+                }
+                layer.catalog.resolve(path).unwrap_or((UNKNOWN, UNKNOWN))
+            }
+        };
         let request_id = request
             .headers()
             .get(REQUEST_ID_HEADER)
@@ -205,7 +225,9 @@ where
         match result {
             Ok(response) => {
                 if let Some(obs) = observation.as_mut() {
-                    if response.status() != http::StatusCode::OK {
+                    if let Some(CallCode(code)) = response.extensions().get::<CallCode>() {
+                        obs.finish(*code);
+                    } else if response.status() != http::StatusCode::OK {
                         obs.finish(status_from_http(response.status()));
                     } else if let Some(code) = grpc_status(response.headers()) {
                         obs.finish(code);
