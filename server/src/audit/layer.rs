@@ -7,7 +7,8 @@
 //! extensions. A call's status is known either when the response starts (errors answered
 //! at once, and every complete REST answer) or at the end of the body (gRPC trailers, or
 //! the trailers frame that ends a REST event stream); in the second case the end is held
-//! back until the event is committed: the gRPC trailers, or the REST stream's `[DONE]`. Health checks and reflection are not audited
+//! back until the event is committed: the gRPC trailers, or the REST stream's
+//! `[DONE]`. Health checks and reflection are not audited
 //! (they touch no tenant data and load balancers call them constantly).
 
 use std::{
@@ -228,12 +229,14 @@ where
         };
         request.extensions_mut().insert(slot.clone());
         request.extensions_mut().insert(origin.clone());
-        let draft = Draft {
+        // Until the response is there, a dropped call (the client went away, the server's
+        // timeout struck) is still recorded, as cancelled.
+        let mut pending = PendingDraft(Some(Draft {
             writer: self.writer.clone(),
             slot,
             action,
             origin,
-        };
+        }));
         Box::pin(async move {
             let response = inner.call(request).await?;
             let code = match protocol {
@@ -245,13 +248,13 @@ where
             };
             match code {
                 // Answered at once: record before answering.
-                Some(code) => match draft.write(code).await {
+                Some(code) => match pending.write(code).await {
                     Ok(()) => Ok(response.map(AuditedBody::passthrough)),
                     Err(status) => Ok(protocol
                         .refusal(&status)
                         .map(|body| AuditedBody::passthrough(ResBody::from(body)))),
                 },
-                None => Ok(response.map(|body| AuditedBody::pending(body, draft, protocol))),
+                None => Ok(response.map(|body| AuditedBody::pending(body, pending, protocol))),
             }
         })
     }
@@ -260,6 +263,16 @@ where
 /// A call's draft event until it is written; a call dropped unfinished (the client went
 /// away) is recorded as cancelled.
 struct PendingDraft(Option<Draft>);
+
+impl PendingDraft {
+    /// Writes the event for a call that ended with `code` (once).
+    async fn write(&mut self, code: Code) -> Result<(), Status> {
+        match self.0.take() {
+            Some(draft) => draft.write(code).await,
+            None => Ok(()),
+        }
+    }
+}
 
 impl Drop for PendingDraft {
     fn drop(&mut self) {
@@ -295,10 +308,10 @@ impl<B> AuditedBody<B> {
         }
     }
 
-    fn pending(inner: B, draft: Draft, protocol: Protocol) -> Self {
+    fn pending(inner: B, draft: PendingDraft, protocol: Protocol) -> Self {
         Self {
             inner,
-            draft: PendingDraft(Some(draft)),
+            draft,
             protocol,
             writing: None,
             held: None,

@@ -168,6 +168,18 @@ impl Accounting {
         Ok(())
     }
 
+    /// Like [`Self::check`], in a transaction of its own (for calls that read nothing else
+    /// first, such as a provider's embeddings).
+    ///
+    /// # Errors
+    /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
+    pub async fn check_alone(&self, principal: &Principal) -> Result<(), ChatError> {
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        self.check(&mut tx, principal).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
     /// Budgets of the caller's tenant that apply to `user` (all of them with `None`), with
     /// their use in the current period.
     ///

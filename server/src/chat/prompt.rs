@@ -14,7 +14,7 @@ use crate::{
         AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
         Route, ToolCall, ToolCallPiece, Tools, Usage, router,
     },
-    privacy::{PhiGuard, PhiPolicy, Redactions},
+    privacy::{PhiGuard, PhiPolicy, PhiRefused, Redactions},
 };
 
 /// Separates messages while the PHI guard reads them as one text.
@@ -158,14 +158,32 @@ impl Prompt {
 
         // The guard reads the whole prompt as one text; targets off the premises get it
         // as the policy says, targets on the premises as written.
+        // A separator written by the caller would shift the parts: it becomes U+FFFD in
+        // what leaves the premises.
         let joined = turns
             .iter()
             .flat_map(Turn::guarded_parts)
+            .map(|part| part.replace(SEPARATOR, "\u{fffd}"))
             .collect::<Vec<_>>()
             .join(&SEPARATOR.to_string());
-        let phi = !guard.detect(&joined).is_empty();
+        // Tool definitions are JSON: they cannot be redacted in place, so PHI in them keeps
+        // the prompt from targets off the premises unless the policy allows it.
+        let tool_findings = tools.as_ref().map_or_else(Vec::new, |tools| {
+            let text = serde_json::json!([tools.definitions, tools.choice]).to_string();
+            guard.detect(&text)
+        });
+        let phi = !guard.detect(&joined).is_empty() || !tool_findings.is_empty();
         let off_premises = route.targets.iter().find(|t| !t.on_premises);
-        let guarded = off_premises.map(|_| guard.apply(policy, &joined));
+        let guarded = off_premises.map(|_| {
+            if policy != PhiPolicy::Allow && !tool_findings.is_empty() {
+                let mut kinds: Vec<_> = tool_findings.iter().map(|f| f.kind).collect();
+                kinds.sort();
+                kinds.dedup();
+                Err(PhiRefused { kinds })
+            } else {
+                guard.apply(policy, &joined)
+            }
+        });
         let (outgoing, redactions, refused) = match guarded {
             Some(Ok(guarded)) => {
                 let (text, redactions) = guarded.into_parts();

@@ -5,9 +5,9 @@
 //! call hands its usage event to this writer and goes on; the writer takes everything
 //! queued (up to [`MAX_BATCH`] events) and records it in one transaction per tenant. The
 //! queue is bounded: when it is full, calls wait for room. When every handle is gone (the
-//! server stopping), the writer records what is left and ends; [`UsageWriter::finished`]
-//! waits for that. A batch that fails is logged with its size (budgets then count those
-//! tokens late, never twice).
+//! server stopping), the writer records what is left and ends; [`UsageWriterTask::finished`]
+//! waits for that. When a batch fails, each of its events is tried alone; an event that
+//! still fails (Postgres down) is logged and not counted.
 
 use std::collections::BTreeMap;
 
@@ -64,7 +64,13 @@ async fn run(db: Database, mut queue: mpsc::Receiver<(TenantId, UsageEvent)>) {
         }
         for (tenant, events) in by_tenant {
             if let Err(err) = write(&db, tenant, &events).await {
-                tracing::error!(error = %err, %tenant, events = events.len(), "usage events not recorded");
+                // One bad event must not cost the others: each is tried again alone.
+                tracing::warn!(error = %err, %tenant, events = events.len(), "usage batch failed; recording one by one");
+                for event in &events {
+                    if let Err(err) = write(&db, tenant, std::slice::from_ref(event)).await {
+                        tracing::error!(error = %err, %tenant, model = %event.model, "usage event not recorded");
+                    }
+                }
             }
         }
     }

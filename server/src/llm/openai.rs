@@ -118,7 +118,8 @@ impl OpenAiChat {
                 .http
                 .post(format!(
                     "{}/openai/deployments/{}/chat/completions",
-                    self.base, request.model
+                    self.base,
+                    deployment(&request.model)
                 ))
                 .query(&[("api-version", api_version)]),
         };
@@ -151,6 +152,20 @@ impl OpenAiChat {
             _ => None,
         })
     }
+}
+
+/// An Azure deployment name as one path segment: every byte but ASCII letters, digits,
+/// `-`, `_` and `.` percent-encoded, and dots alone (`.`, `..`) too, so that a model name
+/// can never reach another path of the provider's host with its key.
+fn deployment(name: &str) -> String {
+    let dots_only = name.bytes().all(|b| b == b'.');
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            b'.' if !dots_only => ".".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The vectors of an embeddings answer, by `index`.
@@ -249,8 +264,9 @@ impl ChatProvider for OpenAiChat {
             Flavor::Azure { api_version, .. } => self
                 .http
                 .post(format!(
-                    "{}/openai/deployments/{model}/embeddings",
-                    self.base
+                    "{}/openai/deployments/{}/embeddings",
+                    self.base,
+                    deployment(model)
                 ))
                 .query(&[("api-version", api_version)]),
         };
@@ -382,5 +398,18 @@ async fn refusal(response: reqwest::Response) -> LlmError {
         429 => LlmError::RateLimited { retry_after },
         400 | 404 | 413 | 422 => LlmError::Rejected(message),
         _ => LlmError::Upstream { status, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deployment;
+
+    #[test]
+    fn a_deployment_name_stays_one_path_segment() {
+        assert_eq!(deployment("gpt-4o_mini.v2"), "gpt-4o_mini.v2");
+        assert_eq!(deployment("../x"), "..%2Fx");
+        assert_eq!(deployment(".."), "%2E%2E");
+        assert_eq!(deployment("a b?c#"), "a%20b%3Fc%23");
     }
 }

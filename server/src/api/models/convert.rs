@@ -1,12 +1,24 @@
-//! ModelService conversions: inference and catalog errors to API errors, models to proto.
+//! ModelService conversions: inference, catalog and provider embedding errors to API
+//! errors, models to proto.
 
 use super::{ApiError, manifest::manifest_to_pb};
 use crate::{
     api::convert::timestamp,
     inference::{InferenceError, ModelInfo, ModelState},
+    llm::EmbeddingError,
     model_catalog::CatalogError,
     pb::v1 as pb,
 };
+
+impl From<EmbeddingError> for ApiError {
+    fn from(err: EmbeddingError) -> Self {
+        match err {
+            EmbeddingError::Provider(err) => err.into(),
+            EmbeddingError::Llm(err) => err.into(),
+            EmbeddingError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
+        }
+    }
+}
 
 impl From<InferenceError> for ApiError {
     fn from(err: InferenceError) -> Self {

@@ -8,97 +8,24 @@
 //! make the context, and the turn is stored. Either way the reply comes whole, or as
 //! server-sent events with `stream: true`.
 
-use std::borrow::Cow;
-
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{State, rejection::BytesRejection},
     response::{IntoResponse, Response},
 };
 use http::HeaderMap;
 use uuid::Uuid;
 
 use super::{
-    Caller, OpenAiState, RestError,
-    chat::{
-        AnswerMessage, AnswerToolCall, ChatCompletion, ChatCompletionRequest, Choice, finish_reason,
-    },
-    json_response, parse_body, sse, unix_now,
+    CONVERSATION_HEADER, Caller, OpenAiState, PROFILE_HEADER, RestError, json_response, parse_body,
+    prepared::{Prepared, rest_error},
+    request::ChatCompletionRequest,
+    response::{AnswerMessage, AnswerToolCall, ChatCompletion, Choice, finish_reason},
+    sse, unix_now,
 };
-use crate::{
-    api::ApiError,
-    auth::Principal,
-    chat::{ChatError, MessageRole, PreparedTurn, Prompt, Reply, StatelessCall, complete},
-};
+use crate::chat::{ChatError, MessageRole, StatelessCall, complete};
 
-/// Header naming the conversation a call continues.
-pub(super) const CONVERSATION_HEADER: &str = "x-codexcontinue-conversation";
-/// Header naming the domain profile of a stateless call.
-const PROFILE_HEADER: &str = "x-codexcontinue-profile";
-
-/// A call ready for the model.
-pub(super) enum Prepared {
-    /// A turn of a stored conversation.
-    Turn(PreparedTurn),
-    /// A stateless call.
-    Stateless(Prompt),
-}
-
-impl Prepared {
-    /// What goes to the model.
-    pub fn prompt(&self) -> &Prompt {
-        match self {
-            Prepared::Turn(turn) => &turn.prompt,
-            Prepared::Stateless(prompt) => prompt,
-        }
-    }
-
-    /// Stores the turn, or records the usage of a stateless call.
-    ///
-    /// # Errors
-    /// [`ChatError`] when a store fails.
-    pub async fn settle(
-        &self,
-        state: &OpenAiState,
-        principal: &Principal,
-        reply: &Reply,
-    ) -> Result<(), ChatError> {
-        match self {
-            Prepared::Turn(turn) => state
-                .generator
-                .finish(principal, turn, reply)
-                .await
-                .map(drop),
-            Prepared::Stateless(_) => {
-                state
-                    .accounting
-                    .record(principal, &reply.model_used, reply.usage, reply.latency_ms)
-                    .await;
-                Ok(())
-            }
-        }
-    }
-}
-
-/// A chat failure, with the request fields of the REST call named where the gRPC
-/// call's fields differ.
-pub(super) fn rest_error(err: ChatError) -> RestError {
-    match ApiError::from(err) {
-        ApiError::InvalidArgument { field, description } => {
-            let param: Cow<'static, str> = match field.as_ref() {
-                "content" => "messages".into(),
-                "options.model" | "conversation.model" => "model".into(),
-                "options.stop" => "stop".into(),
-                "options.max_tokens" => "max_tokens".into(),
-                "conversation_id" => CONVERSATION_HEADER.into(),
-                _ => field,
-            };
-            RestError::invalid(param, description)
-        }
-        other => other.into(),
-    }
-}
-
+/// The value of header `name`, if sent; a bad request when it is not visible ASCII.
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, RestError> {
     headers
         .get(name)
@@ -115,9 +42,9 @@ pub(super) async fn create(
     State(state): State<OpenAiState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
-    let request: ChatCompletionRequest = parse_body(&body)?;
+    let request: ChatCompletionRequest = parse_body(body)?;
     let options = request.options()?;
     let mut turns = request.turns()?;
     let tools = request.tools()?;

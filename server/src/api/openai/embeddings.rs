@@ -4,7 +4,11 @@
 //! or as base64 of little-endian `f32`s. The texts are checked as the gRPC `Embed` checks
 //! them.
 
-use axum::{body::Bytes, extract::State, response::Response};
+use axum::{
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    response::Response,
+};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -69,22 +73,13 @@ struct Vectors {
     tokens: usize,
 }
 
-/// A provider embeddings failure in OpenAI's shape.
-fn rest_error(err: EmbeddingError) -> RestError {
-    match err {
-        EmbeddingError::Provider(err) => ApiError::from(err).into(),
-        EmbeddingError::Llm(err) => ApiError::from(err).into(),
-        EmbeddingError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()).into(),
-    }
-}
-
 /// `POST /v1/embeddings`.
 pub(super) async fn create(
     State(state): State<OpenAiState>,
     caller: Caller,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
-    let request: EmbeddingsRequest = parse_body(&body)?;
+    let request: EmbeddingsRequest = parse_body(body)?;
     if request.model.is_empty() {
         return Err(RestError::invalid("model", "is required"));
     }
@@ -111,6 +106,11 @@ pub(super) async fn create(
     };
     let texts = texts_of("input", texts)?;
     let embedded = if request.model.contains('/') {
+        state
+            .accounting
+            .check_alone(&caller.principal)
+            .await
+            .map_err(ApiError::from)?;
         let made = state
             .providers
             .embed(&caller.principal, &request.model, texts)
@@ -119,7 +119,7 @@ pub(super) async fn create(
                 if matches!(err, EmbeddingError::PhiRefused { .. }) {
                     caller.handled_phi();
                 }
-                rest_error(err)
+                ApiError::from(err)
             })?;
         if made.phi {
             caller.handled_phi();

@@ -78,9 +78,18 @@ fn classify(code: Code) -> (StatusCode, &'static str, Option<&'static str>) {
     }
 }
 
+/// Whether `status` reports a used-up token budget (a rate limit says when to retry, a
+/// budget does not).
+fn is_budget(status: &Status) -> bool {
+    status.code() == Code::ResourceExhausted && status.metadata().get("retry-after").is_none()
+}
+
 /// The error object of `status`.
 fn error_object(status: &Status) -> serde_json::Value {
-    let (_, kind, code) = classify(status.code());
+    let (_, mut kind, mut code) = classify(status.code());
+    if is_budget(status) {
+        (kind, code) = ("insufficient_quota", Some("insufficient_quota"));
+    }
     let param = status
         .get_details_bad_request()
         .and_then(|details| details.field_violations.into_iter().next())
@@ -108,6 +117,19 @@ pub fn error_response(status: &Status) -> Response<Body> {
         && let Ok(value) = HeaderValue::from_bytes(seconds.as_bytes())
     {
         response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    // OpenAI's SDKs retry 429 and 5xx answers unless told not to: a used-up budget stays
+    // used up, and a call that failed inside (its audit event unwritten, say) may have
+    // stored or spent something already.
+    if is_budget(status)
+        || matches!(
+            status.code(),
+            Code::Internal | Code::Unknown | Code::DataLoss
+        )
+    {
+        response
+            .headers_mut()
+            .insert("x-should-retry", HeaderValue::from_static("false"));
     }
     response.extensions_mut().insert(CallCode(status.code()));
     response
@@ -150,6 +172,20 @@ mod tests {
         assert_eq!(
             error_response(&Status::unauthenticated("no")).status(),
             StatusCode::UNAUTHORIZED
+        );
+        let budget: Status = ApiError::ResourceExhausted {
+            message: "budget used up".into(),
+            retry_after: None,
+        }
+        .into();
+        let response = error_response(&budget);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        assert_eq!(error_object(&budget)["error"]["code"], "insufficient_quota");
+        assert!(
+            !error_response(&limited)
+                .headers()
+                .contains_key("x-should-retry")
         );
     }
 }

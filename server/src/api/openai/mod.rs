@@ -13,19 +13,21 @@
 //! history and memory apply and the turn is stored) and `X-CodexContinue-Profile` (a
 //! domain profile for a stateless call).
 
-mod chat;
 mod completions;
 mod embeddings;
 mod error;
 mod models;
+mod prepared;
+mod request;
+mod response;
 mod sse;
 
 use std::sync::Arc;
 
 use axum::{
     Router,
-    body::Body,
-    extract::FromRequestParts,
+    body::{Body, Bytes},
+    extract::{FromRequestParts, rejection::BytesRejection},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -44,6 +46,11 @@ use crate::{
     inference::Registry,
     llm::Providers,
 };
+
+/// Header naming the conversation a chat completion continues.
+const CONVERSATION_HEADER: &str = "x-codexcontinue-conversation";
+/// Header naming the domain profile of a stateless chat completion.
+const PROFILE_HEADER: &str = "x-codexcontinue-profile";
 
 /// What the REST handlers use.
 #[derive(Clone)]
@@ -133,9 +140,13 @@ fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The JSON request body, or a bad request naming the field that does not parse.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RestError> {
-    let mut json = serde_json::Deserializer::from_slice(body);
+/// The JSON request body, or a bad request naming the field that does not parse (or
+/// saying why the body could not be read: too large, cut off).
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, RestError> {
+    let body = body.map_err(|rejection| RestError::invalid("body", rejection.body_text()))?;
+    let mut json = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut json).map_err(|err| {
         let path = err.path().to_string();
         let cause = err.into_inner().to_string();

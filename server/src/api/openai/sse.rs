@@ -18,13 +18,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 
 use super::{
-    OpenAiState, RestError,
-    chat::{
+    OpenAiState, RestError, error_event,
+    prepared::{Prepared, rest_error},
+    response::{
         AnswerFunction, AnswerToolCall, ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts,
         finish_reason,
     },
-    completions::{Prepared, rest_error},
-    error_event,
 };
 use crate::{
     auth::Principal,
@@ -48,34 +47,40 @@ pub(super) struct Identity {
 }
 
 impl Identity {
-    /// One event.
+    /// One event of the reply's choice.
     fn event(
         &self,
         delta: ChunkDelta<'_>,
         finish: Option<&'static str>,
         usage: Option<Option<UsageCounts>>,
     ) -> Bytes {
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        };
+        self.chunk(vec![choice], usage)
+    }
+
+    /// The last event when the caller asked for usage: no choices, the counts.
+    fn usage_event(&self, usage: UsageCounts) -> Bytes {
+        self.chunk(Vec::new(), Some(Some(usage)))
+    }
+
+    fn chunk(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Option<UsageCounts>>) -> Bytes {
         let chunk = ChatCompletionChunk {
             id: &self.id,
             object: "chat.completion.chunk",
             created: self.created,
             model: &self.model,
             system_fingerprint: None,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish,
-            }],
+            choices,
             usage,
         };
-        sse_data(&chunk)
+        let json = serde_json::to_string(&chunk).unwrap_or_else(|_| "{}".to_owned());
+        Bytes::from(format!("data: {json}\n\n"))
     }
-}
-
-fn sse_data(value: &impl serde::Serialize) -> Bytes {
-    let json = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
-    Bytes::from(format!("data: {json}\n\n"))
 }
 
 /// Sends relayed text as content events.
@@ -221,16 +226,8 @@ async fn produce(
     );
     let _ = frames.send(Ok(Frame::data(last))).await;
     if include_usage {
-        let usage = ChatCompletionChunk {
-            id: &identity.id,
-            object: "chat.completion.chunk",
-            created: identity.created,
-            model: &identity.model,
-            system_fingerprint: None,
-            choices: Vec::new(),
-            usage: Some(Some(reply.usage.into())),
-        };
-        let _ = frames.send(Ok(Frame::data(sse_data(&usage)))).await;
+        let usage = identity.usage_event(reply.usage.into());
+        let _ = frames.send(Ok(Frame::data(usage))).await;
     }
     Ok(())
 }
