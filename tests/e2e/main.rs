@@ -29,6 +29,7 @@ mod metrics;
 mod migrations;
 mod models;
 mod openai_api;
+mod openai_guards;
 mod pending_services;
 mod rate_limit;
 mod reflection;
