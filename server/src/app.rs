@@ -22,17 +22,17 @@ use crate::{
         replica_sync::{ReplicaSync, SyncError},
         sessions::Sessions,
     },
-    cache::{Cache, CacheError, rate_limit::RateLimiter},
+    cache::{Cache, CacheError, SettingsChanges, rate_limit::RateLimiter},
     chat::{
         Accounting, ContextAssembler, Conversations, FollowUps, Generations, Generator,
-        MemoryWriter, ProfilePicker, Titler, UsageWriter,
+        MemoryWriter, ProfilePicker, SettingsCache, Titler, UsageWriter,
     },
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
     health::HealthMonitor,
     inference::{Registry, TenantModels},
     jobs::{Handlers, Jobs, Workers},
-    llm::Providers,
+    llm::{Breakers, Providers},
     memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     store::{Database, StoreError},
@@ -237,15 +237,24 @@ impl App {
         ));
         let changes = catalog.clone();
         background.spawn(|stop| changes.listen(stop));
+        let settings_changes = Arc::new(SettingsChanges::new(cache.clone()));
+        let changes = settings_changes.clone();
+        background.spawn(|stop| changes.listen(stop));
         let providers = Providers::new(
             db.clone(),
             sealer.clone(),
             config.llm.platform_default.as_ref(),
             registry.clone(),
+            settings_changes.clone(),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;
         let (usage_writer, usage_task) = UsageWriter::start(db.clone());
-        let accounting = Accounting::new(db.clone(), config.llm.prices.clone(), usage_writer);
+        let accounting = Accounting::new(
+            db.clone(),
+            config.llm.prices.clone(),
+            usage_writer,
+            settings_changes.clone(),
+        );
         let conversations = Conversations::new(db.clone(), sealer.clone(), cache.clone());
         let long_term = LongTermMemory::new(
             db.clone(),
@@ -258,8 +267,7 @@ impl App {
             conversations.clone(),
             providers.clone(),
             accounting.clone(),
-            cache.clone(),
-            config.llm.breaker,
+            Breakers::new(cache.clone(), config.llm.breaker),
             FollowUps::new(Jobs::new(cache.clone()), config.memory.clone()),
             ContextAssembler::new(
                 ProfilePicker::new(registry.clone()),
@@ -267,6 +275,10 @@ impl App {
                 registry.clone(),
                 config.memory.clone(),
             ),
+            Arc::new(SettingsCache::new(
+                config.llm.settings_cache_ttl,
+                settings_changes.clone(),
+            )),
         );
         let titler = Titler::new(
             db.clone(),
@@ -316,6 +328,7 @@ impl App {
                 rbac,
                 directory: Directory::new(db.clone(), sessions.clone(), replica_sync.clone()),
                 replica_sync,
+                settings_changes,
                 credentials,
                 limiter,
                 sessions: sessions.clone(),

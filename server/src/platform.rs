@@ -19,7 +19,7 @@ use crate::{
         roles::PLATFORM_ADMIN,
         sessions::{SessionError, Sessions},
     },
-    cache::rate_limit::Limits,
+    cache::{SettingsChanges, rate_limit::Limits},
     privacy::PhiPolicy,
     store::{self, Database, StoreError, tenants::TenantRecord},
     tenancy::{self, InvalidSlug, TenantId, TenantSlug},
@@ -132,13 +132,24 @@ pub struct Platform {
     db: Database,
     sessions: Sessions,
     sync: Arc<ReplicaSync>,
+    changes: Arc<SettingsChanges>,
 }
 
 impl Platform {
     /// Tenants in `db`; their sessions through `sessions`; cached keys dropped through
-    /// `sync`.
-    pub fn new(db: Database, sessions: Sessions, sync: Arc<ReplicaSync>) -> Self {
-        Self { db, sessions, sync }
+    /// `sync`; changes of a tenant's PHI policy and state announced through `changes`.
+    pub fn new(
+        db: Database,
+        sessions: Sessions,
+        sync: Arc<ReplicaSync>,
+        changes: Arc<SettingsChanges>,
+    ) -> Self {
+        Self {
+            db,
+            sessions,
+            sync,
+            changes,
+        }
     }
 
     /// Creates a tenant, optionally with its own rate limits.
@@ -263,6 +274,9 @@ impl Platform {
         if limits.is_some() {
             self.sync.limits_changed(target).await?;
         }
+        if phi_policy.is_some() {
+            self.changes.changed(target).await;
+        }
         record.ok_or(PlatformError::NotFound)
     }
 
@@ -301,8 +315,10 @@ impl Platform {
         );
         audit::append(&mut tx, tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        // Cached keys carry the tenant's state: every replica must re-read it.
+        // Cached keys carry the tenant's state: every replica must re-read it. Cached
+        // settings hold opened provider credentials: none may outlive a deleted tenant.
         self.sync.credentials_changed(tenant).await?;
+        self.changes.changed(tenant).await;
         if state != TenantState::Active {
             let ended = self.sessions.revoke_tenant(tenant).await?;
             tracing::info!(%tenant, state = state.as_str(), sessions_ended = ended, "tenant state changed");

@@ -87,6 +87,48 @@ pub async fn begin(
     Ok(db.pool().begin_with(begin).await?)
 }
 
+/// A tenant-scoped transaction begun by the first read that needs it, so a call that
+/// finds what it needs in a cache never talks to Postgres.
+pub struct LazyTransaction<'a> {
+    db: &'a Database,
+    tenant: TenantId,
+    tx: Option<Transaction<'static, Postgres>>,
+}
+
+impl<'a> LazyTransaction<'a> {
+    /// Nothing begun yet; reads will see only `tenant`'s rows.
+    pub fn new(db: &'a Database, tenant: TenantId) -> Self {
+        Self {
+            db,
+            tenant,
+            tx: None,
+        }
+    }
+
+    /// The transaction, begun now if it was not.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] when Postgres fails.
+    pub async fn get(&mut self) -> Result<&mut PgConnection, StoreError> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            empty @ None => empty.insert(begin(self.db, self.tenant).await?),
+        };
+        Ok(&mut **tx)
+    }
+
+    /// Commits what was begun.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] when Postgres fails.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        if let Some(tx) = self.tx {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
 /// Whether `tenant` is active (not suspended or deleted): background jobs of a tenant that
 /// is not skip their work.
 ///

@@ -3,9 +3,10 @@
 //! send messages.
 
 use codexcontinue::pb::v1::{
-    CreateConversationRequest, GenerationOptions, ModelRoute, Provider, ProviderKind, RouteTarget,
-    SendMessageRequest, SetModelRouteRequest, SetProviderRequest,
-    admin_service_client::AdminServiceClient, chat_service_client::ChatServiceClient,
+    CreateConversationRequest, GenerationOptions, ModelRoute, PhiPolicy, Provider, ProviderKind,
+    RouteTarget, SendMessageRequest, SetModelRouteRequest, SetProviderRequest, TenantSettings,
+    UpdateTenantRequest, admin_service_client::AdminServiceClient,
+    chat_service_client::ChatServiceClient,
 };
 use codexcontinue_tests::{TestServer, grpc::authorized, llm_upstream::LlmUpstream};
 use tonic::transport::Channel;
@@ -88,6 +89,23 @@ pub async fn setup_with(env: Vec<(String, String)>) -> Chat {
 }
 
 impl Chat {
+    /// Sets the tenant's default PHI policy, as its owner.
+    pub async fn set_tenant_phi_policy(&mut self, policy: PhiPolicy) {
+        self.admin
+            .update_tenant(authorized(
+                &self.server.owner_key,
+                UpdateTenantRequest {
+                    settings: Some(TenantSettings {
+                        phi_policy: policy.into(),
+                        rate_limits: None,
+                    }),
+                    ..UpdateTenantRequest::default()
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
     pub async fn conversation(&mut self, model: &str) -> String {
         self.chat
             .create_conversation(authorized(

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use codexcontinue::pb::v1::{
     CancelGenerationRequest, CreateApiKeyRequest, GenerationOptions, ListMessagesRequest,
-    ListProvidersRequest, Provider, ProviderKind, RegenerateReplyRequest, SetProviderRequest,
-    StreamMessageRequest, auth_service_client::AuthServiceClient,
+    ListProvidersRequest, PhiPolicy, Provider, ProviderKind, RegenerateReplyRequest,
+    SetProviderRequest, StreamMessageRequest, auth_service_client::AuthServiceClient,
     chat_service_client::ChatServiceClient, reply_chunk,
 };
 use codexcontinue_tests::{WAIT_LIMIT, grpc::authorized};
@@ -237,10 +237,7 @@ async fn phi_is_redacted_for_providers_off_the_premises_and_refused_by_policy() 
     .unwrap();
     assert_eq!(phi, [true]);
 
-    sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")
-        .execute(&mut owner)
-        .await
-        .unwrap();
+    t.set_tenant_phi_policy(PhiPolicy::Refuse).await;
     let before = t.upstream.requests().len();
     let refused = t
         .send(&conversation, "SSN 219-09-9999 please", "")

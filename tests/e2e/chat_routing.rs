@@ -3,7 +3,7 @@
 
 use codexcontinue::pb::v1::{
     Budget, BudgetPeriod, DeleteConversationRequest, GenerationOptions, GetUsageReportRequest,
-    ListBudgetsRequest, ListModelRoutesRequest, SendMessageRequest, SetBudgetRequest,
+    ListBudgetsRequest, ListModelRoutesRequest, PhiPolicy, SendMessageRequest, SetBudgetRequest,
     StreamMessageRequest, reply_chunk,
 };
 use codexcontinue_tests::grpc::authorized;
@@ -124,10 +124,7 @@ async fn aliases_retry_retryable_failures_and_fall_back_through_their_targets() 
     );
 
     // With PHI refused for providers off the premises, a mixed alias answers on the premises.
-    sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")
-        .execute(&mut t.server.db.owner().await)
-        .await
-        .unwrap();
+    t.set_tenant_phi_policy(PhiPolicy::Refuse).await;
     let reply = t
         .send(&conversation, "my SSN is 219-09-9999", "mixed")
         .await

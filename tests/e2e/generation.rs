@@ -187,7 +187,9 @@ async fn a_caller_that_goes_away_stops_the_generation() {
 
 #[tokio::test]
 async fn the_local_model_answers_chats_through_the_private_alias_with_phi_kept_on_premises() {
-    use codexcontinue::pb::v1::{GenerationOptions, ListProvidersRequest, SendMessageRequest};
+    use codexcontinue::pb::v1::{
+        GenerationOptions, ListProvidersRequest, PhiPolicy, SendMessageRequest,
+    };
 
     let mut t = super::chat_fixture::setup_with(vec![(
         "CODEXCONTINUE_INFERENCE__MODELS_DIR".to_owned(),
@@ -208,10 +210,7 @@ async fn the_local_model_answers_chats_through_the_private_alias_with_phi_kept_o
 
     // The strictest PHI policy refuses prompts with PHI to providers off the premises;
     // the local model is on them.
-    sqlx::query("UPDATE tenants SET phi_policy = 'refuse' WHERE slug = 'acme'")
-        .execute(&mut t.server.db.owner().await)
-        .await
-        .unwrap();
+    t.set_tenant_phi_policy(PhiPolicy::Refuse).await;
     let conversation = t.conversation("private").await;
     let reply = t
         .chat

@@ -13,6 +13,7 @@ mod chat_generation;
 mod chat_platform;
 mod chat_profiles;
 mod chat_routing;
+mod chat_settings_sync;
 mod chat_window;
 mod cli;
 mod crypto;

@@ -35,7 +35,7 @@ use crate::{
         AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
         oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
     },
-    cache::{Cache, rate_limit::RateLimiter},
+    cache::{Cache, SettingsChanges, rate_limit::RateLimiter},
     chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles},
     crypto::Sealer,
     health::Readiness,
@@ -91,6 +91,8 @@ pub struct ApiContext {
     pub directory: Directory,
     /// Tells other replicas about access changes.
     pub replica_sync: Arc<ReplicaSync>,
+    /// Tells other replicas about changes of tenants' chat settings.
+    pub settings_changes: Arc<SettingsChanges>,
     /// Verified API keys, remembered briefly.
     pub credentials: Arc<CredentialCache>,
     /// Where the web console receives login codes.
@@ -136,7 +138,7 @@ pub fn routes(
         .add_service(reflection_v1alpha)
         .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
             let conversations = context.conversations.clone();
-            let profiles = Profiles::new(context.db.clone());
+            let profiles = Profiles::new(context.db.clone(), context.settings_changes.clone());
             chat::ChatApi::new(
                 conversations.clone(),
                 context.generator.clone(),
@@ -166,10 +168,11 @@ pub fn routes(
                     context.db.clone(),
                     context.sessions.clone(),
                     context.replica_sync.clone(),
+                    context.settings_changes.clone(),
                 ),
                 context.providers.clone(),
                 context.accounting.clone(),
-                Profiles::new(context.db.clone()),
+                Profiles::new(context.db.clone(), context.settings_changes.clone()),
             ),
         ))
         .add_service(Pending::<PluginApi>::new())

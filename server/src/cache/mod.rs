@@ -13,6 +13,8 @@ mod working;
 pub use idempotency::Claimed;
 pub mod rate_limit;
 mod sessions;
+pub mod settings_changes;
+pub use settings_changes::SettingsChanges;
 
 use deadpool_redis::{Config as PoolSettings, Pool, PoolConfig, Runtime, Timeouts};
 use redis::AsyncCommands;

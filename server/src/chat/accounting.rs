@@ -2,7 +2,7 @@
 //! configured price table) and latency are recorded with it; token budgets per UTC day or
 //! month, for the tenant or one user, are checked before every call.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::json;
 use sqlx::PgConnection;
@@ -14,6 +14,7 @@ use crate::llm::Usage;
 use crate::{
     audit::{self, NewEvent},
     auth::Principal,
+    cache::SettingsChanges,
     config::Price,
     store::{
         self, Database, StoreError,
@@ -79,13 +80,19 @@ pub struct Accounting {
     db: Database,
     prices: BTreeMap<String, Price>,
     usage: UsageWriter,
+    changes: Arc<SettingsChanges>,
 }
 
 /// The budgets of the scoped tenant that apply to `user` (all with `None`), with their use
 /// in the current period.
 async fn budgets_in(tx: &mut PgConnection, user: Option<Uuid>) -> Result<Vec<Budget>, ChatError> {
-    let now = OffsetDateTime::now_utc();
     let rows = store::usage::budgets(&mut *tx, user).await?;
+    with_use(tx, rows).await
+}
+
+/// `rows` of the scoped tenant with their use in the current period.
+async fn with_use(tx: &mut PgConnection, rows: Vec<BudgetRow>) -> Result<Vec<Budget>, ChatError> {
+    let now = OffsetDateTime::now_utc();
     let mut budgets = Vec::with_capacity(rows.len());
     for BudgetRow {
         user_id,
@@ -106,10 +113,26 @@ async fn budgets_in(tx: &mut PgConnection, user: Option<Uuid>) -> Result<Vec<Bud
     Ok(budgets)
 }
 
+/// Whether budget `row` limits `user`: the tenant's budgets and the user's own.
+pub(super) fn applies_to(row: &BudgetRow, user: Uuid) -> bool {
+    row.user_id.is_nil() || row.user_id == user
+}
+
 impl Accounting {
-    /// Accounts in `db` at `prices`; usage stored nowhere else goes through `usage`.
-    pub fn new(db: Database, prices: BTreeMap<String, Price>, usage: UsageWriter) -> Self {
-        Self { db, prices, usage }
+    /// Accounts in `db` at `prices`; usage stored nowhere else goes through `usage`;
+    /// budget changes are announced through `changes`.
+    pub fn new(
+        db: Database,
+        prices: BTreeMap<String, Price>,
+        usage: UsageWriter,
+        changes: Arc<SettingsChanges>,
+    ) -> Self {
+        Self {
+            db,
+            prices,
+            usage,
+            changes,
+        }
     }
 
     /// What a call of `model` (`provider/model`) with these token counts costs.
@@ -142,17 +165,17 @@ impl Accounting {
         self.usage.record(principal.tenant, event).await;
     }
 
-    /// Refuses when a budget that applies to the caller is used up; reads in `tx` (scoped
-    /// to the caller's tenant).
+    /// Refuses a call when one of `budgets` (of the scoped tenant, those that apply to
+    /// the caller) is used up in its current period.
     ///
     /// # Errors
     /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
     pub async fn check(
         &self,
         tx: &mut PgConnection,
-        principal: &Principal,
+        budgets: Vec<BudgetRow>,
     ) -> Result<(), ChatError> {
-        for budget in budgets_in(tx, Some(principal.user)).await? {
+        for budget in with_use(tx, budgets).await? {
             if budget.tokens_used >= budget.token_limit {
                 return Err(ChatError::BudgetExhausted {
                     scope: if budget.user.is_some() {
@@ -168,14 +191,15 @@ impl Accounting {
         Ok(())
     }
 
-    /// Like [`Self::check`], in a transaction of its own (for calls that read nothing else
-    /// first, such as a provider's embeddings).
+    /// Like [`Self::check`] with the caller's budgets, in a transaction of its own (for
+    /// calls that read nothing else first, such as a provider's embeddings).
     ///
     /// # Errors
     /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
     pub async fn check_alone(&self, principal: &Principal) -> Result<(), ChatError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        self.check(&mut tx, principal).await?;
+        let budgets = store::usage::budgets(&mut tx, Some(principal.user)).await?;
+        self.check(&mut tx, budgets).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
@@ -232,6 +256,7 @@ impl Accounting {
         let event = NewEvent::by(principal, "budget.set", "budget", row.user_id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(())
     }
 

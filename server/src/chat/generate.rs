@@ -7,24 +7,26 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::{
     Accounting, ChatError, Conversations, DEFAULT_PROFILE, Message, MessageRole, Profile,
+    SettingsCache, accounting,
     context::{ContextAssembler, Ingredients, memory_block},
     facts,
     follow_ups::{FollowUps, StoredTurnIds},
     profiles,
     prompt::{Draft, GenerationOptions, Prompt, Reply, Turn},
+    settings_cache::profile_key,
     summaries,
     window::{Recent, StoredTurn},
 };
 use crate::{
     auth::Principal,
-    cache::Cache,
-    config::BreakerConfig,
-    llm::{CircuitBreaker, ProviderError, Providers, Route},
+    llm::{Breakers, ProviderError, Providers, Route},
     privacy::{PhiGuard, PhiPolicy},
-    store::{StoreError, conversations::MessageRow, usage::UsageEvent},
-    tenancy,
+    store::{self, conversations::MessageRow, usage::UsageEvent},
+    tenancy::LazyTransaction,
 };
 
 /// Longest message accepted, in characters.
@@ -103,36 +105,36 @@ pub struct Generator {
     pub(super) conversations: Conversations,
     pub(super) providers: Providers,
     pub(super) accounting: Accounting,
-    pub(super) cache: Cache,
-    pub(super) breaker: BreakerConfig,
+    pub(super) breakers: Breakers,
     pub(super) follow_ups: FollowUps,
     pub(super) context: ContextAssembler,
     pub(super) guard: PhiGuard,
+    pub(super) settings: Arc<SettingsCache>,
 }
 
 impl Generator {
-    /// Replies in `conversations`, asking `providers` (circuit breakers as `breaker` says,
-    /// kept in `cache`), accounted by `accounting`; follow-up work goes to `follow_ups`;
-    /// memories, recent turns and the profile of conversations created without one come
-    /// from `context`.
+    /// Replies in `conversations`, asking `providers` past `breakers`, accounted by
+    /// `accounting`; follow-up work goes to `follow_ups`; memories, recent turns and the
+    /// profile of conversations created without one come from `context`; budgets,
+    /// profiles and routes are remembered in `settings`.
     pub fn new(
         conversations: Conversations,
         providers: Providers,
         accounting: Accounting,
-        cache: Cache,
-        breaker: BreakerConfig,
+        breakers: Breakers,
         follow_ups: FollowUps,
         context: ContextAssembler,
+        settings: Arc<SettingsCache>,
     ) -> Self {
         Self {
             conversations,
             providers,
             accounting,
-            cache,
-            breaker,
+            breakers,
             follow_ups,
             context,
             guard: PhiGuard::default(),
+            settings,
         }
     }
 
@@ -295,7 +297,7 @@ impl Generator {
             &self.guard,
             Draft {
                 route,
-                breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
+                breaker: self.breakers.of(principal.tenant),
                 policy: profile.phi_policy,
                 system,
                 turns: &turns,
@@ -322,10 +324,11 @@ impl Generator {
         })
     }
 
-    /// What a call reads before its prompt is built, in one transaction: the caller's
-    /// budgets (refusing when one is used up), the profile, and the route of the first
-    /// model reference `references` names for that profile: (field it comes from, alias or
-    /// `provider/model`).
+    /// What a call reads before its prompt is built: the caller's budgets (refusing when
+    /// one is used up), the profile, and the route of the first model reference
+    /// `references` names for that profile: (field it comes from, alias or
+    /// `provider/model`). What the replica remembers ([`SettingsCache`]) is not read
+    /// again; the rest is read in one transaction.
     ///
     /// # Errors
     /// [`ChatError::BudgetExhausted`]; [`ChatError::UnknownProfile`] for a requested
@@ -337,12 +340,43 @@ impl Generator {
         profile: ProfileChoice<'_>,
         references: impl FnOnce(&Profile) -> [(&'static str, String); N],
     ) -> Result<(Profile, Route), ChatError> {
-        let mut tx = tenancy::begin(&self.conversations.db, principal.tenant).await?;
-        self.accounting.check(&mut tx, principal).await?;
-        let profile = match profile {
-            ProfileChoice::Serving(id) => profiles::serving(&mut tx, id).await?,
-            ProfileChoice::Requested("") => profiles::serving(&mut tx, DEFAULT_PROFILE).await?,
-            ProfileChoice::Requested(id) => profiles::named(&mut tx, id).await?,
+        let tenant = principal.tenant;
+        let version = self.settings.version(tenant);
+        let mut tx = LazyTransaction::new(&self.conversations.db, tenant);
+        let budgets = match self.settings.budgets(tenant, version) {
+            Some(budgets) => budgets,
+            None => {
+                let budgets = store::usage::budgets(tx.get().await?, None).await?;
+                self.settings.keep_budgets(tenant, version, budgets.clone());
+                budgets
+            }
+        };
+        let budgets: Vec<_> = budgets
+            .into_iter()
+            .filter(|b| accounting::applies_to(b, principal.user))
+            .collect();
+        if !budgets.is_empty() {
+            self.accounting.check(tx.get().await?, budgets).await?;
+        }
+        let (id, fallback) = match profile {
+            ProfileChoice::Serving(id) => (id, true),
+            ProfileChoice::Requested("") => (DEFAULT_PROFILE, true),
+            ProfileChoice::Requested(id) => (id, false),
+        };
+        let key = profile_key(id, fallback);
+        let profile = match self.settings.profile(tenant, version, &key) {
+            Some(profile) => profile,
+            None => {
+                let conn = tx.get().await?;
+                let profile = if fallback {
+                    profiles::serving(conn, id).await?
+                } else {
+                    profiles::named(conn, id).await?
+                };
+                self.settings
+                    .keep_profile(tenant, version, key, profile.clone());
+                profile
+            }
         };
         let references = references(&profile);
         let (field, reference) = references
@@ -350,14 +384,24 @@ impl Generator {
             .find(|(_, model)| !model.is_empty())
             .map(|(field, model)| (*field, model.as_str()))
             .unwrap_or_default();
-        let route = match self.providers.route(&mut tx, principal, reference).await {
-            Ok(route) => route,
-            Err(err @ ProviderError::UnknownAlias { .. }) => {
-                return Err(ChatError::invalid(field, err.to_string()));
-            }
-            Err(err) => return Err(err.into()),
+        let route = match self.settings.route(tenant, version, reference) {
+            Some(route) => route,
+            None => match self
+                .providers
+                .route(tx.get().await?, principal, reference)
+                .await
+            {
+                Ok(route) => {
+                    self.settings.keep_route(tenant, version, reference, &route);
+                    route
+                }
+                Err(err @ ProviderError::UnknownAlias { .. }) => {
+                    return Err(ChatError::invalid(field, err.to_string()));
+                }
+                Err(err) => return Err(err.into()),
+            },
         };
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok((profile, route))
     }
 

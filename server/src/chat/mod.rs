@@ -19,6 +19,7 @@ mod profiles;
 mod prompt;
 mod relay;
 mod restore;
+mod settings_cache;
 mod stateless;
 mod summaries;
 mod titles;
@@ -38,6 +39,7 @@ pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSet
 pub use prompt::{GenerationOptions, Prompt, Reply, Turn, complete};
 pub use relay::{ReplySink, relay};
 pub use restore::Restorer;
+pub use settings_cache::SettingsCache;
 pub use stateless::StatelessCall;
 pub use titles::Titler;
 pub use usage_writer::{UsageWriter, UsageWriterTask};

@@ -6,6 +6,8 @@
 //! row overrides the defaults; deleting the row restores them) and add profiles of its own.
 //! A conversation whose own profile was deleted is served with `general`.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use sqlx::PgConnection;
 
@@ -13,6 +15,7 @@ use super::ChatError;
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
+    cache::SettingsChanges,
     privacy::{PhiPolicy, tenant_policy},
     store::{self, Database, StoreError, profiles::ProfileRow},
     tenancy,
@@ -125,12 +128,13 @@ fn builtin(id: &str) -> Option<&'static Builtin> {
 #[derive(Clone)]
 pub struct Profiles {
     db: Database,
+    changes: Arc<SettingsChanges>,
 }
 
 impl Profiles {
-    /// Profiles kept in `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Profiles kept in `db`; changes announced through `changes`.
+    pub fn new(db: Database, changes: Arc<SettingsChanges>) -> Self {
+        Self { db, changes }
     }
 
     /// Every profile of the caller's tenant, by id: the built-in ones (as the tenant set
@@ -198,6 +202,7 @@ impl Profiles {
         audit::append(&mut tx, principal.tenant, &event).await?;
         let tenant_policy = tenant_policy(&mut tx).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(applied(settings, tenant_policy))
     }
 
@@ -216,6 +221,7 @@ impl Profiles {
         let event = NewEvent::by(principal, "profile.delete", "profile", id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(())
     }
 }

@@ -9,10 +9,7 @@ use super::{
     generate::{MAX_CONTENT_CHARS, ProfileChoice},
     prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
-use crate::{
-    auth::Principal,
-    llm::{CircuitBreaker, Tools},
-};
+use crate::{auth::Principal, llm::Tools};
 
 /// Most messages a stateless call may send.
 pub const MAX_STATELESS_MESSAGES: usize = 256;
@@ -94,7 +91,7 @@ impl Generator {
             &self.guard,
             Draft {
                 route,
-                breaker: CircuitBreaker::new(self.cache.clone(), principal.tenant, self.breaker),
+                breaker: self.breakers.of(principal.tenant),
                 policy: profile.phi_policy,
                 system: profile.settings.system_prompt,
                 turns: &messages,

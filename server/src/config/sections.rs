@@ -195,8 +195,9 @@ pub struct CryptoConfig {
     pub master_key: Option<SecretString>,
 }
 
-/// Model calls: the price table for usage accounting and the providers' circuit breaker.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Model calls: the price table for usage accounting, the providers' circuit breaker and
+/// how long a replica remembers the settings calls read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     /// Prices per model, keyed `provider/model` or just `model` (the first that matches
@@ -208,6 +209,22 @@ pub struct LlmConfig {
     /// provider of the same name takes its place). It also serves the `default` alias of
     /// tenants that have not set one.
     pub platform_default: Option<PlatformProviderConfig>,
+    /// How long a replica may reuse a tenant's budgets, profiles and model routes without
+    /// reading them again ("0s": never). Changes reach every replica at once regardless;
+    /// this bounds the delay only if such an announcement is lost.
+    #[serde(with = "humantime_serde")]
+    pub settings_cache_ttl: Duration,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            prices: std::collections::BTreeMap::new(),
+            breaker: BreakerConfig::default(),
+            platform_default: None,
+            settings_cache_ttl: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The platform's model provider (see `llm::platform`).

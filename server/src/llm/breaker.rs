@@ -7,6 +7,29 @@
 use super::LlmError;
 use crate::{cache::Cache, config::BreakerConfig, tenancy::TenantId};
 
+/// Every tenant's breakers: where they are kept and when they open.
+#[derive(Clone)]
+pub struct Breakers {
+    cache: Cache,
+    settings: BreakerConfig,
+}
+
+impl Breakers {
+    /// Breakers kept in `cache`, opening as `settings` say.
+    pub fn new(cache: Cache, settings: BreakerConfig) -> Self {
+        Self { cache, settings }
+    }
+
+    /// The breakers of `tenant`'s providers.
+    pub fn of(&self, tenant: TenantId) -> CircuitBreaker {
+        CircuitBreaker {
+            cache: self.cache.clone(),
+            tenant,
+            settings: self.settings,
+        }
+    }
+}
+
 /// One tenant's breakers.
 #[derive(Clone)]
 pub struct CircuitBreaker {
@@ -24,15 +47,6 @@ fn counts(err: &LlmError) -> bool {
 }
 
 impl CircuitBreaker {
-    /// Breakers of `tenant`, kept in `cache`, opening as `settings` say.
-    pub fn new(cache: Cache, tenant: TenantId, settings: BreakerConfig) -> Self {
-        Self {
-            cache,
-            tenant,
-            settings,
-        }
-    }
-
     /// Whether calls may go to `provider` now: `None` while its circuit is open, else
     /// whether its failures are being counted (pass it to [`Self::record`]).
     pub async fn allows(&self, provider: &str) -> Option<Failing> {

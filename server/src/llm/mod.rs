@@ -25,7 +25,7 @@ mod resolve;
 pub mod router;
 mod routes;
 
-pub use breaker::CircuitBreaker;
+pub use breaker::{Breakers, CircuitBreaker};
 pub use embeddings::{EmbeddingError, ProviderEmbeddings};
 pub use providers::{ProviderError, ProviderSettings, Providers};
 pub use resolve::{LOCAL_PROVIDER, ResolvedModel, Route};

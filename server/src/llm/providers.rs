@@ -15,6 +15,7 @@ use super::{
 use crate::{
     audit::{self, NewEvent},
     auth::{Principal, directory::is_role_name},
+    cache::SettingsChanges,
     config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
     inference::Registry,
@@ -141,11 +142,13 @@ pub struct Providers {
     pub(super) platform: Option<Arc<PlatformProvider>>,
     pub(super) entra_tokens: EntraTokens,
     pub(super) registry: Arc<Registry>,
+    pub(super) changes: Arc<SettingsChanges>,
 }
 
 impl Providers {
     /// Providers kept in `db`, credentials sealed with `sealer`, the platform's
-    /// `platform` provider when it has one, and the local models of `registry`.
+    /// `platform` provider when it has one, and the local models of `registry`; changes
+    /// of providers and aliases are announced through `changes`.
     ///
     /// # Errors
     /// [`ProviderError::Http`] when the HTTP client cannot be built.
@@ -154,6 +157,7 @@ impl Providers {
         sealer: Sealer,
         platform: Option<&PlatformProviderConfig>,
         registry: Arc<Registry>,
+        changes: Arc<SettingsChanges>,
     ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -167,6 +171,7 @@ impl Providers {
             platform: platform.map(|config| Arc::new(PlatformProvider::new(config))),
             entra_tokens: EntraTokens::default(),
             registry,
+            changes,
         })
     }
 
@@ -250,6 +255,7 @@ impl Providers {
         let event = NewEvent::by(principal, "provider.set", "provider", &saved.name, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(saved.into())
     }
 
@@ -301,6 +307,7 @@ impl Providers {
         let event = NewEvent::by(principal, "provider.delete", "provider", name, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(())
     }
 }

@@ -37,7 +37,9 @@ const MAX_LISTED_ALIASES: u32 = 100;
 /// The built-in provider of the server's own language models.
 pub const LOCAL_PROVIDER: &str = "local";
 
-/// The targets of a model reference, tried in order.
+/// The targets of a model reference, tried in order. Cheap to clone: the clients are
+/// shared.
+#[derive(Clone)]
 pub struct Route {
     /// Targets, first choice first.
     pub targets: Vec<ResolvedModel>,
@@ -48,6 +50,7 @@ pub struct Route {
 }
 
 /// A model ready to be asked.
+#[derive(Clone)]
 pub struct ResolvedModel {
     /// The provider's name.
     pub provider: String,
@@ -56,7 +59,7 @@ pub struct ResolvedModel {
     /// Whether prompts stay on the tenant's premises.
     pub on_premises: bool,
     /// The client.
-    pub client: Box<dyn ChatProvider>,
+    pub client: Arc<dyn ChatProvider>,
 }
 
 /// A provider found by name.
@@ -310,9 +313,9 @@ impl Providers {
     }
 
     /// A client speaking `endpoint`'s wire format.
-    fn client(&self, endpoint: Endpoint<'_>) -> Result<Box<dyn ChatProvider>, ProviderError> {
+    fn client(&self, endpoint: Endpoint<'_>) -> Result<Arc<dyn ChatProvider>, ProviderError> {
         Ok(match endpoint.kind {
-            "openai" | "openai_compatible" => Box::new(OpenAiChat::openai(
+            "openai" | "openai_compatible" => Arc::new(OpenAiChat::openai(
                 self.http.clone(),
                 endpoint.base,
                 endpoint.key,
@@ -332,7 +335,7 @@ impl Providers {
                     ),
                     None => (endpoint.key, None),
                 };
-                Box::new(OpenAiChat::azure(
+                Arc::new(OpenAiChat::azure(
                     self.http.clone(),
                     endpoint.base,
                     endpoint.api_version,
@@ -340,8 +343,8 @@ impl Providers {
                     entra,
                 ))
             }
-            "ollama" => Box::new(OllamaChat::new(self.http.clone(), endpoint.base)),
-            _ => Box::new(LocalChat::new(self.registry.clone())),
+            "ollama" => Arc::new(OllamaChat::new(self.http.clone(), endpoint.base)),
+            _ => Arc::new(LocalChat::new(self.registry.clone())),
         })
     }
 }

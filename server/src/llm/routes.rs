@@ -113,6 +113,7 @@ impl Providers {
         let event = NewEvent::by(principal, "route.set", "model_route", &route.alias, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(row.into())
     }
 
@@ -163,6 +164,7 @@ impl Providers {
         let event = NewEvent::by(principal, "route.delete", "model_route", alias, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.changes.changed(principal.tenant).await;
         Ok(())
     }
 }
