@@ -18,6 +18,7 @@ mod embeddings;
 mod error;
 mod models;
 mod prepared;
+mod queued_frames;
 mod request;
 mod response;
 mod sse;

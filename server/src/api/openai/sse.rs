@@ -4,22 +4,18 @@
 //! no choices. The stream's status ends the body as a trailers frame; the audit layer
 //! writes the call's event on it and only then sends `data: [DONE]`.
 
-use std::convert::Infallible;
-
 use axum::{
     body::{Body, Bytes},
     response::Response,
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body::Frame;
-use http_body_util::StreamBody;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 
 use super::{
     OpenAiState, RestError, error_event,
     prepared::{Prepared, rest_error},
+    queued_frames::{FrameQueue, QueuedFrames},
     response::{
         AnswerFunction, AnswerToolCall, ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts,
         finish_reason,
@@ -33,8 +29,6 @@ use crate::{
 
 /// Events buffered ahead of a slow client.
 const STREAM_BUFFER: usize = 32;
-
-type Frames = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
 
 /// What every event of one reply repeats.
 pub(super) struct Identity {
@@ -85,7 +79,7 @@ impl Identity {
 
 /// Sends relayed text as content events.
 struct EventSink<'a> {
-    frames: &'a Frames,
+    frames: &'a FrameQueue,
     identity: &'a Identity,
     usage_requested: bool,
 }
@@ -99,7 +93,7 @@ impl ReplySink for EventSink<'_> {
         let event = self
             .identity
             .event(delta, None, self.usage_requested.then_some(None));
-        self.frames.send(Ok(Frame::data(event))).await.is_ok()
+        self.frames.send(Frame::data(event)).await.is_ok()
     }
 
     async fn tool_call(&mut self, piece: ToolCallPiece) -> bool {
@@ -119,7 +113,7 @@ impl ReplySink for EventSink<'_> {
         let event = self
             .identity
             .event(delta, None, self.usage_requested.then_some(None));
-        self.frames.send(Ok(Frame::data(event))).await.is_ok()
+        self.frames.send(Frame::data(event)).await.is_ok()
     }
 
     async fn gone(&self) {
@@ -148,7 +142,7 @@ pub(super) async fn stream(
         ),
         Prepared::Stateless(_) => None,
     };
-    let (frames, events) = mpsc::channel(STREAM_BUFFER);
+    let (frames, body) = QueuedFrames::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         let code = produce(
             &state,
@@ -164,9 +158,9 @@ pub(super) async fn stream(
         .map_or(Code::Ok, |status| status.code());
         let mut trailers = HeaderMap::new();
         trailers.insert("grpc-status", HeaderValue::from(code as i32));
-        let _ = frames.send(Ok(Frame::trailers(trailers))).await;
+        let _ = frames.send(Frame::trailers(trailers)).await;
     });
-    let mut response = Response::new(Body::new(StreamBody::new(ReceiverStream::new(events))));
+    let mut response = Response::new(Body::new(body));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(
@@ -185,7 +179,7 @@ async fn produce(
     mut running: Option<crate::chat::Running>,
     identity: &Identity,
     include_usage: bool,
-    frames: &Frames,
+    frames: &FrameQueue,
 ) -> Result<(), Status> {
     let usage_field = include_usage.then_some(None);
     let opening = ChunkDelta {
@@ -194,7 +188,7 @@ async fn produce(
         tool_calls: Vec::new(),
     };
     let first = identity.event(opening, None, usage_field);
-    if frames.send(Ok(Frame::data(first))).await.is_err() {
+    if frames.send(Frame::data(first)).await.is_err() {
         return Err(Status::cancelled("the client went away"));
     }
     let mut sink = EventSink {
@@ -215,7 +209,7 @@ async fn produce(
         Ok(reply) => reply,
         Err(err) => {
             let status = rest_error(err).0;
-            let _ = frames.send(Ok(Frame::data(error_event(&status)))).await;
+            let _ = frames.send(Frame::data(error_event(&status))).await;
             return Err(status);
         }
     };
@@ -224,10 +218,10 @@ async fn produce(
         Some(finish_reason(reply.finish_reason)),
         usage_field,
     );
-    let _ = frames.send(Ok(Frame::data(last))).await;
+    let _ = frames.send(Frame::data(last)).await;
     if include_usage {
         let usage = identity.usage_event(reply.usage.into());
-        let _ = frames.send(Ok(Frame::data(usage))).await;
+        let _ = frames.send(Frame::data(usage)).await;
     }
     Ok(())
 }
