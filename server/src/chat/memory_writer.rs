@@ -107,7 +107,7 @@ impl MemoryWriter {
         let reply = complete(&turn.prompt).await?;
         let usage = self.accounting.usage_of(principal.user, &reply);
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::usage::record(&mut tx, principal.tenant, &usage).await?;
+        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(&usage)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok((reply, turn.prompt.phi))
     }

@@ -113,7 +113,7 @@ impl Titler {
         store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
             .await?;
         let usage = self.accounting.usage_of(principal.user, &reply);
-        store::usage::record(&mut tx, principal.tenant, &usage).await?;
+        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(&usage)).await?;
         let details = json!({ "model_used": reply.model_used, "user": principal.user });
         let event = NewEvent::by_system(
             JOB,

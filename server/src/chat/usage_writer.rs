@@ -2,16 +2,20 @@
 //!
 //! A stateless call (the OpenAI-compatible API without a conversation) stores nothing but
 //! its usage, and a transaction of its own would add a commit to every reply. Instead the
-//! call hands its usage event to this writer and goes on; the writer takes everything
-//! queued (up to [`MAX_BATCH`] events) and records it in one transaction per tenant. The
-//! queue is bounded: when it is full, calls wait for room. When every handle is gone (the
+//! call hands its usage event to this writer and goes on; the writer gathers what arrives
+//! within [`GATHER`] of the first event (up to [`MAX_BATCH`] events) and records it in one
+//! statement per tenant, so a steady stream of calls costs a few commits a second rather
+//! than one per call. Usage therefore shows in budgets and reports up to [`GATHER`] after
+//! the reply. The queue is bounded: when it is full, calls wait for room. When every handle is gone (the
 //! server stopping), the writer records what is left and ends; [`UsageWriterTask::finished`]
 //! waits for that. When a batch fails, each of its events is tried alone; an event that
 //! still fails (Postgres down) is logged and not counted.
 
 use std::collections::BTreeMap;
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use std::time::Duration;
+
+use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use crate::{
     store::{self, Database, StoreError, usage::UsageEvent},
@@ -20,6 +24,8 @@ use crate::{
 
 /// Most events recorded in one go.
 const MAX_BATCH: usize = 256;
+/// How long the writer gathers events after the first of a batch.
+const GATHER: Duration = Duration::from_millis(50);
 /// Events queued before callers wait.
 const QUEUE: usize = 4 * MAX_BATCH;
 
@@ -58,6 +64,15 @@ impl UsageWriter {
 async fn run(db: Database, mut queue: mpsc::Receiver<(TenantId, UsageEvent)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let until = Instant::now() + GATHER;
+        while batch.len() < MAX_BATCH {
+            let room = MAX_BATCH - batch.len();
+            match tokio::time::timeout_at(until, queue.recv_many(&mut batch, room)).await {
+                // The queue is closed (the server stopping), or the time is up.
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         let mut by_tenant: BTreeMap<TenantId, Vec<UsageEvent>> = BTreeMap::new();
         for (tenant, event) in batch.drain(..) {
             by_tenant.entry(tenant).or_default().push(event);
@@ -78,8 +93,6 @@ async fn run(db: Database, mut queue: mpsc::Receiver<(TenantId, UsageEvent)>) {
 
 async fn write(db: &Database, tenant: TenantId, events: &[UsageEvent]) -> Result<(), StoreError> {
     let mut tx = tenancy::begin(db, tenant).await?;
-    for event in events {
-        store::usage::record(&mut tx, tenant, event).await?;
-    }
+    store::usage::record(&mut tx, tenant, events).await?;
     tx.commit().await.map_err(StoreError::from)
 }

@@ -173,7 +173,7 @@ impl Conversations {
             store::conversations::insert_message(&mut tx, principal.tenant, &row).await?;
             added.push(row);
         }
-        store::usage::record(&mut tx, principal.tenant, turn.usage).await?;
+        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(turn.usage)).await?;
         if let Some(title) = turn.title {
             let sealed = keyring
                 .seal(

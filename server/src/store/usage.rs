@@ -26,29 +26,31 @@ pub struct UsageEvent {
     pub latency_ms: i32,
 }
 
-/// Records a model call.
+/// Records model calls of `tenant`, in one statement.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn record(
     conn: &mut PgConnection,
     tenant: TenantId,
-    event: &UsageEvent,
+    events: &[UsageEvent],
 ) -> Result<(), StoreError> {
+    let column = |f: fn(&UsageEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO usage_events
              (tenant_id, id, user_id, model, prompt_tokens, completion_tokens, cost_micros,
               latency_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::bigint[],
+                                  $6::bigint[], $7::bigint[], $8::integer[])",
     )
     .bind(tenant.0)
-    .bind(event.id)
-    .bind(event.user_id)
-    .bind(&event.model)
-    .bind(event.prompt_tokens)
-    .bind(event.completion_tokens)
-    .bind(event.cost_micros)
-    .bind(event.latency_ms)
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.user_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.model.as_str()).collect::<Vec<_>>())
+    .bind(column(|e| e.prompt_tokens))
+    .bind(column(|e| e.completion_tokens))
+    .bind(column(|e| e.cost_micros))
+    .bind(events.iter().map(|e| e.latency_ms).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
