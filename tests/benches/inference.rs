@@ -5,6 +5,8 @@
 //!   call, and for 32 concurrent single-text calls (the server batches them), over 256
 //!   texts of 8–128 tokens; sentence-transformers `encode` with batch 1, 8 and 32 on the
 //!   same texts with the same number of torch threads, checked to give the same vectors;
+//!   then the same for the bfloat16 variant `minilm-l6-bf16` against sentence-transformers
+//!   in bfloat16 (32 texts per call, and 32 concurrent callers);
 //! - SmolLM2-135M-Instruct tokens per second: through gRPC `Generate` (greedy, with the
 //!   key/value cache), and the same TorchScript step driven here with and without its
 //!   cache (the same tokens either way).
@@ -72,16 +74,21 @@ fn texts(tokenizer: &Path) -> (Vec<String>, Vec<usize>) {
     (texts, lengths)
 }
 
+/// The shipped embedding model and its bfloat16 variant.
+const FP32_MODEL: &str = "minilm-l6";
+const BF16_MODEL: &str = "minilm-l6-bf16";
+
 async fn embed(
     client: &mut ModelServiceClient<Channel>,
     key: &str,
+    model: &str,
     texts: &[String],
 ) -> Vec<Vec<f32>> {
     client
         .embed(authorized(
             key,
             EmbedRequest {
-                model: "minilm-l6".into(),
+                model: model.into(),
                 texts: texts.to_vec(),
             },
         ))
@@ -94,10 +101,11 @@ async fn embed(
         .collect()
 }
 
-/// Best embeddings/s of `RUNS` passes over `texts`, `batch` texts per call.
+/// Best embeddings/s of `RUNS` passes of `model` over `texts`, `batch` texts per call.
 async fn batched(
     client: &ModelServiceClient<Channel>,
     key: &str,
+    model: &str,
     texts: &[String],
     batch: usize,
 ) -> f64 {
@@ -105,15 +113,21 @@ async fn batched(
     for _ in 0..RUNS {
         let started = Instant::now();
         for chunk in texts.chunks(batch) {
-            embed(&mut client.clone(), key, chunk).await;
+            embed(&mut client.clone(), key, model, chunk).await;
         }
         best = best.max(texts.len() as f64 / started.elapsed().as_secs_f64());
     }
     best
 }
 
-/// Best embeddings/s of `RUNS` passes over `texts` by `CONCURRENCY` single-text callers.
-async fn concurrent(client: &ModelServiceClient<Channel>, key: &str, texts: &[String]) -> f64 {
+/// Best embeddings/s of `RUNS` passes of `model` over `texts` by `CONCURRENCY` single-text
+/// callers.
+async fn concurrent(
+    client: &ModelServiceClient<Channel>,
+    key: &str,
+    model: &'static str,
+    texts: &[String],
+) -> f64 {
     let mut best = 0f64;
     for _ in 0..RUNS {
         let started = Instant::now();
@@ -129,7 +143,7 @@ async fn concurrent(client: &ModelServiceClient<Channel>, key: &str, texts: &[St
                     .collect();
                 tokio::spawn(async move {
                     for text in mine {
-                        embed(&mut client, &key, &[text]).await;
+                        embed(&mut client, &key, model, &[text]).await;
                     }
                 })
             })
@@ -142,8 +156,9 @@ async fn concurrent(client: &ModelServiceClient<Channel>, key: &str, texts: &[St
     best
 }
 
-/// Runs the Python peer; returns its embeddings/s per batch size and its first vector.
-fn python_peer(texts: &[String]) -> serde_json::Value {
+/// Runs the Python peer (in bfloat16 with `bf16`) with batches of `batches` texts; returns
+/// its embeddings/s per batch size and its first vector.
+fn python_peer(texts: &[String], bf16: bool, batches: &[&str]) -> serde_json::Value {
     let python = std::env::var("CODEXCONTINUE_BENCH_PYTHON")
         .expect("CODEXCONTINUE_BENCH_PYTHON: the export venv's python (make bench sets it)");
     let file = temp_folder("bench").join("texts.txt");
@@ -153,7 +168,8 @@ fn python_peer(texts: &[String]) -> serde_json::Value {
         .arg(script)
         .arg(&file)
         .arg(THREADS.to_string())
-        .args(["1", "8", "32"])
+        .args(bf16.then_some("--bf16"))
+        .args(batches)
         .env("HF_HUB_OFFLINE", "1")
         .env("TRANSFORMERS_OFFLINE", "1")
         .output()
@@ -318,19 +334,28 @@ async fn main() {
     let client = ModelServiceClient::new(server.channel().await);
     let (texts, tokens) = texts(&models.join("minilm-l6/tokenizer.json"));
 
-    embed(&mut client.clone(), &key, &texts[..32]).await;
+    embed(&mut client.clone(), &key, FP32_MODEL, &texts[..32]).await;
+    embed(&mut client.clone(), &key, BF16_MODEL, &texts[..32]).await;
     let ours: Vec<f64> = {
         let mut rates = Vec::new();
         for batch in [1, 8, 32] {
-            rates.push(batched(&client, &key, &texts, batch).await);
+            rates.push(batched(&client, &key, FP32_MODEL, &texts, batch).await);
         }
         rates
     };
-    let dynamic = concurrent(&client, &key, &texts).await;
-    let our_first = embed(&mut client.clone(), &key, &texts[..1])
+    let dynamic = concurrent(&client, &key, FP32_MODEL, &texts).await;
+    let ours_bf16 = batched(&client, &key, BF16_MODEL, &texts, 32).await;
+    let dynamic_bf16 = concurrent(&client, &key, BF16_MODEL, &texts).await;
+    let our_first = embed(&mut client.clone(), &key, FP32_MODEL, &texts[..1])
         .await
         .remove(0);
-    let peer = python_peer(&texts);
+    let our_first_bf16 = embed(&mut client.clone(), &key, BF16_MODEL, &texts[..1])
+        .await
+        .remove(0);
+    let peer = python_peer(&texts, false, &["1", "8", "32"]);
+    let peer_bf16 = python_peer(&texts, true, &["32"])["32"]
+        .as_f64()
+        .expect("a rate");
     let peer_rate = |batch: &str| peer[batch].as_f64().expect("a rate");
     let peer_first: Vec<f64> = peer["vector"]
         .as_array()
@@ -340,6 +365,11 @@ async fn main() {
         .collect();
     let agreement = cosine(&our_first, &peer_first);
     assert!(agreement >= 0.9999, "vectors differ: cosine {agreement}");
+    let agreement_bf16 = cosine(&our_first_bf16, &peer_first);
+    assert!(
+        agreement_bf16 >= 0.999,
+        "bf16 vectors differ: cosine {agreement_bf16}"
+    );
     let best_peer = ["1", "8", "32"]
         .map(peer_rate)
         .into_iter()
@@ -366,7 +396,18 @@ async fn main() {
         "| 1, {CONCURRENCY} concurrent callers (dynamic batching) | {dynamic:.1} | best batch: {best_peer:.1} | {:.2}× |",
         dynamic / best_peer
     );
-    println!("\nvectors agree: cosine {agreement:.6} on the first text\n");
+    println!(
+        "| bf16 variant, 32 | {ours_bf16:.1} | bf16: {peer_bf16:.1} | {:.2}× |",
+        ours_bf16 / peer_bf16
+    );
+    println!(
+        "| bf16 variant, 1, {CONCURRENCY} concurrent callers | {dynamic_bf16:.1} | best batch: {best_peer:.1} (bf16 32: {peer_bf16:.1}) | {:.2}× ({:.2}×) |",
+        dynamic_bf16 / best_peer,
+        dynamic_bf16 / peer_bf16
+    );
+    println!(
+        "\nvectors agree with sentence-transformers (fp32): cosine {agreement:.6} (bf16 variant {agreement_bf16:.6}) on the first text\n"
+    );
 
     let cold = generate(&mut client.clone(), &key).await;
     let (rate, first, generated) = generate(&mut client.clone(), &key).await;

@@ -18,18 +18,15 @@ use codexcontinue_tests::{
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
 
-/// A models folder with the shipped embedding model and a copy whose manifest names
-/// another checksum.
+/// A models folder with the shipped embedding models, the classifier and a copy of
+/// `minilm-l6` whose manifest names another checksum.
 fn models_folder() -> PathBuf {
     let shipped = TestEnv::models_dir().join("minilm-l6");
     let dir = temp_folder("models");
     std::fs::create_dir_all(dir.join("broken")).unwrap();
-    symlink(&shipped, dir.join("minilm-l6")).unwrap();
-    symlink(
-        TestEnv::models_dir().join("domain-classifier"),
-        dir.join("domain-classifier"),
-    )
-    .unwrap();
+    for model in ["minilm-l6", "minilm-l6-bf16", "domain-classifier"] {
+        symlink(TestEnv::models_dir().join(model), dir.join(model)).unwrap();
+    }
     let manifest: Vec<String> = std::fs::read_to_string(shipped.join("manifest.toml"))
         .unwrap()
         .lines()
@@ -90,12 +87,17 @@ async fn embeddings_match_pytorch_and_concurrent_requests_are_batched() {
     let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["domain-classifier@1", "minilm-broken@1", "minilm-l6@1"]
+        [
+            "domain-classifier@1",
+            "minilm-broken@1",
+            "minilm-l6-bf16@1",
+            "minilm-l6@1"
+        ]
     );
     assert_eq!(listed[1].state(), ModelState::Failed);
     assert!(listed[1].error.contains("SHA-256"), "{}", listed[1].error);
-    assert_eq!(listed[2].state(), ModelState::Ready);
-    assert_eq!(listed[2].device(), Device::Cpu, "no GPU here");
+    assert_eq!(listed[3].state(), ModelState::Ready);
+    assert_eq!(listed[3].device(), Device::Cpu, "no GPU here");
     let got = models
         .get_model(authorized(
             &key,
@@ -144,6 +146,22 @@ async fn embeddings_match_pytorch_and_concurrent_requests_are_batched() {
             .collect();
         let similarity = cosine(&got.values, &want);
         assert!(similarity >= 0.9999, "sentence {n}: cosine {similarity}");
+    }
+
+    // The bfloat16 variant gives nearly the same vectors.
+    let bf16 = models
+        .embed(embed(&key, &sentences, "minilm-l6-bf16"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bf16.model, "minilm-l6-bf16@1");
+    for (n, (got, want)) in bf16.embeddings.iter().zip(&batched.embeddings).enumerate() {
+        let want: Vec<f64> = want.values.iter().map(|v| f64::from(*v)).collect();
+        let similarity = cosine(&got.values, &want);
+        assert!(
+            similarity >= 0.999,
+            "sentence {n}: bf16 cosine {similarity}"
+        );
     }
 
     // One request per sentence, all at once: the worker batches them, and each answer is
