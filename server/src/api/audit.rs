@@ -6,7 +6,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{from_timestamp, json_to_struct, principal, timestamp},
+    convert::{json_to_struct, principal, time_range, timestamp},
     error::ApiError,
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
@@ -79,7 +79,7 @@ fn event_filter(filter: Option<pb::AuditFilter>) -> Result<EventFilter, ApiError
     let Some(filter) = filter else {
         return Ok(EventFilter::default());
     };
-    let range = filter.time_range.unwrap_or_default();
+    let (from, until) = time_range("filter.time_range", filter.time_range.as_ref())?;
     let (actor_kind, actor_id) = match filter.actor.and_then(|a| a.kind) {
         Some(pb::actor::Kind::UserId(id)) => (Some("user"), Some(id)),
         Some(pb::actor::Kind::ApiKeyId(id)) => (Some("api_key"), Some(id)),
@@ -94,16 +94,8 @@ fn event_filter(filter: Option<pb::AuditFilter>) -> Result<EventFilter, ApiError
         Err(_) => return Err(ApiError::invalid("filter.outcome", "unknown outcome")),
     };
     Ok(EventFilter {
-        from: range
-            .start
-            .as_ref()
-            .map(|t| from_timestamp("filter.time_range.start", t))
-            .transpose()?,
-        until: range
-            .end
-            .as_ref()
-            .map(|t| from_timestamp("filter.time_range.end", t))
-            .transpose()?,
+        from,
+        until,
         actor_kind: actor_kind.map(str::to_owned),
         actor_id,
         action: non_empty(filter.action),

@@ -1,5 +1,7 @@
 //! Conversions between proto well-known types and domain types, and request context.
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 use tonic::Request;
 
@@ -19,12 +21,45 @@ pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
 /// # Errors
 /// `InvalidArgument` naming `field` when it is out of range.
 pub fn from_timestamp(
-    field: &'static str,
+    field: impl Into<Cow<'static, str>>,
     value: &prost_types::Timestamp,
 ) -> Result<OffsetDateTime, ApiError> {
     let nanos = i128::from(value.seconds) * 1_000_000_000 + i128::from(value.nanos);
     OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .map_err(|_| ApiError::invalid(field, "timestamp out of range"))
+}
+
+/// The bounds of the time range in `field` (e.g. `filter.time_range`): either may be
+/// open, and no range at all means all time.
+///
+/// # Errors
+/// `InvalidArgument` naming `<field>.start` or `<field>.end` when a bound is out of range,
+/// or `field` when the end is not after the start.
+pub fn time_range(
+    field: &str,
+    range: Option<&pb::TimeRange>,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), ApiError> {
+    let Some(range) = range else {
+        return Ok((None, None));
+    };
+    let bound = |part: &str, value: Option<&prost_types::Timestamp>| {
+        value
+            .map(|t| from_timestamp(format!("{field}.{part}"), t))
+            .transpose()
+    };
+    let (start, end) = (
+        bound("start", range.start.as_ref())?,
+        bound("end", range.end.as_ref())?,
+    );
+    if let (Some(start), Some(end)) = (start, end)
+        && end <= start
+    {
+        return Err(ApiError::invalid(
+            field.to_owned(),
+            "end must be after start",
+        ));
+    }
+    Ok((start, end))
 }
 
 /// The authenticated caller of a request (put there by the auth layer).
@@ -141,4 +176,48 @@ pub fn struct_to_json(value: prost_types::Struct) -> Result<serde_json::Value, S
 pub fn conversation_id(value: &str) -> Result<uuid::Uuid, super::ApiError> {
     uuid::Uuid::try_parse(value)
         .map_err(|_| super::ApiError::invalid("conversation_id", "must be a UUID"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp { seconds, nanos: 0 })
+    }
+
+    fn refused_field(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+        match result {
+            Err(ApiError::InvalidArgument { field, .. }) => field.into_owned(),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn time_ranges_may_be_open_but_not_inverted_or_out_of_range() {
+        assert_eq!(time_range("time_range", None).unwrap(), (None, None));
+        let open_end = pb::TimeRange {
+            start: at(10),
+            end: None,
+        };
+        let (start, end) = time_range("time_range", Some(&open_end)).unwrap();
+        assert_eq!((start.map(|t| t.unix_timestamp()), end), (Some(10), None));
+
+        let inverted = pb::TimeRange {
+            start: at(20),
+            end: at(10),
+        };
+        assert_eq!(
+            refused_field(time_range("filter.time_range", Some(&inverted))),
+            "filter.time_range"
+        );
+        let beyond = pb::TimeRange {
+            start: None,
+            end: at(i64::MAX),
+        };
+        assert_eq!(
+            refused_field(time_range("time_range", Some(&beyond))),
+            "time_range.end"
+        );
+    }
 }

@@ -45,7 +45,8 @@ impl ModelKind {
     }
 }
 
-/// Numeric precision of the weights on a GPU (the CPU always runs fp32).
+/// Numeric precision the weights are converted to on a GPU; on the CPU they stay as the
+/// file holds them (fp32, or bfloat16 for an export such as `minilm-l6-bf16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::ApiError;
 use crate::{
-    api::{convert::from_timestamp, pagination::PageRequest},
+    api::{convert::time_range, pagination::PageRequest},
     chat::{Budget, BudgetPeriod},
     pb::v1 as pb,
     store::usage::ReportRow,
@@ -74,7 +74,7 @@ pub(super) struct ReportQuery {
 
 /// Checks a `GetUsageReport` request.
 pub(super) fn report_query(request: pb::GetUsageReportRequest) -> Result<ReportQuery, ApiError> {
-    let range = request.time_range.unwrap_or_default();
+    let (from, until) = time_range("time_range", request.time_range.as_ref())?;
     let page = PageRequest::parse(request.page_size, "")?;
     let skip = if request.page_token.is_empty() {
         0
@@ -85,16 +85,8 @@ pub(super) fn report_query(request: pb::GetUsageReportRequest) -> Result<ReportQ
             .map_err(|_| ApiError::invalid("page_token", "not a token from a previous response"))?
     };
     Ok(ReportQuery {
-        from: range
-            .start
-            .as_ref()
-            .map(|t| from_timestamp("time_range.start", t))
-            .transpose()?,
-        until: range
-            .end
-            .as_ref()
-            .map(|t| from_timestamp("time_range.end", t))
-            .transpose()?,
+        from,
+        until,
         user: if request.user_id.is_empty() {
             None
         } else {

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::super::{
-    convert::{from_timestamp, timestamp},
+    convert::{time_range, timestamp},
     error::ApiError,
 };
 use crate::{
@@ -111,7 +111,7 @@ impl TryFrom<pb::RecallRequest> for RecallQuery {
     type Error = ApiError;
 
     fn try_from(request: pb::RecallRequest) -> Result<Self, ApiError> {
-        let range = request.time_range.unwrap_or_default();
+        let (since, until) = time_range("time_range", request.time_range.as_ref())?;
         let top_k = u32::try_from(request.top_k)
             .map_err(|_| ApiError::invalid("top_k", "must not be negative"))?;
         Ok(Self {
@@ -119,16 +119,8 @@ impl TryFrom<pb::RecallRequest> for RecallQuery {
             filter: MemoryFilter {
                 kinds: kinds("kinds", &request.kinds)?,
                 conversation: optional_id("conversation_id", &request.conversation_id)?,
-                since: range
-                    .start
-                    .as_ref()
-                    .map(|t| from_timestamp("time_range.start", t))
-                    .transpose()?,
-                until: range
-                    .end
-                    .as_ref()
-                    .map(|t| from_timestamp("time_range.end", t))
-                    .transpose()?,
+                since,
+                until,
             },
             top_k,
             min_score: request.min_score,
