@@ -13,7 +13,7 @@ use codexcontinue_tests::{
     TestEnv, TestServer,
     grpc::{authorized, bad_field},
     metrics,
-    models::{model_server, save_affine_model, temp_folder},
+    models::{model_server, save_affine_model, save_integer_model, temp_folder},
 };
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
@@ -462,18 +462,27 @@ async fn platform_operators_unload_and_load_models_at_run_time() {
 async fn generic_torchscript_models_take_and_give_named_tensors() {
     use codexcontinue::pb::v1::{PredictRequest, Tensor as PbTensor};
 
-    // A model of our own: x·W + b.
+    // Models of our own: x·W + b on floats, and 2·ids + 1 on integers.
     let dir = temp_folder("models");
-    std::fs::create_dir_all(dir.join("affine")).unwrap();
-    let sha256 = save_affine_model(&dir.join("affine/model.pt"));
-    std::fs::write(
-        dir.join("affine/manifest.toml"),
-        format!(
-            "name = \"affine\"\nversion = \"1\"\nkind = \"torchscript\"\nfile = \"model.pt\"\n\
-             sha256 = \"{sha256}\"\ninputs = [\"x\", \"b\"]\n"
+    for (name, save, inputs) in [
+        (
+            "affine",
+            save_affine_model as fn(&std::path::Path) -> String,
+            "[\"x\", \"b\"]",
         ),
-    )
-    .unwrap();
+        ("odd", save_integer_model, "[\"ids\"]"),
+    ] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        let sha256 = save(&dir.join(name).join("model.pt"));
+        std::fs::write(
+            dir.join(name).join("manifest.toml"),
+            format!(
+                "name = \"{name}\"\nversion = \"1\"\nkind = \"torchscript\"\nfile = \"model.pt\"\n\
+                 sha256 = \"{sha256}\"\ninputs = {inputs}\n"
+            ),
+        )
+        .unwrap();
+    }
     let (server, mut models) = serve(Some(dir)).await;
     let key = server.owner_key.clone();
     let floats = |shape: &[i64], values: &[f32]| PbTensor {
@@ -481,16 +490,17 @@ async fn generic_torchscript_models_take_and_give_named_tensors() {
         float_values: values.to_vec(),
         int_values: Vec::new(),
     };
-    let predict = |inputs: Vec<(&str, PbTensor)>| {
+    let predict_with = |model: &str, inputs: Vec<(&str, PbTensor)>| {
         authorized(
             &key,
             PredictRequest {
-                model: "affine".into(),
+                model: model.into(),
                 inputs: inputs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             },
         )
     };
 
+    let predict = |inputs| predict_with("affine", inputs);
     let answer = models
         .predict(predict(vec![
             ("x", floats(&[1, 3], &[1., 1., 1.])),
@@ -502,6 +512,22 @@ async fn generic_torchscript_models_take_and_give_named_tensors() {
     assert_eq!(answer.model, "affine@1");
     assert_eq!(answer.outputs["output"].shape, [1, 2]);
     assert_eq!(answer.outputs["output"].float_values, [9.5, 11.5]);
+
+    // Integers in, integers out.
+    let ids = PbTensor {
+        shape: vec![2, 2],
+        float_values: Vec::new(),
+        int_values: vec![0, 1, 20, -3],
+    };
+    let odd = models
+        .predict(predict_with("odd", vec![("ids", ids)]))
+        .await
+        .unwrap()
+        .into_inner();
+    let output = &odd.outputs["output"];
+    assert_eq!(output.shape, [2, 2]);
+    assert_eq!(output.int_values, [1, 3, 41, -5]);
+    assert!(output.float_values.is_empty());
 
     let field = |status: tonic::Status| bad_field(&status);
     let missing = models

@@ -56,6 +56,20 @@ pub fn save_affine_model(file: &Path) -> String {
     sha256_of(file)
 }
 
+/// Saves a model whose `forward(ids)` is `2·ids + 1` on 64-bit integers to `file`;
+/// returns its SHA-256.
+///
+/// # Panics
+/// When libtorch cannot trace or save it.
+pub fn save_integer_model(file: &Path) -> String {
+    let example = [Tensor::zeros([1, 2], (Kind::Int64, tch::Device::Cpu))];
+    let module =
+        CModule::create_by_tracing("Odd", "forward", &example, &mut |xs| vec![&xs[0] * 2 + 1])
+            .expect("trace the model");
+    module.save(file).expect("save the model");
+    sha256_of(file)
+}
+
 /// Settings that serve only the shipped embedding model (`minilm-l6`, from
 /// `make models`): what memory needs, without the cost of loading the others.
 ///

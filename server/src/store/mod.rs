@@ -32,6 +32,9 @@ use sqlx::{
 
 use crate::config::{DatabaseConfig, mask_url};
 
+/// How long a pooled connection may sit idle before it is pinged on its way out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
@@ -253,6 +256,18 @@ async fn open_pool(
         .max_connections(config.max_connections)
         .acquire_timeout(config.connect_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
+        // A connection in steady use is handed out as it is: pinging it first would add a
+        // round trip to every transaction. One that sat idle (Postgres may have restarted
+        // meanwhile) is pinged, and replaced if it does not answer.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|err| unreachable(describe_connect_error(&err)))
