@@ -6,12 +6,16 @@ use codexcontinue::pb::v1::{
     CreateConversationRequest, MemoryKind, PhiPolicy, Profile, RememberRequest, SetProfileRequest,
     SetWorkingStateRequest, forget_request::Target,
 };
-use codexcontinue_tests::grpc::authorized;
+use codexcontinue_tests::{eventually, grpc::authorized, metrics, models::embedding_model_env};
 use redis::AsyncCommands;
 
 use crate::memory_fixture::{
     content, forget, listed, memory_server, recalled, remember, wait_for_memories,
 };
+
+const INDEXED: &str = r#"jobs_total{kind="index_messages",outcome="done"}"#;
+const FACTS_KEPT: &str = r#"jobs_total{kind="extract_facts",outcome="done"}"#;
+const FACTS_SKIPPED: &str = r#"jobs_total{kind="extract_facts",outcome="skipped"}"#;
 
 #[tokio::test]
 async fn chat_turns_become_memories_and_forgetting_a_conversation_leaves_nothing() {
@@ -97,6 +101,61 @@ async fn chat_turns_become_memories_and_forgetting_a_conversation_leaves_nothing
         .await
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test]
+async fn jobs_queued_before_the_user_forgot_keep_nothing_of_that_turn() {
+    let facts = (
+        "CODEXCONTINUE_MEMORY__EXTRACT_MODEL".to_owned(),
+        "cloud/echo-1".to_owned(),
+    );
+    // This replica queues jobs (indexing, facts) but runs none.
+    let (mut t, mut memory) = memory_server(vec![facts.clone()]).await;
+    let owner = t.server.owner_key.clone();
+    let conversation = t.conversation("cloud/echo-1").await;
+    t.send(&conversation, "Our staging database is heron-staging", "")
+        .await
+        .unwrap();
+    memory
+        .forget(forget(&owner, Target::Everything(true)))
+        .await
+        .unwrap();
+
+    // Another replica runs the turn's jobs after the forget: they keep nothing.
+    let mut env = embedding_model_env();
+    env.push(("CODEXCONTINUE_JOBS__WORKERS".to_owned(), "1".to_owned()));
+    env.push(facts);
+    let worker = t.server.replica_with(env).await;
+    let jobs = |expected: [(&'static str, u64); 3]| {
+        let worker = &worker;
+        async move {
+            let scraped = metrics::scrape(worker).await;
+            expected
+                .iter()
+                .all(|(series, n)| metrics::value(&scraped, series) == *n)
+                .then_some(())
+        }
+    };
+    eventually("the jobs of the forgotten turn", || {
+        jobs([(INDEXED, 1), (FACTS_SKIPPED, 1), (FACTS_KEPT, 0)])
+    })
+    .await;
+    assert!(listed(&mut memory, &owner).await.is_empty());
+
+    // What is said after the forget is kept as usual.
+    t.send(&conversation, "I prefer release trains on Thursdays", "")
+        .await
+        .unwrap();
+    eventually("the jobs of the new turn", || {
+        jobs([(INDEXED, 2), (FACTS_SKIPPED, 1), (FACTS_KEPT, 1)])
+    })
+    .await;
+    let kept = wait_for_memories(&memory, &owner, &[], 3).await;
+    assert_eq!(kept.len(), 3, "the new turn's two messages and its fact");
+    assert!(
+        kept.iter().all(|m| !m.content.contains("heron")),
+        "{kept:?}"
+    );
 }
 
 #[tokio::test]

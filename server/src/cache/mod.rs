@@ -5,6 +5,7 @@
 //! from the configuration and lets several deployments or test runs share one Redis.
 
 mod breaker;
+mod forgets;
 mod generations;
 mod idempotency;
 pub mod jobs;

@@ -23,7 +23,7 @@ use crate::{
     audit::{self, NewEvent},
     auth::Principal,
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
-    memory::{LongTermMemory, MemoryItem, MemoryKind},
+    memory::{LongTermMemory, MemoryItem, MemoryKind, said_before},
     store::{self, Database, StoreError},
     tenancy,
 };
@@ -205,6 +205,13 @@ impl MemoryWriter {
             let texts = written.items.iter().map(|(text, _)| text.clone()).collect();
             self.memory.embed(texts).await?
         };
+        let forgotten = self
+            .memory
+            .forgotten_at(principal.tenant, principal.user, conversation)
+            .await?;
+        if said_before(written.source, forgotten) {
+            return Ok(Handled::Skipped("the user forgot the conversation since"));
+        }
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let kind = written.kind.as_str();
         if store::memories::has_from(&mut tx, principal.user, written.source, kind).await? {

@@ -8,7 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{LongTermMemory, MemoryError, MemoryItem, MemoryKind, chunks::chunks};
+use super::{LongTermMemory, MemoryError, MemoryItem, MemoryKind, chunks::chunks, said_before};
 use crate::{
     audit::{self, NewEvent},
     crypto::{MESSAGE_CONTENTS, Sealer},
@@ -61,9 +61,14 @@ impl MessageIndexer {
         }
         let texts = chunks.iter().map(|c| c.text.clone()).collect();
         let embeddings = self.memory.embed(texts).await?;
+        // Read last: the user may have forgotten the conversation while this job waited.
+        let forgotten = self.memory.forgotten_at(tenant, user, conversation).await?;
         let mut tx = tenancy::begin(&self.db, tenant).await?;
         let mut stored = 0;
         for (chunk, embedding) in chunks.into_iter().zip(embeddings) {
+            if said_before(chunk.message, forgotten) {
+                continue;
+            }
             let item = MemoryItem {
                 // Dated by the message, so memories list in the order they were said.
                 id: id_at(chunk.created_at),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use pgvector::Vector;
 use serde_json::json;
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{MemoryError, MemoryItem, MemoryKind, keywords::KeywordKey, ranking::Ranking};
@@ -226,12 +227,41 @@ impl LongTermMemory {
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        // Jobs still queued for the turns said so far must not write their memories again.
+        match what {
+            Deletion::Memory(_) => {}
+            Deletion::Conversation(id) => {
+                self.cache
+                    .mark_forgotten(principal.tenant, principal.user, Some(id))
+                    .await?;
+            }
+            Deletion::Everything => {
+                self.cache
+                    .mark_forgotten(principal.tenant, principal.user, None)
+                    .await?;
+            }
+        }
         for conversation in conversations {
             self.cache
                 .drop_working_state(principal.tenant, conversation)
                 .await?;
         }
         Ok(deleted)
+    }
+
+    /// When `user` last forgot the memories of `conversation` (by forgetting it or
+    /// everything), if they did: jobs keep nothing of what was said before
+    /// ([`super::said_before`]).
+    ///
+    /// # Errors
+    /// [`MemoryError::Cache`] when Redis fails.
+    pub(crate) async fn forgotten_at(
+        &self,
+        tenant: TenantId,
+        user: Uuid,
+        conversation: Uuid,
+    ) -> Result<Option<OffsetDateTime>, MemoryError> {
+        Ok(self.cache.forgotten_at(tenant, user, conversation).await?)
     }
 
     /// Records that the caller is exporting their memories of `kinds` (all when empty),

@@ -25,6 +25,23 @@ pub use working::{WorkingMemory, WorkingState};
 
 use crate::inference::InferenceError;
 
+/// Whether message `message` (a UUIDv7, dated when it was said) was said before
+/// `forgotten`, the last time its memories were forgotten (see
+/// [`LongTermMemory::forgotten_at`]): jobs then keep nothing of it. A message id without a
+/// date counts as said before.
+pub(crate) fn said_before(message: Uuid, forgotten: Option<OffsetDateTime>) -> bool {
+    let Some(forgotten) = forgotten else {
+        return false;
+    };
+    message
+        .get_timestamp()
+        .map(|at| {
+            let (seconds, nanos) = at.to_unix();
+            i128::from(seconds) * 1_000_000_000 + i128::from(nanos)
+        })
+        .is_none_or(|said| said <= forgotten.unix_timestamp_nanos())
+}
+
 /// What a memory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemoryKind {
@@ -158,5 +175,31 @@ impl From<InferenceError> for MemoryError {
             | InferenceError::WrongKind { .. } => MemoryError::NoEmbeddings(err.to_string()),
             other => MemoryError::Embedding(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said_at(at: OffsetDateTime) -> Uuid {
+        let nanos = at.unix_timestamp_nanos();
+        let seconds = u64::try_from(nanos / 1_000_000_000).unwrap();
+        let subsec = u32::try_from(nanos % 1_000_000_000).unwrap();
+        Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, subsec))
+    }
+
+    #[test]
+    fn only_what_was_said_before_the_forget_is_forgotten() {
+        let forgot = OffsetDateTime::now_utc();
+        let before = said_at(forgot - time::Duration::seconds(1));
+        let after = said_at(forgot + time::Duration::seconds(1));
+        assert!(!said_before(before, None), "nothing forgotten");
+        assert!(said_before(before, Some(forgot)));
+        assert!(!said_before(after, Some(forgot)));
+        assert!(
+            said_before(Uuid::nil(), Some(forgot)),
+            "an undated id counts as before"
+        );
     }
 }
