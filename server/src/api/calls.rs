@@ -7,6 +7,8 @@
 //! one table (`auth::permissions`) decides for both, and it is audited under its own
 //! name. Only the way a refusal or an outcome travels differs, and that is decided here.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use http::{HeaderMap, Method, Response};
 use http_body::Frame;
@@ -62,23 +64,48 @@ fn rest_routes() -> [RestRoute; 4] {
 
 /// What a request calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call<'a> {
+pub struct Call {
     /// Its wire format.
     pub protocol: Protocol,
-    /// The gRPC (service, method) whose access rule applies; `None` for an unknown route.
-    pub twin: Option<(&'a str, &'a str)>,
     /// Its name in the audit trail: the gRPC path, or the REST route as registered
     /// (`/v1/models/{id}`), or the path asked for when it is no route.
     pub action: String,
+    twin: Twin,
+}
+
+/// Where a call's gRPC twin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Twin {
+    /// An unknown route.
+    None,
+    /// A REST route's.
+    Route(&'static str, &'static str),
+    /// A gRPC call is its own: the action, `/service/method`, cut after the service.
+    Path(usize),
+}
+
+impl Call {
+    /// The gRPC (service, method) whose access rule applies; `None` for an unknown route.
+    pub fn twin(&self) -> Option<(&str, &str)> {
+        match self.twin {
+            Twin::None => None,
+            Twin::Route(service, method) => Some((service, method)),
+            Twin::Path(cut) => Some((&self.action[1..cut], &self.action[cut + 1..])),
+        }
+    }
 }
 
 /// Identifies the call a request with `method` to `path` makes.
-pub fn identify<'a>(method: &Method, path: &'a str) -> Call<'a> {
+pub fn identify(method: &Method, path: &str) -> Call {
     if !path.starts_with("/v1/") {
+        let cut = path
+            .strip_prefix('/')
+            .and_then(|rest| rest.find('/'))
+            .map_or(Twin::None, |slash| Twin::Path(slash + 1));
         return Call {
             protocol: Protocol::Grpc,
-            twin: path.strip_prefix('/').and_then(|p| p.split_once('/')),
             action: path.to_owned(),
+            twin: cut,
         };
     }
     let route = rest_routes().into_iter().find(|route| {
@@ -91,15 +118,26 @@ pub fn identify<'a>(method: &Method, path: &'a str) -> Call<'a> {
     match route {
         Some(route) => Call {
             protocol: Protocol::OpenAi,
-            twin: Some(route.twin),
             action: route.path.replace('*', "{id}"),
+            twin: Twin::Route(route.twin.0, route.twin.1),
         },
         None => Call {
             protocol: Protocol::OpenAi,
-            twin: None,
             action: format!("{method} {}", path.chars().take(200).collect::<String>()),
+            twin: Twin::None,
         },
     }
+}
+
+/// The call `request` makes: identified by the first layer that asks, which leaves it in
+/// the request's extensions for the layers inside.
+pub fn of<B>(request: &mut http::Request<B>) -> Arc<Call> {
+    if let Some(call) = request.extensions().get::<Arc<Call>>() {
+        return call.clone();
+    }
+    let call = Arc::new(identify(request.method(), request.uri().path()));
+    request.extensions_mut().insert(call.clone());
+    call
 }
 
 /// The status of a call answered in another format than gRPC, for the layers outside it
@@ -155,18 +193,19 @@ mod tests {
     fn rest_routes_take_their_twins_rule_and_grpc_paths_their_own() {
         let chat = identify(&Method::POST, "/v1/chat/completions");
         assert_eq!(chat.protocol, Protocol::OpenAi);
-        assert_eq!(chat.twin, Some((CHAT_SERVICE, "SendMessage")));
+        assert_eq!(chat.twin(), Some((CHAT_SERVICE, "SendMessage")));
         assert_eq!(chat.action, "/v1/chat/completions");
         let model = identify(&Method::GET, "/v1/models/local/smollm2");
-        assert_eq!(model.twin, Some((MODEL_SERVICE, "GetModel")));
+        assert_eq!(model.twin(), Some((MODEL_SERVICE, "GetModel")));
         assert_eq!(model.action, "/v1/models/{id}");
-        assert_eq!(identify(&Method::GET, "/v1/models/").twin, None);
+        assert_eq!(identify(&Method::GET, "/v1/models/").twin(), None);
         let wrong_method = identify(&Method::GET, "/v1/chat/completions");
-        assert_eq!(wrong_method.twin, None);
+        assert_eq!(wrong_method.twin(), None);
         assert_eq!(wrong_method.action, "GET /v1/chat/completions");
         let grpc = identify(&Method::POST, "/codexcontinue.v1.ChatService/SendMessage");
         assert_eq!(grpc.protocol, Protocol::Grpc);
-        assert_eq!(grpc.twin, Some((CHAT_SERVICE, "SendMessage")));
+        assert_eq!(grpc.twin(), Some((CHAT_SERVICE, "SendMessage")));
+        assert_eq!(identify(&Method::POST, "/nothing").twin(), None);
     }
 
     #[test]

@@ -212,10 +212,8 @@ where
                 Ok(inner.call(request).await?.map(AuditedBody::passthrough))
             });
         }
-        let (protocol, action) = {
-            let call = calls::identify(request.method(), request.uri().path());
-            (call.protocol, call.action)
-        };
+        let call = calls::of(&mut request);
+        let (protocol, action) = (call.protocol, call.action.clone());
         let slot = AuditSlot::default();
         let origin = CallOrigin {
             request_id: header(request.headers(), &REQUEST_ID_HEADER),

@@ -124,8 +124,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
-            let call = calls::identify(request.method(), request.uri().path());
-            let permission = match call.twin.and_then(|(s, m)| permissions::access(s, m)) {
+            let call = calls::of(&mut request);
+            let permission = match call.twin().and_then(|(s, m)| permissions::access(s, m)) {
                 Some(Access::Public) => return inner.call(request).await,
                 Some(Access::Requires(permission)) => permission,
                 None => {

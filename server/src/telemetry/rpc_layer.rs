@@ -79,8 +79,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let observation = Observation::start(&self.layer, &request);
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let observation = Observation::start(&self.layer, &mut request);
         let span = observation
             .as_ref()
             .map_or_else(Span::none, |o| o.span.clone());
@@ -108,13 +108,13 @@ struct Observation {
 }
 
 impl Observation {
-    fn start<B>(layer: &RpcTelemetryLayer, request: &Request<B>) -> Option<Self> {
+    fn start<B>(layer: &RpcTelemetryLayer, request: &mut Request<B>) -> Option<Self> {
+        let call = calls::of(request);
         let path = request.uri().path();
-        let call = calls::identify(request.method(), path);
         let (service, method) = match call.protocol {
             Protocol::OpenAi => (
                 OPENAI_SERVICE,
-                if call.twin.is_some() {
+                if call.twin().is_some() {
                     call.action.as_str()
                 } else {
                     UNKNOWN
