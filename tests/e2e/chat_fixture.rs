@@ -4,8 +4,8 @@
 
 use codexcontinue::pb::v1::{
     CreateConversationRequest, GenerationOptions, ModelRoute, PhiPolicy, Provider, ProviderKind,
-    RouteTarget, SendMessageRequest, SetModelRouteRequest, SetProviderRequest, TenantSettings,
-    UpdateTenantRequest, admin_service_client::AdminServiceClient,
+    RouteTarget, SendMessageRequest, SendMessageResponse, SetModelRouteRequest, SetProviderRequest,
+    TenantSettings, UpdateTenantRequest, admin_service_client::AdminServiceClient,
     chat_service_client::ChatServiceClient,
 };
 use codexcontinue_tests::{TestServer, grpc::authorized, llm_upstream::LlmUpstream};
@@ -107,20 +107,7 @@ impl Chat {
     }
 
     pub async fn conversation(&mut self, model: &str) -> String {
-        self.chat
-            .create_conversation(authorized(
-                &self.server.owner_key,
-                CreateConversationRequest {
-                    model: model.into(),
-                    ..CreateConversationRequest::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .conversation
-            .unwrap()
-            .id
+        create_conversation(&mut self.chat, &self.server.owner_key, "", model).await
     }
 
     pub async fn send(
@@ -128,23 +115,63 @@ impl Chat {
         conversation: &str,
         content: &str,
         model: &str,
-    ) -> Result<codexcontinue::pb::v1::SendMessageResponse, tonic::Status> {
-        self.chat
-            .send_message(authorized(
-                &self.server.owner_key,
-                SendMessageRequest {
-                    conversation_id: conversation.into(),
-                    content: content.into(),
-                    options: Some(GenerationOptions {
-                        model: model.into(),
-                        ..GenerationOptions::default()
-                    }),
-                    idempotency_key: String::new(),
-                },
-            ))
-            .await
-            .map(tonic::Response::into_inner)
+    ) -> Result<SendMessageResponse, tonic::Status> {
+        send_message(
+            &mut self.chat,
+            &self.server.owner_key,
+            conversation,
+            content,
+            model,
+        )
+        .await
     }
+}
+
+/// Creates a conversation as `key` with `profile` and `model` (empty: the defaults); its id.
+pub async fn create_conversation(
+    chat: &mut ChatServiceClient<Channel>,
+    key: &str,
+    profile: &str,
+    model: &str,
+) -> String {
+    chat.create_conversation(authorized(
+        key,
+        CreateConversationRequest {
+            profile: profile.into(),
+            model: model.into(),
+            ..CreateConversationRequest::default()
+        },
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .conversation
+    .unwrap()
+    .id
+}
+
+/// Sends `content` in `conversation` as `key`, asking `model` (empty: the conversation's).
+pub async fn send_message(
+    chat: &mut ChatServiceClient<Channel>,
+    key: &str,
+    conversation: &str,
+    content: &str,
+    model: &str,
+) -> Result<SendMessageResponse, tonic::Status> {
+    chat.send_message(authorized(
+        key,
+        SendMessageRequest {
+            conversation_id: conversation.into(),
+            content: content.into(),
+            options: Some(GenerationOptions {
+                model: model.into(),
+                ..GenerationOptions::default()
+            }),
+            idempotency_key: String::new(),
+        },
+    ))
+    .await
+    .map(tonic::Response::into_inner)
 }
 
 /// (provider, model).

@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use codexcontinue::pb::v1::{
-    Budget, BudgetPeriod, CreateConversationRequest, GenerationOptions, PhiPolicy, Profile,
-    SendMessageRequest, SetBudgetRequest, SetProfileRequest,
+    Budget, BudgetPeriod, PhiPolicy, Profile, SetBudgetRequest, SetProfileRequest,
     chat_service_client::ChatServiceClient,
 };
 use codexcontinue_tests::grpc::authorized;
 use tonic::{Code, transport::Channel};
 
-use super::chat_fixture::{set_provider, set_route, setup_with};
+use super::chat_fixture::{create_conversation, send_message, set_provider, set_route, setup_with};
 
 /// Long enough that only an announcement can make a replica read the settings again.
 const CACHE_TTL: &str = "1h";
@@ -26,21 +25,7 @@ struct Replica {
 
 impl Replica {
     async fn conversation(&mut self, profile: &str, model: &str) -> String {
-        self.chat
-            .create_conversation(authorized(
-                &self.key,
-                CreateConversationRequest {
-                    profile: profile.into(),
-                    model: model.into(),
-                    ..CreateConversationRequest::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .conversation
-            .unwrap()
-            .id
+        create_conversation(&mut self.chat, &self.key, profile, model).await
     }
 
     /// Sends `content` in `conversation` asking `model`: the model that answered, or the
@@ -51,22 +36,8 @@ impl Replica {
         content: &str,
         model: &str,
     ) -> Result<String, tonic::Status> {
-        let reply = self
-            .chat
-            .send_message(authorized(
-                &self.key,
-                SendMessageRequest {
-                    conversation_id: conversation.into(),
-                    content: content.into(),
-                    options: Some(GenerationOptions {
-                        model: model.into(),
-                        ..GenerationOptions::default()
-                    }),
-                    idempotency_key: String::new(),
-                },
-            ))
-            .await?;
-        Ok(reply.into_inner().reply.unwrap().model_used)
+        let reply = send_message(&mut self.chat, &self.key, conversation, content, model).await?;
+        Ok(reply.reply.unwrap().model_used)
     }
 
     /// Sends until `done` accepts the outcome; how long that took.

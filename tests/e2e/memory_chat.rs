@@ -3,12 +3,13 @@
 //! models writing facts and summaries.
 
 use codexcontinue::pb::v1::{
-    CreateConversationRequest, MemoryKind, PhiPolicy, Profile, RememberRequest, SetProfileRequest,
-    SetWorkingStateRequest, forget_request::Target,
+    MemoryKind, PhiPolicy, Profile, RememberRequest, SetProfileRequest, SetWorkingStateRequest,
+    forget_request::Target,
 };
 use codexcontinue_tests::{eventually, grpc::authorized, metrics, models::embedding_model_env};
 use redis::AsyncCommands;
 
+use crate::chat_fixture::create_conversation;
 use crate::memory_fixture::{
     content, forget, listed, memory_server, recalled, remember, wait_for_memories,
 };
@@ -249,21 +250,7 @@ async fn chat_turns_recall_what_is_remembered_and_say_which_memories_they_used()
         ))
         .await
         .unwrap();
-    let strict = t
-        .chat
-        .create_conversation(authorized(
-            &owner,
-            CreateConversationRequest {
-                profile: "strict".into(),
-                ..CreateConversationRequest::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .conversation
-        .unwrap()
-        .id;
+    let strict = create_conversation(&mut t.chat, &owner, "strict", "").await;
     let guarded = t
         .send(&strict, "What is our staging database called?", "")
         .await
