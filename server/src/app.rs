@@ -16,6 +16,7 @@ use crate::{
     auth::{
         credential_cache::CredentialCache,
         directory::Directory,
+        identity_providers::IdentityProviders,
         oidc::Sso,
         policy_adapter::PostgresPolicyAdapter,
         rbac::{Rbac, RbacError},
@@ -325,8 +326,17 @@ impl App {
             health_service,
             api::ApiContext {
                 db: db.clone(),
-                rbac,
-                directory: Directory::new(db.clone(), sessions.clone(), replica_sync.clone()),
+                rbac: rbac.clone(),
+                directory: Directory::new(
+                    db.clone(),
+                    sessions.clone(),
+                    replica_sync.clone(),
+                    rbac.clone(),
+                    config.auth.max_custom_policies,
+                ),
+                identity_providers: IdentityProviders::new(db.clone(), sealer.clone()),
+                min_retention_days: config.audit.min_retention_days,
+                max_keys_per_user: config.auth.max_keys_per_user,
                 replica_sync,
                 settings_changes,
                 credentials,

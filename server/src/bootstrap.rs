@@ -89,16 +89,16 @@ pub async fn bootstrap(
     for role in &roles {
         store::users::grant_role(&mut tx, tenant, admin_user, role).await?;
     }
-    let key = store::api_keys::insert(
-        &mut tx,
-        tenant,
-        admin_user,
-        "bootstrap",
-        &roles,
-        None,
-        &api_key,
-    )
-    .await?;
+    let row = store::api_keys::NewKeyRow {
+        id: api_key.id,
+        owner: admin_user,
+        parent: None,
+        name: "bootstrap",
+        prefix: &api_key.prefix,
+        roles: &roles,
+        expires_at: None,
+    };
+    let key = store::api_keys::insert(&mut tx, tenant, &row, &api_key.secret_sha256).await?;
     let details =
         serde_json::json!({ "admin_user": admin_user, "roles": roles, "api_key": key.id });
     let event = NewEvent::by_system("bootstrap", "tenant.bootstrap", "tenant", tenant, details);

@@ -254,7 +254,9 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             }
             telemetry::init_logging(&config.telemetry);
             if migrate {
-                report_migrations(&store::migrate(&config.database).await?);
+                report_migrations(
+                    &store::migrate(&config.database, config.audit.min_retention_days).await?,
+                );
             }
             let shutdown = termination_signal();
             let app = App::build(config).await?;
@@ -267,7 +269,9 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Migrate => {
-            report_migrations(&store::migrate(&config.database).await?);
+            report_migrations(
+                &store::migrate(&config.database, config.audit.min_retention_days).await?,
+            );
             Ok(())
         }
         Command::Bootstrap {

@@ -260,6 +260,16 @@ async fn the_retention_purge_keeps_the_chain_verifiable() {
         .execute(&mut owner)
         .await
         .unwrap();
+    assert_eq!(
+        retention.run_once().await.unwrap(),
+        0,
+        "the platform's floor (six years) still keeps them"
+    );
+    // The operator lowers the floor (what `migrate` does with audit.min_retention_days).
+    sqlx::query("UPDATE audit_retention_floor SET days = 30")
+        .execute(&mut owner)
+        .await
+        .unwrap();
     // Events 1..3 happened 40 days ago (their hashes stay as they were).
     tamper(
         &db,
@@ -306,4 +316,60 @@ async fn the_retention_purge_keeps_the_chain_verifiable() {
     tamper(&db, "DELETE FROM audit_events WHERE seq = 4").await;
     let broken = audit::verify(&database, &signer, tenant).await.unwrap();
     assert_eq!(broken.broken, Some((4, "missing event".into())));
+}
+
+#[tokio::test]
+async fn the_servers_role_cannot_purge_what_retention_keeps() {
+    let db = TestDatabase::migrated().await;
+    let database = database(&db).await;
+    let tenant = tenant_with_events(&db, &database, 5).await;
+    // As the server's own role: shorten the tenant's retention, append an event dated long
+    // ago, forge a retention checkpoint at it, and ask the purge to cut there.
+    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    sqlx::query("UPDATE tenants SET audit_retention_days = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_kind, action,
+                                   outcome, status_code, hash)
+         VALUES ($1, 6, $2, now() - interval '20 years', 'system', 'forged', 'success', 0,
+                 decode(repeat('00', 32), 'hex'))",
+    )
+    .bind(tenant.0)
+    .bind(Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (tenant_id, seq, hash, kind, signed_at, key_id, signature)
+         VALUES ($1, 6, decode(repeat('00', 32), 'hex'), 'retention', now(), 'forged',
+                 decode(repeat('00', 64), 'hex'))",
+    )
+    .bind(tenant.0)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let refused = sqlx::query_scalar::<_, i64>("SELECT codexcontinue_audit_purge(6)")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("within the retention period"),
+        "{refused}"
+    );
+    drop(tx);
+    // Nor can it read or move the platform's floor.
+    let mut app = db.app().await;
+    let denied = sqlx::query("UPDATE audit_retention_floor SET days = 1")
+        .execute(&mut app)
+        .await
+        .unwrap_err();
+    assert!(denied.to_string().contains("permission denied"), "{denied}");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE tenant_id = $1")
+        .bind(tenant.0)
+        .fetch_one(&mut db.owner().await)
+        .await
+        .unwrap();
+    assert_eq!(kept, 5, "nothing was deleted");
 }

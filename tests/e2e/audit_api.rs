@@ -314,7 +314,8 @@ async fn retention_is_read_by_auditors_and_changed_only_by_owners() {
         .into_inner()
         .retention_days;
     assert_eq!(days, 2192, "six years by default");
-    for bad in [0, -5, 36_526] {
+    // Below the platform's floor (audit.min_retention_days, six years by default) too.
+    for bad in [0, -5, 30, 2191, 36_526] {
         let refused = trail
             .set_retention_policy(authorized(
                 &server.owner_key,
@@ -338,7 +339,9 @@ async fn retention_is_read_by_auditors_and_changed_only_by_owners() {
     let denied = trail
         .set_retention_policy(authorized(
             &admin,
-            SetRetentionPolicyRequest { retention_days: 30 },
+            SetRetentionPolicyRequest {
+                retention_days: 3000,
+            },
         ))
         .await
         .unwrap_err();
@@ -347,19 +350,19 @@ async fn retention_is_read_by_auditors_and_changed_only_by_owners() {
         .set_retention_policy(authorized(
             &server.owner_key,
             SetRetentionPolicyRequest {
-                retention_days: 365,
+                retention_days: 3000,
             },
         ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(set.retention_days, 365);
+    assert_eq!(set.retention_days, 3000);
     let read = trail
         .get_retention_policy(authorized(&auditor, GetRetentionPolicyRequest {}))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(read.retention_days, 365);
+    assert_eq!(read.retention_days, 3000);
     let (details,): (serde_json::Value,) =
         sqlx::query_as("SELECT details FROM audit_events WHERE action = 'audit.retention.set'")
             .fetch_one(&mut server.db.owner().await)
@@ -367,7 +370,7 @@ async fn retention_is_read_by_auditors_and_changed_only_by_owners() {
             .unwrap();
     assert_eq!(
         details,
-        serde_json::json!({"from_days": 2192, "to_days": 365})
+        serde_json::json!({"from_days": 2192, "to_days": 3000})
     );
 }
 

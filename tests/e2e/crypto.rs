@@ -159,6 +159,7 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
                 identity_provider: Some(IdentityProvider {
                     issuer_url: "https://idp.acme.example".into(),
                     client_id: "codexcontinue".into(),
+                    allowed_email_domains: vec!["*".into()],
                     ..IdentityProvider::default()
                 }),
                 client_secret: "client-secret-1".into(),

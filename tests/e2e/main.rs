@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod admin_guards;
 mod audit;
 mod audit_api;
 mod bootstrap;
@@ -37,6 +38,7 @@ mod reflection;
 mod request_id;
 mod shutdown;
 mod sso;
+mod sso_hardening;
 mod tenant_models;
 mod tenants;
 mod third_party_client;

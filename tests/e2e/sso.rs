@@ -20,14 +20,16 @@ use tonic::{Code, transport::Channel};
 const CONSOLE: &str = "http://console.test/app";
 const NATIVE_REDIRECT: &str = "http://127.0.0.1:9/native";
 
-struct Setup {
-    server: TestServer,
-    provider: Option<OidcProvider>,
-    callback: String,
-    auth: AuthServiceClient<Channel>,
+pub(crate) struct Setup {
+    pub(crate) server: TestServer,
+    pub(crate) provider: Option<OidcProvider>,
+    pub(crate) callback: String,
+    pub(crate) auth: AuthServiceClient<Channel>,
+    /// The binding secret of the last login started (StartLogin's `login_binding`).
+    pub(crate) binding: String,
 }
 
-fn accounts() -> serde_json::Value {
+pub(crate) fn accounts() -> serde_json::Value {
     json!({
         "alice": {"email": "alice@acme.example", "name": "Alice", "groups": ["eng", "audit"]},
         "mallory": {"email": "mallory@evil.example", "name": "Mallory", "groups": ["eng"]},
@@ -37,7 +39,7 @@ fn accounts() -> serde_json::Value {
     })
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     setup_with_redis(None).await
 }
 
@@ -90,11 +92,13 @@ async fn setup_with_redis(redis_url: Option<String>) -> Setup {
         provider: Some(provider),
         callback,
         auth: AuthServiceClient::new(channel),
+        binding: String::new(),
     }
 }
 
-/// Runs the browser flow as `login`; returns the callback URL the provider redirected to.
-async fn browser_flow(setup: &mut Setup, login: &str) -> String {
+/// Runs the browser flow as `login`; returns the callback URL the provider redirected to
+/// (the login's binding secret is left in `setup.binding`).
+pub(crate) async fn browser_flow(setup: &mut Setup, login: &str) -> String {
     let start = setup
         .auth
         .start_login(StartLoginRequest {
@@ -106,11 +110,16 @@ async fn browser_flow(setup: &mut Setup, login: &str) -> String {
         .into_inner();
     assert!(start.authorization_url.contains("code_challenge="), "PKCE");
     assert!(start.authorization_url.contains("nonce="), "nonce");
+    assert!(
+        start.login_binding.starts_with("cc_bind_"),
+        "binding secret"
+    );
+    setup.binding = start.login_binding;
     browser_login(&start.authorization_url, login, &setup.callback).await
 }
 
 /// The whole browser login as `login`, through the console's code: a session token.
-async fn log_in(setup: &mut Setup, login: &str) -> String {
+pub(crate) async fn log_in(setup: &mut Setup, login: &str) -> String {
     let callback = browser_flow(setup, login).await;
     let location = open_callback(&callback).await.headers()["location"]
         .to_str()
@@ -119,7 +128,10 @@ async fn log_in(setup: &mut Setup, login: &str) -> String {
     let code = location.split("#code=").nth(1).unwrap().to_owned();
     setup
         .auth
-        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .exchange_login_code(ExchangeLoginCodeRequest {
+            code,
+            login_binding: setup.binding.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -128,7 +140,7 @@ async fn log_in(setup: &mut Setup, login: &str) -> String {
         .token
 }
 
-async fn open_callback(url: &str) -> reqwest::Response {
+pub(crate) async fn open_callback(url: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -171,7 +183,10 @@ async fn browser_login_maps_groups_to_roles_and_issues_a_session() {
 
     let exchanged = setup
         .auth
-        .exchange_login_code(ExchangeLoginCodeRequest { code: code.clone() })
+        .exchange_login_code(ExchangeLoginCodeRequest {
+            code: code.clone(),
+            login_binding: setup.binding.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -215,7 +230,10 @@ async fn browser_login_maps_groups_to_roles_and_issues_a_session() {
     // The code is single-use, and so is the login state.
     let reused = setup
         .auth
-        .exchange_login_code(ExchangeLoginCodeRequest { code })
+        .exchange_login_code(ExchangeLoginCodeRequest {
+            code,
+            login_binding: setup.binding.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(reused.code(), Code::Unauthenticated);
@@ -279,6 +297,7 @@ async fn native_login_completes_once_and_logout_everywhere_ends_all_sessions() {
         let request = CompleteLoginRequest {
             state: param("state"),
             code: param("code"),
+            login_binding: start.login_binding.clone(),
         };
         let done = setup
             .auth
@@ -368,6 +387,7 @@ async fn logins_are_refused_for_bad_tenant_state_provider_and_email() {
         .complete_login(CompleteLoginRequest {
             state: format!("cc_state_{}_{}", uuid::Uuid::nil().simple(), "0".repeat(64)),
             code: "whatever".into(),
+            login_binding: String::new(),
         })
         .await
         .unwrap_err();
@@ -467,6 +487,7 @@ async fn admins_cannot_hand_out_roles_above_their_own() {
                     identity_provider: Some(IdentityProvider {
                         issuer_url: "https://idp.acme.example".into(),
                         client_id: CLIENT_ID.into(),
+                        allowed_email_domains: vec!["acme.example".into()],
                         group_roles: [(
                             "anyone".to_owned(),
                             RoleList {

@@ -139,7 +139,10 @@ async fn ensure_template(admin: &mut PgConnection, env: &TestEnv, template: &str
         ))),
         ..DatabaseConfig::default()
     };
-    store::migrate(&config).await.expect("migrate the template");
+    let floor = codexcontinue::config::AuditConfig::default().min_retention_days;
+    store::migrate(&config, floor)
+        .await
+        .expect("migrate the template");
     exec(
         admin,
         &format!("ALTER DATABASE {building} RENAME TO {template}"),

@@ -24,12 +24,18 @@ use crate::{
 pub struct AuditApi {
     db: Database,
     signer: CheckpointSigner,
+    min_retention_days: i32,
 }
 
 impl AuditApi {
-    /// Serves events from `db`, checking checkpoints with `signer`.
-    pub fn new(db: Database, signer: CheckpointSigner) -> Self {
-        Self { db, signer }
+    /// Serves events from `db`, checking checkpoints with `signer`; no tenant keeps its
+    /// trail fewer than `min_retention_days` days.
+    pub fn new(db: Database, signer: CheckpointSigner, min_retention_days: i32) -> Self {
+        Self {
+            db,
+            signer,
+            min_retention_days,
+        }
     }
 }
 
@@ -283,10 +289,14 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::SetRetentionPolicyResponse>, Status> {
         let principal = principal(&request)?;
         let days = request.into_inner().retention_days;
-        if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        if !(self.min_retention_days..=MAX_RETENTION_DAYS).contains(&days) {
             return Err(ApiError::invalid(
                 "retention_days",
-                format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+                format!(
+                    "must be between {} (the platform's floor, audit.min_retention_days) and \
+                     {MAX_RETENTION_DAYS}",
+                    self.min_retention_days
+                ),
             )
             .into());
         }

@@ -43,17 +43,20 @@ pub struct AuthApi {
     sessions: Sessions,
     sso: Arc<Sso>,
     sync: Arc<ReplicaSync>,
+    max_keys_per_user: usize,
 }
 
 impl AuthApi {
     /// Serves with `db`, `sessions` and `sso`, deciding key management rights with `rbac`
-    /// and announcing revocations through `sync`.
+    /// and announcing revocations through `sync`; a user holds at most
+    /// `max_keys_per_user` working keys.
     pub fn new(
         db: Database,
         rbac: Arc<Rbac>,
         sessions: Sessions,
         sso: Arc<Sso>,
         sync: Arc<ReplicaSync>,
+        max_keys_per_user: usize,
     ) -> Self {
         Self {
             db,
@@ -61,6 +64,7 @@ impl AuthApi {
             sessions,
             sso,
             sync,
+            max_keys_per_user,
         }
     }
 }
@@ -71,6 +75,10 @@ impl From<KeyError> for ApiError {
             KeyError::Invalid { field, reason } => ApiError::invalid(field, reason),
             KeyError::RoleNotHeld(_) => ApiError::PermissionDenied(err.to_string()),
             KeyError::NotFound => ApiError::NotFound("API key"),
+            KeyError::TooMany(_) => ApiError::ResourceExhausted {
+                message: err.to_string(),
+                retry_after: None,
+            },
             KeyError::Internal(_) | KeyError::Randomness(_) => ApiError::Internal(err.to_string()),
         }
     }
@@ -93,7 +101,9 @@ impl From<LoginError> for ApiError {
             LoginError::BadState
             | LoginError::CodeRefused(_)
             | LoginError::InvalidIdToken(_)
-            | LoginError::BadLoginCode => ApiError::Unauthenticated(err.to_string()),
+            | LoginError::BadLoginCode
+            | LoginError::BadBinding => ApiError::Unauthenticated(err.to_string()),
+            LoginError::TenantNotActive => ApiError::PermissionDenied(err.to_string()),
             LoginError::Internal(_) => ApiError::Internal(err.to_string()),
         }
     }
@@ -187,6 +197,7 @@ impl AuthService for AuthApi {
             authorization_url: start.authorization_url,
             state: start.state,
             expire_time: Some(timestamp(start.expires_at)),
+            login_binding: start.binding,
         }))
     }
 
@@ -202,7 +213,7 @@ impl AuthService for AuthApi {
         let body = request.into_inner();
         let done = self
             .sso
-            .complete(&body.state, &body.code, origin)
+            .complete(&body.state, &body.code, Some(&body.login_binding), origin)
             .await
             .map_err(ApiError::from)?;
         let (session, principal) = Self::logged_in(done);
@@ -218,7 +229,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ExchangeLoginCodeResponse>, Status> {
         let token = self
             .sso
-            .exchange_login_code(&request.get_ref().code)
+            .exchange_login_code(&request.get_ref().code, &request.get_ref().login_binding)
             .await
             .map_err(ApiError::from)?;
         let principal = self
@@ -334,9 +345,15 @@ impl AuthService for AuthApi {
             expires_at,
         };
         let assign_any_role = self.rbac.allows(&principal, ASSIGN_ROLES).await;
-        let (record, key) = key_management::create(&self.db, &principal, assign_any_role, new)
-            .await
-            .map_err(ApiError::from)?;
+        let (record, key) = key_management::create(
+            &self.db,
+            &principal,
+            assign_any_role,
+            self.max_keys_per_user,
+            new,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Response::new(pb::CreateApiKeyResponse {
             api_key: Some(record.into()),
             secret: key.expose().to_owned(),

@@ -79,7 +79,7 @@ async fn callback(
             .unwrap_or_default(),
         user_agent: text(header::USER_AGENT.as_str()),
     };
-    let done = match state.sso.complete(&login_state, &code, origin).await {
+    let done = match state.sso.complete(&login_state, &code, None, origin).await {
         Ok(done) => done,
         Err(err) => {
             tracing::warn!(reason = %err, "login refused");
@@ -91,11 +91,7 @@ async fn callback(
             return refuse(status, &err.to_string());
         }
     };
-    let login_code = match state
-        .sso
-        .login_code(done.principal.tenant, &done.session.token)
-        .await
-    {
+    let login_code = match state.sso.login_code(&done).await {
         Ok(code) => code,
         Err(err) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     };

@@ -33,7 +33,8 @@ use crate::{
     audit::{AuditWriter, CheckpointSigner, layer::AuditLayer},
     auth::{
         AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
-        oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync, sessions::Sessions,
+        identity_providers::IdentityProviders, oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync,
+        sessions::Sessions,
     },
     cache::{Cache, SettingsChanges, rate_limit::RateLimiter},
     chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles},
@@ -89,6 +90,12 @@ pub struct ApiContext {
     pub signer: CheckpointSigner,
     /// Users, roles and custom policies.
     pub directory: Directory,
+    /// The tenants' identity providers.
+    pub identity_providers: IdentityProviders,
+    /// The platform's floor under tenants' audit retention (days).
+    pub min_retention_days: i32,
+    /// Most working API keys one user may hold.
+    pub max_keys_per_user: usize,
     /// Tells other replicas about access changes.
     pub replica_sync: Arc<ReplicaSync>,
     /// Tells other replicas about changes of tenants' chat settings.
@@ -157,12 +164,12 @@ pub fn routes(
                 context.sessions.clone(),
                 context.sso.clone(),
                 context.replica_sync.clone(),
+                context.max_keys_per_user,
             ),
         ))
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
             admin::AdminApi::new(
-                context.db.clone(),
-                context.sealer.clone(),
+                context.identity_providers,
                 context.directory,
                 Platform::new(
                     context.db.clone(),
@@ -184,7 +191,11 @@ pub fn routes(
             .max_decoding_message_size(models::MAX_MESSAGE_BYTES),
         )
         .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
-            audit::AuditApi::new(context.db.clone(), context.signer),
+            audit::AuditApi::new(
+                context.db.clone(),
+                context.signer,
+                context.min_retention_days,
+            ),
         ));
     let access = AuthLayer::new(
         Authenticator::new(context.db, context.sessions, context.credentials),

@@ -48,7 +48,7 @@ impl Authenticator {
         }
         let token = token.trim();
         if token.starts_with(SESSION_PREFIX) {
-            return self
+            let principal = self
                 .sessions
                 .authenticate(token)
                 .await
@@ -56,7 +56,13 @@ impl Authenticator {
                     tracing::error!(error = %err, "cannot look up session");
                     AuthError::Unavailable
                 })?
-                .ok_or(AuthError::Unknown);
+                .ok_or(AuthError::Unknown)?;
+            // A session issued just before its tenant was suspended (or a login racing
+            // the suspension) must not outlive it.
+            if !self.tenant_active(principal.tenant).await? {
+                return Err(AuthError::TenantSuspended);
+            }
+            return Ok(principal);
         }
         if !token.starts_with(KEY_PREFIX) {
             return Err(AuthError::Unknown);
@@ -101,5 +107,22 @@ impl Authenticator {
             roles: credential.roles,
             origin: CallOrigin::default(),
         })
+    }
+
+    /// Whether `tenant` is active (remembered briefly, forgotten on every replica when
+    /// its state changes).
+    async fn tenant_active(&self, tenant: TenantId) -> Result<bool, AuthError> {
+        if let Some(active) = self.keys.tenant_active(tenant) {
+            return Ok(active);
+        }
+        let active = store::tenants::get_any(&self.db, tenant)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "cannot look up tenant state");
+                AuthError::Unavailable
+            })?
+            .is_some_and(|record| record.state == "active");
+        self.keys.put_tenant_state(tenant, active);
+        Ok(active)
     }
 }

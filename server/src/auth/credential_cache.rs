@@ -1,10 +1,11 @@
-//! A replica's short-lived memory of verified API keys, so that a key's every call does not
-//! cost a Postgres round trip.
+//! A replica's short-lived memory of verified API keys and of whether tenants are active, so
+//! that a call does not cost a Postgres round trip to learn either.
 //!
-//! Entries live for `auth.credential_cache_ttl` at most. Anything that can make a key stop
-//! working (revocation, a user disabled or deleted, a tenant suspended or deleted) drops the
-//! tenant's entries on every replica through [`super::replica_sync`], so those changes still
-//! take effect at once; the TTL bounds staleness should an announcement be lost.
+//! Entries live for `auth.credential_cache_ttl` at most. Anything that can make a key or a
+//! session stop working (revocation, a user disabled or deleted, a tenant suspended or
+//! deleted) drops the tenant's entries on every replica through [`super::replica_sync`], so
+//! those changes still take effect at once; the TTL bounds staleness should an
+//! announcement be lost.
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct CredentialCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], (KeyCredential, Instant)>>,
+    /// Whether each tenant was active when last read (sessions carry no tenant state).
+    tenants: Mutex<HashMap<TenantId, (bool, Instant)>>,
 }
 
 impl CredentialCache {
@@ -29,6 +32,7 @@ impl CredentialCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,15 +57,45 @@ impl CredentialCache {
         entries.insert(digest, (credential, Instant::now()));
     }
 
-    /// Forgets every key of `tenant`.
+    /// Whether `tenant` was active when read within the TTL.
+    pub fn tenant_active(&self, tenant: TenantId) -> Option<bool> {
+        let tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        tenants
+            .get(&tenant)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(active, _)| *active)
+    }
+
+    /// Remembers whether `tenant` is active, as just read from Postgres.
+    pub fn put_tenant_state(&self, tenant: TenantId, active: bool) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if tenants.len() >= MAX_ENTRIES {
+            tenants.clear();
+        }
+        tenants.insert(tenant, (active, Instant::now()));
+    }
+
+    /// Forgets every key of `tenant`, and its state.
     pub fn forget_tenant(&self, tenant: TenantId) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.retain(|_, (credential, _)| credential.tenant_id != tenant.0);
+        drop(entries);
+        self.tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tenant);
     }
 
     /// Forgets everything (after a lost subscription).
     pub fn clear(&self) {
         self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.tenants
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();

@@ -1,8 +1,11 @@
 //! The tenant's users and who holds which role, as administrators manage them.
 //!
 //! Rules that keep a tenant governable: nobody grants or takes `platform-admin` through the
-//! API; only owners grant or take `owner` and `admin`; the last owner cannot lose the role
-//! or be disabled or deleted. Changes reach the user's live sessions at once.
+//! API; only owners grant or take `owner` and `admin`; only owners act on owners (roles,
+//! disabling, deleting, ending sessions); the last active owner cannot lose the role or be
+//! disabled or deleted, even by concurrent calls. Custom grants: nobody grants a permission
+//! they do not hold, and owner-only permissions never go to any other role. Changes reach
+//! the user's live sessions at once.
 
 use serde_json::json;
 use uuid::Uuid;
@@ -11,8 +14,10 @@ use std::sync::Arc;
 
 use super::{
     Principal,
+    permissions::{self, Permission},
+    rbac::Rbac,
     replica_sync::{ReplicaSync, SyncError},
-    roles::PLATFORM_ADMIN,
+    roles::{OWNER_ONLY, PLATFORM_ADMIN},
     sessions::{SessionError, Sessions},
 };
 use crate::{
@@ -36,9 +41,18 @@ pub enum DirectoryError {
     /// The caller may not give or take this role.
     #[error("you cannot grant or revoke the role {0:?}")]
     RoleNotAssignable(String),
-    /// The change would leave the tenant without an owner.
-    #[error("the tenant must keep at least one owner")]
+    /// The change would leave the tenant without an active owner.
+    #[error("the tenant must keep at least one active owner")]
     LastOwner,
+    /// Only owners may change or act on an owner's account.
+    #[error("only owners may act on an owner")]
+    OwnerTarget,
+    /// The caller may not grant a permission they do not hold, or one kept for owners.
+    #[error("{0}")]
+    PermissionNotGrantable(String),
+    /// The tenant has as many custom grants as it may.
+    #[error("the tenant has {0} custom grants, the most allowed; remove some first")]
+    TooManyPolicies(usize),
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -111,7 +125,17 @@ fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), Direct
     Ok(())
 }
 
-/// The user `user` of the transaction's tenant.
+/// The permissions of the API a policy's object and action (either may be `*`) grant.
+fn covered(policy: &RolePolicy) -> Vec<Permission> {
+    let part = |pattern: &str, name: &str| pattern == "*" || pattern == name;
+    let mut covered: Vec<Permission> = permissions::all_permissions()
+        .filter(|p| part(&policy.object, p.object) && part(&policy.action, p.action))
+        .collect();
+    covered.sort_by_key(|p| (p.object, p.action));
+    covered.dedup();
+    covered
+}
+
 /// Records a custom policy change in the transaction making it.
 async fn record_policy(
     tx: &mut sqlx::PgConnection,
@@ -125,10 +149,46 @@ async fn record_policy(
     Ok(())
 }
 
+/// `user` as `principal` may see them: the subject at the identity provider only for owners
+/// (with it, and a provider of their choosing, one could sign in as that user).
+fn shown_to(principal: &Principal, mut user: UserRecord) -> UserRecord {
+    if !principal.has_role(OWNER) {
+        user.external_subject = None;
+    }
+    user
+}
+
+/// The user `user` of the transaction's tenant.
 async fn existing(tx: &mut sqlx::PgConnection, user: Uuid) -> Result<UserRecord, DirectoryError> {
     store::users::get(tx, user)
         .await?
         .ok_or(DirectoryError::NotFound)
+}
+
+/// The user `user`, when `principal` may act on them: an owner's account only by owners.
+async fn target(
+    tx: &mut sqlx::PgConnection,
+    principal: &Principal,
+    user: Uuid,
+) -> Result<UserRecord, DirectoryError> {
+    let found = existing(tx, user).await?;
+    if found.roles.iter().any(|r| r == OWNER) && !principal.has_role(OWNER) {
+        return Err(DirectoryError::OwnerTarget);
+    }
+    Ok(found)
+}
+
+/// Takes the tenant's owner lock (until the transaction ends) and says whether `user`,
+/// an owner, is the last active one. Changes that may remove an owner hold the lock from
+/// this check to their commit, so two of them cannot each leave the other last.
+async fn last_active_owner(
+    tx: &mut sqlx::PgConnection,
+    principal: &Principal,
+    user: &UserRecord,
+) -> Result<bool, DirectoryError> {
+    store::users::lock_owners(tx, principal.tenant).await?;
+    let active_owner = !user.disabled && user.roles.iter().any(|r| r == OWNER);
+    Ok(active_owner && store::users::count_active_owners(tx).await? <= 1)
 }
 
 /// Manages users, role grants and custom policies of the caller's tenant.
@@ -137,12 +197,57 @@ pub struct Directory {
     db: Database,
     sessions: Sessions,
     sync: Arc<ReplicaSync>,
+    rbac: Arc<Rbac>,
+    max_policies: usize,
 }
 
 impl Directory {
-    /// Users in `db`, live sessions through `sessions`, policy changes through `policies`.
-    pub fn new(db: Database, sessions: Sessions, sync: Arc<ReplicaSync>) -> Self {
-        Self { db, sessions, sync }
+    /// Users in `db`, live sessions through `sessions`, policy changes through `sync`,
+    /// decisions about what a caller holds from `rbac`; a tenant keeps at most
+    /// `max_policies` custom grants.
+    pub fn new(
+        db: Database,
+        sessions: Sessions,
+        sync: Arc<ReplicaSync>,
+        rbac: Arc<Rbac>,
+        max_policies: usize,
+    ) -> Self {
+        Self {
+            db,
+            sessions,
+            sync,
+            rbac,
+            max_policies,
+        }
+    }
+
+    /// Checks that `principal` may grant everything `policy` covers: permissions of the
+    /// API only, each held by the caller, none kept for owners.
+    async fn check_grantable(
+        &self,
+        principal: &Principal,
+        policy: &RolePolicy,
+    ) -> Result<(), DirectoryError> {
+        let covered = covered(policy);
+        if covered.is_empty() {
+            return Err(DirectoryError::BadPolicy(format!(
+                "{}:{} names no permission of the API",
+                policy.object, policy.action
+            )));
+        }
+        for permission in covered {
+            if OWNER_ONLY.contains(&(permission.object, permission.action)) {
+                return Err(DirectoryError::PermissionNotGrantable(format!(
+                    "{permission} stays with owners and cannot be granted to a role"
+                )));
+            }
+            if !self.rbac.allows(principal, permission).await {
+                return Err(DirectoryError::PermissionNotGrantable(format!(
+                    "you cannot grant {permission}, which you do not hold"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The tenant's custom grants, optionally of one role.
@@ -171,8 +276,17 @@ impl Directory {
         policy: &RolePolicy,
     ) -> Result<(), DirectoryError> {
         check_policy(principal, policy)?;
+        self.check_grantable(principal, policy).await?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::role_policies::add(&mut tx, principal.tenant, policy).await?;
+        store::role_policies::lock(&mut tx, principal.tenant).await?;
+        if !store::role_policies::add(&mut tx, principal.tenant, policy).await? {
+            // Already granted: nothing changes, nothing to reload anywhere.
+            return Ok(());
+        }
+        let count = store::role_policies::count(&mut tx).await?;
+        if usize::try_from(count).unwrap_or(usize::MAX) > self.max_policies {
+            return Err(DirectoryError::TooManyPolicies(self.max_policies));
+        }
         record_policy(&mut tx, principal, "policy.add", policy).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.sync.changed(principal.tenant).await?;
@@ -195,7 +309,9 @@ impl Directory {
             record_policy(&mut tx, principal, "policy.remove", policy).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        self.sync.changed(principal.tenant).await?;
+        if removed {
+            self.sync.changed(principal.tenant).await?;
+        }
         Ok(removed)
     }
 
@@ -214,7 +330,7 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let users = store::users::list(&mut tx, query, role, after, i64::from(limit)).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(users)
+        Ok(users.into_iter().map(|u| shown_to(principal, u)).collect())
     }
 
     /// One user.
@@ -229,7 +345,9 @@ impl Directory {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let found = store::users::get(&mut tx, user).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        found.ok_or(DirectoryError::NotFound)
+        found
+            .map(|u| shown_to(principal, u))
+            .ok_or(DirectoryError::NotFound)
     }
 
     /// Gives `user` the role `role`.
@@ -244,7 +362,7 @@ impl Directory {
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        existing(&mut tx, user).await?;
+        target(&mut tx, principal, user).await?;
         store::users::grant_role(&mut tx, principal.tenant, user, role).await?;
         let event = NewEvent::by(
             principal,
@@ -269,13 +387,11 @@ impl Directory {
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        existing(&mut tx, user).await?;
-        if store::users::revoke_role(&mut tx, user, role).await?
-            && role == OWNER
-            && store::users::count_with_role(&mut tx, OWNER).await? == 0
-        {
+        let found = target(&mut tx, principal, user).await?;
+        if role == OWNER && last_active_owner(&mut tx, principal, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
+        store::users::revoke_role(&mut tx, user, role).await?;
         let event = NewEvent::by(
             principal,
             "role.revoke",
@@ -313,8 +429,8 @@ impl Directory {
         disabled: bool,
     ) -> Result<UserRecord, DirectoryError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let found = existing(&mut tx, user).await?;
-        if disabled && found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
+        let found = target(&mut tx, principal, user).await?;
+        if disabled && last_active_owner(&mut tx, principal, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
         store::users::set_disabled(&mut tx, user, disabled).await?;
@@ -342,8 +458,8 @@ impl Directory {
     /// [`DirectoryError`] for the last owner or an unknown user.
     pub async fn delete(&self, principal: &Principal, user: Uuid) -> Result<(), DirectoryError> {
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let found = existing(&mut tx, user).await?;
-        if found.roles.iter().any(|r| r == OWNER) && self.sole_owner(&mut tx).await? {
+        let found = target(&mut tx, principal, user).await?;
+        if last_active_owner(&mut tx, principal, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -351,6 +467,10 @@ impl Directory {
             .revoke(principal, user, None, "session.revoke")
             .await?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let found = target(&mut tx, principal, user).await?;
+        if last_active_owner(&mut tx, principal, &found).await? {
+            return Err(DirectoryError::LastOwner);
+        }
         store::users::delete(&mut tx, user).await?;
         let event = NewEvent::by(principal, "user.delete", "user", user, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
@@ -368,14 +488,12 @@ impl Directory {
         principal: &Principal,
         user: Uuid,
     ) -> Result<usize, DirectoryError> {
-        self.get(principal, user).await?;
+        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        target(&mut tx, principal, user).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(self
             .sessions
             .revoke(principal, user, None, "session.revoke")
             .await?)
-    }
-
-    async fn sole_owner(&self, tx: &mut sqlx::PgConnection) -> Result<bool, DirectoryError> {
-        Ok(store::users::count_with_role(tx, OWNER).await? <= 1)
     }
 }

@@ -1,8 +1,9 @@
 //! Creating, listing and revoking API keys on behalf of a principal.
 //!
-//! Rules: a key never carries a role its creator does not hold; callers see and revoke
-//! their own keys, and callers allowed `api_key:manage` (owners, admins) those of the whole
-//! tenant.
+//! Rules: a key never carries a role its creator does not hold; a key made with a key
+//! expires no later than its parent and is revoked with it; a user holds at most
+//! `auth.max_keys_per_user` working keys; callers see and revoke their own keys, and
+//! callers allowed `api_key:manage` (owners, admins) those of the whole tenant.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -42,6 +43,12 @@ pub enum KeyError {
     /// No such key visible to the caller.
     #[error("API key not found")]
     NotFound,
+    /// The user holds as many working keys as they may.
+    #[error(
+        "you hold {0} working API keys, the most allowed (auth.max_keys_per_user); revoke one \
+         first"
+    )]
+    TooMany(usize),
     /// Randomness or the database failed.
     #[error(transparent)]
     Internal(#[from] StoreError),
@@ -62,14 +69,17 @@ pub struct NewKey {
 
 /// Issues a key for the caller. Callers may give the key roles they hold; callers who may
 /// grant roles (`assign_any_role`) also roles they could grant a user (`owner` and `admin`
-/// only by owners). No key gets `platform-admin`.
+/// only by owners). No key gets `platform-admin`. A caller holding `max_keys` working keys
+/// gets none; a caller using a key gets one that ends with it.
 ///
 /// # Errors
-/// [`KeyError`] for bad input, a role the caller may not give, or a failure.
+/// [`KeyError`] for bad input, a role the caller may not give, too many keys, or a
+/// failure.
 pub async fn create(
     db: &Database,
     principal: &Principal,
     assign_any_role: bool,
+    max_keys: usize,
     new: NewKey,
 ) -> Result<(ApiKeyRecord, IssuedApiKey), KeyError> {
     let name = new.name.trim();
@@ -110,22 +120,37 @@ pub async fn create(
     }
     let key = IssuedApiKey::generate()?;
     let mut tx = tenancy::begin(db, principal.tenant).await?;
-    let record = store::api_keys::insert(
-        &mut tx,
-        principal.tenant,
-        principal.user,
+    let held = store::api_keys::lock_and_count_active(&mut tx, principal.user).await?;
+    if usize::try_from(held).unwrap_or(usize::MAX) >= max_keys {
+        return Err(KeyError::TooMany(max_keys));
+    }
+    let mut expires_at = new.expires_at;
+    if let Some(parent) = principal.api_key
+        && let Some(parent_expiry) = store::api_keys::expiry(&mut tx, parent).await?
+    {
+        expires_at = Some(expires_at.map_or(parent_expiry, |at| at.min(parent_expiry)));
+    }
+    let row = store::api_keys::NewKeyRow {
+        id: key.id,
+        owner: principal.user,
+        parent: principal.api_key,
         name,
-        &roles,
-        new.expires_at,
-        &key,
-    )
-    .await?;
+        prefix: &key.prefix,
+        roles: &roles,
+        expires_at,
+    };
+    let record =
+        store::api_keys::insert(&mut tx, principal.tenant, &row, &key.secret_sha256).await?;
     let event = NewEvent::by(
         principal,
         "api_key.create",
         "api_key",
         record.id,
-        json!({ "roles": roles, "expires": new.expires_at.is_some() }),
+        json!({
+            "roles": roles,
+            "expires": expires_at.is_some(),
+            "parent_key": principal.api_key,
+        }),
     );
     audit::append(&mut tx, principal.tenant, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -9,6 +9,7 @@ mod authenticator;
 pub mod credential_cache;
 pub mod directory;
 mod error;
+pub mod identity_providers;
 pub mod key_management;
 mod layer;
 pub mod oidc;

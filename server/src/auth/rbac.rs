@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use casbin::{Adapter, CoreApi, DefaultModel, Enforcer};
+use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, MgmtApi};
 use tokio::sync::RwLock;
 
 use super::{Principal, permissions::Permission};
@@ -75,6 +75,37 @@ impl Rbac {
         let mut enforcer = self.enforcer.write().await;
         enforcer.load_policy().await?;
         self.forget_decisions();
+        Ok(())
+    }
+
+    /// Replaces `tenant`'s custom grants with `grants` (role, object, action), leaving every
+    /// other tenant's as they are: a change of one tenant costs that tenant's grants, not
+    /// everyone's.
+    ///
+    /// # Errors
+    /// [`RbacError`] when the engine refuses; the previous grants may be partly gone then,
+    /// and the caller should reload everything.
+    pub async fn replace_tenant(
+        &self,
+        tenant: TenantId,
+        grants: impl IntoIterator<Item = (String, String, String)>,
+    ) -> Result<(), RbacError> {
+        let domain = tenant.to_string();
+        let rules: Vec<Vec<String>> = grants
+            .into_iter()
+            .map(|(role, object, action)| vec![role, domain.clone(), object, action])
+            .collect();
+        let mut enforcer = self.enforcer.write().await;
+        enforcer
+            .remove_filtered_policy(1, vec![domain.clone()])
+            .await?;
+        if !rules.is_empty() {
+            enforcer.add_policies(rules).await?;
+        }
+        self.decisions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, decided_for, _, _), _| *decided_for != tenant);
         Ok(())
     }
 

@@ -145,10 +145,27 @@ impl ReplicaSync {
     /// # Errors
     /// [`SyncError`] when a store fails.
     pub async fn changed(&self, tenant: TenantId) -> Result<(), SyncError> {
-        self.rbac.reload().await?;
+        self.reload_policies(tenant).await?;
         self.cache
             .publish(&self.channel(), &format!("policies:{tenant}"))
             .await?;
+        Ok(())
+    }
+
+    /// Reloads one tenant's custom grants from Postgres (all of them when that fails
+    /// half-way, so the engine never keeps a partial set).
+    ///
+    /// # Errors
+    /// [`SyncError`] when Postgres or the engine fails.
+    async fn reload_policies(&self, tenant: TenantId) -> Result<(), SyncError> {
+        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let grants = store::role_policies::list(&mut tx, None).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let grants = grants.into_iter().map(|g| (g.role, g.object, g.action));
+        if let Err(err) = self.rbac.replace_tenant(tenant, grants).await {
+            tracing::warn!(error = %err, %tenant, "reloading every tenant's policies");
+            self.rbac.reload().await?;
+        }
         Ok(())
     }
 
@@ -172,7 +189,7 @@ impl ReplicaSync {
                 .and_then(|(kind, tenant)| Some((kind, uuid::Uuid::try_parse(tenant).ok()?)));
             match parsed {
                 Some(("policies", tenant)) => {
-                    if let Err(err) = self.rbac.reload().await {
+                    if let Err(err) = self.reload_policies(TenantId(tenant)).await {
                         tracing::error!(error = %err, %tenant, "cannot reload changed policies");
                     }
                 }

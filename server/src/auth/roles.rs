@@ -11,6 +11,10 @@ pub const BUILTIN_ROLES: [&str; 5] = ["owner", "admin", "member", "viewer", "aud
 /// The platform operator's role.
 pub const PLATFORM_ADMIN: &str = "platform-admin";
 
+/// Permissions only owners hold, which no other role (built-in or custom) may receive:
+/// changing who may sign in (the identity provider), and how long the audit trail is kept.
+pub const OWNER_ONLY: &[(&str, &str)] = &[("identity_provider", "write"), ("retention", "write")];
+
 /// (role, object, action) grants of the built-in roles.
 pub const BUILTIN_GRANTS: &[(&str, &str, &str)] = &[
     ("owner", "conversation", "*"),
@@ -38,7 +42,7 @@ pub const BUILTIN_GRANTS: &[(&str, &str, &str)] = &[
     ("admin", "api_key", "*"),
     ("admin", "user", "*"),
     ("admin", "role", "*"),
-    ("admin", "identity_provider", "*"),
+    ("admin", "identity_provider", "read"),
     ("admin", "provider", "*"),
     ("admin", "budget", "*"),
     ("admin", "usage", "read"),

@@ -224,6 +224,15 @@ impl Config {
         )?;
         positive("audit.writers", audit.writers)?;
         positive("audit.max_batch", audit.max_batch)?;
+        if !(1..=crate::audit::MAX_RETENTION_DAYS).contains(&audit.min_retention_days) {
+            return Err(ConfigError::Rejected {
+                setting: "audit.min_retention_days",
+                reason: format!(
+                    "must be 1 to {} days (HIPAA asks for six years: 2192)",
+                    crate::audit::MAX_RETENTION_DAYS
+                ),
+            });
+        }
         if let Some((model, _)) = self
             .llm
             .prices
@@ -331,6 +340,8 @@ impl Config {
             self.auth.session_absolute_timeout,
         )?;
         non_zero("auth.login_timeout", self.auth.login_timeout)?;
+        positive("auth.max_custom_policies", self.auth.max_custom_policies)?;
+        positive("auth.max_keys_per_user", self.auth.max_keys_per_user)?;
         non_zero("auth.discovery_cache_ttl", self.auth.discovery_cache_ttl)?;
         non_zero(
             "auth.tenant_deletion_interval",

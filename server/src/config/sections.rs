@@ -348,6 +348,10 @@ pub struct AuditConfig {
     pub writers: usize,
     /// Most events one writer commits in one transaction.
     pub max_batch: usize,
+    /// The platform's floor under every tenant's retention: no tenant may keep its trail
+    /// for fewer days, and the database's purge never deletes younger events (`migrate`
+    /// writes this floor where the server's own role cannot change it). Default six years.
+    pub min_retention_days: i32,
 }
 
 impl Default for AuditConfig {
@@ -358,6 +362,7 @@ impl Default for AuditConfig {
             retention_sweep_interval: Duration::from_secs(3600),
             writers: 4,
             max_batch: 512,
+            min_retention_days: 2192,
         }
     }
 }
@@ -392,6 +397,10 @@ pub struct AuthConfig {
     /// only if such an announcement is lost.
     #[serde(with = "humantime_serde")]
     pub credential_cache_ttl: Duration,
+    /// Most custom grants (AddPolicy) one tenant may hold.
+    pub max_custom_policies: usize,
+    /// Most active API keys one user may hold.
+    pub max_keys_per_user: usize,
 }
 
 impl Default for AuthConfig {
@@ -405,6 +414,8 @@ impl Default for AuthConfig {
             discovery_cache_ttl: Duration::from_secs(3600),
             credential_cache_ttl: Duration::from_secs(30),
             tenant_deletion_interval: Duration::from_secs(60),
+            max_custom_policies: 200,
+            max_keys_per_user: 50,
         }
     }
 }

@@ -4,7 +4,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Database, StoreError};
-use crate::{auth::api_key::IssuedApiKey, tenancy::TenantId};
+use crate::tenancy::TenantId;
 
 /// An API key as stored, without any secret.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,33 +32,92 @@ pub struct ApiKeyRecord {
 const RECORD_COLUMNS: &str =
     "id, owner_user_id, name, prefix, roles, created_at, expires_at, last_used_at, revoked_at";
 
-/// Stores a freshly issued key in the scoped transaction's tenant.
+/// A key to store: everything but its secret's hash, which [`insert`] takes apart.
+pub struct NewKeyRow<'a> {
+    /// The key's id.
+    pub id: Uuid,
+    /// The user it acts for.
+    pub owner: Uuid,
+    /// The key it was made with, if any: it expires no later and is revoked with it.
+    pub parent: Option<Uuid>,
+    /// Human name.
+    pub name: &'a str,
+    /// Recognisable start of the key.
+    pub prefix: &'a str,
+    /// Roles it acts with.
+    pub roles: &'a [String],
+    /// When it stops working, if ever.
+    pub expires_at: Option<time::OffsetDateTime>,
+}
+
+/// Stores a freshly issued key in the scoped transaction's tenant; only the SHA-256 of its
+/// secret is kept.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn insert(
     conn: &mut PgConnection,
     tenant: TenantId,
-    owner: Uuid,
-    name: &str,
-    roles: &[String],
-    expires_at: Option<time::OffsetDateTime>,
-    key: &IssuedApiKey,
+    key: &NewKeyRow<'_>,
+    secret_sha256: &[u8; 32],
 ) -> Result<ApiKeyRecord, StoreError> {
     Ok(sqlx::query_as(&format!(
         "INSERT INTO api_keys
-             (tenant_id, id, owner_user_id, name, prefix, secret_sha256, roles, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             (tenant_id, id, owner_user_id, name, prefix, secret_sha256, roles, expires_at,
+              parent_key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING {RECORD_COLUMNS}"
     ))
     .bind(tenant.0)
     .bind(key.id)
+    .bind(key.owner)
+    .bind(key.name)
+    .bind(key.prefix)
+    .bind(secret_sha256.as_slice())
+    .bind(key.roles)
+    .bind(key.expires_at)
+    .bind(key.parent)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// When key `id` of the scoped tenant stops working, if ever (`None` also when there is
+/// no such key).
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn expiry(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<time::OffsetDateTime>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT expires_at FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Takes `owner`'s key lock until the transaction ends and counts their working keys, so
+/// that concurrent creations cannot pass the per-user cap together.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn lock_and_count_active(
+    conn: &mut PgConnection,
+    owner: Uuid,
+) -> Result<i64, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('api-keys:' || $1::text, 0))")
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys
+         WHERE owner_user_id = $1 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())",
+    )
     .bind(owner)
-    .bind(name)
-    .bind(&key.prefix)
-    .bind(key.secret_sha256.as_slice())
-    .bind(roles)
-    .bind(expires_at)
     .fetch_one(conn)
     .await?)
 }
@@ -91,8 +150,9 @@ pub async fn list(
     .await?)
 }
 
-/// Revokes key `id` of the scoped tenant (only if `owner` owns it, when given). Returns the
-/// key, or `None` when there is no such key. Revoking twice keeps the first time.
+/// Revokes key `id` of the scoped tenant (only if `owner` owns it, when given), and every
+/// key made through it at any depth. Returns the key, or `None` when there is no such key.
+/// Revoking twice keeps the first time.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -101,15 +161,29 @@ pub async fn revoke(
     id: Uuid,
     owner: Option<Uuid>,
 ) -> Result<Option<ApiKeyRecord>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+    let revoked: Option<ApiKeyRecord> = sqlx::query_as(&format!(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
          WHERE id = $1 AND ($2::uuid IS NULL OR owner_user_id = $2)
          RETURNING {RECORD_COLUMNS}"
     ))
     .bind(id)
     .bind(owner)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if revoked.is_some() {
+        sqlx::query(
+            "WITH RECURSIVE descendants(id) AS (
+                 SELECT id FROM api_keys WHERE parent_key_id = $1
+                 UNION
+                 SELECT k.id FROM api_keys k JOIN descendants d ON k.parent_key_id = d.id)
+             UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+             WHERE id IN (SELECT id FROM descendants)",
+        )
+        .bind(id)
+        .execute(conn)
+        .await?;
+    }
+    Ok(revoked)
 }
 
 /// What authentication needs to know about a presented key, found across tenants.

@@ -256,16 +256,22 @@ pub async fn first_seq(conn: &mut PgConnection) -> Result<Option<i64>, StoreErro
         .await?)
 }
 
-/// The newest event of the scoped tenant older than its retention: (seq, hash).
+/// The newest event of the scoped tenant that, with every event before it, is older than
+/// its retention (the tenant's own, or the platform's floor when that is longer): (seq,
+/// hash).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn last_expired(conn: &mut PgConnection) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT seq, hash FROM audit_events
-         WHERE occurred_at < now() - make_interval(days => (
-             SELECT coalesce(max(audit_retention_days), 2192) FROM tenants
-             WHERE id = codexcontinue_current_tenant()))
+        "WITH cutoff AS (
+             SELECT now() - make_interval(days => greatest(
+                 (SELECT coalesce(max(audit_retention_days), 2192) FROM tenants
+                  WHERE id = codexcontinue_current_tenant()),
+                 codexcontinue_audit_retention_floor())) AS at)
+         SELECT seq, hash FROM audit_events
+         WHERE seq < coalesce((SELECT min(seq) FROM audit_events, cutoff
+                               WHERE occurred_at >= cutoff.at), 9223372036854775807)
          ORDER BY seq DESC LIMIT 1",
     )
     .fetch_optional(conn)

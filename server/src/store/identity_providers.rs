@@ -17,7 +17,7 @@ pub struct IdentityProviderRecord {
     /// Client secret sealed with the tenant's data key (empty: none); never returned over
     /// the API.
     pub client_secret_sealed: Vec<u8>,
-    /// Allowed email domains; empty allows any.
+    /// Allowed email domains; `*` allows any, empty none.
     pub allowed_email_domains: Vec<String>,
     /// ID-token claim listing the user's groups.
     pub groups_claim: String,
@@ -44,8 +44,7 @@ pub async fn get(conn: &mut PgConnection) -> Result<Option<IdentityProviderRecor
     )
 }
 
-/// Creates or replaces the scoped tenant's provider. An empty sealed secret keeps the
-/// stored one.
+/// Creates or replaces the scoped tenant's provider, sealed secret included (empty: none).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
@@ -62,9 +61,7 @@ pub async fn upsert(
          ON CONFLICT (tenant_id) DO UPDATE SET
              issuer_url = excluded.issuer_url,
              client_id = excluded.client_id,
-             client_secret_sealed = CASE WHEN octet_length(excluded.client_secret_sealed) = 0
-                                         THEN identity_providers.client_secret_sealed
-                                         ELSE excluded.client_secret_sealed END,
+             client_secret_sealed = excluded.client_secret_sealed,
              allowed_email_domains = excluded.allowed_email_domains,
              groups_claim = excluded.groups_claim,
              group_roles = excluded.group_roles,

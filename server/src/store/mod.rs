@@ -198,7 +198,10 @@ pub fn latest_migration() -> i64 {
 ///
 /// # Errors
 /// [`StoreError`] when the database is unreachable or a migration fails.
-pub async fn migrate(config: &DatabaseConfig) -> Result<Vec<i64>, StoreError> {
+pub async fn migrate(
+    config: &DatabaseConfig,
+    retention_floor_days: i32,
+) -> Result<Vec<i64>, StoreError> {
     let url = config
         .migration_url()
         .ok_or_else(|| StoreError::Unreachable {
@@ -214,6 +217,11 @@ pub async fn migrate(config: &DatabaseConfig) -> Result<Vec<i64>, StoreError> {
     .await?;
     let before: Vec<i64> = applied_versions(&pool).await.unwrap_or_default();
     MIGRATOR.run(&pool).await?;
+    // The floor lives where only the schema owner (who migrates) can write it.
+    sqlx::query("UPDATE audit_retention_floor SET days = $1")
+        .bind(retention_floor_days)
+        .execute(&pool)
+        .await?;
     let after = applied_versions(&pool).await?;
     pool.close().await;
     Ok(after.into_iter().filter(|v| !before.contains(v)).collect())

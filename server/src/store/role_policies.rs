@@ -93,3 +93,26 @@ pub async fn remove(conn: &mut PgConnection, policy: &RolePolicy) -> Result<bool
             .await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// How many custom grants the scoped tenant has.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn count(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM role_policies")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Holds the scoped tenant's policy lock until the transaction ends, so concurrent
+/// additions cannot pass the per-tenant cap together.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn lock(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('policies:' || $1::text, 0))")
+        .bind(tenant.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -49,8 +49,17 @@ pub async fn grant_role(
     Ok(())
 }
 
-/// A user signing in through SSO: found by their subject at the provider, else (only when
-/// the provider vouches for the email) linked by email to a user not yet bound to a subject
+/// Who signed in at an identity provider: a subject is unique only within its issuer.
+#[derive(Debug, Clone, Copy)]
+pub struct ExternalIdentity<'a> {
+    /// The provider's issuer URL.
+    pub issuer: &'a str,
+    /// The user's subject at that issuer.
+    pub subject: &'a str,
+}
+
+/// A user signing in through SSO: found by their (issuer, subject), else (only when the
+/// provider vouches for the email) linked by email to a user not yet bound to a subject
 /// (e.g. the bootstrap admin), else created. Returns the user's id and whether they are
 /// disabled, or `None` when the email belongs to another account that may not be linked.
 ///
@@ -59,19 +68,21 @@ pub async fn grant_role(
 pub async fn upsert_sso(
     conn: &mut PgConnection,
     tenant: TenantId,
-    subject: &str,
+    identity: ExternalIdentity<'_>,
     email: &str,
     display_name: &str,
     email_verified: bool,
 ) -> Result<Option<(Uuid, bool)>, StoreError> {
+    let ExternalIdentity { issuer, subject } = identity;
     let found: Option<(Uuid, bool)> = sqlx::query_as(
         "UPDATE users SET email = $2, display_name = $3, last_login_at = now()
-         WHERE external_subject = $1
+         WHERE external_issuer = $4 AND external_subject = $1
          RETURNING id, disabled",
     )
     .bind(subject)
     .bind(email)
     .bind(display_name)
+    .bind(issuer)
     .fetch_optional(&mut *conn)
     .await?;
     if found.is_some() {
@@ -79,13 +90,15 @@ pub async fn upsert_sso(
     }
     if email_verified {
         let linked: Option<(Uuid, bool)> = sqlx::query_as(
-            "UPDATE users SET external_subject = $1, display_name = $3, last_login_at = now()
+            "UPDATE users SET external_issuer = $4, external_subject = $1, display_name = $3,
+                              last_login_at = now()
              WHERE lower(email) = lower($2) AND external_subject IS NULL
              RETURNING id, disabled",
         )
         .bind(subject)
         .bind(email)
         .bind(display_name)
+        .bind(issuer)
         .fetch_optional(&mut *conn)
         .await?;
         if linked.is_some() {
@@ -93,8 +106,9 @@ pub async fn upsert_sso(
         }
     }
     let created: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO users (tenant_id, id, email, display_name, external_subject, last_login_at)
-         VALUES ($1, $2, $3, $4, $5, now())
+        "INSERT INTO users
+             (tenant_id, id, email, display_name, external_issuer, external_subject, last_login_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -102,10 +116,26 @@ pub async fn upsert_sso(
     .bind(Uuid::now_v7())
     .bind(email)
     .bind(display_name)
+    .bind(issuer)
     .bind(subject)
     .fetch_optional(conn)
     .await?;
     Ok(created.map(|id| (id, false)))
+}
+
+/// Drops every user's link to an identity provider in the scoped tenant (the provider's
+/// issuer or client changed); returns how many were unlinked.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn unlink_external_identities(conn: &mut PgConnection) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE users SET external_issuer = NULL, external_subject = NULL
+         WHERE external_subject IS NOT NULL",
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 /// Roles `user` holds in the scoped tenant.
@@ -240,15 +270,29 @@ pub async fn revoke_role(
     Ok(result.rows_affected() == 1)
 }
 
-/// How many users of the scoped tenant hold `role`.
+/// Holds the scoped tenant's owner lock until the transaction ends: changes that may take
+/// away an active owner take it first, so they run one after another.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn count_with_role(conn: &mut PgConnection, role: &str) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM role_assignments WHERE role = $1")
-            .bind(role)
-            .fetch_one(conn)
-            .await?,
+pub async fn lock_owners(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('owners:' || $1::text, 0))")
+        .bind(tenant.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many users of the scoped tenant hold `owner` and are not disabled.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn count_active_owners(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM role_assignments r
+         JOIN users u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
+         WHERE r.role = 'owner' AND NOT u.disabled",
     )
+    .fetch_one(conn)
+    .await?)
 }

@@ -12,6 +12,7 @@ use crate::{
     },
     auth::{
         directory::DirectoryError,
+        identity_providers::IdentityProviderError,
         roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
     },
     cache::rate_limit::Limits,
@@ -32,7 +33,25 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::BadPolicy(_) => ApiError::invalid("policy", err.to_string()),
             DirectoryError::RoleNotAssignable(_) => ApiError::PermissionDenied(err.to_string()),
             DirectoryError::LastOwner => ApiError::FailedPrecondition(err.to_string()),
+            DirectoryError::OwnerTarget | DirectoryError::PermissionNotGrantable(_) => {
+                ApiError::PermissionDenied(err.to_string())
+            }
+            DirectoryError::TooManyPolicies(_) => ApiError::ResourceExhausted {
+                message: err.to_string(),
+                retry_after: None,
+            },
             DirectoryError::Store(_) | DirectoryError::Sessions(_) | DirectoryError::Sync(_) => {
+                ApiError::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+impl From<IdentityProviderError> for ApiError {
+    fn from(err: IdentityProviderError) -> Self {
+        match err {
+            IdentityProviderError::Role(err) => err.into(),
+            IdentityProviderError::Crypto(_) | IdentityProviderError::Store(_) => {
                 ApiError::Internal(err.to_string())
             }
         }
@@ -148,7 +167,6 @@ impl From<IdentityProviderRecord> for pb::IdentityProvider {
 /// Validates and converts the settings sent with SetIdentityProvider.
 pub(super) fn provider_record(
     provider: pb::IdentityProvider,
-    client_secret_sealed: Vec<u8>,
 ) -> Result<IdentityProviderRecord, ApiError> {
     let issuer = url::Url::parse(&provider.issuer_url)
         .map_err(|_| ApiError::invalid("identity_provider.issuer_url", "must be an http(s) URL"))?;
@@ -170,6 +188,23 @@ pub(super) fn provider_record(
             format!("at most {MAX_LIST} email domains and group mappings"),
         ));
     }
+    if provider.allowed_email_domains.is_empty() {
+        return Err(ApiError::invalid(
+            "identity_provider.allowed_email_domains",
+            "list the email domains that may sign in, or [\"*\"] to admit every account the \
+             issuer vouches for",
+        ));
+    }
+    if let Some(bad) = provider
+        .allowed_email_domains
+        .iter()
+        .find(|d| d.as_str() != "*" && !is_domain_name(d))
+    {
+        return Err(ApiError::invalid(
+            "identity_provider.allowed_email_domains",
+            format!("{bad:?} is not a domain name (or \"*\" for any)"),
+        ));
+    }
     let groups_claim = if provider.groups_claim.is_empty() {
         "groups".to_owned()
     } else {
@@ -188,13 +223,24 @@ pub(super) fn provider_record(
     Ok(IdentityProviderRecord {
         issuer_url: provider.issuer_url.trim_end_matches('/').to_owned(),
         client_id: provider.client_id,
-        client_secret_sealed,
+        client_secret_sealed: Vec::new(),
         allowed_email_domains: provider.allowed_email_domains,
         groups_claim,
         group_roles: Json(group_roles),
         scopes,
         updated_at: time::OffsetDateTime::now_utc(),
     })
+}
+
+/// Whether `name` is a DNS domain name (labels of letters, digits and '-', up to 253).
+fn is_domain_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// Longest list of allowed email domains or group mappings accepted.

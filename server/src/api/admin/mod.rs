@@ -9,21 +9,16 @@ use super::{
     pagination::{PageRequest, split_page},
 };
 use crate::{
-    audit::{self, NewEvent},
-    auth::directory::{Directory, check_assignable},
+    auth::{directory::Directory, identity_providers::IdentityProviders},
     chat::{Accounting, Profiles},
-    crypto::{IDP_CLIENT_SECRET, Sealer},
     llm::Providers,
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{Platform, TenantState},
-    store::{self, Database, StoreError},
-    tenancy,
 };
 
 /// The AdminService implementation.
 pub struct AdminApi {
-    db: Database,
-    sealer: Sealer,
+    identity_providers: IdentityProviders,
     directory: Directory,
     platform: Platform,
     providers: Providers,
@@ -32,12 +27,12 @@ pub struct AdminApi {
 }
 
 impl AdminApi {
-    /// Serves with `db`, managing users and roles through `directory`, tenants through
+    /// Serves the identity provider through `identity_providers`, users and roles through
+    /// `directory`, tenants through
     /// `platform`, model providers through `providers`, budgets and usage through
     /// `accounting` and domain profiles through `profiles`.
     pub fn new(
-        db: Database,
-        sealer: Sealer,
+        identity_providers: IdentityProviders,
         directory: Directory,
         platform: Platform,
         providers: Providers,
@@ -45,8 +40,7 @@ impl AdminApi {
         profiles: Profiles,
     ) -> Self {
         Self {
-            db,
-            sealer,
+            identity_providers,
             directory,
             platform,
             providers,
@@ -609,15 +603,11 @@ impl AdminService for AdminApi {
         request: Request<pb::GetIdentityProviderRequest>,
     ) -> Result<Response<pb::GetIdentityProviderResponse>, Status> {
         let principal = principal(&request)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant)
+        let provider = self
+            .identity_providers
+            .get(&principal)
             .await
             .map_err(ApiError::from)?;
-        let provider = store::identity_providers::get(&mut tx)
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         Ok(Response::new(pb::GetIdentityProviderResponse {
             identity_provider: provider.map(Into::into),
         }))
@@ -632,47 +622,11 @@ impl AdminService for AdminApi {
         let provider = body
             .identity_provider
             .ok_or_else(|| ApiError::invalid("identity_provider", "is required"))?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant)
+        let saved = self
+            .identity_providers
+            .set(&principal, provider_record(provider)?, &body.client_secret)
             .await
             .map_err(ApiError::from)?;
-        let sealed = if body.client_secret.is_empty() {
-            Vec::new()
-        } else {
-            self.sealer
-                .seal(
-                    &mut tx,
-                    principal.tenant,
-                    IDP_CLIENT_SECRET.table,
-                    &principal.tenant.to_string(),
-                    body.client_secret.as_bytes(),
-                )
-                .await
-                .map_err(|err| ApiError::Internal(err.to_string()))?
-        };
-        let record = provider_record(provider, sealed)?;
-        for role in record.group_roles.0.values().flatten() {
-            check_assignable(&principal, role).map_err(ApiError::from)?;
-        }
-        let saved = store::identity_providers::upsert(&mut tx, principal.tenant, &record)
-            .await
-            .map_err(ApiError::from)?;
-        let details = serde_json::json!({
-            "issuer": saved.issuer_url,
-            "client_secret_changed": !body.client_secret.is_empty(),
-        });
-        let event = NewEvent::by(
-            &principal,
-            "identity_provider.set",
-            "identity_provider",
-            principal.tenant,
-            details,
-        );
-        audit::append(&mut tx, principal.tenant, &event)
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         Ok(Response::new(pb::SetIdentityProviderResponse {
             identity_provider: Some(saved.into()),
         }))

@@ -34,14 +34,15 @@ pub(super) fn groups_claim(id_token: &CoreIdToken, claim: &str) -> Vec<String> {
     }
 }
 
+/// Whether `email` may sign in: its domain is listed, or `*` (any domain) is. An empty
+/// list admits nobody: admitting every account of an issuer must be an explicit choice.
 pub(super) fn email_allowed(email: &str, domains: &[String]) -> bool {
     let Some((_, domain)) = email.rsplit_once('@') else {
         return false;
     };
-    domains.is_empty()
-        || domains
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(domain))
+    domains
+        .iter()
+        .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(domain))
 }
 
 pub(super) fn describe_token_error<E: std::error::Error>(err: &E) -> String {
@@ -61,13 +62,14 @@ mod tests {
 
     #[test]
     fn email_domains() {
-        assert!(email_allowed("a@acme.example", &[]));
+        assert!(!email_allowed("a@acme.example", &[]));
+        assert!(email_allowed("a@acme.example", &["*".into()]));
         assert!(email_allowed("a@ACME.example", &["acme.example".into()]));
         assert!(!email_allowed("a@evil.example", &["acme.example".into()]));
         assert!(!email_allowed(
             "a@acme.example.evil",
             &["acme.example".into()]
         ));
-        assert!(!email_allowed("no-at-sign", &[]));
+        assert!(!email_allowed("no-at-sign", &["*".into()]));
     }
 }

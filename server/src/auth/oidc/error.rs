@@ -40,6 +40,15 @@ pub enum LoginError {
          (or be linked with) an account that uses it"
     )]
     EmailNotVerified,
+    /// The login's binding secret is missing or belongs to another login.
+    #[error(
+        "login_binding is missing or is not the one StartLogin returned for this login; \
+         finish the login in the client that started it"
+    )]
+    BadBinding,
+    /// The tenant is suspended or deleted.
+    #[error("this tenant is not active; logins are refused")]
+    TenantNotActive,
     /// The one-time login code is unknown, expired or used.
     #[error("login code is unknown, expired or already used")]
     BadLoginCode,
@@ -63,6 +72,8 @@ impl LoginError {
             Self::UserDisabled => "user_disabled",
             Self::EmailNotVerified => "email_not_verified",
             Self::BadLoginCode => "bad_login_code",
+            Self::BadBinding => "bad_binding",
+            Self::TenantNotActive => "tenant_not_active",
             Self::Internal(_) => "internal",
         }
     }

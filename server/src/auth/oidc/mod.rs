@@ -3,8 +3,12 @@
 //! provider's JWKS, issuer, audience, expiry, nonce), just-in-time user provisioning, group
 //! claims mapped to roles, and a session at the end.
 //!
-//! The login state (PKCE verifier, nonce, redirect URI) waits in Redis under a single-use
-//! handle: the `state` parameter, which also names the tenant. Discovery documents (with
+//! The login state (PKCE verifier, nonce, redirect URI, the hash of the login's binding
+//! secret) waits in Redis under a single-use handle: the `state` parameter, which also
+//! names the tenant. The binding secret goes only to the client that started the login;
+//! finishing the login (CompleteLogin, or trading the callback's one-time code) needs it,
+//! so a login started by someone else cannot be completed in a victim's client (login
+//! CSRF). Only active tenants log in. Discovery documents (with
 //! their keys) are cached per issuer; a token signed with an unknown key triggers one fresh
 //! discovery, so key rotation at the provider needs no restart.
 
@@ -20,6 +24,7 @@ use openidconnect::{
     core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata},
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -48,6 +53,8 @@ pub use error::LoginError;
 const STATE_PREFIX: &str = "cc_state_";
 /// Prefix of the one-time code the callback hands the web console.
 pub const LOGIN_CODE_PREFIX: &str = "cc_code_";
+/// Prefix of the secret binding a login to the client that started it.
+const BINDING_PREFIX: &str = "cc_bind_";
 /// How long a one-time login code stays valid.
 const LOGIN_CODE_TTL: Duration = Duration::from_secs(60);
 /// Role of a user whose groups map to no role and who holds none yet.
@@ -61,6 +68,8 @@ pub struct LoginStart {
     pub state: String,
     /// The login must finish before this.
     pub expires_at: OffsetDateTime,
+    /// The secret only the starting client holds; finishing the login needs it.
+    pub binding: String,
 }
 
 /// A login finished.
@@ -69,6 +78,8 @@ pub struct LoginDone {
     pub session: IssuedSession,
     /// Who logged in.
     pub principal: Principal,
+    /// Hash of the login's binding secret (for the one-time code of a browser login).
+    binding_sha256: String,
 }
 
 /// What waits in Redis between the start and the end of a login.
@@ -77,6 +88,25 @@ struct PendingLogin {
     pkce_verifier: String,
     nonce: String,
     redirect_uri: String,
+    binding_sha256: String,
+}
+
+/// What waits in Redis between a browser login's callback and the console's code exchange.
+#[derive(Serialize, Deserialize)]
+struct IssuedLoginCode {
+    session_token: String,
+    binding_sha256: String,
+}
+
+/// The hex SHA-256 a binding secret is recognised by.
+fn binding_digest(binding: &str) -> String {
+    hex::encode(Sha256::digest(binding.as_bytes()))
+}
+
+/// Whether `presented` is the binding secret whose digest is `expected` (digests are
+/// compared, so timing says nothing about the secret).
+fn binding_matches(presented: &str, expected: &str) -> bool {
+    !presented.is_empty() && binding_digest(presented) == expected
 }
 
 /// The SSO login service.
@@ -142,11 +172,13 @@ impl Sso {
         let tenant = store::tenants::find_by_slug(&self.db, &parsed)
             .await?
             .ok_or_else(|| LoginError::UnknownTenant(slug.to_owned()))?;
+        self.ensure_active(tenant).await?;
         let provider = self.provider_of(tenant, slug).await?;
         let redirect_uri = redirect_uri.unwrap_or(&self.callback_url).to_owned();
         let client = self.client(&provider, &redirect_uri, false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let handle = tokens::issue(STATE_PREFIX, tenant)?;
+        let binding = tokens::issue(BINDING_PREFIX, tenant)?.token;
         let state = handle.token.clone();
         let mut request = client
             .authorize_url(
@@ -163,6 +195,7 @@ impl Sso {
             pkce_verifier: verifier.secret().clone(),
             nonce: nonce.secret().clone(),
             redirect_uri,
+            binding_sha256: binding_digest(&binding),
         })
         .map_err(|err| LoginError::Internal(err.to_string()))?;
         self.cache
@@ -178,11 +211,23 @@ impl Sso {
             authorization_url: url.to_string(),
             state: handle.token,
             expires_at: OffsetDateTime::now_utc() + self.config.login_timeout,
+            binding,
         })
     }
 
+    /// Refuses a login to a tenant that is suspended, deleted or unknown.
+    async fn ensure_active(&self, tenant: TenantId) -> Result<(), LoginError> {
+        match store::tenants::get_any(&self.db, tenant).await? {
+            Some(record) if record.state == "active" => Ok(()),
+            Some(_) => Err(LoginError::TenantNotActive),
+            None => Err(LoginError::BadState),
+        }
+    }
+
     /// Finishes a login: exchanges `code`, validates the ID token, provisions the user and
-    /// issues a session.
+    /// issues a session. A client finishing its own login (CompleteLogin) presents the
+    /// binding secret StartLogin gave it (`Some`); the browser callback does not have it
+    /// (`None`) and hands out only a one-time code that needs it.
     ///
     /// # Errors
     /// [`LoginError`] saying which check failed.
@@ -190,10 +235,13 @@ impl Sso {
         &self,
         state: &str,
         code: &str,
+        binding: Option<&str>,
         origin: CallOrigin,
     ) -> Result<LoginDone, LoginError> {
         let (tenant, handle) = tokens::parse(STATE_PREFIX, state).ok_or(LoginError::BadState)?;
-        let result = self.finish_login(tenant, &handle, code, &origin).await;
+        let result = self
+            .finish_login(tenant, &handle, code, binding, &origin)
+            .await;
         // A state that was never issued proves nothing about its tenant: record failures
         // in a tenant's trail only once the state checked out.
         if let Err(err) = &result
@@ -218,6 +266,7 @@ impl Sso {
         tenant: TenantId,
         handle: &[u8; 32],
         code: &str,
+        binding: Option<&str>,
         origin: &CallOrigin,
     ) -> Result<LoginDone, LoginError> {
         let pending = self
@@ -227,6 +276,10 @@ impl Sso {
             .ok_or(LoginError::BadState)?;
         let pending: PendingLogin =
             serde_json::from_str(&pending).map_err(|err| LoginError::Internal(err.to_string()))?;
+        if binding.is_some_and(|binding| !binding_matches(binding, &pending.binding_sha256)) {
+            return Err(LoginError::BadBinding);
+        }
+        self.ensure_active(tenant).await?;
         let provider = self.provider_of(tenant, &tenant.to_string()).await?;
         let client = self.client(&provider, &pending.redirect_uri, false).await?;
         let response = client
@@ -251,42 +304,57 @@ impl Sso {
         };
         self.provision(tenant, &provider.record, identity, origin)
             .await
+            .map(|done| LoginDone {
+                binding_sha256: pending.binding_sha256,
+                ..done
+            })
     }
 
-    /// A single-use code the web console trades for `session_token` (so that the token
-    /// never appears in a URL).
+    /// A single-use code the web console trades for the session of `done` (so that the
+    /// token never appears in a URL); the trade needs the login's binding secret.
     ///
     /// # Errors
     /// [`LoginError::Internal`] when Redis fails.
-    pub async fn login_code(
-        &self,
-        tenant: TenantId,
-        session_token: &str,
-    ) -> Result<String, LoginError> {
+    pub async fn login_code(&self, done: &LoginDone) -> Result<String, LoginError> {
+        let tenant = done.principal.tenant;
         let code = tokens::issue(LOGIN_CODE_PREFIX, tenant)?;
+        let issued = serde_json::to_string(&IssuedLoginCode {
+            session_token: done.session.token.clone(),
+            binding_sha256: done.binding_sha256.clone(),
+        })
+        .map_err(|err| LoginError::Internal(err.to_string()))?;
         self.cache
-            .put_once(
-                tenant,
-                "login-code",
-                &code.sha256,
-                session_token,
-                LOGIN_CODE_TTL,
-            )
+            .put_once(tenant, "login-code", &code.sha256, &issued, LOGIN_CODE_TTL)
             .await?;
         Ok(code.token)
     }
 
-    /// Trades a one-time login code for its session token.
+    /// Trades a one-time login code, presented with its login's binding secret, for its
+    /// session token.
     ///
     /// # Errors
-    /// [`LoginError::BadLoginCode`] when the code is unknown, expired or used.
-    pub async fn exchange_login_code(&self, code: &str) -> Result<String, LoginError> {
+    /// [`LoginError::BadLoginCode`] when the code is unknown, expired or used,
+    /// [`LoginError::BadBinding`] when the binding secret is not the login's,
+    /// [`LoginError::TenantNotActive`] when the tenant was suspended meanwhile.
+    pub async fn exchange_login_code(
+        &self,
+        code: &str,
+        binding: &str,
+    ) -> Result<String, LoginError> {
         let (tenant, sha256) =
             tokens::parse(LOGIN_CODE_PREFIX, code).ok_or(LoginError::BadLoginCode)?;
-        self.cache
+        let issued = self
+            .cache
             .take_once(tenant, "login-code", &sha256)
             .await?
-            .ok_or(LoginError::BadLoginCode)
+            .ok_or(LoginError::BadLoginCode)?;
+        let issued: IssuedLoginCode =
+            serde_json::from_str(&issued).map_err(|err| LoginError::Internal(err.to_string()))?;
+        if !binding_matches(binding, &issued.binding_sha256) {
+            return Err(LoginError::BadBinding);
+        }
+        self.ensure_active(tenant).await?;
+        Ok(issued.session_token)
     }
 
     async fn provider_of(&self, tenant: TenantId, name: &str) -> Result<Provider, LoginError> {
@@ -396,10 +464,14 @@ impl Sso {
             return Err(LoginError::EmailNotAllowed(identity.email));
         }
         let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let external = store::users::ExternalIdentity {
+            issuer: &provider.issuer_url,
+            subject: &identity.subject,
+        };
         let (user, disabled) = store::users::upsert_sso(
             &mut tx,
             tenant,
-            &identity.subject,
+            external,
             &identity.email,
             &identity.name,
             identity.email_verified == Some(true),
@@ -425,7 +497,13 @@ impl Sso {
         for role in mapped {
             store::users::grant_role(&mut tx, tenant, user, role).await?;
         }
-        let roles = store::users::roles(&mut tx, user).await?;
+        // Platform administration uses API keys: a session signed in through a tenant's
+        // provider (which the tenant controls) never carries it.
+        let roles: Vec<String> = store::users::roles(&mut tx, user)
+            .await?
+            .into_iter()
+            .filter(|role| role != PLATFORM_ADMIN)
+            .collect();
         let tenant_slug: String = store::tenants::slug(&mut tx).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let session = self
@@ -449,7 +527,11 @@ impl Sso {
             roles,
             origin: origin.clone(),
         };
-        Ok(LoginDone { session, principal })
+        Ok(LoginDone {
+            session,
+            principal,
+            binding_sha256: String::new(),
+        })
     }
 }
 
