@@ -43,7 +43,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect();
     let mut config = prost_build::Config::new();
     config.protoc_executable(&protoc);
+    // Message names let the API's codec find each request's descriptor.
+    config.enable_type_names();
     tonic_prost_build::configure()
+        .codec_path("crate::edge::CheckedCodec")
         .file_descriptor_set_path(out_dir.join("codexcontinue_v1_descriptor.bin"))
         .compile_with_config(config, &api, &includes)?;
 

@@ -15,6 +15,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod edge;
 pub mod health;
 pub mod inference;
 pub mod jobs;

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod db;
 pub mod env;
 pub mod grpc;
+pub mod hostile;
 pub mod llm_upstream;
 pub mod metrics;
 pub mod models;

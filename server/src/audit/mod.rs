@@ -6,6 +6,7 @@
 //! as stored). Editing, deleting, reordering or cutting off events breaks the chain, and
 //! [`verify`] reports the first sequence number that does not check out.
 
+pub mod bounded;
 mod checkpoint;
 mod export;
 pub mod layer;
@@ -229,17 +230,17 @@ pub(crate) fn chained_row(
         id: Uuid::now_v7(),
         occurred_at,
         actor_kind: actor_kind.to_owned(),
-        actor_id,
-        action: event.action.clone(),
-        resource_type: event.resource_type.clone(),
-        resource_id: event.resource_id.clone(),
+        actor_id: bounded::text(&actor_id, bounded::ID_CHARS),
+        action: bounded::text(&event.action, bounded::ACTION_CHARS),
+        resource_type: bounded::text(&event.resource_type, bounded::RESOURCE_TYPE_CHARS),
+        resource_id: bounded::text(&event.resource_id, bounded::RESOURCE_ID_CHARS),
         outcome: outcome.to_owned(),
         status_code: event.status_code,
-        request_id: event.request_id.clone(),
-        client_address: event.client_address.clone(),
-        user_agent: event.user_agent.clone(),
+        request_id: bounded::text(&event.request_id, bounded::ID_CHARS),
+        client_address: bounded::text(&event.client_address, bounded::ID_CHARS),
+        user_agent: bounded::text(&event.user_agent, bounded::USER_AGENT_CHARS),
         phi: event.phi,
-        details: Json(event.details.clone()),
+        details: Json(bounded::details(&event.details)),
         hash: Vec::new(),
     };
     row.hash = chain_hash(previous, &row);

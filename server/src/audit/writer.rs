@@ -9,8 +9,8 @@
 //! A lane remembers the heads it wrote, so a batch usually takes one statement (chained
 //! onto the remembered heads, checked under lock by Postgres, committed at once); when a
 //! head moved elsewhere the batch is chained again onto the locked heads. If a group
-//! fails, each tenant's events are retried on their own, so one tenant's failure does not
-//! fail another's calls.
+//! fails, each tenant's events are retried on their own, and then each event alone, so
+//! one tenant's (or one event's) failure does not fail another's calls.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -101,18 +101,15 @@ async fn run_lane(db: Database, mut queue: mpsc::Receiver<Job>, max_batch: usize
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let groups = by_tenant(std::mem::take(&mut batch));
-        match lane.commit(&groups).await {
-            Ok(()) => succeed(groups),
-            Err(err) if groups.len() == 1 => fail(groups, &err),
-            Err(_) => {
-                for group in groups {
-                    let single = [group];
-                    match lane.commit(&single).await {
-                        Ok(()) => succeed(single),
-                        Err(err) => fail(single, &err),
-                    }
-                }
+        if let Err(err) = lane.commit(&groups).await {
+            // Retried tenant by tenant, then event by event: one tenant's or one event's
+            // failure fails only its own calls.
+            tracing::warn!(error = %err, "audit batch failed; retrying its parts alone");
+            for group in groups {
+                lane.commit_alone(group).await;
             }
+        } else {
+            succeed(groups);
         }
         batch = Vec::with_capacity(max_batch);
     }
@@ -162,6 +159,26 @@ impl Lane {
         tx.commit().await.map_err(StoreError::from)?;
         self.remember(&rows);
         Ok(())
+    }
+
+    /// Commits one tenant's events; if that fails, each event on its own.
+    async fn commit_alone(&mut self, group: (TenantId, Vec<Job>)) {
+        let single = [group];
+        let err = match self.commit(&single).await {
+            Ok(()) => return succeed(single),
+            Err(err) => err,
+        };
+        let [(tenant, jobs)] = single;
+        if jobs.len() == 1 {
+            return fail([(tenant, jobs)], &err);
+        }
+        for job in jobs {
+            let one = [(tenant, vec![job])];
+            match self.commit(&one).await {
+                Ok(()) => succeed(one),
+                Err(err) => fail(one, &err),
+            }
+        }
     }
 
     /// The remembered head of each group's tenant (seq -1: unknown).
