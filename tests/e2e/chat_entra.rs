@@ -182,3 +182,30 @@ async fn entra_settings_are_checked() {
         assert_eq!(bad_field(&status), field);
     }
 }
+
+#[tokio::test]
+async fn a_token_lifetime_that_overflows_the_clock_is_survived() {
+    let mut t = setup().await;
+    let key = t.server.owner_key.clone();
+    t.upstream.set_entra_expires_in(u64::MAX);
+    let request = azure(
+        &t,
+        registration(&t, ENTRA_CLIENT_ID),
+        ProviderKind::AzureOpenai,
+        KEY,
+    );
+    t.admin
+        .set_provider(authorized(&key, request))
+        .await
+        .unwrap();
+    let conversation = t.conversation("azure-entra/gpt-4o").await;
+    for content in ["first", "second"] {
+        let reply = t
+            .send(&conversation, content, "")
+            .await
+            .unwrap()
+            .reply
+            .unwrap();
+        assert_eq!(reply.content, format!("Echo: {content}"));
+    }
+}

@@ -23,6 +23,7 @@ mod generation;
 mod grpc_web;
 mod health;
 mod hostile_input;
+mod job_isolation;
 mod jobs;
 mod memory_chat;
 mod memory_eval;

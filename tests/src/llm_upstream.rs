@@ -50,6 +50,8 @@ struct Shared {
     requests: Arc<Mutex<Vec<Recorded>>>,
     hung_up: Arc<Mutex<bool>>,
     entra_tokens: Arc<Mutex<Vec<String>>>,
+    /// Lifetime the fake Entra ID states for its tokens (`None`: 3599 s, as Entra does).
+    entra_expires_in: Arc<Mutex<Option<u64>>>,
     flaky_calls: Arc<Mutex<u32>>,
 }
 
@@ -115,6 +117,11 @@ impl LlmUpstream {
     /// Tokens the fake Entra ID issued so far.
     pub fn entra_tokens_issued(&self) -> usize {
         self.shared.entra_tokens.lock().expect("lock").len()
+    }
+
+    /// Makes the fake Entra ID state `seconds` as its tokens' lifetime.
+    pub fn set_entra_expires_in(&self, seconds: u64) {
+        *self.shared.entra_expires_in.lock().expect("lock") = Some(seconds);
     }
 
     /// Whether a client hung up in the middle of a streamed reply.
@@ -224,7 +231,12 @@ async fn entra_token(State(shared): State<Shared>, body: Bytes) -> Response {
     let mut issued = shared.entra_tokens.lock().expect("lock");
     let token = format!("eyJ0eXAiOiJKV1Qi.entra-{}", issued.len() + 1);
     issued.push(token.clone());
-    let body = json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token });
+    let expires_in = shared
+        .entra_expires_in
+        .lock()
+        .expect("lock")
+        .unwrap_or(3599);
+    let body = json!({ "token_type": "Bearer", "expires_in": expires_in, "ext_expires_in": 3599, "access_token": token });
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),

@@ -10,7 +10,7 @@ use std::{
 
 use uuid::Uuid;
 
-use super::{Envelope, Handled, JobError, JobHandler};
+use super::{Envelope, Handled, Job, JobError, JobHandler};
 use crate::{
     cache::{
         Cache, CacheError,
@@ -153,6 +153,27 @@ impl<H: JobHandler> Workers<H> {
         Ok(())
     }
 
+    /// Runs the handler on `job` in a task of its own, bounded by `jobs.timeout`: a
+    /// handler that panics fails its job for good (a retry would panic again) and leaves
+    /// the worker running.
+    async fn handle_isolated(&self, job: &Job) -> Result<Handled, JobError> {
+        let handler = self.handler.clone();
+        let owned = job.clone();
+        let mut task = tokio::spawn(async move { handler.handle(&owned).await });
+        match tokio::time::timeout(self.settings.timeout, &mut task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) if join.is_panic() => {
+                tracing::error!(kind = job.kind(), key = job.key(), "job handler panicked");
+                Err(JobError::Permanent("the job's handler panicked".into()))
+            }
+            Ok(Err(_)) => Err(JobError::Retry("the job's task was cancelled".into())),
+            Err(_) => {
+                task.abort();
+                Err(JobError::Retry("took longer than jobs.timeout".into()))
+            }
+        }
+    }
+
     /// Runs one delivered job and settles it: done, put aside for a retry, or dead.
     async fn run_one(
         &self,
@@ -177,9 +198,7 @@ impl<H: JobHandler> Workers<H> {
             return self.cache.ack_job(conn, &delivery.id).await;
         }
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.settings.timeout, self.handler.handle(job))
-            .await
-            .unwrap_or_else(|_| Err(JobError::Retry("took longer than jobs.timeout".into())));
+        let outcome = self.handle_isolated(job).await;
         let seconds = started.elapsed().as_secs_f64();
         match outcome {
             Ok(handled) => {

@@ -25,6 +25,8 @@ pub const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const COGNITIVE_SERVICES_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
 /// A token is renewed this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// Longest a token is kept, whatever lifetime Entra ID (or a server posing as it) states.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A token and when it expires.
 type Token = (SecretString, Instant);
@@ -123,7 +125,11 @@ impl EntraCredential {
             .await
             .map_err(|err| LlmError::Protocol(format!("Entra ID token response: {err}")))?;
         let secret_token = SecretString::from(token.access_token);
-        let expires = Instant::now() + Duration::from_secs(token.expires_in);
+        // The lifetime comes from a server the tenant chose: never trust it to fit.
+        let lifetime = Duration::from_secs(token.expires_in).min(MAX_TOKEN_LIFETIME);
+        let expires = Instant::now()
+            .checked_add(lifetime)
+            .unwrap_or_else(Instant::now);
         self.tokens.put(key, secret_token.clone(), expires);
         Ok(secret_token)
     }
