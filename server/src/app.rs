@@ -30,6 +30,7 @@ use crate::{
     },
     config::Config,
     crypto::{CryptoError, LocalMasterKey, Sealer},
+    egress::Egress,
     health::HealthMonitor,
     inference::{Registry, TenantModels},
     jobs::{Handlers, Jobs, Workers},
@@ -78,6 +79,33 @@ pub enum AppError {
     /// The server failed while serving.
     #[error("server error: {0}")]
     Serve(#[from] tonic::transport::Error),
+}
+
+/// The egress policy of `config`: its allow-list (validated when the configuration was
+/// loaded), and the addresses of the server's own Postgres and Redis, never reachable
+/// for tenants.
+async fn egress_policy(config: &Config) -> Egress {
+    use secrecy::ExposeSecret;
+    let mut own = Vec::new();
+    let urls = [config.database.url.as_ref(), config.redis.url.as_ref()];
+    for url in urls.into_iter().flatten() {
+        let Ok(parsed) = url::Url::parse(url.expose_secret()) else {
+            continue;
+        };
+        let default_port = match parsed.scheme() {
+            "redis" | "rediss" => 6379,
+            _ => 5432,
+        };
+        let port = parsed.port().unwrap_or(default_port);
+        let Some(host) = parsed.host_str() else {
+            continue;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(found) = tokio::net::lookup_host((host, port)).await {
+            own.extend(found);
+        }
+    }
+    Egress::new(config.egress.networks().unwrap_or_default(), own)
 }
 
 /// A server ready to run: dependencies connected and checked, listener bound.
@@ -148,6 +176,7 @@ impl App {
             cache,
         } = self;
         let metrics = Arc::new(Metrics::new());
+        let egress = egress_policy(&config).await;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let limiter = Arc::new(RateLimiter::new(cache.clone(), config.rate_limit.clone()));
@@ -178,6 +207,7 @@ impl App {
             cache.clone(),
             sessions.clone(),
             config.auth.clone(),
+            egress.clone(),
             format!("{public_url}/auth/callback"),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;
@@ -244,6 +274,7 @@ impl App {
         let providers = Providers::new(
             db.clone(),
             sealer.clone(),
+            egress.clone(),
             config.llm.platform_default.as_ref(),
             registry.clone(),
             settings_changes.clone(),
@@ -334,7 +365,11 @@ impl App {
                     rbac.clone(),
                     config.auth.max_custom_policies,
                 ),
-                identity_providers: IdentityProviders::new(db.clone(), sealer.clone()),
+                identity_providers: IdentityProviders::new(
+                    db.clone(),
+                    sealer.clone(),
+                    egress.clone(),
+                ),
                 min_retention_days: config.audit.min_retention_days,
                 max_keys_per_user: config.auth.max_keys_per_user,
                 replica_sync,

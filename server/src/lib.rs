@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod edge;
+pub mod egress;
 pub mod health;
 pub mod inference;
 pub mod jobs;

@@ -157,7 +157,8 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
             &server.owner_key,
             SetIdentityProviderRequest {
                 identity_provider: Some(IdentityProvider {
-                    issuer_url: "https://idp.acme.example".into(),
+                    // Resolvable here and allowed for the suite's stand-ins; never fetched.
+                    issuer_url: "http://127.0.0.1:9".into(),
                     client_id: "codexcontinue".into(),
                     allowed_email_domains: vec!["*".into()],
                     ..IdentityProvider::default()

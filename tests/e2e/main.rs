@@ -19,6 +19,7 @@ mod chat_settings_sync;
 mod chat_window;
 mod cli;
 mod crypto;
+mod egress;
 mod generation;
 mod grpc_web;
 mod health;

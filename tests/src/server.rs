@@ -190,6 +190,9 @@ impl TestServer {
             .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
             .env("CODEXCONTINUE_HEALTH__PROBE_INTERVAL", "100ms")
             .env("CODEXCONTINUE_TELEMETRY__LOG_FORMAT", "json")
+            // The suite's stand-in providers and identity provider listen on this machine:
+            // allowed explicitly, as an operator would allow an in-house gateway.
+            .env("CODEXCONTINUE_EGRESS__ALLOW", r#"["127.0.0.0/8"]"#)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log);

@@ -15,6 +15,7 @@ use super::{
 use crate::{
     audit::{self, NewEvent},
     crypto::{CryptoError, IDP_CLIENT_SECRET, Sealer},
+    egress::{Egress, EgressError},
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
     tenancy,
 };
@@ -28,6 +29,9 @@ pub enum IdentityProviderError {
     /// The secret could not be sealed.
     #[error("sealing the client secret: {0}")]
     Crypto(#[from] CryptoError),
+    /// The issuer is an address tenants may not reach.
+    #[error(transparent)]
+    Issuer(#[from] EgressError),
     /// Postgres failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -38,12 +42,14 @@ pub enum IdentityProviderError {
 pub struct IdentityProviders {
     db: Database,
     sealer: Sealer,
+    egress: Egress,
 }
 
 impl IdentityProviders {
-    /// Settings in `db`, client secrets sealed by `sealer`.
-    pub fn new(db: Database, sealer: Sealer) -> Self {
-        Self { db, sealer }
+    /// Settings in `db`, client secrets sealed by `sealer`, issuers only where `egress`
+    /// allows.
+    pub fn new(db: Database, sealer: Sealer, egress: Egress) -> Self {
+        Self { db, sealer, egress }
     }
 
     /// The tenant's provider, if it has one (never with its secret).
@@ -74,6 +80,7 @@ impl IdentityProviders {
         for role in settings.group_roles.0.values().flatten() {
             check_assignable(principal, role)?;
         }
+        self.egress.check_url(&settings.issuer_url).await?;
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let current = store::identity_providers::get(&mut tx).await?;
         let rebound = current.as_ref().is_some_and(|current| {

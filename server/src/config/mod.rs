@@ -21,8 +21,8 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, HealthConfig,
-    InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
+    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, EgressConfig,
+    HealthConfig, InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
     RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
@@ -46,6 +46,7 @@ const SECTIONS: &[&str] = &[
     "jobs",
     "inference",
     "memory",
+    "egress",
 ];
 
 /// Everything the server needs to run.
@@ -78,6 +79,8 @@ pub struct Config {
     pub inference: InferenceConfig,
     /// Memory.
     pub memory: MemoryConfig,
+    /// Outbound addresses tenants may choose.
+    pub egress: EgressConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -191,6 +194,7 @@ impl Config {
             });
         }
         self.validate_audit()?;
+        self.validate_egress()?;
         self.validate_jobs()?;
         if let Err(err) = self
             .telemetry
@@ -213,6 +217,18 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_egress(&self) -> Result<(), ConfigError> {
+        self.egress
+            .networks()
+            .map(drop)
+            .map_err(|entry| ConfigError::Rejected {
+                setting: "egress.allow",
+                reason: format!(
+                    "{entry:?} is not a CIDR block or an address (example: \"10.20.0.0/16\")"
+                ),
+            })
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {

@@ -486,3 +486,32 @@ impl Default for InferenceConfig {
         }
     }
 }
+
+/// Outbound addresses tenants choose (provider endpoints, identity providers, Entra ID
+/// authorities, plugins): see `egress`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Networks tenants' URLs may reach besides the public internet, as CIDR blocks (e.g.
+    /// `"10.20.0.0/16"` for an in-house model gateway, `"127.0.0.1/32"` for a stand-in on
+    /// this machine). Empty: public addresses only.
+    pub allow: Vec<String>,
+}
+
+impl EgressConfig {
+    /// The allowed networks, parsed.
+    ///
+    /// # Errors
+    /// The first entry that is not a CIDR block (or a single address).
+    pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allow
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| entry.clone())
+            })
+            .collect()
+    }
+}

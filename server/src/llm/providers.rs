@@ -18,6 +18,7 @@ use crate::{
     cache::SettingsChanges,
     config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
+    egress::Egress,
     inference::Registry,
     store::{
         self, Database, StoreError,
@@ -81,6 +82,16 @@ pub enum ProviderError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    /// The provider's address is not one this server may reach for tenants (any more).
+    #[error(
+        "model provider {provider:?} is not reachable under this server's egress policy: {reason}"
+    )]
+    Unreachable {
+        /// The provider.
+        provider: String,
+        /// Why its address is refused.
+        reason: String,
+    },
 }
 
 pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> ProviderError {
@@ -138,7 +149,11 @@ impl From<ProviderRow> for ProviderSettings {
 pub struct Providers {
     pub(super) db: Database,
     pub(super) sealer: Sealer,
+    /// Reaches tenants' endpoints, through the egress policy.
     pub(super) http: reqwest::Client,
+    /// Reaches the operator's platform provider.
+    pub(super) operator_http: reqwest::Client,
+    pub(super) egress: Egress,
     pub(super) platform: Option<Arc<PlatformProvider>>,
     pub(super) entra_tokens: EntraTokens,
     pub(super) registry: Arc<Registry>,
@@ -146,20 +161,26 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Providers kept in `db`, credentials sealed with `sealer`, the platform's
-    /// `platform` provider when it has one, and the local models of `registry`; changes
-    /// of providers and aliases are announced through `changes`.
+    /// Providers kept in `db`, credentials sealed with `sealer`, tenants' endpoints
+    /// reached only as `egress` allows, the platform's `platform` provider when it has
+    /// one, and the local models of `registry`; changes of providers and aliases are
+    /// announced through `changes`.
     ///
     /// # Errors
     /// [`ProviderError::Http`] when the HTTP client cannot be built.
     pub fn new(
         db: Database,
         sealer: Sealer,
+        egress: Egress,
         platform: Option<&PlatformProviderConfig>,
         registry: Arc<Registry>,
         changes: Arc<SettingsChanges>,
     ) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
+        let http = egress
+            .client(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|err| ProviderError::Http(err.to_string()))?;
+        let operator_http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -168,6 +189,8 @@ impl Providers {
             db,
             sealer,
             http,
+            operator_http,
+            egress,
             platform: platform.map(|config| Arc::new(PlatformProvider::new(config))),
             entra_tokens: EntraTokens::default(),
             registry,
@@ -193,6 +216,12 @@ impl Providers {
             ));
         }
         let endpoint = check_endpoint(&settings.kind, &settings.endpoint)?;
+        if !endpoint.is_empty() {
+            self.egress
+                .check_url(&endpoint)
+                .await
+                .map_err(|err| invalid("provider.endpoint", err.to_string()))?;
+        }
         if settings.kind == "azure_openai" && settings.api_version.trim().is_empty() {
             return Err(invalid(
                 "provider.api_version",
@@ -215,6 +244,12 @@ impl Providers {
             .as_ref()
             .map(|entra| check_entra(&settings.kind, entra))
             .transpose()?;
+        if let Some(entra) = &entra {
+            self.egress
+                .check_url(&entra.authority)
+                .await
+                .map_err(|err| invalid("provider.entra.authority", err.to_string()))?;
+        }
         let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
         let credential_sealed = if credential.is_empty() {
             Vec::new()

@@ -85,6 +85,9 @@ impl Found {
 
 /// What a client is built from.
 struct Endpoint<'a> {
+    /// The operator's own provider (configured, not chosen by a tenant): reached without
+    /// the tenants' egress policy.
+    operator: bool,
     kind: &'a str,
     base: &'a str,
     api_version: &'a str,
@@ -234,6 +237,7 @@ impl Providers {
             .await?
             .ok_or_else(|| ProviderError::NotFound(provider.to_owned()))?;
         let settings = found.settings();
+        let operator = matches!(found, Found::Platform(_));
         let key = match found {
             Found::Tenant(row) if !row.credential_sealed.is_empty() => {
                 let opened = self
@@ -259,7 +263,25 @@ impl Providers {
                 model: model.to_owned(),
             });
         }
+        if !operator {
+            // Checked again at each use: the operator's allow-list may have narrowed since
+            // the URL was saved, and addresses written as IPs pass no resolver.
+            let urls = [
+                Some(settings.endpoint.as_str()),
+                settings.entra.as_ref().map(|e| e.authority.as_str()),
+            ];
+            for url in urls.into_iter().flatten().filter(|url| !url.is_empty()) {
+                self.egress
+                    .check_url(url)
+                    .await
+                    .map_err(|err| ProviderError::Unreachable {
+                        provider: settings.name.clone(),
+                        reason: err.to_string(),
+                    })?;
+            }
+        }
         let client = self.client(Endpoint {
+            operator,
             kind: &settings.kind,
             base: &settings.endpoint,
             api_version: &settings.api_version,
@@ -314,9 +336,14 @@ impl Providers {
 
     /// A client speaking `endpoint`'s wire format.
     fn client(&self, endpoint: Endpoint<'_>) -> Result<Arc<dyn ChatProvider>, ProviderError> {
+        let http = if endpoint.operator {
+            &self.operator_http
+        } else {
+            &self.http
+        };
         Ok(match endpoint.kind {
             "openai" | "openai_compatible" => Arc::new(OpenAiChat::openai(
-                self.http.clone(),
+                http.clone(),
                 endpoint.base,
                 endpoint.key,
             )),
@@ -327,7 +354,7 @@ impl Providers {
                     Some(settings) => (
                         None,
                         Some(EntraCredential {
-                            http: self.http.clone(),
+                            http: http.clone(),
                             tokens: self.entra_tokens.clone(),
                             settings,
                             secret: endpoint.key,
@@ -336,14 +363,14 @@ impl Providers {
                     None => (endpoint.key, None),
                 };
                 Arc::new(OpenAiChat::azure(
-                    self.http.clone(),
+                    http.clone(),
                     endpoint.base,
                     endpoint.api_version,
                     key,
                     entra,
                 ))
             }
-            "ollama" => Arc::new(OllamaChat::new(self.http.clone(), endpoint.base)),
+            "ollama" => Arc::new(OllamaChat::new(http.clone(), endpoint.base)),
             _ => Arc::new(LocalChat::new(self.registry.clone())),
         })
     }

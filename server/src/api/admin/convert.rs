@@ -51,6 +51,9 @@ impl From<IdentityProviderError> for ApiError {
     fn from(err: IdentityProviderError) -> Self {
         match err {
             IdentityProviderError::Role(err) => err.into(),
+            IdentityProviderError::Issuer(_) => {
+                ApiError::invalid("identity_provider.issuer_url", err.to_string())
+            }
             IdentityProviderError::Crypto(_) | IdentityProviderError::Store(_) => {
                 ApiError::Internal(err.to_string())
             }

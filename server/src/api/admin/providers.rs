@@ -14,9 +14,9 @@ impl From<ProviderError> for ApiError {
             ProviderError::NotFound(_) => ApiError::NotFound("model provider"),
             ProviderError::RouteNotFound(_) => ApiError::NotFound("model alias"),
             ProviderError::UnknownAlias { .. } => ApiError::invalid("model", err.to_string()),
-            ProviderError::UnknownModel { .. } | ProviderError::NoTarget(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
+            ProviderError::UnknownModel { .. }
+            | ProviderError::NoTarget(_)
+            | ProviderError::Unreachable { .. } => ApiError::FailedPrecondition(err.to_string()),
             ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
                 ApiError::Internal(err.to_string())
             }

@@ -39,6 +39,7 @@ use crate::{
     cache::Cache,
     config::AuthConfig,
     crypto::{IDP_CLIENT_SECRET, Sealer},
+    egress::Egress,
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
     tenancy::{self, TenantId, TenantSlug},
 };
@@ -118,11 +119,13 @@ pub struct Sso {
     config: AuthConfig,
     callback_url: String,
     http: reqwest::Client,
+    egress: Egress,
     discovery: Mutex<HashMap<String, (CoreProviderMetadata, Instant)>>,
 }
 
 impl Sso {
-    /// Logins whose browser redirect lands on `callback_url` unless a client brings its own.
+    /// Logins whose browser redirect lands on `callback_url` unless a client brings its own;
+    /// providers reached as `egress` allows.
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
@@ -132,11 +135,13 @@ impl Sso {
         cache: Cache,
         sessions: Sessions,
         config: AuthConfig,
+        egress: Egress,
         callback_url: String,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            // Following redirects would open the server to SSRF through a provider URL.
-            .redirect(reqwest::redirect::Policy::none())
+        // The egress policy's client follows no redirects and connects only where the
+        // policy allows: a provider URL is an address a tenant chose.
+        let http = egress
+            .client(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(Self {
@@ -147,6 +152,7 @@ impl Sso {
             config,
             callback_url,
             http,
+            egress,
             discovery: Mutex::new(HashMap::new()),
         })
     }
@@ -412,11 +418,26 @@ impl Sso {
         {
             return Ok(metadata.clone());
         }
+        self.egress
+            .check_url(issuer)
+            .await
+            .map_err(|err| LoginError::Provider(format!("issuer {issuer}: {err}")))?;
         let issuer_url = IssuerUrl::new(issuer.to_owned())
             .map_err(|err| LoginError::Provider(err.to_string()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer_url, &self.http)
             .await
             .map_err(|err| LoginError::Provider(format!("discovery of {issuer} failed: {err}")))?;
+        // Names pass the policy when they are resolved; addresses written as IPs must be
+        // checked here, since no resolver sees them.
+        let named = [
+            Some(metadata.jwks_uri().url().as_str()),
+            metadata.token_endpoint().map(|url| url.url().as_str()),
+        ];
+        for url in named.into_iter().flatten() {
+            self.egress.check_url(url).await.map_err(|err| {
+                LoginError::Provider(format!("discovery of {issuer} names {url}: {err}"))
+            })?;
+        }
         cache.insert(issuer.to_owned(), (metadata.clone(), Instant::now()));
         Ok(metadata)
     }
