@@ -101,7 +101,7 @@ const ROLE_TABLE: &[(&str, &[&str])] = &[
     ),
     (
         "/codexcontinue.v1.AdminService/SetIdentityProvider",
-        &["owner", "admin"],
+        &["owner"],
     ),
     (
         "/codexcontinue.v1.AdminService/GetUsageReport",
