@@ -208,6 +208,7 @@ impl App {
             sessions.clone(),
             config.auth.clone(),
             egress.clone(),
+            limiter.clone(),
             format!("{public_url}/auth/callback"),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;

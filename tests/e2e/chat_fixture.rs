@@ -41,6 +41,8 @@ pub async fn set_provider(
                         "rate-limited".into(),
                         "broken".into(),
                         "flaky".into(),
+                        "flood".into(),
+                        "huge-error".into(),
                     ],
                     on_premises,
                     ..Provider::default()

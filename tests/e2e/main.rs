@@ -20,6 +20,7 @@ mod chat_window;
 mod cli;
 mod crypto;
 mod egress;
+mod exhaustion;
 mod generation;
 mod grpc_web;
 mod health;

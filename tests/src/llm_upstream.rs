@@ -298,6 +298,26 @@ async fn answer(
                 );
             }
         }
+        "flood" => {
+            // One streamed event that never ends: 8 MiB without a blank line.
+            let chunks =
+                (0..128).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'a'; 64 << 10])));
+            let head = std::iter::once(Ok(Bytes::from_static(b"data: ")));
+            return (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(tokio_stream::iter(head.chain(chunks))),
+            )
+                .into_response();
+        }
+        "huge-error" => {
+            // A refusal whose body is 8 MiB.
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                format!("{{\"error\":{{\"message\":\"{}\"}}}}", "x".repeat(8 << 20)),
+            )
+                .into_response();
+        }
         "broken" => {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,

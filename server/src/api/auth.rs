@@ -93,7 +93,7 @@ impl From<LoginError> for ApiError {
         match err {
             LoginError::UnknownTenant(_) => ApiError::NotFound("tenant"),
             LoginError::NoProvider(_) => ApiError::FailedPrecondition(err.to_string()),
-            LoginError::Provider(_) => ApiError::Unavailable(err.to_string()),
+            LoginError::Provider(_) => ApiError::Unavailable(err.public_message()),
             LoginError::BadRedirect => ApiError::invalid("redirect_uri", "must be an absolute URL"),
             LoginError::EmailNotAllowed(_)
             | LoginError::EmailNotVerified
@@ -102,8 +102,12 @@ impl From<LoginError> for ApiError {
             | LoginError::CodeRefused(_)
             | LoginError::InvalidIdToken(_)
             | LoginError::BadLoginCode
-            | LoginError::BadBinding => ApiError::Unauthenticated(err.to_string()),
+            | LoginError::BadBinding => ApiError::Unauthenticated(err.public_message()),
             LoginError::TenantNotActive => ApiError::PermissionDenied(err.to_string()),
+            LoginError::Throttled(wait) => ApiError::ResourceExhausted {
+                message: err.to_string(),
+                retry_after: Some(wait.as_secs().max(1)),
+            },
             LoginError::Internal(_) => ApiError::Internal(err.to_string()),
         }
     }
@@ -186,11 +190,16 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::StartLoginRequest>,
     ) -> Result<Response<pb::StartLoginResponse>, Status> {
+        let origin = request
+            .extensions()
+            .get::<CallOrigin>()
+            .cloned()
+            .unwrap_or_default();
         let body = request.into_inner();
         let redirect = (!body.redirect_uri.is_empty()).then_some(body.redirect_uri.as_str());
         let start = self
             .sso
-            .start(&body.tenant, redirect)
+            .start(&body.tenant, redirect, &origin)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::StartLoginResponse {
@@ -229,7 +238,15 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ExchangeLoginCodeResponse>, Status> {
         let token = self
             .sso
-            .exchange_login_code(&request.get_ref().code, &request.get_ref().login_binding)
+            .exchange_login_code(
+                &request.get_ref().code,
+                &request.get_ref().login_binding,
+                &request
+                    .extensions()
+                    .get::<CallOrigin>()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
             .await
             .map_err(ApiError::from)?;
         let principal = self

@@ -52,11 +52,18 @@ async fn callback(
     Query(params): Query<CallbackParams>,
 ) -> Response {
     if let Some(error) = params.error {
-        let description = params.error_description.unwrap_or_default();
+        // The provider's words are logged (bounded), never shown back.
+        let description: String = params
+            .error_description
+            .unwrap_or_default()
+            .chars()
+            .take(256)
+            .collect();
+        let error: String = error.chars().take(64).collect();
         tracing::warn!(%error, %description, "login refused by the identity provider");
         return refuse(
             StatusCode::UNAUTHORIZED,
-            &format!("login refused: {error} {description}"),
+            "the identity provider refused the login; start it again",
         );
     }
     let (Some(code), Some(login_state)) = (params.code, params.state) else {
@@ -84,16 +91,20 @@ async fn callback(
         Err(err) => {
             tracing::warn!(reason = %err, "login refused");
             let status = match err {
+                LoginError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 LoginError::Provider(_) => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            return refuse(status, &err.to_string());
+            return refuse(status, &err.public_message());
         }
     };
     let login_code = match state.sso.login_code(&done).await {
         Ok(code) => code,
-        Err(err) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+        Err(err) => {
+            tracing::error!(reason = %err, "cannot issue the login code");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, &err.public_message());
+        }
     };
     tracing::info!(tenant = %done.principal.tenant, user = %done.principal.user, "login succeeded");
     match state.console_url {

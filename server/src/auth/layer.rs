@@ -37,7 +37,7 @@ struct AuthState {
 }
 
 impl AuthState {
-    /// Authenticates, authorizes and counts the call against the rate limits.
+    /// Authenticates, counts the call against the rate limits, and authorizes.
     async fn admit(
         &self,
         authorization: Option<&http::HeaderValue>,
@@ -48,24 +48,26 @@ impl AuthState {
             .authenticate(authorization)
             .await
             .map_err(|err| (err, None))?;
-        if !self.rbac.allows(&principal, permission).await {
-            return Err((AuthError::Denied(permission), Some(principal)));
-        }
+        // Counted before authorizing: calls that will be refused count too, so probing
+        // for permissions costs what any call costs.
         let caller = principal.api_key.unwrap_or(principal.user).to_string();
         match self.limiter.check(principal.tenant, &caller).await {
-            Ok(Decision::Allowed) => Ok(principal),
+            Ok(Decision::Allowed) => {}
             Ok(Decision::Limited { retry_after }) => {
-                Err((AuthError::RateLimited { retry_after }, Some(principal)))
+                return Err((AuthError::RateLimited { retry_after }, Some(principal)));
             }
             Err(err) if self.limiter.fails_open() => {
                 tracing::warn!(error = %err, "rate limiter unavailable: letting the call through");
-                Ok(principal)
             }
             Err(err) => {
                 tracing::error!(error = %err, "rate limiter unavailable: refusing the call");
-                Err((AuthError::LimiterUnavailable, Some(principal)))
+                return Err((AuthError::LimiterUnavailable, Some(principal)));
             }
         }
+        if !self.rbac.allows(&principal, permission).await {
+            return Err((AuthError::Denied(permission), Some(principal)));
+        }
+        Ok(principal)
     }
 }
 

@@ -164,24 +164,75 @@ impl RateLimiter {
     /// # Errors
     /// [`CacheError`] when Redis cannot be asked.
     pub async fn check(&self, tenant: TenantId, caller: &str) -> Result<Decision, CacheError> {
+        let keys = self.cache.keys();
+        let limits = self.limits_of(tenant);
+        self.decide(&[
+            (
+                keys.tenant(tenant, &["rl", "caller", caller]),
+                limits.per_caller_per_second,
+                limits.per_caller_burst,
+            ),
+            (
+                keys.tenant(tenant, &["rl", "tenant"]),
+                limits.per_tenant_per_second,
+                limits.per_tenant_burst,
+            ),
+        ])
+        .await
+    }
+
+    /// Counts one login step (start, completion, callback, code exchange) from `address`
+    /// and/or into `tenant`: logins are public, so they are limited per client address
+    /// and per tenant instead of per caller.
+    ///
+    /// # Errors
+    /// [`CacheError`] when Redis cannot be asked.
+    pub async fn check_login(
+        &self,
+        address: Option<&str>,
+        tenant: Option<TenantId>,
+    ) -> Result<Decision, CacheError> {
+        let keys = self.cache.keys();
+        let per_minute = |n: u32| f64::from(n) / 60.0;
+        let mut limits = Vec::with_capacity(2);
+        if let Some(address) = address {
+            let address = if address.is_empty() {
+                "unknown"
+            } else {
+                address
+            };
+            limits.push((
+                keys.platform(&["rl", "login", "address", address]),
+                per_minute(self.config.login_per_address_per_minute),
+                self.config.login_burst,
+            ));
+        }
+        if let Some(tenant) = tenant {
+            limits.push((
+                keys.tenant(tenant, &["rl", "login"]),
+                per_minute(self.config.login_per_tenant_per_minute),
+                self.config.login_burst.saturating_mul(10),
+            ));
+        }
+        self.decide(&limits).await
+    }
+
+    /// Counts one call against every (key, rate per second, burst) in `limits` at once:
+    /// a refused call consumes none of them.
+    async fn decide(&self, limits: &[(String, f64, u32)]) -> Result<Decision, CacheError> {
         if !self.config.enabled {
             return Ok(Decision::Allowed);
         }
-        let keys = self.cache.keys();
-        let limits = self.limits_of(tenant);
-        let caller_interval = interval_us(limits.per_caller_per_second);
-        let tenant_interval = interval_us(limits.per_tenant_per_second);
+        let mut invocation = self.script.prepare_invoke();
+        for (key, per_second, burst) in limits {
+            let interval = interval_us(*per_second);
+            invocation
+                .key(key)
+                .arg(interval)
+                .arg(interval.saturating_mul(u64::from(*burst)));
+        }
         let mut conn = self.cache.fast_connection();
-        let wait_us: u64 = self
-            .script
-            .key(keys.tenant(tenant, &["rl", "caller", caller]))
-            .key(keys.tenant(tenant, &["rl", "tenant"]))
-            .arg(caller_interval)
-            .arg(caller_interval.saturating_mul(u64::from(limits.per_caller_burst)))
-            .arg(tenant_interval)
-            .arg(tenant_interval.saturating_mul(u64::from(limits.per_tenant_burst)))
-            .invoke_async(&mut conn)
-            .await?;
+        let wait_us: u64 = invocation.invoke_async(&mut conn).await?;
         Ok(if wait_us == 0 {
             Decision::Allowed
         } else {

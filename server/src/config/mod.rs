@@ -330,7 +330,16 @@ impl Config {
         positive(
             "rate_limit.per_tenant_burst",
             limits.per_tenant_burst as usize,
-        )
+        )?;
+        positive(
+            "rate_limit.login_per_address_per_minute",
+            limits.login_per_address_per_minute as usize,
+        )?;
+        positive(
+            "rate_limit.login_per_tenant_per_minute",
+            limits.login_per_tenant_per_minute as usize,
+        )?;
+        positive("rate_limit.login_burst", limits.login_burst as usize)
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {

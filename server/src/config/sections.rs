@@ -169,6 +169,14 @@ pub struct RateLimitConfig {
     /// When Redis cannot be asked: `false` refuses calls (`UNAVAILABLE`), `true` lets them
     /// through unlimited.
     pub fail_open: bool,
+    /// Login steps (StartLogin, CompleteLogin, `/auth/callback`, ExchangeLoginCode) one
+    /// client address may take per minute, sustained.
+    pub login_per_address_per_minute: u32,
+    /// Login steps per minute into one tenant, all addresses together.
+    pub login_per_tenant_per_minute: u32,
+    /// Login steps one address may take at once above the sustained rate (a tenant ten
+    /// times as many).
+    pub login_burst: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -180,6 +188,9 @@ impl Default for RateLimitConfig {
             per_tenant_per_second: 500.0,
             per_tenant_burst: 1000,
             fail_open: false,
+            login_per_address_per_minute: 30,
+            login_per_tenant_per_minute: 600,
+            login_burst: 10,
         }
     }
 }

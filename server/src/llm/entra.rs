@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::LlmError;
+use super::{LlmError, body_limits};
 use crate::store::providers::EntraSettings;
 
 /// Where Entra ID serves tokens in the public cloud.
@@ -100,7 +100,10 @@ impl EntraCredential {
             .map_err(|err| LlmError::Unreachable(format!("Entra ID: {}", err.without_url())))?;
         let status = response.status();
         if !status.is_success() {
-            let refusal: Option<TokenError> = response.json().await.ok();
+            let refusal: Option<TokenError> =
+                body_limits::json(response, body_limits::MAX_SMALL_BODY_BYTES)
+                    .await
+                    .ok();
             let (error, description) = refusal.map_or_else(
                 || ("unknown".to_owned(), String::new()),
                 |e| (e.error, e.error_description),
@@ -120,8 +123,7 @@ impl EntraCredential {
                 ))
             });
         }
-        let token: TokenResponse = response
-            .json()
+        let token: TokenResponse = body_limits::json(response, body_limits::MAX_SMALL_BODY_BYTES)
             .await
             .map_err(|err| LlmError::Protocol(format!("Entra ID token response: {err}")))?;
         let secret_token = SecretString::from(token.access_token);

@@ -13,6 +13,7 @@
 //! serves itself (`inference`): tenants get them as the built-in provider `local` and the
 //! alias `private`.
 
+mod body_limits;
 mod breaker;
 mod embeddings;
 pub mod entra;

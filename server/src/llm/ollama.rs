@@ -6,12 +6,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
-use super::{ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage};
+use super::{
+    ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage, body_limits,
+};
 
 /// Deltas buffered ahead of a slow reader.
 const BUFFER: usize = 64;
 /// Longest line accepted from the server.
-const MAX_LINE: usize = 1 << 20;
+const MAX_LINE: usize = body_limits::MAX_EVENT_BYTES;
 
 /// An Ollama server.
 pub struct OllamaChat {
@@ -74,7 +76,9 @@ impl ChatProvider for OllamaChat {
             .map_err(|err| LlmError::Unreachable(err.without_url().to_string()))?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let body: Value = body_limits::json(response, body_limits::MAX_SMALL_BODY_BYTES)
+                .await
+                .unwrap_or(Value::Null);
             let message: String = body["error"]
                 .as_str()
                 .unwrap_or("no details")

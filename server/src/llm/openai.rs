@@ -12,7 +12,7 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{
     ChatMessage, ChatProvider, ChatRequest, Delta, DeltaStream, Embeddings, FinishReason, LlmError,
-    ToolCallPiece, Usage, entra::EntraCredential,
+    ToolCallPiece, Usage, body_limits, entra::EntraCredential,
 };
 
 /// Deltas buffered ahead of a slow reader.
@@ -279,10 +279,7 @@ impl ChatProvider for OpenAiChat {
         if !response.status().is_success() {
             return Err(refusal(response).await);
         }
-        let answer: Value = response
-            .json()
-            .await
-            .map_err(|err| LlmError::Protocol(err.to_string()))?;
+        let answer: Value = body_limits::json(response, body_limits::MAX_BODY_BYTES).await?;
         Ok(Embeddings {
             vectors: vectors_of(&answer, texts.len())?,
             prompt_tokens: answer["usage"]["prompt_tokens"].as_i64().unwrap_or(0),
@@ -308,7 +305,7 @@ impl ChatProvider for OpenAiChat {
 /// Reads the events of a reply until `[DONE]`, the end of the body, or the reader going
 /// away (which drops the response and so the upstream request).
 async fn read_events(response: reqwest::Response, deltas: mpsc::Sender<Result<Delta, LlmError>>) {
-    let mut events = response.bytes_stream().eventsource();
+    let mut events = body_limits::bounded_stream(response).eventsource();
     let mut usage = None;
     let mut finish_reason = None;
     while let Some(event) = events.next().await {
@@ -386,7 +383,9 @@ async fn refusal(response: reqwest::Response) -> LlmError {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body: Value = body_limits::json(response, body_limits::MAX_SMALL_BODY_BYTES)
+        .await
+        .unwrap_or(Value::Null);
     let message = body["error"]["message"]
         .as_str()
         .unwrap_or("no details")

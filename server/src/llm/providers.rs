@@ -33,6 +33,11 @@ pub(super) const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
 const MAX_MODELS: usize = 100;
 /// Time to connect to a provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence from a provider in the middle of an answer (a model thinking before its
+/// first token included).
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest one provider call may take, streamed answers included.
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Why a provider operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,10 +183,14 @@ impl Providers {
     ) -> Result<Self, ProviderError> {
         let http = egress
             .client(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
             .build()
             .map_err(|err| ProviderError::Http(err.to_string()))?;
         let operator_http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| ProviderError::Http(err.to_string()))?;

@@ -46,6 +46,9 @@ pub enum LoginError {
          finish the login in the client that started it"
     )]
     BadBinding,
+    /// Too many login steps from this address or into this tenant.
+    #[error("too many login attempts; retry in {} s", .0.as_secs().max(1))]
+    Throttled(std::time::Duration),
     /// The tenant is suspended or deleted.
     #[error("this tenant is not active; logins are refused")]
     TenantNotActive,
@@ -58,6 +61,23 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// What an unauthenticated caller is told: the error itself, except where it would
+    /// repeat what the identity provider (or the server's internals) said, which stays in
+    /// the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Provider(_) => "the identity provider could not be reached or answered \
+                                  unexpectedly; the server log has details"
+                .to_owned(),
+            Self::CodeRefused(_) => {
+                "the identity provider refused the authorization code; start the login again"
+                    .to_owned()
+            }
+            Self::Internal(_) => "login failed; the server log has details".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// A short name of the failure for the audit trail (no emails, tokens or provider text).
     pub fn reason(&self) -> &'static str {
         match self {
@@ -74,6 +94,7 @@ impl LoginError {
             Self::BadLoginCode => "bad_login_code",
             Self::BadBinding => "bad_binding",
             Self::TenantNotActive => "tenant_not_active",
+            Self::Throttled(_) => "throttled",
             Self::Internal(_) => "internal",
         }
     }

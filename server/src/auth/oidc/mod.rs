@@ -15,6 +15,7 @@
 use serde_json::json;
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -36,7 +37,10 @@ use super::{
 };
 use crate::{
     audit::{self, Actor, CallOrigin, NewEvent, Outcome},
-    cache::Cache,
+    cache::{
+        Cache,
+        rate_limit::{Decision, RateLimiter},
+    },
     config::AuthConfig,
     crypto::{IDP_CLIENT_SECRET, Sealer},
     egress::Egress,
@@ -120,7 +124,8 @@ pub struct Sso {
     callback_url: String,
     http: reqwest::Client,
     egress: Egress,
-    discovery: Mutex<HashMap<String, (CoreProviderMetadata, Instant)>>,
+    limiter: Arc<RateLimiter>,
+    discovery: std::sync::Mutex<HashMap<String, DiscoverySlot>>,
 }
 
 impl Sso {
@@ -136,6 +141,7 @@ impl Sso {
         sessions: Sessions,
         config: AuthConfig,
         egress: Egress,
+        limiter: Arc<RateLimiter>,
         callback_url: String,
     ) -> Result<Self, reqwest::Error> {
         // The egress policy's client follows no redirects and connects only where the
@@ -153,7 +159,8 @@ impl Sso {
             callback_url,
             http,
             egress,
-            discovery: Mutex::new(HashMap::new()),
+            limiter,
+            discovery: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -172,12 +179,14 @@ impl Sso {
         &self,
         slug: &str,
         redirect_uri: Option<&str>,
+        origin: &CallOrigin,
     ) -> Result<LoginStart, LoginError> {
-        let parsed =
-            TenantSlug::parse(slug).map_err(|_| LoginError::UnknownTenant(slug.to_owned()))?;
-        let tenant = store::tenants::find_by_slug(&self.db, &parsed)
-            .await?
-            .ok_or_else(|| LoginError::UnknownTenant(slug.to_owned()))?;
+        let tenant = match TenantSlug::parse(slug) {
+            Ok(parsed) => store::tenants::find_by_slug(&self.db, &parsed).await?,
+            Err(_) => None,
+        };
+        self.throttle(Some(origin), tenant).await?;
+        let tenant = tenant.ok_or_else(|| LoginError::UnknownTenant(slug.to_owned()))?;
         self.ensure_active(tenant).await?;
         let provider = self.provider_of(tenant, slug).await?;
         let redirect_uri = redirect_uri.unwrap_or(&self.callback_url).to_owned();
@@ -221,6 +230,25 @@ impl Sso {
         })
     }
 
+    /// Counts a login step from `origin`'s address and/or into `tenant` against the login
+    /// rate limits.
+    async fn throttle(
+        &self,
+        origin: Option<&CallOrigin>,
+        tenant: Option<TenantId>,
+    ) -> Result<(), LoginError> {
+        let address = origin.map(|origin| origin.client_address.as_str());
+        match self.limiter.check_login(address, tenant).await {
+            Ok(Decision::Allowed) => Ok(()),
+            Ok(Decision::Limited { retry_after }) => Err(LoginError::Throttled(retry_after)),
+            Err(err) if self.limiter.fails_open() => {
+                tracing::warn!(error = %err, "rate limiter unavailable: letting the login through");
+                Ok(())
+            }
+            Err(err) => Err(LoginError::Internal(err.to_string())),
+        }
+    }
+
     /// Refuses a login to a tenant that is suspended, deleted or unknown.
     async fn ensure_active(&self, tenant: TenantId) -> Result<(), LoginError> {
         match store::tenants::get_any(&self.db, tenant).await? {
@@ -244,6 +272,7 @@ impl Sso {
         binding: Option<&str>,
         origin: CallOrigin,
     ) -> Result<LoginDone, LoginError> {
+        self.throttle(Some(&origin), None).await?;
         let (tenant, handle) = tokens::parse(STATE_PREFIX, state).ok_or(LoginError::BadState)?;
         let result = self
             .finish_login(tenant, &handle, code, binding, &origin)
@@ -285,6 +314,9 @@ impl Sso {
         if binding.is_some_and(|binding| !binding_matches(binding, &pending.binding_sha256)) {
             return Err(LoginError::BadBinding);
         }
+        // The tenant counts only once the state proved it: forged states cannot use up a
+        // tenant's logins.
+        self.throttle(None, Some(tenant)).await?;
         self.ensure_active(tenant).await?;
         let provider = self.provider_of(tenant, &tenant.to_string()).await?;
         let client = self.client(&provider, &pending.redirect_uri, false).await?;
@@ -346,7 +378,9 @@ impl Sso {
         &self,
         code: &str,
         binding: &str,
+        origin: &CallOrigin,
     ) -> Result<String, LoginError> {
+        self.throttle(Some(origin), None).await?;
         let (tenant, sha256) =
             tokens::parse(LOGIN_CODE_PREFIX, code).ok_or(LoginError::BadLoginCode)?;
         let issued = self
@@ -411,9 +445,18 @@ impl Sso {
         issuer: &str,
         refresh: bool,
     ) -> Result<CoreProviderMetadata, LoginError> {
-        let mut cache = self.discovery.lock().await;
+        // One lock per issuer, held across its discovery: logins at one slow provider wait
+        // for it, logins at every other go on.
+        let slot = self
+            .discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(issuer.to_owned())
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
         if !refresh
-            && let Some((metadata, fetched)) = cache.get(issuer)
+            && let Some((metadata, fetched)) = cached.as_ref()
             && fetched.elapsed() < self.config.discovery_cache_ttl
         {
             return Ok(metadata.clone());
@@ -438,7 +481,7 @@ impl Sso {
                 LoginError::Provider(format!("discovery of {issuer} names {url}: {err}"))
             })?;
         }
-        cache.insert(issuer.to_owned(), (metadata.clone(), Instant::now()));
+        *cached = Some((metadata.clone(), Instant::now()));
         Ok(metadata)
     }
 
@@ -564,6 +607,9 @@ type OidcClient = CoreClient<
     openidconnect::EndpointMaybeSet,
     openidconnect::EndpointMaybeSet,
 >;
+
+/// One issuer's discovery document and when it was fetched, behind that issuer's lock.
+type DiscoverySlot = Arc<Mutex<Option<(CoreProviderMetadata, Instant)>>>;
 
 /// A tenant's provider settings with the client secret opened.
 struct Provider {
