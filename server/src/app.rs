@@ -17,7 +17,7 @@ use crate::{
         credential_cache::CredentialCache,
         directory::Directory,
         identity_providers::IdentityProviders,
-        oidc::Sso,
+        oidc::{LoginGuards, Sso},
         policy_adapter::PostgresPolicyAdapter,
         rbac::{Rbac, RbacError},
         replica_sync::{ReplicaSync, SyncError},
@@ -207,8 +207,10 @@ impl App {
             cache.clone(),
             sessions.clone(),
             config.auth.clone(),
-            egress.clone(),
-            limiter.clone(),
+            LoginGuards {
+                egress: egress.clone(),
+                limiter: limiter.clone(),
+            },
             format!("{public_url}/auth/callback"),
         )
         .map_err(|err| AppError::Http(err.to_string()))?;

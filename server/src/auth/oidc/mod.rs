@@ -65,6 +65,15 @@ const LOGIN_CODE_TTL: Duration = Duration::from_secs(60);
 /// Role of a user whose groups map to no role and who holds none yet.
 const DEFAULT_ROLE: &str = "member";
 
+/// What bounds logins: where the server may fetch a provider's documents from, and how
+/// often one address or tenant may take a login step.
+pub struct LoginGuards {
+    /// The outbound address policy providers' URLs pass.
+    pub egress: Egress,
+    /// The login rate limits.
+    pub limiter: Arc<RateLimiter>,
+}
+
 /// A login begun: where to send the user.
 pub struct LoginStart {
     /// The provider's authorization URL.
@@ -140,10 +149,10 @@ impl Sso {
         cache: Cache,
         sessions: Sessions,
         config: AuthConfig,
-        egress: Egress,
-        limiter: Arc<RateLimiter>,
+        guards: LoginGuards,
         callback_url: String,
     ) -> Result<Self, reqwest::Error> {
+        let LoginGuards { egress, limiter } = guards;
         // The egress policy's client follows no redirects and connects only where the
         // policy allows: a provider URL is an address a tenant chose.
         let http = egress
