@@ -371,7 +371,11 @@ async fn rotate_data_keys(config: &Config, slug: Option<&str>) -> Result<(), Fai
         }
     };
     for tenant in tenants {
-        let rotation = crypto::rotate_data_key(&db, &sealer, tenant, "crypto-rotate").await?;
+        let rotation =
+            crypto::rotate_data_key(&db, &sealer, tenant, "crypto-rotate", |table, done| {
+                eprintln!("{tenant}: {table}: {done} value(s) sealed again");
+            })
+            .await?;
         println!(
             "{tenant}: data key version {}, {} value(s) sealed again",
             rotation.version, rotation.resealed

@@ -226,4 +226,140 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
     .await
     .unwrap();
     assert_eq!(actions, ["data_key.rotate", "data.reseal"]);
+
+    // A rotation interrupted after its new key (version 3) was made: the next run finishes
+    // that re-seal instead of minting version 4, and says how far it got.
+    let mut tx = scoped(&mut app, tenant).await;
+    assert_eq!(
+        sealer(&env.master_key)
+            .rotate(&mut tx, tenant)
+            .await
+            .unwrap(),
+        3
+    );
+    tx.commit().await.unwrap();
+    let rotate = || async {
+        let output = command()
+            .args(["crypto", "rotate", "--tenant", "acme"])
+            .env("DATABASE_URL", &server.db.app_url)
+            .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success());
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = rotate().await;
+    assert!(
+        stdout.contains("data key version 3, 1 value(s) sealed again"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("identity_providers: 1 value(s) sealed again"),
+        "{stderr}"
+    );
+    let (stdout, _) = rotate().await;
+    assert!(
+        stdout.contains("data key version 4, 1 value(s) sealed again"),
+        "nothing pending: a new version ({stdout})"
+    );
+}
+
+#[tokio::test]
+async fn rotation_seals_every_message_again_page_by_page() {
+    use codexcontinue::{crypto, tenancy};
+    use codexcontinue_tests::{bench::stores, server::bootstrap};
+
+    const MESSAGES: usize = 450;
+    let env = TestEnv::get();
+    let db = TestDatabase::migrated().await;
+    bootstrap(&db, "acme", "owner@acme.example").await;
+    let (database, _) = stores(&db).await;
+    let sealer = sealer(&env.master_key);
+    let (tenant, user): (Uuid, Uuid) = sqlx::query_as("SELECT tenant_id, id FROM users LIMIT 1")
+        .fetch_one(&mut db.owner().await)
+        .await
+        .unwrap();
+    let tenant = TenantId(tenant);
+    let conversation = Uuid::now_v7();
+    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let title = sealer
+        .seal(
+            &mut tx,
+            tenant,
+            "conversations",
+            &conversation.to_string(),
+            b"t",
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO conversations (tenant_id, id, user_id, title_sealed, profile)
+         VALUES ($1, $2, $3, $4, 'general')",
+    )
+    .bind(tenant.0)
+    .bind(conversation)
+    .bind(user)
+    .bind(title)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..MESSAGES {
+        let id = Uuid::now_v7();
+        let content = sealer
+            .seal(
+                &mut tx,
+                tenant,
+                "messages",
+                &id.to_string(),
+                format!("m{n}").as_bytes(),
+            )
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO messages (tenant_id, id, conversation_id, role, content_sealed)
+             VALUES ($1, $2, $3, 'user', $4)",
+        )
+        .bind(tenant.0)
+        .bind(id)
+        .bind(conversation)
+        .bind(content)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+
+    let mut reports = Vec::new();
+    let rotation = crypto::rotate_data_key(&database, &sealer, tenant, "test", |table, done| {
+        reports.push((table.to_owned(), done));
+    })
+    .await
+    .unwrap();
+    assert_eq!(rotation.version, 2);
+    assert_eq!(rotation.resealed as usize, MESSAGES + 1);
+    let pages: Vec<u64> = reports
+        .iter()
+        .filter(|(table, _)| table == "messages")
+        .map(|(_, done)| *done)
+        .collect();
+    assert_eq!(pages, [200, 400, 450]);
+    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let stored: Vec<(Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, content_sealed FROM messages ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert!(stored.iter().all(|(_, v)| v[..4] == 2i32.to_be_bytes()));
+    let last = stored.last().unwrap();
+    let opened = sealer
+        .open(&mut tx, tenant, "messages", &last.0.to_string(), &last.1)
+        .await
+        .unwrap();
+    assert_eq!(opened, format!("m{}", MESSAGES - 1).into_bytes());
 }

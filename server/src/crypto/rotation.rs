@@ -20,6 +20,8 @@ pub struct SealedColumn {
     pub table: &'static str,
     /// Column identifying the row (bound into the associated data as text).
     pub row: &'static str,
+    /// That column's SQL type (rows are looked up by it, not by its text).
+    pub row_type: &'static str,
     /// Column holding the sealed bytes.
     pub column: &'static str,
     /// Values re-sealed per transaction (fewer for big values).
@@ -30,6 +32,7 @@ pub struct SealedColumn {
 pub const IDP_CLIENT_SECRET: SealedColumn = SealedColumn {
     table: "identity_providers",
     row: "tenant_id",
+    row_type: "uuid",
     column: "client_secret_sealed",
     batch: SMALL_VALUES,
 };
@@ -38,6 +41,7 @@ pub const IDP_CLIENT_SECRET: SealedColumn = SealedColumn {
 pub const CONVERSATION_TITLES: SealedColumn = SealedColumn {
     table: "conversations",
     row: "id",
+    row_type: "uuid",
     column: "title_sealed",
     batch: SMALL_VALUES,
 };
@@ -46,6 +50,7 @@ pub const CONVERSATION_TITLES: SealedColumn = SealedColumn {
 pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
     table: "messages",
     row: "id",
+    row_type: "uuid",
     column: "content_sealed",
     batch: SMALL_VALUES,
 };
@@ -54,6 +59,7 @@ pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
 pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
     table: "providers",
     row: "name",
+    row_type: "text",
     column: "credential_sealed",
     batch: SMALL_VALUES,
 };
@@ -62,6 +68,7 @@ pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
 pub const TENANT_MODEL_PARTS: SealedColumn = SealedColumn {
     table: "tenant_model_parts",
     row: "id",
+    row_type: "text",
     column: "data_sealed",
     batch: 16,
 };
@@ -70,6 +77,7 @@ pub const TENANT_MODEL_PARTS: SealedColumn = SealedColumn {
 pub const MEMORY_CONTENTS: SealedColumn = SealedColumn {
     table: "memories",
     row: "id",
+    row_type: "uuid",
     column: "content_sealed",
     batch: SMALL_VALUES,
 };
@@ -78,6 +86,7 @@ pub const MEMORY_CONTENTS: SealedColumn = SealedColumn {
 pub const MEMORY_KEYWORD_KEYS: SealedColumn = SealedColumn {
     table: "memory_keyword_keys",
     row: "tenant_id",
+    row_type: "uuid",
     column: "key_sealed",
     batch: SMALL_VALUES,
 };
@@ -105,8 +114,16 @@ pub struct Rotation {
     pub resealed: u64,
 }
 
+impl SealedColumn {
+    fn place(&self) -> store::sealed::Place<'static> {
+        (self.table, self.row, self.row_type, self.column)
+    }
+}
+
 /// Rotates `tenant`'s data key and re-seals its values; `job` names who asked in the
-/// audit trail.
+/// audit trail, `progress` hears (table, values re-sealed so far in it) after each batch.
+/// When values are still sealed with an older version (an earlier rotation was
+/// interrupted), no new version is made: the pending re-seal is finished instead.
 ///
 /// # Errors
 /// [`CryptoError`] when a key or value cannot be read or written; values done before stay
@@ -116,24 +133,45 @@ pub async fn rotate_data_key(
     sealer: &Sealer,
     tenant: TenantId,
     job: &str,
+    progress: impl FnMut(&str, u64),
 ) -> Result<Rotation, CryptoError> {
     let mut tx = tenancy::begin(db, tenant).await?;
-    let version = sealer.rotate(&mut tx, tenant).await?;
-    let event = NewEvent::by_system(
-        job,
-        "data_key.rotate",
-        "tenant",
-        tenant,
-        json!({ "version": version }),
-    );
-    audit::append(&mut tx, tenant, &event).await?;
+    let pending = match store::data_keys::latest(&mut tx).await? {
+        Some((latest, _)) => {
+            let mut pending = None;
+            for sealed in SEALED_COLUMNS {
+                if store::sealed::any_stale(&mut tx, sealed.place(), latest).await? {
+                    pending = Some(latest);
+                    break;
+                }
+            }
+            pending
+        }
+        None => None,
+    };
+    let version = match pending {
+        Some(version) => version,
+        None => {
+            let version = sealer.rotate(&mut tx, tenant).await?;
+            let event = NewEvent::by_system(
+                job,
+                "data_key.rotate",
+                "tenant",
+                tenant,
+                json!({ "version": version }),
+            );
+            audit::append(&mut tx, tenant, &event).await?;
+            version
+        }
+    };
     tx.commit().await.map_err(StoreError::from)?;
-    let resealed = reseal_stale(db, sealer, tenant, job).await?;
+    let resealed = reseal_stale(db, sealer, tenant, job, progress).await?;
     Ok(Rotation { version, resealed })
 }
 
 /// Seals every value of `tenant` not on its newest key version again with that version;
-/// returns how many.
+/// returns how many. `progress` hears (table, values re-sealed so far in it) after each
+/// batch.
 ///
 /// # Errors
 /// [`CryptoError`] when a key or value cannot be read or written.
@@ -142,25 +180,30 @@ pub async fn reseal_stale(
     sealer: &Sealer,
     tenant: TenantId,
     job: &str,
+    mut progress: impl FnMut(&str, u64),
 ) -> Result<u64, CryptoError> {
     let mut resealed = 0;
     for sealed in SEALED_COLUMNS {
-        let place = (sealed.table, sealed.row, sealed.column);
+        let place = sealed.place();
+        let mut after: Option<String> = None;
+        let mut in_table = 0u64;
         loop {
             let mut tx = tenancy::begin(db, tenant).await?;
             let Some((latest, _)) = store::data_keys::latest(&mut tx).await? else {
                 return Ok(resealed);
             };
-            let stale = store::sealed::stale(&mut tx, place, latest, sealed.batch).await?;
+            let stale =
+                store::sealed::stale(&mut tx, place, latest, after.as_deref(), sealed.batch)
+                    .await?;
+            // One keyring for the batch: each key is read and unwrapped once.
+            let mut keyring = sealer.keyring(tenant);
+            let mut fresh = Vec::with_capacity(stale.len());
             for (row, value) in &stale {
-                let plain = sealer
-                    .open(&mut tx, tenant, sealed.table, row, value)
-                    .await?;
-                let fresh = sealer
-                    .seal(&mut tx, tenant, sealed.table, row, &plain)
-                    .await?;
-                store::sealed::replace(&mut tx, place, row, &fresh).await?;
+                let plain = keyring.open(&mut tx, sealed.table, row, value).await?;
+                fresh.push(keyring.seal(&mut tx, sealed.table, row, &plain).await?);
             }
+            let rows: Vec<&str> = stale.iter().map(|(row, _)| row.as_str()).collect();
+            store::sealed::replace_all(&mut tx, place, &rows, &fresh).await?;
             if !stale.is_empty() {
                 let details =
                     json!({ "table": sealed.table, "values": stale.len(), "version": latest });
@@ -169,9 +212,14 @@ pub async fn reseal_stale(
             }
             tx.commit().await.map_err(StoreError::from)?;
             resealed += stale.len() as u64;
+            in_table += stale.len() as u64;
+            if !stale.is_empty() {
+                progress(sealed.table, in_table);
+            }
             if (stale.len() as i64) < sealed.batch {
                 break;
             }
+            after = stale.last().map(|(row, _)| row.clone());
         }
     }
     Ok(resealed)

@@ -5,43 +5,75 @@ use sqlx::PgConnection;
 
 use super::StoreError;
 
+/// Where sealed values live: (table, row id column, the id column's SQL type, column).
+/// Rows are found and paged on the id's own type, so the primary key serves every
+/// lookup (comparing `id::text` would scan the table for each row).
+pub type Place<'a> = (&'a str, &'a str, &'a str, &'a str);
+
 /// Up to `limit` values of the scoped tenant in `table.column` sealed with a key version
-/// other than `latest`: (row id as text, sealed value).
+/// other than `latest`, in id order after `after` (id as text; `None`: from the start):
+/// (row id as text, sealed value).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn stale(
     conn: &mut PgConnection,
-    (table, row, column): (&str, &str, &str),
+    (table, row, row_type, column): Place<'_>,
     latest: i32,
+    after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {row}::text, {column} FROM {table}
-         WHERE octet_length({column}) > 0 AND substring({column} from 1 for 4) <> $1
+         WHERE ($3::text IS NULL OR {row} > $3::{row_type})
+           AND octet_length({column}) > 0 AND substring({column} from 1 for 4) <> $1
          ORDER BY {row} LIMIT $2"
     ))
     .bind(latest.to_be_bytes().as_slice())
     .bind(limit)
+    .bind(after)
     .fetch_all(conn)
     .await?)
 }
 
-/// Replaces the sealed value of one row.
+/// Whether the scoped tenant has any value in `table.column` sealed with a key version
+/// other than `latest`.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn replace(
+pub async fn any_stale(
     conn: &mut PgConnection,
-    (table, row, column): (&str, &str, &str),
-    row_id: &str,
-    sealed: &[u8],
+    (table, _, _, column): Place<'_>,
+    latest: i32,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {table}
+                        WHERE octet_length({column}) > 0
+                          AND substring({column} from 1 for 4) <> $1)"
+    ))
+    .bind(latest.to_be_bytes().as_slice())
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Replaces the sealed values of rows `rows` (ids as text) with `sealed`, in one
+/// statement.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn replace_all(
+    conn: &mut PgConnection,
+    (table, row, row_type, column): Place<'_>,
+    rows: &[&str],
+    sealed: &[Vec<u8>],
 ) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "UPDATE {table} SET {column} = $1 WHERE {row}::text = $2"
+        "UPDATE {table} SET {column} = fresh.value
+         FROM unnest($1::text[], $2::bytea[]) AS fresh(id, value)
+         WHERE {table}.{row} = fresh.id::{row_type}"
     ))
+    .bind(rows)
     .bind(sealed)
-    .bind(row_id)
     .execute(conn)
     .await?;
     Ok(())
