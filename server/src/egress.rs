@@ -48,6 +48,9 @@ pub enum EgressError {
         /// The address and port.
         address: SocketAddr,
     },
+    /// The URL carries a user name or password.
+    #[error("must not carry a user name or password; credentials have a field of their own")]
+    Userinfo,
     /// The name does not resolve.
     #[error("{0} does not resolve to any address")]
     Unresolvable(String),
@@ -98,6 +101,10 @@ impl Egress {
         let parsed = url::Url::parse(url).map_err(|_| EgressError::NotHttp)?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(EgressError::NotHttp);
+        }
+        // A secret in a URL ends up in logs, audit details and settings listings.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(EgressError::Userinfo);
         }
         let port = parsed.port_or_known_default().ok_or(EgressError::NotHttp)?;
         let addresses: Vec<IpAddr> = match parsed.host() {

@@ -170,7 +170,10 @@ async fn config_show_masks_secrets_and_env_overrides_file() {
     let (code, stdout, stderr) = run(
         &["--config", file.to_str().unwrap(), "config", "show"],
         &[
-            ("DATABASE_URL", "postgres://app:hunter2@db.internal:5432/cc"),
+            (
+                "DATABASE_URL",
+                "postgres://app:hunter2@db.internal:5432/cc?password=hunter3",
+            ),
             ("REDIS_URL", "redis://:s3cret@cache.internal:6379"),
             ("CODEXCONTINUE_SERVER__LISTEN", "0.0.0.0:7001"),
         ],
@@ -178,11 +181,11 @@ async fn config_show_masks_secrets_and_env_overrides_file() {
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        !stdout.contains("hunter2") && !stdout.contains("s3cret"),
+        !stdout.contains("hunter2") && !stdout.contains("hunter3") && !stdout.contains("s3cret"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("postgres://app:****@db.internal:5432/cc"),
+        stdout.contains("postgres://app:****@db.internal:5432/cc?password=****"),
         "{stdout}"
     );
     assert!(

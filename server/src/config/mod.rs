@@ -392,10 +392,42 @@ fn one_line(err: &figment::Error) -> String {
 
 /// A URL with its password replaced by `****`, safe to print or log.
 pub fn mask_url(url: &str) -> String {
+    /// Query parameters that carry secrets in connection strings (libpq's `password`,
+    /// `sslpassword`; tokens and keys of HTTP endpoints).
+    const SECRET_PARAMETERS: &[&str] = &[
+        "password",
+        "sslpassword",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "api_key",
+        "api-key",
+        "apikey",
+        "access_token",
+        "sig",
+    ];
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("****"));
+            }
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(name, value)| {
+                        let secret =
+                            SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str());
+                        let value = if secret {
+                            "****".to_owned()
+                        } else {
+                            value.into_owned()
+                        };
+                        (name.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
             }
             parsed.to_string()
         }
@@ -410,6 +442,14 @@ pub(crate) fn masked_secret<S: Serializer>(
     match secret {
         Some(_) => serializer.serialize_str("****"),
         None => serializer.serialize_none(),
+    }
+}
+
+pub(crate) fn masked_plain_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if url.is_empty() {
+        serializer.serialize_str("")
+    } else {
+        serializer.serialize_str(&mask_url(url))
     }
 }
 

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{masked_secret, masked_url};
+use super::{masked_plain_url, masked_secret, masked_url};
 
 /// The listener and request handling.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +247,7 @@ pub struct PlatformProviderConfig {
     /// `openai`, `azure_openai`, `ollama` or `openai_compatible`.
     pub kind: String,
     /// Base URL (for `openai`, empty means OpenAI's own).
+    #[serde(serialize_with = "masked_plain_url")]
     pub endpoint: String,
     /// API key (`azure_openai`: the `api-key`); unset: none.
     #[serde(serialize_with = "masked_secret")]

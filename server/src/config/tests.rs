@@ -138,3 +138,20 @@ fn jobs_breaker_and_platform_provider_are_checked() {
         "credential masked"
     );
 }
+
+#[test]
+fn secrets_in_urls_are_masked() {
+    assert_eq!(
+        super::mask_url("postgres://app:hunter2@db:5432/cc?sslmode=require&password=hunter3"),
+        "postgres://app:****@db:5432/cc?sslmode=require&password=****"
+    );
+    assert_eq!(
+        super::mask_url("https://gateway.example/v1?api-key=sk-1&deployment=a"),
+        "https://gateway.example/v1?api-key=****&deployment=a"
+    );
+    let platform = "[database]\nurl = \"postgres://db/cc\"\n\
+                    [llm.platform_default]\nkind = \"openai_compatible\"\n\
+                    endpoint = \"https://u:sk-in-url@gw.example/v1\"\nmodels = [\"m\"]\n";
+    let shown = from_toml(platform).unwrap().to_masked_toml();
+    assert!(!shown.contains("sk-in-url"), "{shown}");
+}
