@@ -114,3 +114,60 @@ async fn the_callback_does_not_repeat_what_the_provider_said() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn chat_options_are_bounded_in_count_and_length() {
+    use codexcontinue::pb::v1::{GenerationOptions, SendMessageRequest};
+    use codexcontinue_tests::grpc::bad_field;
+
+    let mut chat = chat_fixture::setup().await;
+    let conversation = chat.conversation("cloud/echo-1").await;
+    for (stop, field) in [
+        (vec!["s".to_owned(); 17], "options.stop"),
+        (vec!["s".repeat(257)], "options.stop[0]"),
+    ] {
+        let refused = chat
+            .chat
+            .send_message(authorized(
+                &chat.server.owner_key,
+                SendMessageRequest {
+                    conversation_id: conversation.clone(),
+                    content: "hello".into(),
+                    options: Some(GenerationOptions {
+                        stop,
+                        ..GenerationOptions::default()
+                    }),
+                    idempotency_key: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(bad_field(&refused), field);
+    }
+
+    let http = reqwest::Client::new();
+    let tool = serde_json::json!({"type": "function", "function": {"name": "t"}});
+    for (extra, param) in [
+        (serde_json::json!({"tools": vec![tool; 129]}), "tools"),
+        (serde_json::json!({"stop": ["x".repeat(257)]}), "stop"),
+    ] {
+        let mut body = serde_json::json!({
+            "model": "cloud/echo-1",
+            "messages": [{"role": "user", "content": "hello"}],
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let refused = http
+            .post(format!("{}/v1/chat/completions", chat.server.url()))
+            .bearer_auth(&chat.server.owner_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{param}");
+        let error: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(error["error"]["param"], param);
+    }
+}

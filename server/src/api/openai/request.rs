@@ -99,6 +99,16 @@ pub(super) struct ContentPart {
 
 /// Longest `max_tokens` accepted.
 const MAX_TOKENS: i64 = 1 << 20;
+/// Most tools one request may offer the model.
+const MAX_TOOLS: usize = 128;
+/// Longest tool name (OpenAI's own limit).
+const MAX_TOOL_NAME: usize = 64;
+/// Longest tool definition, as JSON.
+const MAX_TOOL_BYTES: usize = 16 << 10;
+/// Longest stop sequence.
+const MAX_STOP_CHARS: usize = 256;
+/// Longest model name.
+const MAX_MODEL_CHARS: usize = 256;
 
 impl ChatCompletionRequest {
     /// The messages as the domain's turns.
@@ -176,11 +186,32 @@ impl ChatCompletionRequest {
         let Some(definitions) = &self.tools else {
             return Ok(None);
         };
+        if definitions.len() > MAX_TOOLS {
+            return Err(RestError::invalid(
+                "tools",
+                format!("at most {MAX_TOOLS} tools"),
+            ));
+        }
         for (i, tool) in definitions.iter().enumerate() {
             if tool["type"] != "function" || !tool["function"]["name"].is_string() {
                 return Err(RestError::invalid(
                     format!("tools[{i}]"),
                     "must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                ));
+            }
+            if !tool["function"]["name"]
+                .as_str()
+                .is_some_and(|name| (1..=MAX_TOOL_NAME).contains(&name.len()))
+            {
+                return Err(RestError::invalid(
+                    format!("tools[{i}].function.name"),
+                    format!("must be 1 to {MAX_TOOL_NAME} characters"),
+                ));
+            }
+            if tool.to_string().len() > MAX_TOOL_BYTES {
+                return Err(RestError::invalid(
+                    format!("tools[{i}]"),
+                    format!("a tool's definition is at most {MAX_TOOL_BYTES} bytes of JSON"),
                 ));
             }
         }
@@ -197,6 +228,13 @@ impl ChatCompletionRequest {
     pub fn options(&self) -> Result<GenerationOptions, RestError> {
         if self.model.is_empty() {
             return Err(RestError::invalid("model", "is required"));
+        }
+        if self.model.chars().count() > MAX_MODEL_CHARS || self.model.chars().any(char::is_control)
+        {
+            return Err(RestError::invalid(
+                "model",
+                format!("at most {MAX_MODEL_CHARS} characters, none of them control characters"),
+            ));
         }
         if let Some(n) = self.n
             && n != 1
@@ -238,10 +276,14 @@ impl ChatCompletionRequest {
             Some(Stop::One(stop)) => vec![stop.clone()],
             Some(Stop::Many(stops)) => stops.clone(),
         };
-        if stop.len() > 4 || stop.iter().any(String::is_empty) {
+        if stop.len() > 4
+            || stop
+                .iter()
+                .any(|s| s.is_empty() || s.chars().count() > MAX_STOP_CHARS || s.contains('\0'))
+        {
             return Err(RestError::invalid(
                 "stop",
-                "at most 4 sequences, none of them empty",
+                format!("at most 4 sequences of 1 to {MAX_STOP_CHARS} characters"),
             ));
         }
         Ok(GenerationOptions {
@@ -303,6 +345,17 @@ mod tests {
             "model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web"}]
         }));
         assert_eq!(param_of(bad_tool.tools().unwrap_err()), "tools[0]");
+        let tool = serde_json::json!({"type": "function", "function": {"name": "t"}});
+        let many = request(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": vec![tool; MAX_TOOLS + 1]
+        }));
+        assert_eq!(param_of(many.tools().unwrap_err()), "tools");
+        let huge = request(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "t", "description": "d".repeat(MAX_TOOL_BYTES)}}]
+        }));
+        assert_eq!(param_of(huge.tools().unwrap_err()), "tools[0]");
 
         let image = request(serde_json::json!({
             "model": "m",
@@ -344,6 +397,8 @@ mod tests {
                 "stop",
             ),
             (serde_json::json!({"model": ""}), "model"),
+            (serde_json::json!({"model": "m\u{0}"}), "model"),
+            (serde_json::json!({"stop": ["x".repeat(257)]}), "stop"),
         ] {
             assert_eq!(param_of(base(extra).options().unwrap_err()), param);
         }
