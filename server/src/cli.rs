@@ -152,6 +152,10 @@ enum AuditCommand {
         /// Only this tenant (slug); default: every tenant and the platform chain.
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
+        /// Check each chain from its newest signed checkpoint on, not from its first
+        /// event (the signature vouches for what came before).
+        #[arg(long)]
+        since_checkpoint: bool,
     },
     /// Print the public key that checkpoints are signed with (base64 Ed25519) and its id.
     PublicKey,
@@ -313,8 +317,12 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { tenant },
-        } => verify_audit(&config, tenant.as_deref()).await,
+            command:
+                AuditCommand::Verify {
+                    tenant,
+                    since_checkpoint,
+                },
+        } => verify_audit(&config, tenant.as_deref(), since_checkpoint).await,
         Command::Audit {
             command: AuditCommand::PublicKey,
         } => {
@@ -385,7 +393,11 @@ async fn rotate_data_keys(config: &Config, slug: Option<&str>) -> Result<(), Fai
     Ok(())
 }
 
-async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure> {
+async fn verify_audit(
+    config: &Config,
+    slug: Option<&str>,
+    since_checkpoint: bool,
+) -> Result<(), Failure> {
     let signer = audit::CheckpointSigner::from_config(config)?;
     let db = Database::connect(&config.database).await?;
     let tenants = match slug {
@@ -394,7 +406,11 @@ async fn verify_audit(config: &Config, slug: Option<&str>) -> Result<(), Failure
     };
     let mut broken = 0;
     for tenant in tenants {
-        let result = audit::verify(&db, &signer, tenant).await?;
+        let result = if since_checkpoint {
+            audit::verify_since_checkpoint(&db, &signer, tenant).await?
+        } else {
+            audit::verify(&db, &signer, tenant).await?
+        };
         match result.broken {
             None => println!(
                 "{tenant}: intact, {} events, {} checkpoints",

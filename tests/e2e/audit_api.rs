@@ -183,7 +183,7 @@ async fn auditors_list_and_verify_the_trail_over_the_api() {
     );
 
     let verified = trail
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest::default()))
         .await
         .unwrap()
         .into_inner();
@@ -196,7 +196,7 @@ async fn auditors_list_and_verify_the_trail_over_the_api() {
     )
     .await;
     let broken = trail
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest::default()))
         .await
         .unwrap()
         .into_inner();

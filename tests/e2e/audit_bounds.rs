@@ -33,7 +33,7 @@ async fn a_nul_or_huge_resource_id_is_stored_bounded_and_fails_nothing() {
         assert!(resource.starts_with("a\u{FFFD}x"), "{resource:.20}");
     }
     let chain = AuditServiceClient::new(server.channel().await)
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest::default()))
         .await
         .unwrap()
         .into_inner();

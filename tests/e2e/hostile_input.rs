@@ -65,7 +65,7 @@ async fn hostile_values_in_every_field_of_every_method_are_answered_cleanly() {
         .into_inner();
     assert_eq!(health.status(), ServingStatus::Serving);
     let chain = AuditServiceClient::new(channel)
-        .verify_chain(authorized(&server.owner_key, VerifyChainRequest {}))
+        .verify_chain(authorized(&server.owner_key, VerifyChainRequest::default()))
         .await
         .unwrap()
         .into_inner();

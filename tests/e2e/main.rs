@@ -7,6 +7,7 @@ mod admin_guards;
 mod audit;
 mod audit_api;
 mod audit_bounds;
+mod audit_verify_load;
 mod bootstrap;
 mod chat;
 mod chat_entra;

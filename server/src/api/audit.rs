@@ -11,7 +11,10 @@ use super::{
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
 use crate::{
-    audit::{self, CheckpointSigner, ExportFormat, ExportRows, MAX_RETENTION_DAYS, NewEvent},
+    audit::{
+        self, CheckpointSigner, ExportFormat, ExportRows, MAX_RETENTION_DAYS, NewEvent, Verifier,
+        VerifyError,
+    },
     pb::v1::{self as pb, audit_service_server::AuditService},
     store::{
         self, Database, StoreError,
@@ -23,17 +26,20 @@ use crate::{
 /// The AuditService implementation.
 pub struct AuditApi {
     db: Database,
-    signer: CheckpointSigner,
+    verifier: Verifier,
     min_retention_days: i32,
 }
 
+/// Longest one listing query may run.
+const LISTING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl AuditApi {
-    /// Serves events from `db`, checking checkpoints with `signer`; no tenant keeps its
-    /// trail fewer than `min_retention_days` days.
+    /// Serves events from `db`, checking chains with `signer`'s checkpoints; no tenant
+    /// keeps its trail fewer than `min_retention_days` days.
     pub fn new(db: Database, signer: CheckpointSigner, min_retention_days: i32) -> Self {
         Self {
+            verifier: Verifier::new(db.clone(), signer),
             db,
-            signer,
             min_retention_days,
         }
     }
@@ -202,6 +208,10 @@ impl AuditService for AuditApi {
         let mut tx = tenancy::begin(&self.db, principal.tenant)
             .await
             .map_err(ApiError::from)?;
+        // A filter that matches little in a long trail must not hold a connection for long.
+        store::audit::limit_statement_time(&mut tx, LISTING_TIMEOUT)
+            .await
+            .map_err(ApiError::from)?;
         let rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
             .await
             .map_err(ApiError::from)?;
@@ -251,9 +261,18 @@ impl AuditService for AuditApi {
         request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
         let principal = principal(&request)?;
-        let result = audit::verify(&self.db, &self.signer, principal.tenant)
+        let since_checkpoint = request.get_ref().since_checkpoint;
+        let result = self
+            .verifier
+            .verify(principal.tenant, since_checkpoint)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(|err| match err {
+                VerifyError::TenantBusy | VerifyError::ReplicaBusy => ApiError::ResourceExhausted {
+                    message: err.to_string(),
+                    retry_after: Some(1),
+                },
+                VerifyError::Store(err) => ApiError::from(err),
+            })?;
         let (first_broken_seq, problem) = result.broken.unwrap_or_default();
         Ok(Response::new(pb::VerifyChainResponse {
             intact: problem.is_empty(),

@@ -17,7 +17,7 @@ mod writer;
 pub use checkpoint::{CheckpointJob, CheckpointKind, CheckpointSigner, SigningKeyError};
 pub use export::{ExportFormat, ExportRows};
 pub use retention::{MAX_RETENTION_DAYS, RetentionJob, purge_expired, set_retention_days};
-pub use verify::{Verification, verify};
+pub use verify::{Verification, Verifier, VerifyError, verify, verify_since_checkpoint};
 pub use writer::{AuditWriter, WriteError};
 
 use serde_json::json;

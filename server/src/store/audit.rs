@@ -382,3 +382,18 @@ pub async fn last_checkpoint_seq(conn: &mut PgConnection) -> Result<Option<i64>,
         .fetch_one(conn)
         .await?)
 }
+
+/// Ends any statement of the transaction that runs longer than `limit`.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn limit_statement_time(
+    conn: &mut PgConnection,
+    limit: std::time::Duration,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(format!("{}ms", limit.as_millis()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
