@@ -102,6 +102,15 @@ async fn custom_roles_get_only_what_the_granter_holds_and_never_owner_powers() {
         .await
         .unwrap_err();
     assert_eq!(full.code(), Code::ResourceExhausted, "{full:?}");
+    // The repeated grant changed nothing: one recorded change, not two.
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events
+         WHERE action = 'policy.add' AND details->>'object' = 'audit'",
+    )
+    .fetch_one(&mut server.db.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 1);
 }
 
 #[tokio::test]
