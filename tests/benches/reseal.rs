@@ -11,7 +11,9 @@ use codexcontinue::{
     crypto::{self, LocalMasterKey, Sealer},
     tenancy::{self, TenantId},
 };
-use codexcontinue_tests::{TestDatabase, TestEnv, bench::stores, server::bootstrap};
+use codexcontinue_tests::{
+    TestDatabase, TestEnv, bench::stores, sealed::conversation_with_messages, server::bootstrap,
+};
 use uuid::Uuid;
 
 const MESSAGES: usize = 100_000;
@@ -34,61 +36,8 @@ async fn main() {
         .expect("the bootstrapped owner");
     let tenant = TenantId(tenant);
 
-    // One conversation with MESSAGES sealed messages.
-    let conversation = Uuid::now_v7();
-    let mut tx = tenancy::begin(&database, tenant).await.expect("begin");
-    let title = sealer
-        .seal(
-            &mut tx,
-            tenant,
-            "conversations",
-            &conversation.to_string(),
-            b"bench",
-        )
-        .await
-        .expect("seal");
-    sqlx::query(
-        "INSERT INTO conversations (tenant_id, id, user_id, title_sealed, profile)
-         VALUES ($1, $2, $3, $4, 'general')",
-    )
-    .bind(tenant.0)
-    .bind(conversation)
-    .bind(user)
-    .bind(title)
-    .execute(&mut *tx)
-    .await
-    .expect("conversation");
-    tx.commit().await.expect("commit");
     let filled = Instant::now();
-    for _ in 0..MESSAGES / BATCH {
-        let mut tx = tenancy::begin(&database, tenant).await.expect("begin");
-        let mut keyring = sealer.keyring(tenant);
-        let mut ids = Vec::with_capacity(BATCH);
-        let mut sealed = Vec::with_capacity(BATCH);
-        for n in 0..BATCH {
-            let id = Uuid::now_v7();
-            let text = format!("message {n}: the patient reports improvement since Tuesday");
-            sealed.push(
-                keyring
-                    .seal(&mut tx, "messages", &id.to_string(), text.as_bytes())
-                    .await
-                    .expect("seal"),
-            );
-            ids.push(id);
-        }
-        sqlx::query(
-            "INSERT INTO messages (tenant_id, id, conversation_id, role, content_sealed)
-             SELECT $1, id, $2, 'user', content FROM unnest($3::uuid[], $4::bytea[]) AS t(id, content)",
-        )
-        .bind(tenant.0)
-        .bind(conversation)
-        .bind(&ids)
-        .bind(&sealed)
-        .execute(&mut *tx)
-        .await
-        .expect("messages");
-        tx.commit().await.expect("commit");
-    }
+    conversation_with_messages(&database, &sealer, (tenant, user), MESSAGES, BATCH).await;
     eprintln!("{MESSAGES} messages written in {:?}", filled.elapsed());
     sqlx::query("ANALYZE messages")
         .execute(&mut owner)

@@ -271,7 +271,9 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
 #[tokio::test]
 async fn rotation_seals_every_message_again_page_by_page() {
     use codexcontinue::{crypto, tenancy};
-    use codexcontinue_tests::{bench::stores, server::bootstrap};
+    use codexcontinue_tests::{
+        bench::stores, sealed::conversation_with_messages, server::bootstrap,
+    };
 
     const MESSAGES: usize = 450;
     let env = TestEnv::get();
@@ -284,56 +286,8 @@ async fn rotation_seals_every_message_again_page_by_page() {
         .await
         .unwrap();
     let tenant = TenantId(tenant);
-    let conversation = Uuid::now_v7();
-    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
-    let title = sealer
-        .seal(
-            &mut tx,
-            tenant,
-            "conversations",
-            &conversation.to_string(),
-            b"t",
-        )
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO conversations (tenant_id, id, user_id, title_sealed, profile)
-         VALUES ($1, $2, $3, $4, 'general')",
-    )
-    .bind(tenant.0)
-    .bind(conversation)
-    .bind(user)
-    .bind(title)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    let mut ids = Vec::new();
-    for n in 0..MESSAGES {
-        let id = Uuid::now_v7();
-        let content = sealer
-            .seal(
-                &mut tx,
-                tenant,
-                "messages",
-                &id.to_string(),
-                format!("m{n}").as_bytes(),
-            )
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO messages (tenant_id, id, conversation_id, role, content_sealed)
-             VALUES ($1, $2, $3, 'user', $4)",
-        )
-        .bind(tenant.0)
-        .bind(id)
-        .bind(conversation)
-        .bind(content)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        ids.push(id);
-    }
-    tx.commit().await.unwrap();
+    let ids = conversation_with_messages(&database, &sealer, (tenant, user), MESSAGES, 100).await;
+    assert_eq!(ids.len(), MESSAGES);
 
     let mut reports = Vec::new();
     let rotation = crypto::rotate_data_key(&database, &sealer, tenant, "test", |table, done| {
@@ -361,5 +315,5 @@ async fn rotation_seals_every_message_again_page_by_page() {
         .open(&mut tx, tenant, "messages", &last.0.to_string(), &last.1)
         .await
         .unwrap();
-    assert_eq!(opened, format!("m{}", MESSAGES - 1).into_bytes());
+    assert_eq!(opened, format!("message {}", MESSAGES - 1).into_bytes());
 }

@@ -140,6 +140,34 @@ pub(crate) async fn log_in(setup: &mut Setup, login: &str) -> String {
         .token
 }
 
+/// A native login as `login` up to the provider's redirect: the CompleteLogin request
+/// it makes possible, with the login's own binding secret.
+pub(crate) async fn native_login(setup: &mut Setup, login: &str) -> CompleteLoginRequest {
+    let start = setup
+        .auth
+        .start_login(StartLoginRequest {
+            tenant: "acme".into(),
+            redirect_uri: NATIVE_REDIRECT.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let redirect = browser_login(&start.authorization_url, login, NATIVE_REDIRECT).await;
+    let redirect = url::Url::parse(&redirect).unwrap();
+    let param = |name: &str| {
+        redirect
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    CompleteLoginRequest {
+        state: param("state"),
+        code: param("code"),
+        login_binding: start.login_binding,
+    }
+}
+
 pub(crate) async fn open_callback(url: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -276,29 +304,7 @@ async fn native_login_completes_once_and_logout_everywhere_ends_all_sessions() {
     let mut setup = setup().await;
     let mut tokens = Vec::new();
     for _ in 0..2 {
-        let start = setup
-            .auth
-            .start_login(StartLoginRequest {
-                tenant: "acme".into(),
-                redirect_uri: NATIVE_REDIRECT.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let redirect = browser_login(&start.authorization_url, "alice", NATIVE_REDIRECT).await;
-        let redirect = url::Url::parse(&redirect).unwrap();
-        let param = |name: &str| {
-            redirect
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let request = CompleteLoginRequest {
-            state: param("state"),
-            code: param("code"),
-            login_binding: start.login_binding.clone(),
-        };
+        let request = native_login(&mut setup, "alice").await;
         let done = setup
             .auth
             .complete_login(request.clone())

@@ -10,13 +10,11 @@ use codexcontinue::pb::v1::{
 };
 use codexcontinue_tests::{
     grpc::{authorized, bad_field, key_with_roles},
-    oidc::{CLIENT_ID, browser_login},
+    oidc::CLIENT_ID,
 };
 use tonic::Code;
 
-use crate::sso::{browser_flow, log_in, open_callback, setup};
-
-const NATIVE_REDIRECT: &str = "http://127.0.0.1:9/native";
+use crate::sso::{browser_flow, log_in, native_login, open_callback, setup};
 
 fn provider(issuer: &str, client_id: &str) -> IdentityProvider {
     IdentityProvider {
@@ -230,28 +228,10 @@ async fn a_login_is_finished_only_by_the_client_that_started_it() {
     // then hands the redirect to a victim's client, which lacks the binding secret (or
     // holds one of another login). A refused attempt uses the login up.
     for binding in [String::new(), format!("cc_bind_{}", "0".repeat(64))] {
-        let start = setup
-            .auth
-            .start_login(StartLoginRequest {
-                tenant: "acme".into(),
-                redirect_uri: NATIVE_REDIRECT.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let redirect = browser_login(&start.authorization_url, "alice", NATIVE_REDIRECT).await;
-        let redirect = url::Url::parse(&redirect).unwrap();
-        let param = |name: &str| {
-            redirect
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
+        let own = native_login(&mut setup, "alice").await;
         let request = CompleteLoginRequest {
-            state: param("state"),
-            code: param("code"),
             login_binding: binding,
+            ..own.clone()
         };
         let refused = setup
             .auth
@@ -260,14 +240,7 @@ async fn a_login_is_finished_only_by_the_client_that_started_it() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
         assert!(refused.message().contains("login_binding"), "{refused:?}");
-        let again = setup
-            .auth
-            .complete_login(CompleteLoginRequest {
-                login_binding: start.login_binding,
-                ..request
-            })
-            .await
-            .unwrap_err();
+        let again = setup.auth.complete_login(own).await.unwrap_err();
         assert_eq!(again.code(), Code::Unauthenticated, "{again:?}");
     }
 

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod models;
 pub mod oidc;
 pub mod redis;
+pub mod sealed;
 pub mod server;
 
 pub use db::TestDatabase;

@@ -23,17 +23,25 @@ pub async fn stale(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    Ok(sqlx::query_as(&format!(
+    // Two statements rather than `($3 IS NULL OR id > $3)`: a prepared statement's generic
+    // plan cannot use the key's index for that, and would scan the table every page.
+    let after_clause = if after.is_some() {
+        format!("{row} > $3::{row_type} AND")
+    } else {
+        String::new()
+    };
+    let query = format!(
         "SELECT {row}::text, {column} FROM {table}
-         WHERE ($3::text IS NULL OR {row} > $3::{row_type})
-           AND octet_length({column}) > 0 AND substring({column} from 1 for 4) <> $1
+         WHERE {after_clause} octet_length({column}) > 0
+           AND substring({column} from 1 for 4) <> $1
          ORDER BY {row} LIMIT $2"
-    ))
-    .bind(latest.to_be_bytes().as_slice())
-    .bind(limit)
-    .bind(after)
-    .fetch_all(conn)
-    .await?)
+    );
+    let version = latest.to_be_bytes();
+    let mut query = sqlx::query_as(&query).bind(version.as_slice()).bind(limit);
+    if let Some(after) = after {
+        query = query.bind(after);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 /// Whether the scoped tenant has any value in `table.column` sealed with a key version
