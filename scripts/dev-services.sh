@@ -198,7 +198,8 @@ mkdir -p "$DEV"
 cmd="${1:-}"
 case "$cmd" in
   tools) install_tools ;;
-  up)    profile_settings "${2:-dev}"; install_tools; pg_up; redis_up; ensure_master_key ;;
+  # Tools first: where PostgreSQL lives depends on the system user they create.
+  up)    install_tools; profile_settings "${2:-dev}"; pg_up; redis_up; ensure_master_key ;;
   down)  profile_settings "${2:-dev}"; down ;;
   env)   profile_settings "${2:-dev}"; print_env ;;
   *) die "usage: $0 tools | up dev|test | down dev|test | env dev|test" ;;

@@ -171,3 +171,47 @@ async fn chat_options_are_bounded_in_count_and_length() {
         assert_eq!(error["error"]["param"], param);
     }
 }
+
+#[tokio::test]
+async fn an_identity_provider_cannot_flood_the_server() {
+    use codexcontinue::pb::v1::{IdentityProvider, SetIdentityProviderRequest};
+
+    // A "provider" whose discovery document is 8 MiB of whitespace-padded JSON.
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(|| async { format!("{{{}}}", " ".repeat(8 << 20)) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let server = TestServer::start().await;
+    AdminServiceClient::new(server.channel().await)
+        .set_identity_provider(authorized(
+            &server.owner_key,
+            SetIdentityProviderRequest {
+                identity_provider: Some(IdentityProvider {
+                    issuer_url: issuer,
+                    client_id: "codexcontinue".into(),
+                    allowed_email_domains: vec!["*".into()],
+                    ..IdentityProvider::default()
+                }),
+                client_secret: "secret".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = AuthServiceClient::new(server.channel().await)
+        .start_login(StartLoginRequest {
+            tenant: "acme".into(),
+            redirect_uri: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(!refused.message().contains("127.0.0.1"), "{refused:?}");
+    assert!(
+        server.logs().contains("larger than"),
+        "the cause is in the log"
+    );
+}

@@ -48,6 +48,7 @@ use crate::{
     tenancy::{self, TenantId, TenantSlug},
 };
 
+mod bounded_http;
 mod claims;
 mod error;
 
@@ -333,7 +334,7 @@ impl Sso {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|err| LoginError::Provider(err.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
-            .request_async(&self.http)
+            .request_async(&|request| bounded_http::call(self.http.clone(), request))
             .await
             .map_err(|err| LoginError::CodeRefused(describe_token_error(&err)))?;
         let id_token = response
@@ -476,9 +477,15 @@ impl Sso {
             .map_err(|err| LoginError::Provider(format!("issuer {issuer}: {err}")))?;
         let issuer_url = IssuerUrl::new(issuer.to_owned())
             .map_err(|err| LoginError::Provider(err.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer_url, &self.http)
+        let http = |request| bounded_http::call(self.http.clone(), request);
+        let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
             .await
-            .map_err(|err| LoginError::Provider(format!("discovery of {issuer} failed: {err}")))?;
+            .map_err(|err| {
+                LoginError::Provider(format!(
+                    "discovery of {issuer} failed: {}",
+                    describe_token_error(&err)
+                ))
+            })?;
         // Names pass the policy when they are resolved; addresses written as IPs must be
         // checked here, since no resolver sees them.
         let named = [
