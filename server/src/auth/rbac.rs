@@ -211,6 +211,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replacing_one_tenants_grants_leaves_the_others() {
+        let analyst = principal(&["analyst"]);
+        let other = Principal {
+            tenant: TenantId(Uuid::now_v7()),
+            ..analyst.clone()
+        };
+        let embed = perm("inference", "use");
+        let rbac = rbac_with(&[
+            (analyst.tenant, "analyst", "inference", "use"),
+            (other.tenant, "analyst", "inference", "use"),
+        ])
+        .await;
+        assert!(rbac.allows(&analyst, embed).await && rbac.allows(&other, embed).await);
+        rbac.replace_tenant(analyst.tenant, Vec::new())
+            .await
+            .unwrap();
+        assert!(!rbac.allows(&analyst, embed).await, "its grant is gone");
+        assert!(
+            rbac.allows(&other, embed).await,
+            "the other tenant keeps its own"
+        );
+        let read = perm("model", "read");
+        rbac.replace_tenant(
+            analyst.tenant,
+            [("analyst".to_owned(), "model".to_owned(), "read".to_owned())],
+        )
+        .await
+        .unwrap();
+        assert!(rbac.allows(&analyst, read).await);
+        assert!(!rbac.allows(&analyst, embed).await);
+    }
+
+    #[tokio::test]
     async fn builtin_roles_grant_what_they_should() {
         let rbac = rbac_with(&[]).await;
         let cases = [
