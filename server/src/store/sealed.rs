@@ -30,11 +30,13 @@ pub async fn stale(
     } else {
         String::new()
     };
+    // Ordered by the table's column, not by the output column of the same name (its text):
+    // that order has no index and sorted the whole table for every page.
     let query = format!(
-        "SELECT {row}::text, {column} FROM {table}
+        "SELECT {row}::text AS row_id, {column} FROM {table}
          WHERE {after_clause} octet_length({column}) > 0
            AND substring({column} from 1 for 4) <> $1
-         ORDER BY {row} LIMIT $2"
+         ORDER BY {table}.{row} LIMIT $2"
     );
     let version = latest.to_be_bytes();
     let mut query = sqlx::query_as(&query).bind(version.as_slice()).bind(limit);
@@ -75,10 +77,12 @@ pub async fn replace_all(
     rows: &[&str],
     sealed: &[Vec<u8>],
 ) -> Result<(), StoreError> {
+    // The ids are cast as one array before the join: joining on `fresh.id::type` instead
+    // makes the planner hash the whole table for every batch.
     sqlx::query(&format!(
         "UPDATE {table} SET {column} = fresh.value
-         FROM unnest($1::text[], $2::bytea[]) AS fresh(id, value)
-         WHERE {table}.{row} = fresh.id::{row_type}"
+         FROM unnest($1::text[]::{row_type}[], $2::bytea[]) AS fresh(id, value)
+         WHERE {table}.{row} = fresh.id"
     ))
     .bind(rows)
     .bind(sealed)
