@@ -180,19 +180,22 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
     let (tenant, before) = stored().await;
     assert_eq!(&before[..4], &1i32.to_be_bytes());
 
-    let output = command()
-        .args(["crypto", "rotate", "--tenant", "acme"])
-        .env("DATABASE_URL", &server.db.app_url)
-        .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let rotate = || async {
+        let output = command()
+            .args(["crypto", "rotate", "--tenant", "acme"])
+            .env("DATABASE_URL", &server.db.app_url)
+            .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
+        assert!(output.status.success(), "{stdout} {stderr}");
+        (stdout, stderr)
+    };
+    let (stdout, _) = rotate().await;
     assert!(
         stdout.contains("data key version 2, 1 value(s) sealed again"),
         "{stdout}"
@@ -238,20 +241,6 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
         3
     );
     tx.commit().await.unwrap();
-    let rotate = || async {
-        let output = command()
-            .args(["crypto", "rotate", "--tenant", "acme"])
-            .env("DATABASE_URL", &server.db.app_url)
-            .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
-            .output()
-            .await
-            .unwrap();
-        assert!(output.status.success());
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
     let (stdout, stderr) = rotate().await;
     assert!(
         stdout.contains("data key version 3, 1 value(s) sealed again"),

@@ -5,7 +5,7 @@
 
 use codexcontinue::pb::v1::{
     CompleteLoginRequest, ExchangeLoginCodeRequest, GetUserRequest, IdentityProvider,
-    ListUsersRequest, SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
+    ListUsersRequest, Principal, SetIdentityProviderRequest, StartLoginRequest, WhoAmIRequest,
     admin_service_client::AdminServiceClient,
 };
 use codexcontinue_tests::{
@@ -15,6 +15,18 @@ use codexcontinue_tests::{
 use tonic::Code;
 
 use crate::sso::{browser_flow, log_in, native_login, open_callback, setup};
+
+/// Who `token` signs in as.
+async fn principal_of(setup: &mut crate::sso::Setup, token: &str) -> Principal {
+    setup
+        .auth
+        .who_am_i(authorized(token, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .principal
+        .unwrap()
+}
 
 fn provider(issuer: &str, client_id: &str) -> IdentityProvider {
     IdentityProvider {
@@ -48,15 +60,7 @@ async fn only_owners_change_the_provider_and_see_subjects() {
 
     // Subjects at the provider are for owners' eyes only.
     let token = log_in(&mut setup, "alice").await;
-    let alice = setup
-        .auth
-        .who_am_i(authorized(&token, WhoAmIRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .principal
-        .unwrap()
-        .user_id;
+    let alice = principal_of(&mut setup, &token).await.user_id;
     let subject_seen_by = |key: String| {
         let mut admin = admin.clone();
         let alice = alice.clone();
@@ -130,14 +134,7 @@ async fn a_subject_is_bound_to_its_issuer() {
     .await
     .unwrap();
     let token = log_in(&mut setup, "alice").await;
-    let me = setup
-        .auth
-        .who_am_i(authorized(&token, WhoAmIRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .principal
-        .unwrap();
+    let me = principal_of(&mut setup, &token).await;
     assert_ne!(
         me.user_id,
         victim.to_string(),
@@ -158,15 +155,7 @@ async fn platform_admin_never_reaches_an_sso_session() {
     .await
     .unwrap();
     let token = log_in(&mut setup, "alice").await;
-    let roles = setup
-        .auth
-        .who_am_i(authorized(&token, WhoAmIRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .principal
-        .unwrap()
-        .roles;
+    let roles = principal_of(&mut setup, &token).await.roles;
     assert!(!roles.iter().any(|r| r == "platform-admin"), "{roles:?}");
     assert!(roles.iter().any(|r| r == "member"), "{roles:?}");
 }
