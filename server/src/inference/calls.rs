@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use super::{
-    InferenceError,
+    InferenceError, Registry,
     generation::{Generated, Prompt, Sampling, TokenCounter},
     manifest::ModelKind,
+    models::{Classified, Embedded, Entry, ModelState, Scope, Serving},
     predict::Tensors,
-    registry::{Classified, Embedded, Entry, ModelState, Registry, Scope, Serving},
 };
 
 impl Registry {

@@ -2,7 +2,20 @@
 //! the nucleus) and releasing the decoded text as deltas that never split a character or
 //! show the start of a stop string.
 
-use super::generation::Sampling;
+/// How to generate: the caller's choice of sampling and where to stop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// 0: greedy.
+    pub temperature: f32,
+    /// Nucleus: the smallest set of tokens whose probabilities reach this.
+    pub top_p: f32,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Generation stops before any of these.
+    pub stop: Vec<String>,
+    /// Makes sampling repeatable.
+    pub seed: Option<u64>,
+}
 
 /// Text decoded so far, released as deltas: held back while it ends in an incomplete
 /// character or could be the start of a stop string, and cut at a stop string.

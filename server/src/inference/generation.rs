@@ -14,6 +14,7 @@ use tch::{CModule, Device, Kind, Tensor};
 use tokenizers::Tokenizer;
 use tokio::sync::mpsc as async_mpsc;
 
+pub use super::decoding::Sampling;
 use super::{
     InferenceError,
     decoding::{Decoded, Sampler},
@@ -38,21 +39,6 @@ pub enum Prompt {
     Raw(String),
     /// Chat messages, formatted with the model's chat template.
     Chat(Vec<ChatTurn>),
-}
-
-/// How to generate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sampling {
-    /// 0: greedy.
-    pub temperature: f32,
-    /// Nucleus: the smallest set of tokens whose probabilities reach this.
-    pub top_p: f32,
-    /// Most tokens to generate.
-    pub max_tokens: usize,
-    /// Generation stops before any of these.
-    pub stop: Vec<String>,
-    /// Makes sampling repeatable.
-    pub seed: Option<u64>,
 }
 
 /// What a generation sends back.

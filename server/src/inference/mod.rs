@@ -8,8 +8,9 @@ mod decoding;
 pub mod device;
 mod embedding;
 pub mod generation;
-mod lifecycle;
+mod loader;
 pub mod manifest;
+mod models;
 pub mod predict;
 mod registry;
 mod text;
@@ -20,11 +21,9 @@ use std::path::PathBuf;
 
 pub use classifier::LabelScore;
 pub use generation::TokenCounter;
-pub use lifecycle::Adoptable;
 pub use manifest::{Manifest, ModelKind};
-pub use registry::{
-    Classified, Embedded, Fetched, ModelInfo, ModelState, Registry, Scope, TenantModels,
-};
+pub use models::{Classified, Embedded, Fetched, ModelInfo, ModelState, Scope, TenantModels};
+pub use registry::{Adoptable, Registry};
 
 /// Why an inference operation failed.
 #[derive(Debug, thiserror::Error)]

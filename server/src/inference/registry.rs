@@ -6,164 +6,18 @@
 //! the others serve as usual.
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     sync::{Arc, RwLock},
 };
 
-use time::OffsetDateTime;
-
 use super::{
     InferenceError,
-    classifier::LabelScore,
-    generation::GenerationWorker,
-    lifecycle::Loader,
-    manifest::{Manifest, ModelKind},
-    predict::Tensors,
-    worker::Worker,
+    device::DeviceChoice,
+    loader::Loader,
+    manifest::ModelKind,
+    models::{Entry, Fetched, Key, ModelInfo, ModelState, Models, Scope, TenantModels, find},
 };
 use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
-
-/// Whether a model serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelState {
-    /// Loaded on this device.
-    Ready(tch::Device),
-    /// Refused at load, with the reason.
-    Failed(String),
-    /// Unloaded at run time (LoadModel brings it back).
-    Unloaded,
-}
-
-/// Whose models a call may use: the platform's, and with a tenant also the tenant's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Platform models only (what the server itself uses, e.g. the domain classifier).
-    Platform,
-    /// Platform models and this tenant's.
-    Tenant(TenantId),
-}
-
-impl Scope {
-    /// The owners whose models are visible, platform first.
-    fn owners(self) -> impl Iterator<Item = Option<TenantId>> {
-        let tenant = match self {
-            Scope::Platform => None,
-            Scope::Tenant(tenant) => Some(Some(tenant)),
-        };
-        std::iter::once(None).chain(tenant)
-    }
-}
-
-/// What the API shows of a model.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    /// `name@version`.
-    pub id: String,
-    /// The tenant whose model it is; `None` for platform models.
-    pub owner: Option<TenantId>,
-    /// Its manifest.
-    pub manifest: Manifest,
-    /// Whether it serves.
-    pub state: ModelState,
-    /// Size of its file.
-    pub size_bytes: u64,
-    /// When the file was written (platform) or registered (tenant models).
-    pub created: OffsetDateTime,
-}
-
-/// Vectors of an Embed call.
-#[derive(Debug, Clone)]
-pub struct Embedded {
-    /// The model's id.
-    pub model: String,
-    /// Vector size.
-    pub dimensions: usize,
-    /// One vector per text.
-    pub vectors: Vec<Vec<f32>>,
-    /// Tokens processed.
-    pub tokens: usize,
-}
-
-/// Labels of a Classify call.
-#[derive(Debug, Clone)]
-pub struct Classified {
-    /// The model's id.
-    pub model: String,
-    /// Per text, every label with its probability, best first.
-    pub results: Vec<Vec<LabelScore>>,
-}
-
-/// A tenant's model written to a folder of this replica, ready to load.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// Its manifest (file names relative to `folder`).
-    pub manifest: Manifest,
-    /// Where its files are.
-    pub folder: PathBuf,
-    /// When it was registered.
-    pub created: OffsetDateTime,
-    /// False when its tenant unloaded it: it is listed, not loaded.
-    pub serving: bool,
-}
-
-/// Where tenant models come from when this replica has not loaded them yet.
-#[async_trait::async_trait]
-pub trait TenantModels: Send + Sync {
-    /// Writes `tenant`'s model `reference` (`name@version` or `name`) to a local folder;
-    /// `None` when the tenant has no such model.
-    ///
-    /// # Errors
-    /// [`InferenceError`] when it cannot be read or written.
-    async fn fetch(
-        &self,
-        tenant: TenantId,
-        reference: &str,
-    ) -> Result<Option<Fetched>, InferenceError>;
-}
-
-/// The worker of a model that serves.
-pub(super) enum Serving {
-    Embedding(Worker<String, Vec<f32>>),
-    Classifier(Worker<String, Vec<LabelScore>>),
-    Predict(Worker<Tensors, Result<Tensors, String>>),
-    Generation(GenerationWorker),
-}
-
-/// Where a model sits in the registry: its owner, then its id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Key {
-    pub(super) owner: Option<TenantId>,
-    pub(super) id: String,
-}
-
-/// A model, where it lives, and its worker (when it serves).
-pub(super) struct Entry {
-    pub(super) info: ModelInfo,
-    pub(super) folder: PathBuf,
-    pub(super) serving: Option<Serving>,
-}
-
-impl Entry {
-    /// A model that does not serve.
-    pub(super) fn idle(info: ModelInfo, folder: PathBuf) -> Self {
-        Self {
-            info,
-            folder,
-            serving: None,
-        }
-    }
-
-    pub(super) fn key(&self) -> Key {
-        Key {
-            owner: self.info.owner,
-            id: self.info.id.clone(),
-        }
-    }
-}
-
-/// The models by owner and id.
-pub(super) type Models = BTreeMap<Key, Arc<Entry>>;
 
 /// The models of this replica. Requests hold the entry they use, so a model unloaded or
 /// reloaded meanwhile finishes what it was asked before its worker stops.
@@ -323,24 +177,88 @@ impl Registry {
     }
 }
 
-/// The entry `reference` names among the `models` visible in `scope`: `name@version`, or
-/// `name` for its newest version; platform models first.
-pub(super) fn find<'m>(
-    models: &'m Models,
-    scope: Scope,
-    reference: &str,
-) -> Option<&'m Arc<Entry>> {
-    scope.owners().find_map(|owner| {
-        models
+impl Registry {
+    /// Loads (or reloads) the model `key` names on `device` (default: as configured);
+    /// blocks while the model loads, so call it off the async runtime. Returns `None`
+    /// when this replica does not have the model.
+    pub fn load_model(
+        &self,
+        owner: Option<TenantId>,
+        id: &str,
+        device: Option<DeviceChoice>,
+    ) -> Option<ModelInfo> {
+        let current = self.exact(owner, id)?;
+        let entry = self.loader.load(
+            current.info.clone(),
+            current.folder.clone(),
+            &self.snapshot(),
+            device,
+        );
+        Some(self.replace(entry).info.clone())
+    }
+
+    /// Takes the model out of service; `None` when this replica does not have it.
+    pub fn unload_model(&self, owner: Option<TenantId>, id: &str) -> Option<ModelInfo> {
+        let current = self.exact(owner, id)?;
+        let mut info = current.info.clone();
+        info.state = ModelState::Unloaded;
+        self.replace(Entry::idle(info.clone(), current.folder.clone()));
+        tracing::info!(model = %info.id, ?owner, "model unloaded");
+        Some(info)
+    }
+
+    /// Forgets a tenant model (deleted, or to be fetched again); requests holding it
+    /// finish first. Returns its folder.
+    pub fn forget(&self, tenant: TenantId, id: &str) -> Option<PathBuf> {
+        let key = Key {
+            owner: Some(tenant),
+            id: id.to_owned(),
+        };
+        let removed = self.models.write().ok()?.remove(&key)?;
+        Some(removed.folder.clone())
+    }
+
+    /// Forgets every tenant model this replica fetched (after missed announcements: each
+    /// is fetched again, as it is now, when next asked for).
+    pub fn forget_tenant_models(&self) {
+        if let Ok(mut models) = self.models.write() {
+            models.retain(|key, _| key.owner.is_none());
+        }
+    }
+
+    /// Loads a tenant model that is not registered yet, to see that it serves, without
+    /// listing it; [`Registry::adopt`] lists it once it is stored. Blocks while it loads.
+    ///
+    /// # Errors
+    /// [`InferenceError::Failed`] with the reason when it does not load.
+    pub fn trial_load(
+        &self,
+        tenant: TenantId,
+        fetched: Fetched,
+    ) -> Result<Adoptable, InferenceError> {
+        let entry = self
+            .loader
+            .tenant_model(tenant, fetched, &self.snapshot(), None);
+        match &entry.info.state {
+            ModelState::Failed(reason) => Err(InferenceError::Failed(reason.clone())),
+            _ => Ok(Adoptable(entry)),
+        }
+    }
+
+    /// Lists and serves a model [`Registry::trial_load`] loaded.
+    pub fn adopt(&self, model: Adoptable) -> ModelInfo {
+        self.replace(model.0).info.clone()
+    }
+
+    fn exact(&self, owner: Option<TenantId>, id: &str) -> Option<Arc<Entry>> {
+        self.snapshot()
             .get(&Key {
                 owner,
-                id: reference.to_owned(),
+                id: id.to_owned(),
             })
-            .or_else(|| {
-                models
-                    .values()
-                    .filter(|e| e.info.owner == owner && e.info.manifest.name == reference)
-                    .max_by(|a, b| a.info.manifest.version.cmp(&b.info.manifest.version))
-            })
-    })
+            .cloned()
+    }
 }
+
+/// A tenant model loaded by [`Registry::trial_load`], not listed yet.
+pub struct Adoptable(Entry);

@@ -15,6 +15,8 @@ use super::{
     ToolCallPiece, Usage, body_limits, entra::EntraCredential,
 };
 
+/// Where OpenAI serves its API when a provider of that kind names no endpoint.
+pub(super) const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
 /// Deltas buffered ahead of a slow reader.
 const BUFFER: usize = 64;
 

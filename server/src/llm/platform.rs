@@ -21,7 +21,7 @@ impl PlatformProvider {
     /// The provider `config` describes (validated when the configuration loaded).
     pub fn new(config: &PlatformProviderConfig) -> Self {
         let endpoint = if config.kind == "openai" && config.endpoint.is_empty() {
-            super::providers::OPENAI_ENDPOINT.to_owned()
+            super::openai::OPENAI_ENDPOINT.to_owned()
         } else {
             config.endpoint.trim_end_matches('/').to_owned()
         };

@@ -27,8 +27,6 @@ use crate::{
     tenancy,
 };
 
-/// Where OpenAI serves its API when a provider of that kind names no endpoint.
-pub(super) const OPENAI_ENDPOINT: &str = "https://api.openai.com/v1";
 /// Most models one provider may list.
 const MAX_MODELS: usize = 100;
 /// Time to connect to a provider.
@@ -420,7 +418,7 @@ fn check_endpoint(kind: &str, endpoint: &str) -> Result<String, ProviderError> {
     let endpoint = endpoint.trim().trim_end_matches('/');
     match kind {
         "local" => return Ok(String::new()),
-        "openai" if endpoint.is_empty() => return Ok(OPENAI_ENDPOINT.to_owned()),
+        "openai" if endpoint.is_empty() => return Ok(super::openai::OPENAI_ENDPOINT.to_owned()),
         "openai" | "azure_openai" | "ollama" | "openai_compatible" => {}
         _ => return Err(invalid("provider.kind", "is required")),
     }

@@ -1,7 +1,6 @@
-//! Loading and unloading models, on this replica. Loading reads, verifies and warms a
-//! model up on its device before it replaces the entry; unloading takes the model out of
-//! service for new requests while requests already queued are answered before its worker
-//! stops.
+//! Loading models on this replica: reading, verifying and warming a model up on its
+//! device, and starting the workers that serve it. The registry puts what the loader
+//! built in place of the old entry; requests already holding the old one finish on it.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,14 +11,14 @@ use std::{
 use time::OffsetDateTime;
 
 use super::{
-    InferenceError, ModelInfo, ModelState, Registry,
+    InferenceError,
     classifier::ClassifierRunner,
     device::{self, DeviceChoice},
     embedding::EmbeddingRunner,
     generation::GenerationWorker,
     manifest::{Manifest, ModelKind},
+    models::{Entry, Fetched, ModelInfo, ModelState, Models, Scope, Serving, find},
     predict::PredictRunner,
-    registry::{Entry, Fetched, Key, Models, Scope, Serving, find},
     worker::{Batching, Runner, Worker},
 };
 use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
@@ -257,89 +256,3 @@ fn copies<R: Runner<Input = String>>(
         })
         .collect()
 }
-
-impl Registry {
-    /// Loads (or reloads) the model `key` names on `device` (default: as configured);
-    /// blocks while the model loads, so call it off the async runtime. Returns `None`
-    /// when this replica does not have the model.
-    pub fn load_model(
-        &self,
-        owner: Option<TenantId>,
-        id: &str,
-        device: Option<DeviceChoice>,
-    ) -> Option<ModelInfo> {
-        let current = self.exact(owner, id)?;
-        let entry = self.loader.load(
-            current.info.clone(),
-            current.folder.clone(),
-            &self.snapshot(),
-            device,
-        );
-        Some(self.replace(entry).info.clone())
-    }
-
-    /// Takes the model out of service; `None` when this replica does not have it.
-    pub fn unload_model(&self, owner: Option<TenantId>, id: &str) -> Option<ModelInfo> {
-        let current = self.exact(owner, id)?;
-        let mut info = current.info.clone();
-        info.state = ModelState::Unloaded;
-        self.replace(Entry::idle(info.clone(), current.folder.clone()));
-        tracing::info!(model = %info.id, ?owner, "model unloaded");
-        Some(info)
-    }
-
-    /// Forgets a tenant model (deleted, or to be fetched again); requests holding it
-    /// finish first. Returns its folder.
-    pub fn forget(&self, tenant: TenantId, id: &str) -> Option<PathBuf> {
-        let key = Key {
-            owner: Some(tenant),
-            id: id.to_owned(),
-        };
-        let removed = self.models.write().ok()?.remove(&key)?;
-        Some(removed.folder.clone())
-    }
-
-    /// Forgets every tenant model this replica fetched (after missed announcements: each
-    /// is fetched again, as it is now, when next asked for).
-    pub fn forget_tenant_models(&self) {
-        if let Ok(mut models) = self.models.write() {
-            models.retain(|key, _| key.owner.is_none());
-        }
-    }
-
-    /// Loads a tenant model that is not registered yet, to see that it serves, without
-    /// listing it; [`Registry::adopt`] lists it once it is stored. Blocks while it loads.
-    ///
-    /// # Errors
-    /// [`InferenceError::Failed`] with the reason when it does not load.
-    pub fn trial_load(
-        &self,
-        tenant: TenantId,
-        fetched: Fetched,
-    ) -> Result<Adoptable, InferenceError> {
-        let entry = self
-            .loader
-            .tenant_model(tenant, fetched, &self.snapshot(), None);
-        match &entry.info.state {
-            ModelState::Failed(reason) => Err(InferenceError::Failed(reason.clone())),
-            _ => Ok(Adoptable(entry)),
-        }
-    }
-
-    /// Lists and serves a model [`Registry::trial_load`] loaded.
-    pub fn adopt(&self, model: Adoptable) -> ModelInfo {
-        self.replace(model.0).info.clone()
-    }
-
-    fn exact(&self, owner: Option<TenantId>, id: &str) -> Option<Arc<Entry>> {
-        self.snapshot()
-            .get(&Key {
-                owner,
-                id: id.to_owned(),
-            })
-            .cloned()
-    }
-}
-
-/// A tenant model loaded by [`Registry::trial_load`], not listed yet.
-pub struct Adoptable(Entry);
