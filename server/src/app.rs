@@ -38,9 +38,7 @@ use crate::{
     memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     store::{Database, StoreError},
-    telemetry::{
-        DropUnreasonableIdLayer, Metrics, propagate_request_id_layer, set_request_id_layer,
-    },
+    telemetry::Metrics,
     tenant_deletion::TenantDeletion,
 };
 
@@ -398,15 +396,14 @@ impl App {
                 metrics,
                 readiness,
                 cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+                max_concurrent_calls: config.server.max_concurrent_calls,
             },
         );
         let server = Server::builder()
             .accept_http1(true)
             .timeout(config.server.request_timeout)
             .concurrency_limit_per_connection(config.server.max_concurrent_requests_per_connection)
-            .layer(DropUnreasonableIdLayer)
-            .layer(set_request_id_layer())
-            .layer(propagate_request_id_layer())
+            .layer(crate::edge::request_ids())
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),

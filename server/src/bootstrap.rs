@@ -3,12 +3,10 @@
 
 use crate::{
     audit::{self, NewEvent},
-    auth::{
-        api_key::{IssuedApiKey, RandomnessUnavailable},
-        roles::PLATFORM_ADMIN,
-    },
+    auth::{api_key::IssuedApiKey, roles::PLATFORM_ADMIN},
+    random::RandomnessUnavailable,
     store::{self, Database, StoreError},
-    tenancy::{self, InvalidSlug, TenantId, TenantSlug},
+    tenancy::{InvalidSlug, TenantId, TenantSlug},
 };
 
 /// Role of the first admin; it can do everything within the tenant.
@@ -71,7 +69,7 @@ pub async fn bootstrap(
         return Ok(BootstrapOutcome::AlreadyExists { tenant });
     }
     let api_key = IssuedApiKey::generate()?;
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin_platform().await?;
     let display_name = display_name.unwrap_or(slug.as_str());
     let Some(tenant) = store::tenants::create(&mut tx, &slug, display_name).await? else {
         // Another bootstrap won the race.
@@ -80,14 +78,14 @@ pub async fn bootstrap(
             .ok_or(StoreError::Query(sqlx::Error::RowNotFound))?;
         return Ok(BootstrapOutcome::AlreadyExists { tenant });
     };
-    tenancy::scope(&mut tx, tenant).await?;
-    let admin_user = store::users::insert(&mut tx, tenant, email, "").await?;
+    let mut tx = tx.scope(tenant).await?;
+    let admin_user = store::users::insert(&mut tx, email, "").await?;
     let mut roles = vec![FIRST_ADMIN_ROLE.to_owned()];
     if platform_admin {
         roles.push(PLATFORM_ADMIN.to_owned());
     }
     for role in &roles {
-        store::users::grant_role(&mut tx, tenant, admin_user, role).await?;
+        store::users::grant_role(&mut tx, admin_user, role).await?;
     }
     let row = store::api_keys::NewKeyRow {
         id: api_key.id,
@@ -98,12 +96,12 @@ pub async fn bootstrap(
         roles: &roles,
         expires_at: None,
     };
-    let key = store::api_keys::insert(&mut tx, tenant, &row, &api_key.secret_sha256).await?;
+    let key = store::api_keys::insert(&mut tx, &row, &api_key.secret_sha256).await?;
     let details =
         serde_json::json!({ "admin_user": admin_user, "roles": roles, "api_key": key.id });
     let event = NewEvent::by_system("bootstrap", "tenant.bootstrap", "tenant", tenant, details);
     audit::append(&mut tx, tenant, &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(BootstrapOutcome::Created {
         tenant,
         admin_user,

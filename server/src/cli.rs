@@ -9,15 +9,13 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Ar
 
 use clap::{Parser, Subcommand};
 
+use crate::config::DeviceChoice;
 use crate::{
     App, Config, audit,
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
     crypto::{self, LocalMasterKey, Sealer},
-    inference::{
-        device::DeviceChoice,
-        training::{self, TrainSettings},
-    },
+    inference::training::{self, TrainSettings},
     store::{self, Database},
     telemetry,
     tenancy::{TenantId, TenantSlug},

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{api::API_SERVICES, cache::Cache, config::HealthConfig, store::Database};
+use crate::{cache::Cache, config::HealthConfig, edge::API_SERVICES, store::Database};
 
 /// Result of one round of probes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
+use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
     auth::{
-        Principal,
         replica_sync::{ReplicaSync, SyncError},
         roles::PLATFORM_ADMIN,
         sessions::{SessionError, Sessions},
@@ -22,7 +22,7 @@ use crate::{
     cache::{SettingsChanges, rate_limit::Limits},
     privacy::PhiPolicy,
     store::{self, Database, StoreError, tenants::TenantRecord},
-    tenancy::{self, InvalidSlug, TenantId, TenantSlug},
+    tenancy::{InvalidSlug, TenantId, TenantSlug},
 };
 
 /// Why a tenant operation failed.
@@ -173,11 +173,11 @@ impl Platform {
         check_display_name(display_name)?;
         check_phi_policy(phi_policy)?;
         let limits = limits_json(limits)?;
-        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.db.begin_platform().await?;
         let tenant = store::tenants::create(&mut tx, &slug, display_name)
             .await?
             .ok_or_else(|| PlatformError::Exists(slug.to_string()))?;
-        tenancy::scope(&mut tx, tenant).await?;
+        let mut tx = tx.scope(tenant).await?;
         if let Some(limits) = limits.clone() {
             store::tenants::set_rate_limits(&mut tx, limits).await?;
         }
@@ -191,7 +191,7 @@ impl Platform {
         });
         let event = NewEvent::by(principal, "tenant.create", "tenant", tenant, details);
         audit::append(&mut tx, tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if limits.is_some() {
             self.sync.limits_changed(tenant).await?;
         }
@@ -209,9 +209,9 @@ impl Platform {
     ) -> Result<TenantRecord, PlatformError> {
         let target = self.target(principal, id)?;
         if target == principal.tenant {
-            let mut tx = tenancy::begin(&self.db, target).await?;
+            let mut tx = self.db.begin_tenant(target).await?;
             let record = store::tenants::current(&mut tx).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             return record.ok_or(PlatformError::NotFound);
         }
         store::tenants::get_any(&self.db, target)
@@ -258,7 +258,7 @@ impl Platform {
             return Err(PlatformError::NotPlatformAdmin);
         }
         let limits = limits_json(limits)?;
-        let mut tx = tenancy::begin(&self.db, target).await?;
+        let mut tx = self.db.begin_tenant(target).await?;
         if let Some(limits) = limits.clone() {
             store::tenants::set_rate_limits(&mut tx, limits).await?;
         }
@@ -270,7 +270,7 @@ impl Platform {
         });
         let event = NewEvent::by(principal, "tenant.update", "tenant", target, details);
         audit::append(&mut tx, target, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if limits.is_some() {
             self.sync.limits_changed(target).await?;
         }
@@ -293,7 +293,7 @@ impl Platform {
         reason: &str,
     ) -> Result<TenantRecord, PlatformError> {
         let tenant = TenantId(id);
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let Some(record) = store::tenants::set_state(&mut tx, tenant, state.as_str()).await? else {
             return Err(match store::tenants::get_any(&self.db, tenant).await? {
                 Some(_) => PlatformError::Deleted,
@@ -314,7 +314,7 @@ impl Platform {
             json!({ "reason": reason }),
         );
         audit::append(&mut tx, tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         // Cached keys carry the tenant's state: every replica must re-read it. Cached
         // settings hold opened provider credentials: none may outlive a deleted tenant.
         self.sync.credentials_changed(tenant).await?;

@@ -15,7 +15,7 @@ use crate::{
     cache::{Cache, CacheError},
     periodic,
     store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Tenant-owned tables, children before parents.
@@ -92,7 +92,7 @@ impl TenantDeletion {
     pub async fn run_once(&self) -> Result<Vec<DeletionReport>, DeletionError> {
         let mut reports = Vec::new();
         for tenant in store::tenants::awaiting_deletion(&self.db, BATCH).await? {
-            let mut tx = tenancy::begin(&self.db, tenant).await?;
+            let mut tx = self.db.begin_tenant(tenant).await?;
             let mut rows = Vec::with_capacity(TENANT_TABLES.len());
             for table in TENANT_TABLES {
                 rows.push((
@@ -115,7 +115,7 @@ impl TenantDeletion {
             audit::append(&mut tx, tenant, &event).await?;
             let pattern = self.cache.keys().tenant_pattern(tenant, &[]);
             let cache_keys = self.cache.delete_matching(&pattern).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             tracing::info!(%tenant, ?rows, cache_keys, "deleted tenant's data destroyed");
             reports.push(DeletionReport {
                 tenant,

@@ -20,15 +20,13 @@ use std::{
 
 use axum::body::Body;
 use codexcontinue::{
-    audit::{
-        self, AuditWriter,
-        layer::{AuditLayer, AuditedBody},
-    },
-    auth::Principal,
+    audit::{self, AuditWriter},
+    caller::Principal,
     config::{AuditConfig, RateLimitConfig},
     crypto::{LocalMasterKey, Sealer},
+    edge::{AuditLayer, AuditedBody},
     store::Database,
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 use codexcontinue_tests::{
     TestDatabase, TestEnv,
@@ -146,7 +144,7 @@ fn transaction(database: Database, sealer: Sealer, seal: bool) -> Call {
                 .get::<Principal>()
                 .expect("authenticated")
                 .tenant;
-            let mut tx = tenancy::begin(&database, tenant).await.expect("begin");
+            let mut tx = database.begin_tenant(tenant).await.expect("begin");
             if seal {
                 let sealed = sealer
                     .seal(&mut tx, tenant, "messages", "m1", &MESSAGE)

@@ -35,7 +35,7 @@ use codexcontinue::{
         Database,
         memories::{self, MemoryFilter, SearchSettings, WeightedTerms},
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 use codexcontinue_tests::{
     ServerOptions, TestDatabase, TestEnv, TestServer,
@@ -243,7 +243,7 @@ async fn search(
     let mut samples = Vec::new();
     for (n, query) in queries.iter().chain(queries.iter().take(5)).enumerate() {
         let started = Instant::now();
-        let mut tx = tenancy::begin(db, tenant).await.expect("begin");
+        let mut tx = db.begin_tenant(tenant).await.expect("begin");
         let centre = memories::centroid(&mut tx, user)
             .await
             .expect("centroid")

@@ -1,7 +1,7 @@
 //! Authentication and authorization on every RPC: deny by default, per-role permissions,
 //! API key lifecycle, and tenant isolation through the API.
 
-use codexcontinue::api::ApiCatalog;
+use codexcontinue::edge::ApiCatalog;
 use codexcontinue_tests::{
     TestServer,
     grpc::{authorized, call_empty, key_with_roles},

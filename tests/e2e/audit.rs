@@ -6,7 +6,7 @@ use codexcontinue::{
     audit::{self, Actor, CheckpointJob, CheckpointSigner, NewEvent, Outcome, RetentionJob},
     config::DatabaseConfig,
     store::Database,
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 use codexcontinue_tests::{TestDatabase, TestEnv, server::command};
 use secrecy::SecretString;
@@ -49,7 +49,7 @@ pub async fn tenant_with_events(db: &TestDatabase, database: &Database, count: u
         .await
         .unwrap();
     for n in 1..=count {
-        let mut tx = tenancy::begin(database, tenant).await.unwrap();
+        let mut tx = database.begin_tenant(tenant).await.unwrap();
         assert_eq!(
             audit::append(&mut tx, tenant, &event(n)).await.unwrap(),
             n as i64
@@ -127,7 +127,7 @@ async fn events_cannot_be_changed_by_the_server_role_or_by_accident() {
     let db = TestDatabase::migrated().await;
     let database = database(&db).await;
     let tenant = tenant_with_events(&db, &database, 2).await;
-    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let mut tx = database.begin_tenant(tenant).await.unwrap();
     let denied = sqlx::query("UPDATE audit_events SET action = 'x'")
         .execute(&mut *tx)
         .await
@@ -164,7 +164,7 @@ async fn concurrent_writers_of_one_tenant_never_fork_the_chain() {
         .map(|n| {
             let database = database.clone();
             tokio::spawn(async move {
-                let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+                let mut tx = database.begin_tenant(tenant).await.unwrap();
                 let seq = audit::append(&mut tx, tenant, &event(n)).await.unwrap();
                 tx.commit().await.unwrap();
                 seq
@@ -193,7 +193,7 @@ async fn signed_checkpoints_reveal_a_cut_off_tail_and_forged_signatures() {
     assert_eq!(job.run_once().await.unwrap(), 1);
     assert_eq!(job.run_once().await.unwrap(), 0, "nothing new to sign");
     for n in 6..=7 {
-        let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+        let mut tx = database.begin_tenant(tenant).await.unwrap();
         audit::append(&mut tx, tenant, &event(n)).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -301,7 +301,7 @@ async fn the_retention_purge_keeps_the_chain_verifiable() {
     );
 
     // The server's role cannot purge what retention still covers, nor without a cut.
-    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let mut tx = database.begin_tenant(tenant).await.unwrap();
     let refused = sqlx::query("SELECT codexcontinue_audit_purge(5)")
         .execute(&mut *tx)
         .await
@@ -325,7 +325,7 @@ async fn the_servers_role_cannot_purge_what_retention_keeps() {
     let tenant = tenant_with_events(&db, &database, 5).await;
     // As the server's own role: shorten the tenant's retention, append an event dated long
     // ago, forge a retention checkpoint at it, and ask the purge to cut there.
-    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let mut tx = database.begin_tenant(tenant).await.unwrap();
     sqlx::query("UPDATE tenants SET audit_retention_days = 1")
         .execute(&mut *tx)
         .await

@@ -28,7 +28,7 @@ fn signer() -> CheckpointSigner {
 
 #[tokio::test]
 async fn every_api_call_leaves_exactly_one_event_before_its_answer() {
-    use codexcontinue::api::{API_SERVICES, ApiCatalog};
+    use codexcontinue::edge::{API_SERVICES, ApiCatalog};
     use codexcontinue_tests::grpc::call_empty;
 
     let server = TestServer::start().await;

@@ -9,7 +9,7 @@ use codexcontinue::{
         VerifyChainRequest, WhoAmIRequest, audit_service_client::AuditServiceClient,
         auth_service_client::AuthServiceClient,
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 use codexcontinue_tests::{
     ServerOptions, TestDatabase, TestEnv, TestServer, bench::stores, grpc::authorized,
@@ -40,7 +40,7 @@ async fn concurrent_verifications_leave_the_pool_to_everyone_else() {
         .await
         .unwrap();
     let acme = TenantId(acme);
-    let mut tx = tenancy::begin(&database, acme).await.unwrap();
+    let mut tx = database.begin_tenant(acme).await.unwrap();
     for n in 0..EVENTS {
         audit::append(&mut tx, acme, &event(n)).await.unwrap();
     }

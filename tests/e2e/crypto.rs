@@ -31,7 +31,9 @@ async fn tenant(app: &mut PgConnection, slug: &str) -> TenantId {
 
 async fn scoped(app: &mut PgConnection, tenant: TenantId) -> sqlx::Transaction<'_, sqlx::Postgres> {
     let mut tx = app.begin().await.unwrap();
-    codexcontinue::tenancy::scope(&mut tx, tenant)
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.0.to_string())
+        .execute(&mut *tx)
         .await
         .unwrap();
     tx
@@ -259,7 +261,7 @@ async fn rotating_a_data_key_seals_stored_secrets_again_with_the_new_version() {
 
 #[tokio::test]
 async fn rotation_seals_every_message_again_page_by_page() {
-    use codexcontinue::{crypto, tenancy};
+    use codexcontinue::crypto;
     use codexcontinue_tests::{
         bench::stores, sealed::conversation_with_messages, server::bootstrap,
     };
@@ -292,7 +294,7 @@ async fn rotation_seals_every_message_again_page_by_page() {
         .map(|(_, done)| *done)
         .collect();
     assert_eq!(pages, [200, 400, 450]);
-    let mut tx = tenancy::begin(&database, tenant).await.unwrap();
+    let mut tx = database.begin_tenant(tenant).await.unwrap();
     let stored: Vec<(Uuid, Vec<u8>)> =
         sqlx::query_as("SELECT id, content_sealed FROM messages ORDER BY id")
             .fetch_all(&mut *tx)

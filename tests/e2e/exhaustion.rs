@@ -1,11 +1,12 @@
 //! The exhaustion paths of the public and outbound surfaces: login steps are limited per
 //! address, calls refused by access control still count against the rate limits, a
-//! provider cannot make the server hold an endless event or a huge answer, and what a
-//! provider says is not repeated to unauthenticated callers.
+//! provider cannot make the server hold an endless event or a huge answer, what a
+//! provider says is not repeated to unauthenticated callers, and a replica at capacity
+//! refuses more calls at once instead of queueing them.
 
 use codexcontinue::pb::v1::{
-    ListUsersRequest, StartLoginRequest, admin_service_client::AdminServiceClient,
-    auth_service_client::AuthServiceClient,
+    ListConversationsRequest, ListUsersRequest, StartLoginRequest, StreamMessageRequest,
+    admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
 };
 use codexcontinue_tests::{
     TestServer,
@@ -214,4 +215,82 @@ async fn an_identity_provider_cannot_flood_the_server() {
         server.logs().contains("larger than"),
         "the cause is in the log"
     );
+}
+
+#[tokio::test]
+async fn a_replica_at_capacity_refuses_more_calls_at_once_and_records_them() {
+    let mut chat = chat_fixture::setup_with(vec![(
+        "CODEXCONTINUE_SERVER__MAX_CONCURRENT_CALLS".into(),
+        "1".into(),
+    )])
+    .await;
+    let conversation = chat.conversation("cloud/slow").await;
+    // A long streamed reply holds the one place while it runs.
+    let mut stream = chat
+        .chat
+        .stream_message(authorized(
+            &chat.server.owner_key,
+            StreamMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "tell me everything".into(),
+                ..StreamMessageRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().expect("the stream started");
+
+    let refused = chat
+        .chat
+        .list_conversations(authorized(
+            &chat.server.owner_key,
+            ListConversationsRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(refused.metadata().get("retry-after").unwrap(), "1");
+    let rest = reqwest::Client::new()
+        .get(format!("{}/v1/models", chat.server.url()))
+        .bearer_auth(&chat.server.owner_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(rest.headers()["retry-after"], "1");
+    let body: serde_json::Value = rest.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+
+    // Both refusals were audited, before anyone was authenticated.
+    let shed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events
+         WHERE outcome = 'denied' AND status_code = 8
+           AND action IN ('/codexcontinue.v1.ChatService/ListConversations', '/v1/models')",
+    )
+    .fetch_one(&mut chat.server.db.owner().await)
+    .await
+    .unwrap();
+    assert_eq!(shed, 2);
+
+    // Once the stream ends its place is free again.
+    drop(stream);
+    let mut attempts = 0;
+    loop {
+        let listed = chat
+            .chat
+            .list_conversations(authorized(
+                &chat.server.owner_key,
+                ListConversationsRequest::default(),
+            ))
+            .await;
+        match listed {
+            Ok(_) => break,
+            Err(status) if status.code() == Code::ResourceExhausted && attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("the place was not freed: {status:?}"),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! grpc.health.v1 and /readyz follow Postgres and Redis.
 
-use codexcontinue::api::API_SERVICES;
+use codexcontinue::edge::API_SERVICES;
 use codexcontinue_tests::{OwnedRedis, ServerOptions, TestDatabase, TestServer, WAIT_LIMIT};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

@@ -1,7 +1,7 @@
 //! Services not built yet answer UNIMPLEMENTED with a message naming the method, on every
 //! method the API defines, once the caller is allowed to call it.
 
-use codexcontinue::api::{API_SERVICES, ApiCatalog};
+use codexcontinue::edge::{API_SERVICES, ApiCatalog};
 use codexcontinue_tests::{TestServer, grpc::call_empty};
 use tonic::Code;
 

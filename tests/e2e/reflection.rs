@@ -1,6 +1,6 @@
 //! Server reflection lists every service, over both protocol versions.
 
-use codexcontinue::api::API_SERVICES;
+use codexcontinue::edge::API_SERVICES;
 use codexcontinue_tests::TestServer;
 use tonic_reflection::pb::{v1, v1alpha};
 

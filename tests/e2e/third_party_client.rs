@@ -1,7 +1,7 @@
 //! A client that is not ours (Python grpcio with the official health and reflection
 //! packages) sees SERVING and the seven API services.
 
-use codexcontinue::api::API_SERVICES;
+use codexcontinue::edge::API_SERVICES;
 use codexcontinue_tests::{TestEnv, TestServer};
 
 #[tokio::test]

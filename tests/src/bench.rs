@@ -5,11 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use codexcontinue::{
     auth::{
-        AuthLayer, Authenticator, credential_cache::CredentialCache,
-        policy_adapter::PostgresPolicyAdapter, rbac::Rbac, sessions::Sessions,
+        Authenticator, credential_cache::CredentialCache, policy_adapter::PostgresPolicyAdapter,
+        rbac::Rbac, sessions::Sessions,
     },
     cache::{Cache, rate_limit::RateLimiter},
     config::{AuthConfig, DatabaseConfig, RateLimitConfig, RedisConfig},
+    edge::AuthLayer,
     store::Database,
 };
 use secrecy::SecretString;

@@ -1,11 +1,7 @@
 //! Rows with sealed values written the way the server writes them, for tests and
 //! benchmarks of key rotation: a conversation of a user with sealed messages.
 
-use codexcontinue::{
-    crypto::Sealer,
-    store::Database,
-    tenancy::{self, TenantId},
-};
+use codexcontinue::{crypto::Sealer, store::Database, tenancy::TenantId};
 use uuid::Uuid;
 
 /// Writes a conversation of `user` in `tenant` with `count` user messages (`message {n}`),
@@ -22,7 +18,7 @@ pub async fn conversation_with_messages(
     batch: usize,
 ) -> Vec<Uuid> {
     let conversation = Uuid::now_v7();
-    let mut tx = tenancy::begin(database, tenant).await.expect("begin");
+    let mut tx = database.begin_tenant(tenant).await.expect("begin");
     let title = sealer
         .seal(
             &mut tx,
@@ -47,7 +43,7 @@ pub async fn conversation_with_messages(
     tx.commit().await.expect("commit");
     let mut all = Vec::with_capacity(count);
     for first in (0..count).step_by(batch.max(1)) {
-        let mut tx = tenancy::begin(database, tenant).await.expect("begin");
+        let mut tx = database.begin_tenant(tenant).await.expect("begin");
         let mut keyring = sealer.keyring(tenant);
         let mut ids = Vec::new();
         let mut sealed = Vec::new();

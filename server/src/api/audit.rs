@@ -1,8 +1,9 @@
 //! AuditService: listing, exporting and verifying a tenant's trail, and its retention.
 
+use std::pin::Pin;
+
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -11,37 +12,20 @@ use super::{
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
 use crate::{
-    audit::{
-        self, CheckpointSigner, ExportFormat, ExportRows, MAX_RETENTION_DAYS, NewEvent, Verifier,
-        VerifyError,
-    },
+    audit::{AuditTrail, ExportFormat},
     pb::v1::{self as pb, audit_service_server::AuditService},
-    store::{
-        self, Database, StoreError,
-        audit::{EventFilter, EventRow},
-    },
-    tenancy::{self, TenantId},
+    store::audit::{EventFilter, EventRow},
 };
 
 /// The AuditService implementation.
 pub struct AuditApi {
-    db: Database,
-    verifier: Verifier,
-    min_retention_days: i32,
+    trail: AuditTrail,
 }
 
-/// Longest one listing query may run.
-const LISTING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl AuditApi {
-    /// Serves events from `db`, checking chains with `signer`'s checkpoints; no tenant
-    /// keeps its trail fewer than `min_retention_days` days.
-    pub fn new(db: Database, signer: CheckpointSigner, min_retention_days: i32) -> Self {
-        Self {
-            verifier: Verifier::new(db.clone(), signer),
-            db,
-            min_retention_days,
-        }
+    /// Serves `trail`.
+    pub fn new(trail: AuditTrail) -> Self {
+        Self { trail }
     }
 }
 
@@ -118,12 +102,6 @@ fn event_filter(filter: Option<pb::AuditFilter>) -> Result<EventFilter, ApiError
     })
 }
 
-/// Rows fetched per page while exporting.
-const EXPORT_PAGE: i64 = 500;
-
-/// Export lines buffered ahead of a slow client.
-const EXPORT_BUFFER: usize = 64;
-
 /// Reads a page size, defaulting and capping it.
 fn page_size(requested: i32) -> Result<u32, ApiError> {
     match u32::try_from(requested) {
@@ -141,54 +119,10 @@ fn export_format(format: i32) -> Result<ExportFormat, ApiError> {
     }
 }
 
-/// Streams the rows of an export until the events run out or the client goes away.
-async fn export_rows(
-    db: Database,
-    tenant: TenantId,
-    filter: EventFilter,
-    mut rows: ExportRows,
-    lines: mpsc::Sender<Result<pb::ExportAuditEventsResponse, Status>>,
-) {
-    let mut after = 0;
-    loop {
-        let page = async {
-            let mut tx = tenancy::begin(&db, tenant).await?;
-            let page = store::audit::list_after(&mut tx, &filter, after, EXPORT_PAGE).await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            Ok::<_, StoreError>(page)
-        };
-        let page = match page.await {
-            Ok(page) => page,
-            Err(err) => {
-                let _ = lines.send(Err(ApiError::from(err).into())).await;
-                return;
-            }
-        };
-        let done = (page.len() as i64) < EXPORT_PAGE;
-        for event in &page {
-            after = event.seq;
-            for row in rows.lines(event) {
-                if lines
-                    .send(Ok(pb::ExportAuditEventsResponse { row }))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    if let Some(row) = rows.trailer() {
-        let _ = lines.send(Ok(pb::ExportAuditEventsResponse { row })).await;
-    }
-}
-
 #[tonic::async_trait]
 impl AuditService for AuditApi {
-    type ExportAuditEventsStream = ReceiverStream<Result<pb::ExportAuditEventsResponse, Status>>;
+    type ExportAuditEventsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::ExportAuditEventsResponse, Status>> + Send>>;
 
     async fn list_audit_events(
         &self,
@@ -205,19 +139,11 @@ impl AuditService for AuditApi {
             })?)
         };
         let filter = event_filter(body.filter)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant)
+        let rows = self
+            .trail
+            .list(&principal, &filter, before, i64::from(size) + 1)
             .await
             .map_err(ApiError::from)?;
-        // A filter that matches little in a long trail must not hold a connection for long.
-        store::audit::limit_statement_time(&mut tx, LISTING_TIMEOUT)
-            .await
-            .map_err(ApiError::from)?;
-        let rows = store::audit::list(&mut tx, &filter, before, i64::from(size) + 1)
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         let (rows, next_page_token) = split_page(rows, size, |r| r.seq.to_string());
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(Into::into).collect(),
@@ -237,23 +163,16 @@ impl AuditService for AuditApi {
             "filter": format!("{:?}", body.filter.clone().unwrap_or_default()),
         });
         let filter = event_filter(body.filter)?;
-        // Recorded before the first row leaves, so no export goes unrecorded.
-        audit::record(
-            &self.db,
-            principal.tenant,
-            &NewEvent::by(&principal, "audit.export", "audit_events", "", details),
-        )
-        .await
-        .map_err(ApiError::from)?;
-        let (lines, stream) = mpsc::channel(EXPORT_BUFFER);
-        tokio::spawn(export_rows(
-            self.db.clone(),
-            principal.tenant,
-            filter,
-            ExportRows::new(format),
-            lines,
-        ));
-        Ok(Response::new(ReceiverStream::new(stream)))
+        let lines = self
+            .trail
+            .export(&principal, filter, format, details)
+            .await
+            .map_err(ApiError::from)?;
+        let rows = ReceiverStream::new(lines).map(|line| match line {
+            Ok(row) => Ok(pb::ExportAuditEventsResponse { row }),
+            Err(err) => Err(ApiError::from(err).into()),
+        });
+        Ok(Response::new(Box::pin(rows)))
     }
 
     async fn verify_chain(
@@ -263,16 +182,10 @@ impl AuditService for AuditApi {
         let principal = principal(&request)?;
         let since_checkpoint = request.get_ref().since_checkpoint;
         let result = self
-            .verifier
-            .verify(principal.tenant, since_checkpoint)
+            .trail
+            .verify(&principal, since_checkpoint)
             .await
-            .map_err(|err| match err {
-                VerifyError::TenantBusy | VerifyError::ReplicaBusy => ApiError::ResourceExhausted {
-                    message: err.to_string(),
-                    retry_after: Some(1),
-                },
-                VerifyError::Store(err) => ApiError::from(err),
-            })?;
+            .map_err(ApiError::from)?;
         let (first_broken_seq, problem) = result.broken.unwrap_or_default();
         Ok(Response::new(pb::VerifyChainResponse {
             intact: problem.is_empty(),
@@ -288,15 +201,11 @@ impl AuditService for AuditApi {
         request: Request<pb::GetRetentionPolicyRequest>,
     ) -> Result<Response<pb::GetRetentionPolicyResponse>, Status> {
         let principal = principal(&request)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant)
+        let retention_days = self
+            .trail
+            .retention_days(&principal)
             .await
             .map_err(ApiError::from)?;
-        let retention_days = store::audit::retention_days(&mut tx)
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         Ok(Response::new(pb::GetRetentionPolicyResponse {
             retention_days,
         }))
@@ -308,26 +217,10 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::SetRetentionPolicyResponse>, Status> {
         let principal = principal(&request)?;
         let days = request.into_inner().retention_days;
-        if !(self.min_retention_days..=MAX_RETENTION_DAYS).contains(&days) {
-            return Err(ApiError::invalid(
-                "retention_days",
-                format!(
-                    "must be between {} (the platform's floor, audit.min_retention_days) and \
-                     {MAX_RETENTION_DAYS}",
-                    self.min_retention_days
-                ),
-            )
-            .into());
-        }
-        let mut tx = tenancy::begin(&self.db, principal.tenant)
+        self.trail
+            .set_retention_days(&principal, days)
             .await
             .map_err(ApiError::from)?;
-        audit::set_retention_days(&mut tx, &principal, days)
-            .await
-            .map_err(ApiError::from)?;
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::from(StoreError::from(e)))?;
         Ok(Response::new(pb::SetRetentionPolicyResponse {
             retention_days: days,
         }))

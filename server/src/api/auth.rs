@@ -9,10 +9,9 @@ use super::{
     error::ApiError,
     pagination::PageRequest,
 };
+use crate::caller::Principal;
 use crate::{
-    audit::CallOrigin,
     auth::{
-        Principal,
         key_management::{self, KeyError, NewKey},
         oidc::{LoginDone, LoginError, Sso},
         permissions::Permission,
@@ -20,6 +19,7 @@ use crate::{
         replica_sync::ReplicaSync,
         sessions::{SessionError, Sessions},
     },
+    caller::CallOrigin,
     pb::v1::{self as pb, auth_service_server::AuthService},
     store::{Database, api_keys::ApiKeyRecord, sessions::SessionRecord},
 };

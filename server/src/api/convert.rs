@@ -6,7 +6,11 @@ use time::OffsetDateTime;
 use tonic::Request;
 
 use super::error::ApiError;
-use crate::{audit::layer::AuditSlot, auth::Principal, pb::v1 as pb, privacy::PhiPolicy};
+use crate::{
+    caller::{AuditSlot, Caller, Principal},
+    pb::v1 as pb,
+    privacy::PhiPolicy,
+};
 
 /// A protobuf timestamp of `time`.
 pub fn timestamp(time: OffsetDateTime) -> prost_types::Timestamp {
@@ -81,11 +85,13 @@ pub fn audit_resource<T>(request: &Request<T>, id: impl ToString) {
     }
 }
 
-/// Marks the call's audit event as touching protected health information.
-pub fn audit_phi<T>(request: &Request<T>) {
-    if let Some(slot) = request.extensions().get::<AuditSlot>() {
-        slot.mark_phi();
-    }
+/// The caller of a call with its audit slot, for a domain operation that sets the call's
+/// audit marks itself.
+pub fn caller<T>(request: &Request<T>) -> Result<Caller, ApiError> {
+    Ok(Caller::new(
+        principal(request)?,
+        request.extensions().get::<AuditSlot>().cloned(),
+    ))
 }
 
 impl From<PhiPolicy> for pb::PhiPolicy {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::store::StoreError;
+use crate::{audit::TrailError, store::StoreError};
 
 /// A handler's failure, before it becomes a status.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,9 @@ pub enum ApiError {
     /// A dependency (e.g. an identity provider) is unreachable; retrying may work.
     #[error("{0}")]
     Unavailable(String),
+    /// The client went away.
+    #[error("{0}")]
+    Cancelled(String),
     /// Something failed that the client cannot fix.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,6 +76,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<TrailError> for ApiError {
+    fn from(err: TrailError) -> Self {
+        match err {
+            TrailError::Store(err) => err.into(),
+            TrailError::Busy(busy) => Self::ResourceExhausted {
+                message: busy.to_string(),
+                retry_after: Some(1),
+            },
+            out_of_range @ TrailError::RetentionOutOfRange { .. } => {
+                Self::invalid("retention_days", out_of_range.to_string())
+            }
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         match err {
@@ -88,6 +106,7 @@ impl From<ApiError> for Status {
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Unavailable(message) => Status::unavailable(message),
             ApiError::Aborted(message) => Status::aborted(message),
+            ApiError::Cancelled(message) => Status::cancelled(message),
             ApiError::ResourceExhausted {
                 message,
                 retry_after,

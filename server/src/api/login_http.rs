@@ -18,9 +18,9 @@ use serde::Deserialize;
 use tonic::transport::server::TcpConnectInfo;
 
 use crate::{
-    audit::CallOrigin,
     auth::oidc::{LoginError, Sso},
-    telemetry::REQUEST_ID_HEADER,
+    caller::CallOrigin,
+    edge::REQUEST_ID_HEADER,
 };
 
 /// What the provider appends to the redirect.

@@ -7,8 +7,6 @@
 mod admin;
 mod audit;
 mod auth;
-pub mod calls;
-mod catalog;
 mod chat;
 mod convert;
 mod error;
@@ -19,26 +17,24 @@ mod openai;
 mod ops_http;
 mod pagination;
 mod pending;
-mod web;
 
 use std::sync::Arc;
 
-pub use catalog::{API_SERVICES, ApiCatalog};
 pub use error::ApiError;
 use pending::{Pending, PluginApi};
 use tonic::service::Routes;
-use tonic_web::GrpcWebLayer;
 
 use crate::{
-    audit::{AuditWriter, CheckpointSigner, layer::AuditLayer},
+    audit::{AuditTrail, AuditWriter, CheckpointSigner},
     auth::{
-        AuthLayer, Authenticator, credential_cache::CredentialCache, directory::Directory,
+        Authenticator, credential_cache::CredentialCache, directory::Directory,
         identity_providers::IdentityProviders, oidc::Sso, rbac::Rbac, replica_sync::ReplicaSync,
         sessions::Sessions,
     },
     cache::{Cache, SettingsChanges, rate_limit::RateLimiter},
-    chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles},
+    chat::{Accounting, Conversations, Generations, Generator, Idempotency, Profiles, Turns},
     crypto::Sealer,
+    edge::{AuthLayer, Edge, EdgeParts},
     health::Readiness,
     inference::Registry,
     llm::Providers,
@@ -47,7 +43,7 @@ use crate::{
     pb,
     platform::Platform,
     store::Database,
-    telemetry::{Metrics, RpcTelemetryLayer},
+    telemetry::Metrics,
 };
 
 /// What the API needs from the rest of the server.
@@ -110,6 +106,8 @@ pub struct ApiContext {
     pub readiness: Readiness,
     /// Browser origins allowed to use gRPC-Web.
     pub cors_allowed_origins: Vec<String>,
+    /// Calls this replica runs at once before it sheds more.
+    pub max_concurrent_calls: usize,
 }
 
 /// Everything served on the listener: the API services, health, reflection (v1 and
@@ -140,17 +138,20 @@ pub fn routes(
         .build_v1alpha()
         .expect("embedded descriptor sets are valid");
 
+    let turns = Turns::new(
+        context.generator.clone(),
+        context.generations.clone(),
+        Idempotency::new(context.cache.clone(), context.conversations.clone()),
+    );
     let grpc = Routes::new(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::v1::chat_service_server::ChatServiceServer::new({
-            let conversations = context.conversations.clone();
             let profiles = Profiles::new(context.db.clone(), context.settings_changes.clone());
             chat::ChatApi::new(
-                conversations.clone(),
-                context.generator.clone(),
+                context.conversations.clone(),
+                turns.clone(),
                 context.generations.clone(),
-                Idempotency::new(context.cache.clone(), conversations),
                 profiles,
             )
         }))
@@ -191,41 +192,31 @@ pub fn routes(
             .max_decoding_message_size(models::MAX_MESSAGE_BYTES),
         )
         .add_service(pb::v1::audit_service_server::AuditServiceServer::new(
-            audit::AuditApi::new(
+            audit::AuditApi::new(AuditTrail::new(
                 context.db.clone(),
                 context.signer,
                 context.min_retention_days,
-            ),
+            )),
         ));
-    let access = AuthLayer::new(
-        Authenticator::new(context.db, context.sessions, context.credentials),
-        context.rbac.clone(),
-        context.limiter,
-    );
-    let audit = AuditLayer::new(context.audit_writer);
-    let telemetry = RpcTelemetryLayer::new(context.metrics.clone(), Arc::new(ApiCatalog::served()));
-    let cors = web::cors_layer(&context.cors_allowed_origins);
-    let grpc = grpc
-        .into_axum_router()
-        .layer(access.clone())
-        .layer(audit.clone())
-        .layer(telemetry.clone())
-        .layer(GrpcWebLayer::new())
-        .layer(cors.clone());
-    let rest = openai::router(openai::OpenAiState {
-        generator: context.generator,
+    let edge = Edge::new(EdgeParts {
+        access: AuthLayer::new(
+            Authenticator::new(context.db, context.sessions, context.credentials),
+            context.rbac.clone(),
+            context.limiter,
+        ),
+        audit_writer: context.audit_writer,
+        metrics: context.metrics.clone(),
+        max_concurrent_calls: context.max_concurrent_calls,
+        cors_allowed_origins: context.cors_allowed_origins,
+    });
+    let grpc = edge.grpc(grpc.into_axum_router());
+    let rest = edge.rest(openai::router(openai::OpenAiState {
+        turns,
         accounting: context.accounting,
-        generations: context.generations,
         providers: context.providers,
         registry: context.registry,
         rbac: context.rbac,
-    })
-    .layer(access)
-    // Inside the audit layer, which turns the status that ends an event stream into its
-    // last event.
-    .layer(telemetry)
-    .layer(audit)
-    .layer(cors);
+    }));
     Routes::from(
         grpc.merge(rest)
             .merge(ops_http::router(context.metrics, context.readiness))

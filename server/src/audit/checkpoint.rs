@@ -18,7 +18,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use crate::{
     Config, periodic,
     store::{self, Database, StoreError, audit::CheckpointRow},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Domain separation for deriving the signing key from the master key.
@@ -179,7 +179,7 @@ pub async fn checkpoint_head(
     signer: &CheckpointSigner,
     tenant: TenantId,
 ) -> Result<Option<i64>, StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let Some((seq, hash)) = store::audit::head(&mut tx).await? else {
         return Ok(None);
     };
@@ -189,7 +189,7 @@ pub async fn checkpoint_head(
     }
     let row = signer.sign(tenant, seq, &hash, CheckpointKind::Periodic);
     store::audit::insert_checkpoint(&mut tx, &row).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(Some(seq))
 }
 

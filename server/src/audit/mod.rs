@@ -9,14 +9,15 @@
 pub mod bounded;
 mod checkpoint;
 mod export;
-pub mod layer;
 mod retention;
+mod trail;
 mod verify;
 mod writer;
 
 pub use checkpoint::{CheckpointJob, CheckpointKind, CheckpointSigner, SigningKeyError};
 pub use export::{ExportFormat, ExportRows};
-pub use retention::{MAX_RETENTION_DAYS, RetentionJob, purge_expired, set_retention_days};
+pub use retention::{RetentionJob, purge_expired, set_retention_days};
+pub use trail::{AuditTrail, TrailError};
 pub use verify::{Verification, Verifier, VerifyError, verify, verify_since_checkpoint};
 pub use writer::{AuditWriter, WriteError};
 
@@ -26,10 +27,11 @@ use sqlx::{PgConnection, types::Json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
+use crate::caller::CallOrigin;
 use crate::{
-    auth::Principal,
+    caller::Principal,
     store::{self, Database, StoreError, audit::EventRow},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// The chain of events that belong to no tenant (calls refused before authentication).
@@ -84,19 +86,6 @@ pub struct NewEvent {
     pub phi: bool,
     /// Small structured details; never content, secrets or tokens.
     pub details: serde_json::Value,
-}
-
-/// Where a call came from: put in the request by the audit layer and copied into the
-/// [`Principal`] by the authentication layer, so handlers can attribute the events they
-/// write themselves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallOrigin {
-    /// Request id of the call.
-    pub request_id: String,
-    /// Client address.
-    pub client_address: String,
-    /// Client software.
-    pub user_agent: String,
 }
 
 impl NewEvent {
@@ -279,8 +268,8 @@ pub(crate) fn chain_hash(previous: &[u8], row: &EventRow) -> Vec<u8> {
 /// # Errors
 /// [`StoreError`] when it cannot be written; the caller must then fail (fail closed).
 pub async fn record(db: &Database, tenant: TenantId, event: &NewEvent) -> Result<i64, StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let seq = append(&mut tx, tenant, event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(seq)
 }

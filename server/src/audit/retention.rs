@@ -11,14 +11,11 @@ use sqlx::PgConnection;
 
 use super::{CheckpointKind, CheckpointSigner, NewEvent, append};
 use crate::{
-    auth::Principal,
+    caller::Principal,
     periodic,
     store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
-
-/// Longest retention accepted (100 years).
-pub const MAX_RETENTION_DAYS: i32 = 36_525;
 
 /// Changes the scoped tenant's retention and records who did, in one transaction.
 ///
@@ -50,7 +47,7 @@ pub async fn purge_expired(
     signer: &CheckpointSigner,
     tenant: TenantId,
 ) -> Result<i64, StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let Some((seq, hash)) = store::audit::last_expired(&mut tx).await? else {
         return Ok(0);
     };
@@ -65,7 +62,7 @@ pub async fn purge_expired(
         json!({ "deleted": deleted, "through_seq": seq }),
     );
     append(&mut tx, tenant, &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     tracing::info!(%tenant, deleted, through_seq = seq, "expired audit events purged");
     Ok(deleted)
 }

@@ -23,7 +23,7 @@ use crate::{
         self, Database, StoreError,
         audit::{CheckpointRow, EventRow},
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Events checked per page (one short transaction each).
@@ -157,11 +157,11 @@ async fn check_once(
 ) -> Result<Verification, StoreError> {
     // The chain as it is now: checkpoints first, then the head (never behind them). Events
     // appended later are not checked.
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let checkpoints = store::audit::checkpoints(&mut tx).await?;
     let head = store::audit::head(&mut tx).await?;
     let first = store::audit::first_seq(&mut tx).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let mut report = Verification {
         events_checked: 0,
         checkpoints_checked: 0,
@@ -202,9 +202,9 @@ async fn check_once(
     let mut previous = start.previous;
     let mut expected = start.seq;
     while expected <= head_seq {
-        let mut tx = tenancy::begin(db, tenant).await?;
+        let mut tx = db.begin_tenant(tenant).await?;
         let rows = store::audit::page(&mut tx, expected - 1, PAGE).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let rows: Vec<EventRow> = rows.into_iter().filter(|r| r.seq <= head_seq).collect();
         if rows.is_empty() {
             break;
@@ -298,9 +298,9 @@ async fn anchor(
             previous: vec![0u8; 32],
         }));
     };
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let named = store::audit::page(&mut tx, anchor.seq - 1, 1).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     match named.first() {
         Some(row) if row.seq == anchor.seq && row.hash == anchor.hash => {
             report.checkpoints_checked += 1;

@@ -140,7 +140,7 @@ impl Lane {
         let expected = self.expected(groups);
         if expected.iter().all(|(_, seq, _)| *seq >= 0) {
             let rows = chain(groups, &expected)?;
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = self.db.platform_connection().await?;
             let moved = store::audit::append(&mut conn, &expected, &rows).await?;
             if moved.is_empty() {
                 self.remember(&rows);
@@ -148,7 +148,7 @@ impl Lane {
             }
             self.forget(groups);
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_platform().await?;
         let unknown = self.expected(groups);
         let heads = store::audit::append(&mut tx, &unknown, &[]).await?;
         let rows = chain(groups, &heads)?;
@@ -156,7 +156,7 @@ impl Lane {
         if !moved.is_empty() {
             return Err(StoreError::Inconsistent("a locked chain head moved"));
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.remember(&rows);
         Ok(())
     }

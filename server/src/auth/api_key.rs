@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use super::tokens::RandomnessUnavailable;
-use super::tokens::random_secret;
+use crate::random::RandomnessUnavailable;
+use crate::random::random_secret;
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "cc_live_";

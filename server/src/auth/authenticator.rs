@@ -5,13 +5,14 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use super::{
-    AuthError, Principal,
+    AuthError,
     api_key::{KEY_PREFIX, digest},
     credential_cache::CredentialCache,
     sessions::{SESSION_PREFIX, Sessions},
 };
+use crate::caller::Principal;
 use crate::{
-    audit::CallOrigin,
+    caller::CallOrigin,
     store::{self, Database},
     tenancy::TenantId,
 };

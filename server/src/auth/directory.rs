@@ -13,17 +13,16 @@ use uuid::Uuid;
 use std::sync::Arc;
 
 use super::{
-    Principal,
     permissions::{self, Permission},
     rbac::Rbac,
     replica_sync::{ReplicaSync, SyncError},
     roles::{OWNER_ONLY, PLATFORM_ADMIN},
     sessions::{SessionError, Sessions},
 };
+use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
     store::{self, Database, StoreError, role_policies::RolePolicy, users::UserRecord},
-    tenancy,
 };
 
 /// Role that must always have a holder.
@@ -67,14 +66,6 @@ pub enum DirectoryError {
     Sync(#[from] SyncError),
 }
 
-/// Whether `role` is a well-formed role name.
-pub fn is_role_name(role: &str) -> bool {
-    let mut chars = role.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && role.len() <= 63
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// Whether `principal` may hand out `role` (to a user, an API key or an identity
 /// provider's group): never `platform-admin`, `owner` and `admin` only by owners.
 pub fn may_assign(principal: &Principal, role: &str) -> bool {
@@ -88,7 +79,7 @@ pub fn may_assign(principal: &Principal, role: &str) -> bool {
 /// [`DirectoryError::BadRole`] for a malformed name, [`DirectoryError::RoleNotAssignable`]
 /// for a role the caller may not give.
 pub fn check_assignable(principal: &Principal, role: &str) -> Result<(), DirectoryError> {
-    if !is_role_name(role) {
+    if !crate::tenancy::is_identifier(role) {
         return Err(DirectoryError::BadRole(role.to_owned()));
     }
     if !may_assign(principal, role) {
@@ -182,11 +173,10 @@ async fn target(
 /// an owner, is the last active one. Changes that may remove an owner hold the lock from
 /// this check to their commit, so two of them cannot each leave the other last.
 async fn last_active_owner(
-    tx: &mut sqlx::PgConnection,
-    principal: &Principal,
+    tx: &mut store::TenantTx,
     user: &UserRecord,
 ) -> Result<bool, DirectoryError> {
-    store::users::lock_owners(tx, principal.tenant).await?;
+    store::users::lock_owners(tx).await?;
     let active_owner = !user.disabled && user.roles.iter().any(|r| r == OWNER);
     Ok(active_owner && store::users::count_active_owners(tx).await? <= 1)
 }
@@ -259,9 +249,9 @@ impl Directory {
         principal: &Principal,
         role: Option<&str>,
     ) -> Result<Vec<RolePolicy>, DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let policies = store::role_policies::list(&mut tx, role).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(policies)
     }
 
@@ -277,9 +267,9 @@ impl Directory {
     ) -> Result<(), DirectoryError> {
         check_policy(principal, policy)?;
         self.check_grantable(principal, policy).await?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::role_policies::lock(&mut tx, principal.tenant).await?;
-        if !store::role_policies::add(&mut tx, principal.tenant, policy).await? {
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
+        store::role_policies::lock(&mut tx).await?;
+        if !store::role_policies::add(&mut tx, policy).await? {
             // Already granted: nothing changes, nothing to reload anywhere.
             return Ok(());
         }
@@ -288,7 +278,7 @@ impl Directory {
             return Err(DirectoryError::TooManyPolicies(self.max_policies));
         }
         record_policy(&mut tx, principal, "policy.add", policy).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.sync.changed(principal.tenant).await?;
         Ok(())
     }
@@ -303,12 +293,12 @@ impl Directory {
         policy: &RolePolicy,
     ) -> Result<bool, DirectoryError> {
         check_policy(principal, policy)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let removed = store::role_policies::remove(&mut tx, policy).await?;
         if removed {
             record_policy(&mut tx, principal, "policy.remove", policy).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if removed {
             self.sync.changed(principal.tenant).await?;
         }
@@ -327,9 +317,9 @@ impl Directory {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<UserRecord>, DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let users = store::users::list(&mut tx, query, role, after, i64::from(limit)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(users.into_iter().map(|u| shown_to(principal, u)).collect())
     }
 
@@ -342,9 +332,9 @@ impl Directory {
         principal: &Principal,
         user: Uuid,
     ) -> Result<UserRecord, DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = store::users::get(&mut tx, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         found
             .map(|u| shown_to(principal, u))
             .ok_or(DirectoryError::NotFound)
@@ -361,9 +351,9 @@ impl Directory {
         role: &str,
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         target(&mut tx, principal, user).await?;
-        store::users::grant_role(&mut tx, principal.tenant, user, role).await?;
+        store::users::grant_role(&mut tx, user, role).await?;
         let event = NewEvent::by(
             principal,
             "role.grant",
@@ -386,9 +376,9 @@ impl Directory {
         role: &str,
     ) -> Result<UserRecord, DirectoryError> {
         check_assignable(principal, role)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = target(&mut tx, principal, user).await?;
-        if role == OWNER && last_active_owner(&mut tx, principal, &found).await? {
+        if role == OWNER && last_active_owner(&mut tx, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
         store::users::revoke_role(&mut tx, user, role).await?;
@@ -407,11 +397,11 @@ impl Directory {
     async fn finish_role_change(
         &self,
         principal: &Principal,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        mut tx: store::TenantTx,
         user: Uuid,
     ) -> Result<UserRecord, DirectoryError> {
         let updated = existing(&mut tx, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.sessions
             .update_roles(principal.tenant, user, &updated.roles)
             .await?;
@@ -428,9 +418,9 @@ impl Directory {
         user: Uuid,
         disabled: bool,
     ) -> Result<UserRecord, DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = target(&mut tx, principal, user).await?;
-        if disabled && last_active_owner(&mut tx, principal, &found).await? {
+        if disabled && last_active_owner(&mut tx, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
         store::users::set_disabled(&mut tx, user, disabled).await?;
@@ -442,7 +432,7 @@ impl Directory {
         let event = NewEvent::by(principal, action, "user", user, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
         let updated = existing(&mut tx, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if disabled {
             self.sessions
                 .revoke(principal, user, None, "session.revoke")
@@ -457,24 +447,24 @@ impl Directory {
     /// # Errors
     /// [`DirectoryError`] for the last owner or an unknown user.
     pub async fn delete(&self, principal: &Principal, user: Uuid) -> Result<(), DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = target(&mut tx, principal, user).await?;
-        if last_active_owner(&mut tx, principal, &found).await? {
+        if last_active_owner(&mut tx, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.sessions
             .revoke(principal, user, None, "session.revoke")
             .await?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = target(&mut tx, principal, user).await?;
-        if last_active_owner(&mut tx, principal, &found).await? {
+        if last_active_owner(&mut tx, &found).await? {
             return Err(DirectoryError::LastOwner);
         }
         store::users::delete(&mut tx, user).await?;
         let event = NewEvent::by(principal, "user.delete", "user", user, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.sync.credentials_changed(principal.tenant).await?;
         Ok(())
     }
@@ -488,9 +478,9 @@ impl Directory {
         principal: &Principal,
         user: Uuid,
     ) -> Result<usize, DirectoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         target(&mut tx, principal, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(self
             .sessions
             .revoke(principal, user, None, "session.revoke")

@@ -8,16 +8,13 @@
 
 use serde_json::json;
 
-use super::{
-    Principal,
-    directory::{DirectoryError, check_assignable},
-};
+use super::directory::{DirectoryError, check_assignable};
+use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
     crypto::{CryptoError, IDP_CLIENT_SECRET, Sealer},
     egress::{Egress, EgressError},
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
-    tenancy,
 };
 
 /// Why a provider change was refused or failed.
@@ -60,9 +57,9 @@ impl IdentityProviders {
         &self,
         principal: &Principal,
     ) -> Result<Option<IdentityProviderRecord>, IdentityProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let provider = store::identity_providers::get(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(provider)
     }
 
@@ -81,7 +78,7 @@ impl IdentityProviders {
             check_assignable(principal, role)?;
         }
         self.egress.check_url(&settings.issuer_url).await?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let current = store::identity_providers::get(&mut tx).await?;
         let rebound = current.as_ref().is_some_and(|current| {
             current.issuer_url != settings.issuer_url || current.client_id != settings.client_id
@@ -108,7 +105,7 @@ impl IdentityProviders {
         } else {
             0
         };
-        let saved = store::identity_providers::upsert(&mut tx, principal.tenant, &settings).await?;
+        let saved = store::identity_providers::upsert(&mut tx, &settings).await?;
         let details = json!({
             "issuer": saved.issuer_url,
             "client_id_or_issuer_changed": rebound,
@@ -124,7 +121,7 @@ impl IdentityProviders {
             details,
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(saved)
     }
 }

@@ -9,16 +9,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{
-    Principal,
-    api_key::IssuedApiKey,
-    directory::{is_role_name, may_assign},
-    roles::PLATFORM_ADMIN,
-};
+use super::{api_key::IssuedApiKey, directory::may_assign, roles::PLATFORM_ADMIN};
+use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
     store::{self, Database, StoreError, api_keys::ApiKeyRecord},
-    tenancy,
 };
 
 /// Longest key name.
@@ -54,7 +49,7 @@ pub enum KeyError {
     Internal(#[from] StoreError),
     /// No random bytes.
     #[error(transparent)]
-    Randomness(#[from] super::api_key::RandomnessUnavailable),
+    Randomness(#[from] crate::random::RandomnessUnavailable),
 }
 
 /// A key to create.
@@ -103,7 +98,10 @@ pub async fn create(
     if let Some(role) = roles.iter().find(|role| !may_give(role)) {
         return Err(KeyError::RoleNotHeld(role.clone()));
     }
-    if let Some(role) = roles.iter().find(|role| !is_role_name(role)) {
+    if let Some(role) = roles
+        .iter()
+        .find(|role| !crate::tenancy::is_identifier(role))
+    {
         return Err(KeyError::Invalid {
             field: "roles",
             reason: format!("{role:?} is not a role name (a-z, 0-9, '_' and '-', up to 63)"),
@@ -119,7 +117,7 @@ pub async fn create(
         });
     }
     let key = IssuedApiKey::generate()?;
-    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let mut tx = db.begin_tenant(principal.tenant).await?;
     let held = store::api_keys::lock_and_count_active(&mut tx, principal.user).await?;
     if usize::try_from(held).unwrap_or(usize::MAX) >= max_keys {
         return Err(KeyError::TooMany(max_keys));
@@ -139,8 +137,7 @@ pub async fn create(
         roles: &roles,
         expires_at,
     };
-    let record =
-        store::api_keys::insert(&mut tx, principal.tenant, &row, &key.secret_sha256).await?;
+    let record = store::api_keys::insert(&mut tx, &row, &key.secret_sha256).await?;
     let event = NewEvent::by(
         principal,
         "api_key.create",
@@ -153,7 +150,7 @@ pub async fn create(
         }),
     );
     audit::append(&mut tx, principal.tenant, &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok((record, key))
 }
 
@@ -170,10 +167,10 @@ pub async fn list(
     include_inactive: bool,
 ) -> Result<Vec<ApiKeyRecord>, KeyError> {
     let owner = (!manage).then_some(principal.user);
-    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let mut tx = db.begin_tenant(principal.tenant).await?;
     let keys =
         store::api_keys::list(&mut tx, owner, after, i64::from(limit), include_inactive).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(keys)
 }
 
@@ -188,12 +185,12 @@ pub async fn revoke(
     key: Uuid,
 ) -> Result<ApiKeyRecord, KeyError> {
     let owner = (!manage).then_some(principal.user);
-    let mut tx = tenancy::begin(db, principal.tenant).await?;
+    let mut tx = db.begin_tenant(principal.tenant).await?;
     let record = store::api_keys::revoke(&mut tx, key, owner)
         .await?
         .ok_or(KeyError::NotFound)?;
     let event = NewEvent::by(principal, "api_key.revoke", "api_key", record.id, json!({}));
     audit::append(&mut tx, principal.tenant, &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     Ok(record)
 }

@@ -11,11 +11,9 @@ pub mod directory;
 mod error;
 pub mod identity_providers;
 pub mod key_management;
-mod layer;
 pub mod oidc;
 pub mod permissions;
 pub mod policy_adapter;
-mod principal;
 pub mod rbac;
 pub mod replica_sync;
 pub mod roles;
@@ -24,5 +22,3 @@ pub mod tokens;
 
 pub use authenticator::Authenticator;
 pub use error::AuthError;
-pub use layer::AuthLayer;
-pub use principal::Principal;

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, MgmtApi};
 use tokio::sync::RwLock;
 
-use super::{Principal, permissions::Permission};
+use super::permissions::Permission;
+use crate::caller::Principal;
 use crate::tenancy::TenantId;
 
 /// Casbin model: RBAC with domains and `*` wildcards in policies.
@@ -172,7 +173,7 @@ mod tests {
             api_key: None,
             session: None,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            origin: crate::audit::CallOrigin::default(),
+            origin: crate::caller::CallOrigin::default(),
         }
     }
 

@@ -23,7 +23,7 @@ use crate::{
         rate_limit::{Limits, RateLimiter},
     },
     store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Why policies could not be synchronised.
@@ -84,9 +84,9 @@ impl ReplicaSync {
     /// # Errors
     /// [`SyncError::Store`] when Postgres fails.
     pub async fn reload_limits(&self, tenant: TenantId) -> Result<(), SyncError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let record = store::tenants::current(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let limits = record
             .and_then(|r| r.rate_limits)
             .and_then(|json| parse_limits(tenant, json.0));
@@ -158,9 +158,9 @@ impl ReplicaSync {
     /// # Errors
     /// [`SyncError`] when Postgres or the engine fails.
     async fn reload_policies(&self, tenant: TenantId) -> Result<(), SyncError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let grants = store::role_policies::list(&mut tx, None).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let grants = grants.into_iter().map(|g| (g.role, g.object, g.action));
         if let Err(err) = self.rbac.replace_tenant(tenant, grants).await {
             tracing::warn!(error = %err, %tenant, "reloading every tenant's policies");

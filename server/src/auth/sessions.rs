@@ -8,19 +8,17 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{
-    Principal,
-    tokens::{self, RandomnessUnavailable},
-};
+use super::tokens;
 use crate::{
-    audit::{self, Actor, CallOrigin, NewEvent},
+    audit::{self, Actor, NewEvent},
     cache::{Cache, CacheError},
+    caller::{CallOrigin, Principal},
     config::AuthConfig,
     store::{
         self, Database, StoreError,
         sessions::{NewSession, SessionRecord},
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Every session token starts with this.
@@ -47,7 +45,7 @@ pub enum SessionError {
     Store(#[from] StoreError),
     /// No random bytes.
     #[error(transparent)]
-    Randomness(#[from] RandomnessUnavailable),
+    Randomness(#[from] crate::random::RandomnessUnavailable),
     /// The live copy could not be encoded or decoded.
     #[error("session record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
@@ -101,10 +99,9 @@ impl Sessions {
         let expires_at = now + self.config.session_idle_timeout;
         let absolute_expires_at = now + self.config.session_absolute_timeout;
         let id = Uuid::now_v7();
-        let mut tx = tenancy::begin(&self.db, owner.tenant).await?;
+        let mut tx = self.db.begin_tenant(owner.tenant).await?;
         store::sessions::insert(
             &mut tx,
-            owner.tenant,
             &NewSession {
                 id,
                 user_id: owner.user,
@@ -142,7 +139,7 @@ impl Sessions {
                 absolute_expires_at.unix_timestamp(),
             )
             .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(IssuedSession {
             token: token.token,
             record: SessionRecord {
@@ -198,7 +195,7 @@ impl Sessions {
         session: Uuid,
     ) -> Result<Option<SessionRecord>, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let live = store::sessions::list_live(&mut tx, principal.user, None, i64::MAX).await?;
         let Some(mut record) = live.into_iter().find(|s| s.id == session) else {
             return Ok(None);
@@ -206,7 +203,7 @@ impl Sessions {
         record.expires_at =
             (now + self.config.session_idle_timeout).min(record.absolute_expires_at);
         store::sessions::touch(&mut tx, session, record.expires_at).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(record))
     }
 
@@ -220,10 +217,10 @@ impl Sessions {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<SessionRecord>, SessionError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let sessions =
             store::sessions::list_live(&mut tx, principal.user, after, i64::from(limit)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(sessions)
     }
 
@@ -237,10 +234,10 @@ impl Sessions {
         user: Uuid,
         roles: &[String],
     ) -> Result<(), SessionError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         store::sessions::set_roles(&mut tx, user, roles).await?;
         let hashes = store::sessions::live_hashes(&mut tx, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         for hash in hashes {
             if let Some(data) = self
                 .cache
@@ -262,10 +259,10 @@ impl Sessions {
     /// # Errors
     /// [`SessionError`] when a store fails.
     pub async fn revoke_tenant(&self, tenant: TenantId) -> Result<usize, SessionError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let hashes = store::sessions::revoke_all(&mut tx).await?;
         self.cache.delete_sessions(tenant, &hashes).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(hashes.len())
     }
 
@@ -282,7 +279,7 @@ impl Sessions {
         action: &str,
     ) -> Result<usize, SessionError> {
         let tenant = principal.tenant;
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let hashes = store::sessions::revoke(&mut tx, user, session).await?;
         let resource = session.map_or_else(|| user.to_string(), |id| id.to_string());
         let kind = if session.is_some() { "session" } else { "user" };
@@ -295,7 +292,7 @@ impl Sessions {
         );
         audit::append(&mut tx, tenant, &event).await?;
         self.cache.delete_sessions(tenant, &hashes).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(hashes.len())
     }
 }

@@ -8,30 +8,10 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::tenancy::TenantId;
-
-/// Why a secret could not be made.
-#[derive(Debug, thiserror::Error)]
-#[error("the operating system's random number generator failed: {0}")]
-pub struct RandomnessUnavailable(getrandom::Error);
-
-/// 256 random bits from the operating system.
-///
-/// # Errors
-/// [`RandomnessUnavailable`] when the OS has none.
-pub fn random_secret() -> Result<[u8; 32], RandomnessUnavailable> {
-    random_bytes()
-}
-
-/// `N` random bytes from the operating system.
-///
-/// # Errors
-/// [`RandomnessUnavailable`] when the OS has none.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomnessUnavailable> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(RandomnessUnavailable)?;
-    Ok(bytes)
-}
+use crate::{
+    random::{RandomnessUnavailable, random_secret},
+    tenancy::TenantId,
+};
 
 /// A token just made.
 pub struct TenantToken {

@@ -13,14 +13,13 @@ use super::{ChatError, UsageWriter};
 use crate::llm::Usage;
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
     cache::SettingsChanges,
+    caller::Principal,
     config::Price,
     store::{
-        self, Database, StoreError,
+        self, Database,
         usage::{BudgetRow, ReportRow, UsageEvent},
     },
-    tenancy,
 };
 
 /// How long a budget's allowance lasts.
@@ -197,10 +196,10 @@ impl Accounting {
     /// # Errors
     /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
     pub async fn check_alone(&self, principal: &Principal) -> Result<(), ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let budgets = store::usage::budgets(&mut tx, Some(principal.user)).await?;
         self.check(&mut tx, budgets).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -214,9 +213,9 @@ impl Accounting {
         principal: &Principal,
         user: Option<Uuid>,
     ) -> Result<Vec<Budget>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let budgets = budgets_in(&mut tx, user).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(budgets)
     }
 
@@ -237,7 +236,7 @@ impl Accounting {
                 "must not be negative",
             ));
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if let Some(user) = user
             && store::users::get(&mut tx, user).await?.is_none()
         {
@@ -251,11 +250,11 @@ impl Accounting {
             period: period.as_str().to_owned(),
             token_limit,
         };
-        store::usage::set_budget(&mut tx, principal.tenant, &row).await?;
+        store::usage::set_budget(&mut tx, &row).await?;
         let details = json!({ "period": row.period, "token_limit": token_limit });
         let event = NewEvent::by(principal, "budget.set", "budget", row.user_id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(())
     }
@@ -272,9 +271,9 @@ impl Accounting {
         user: Option<Uuid>,
         model: Option<&str>,
     ) -> Result<Vec<ReportRow>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows = store::usage::report(&mut tx, from, until, user, model).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(rows)
     }
 }

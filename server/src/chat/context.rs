@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{Message, ProfilePicker};
 use crate::{
-    auth::Principal,
+    caller::Principal,
     config::MemoryConfig,
     inference::{Registry, Scope, TokenCounter},
     llm::{LOCAL_PROVIDER, Route},

@@ -9,14 +9,13 @@ use uuid::Uuid;
 use super::{ChatError, DEFAULT_PROFILE, profiles};
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
     cache::Cache,
+    caller::Principal,
     crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, Sealer},
     store::{
-        self, Database, StoreError,
+        self, Database,
         conversations::{ConversationRow, MessageRow},
     },
-    tenancy,
 };
 
 /// Longest title, in characters.
@@ -163,7 +162,7 @@ impl Conversations {
         }
         let now = OffsetDateTime::now_utc();
         let id = Uuid::now_v7();
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if profiles::find(&mut tx, profile_id).await?.is_none() {
             return Err(ChatError::invalid(
                 "profile",
@@ -191,8 +190,8 @@ impl Conversations {
             created_at: now,
             updated_at: now,
         };
-        store::conversations::insert(&mut tx, principal.tenant, &row).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        store::conversations::insert(&mut tx, &row).await?;
+        tx.commit().await?;
         Ok(Conversation {
             id,
             title,
@@ -210,11 +209,11 @@ impl Conversations {
     /// # Errors
     /// [`ChatError::NotFound`] when the caller has no such conversation.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Conversation, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let row = owned(&mut tx, principal, id).await?;
         let conversation =
             open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(conversation)
     }
 
@@ -230,7 +229,7 @@ impl Conversations {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<Conversation>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows =
             store::conversations::list(&mut tx, principal.user, profile, after, i64::from(limit))
                 .await?;
@@ -239,7 +238,7 @@ impl Conversations {
         for row in rows {
             conversations.push(open_conversation(&mut keyring, &mut tx, row).await?);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(conversations)
     }
 
@@ -257,7 +256,7 @@ impl Conversations {
         if title.is_empty() {
             return Err(ChatError::invalid("title", "must not be empty"));
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let sealed = self
             .sealer
             .seal(
@@ -274,7 +273,7 @@ impl Conversations {
         let row = owned(&mut tx, principal, id).await?;
         let conversation =
             open_conversation(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(conversation)
     }
 
@@ -284,7 +283,7 @@ impl Conversations {
     /// # Errors
     /// [`ChatError::NotFound`] when the caller has no such conversation.
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<i64, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let messages = store::conversations::delete(&mut tx, principal.user, id)
             .await?
             .ok_or(ChatError::NotFound)?;
@@ -296,7 +295,7 @@ impl Conversations {
             json!({ "messages": messages }),
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if let Err(err) = self.cache.drop_window(principal.tenant, id).await {
             tracing::warn!(error = %err, "cached window of a deleted conversation left to expire");
         }
@@ -318,14 +317,14 @@ impl Conversations {
         conversation: Uuid,
         id: Uuid,
     ) -> Result<Message, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, conversation).await?;
         let row = store::conversations::message(&mut tx, conversation, id)
             .await?
             .ok_or(ChatError::NotFound)?;
         let message =
             open_message(&mut self.sealer.keyring(principal.tenant), &mut tx, row).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(message)
     }
 
@@ -340,10 +339,10 @@ impl Conversations {
         id: Uuid,
         profile: &str,
     ) -> Result<bool, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, id).await?;
         let chosen = store::conversations::choose_profile(&mut tx, id, profile).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(chosen)
     }
 
@@ -359,7 +358,7 @@ impl Conversations {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, conversation).await?;
         let rows =
             store::conversations::messages(&mut tx, conversation, after, i64::from(limit)).await?;
@@ -368,7 +367,7 @@ impl Conversations {
         for row in rows {
             messages.push(open_message(&mut keyring, &mut tx, row).await?);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(messages)
     }
 }

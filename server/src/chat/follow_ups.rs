@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use crate::{
-    auth::Principal,
+    caller::Principal,
     config::MemoryConfig,
     jobs::{Job, Jobs},
 };

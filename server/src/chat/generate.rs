@@ -22,11 +22,11 @@ use super::{
     window::{Recent, StoredTurn},
 };
 use crate::{
-    auth::Principal,
+    caller::Principal,
     llm::{Breakers, ProviderError, Providers, Route},
     privacy::{PhiGuard, PhiPolicy},
+    store::LazyTenantTx,
     store::{self, conversations::MessageRow, usage::UsageEvent},
-    tenancy::LazyTransaction,
 };
 
 /// Longest message accepted, in characters.
@@ -342,7 +342,7 @@ impl Generator {
     ) -> Result<(Profile, Route), ChatError> {
         let tenant = principal.tenant;
         let version = self.settings.version(tenant);
-        let mut tx = LazyTransaction::new(&self.conversations.db, tenant);
+        let mut tx = LazyTenantTx::new(&self.conversations.db, tenant);
         let budgets = match self.settings.budgets(tenant, version) {
             Some(budgets) => budgets,
             None => {

@@ -16,7 +16,7 @@ use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::ChatError;
-use crate::{auth::Principal, cache::Cache, tenancy::TenantId};
+use crate::{cache::Cache, caller::Principal, tenancy::TenantId};
 
 /// Longest a generation stays registered (a crashed replica's entries expire).
 const REGISTRATION_TTL: Duration = Duration::from_secs(3600);

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{ChatError, Conversations, Message};
 use crate::{
-    auth::Principal,
     cache::{Cache, Claimed},
+    caller::Principal,
 };
 
 /// How long a key is remembered.
@@ -25,35 +25,67 @@ pub struct Idempotency {
     conversations: Conversations,
 }
 
-/// A key claimed by a call that must settle it once it knows its outcome.
+/// A key claimed by a call: kept with what the call stored, or released when it failed.
+/// A claim dropped unsettled (the call's future dropped: the client went away before
+/// anything was stored) releases its key in the background, so a retry is not refused for
+/// a day.
 pub struct Claim {
     idempotency: Idempotency,
     principal: Principal,
     key: String,
+    settled: bool,
 }
 
 impl Claim {
-    /// Records the stored (user message, reply), or releases the key after a failure.
-    pub async fn settle(self, stored: Option<(Uuid, Uuid)>) {
-        let cache = &self.idempotency.cache;
+    /// Records the stored (user message, reply) under the key.
+    pub async fn keep(mut self, stored: (Uuid, Uuid)) {
+        self.settled = true;
         let (tenant, user) = (self.principal.tenant, self.principal.user);
-        let result = match stored {
-            Some(ids) => {
-                cache
-                    .complete_idempotency_key(tenant, user, &self.key, ids, KEY_TTL)
-                    .await
-            }
-            None => cache.release_idempotency_key(tenant, user, &self.key).await,
-        };
-        if let Err(err) = result {
+        let kept = self
+            .idempotency
+            .cache
+            .complete_idempotency_key(tenant, user, &self.key, stored, KEY_TTL)
+            .await;
+        if let Err(err) = kept {
             tracing::warn!(error = %err, "idempotency key left to expire");
         }
+    }
+
+    /// Releases the key after a failure, so a retry runs again.
+    pub async fn release(mut self) {
+        self.settled = true;
+        release(&self.idempotency.cache, &self.principal, &self.key).await;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (cache, principal, key) = (
+                self.idempotency.cache.clone(),
+                self.principal.clone(),
+                std::mem::take(&mut self.key),
+            );
+            runtime.spawn(async move { release(&cache, &principal, &key).await });
+        }
+    }
+}
+
+async fn release(cache: &Cache, principal: &Principal, key: &str) {
+    if let Err(err) = cache
+        .release_idempotency_key(principal.tenant, principal.user, key)
+        .await
+    {
+        tracing::warn!(error = %err, "idempotency key left to expire");
     }
 }
 
 /// What a call with a key should do.
 pub enum Outcome {
-    /// Generate, then settle the claim (no key: nothing to settle).
+    /// Generate, then keep or release the claim (no key: nothing to settle).
     Run(Option<Box<Claim>>),
     /// Answer with what the first call stored: (user message, reply).
     Replay(Box<(Message, Message)>),
@@ -97,6 +129,7 @@ impl Idempotency {
                 idempotency: self.clone(),
                 principal: principal.clone(),
                 key: key.to_owned(),
+                settled: false,
             })))),
             Claimed::Pending => Err(ChatError::InProgress),
             Claimed::Done(user_message, reply) => {

@@ -21,11 +21,10 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
+    caller::Principal,
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
     memory::{LongTermMemory, MemoryItem, MemoryKind, said_before},
-    store::{self, Database, StoreError},
-    tenancy,
+    store::{self, Database},
 };
 
 /// Runs the jobs in which a model writes memories.
@@ -74,10 +73,10 @@ impl MemoryWriter {
         source: Uuid,
         kind: MemoryKind,
     ) -> Result<bool, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let written =
             store::memories::has_from(&mut tx, principal.user, source, kind.as_str()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(written)
     }
 
@@ -106,9 +105,9 @@ impl MemoryWriter {
             .await?;
         let reply = complete(&turn.prompt).await?;
         let usage = self.accounting.usage_of(principal.user, &reply);
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(&usage)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
+        store::usage::record(&mut tx, std::slice::from_ref(&usage)).await?;
+        tx.commit().await?;
         Ok((reply, turn.prompt.phi))
     }
 
@@ -212,7 +211,7 @@ impl MemoryWriter {
         if said_before(written.source, forgotten) {
             return Ok(Handled::Skipped("the user forgot the conversation since"));
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let kind = written.kind.as_str();
         if store::memories::has_from(&mut tx, principal.user, written.source, kind).await? {
             return Ok(Handled::Skipped("another delivery wrote them first"));
@@ -227,14 +226,7 @@ impl MemoryWriter {
                 confidence,
             );
             self.memory
-                .store(
-                    &mut tx,
-                    principal.tenant,
-                    principal.user,
-                    &item,
-                    0,
-                    embedding,
-                )
+                .store(&mut tx, principal.user, &item, 0, embedding)
                 .await?;
             stored.push(item.id);
         }
@@ -255,7 +247,7 @@ impl MemoryWriter {
             .with_phi(phi);
             audit::append(&mut tx, principal.tenant, &event).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(if stored.is_empty() {
             Handled::Skipped("the model wrote nothing to keep")
         } else {

@@ -23,6 +23,7 @@ mod settings_cache;
 mod stateless;
 mod summaries;
 mod titles;
+mod turns;
 mod usage_writer;
 mod window;
 
@@ -30,18 +31,21 @@ pub use accounting::{Accounting, Budget, BudgetPeriod};
 pub use context::ContextAssembler;
 pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
 pub use follow_ups::FollowUps;
-pub use generate::{Generator, PreparedTurn};
+pub use generate::Generator;
+use generate::PreparedTurn;
 pub use generations::{Generations, Running};
-pub use idempotency::{Claim, Idempotency, Outcome};
+pub use idempotency::Idempotency;
+use idempotency::Outcome;
 pub use memory_writer::MemoryWriter;
 pub use profile_choice::ProfilePicker;
 pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
 pub use prompt::{GenerationOptions, Prompt, Reply, Turn, complete};
-pub use relay::{ReplySink, relay};
+pub use relay::{ReplySink, Started};
 pub use restore::Restorer;
 pub use settings_cache::SettingsCache;
 pub use stateless::StatelessCall;
 pub use titles::Titler;
+pub use turns::{Answered, Ask, Collect, DetachedSink, Turns};
 pub use usage_writer::{UsageWriter, UsageWriterTask};
 pub use window::{Recent, StoredTurn, WINDOW_MESSAGES};
 
@@ -97,6 +101,9 @@ pub enum ChatError {
     /// The first call with this idempotency key is still running.
     #[error("a call with this idempotency key is still running; retry when it has finished")]
     InProgress,
+    /// The client went away before the reply started.
+    #[error("the client went away")]
+    Gone,
     /// The model could not be resolved.
     #[error(transparent)]
     Provider(#[from] ProviderError),

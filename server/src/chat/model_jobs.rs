@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::ChatError;
 use crate::{
-    audit::CallOrigin,
-    auth::Principal,
+    caller::CallOrigin,
+    caller::Principal,
     jobs::{Handled, JobError},
     llm::LlmError,
     memory::MemoryError,
-    store::Database,
-    tenancy::{self, TenantId},
+    store::{self, Database},
+    tenancy::TenantId,
 };
 
 /// Runs `work` as `user` of `tenant` when the tenant is active; `phi_refused` says why a
@@ -45,7 +45,7 @@ where
         roles: Vec::new(),
         origin: CallOrigin::default(),
     };
-    if !tenancy::is_active(db, principal.tenant)
+    if !store::tenants::is_active(db, principal.tenant)
         .await
         .map_err(|err| JobError::Retry(err.to_string()))?
     {

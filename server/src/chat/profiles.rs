@@ -14,11 +14,10 @@ use sqlx::PgConnection;
 use super::ChatError;
 use crate::{
     audit::{self, NewEvent},
-    auth::{Principal, directory::is_role_name},
     cache::SettingsChanges,
+    caller::Principal,
     privacy::{PhiPolicy, tenant_policy},
-    store::{self, Database, StoreError, profiles::ProfileRow},
-    tenancy,
+    store::{self, Database, profiles::ProfileRow},
 };
 
 /// The profile of conversations that name none.
@@ -143,10 +142,10 @@ impl Profiles {
     /// # Errors
     /// [`ChatError::Store`] when Postgres fails.
     pub async fn list(&self, principal: &Principal) -> Result<Vec<Profile>, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let tenant_policy = tenant_policy(&mut tx).await?;
         let rows = store::profiles::list(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let defaults: Vec<Profile> = BUILTINS
             .iter()
             .filter(|b| !rows.iter().any(|row| row.id == b.id))
@@ -174,7 +173,7 @@ impl Profiles {
         settings: ProfileSettings,
     ) -> Result<Profile, ChatError> {
         let settings = validated(settings)?;
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let exists = store::profiles::get(&mut tx, &settings.id).await?.is_some();
         if !exists && store::profiles::count(&mut tx).await? >= MAX_STORED {
             return Err(ChatError::invalid(
@@ -191,7 +190,7 @@ impl Profiles {
             phi_policy: settings.phi_policy.map(|p| p.as_str().to_owned()),
             allowed_plugins: settings.allowed_plugins.clone(),
         };
-        store::profiles::upsert(&mut tx, principal.tenant, &row).await?;
+        store::profiles::upsert(&mut tx, &row).await?;
         let details = json!({
             "default_model": settings.default_model,
             "phi_policy": settings.phi_policy.map(PhiPolicy::as_str),
@@ -201,7 +200,7 @@ impl Profiles {
         let event = NewEvent::by(principal, "profile.set", "profile", &settings.id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         let tenant_policy = tenant_policy(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(applied(settings, tenant_policy))
     }
@@ -213,14 +212,14 @@ impl Profiles {
     /// [`ChatError::UnknownProfile`] when the tenant stores no profile `id`;
     /// [`ChatError::Store`] when Postgres fails.
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<(), ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if !store::profiles::delete(&mut tx, id).await? {
             return Err(ChatError::UnknownProfile(id.to_owned()));
         }
         let details = json!({ "builtin": builtin(id).is_some() });
         let event = NewEvent::by(principal, "profile.delete", "profile", id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(())
     }
@@ -287,7 +286,7 @@ fn settings_of(row: ProfileRow) -> ProfileSettings {
 
 /// `settings` trimmed and checked.
 fn validated(mut settings: ProfileSettings) -> Result<ProfileSettings, ChatError> {
-    if !is_role_name(&settings.id) {
+    if !crate::tenancy::is_identifier(&settings.id) {
         return Err(ChatError::invalid(
             "profile.id",
             "must be lowercase letters, digits, '_' or '-', starting with a letter, at most 63",
@@ -335,7 +334,10 @@ fn validated(mut settings: ProfileSettings) -> Result<ProfileSettings, ChatError
     settings.allowed_plugins.sort();
     settings.allowed_plugins.dedup();
     if settings.allowed_plugins.len() > MAX_PLUGINS
-        || !settings.allowed_plugins.iter().all(|p| is_role_name(p))
+        || !settings
+            .allowed_plugins
+            .iter()
+            .all(|p| crate::tenancy::is_identifier(p))
     {
         return Err(ChatError::invalid(
             "profile.allowed_plugins",

@@ -1,4 +1,5 @@
-//! Relaying a reply as it is generated: text pieces go to the client with placeholders
+//! Relaying a reply as it is generated, and the port ([`ReplySink`]) every API's encoding
+//! plugs into: text pieces go to the client with placeholders
 //! restored (when the provider is off the premises), the provider call stops as soon as
 //! the client goes away or the generation is cancelled, and what was said until then is
 //! returned as the reply (finish reason `cancelled`). The gRPC stream and the
@@ -7,6 +8,7 @@
 use std::{future::Future, time::Instant};
 
 use tokio_stream::StreamExt;
+use uuid::Uuid;
 
 use super::{
     ChatError, Restorer, Running,
@@ -14,8 +16,32 @@ use super::{
 };
 use crate::llm::{Delta, FinishReason, ToolCallPiece, Usage};
 
-/// Where a relayed reply goes.
+/// What a reply starts with, once the turn is prepared and before the model is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// The reply's id: the id it is stored under (the generation id a cancellation
+    /// names), or a fresh one for a stateless call.
+    pub reply: Uuid,
+    /// The id the user's message is stored under; `None` for a regeneration (the message
+    /// is the stored one) and for a stateless call.
+    pub user_message: Option<Uuid>,
+}
+
+/// Where a reply goes: each API plugs in its encoding (collected whole, gRPC chunks,
+/// server-sent events).
 pub trait ReplySink: Send {
+    /// Announces the reply; `false` when the client has gone (then nothing is generated).
+    fn started(&mut self, started: Started) -> impl Future<Output = bool> + Send {
+        let _ = started;
+        async { true }
+    }
+
+    /// Whether the reply is relayed piece by piece (and, in a conversation, registered
+    /// so a cancellation from any replica stops it) rather than collected whole.
+    fn streams(&self) -> bool {
+        true
+    }
+
     /// Delivers a piece of text; `false` when the client has gone.
     fn text(&mut self, piece: String) -> impl Future<Output = bool> + Send;
 

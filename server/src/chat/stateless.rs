@@ -9,22 +9,22 @@ use super::{
     generate::{MAX_CONTENT_CHARS, ProfileChoice},
     prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
-use crate::{auth::Principal, llm::Tools};
+use crate::{caller::Principal, llm::Tools};
 
 /// Most messages a stateless call may send.
 pub const MAX_STATELESS_MESSAGES: usize = 256;
 
 /// What a stateless call asks.
-pub struct StatelessCall<'a> {
+pub struct StatelessCall {
     /// The profile whose instructions, default model and PHI policy apply; empty: the
     /// tenant's default profile.
-    pub profile: &'a str,
+    pub profile: String,
     /// The conversation so far, oldest first; the caller's own system messages included.
     pub messages: Vec<Turn>,
     /// Tools the model may call.
     pub tools: Option<Tools>,
     /// Sampling settings; `model` is the alias or `provider/model` to ask.
-    pub options: &'a GenerationOptions,
+    pub options: GenerationOptions,
 }
 
 impl Generator {
@@ -36,7 +36,7 @@ impl Generator {
     pub async fn prepare_stateless(
         &self,
         principal: &Principal,
-        call: StatelessCall<'_>,
+        call: StatelessCall,
     ) -> Result<Prompt, ChatError> {
         let StatelessCall {
             profile,
@@ -68,7 +68,7 @@ impl Generator {
             return Err(ChatError::invalid("stop", "at most 4 stop sequences"));
         }
         let (profile, route) = match self
-            .resolve(principal, ProfileChoice::Requested(profile), |profile| {
+            .resolve(principal, ProfileChoice::Requested(&profile), |profile| {
                 [
                     ("model", options.model.clone()),
                     (
@@ -95,7 +95,7 @@ impl Generator {
                 policy: profile.phi_policy,
                 system: profile.settings.system_prompt,
                 turns: &messages,
-                options,
+                options: &options,
                 tools,
                 answer_schema: None,
             },

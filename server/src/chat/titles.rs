@@ -13,12 +13,11 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
+    caller::Principal,
     crypto::{CONVERSATION_TITLES, Sealer},
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
     llm::Providers,
-    store::{self, Database, StoreError},
-    tenancy,
+    store::{self, Database},
 };
 
 /// The alias a tenant may configure for titles (e.g. a small, cheap model).
@@ -94,7 +93,7 @@ impl Titler {
             return Ok(Handled::Skipped("the model gave no title"));
         };
 
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         match store::conversations::lock_title_automatic(&mut tx, conversation).await? {
             None => return Ok(Handled::Skipped("the conversation is gone")),
             Some(false) => return Ok(Handled::Skipped("the user named the conversation")),
@@ -113,7 +112,7 @@ impl Titler {
         store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
             .await?;
         let usage = self.accounting.usage_of(principal.user, &reply);
-        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(&usage)).await?;
+        store::usage::record(&mut tx, std::slice::from_ref(&usage)).await?;
         let details = json!({ "model_used": reply.model_used, "user": principal.user });
         let event = NewEvent::by_system(
             JOB,
@@ -124,7 +123,7 @@ impl Titler {
         )
         .with_phi(turn.prompt.phi);
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Handled::Done)
     }
 }

@@ -19,7 +19,7 @@ use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use crate::{
     store::{self, Database, StoreError, usage::UsageEvent},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Most events recorded in one go.
@@ -92,7 +92,7 @@ async fn run(db: Database, mut queue: mpsc::Receiver<(TenantId, UsageEvent)>) {
 }
 
 async fn write(db: &Database, tenant: TenantId, events: &[UsageEvent]) -> Result<(), StoreError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
-    store::usage::record(&mut tx, tenant, events).await?;
-    tx.commit().await.map_err(StoreError::from)
+    let mut tx = db.begin_tenant(tenant).await?;
+    store::usage::record(&mut tx, events).await?;
+    tx.commit().await
 }

@@ -16,14 +16,14 @@ use super::{
     conversations::{open_conversation, open_message, owned},
 };
 use crate::{
-    auth::Principal,
+    caller::Principal,
     crypto::{CONVERSATION_TITLES, MESSAGE_CONTENTS},
     store::{
-        self, StoreError,
+        self,
         conversations::{ConversationRow, MessageRow},
         usage::UsageEvent,
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Messages kept in the window: a turn's history and the two a regeneration replaces.
@@ -97,7 +97,7 @@ impl Conversations {
     /// # Errors
     /// [`ChatError::NotFound`] when the caller has no such conversation; a failure.
     pub async fn recent(&self, principal: &Principal, id: Uuid) -> Result<Recent, ChatError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let row = owned(&mut tx, principal, id).await?;
         let version = Version::of(&row);
         let rows = match self.cached_window(principal.tenant, id, version).await {
@@ -117,7 +117,7 @@ impl Conversations {
         for row in &rows {
             messages.push(open_message(&mut keyring, &mut tx, row.clone()).await?);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Recent {
             conversation,
             messages,
@@ -140,7 +140,7 @@ impl Conversations {
         let Some(conversation) = turn.messages.first().map(|m| m.conversation_id) else {
             return Ok(());
         };
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, conversation).await?;
         if let Some(old) = turn.replaces
             && !store::conversations::delete_message(&mut tx, conversation, old).await?
@@ -170,10 +170,10 @@ impl Conversations {
                 finish_reason: message.finish_reason.clone(),
                 created_at: message.created_at,
             };
-            store::conversations::insert_message(&mut tx, principal.tenant, &row).await?;
+            store::conversations::insert_message(&mut tx, &row).await?;
             added.push(row);
         }
-        store::usage::record(&mut tx, principal.tenant, std::slice::from_ref(turn.usage)).await?;
+        store::usage::record(&mut tx, std::slice::from_ref(turn.usage)).await?;
         if let Some(title) = turn.title {
             let sealed = keyring
                 .seal(
@@ -187,7 +187,7 @@ impl Conversations {
                 .await?;
         }
         let version = Version::of(&owned(&mut tx, principal, conversation).await?);
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
 
         let mut window: Vec<MessageRow> = turn
             .window

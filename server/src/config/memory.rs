@@ -10,6 +10,9 @@ use super::{
     validate::{non_zero, positive},
 };
 
+/// Most items one recall returns (`memory.chat_top_k` and every recall request).
+pub const MAX_TOP_K: u32 = 100;
+
 /// Memory (see `memory`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -127,10 +130,10 @@ impl MemoryConfig {
             });
         }
         non_zero("memory.recency_half_life", self.recency_half_life)?;
-        if self.chat_top_k > crate::memory::MAX_TOP_K {
+        if self.chat_top_k > MAX_TOP_K {
             return Err(ConfigError::Rejected {
                 setting: "memory.chat_top_k",
-                reason: format!("must be at most {}", crate::memory::MAX_TOP_K),
+                reason: format!("must be at most {}", MAX_TOP_K),
             });
         }
         if !(0.0..=1.0).contains(&self.chat_min_score) {

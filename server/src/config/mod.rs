@@ -21,14 +21,17 @@ mod sections;
 mod validate;
 
 pub use sections::{
-    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, EgressConfig,
-    HealthConfig, InferenceConfig, JobsConfig, LlmConfig, LogFormat, PlatformProviderConfig, Price,
-    RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
+    AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, DeviceChoice,
+    EgressConfig, HealthConfig, InferenceConfig, JobsConfig, LlmConfig, LogFormat,
+    PlatformProviderConfig, Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
 };
 
-pub use memory::{MemoryConfig, RankingWeights};
+pub use memory::{MAX_TOP_K, MemoryConfig, RankingWeights};
 
-use validate::{check_url, non_zero, positive};
+use validate::{check_url, key_32, non_zero, positive};
+
+/// Longest audit retention accepted (100 years), here and by the retention API.
+pub const MAX_RETENTION_DAYS: i32 = 36_525;
 
 /// Sections of the configuration; only `CODEXCONTINUE_<SECTION>__*` variables are read, so
 /// unrelated variables with the same prefix are left alone.
@@ -182,16 +185,8 @@ impl Config {
         non_zero("health.probe_timeout", self.health.probe_timeout)?;
         self.validate_rate_limits()?;
         self.validate_auth()?;
-        if let Some(key) = &self.crypto.master_key
-            && let Err(err) = crate::crypto::LocalMasterKey::from_base64(key)
-        {
-            return Err(ConfigError::Rejected {
-                setting: "crypto.master_key",
-                reason: err
-                    .to_string()
-                    .trim_start_matches("crypto.master_key ")
-                    .to_owned(),
-            });
+        if let Some(key) = &self.crypto.master_key {
+            key_32("crypto.master_key", key)?;
         }
         self.validate_audit()?;
         self.validate_egress()?;
@@ -240,12 +235,12 @@ impl Config {
         )?;
         positive("audit.writers", audit.writers)?;
         positive("audit.max_batch", audit.max_batch)?;
-        if !(1..=crate::audit::MAX_RETENTION_DAYS).contains(&audit.min_retention_days) {
+        if !(1..=MAX_RETENTION_DAYS).contains(&audit.min_retention_days) {
             return Err(ConfigError::Rejected {
                 setting: "audit.min_retention_days",
                 reason: format!(
                     "must be 1 to {} days (HIPAA asks for six years: 2192)",
-                    crate::audit::MAX_RETENTION_DAYS
+                    MAX_RETENTION_DAYS
                 ),
             });
         }
@@ -260,13 +255,8 @@ impl Config {
                 reason: format!("the price of {model:?} is negative"),
             });
         }
-        if let Some(key) = &audit.signing_key
-            && crate::audit::CheckpointSigner::from_base64(key).is_err()
-        {
-            return Err(ConfigError::Rejected {
-                setting: "audit.signing_key",
-                reason: "must be 32 bytes, base64 (`head -c 32 /dev/urandom | base64`)".to_owned(),
-            });
+        if let Some(key) = &audit.signing_key {
+            key_32("audit.signing_key", key)?;
         }
         Ok(())
     }
@@ -473,7 +463,7 @@ fn validate_platform_provider(platform: &PlatformProviderConfig) -> Result<(), C
             reason: reason.to_owned(),
         })
     };
-    if !crate::auth::directory::is_role_name(&platform.name) {
+    if !crate::tenancy::is_identifier(&platform.name) {
         return rejected(
             "llm.platform_default.name",
             "must be lowercase letters, digits, '_' or '-', starting with a letter",

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Calls processed at once per connection; more wait.
     pub max_concurrent_requests_per_connection: usize,
+    /// API calls this replica runs at once (streams until their last frame); more are
+    /// refused with `RESOURCE_EXHAUSTED` and a one-second `retry-after`.
+    pub max_concurrent_calls: usize,
     /// Browser origins allowed to call gRPC-Web (CORS). Empty: none; `"*"`: any.
     pub cors_allowed_origins: Vec<String>,
 }
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             max_concurrent_requests_per_connection: 256,
+            max_concurrent_calls: 4096,
             cors_allowed_origins: Vec::new(),
         }
     }
@@ -440,9 +444,9 @@ pub struct InferenceConfig {
     /// unset: no local models.
     pub models_dir: Option<std::path::PathBuf>,
     /// Device for every model: `auto` (each model's own preference), `cpu` or `cuda`.
-    pub device: crate::inference::device::DeviceChoice,
+    pub device: DeviceChoice,
     /// Devices of single models, by model name (over `device`).
-    pub devices: std::collections::BTreeMap<String, crate::inference::device::DeviceChoice>,
+    pub devices: std::collections::BTreeMap<String, DeviceChoice>,
     /// libtorch intra-op threads; 0: libtorch's default (one per core).
     pub threads: usize,
     /// Requests that may wait per model before calls are refused with RESOURCE_EXHAUSTED.
@@ -484,7 +488,7 @@ impl Default for InferenceConfig {
     fn default() -> Self {
         Self {
             models_dir: None,
-            device: crate::inference::device::DeviceChoice::Auto,
+            device: DeviceChoice::Auto,
             devices: std::collections::BTreeMap::new(),
             threads: 0,
             queue: 256,
@@ -526,4 +530,19 @@ impl EgressConfig {
             })
             .collect()
     }
+}
+
+/// Which device a model runs on: what a manifest asks for, and what the configuration
+/// or an operator may impose.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when available, else CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first GPU (refused when there is none).
+    Cuda,
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::ConfigError;
@@ -46,4 +47,19 @@ pub(super) fn non_zero(setting: &'static str, value: Duration) -> Result<(), Con
         });
     }
     Ok(())
+}
+
+/// A 32-byte key written in base64 (the master key, the audit signing key): its shape
+/// only; the module that uses the key builds it from the same text.
+pub(super) fn key_32(setting: &'static str, key: &SecretString) -> Result<(), ConfigError> {
+    let reason = match base64::engine::general_purpose::STANDARD.decode(key.expose_secret().trim())
+    {
+        Ok(bytes) if bytes.len() == 32 => return Ok(()),
+        Ok(_) => "must be 32 bytes (base64 of `head -c 32 /dev/urandom`)",
+        Err(_) => "is not base64",
+    };
+    Err(ConfigError::Rejected {
+        setting,
+        reason: reason.to_owned(),
+    })
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::CryptoError;
-use crate::auth::tokens::random_bytes;
+use crate::random::random_bytes;
 
 /// Wraps and unwraps data keys. The local implementation holds the master key in memory;
 /// a KMS-backed one would call out instead.

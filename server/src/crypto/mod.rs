@@ -38,7 +38,7 @@ pub enum CryptoError {
     Malformed,
     /// No random bytes.
     #[error(transparent)]
-    Randomness(#[from] crate::auth::api_key::RandomnessUnavailable),
+    Randomness(#[from] crate::random::RandomnessUnavailable),
     /// Postgres failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

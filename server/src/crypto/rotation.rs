@@ -8,8 +8,8 @@ use serde_json::json;
 use super::{CryptoError, Sealer};
 use crate::{
     audit::{self, NewEvent},
-    store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    store::{self, Database},
+    tenancy::TenantId,
 };
 
 /// A column of sealed values: its table (also the table named in the associated data),
@@ -135,7 +135,7 @@ pub async fn rotate_data_key(
     job: &str,
     progress: impl FnMut(&str, u64),
 ) -> Result<Rotation, CryptoError> {
-    let mut tx = tenancy::begin(db, tenant).await?;
+    let mut tx = db.begin_tenant(tenant).await?;
     let pending = match store::data_keys::latest(&mut tx).await? {
         Some((latest, _)) => {
             let mut pending = None;
@@ -164,7 +164,7 @@ pub async fn rotate_data_key(
             version
         }
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    tx.commit().await?;
     let resealed = reseal_stale(db, sealer, tenant, job, progress).await?;
     Ok(Rotation { version, resealed })
 }
@@ -188,7 +188,7 @@ pub async fn reseal_stale(
         let mut after: Option<String> = None;
         let mut in_table = 0u64;
         loop {
-            let mut tx = tenancy::begin(db, tenant).await?;
+            let mut tx = db.begin_tenant(tenant).await?;
             let Some((latest, _)) = store::data_keys::latest(&mut tx).await? else {
                 return Ok(resealed);
             };
@@ -210,7 +210,7 @@ pub async fn reseal_stale(
                 let event = NewEvent::by_system(job, "data.reseal", sealed.table, "", details);
                 audit::append(&mut tx, tenant, &event).await?;
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             resealed += stale.len() as u64;
             in_table += stale.len() as u64;
             if !stale.is_empty() {

@@ -86,8 +86,7 @@ pub(super) struct Sampler {
 impl Sampler {
     pub(super) fn new(sampling: &Sampling) -> Self {
         let seed = sampling.seed.unwrap_or_else(|| {
-            crate::auth::tokens::random_bytes::<8>()
-                .map_or(0x9e37_79b9_7f4a_7c15, u64::from_le_bytes)
+            crate::random::random_bytes::<8>().map_or(0x9e37_79b9_7f4a_7c15, u64::from_le_bytes)
         });
         Self {
             temperature: sampling.temperature,

@@ -5,21 +5,9 @@
 
 use std::sync::OnceLock;
 
-use tch::Device;
+use crate::config::DeviceChoice;
 
-/// What a model asks for.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    /// CUDA when available, else CPU.
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The first GPU (refused when there is none).
-    Cuda,
-}
+use tch::Device;
 
 /// Whether this process can run models on a GPU (checked once).
 pub fn cuda_available() -> bool {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::{
     InferenceError,
     classifier::ClassifierRunner,
-    device::{self, DeviceChoice},
+    device,
     embedding::EmbeddingRunner,
     generation::GenerationWorker,
     manifest::{Manifest, ModelKind},
@@ -21,7 +21,11 @@ use super::{
     predict::PredictRunner,
     worker::{Batching, Runner, Worker},
 };
-use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
+use crate::{
+    config::{DeviceChoice, InferenceConfig},
+    telemetry::Metrics,
+    tenancy::TenantId,
+};
 
 /// What loading a model needs: the settings, whether CUDA is there, the metrics.
 pub(super) struct Loader {

@@ -12,7 +12,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{InferenceError, device::DeviceChoice};
+use super::InferenceError;
+use crate::config::DeviceChoice;
 
 /// Most items in one batch a manifest may ask for.
 const MAX_BATCH_LIMIT: usize = 1024;

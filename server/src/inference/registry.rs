@@ -12,12 +12,15 @@ use std::{
 
 use super::{
     InferenceError,
-    device::DeviceChoice,
     loader::Loader,
     manifest::ModelKind,
     models::{Entry, Fetched, Key, ModelInfo, ModelState, Models, Scope, TenantModels, find},
 };
-use crate::{config::InferenceConfig, telemetry::Metrics, tenancy::TenantId};
+use crate::{
+    config::{DeviceChoice, InferenceConfig},
+    telemetry::Metrics,
+    tenancy::TenantId,
+};
 
 /// The models of this replica. Requests hold the entry they use, so a model unloaded or
 /// reloaded meanwhile finishes what it was asked before its worker stops.

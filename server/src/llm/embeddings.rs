@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use super::{Embeddings, LlmError, ProviderError, Providers};
 use crate::{
-    auth::Principal,
+    caller::Principal,
     privacy::{PhiGuard, PhiKind, PhiPolicy, tenant_policy},
     store::StoreError,
-    tenancy,
 };
 
 /// Why provider embeddings failed.
@@ -77,14 +76,14 @@ impl Providers {
             }
             .into());
         };
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let target = self.target(&mut tx, principal, provider, model).await?;
         let policy = if target.on_premises {
             PhiPolicy::Allow
         } else {
             tenant_policy(&mut tx).await?
         };
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let guard = PhiGuard::default();
         let phi = texts.iter().any(|text| !guard.detect(text).is_empty());
         let texts = if target.on_premises {

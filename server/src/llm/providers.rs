@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent},
-    auth::{Principal, directory::is_role_name},
     cache::SettingsChanges,
+    caller::Principal,
     config::PlatformProviderConfig,
     crypto::{CryptoError, PROVIDER_CREDENTIALS, Sealer},
     egress::Egress,
@@ -24,7 +24,6 @@ use crate::{
         self, Database, StoreError,
         providers::{EntraSettings, ProviderRow},
     },
-    tenancy,
 };
 
 /// Most models one provider may list.
@@ -216,7 +215,7 @@ impl Providers {
         settings: &ProviderSettings,
         credential: &str,
     ) -> Result<ProviderSettings, ProviderError> {
-        if !is_role_name(&settings.name) {
+        if !crate::tenancy::is_identifier(&settings.name) {
             return Err(invalid(
                 "provider.name",
                 "must be lowercase letters, digits, '_' or '-', starting with a letter, at most 63",
@@ -257,7 +256,7 @@ impl Providers {
                 .await
                 .map_err(|err| invalid("provider.entra.authority", err.to_string()))?;
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let credential_sealed = if credential.is_empty() {
             Vec::new()
         } else {
@@ -286,7 +285,7 @@ impl Providers {
             entra: entra.map(Json),
             updated_at: OffsetDateTime::now_utc(),
         };
-        let saved = store::providers::upsert(&mut tx, principal.tenant, &row).await?;
+        let saved = store::providers::upsert(&mut tx, &row).await?;
         let details = json!({
             "kind": saved.kind,
             "endpoint": saved.endpoint,
@@ -296,7 +295,7 @@ impl Providers {
         });
         let event = NewEvent::by(principal, "provider.set", "provider", &saved.name, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(saved.into())
     }
@@ -312,7 +311,7 @@ impl Providers {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ProviderSettings>, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows = store::providers::list(&mut tx, after, i64::from(limit)).await?;
         let mut builtin = Vec::new();
         for settings in self
@@ -329,7 +328,7 @@ impl Providers {
                 builtin.push(settings);
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let mut providers: Vec<ProviderSettings> =
             rows.into_iter().map(Into::into).chain(builtin).collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
@@ -342,13 +341,13 @@ impl Providers {
     /// # Errors
     /// [`ProviderError::NotFound`] when there is none by that name.
     pub async fn delete(&self, principal: &Principal, name: &str) -> Result<(), ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if !store::providers::delete(&mut tx, name).await? {
             return Err(ProviderError::NotFound(name.to_owned()));
         }
         let event = NewEvent::by(principal, "provider.delete", "provider", name, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(())
     }

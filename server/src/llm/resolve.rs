@@ -15,13 +15,12 @@ use super::{
     providers::invalid,
 };
 use crate::{
-    auth::Principal,
+    caller::Principal,
     crypto::PROVIDER_CREDENTIALS,
     store::{
         self, StoreError,
         providers::{EntraSettings, ProviderRow},
     },
-    tenancy,
 };
 
 /// Time a provider has to start answering, unless an alias says otherwise.
@@ -134,9 +133,9 @@ impl Providers {
         principal: &Principal,
         limit: u32,
     ) -> Result<Vec<String>, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let known = self.known_aliases(&mut tx, limit).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(known)
     }
 

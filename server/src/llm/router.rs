@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::{ChatRequest, CircuitBreaker, DeltaStream, LlmError, ResolvedModel};
-use crate::auth::tokens::random_bytes;
+use crate::random::random_bytes;
 
 /// First backoff; doubled per retry, then jittered by ±50 %.
 const BASE_BACKOFF: Duration = Duration::from_millis(200);

@@ -8,9 +8,8 @@ use sqlx::types::Json;
 use super::{ProviderError, Providers};
 use crate::{
     audit::{self, NewEvent},
-    auth::{Principal, directory::is_role_name},
-    store::{self, StoreError, model_routes::RouteRow},
-    tenancy,
+    caller::Principal,
+    store::{self, model_routes::RouteRow},
 };
 
 /// Most targets one alias may list.
@@ -61,7 +60,7 @@ impl Providers {
         principal: &Principal,
         route: &ModelRoute,
     ) -> Result<ModelRoute, ProviderError> {
-        if !is_role_name(&route.alias) {
+        if !crate::tenancy::is_identifier(&route.alias) {
             return Err(invalid(
                 "route.alias",
                 "must be lowercase letters, digits, '_' or '-', starting with a letter",
@@ -79,7 +78,7 @@ impl Providers {
         if !(0..=5).contains(&route.max_retries) {
             return Err(invalid("route.max_retries", "0 to 5"));
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         for (provider, model) in &route.targets {
             let row = self
                 .find(&mut tx, provider)
@@ -108,11 +107,11 @@ impl Providers {
             timeout_ms: route.timeout_ms,
             max_retries: route.max_retries,
         };
-        store::model_routes::upsert(&mut tx, principal.tenant, &row).await?;
+        store::model_routes::upsert(&mut tx, &row).await?;
         let details = json!({ "targets": route.targets, "private_only": route.private_only });
         let event = NewEvent::by(principal, "route.set", "model_route", &route.alias, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(row.into())
     }
@@ -127,9 +126,9 @@ impl Providers {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ModelRoute>, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows = store::model_routes::list(&mut tx, after, i64::from(limit)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -142,9 +141,9 @@ impl Providers {
         principal: &Principal,
         alias: &str,
     ) -> Result<bool, ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let found = store::model_routes::get(&mut tx, alias).await?.is_some();
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(found)
     }
 
@@ -157,13 +156,13 @@ impl Providers {
         principal: &Principal,
         alias: &str,
     ) -> Result<(), ProviderError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if !store::model_routes::delete(&mut tx, alias).await? {
             return Err(ProviderError::RouteNotFound(alias.to_owned()));
         }
         let event = NewEvent::by(principal, "route.delete", "model_route", alias, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.changes.changed(principal.tenant).await;
         Ok(())
     }

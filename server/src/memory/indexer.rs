@@ -13,8 +13,8 @@ use crate::{
     audit::{self, NewEvent},
     crypto::{MESSAGE_CONTENTS, Sealer},
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
-    store::{self, Database, StoreError},
-    tenancy::{self, TenantId},
+    store::{self, Database},
+    tenancy::TenantId,
 };
 
 /// Who writes the audit events of indexing.
@@ -63,7 +63,7 @@ impl MessageIndexer {
         let embeddings = self.memory.embed(texts).await?;
         // Read last: the user may have forgotten the conversation while this job waited.
         let forgotten = self.memory.forgotten_at(tenant, user, conversation).await?;
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let mut stored = 0;
         for (chunk, embedding) in chunks.into_iter().zip(embeddings) {
             if said_before(chunk.message, forgotten) {
@@ -82,7 +82,7 @@ impl MessageIndexer {
             };
             if self
                 .memory
-                .store(&mut tx, tenant, user, &item, chunk.position, embedding)
+                .store(&mut tx, user, &item, chunk.position, embedding)
                 .await?
             {
                 stored += 1;
@@ -98,7 +98,7 @@ impl MessageIndexer {
             );
             audit::append(&mut tx, tenant, &event).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(stored))
     }
 
@@ -111,7 +111,7 @@ impl MessageIndexer {
         conversation: Uuid,
         messages: &[Uuid],
     ) -> Result<Option<Vec<Chunk>>, MemoryError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         if store::conversations::get(&mut tx, user, conversation)
             .await?
             .is_none()
@@ -142,7 +142,7 @@ impl MessageIndexer {
                 });
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Some(found))
     }
 }
@@ -167,7 +167,7 @@ impl JobHandler for MessageIndexer {
             return Err(misrouted("the memory indexer", job));
         };
         let tenant = TenantId(*tenant);
-        if !tenancy::is_active(&self.db, tenant)
+        if !store::tenants::is_active(&self.db, tenant)
             .await
             .map_err(|err| JobError::Retry(err.to_string()))?
         {

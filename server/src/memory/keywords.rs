@@ -13,14 +13,12 @@ use std::collections::BTreeSet;
 use hmac::{Hmac, Mac};
 use rust_stemmers::{Algorithm, Stemmer};
 use sha2::Sha256;
-use sqlx::PgConnection;
 
 use super::MemoryError;
 use crate::{
-    auth::tokens::random_bytes,
     crypto::{CryptoError, MEMORY_KEYWORD_KEYS, Sealer},
-    store::{self, memories::WeightedTerms},
-    tenancy::TenantId,
+    random::random_bytes,
+    store::{self, TenantTx, memories::WeightedTerms},
 };
 
 /// Words too common to tell memories apart.
@@ -94,25 +92,22 @@ impl KeywordKey {
     ///
     /// # Errors
     /// [`MemoryError`] when the key cannot be read, made or opened.
-    pub async fn of_tenant(
-        conn: &mut PgConnection,
-        sealer: &Sealer,
-        tenant: TenantId,
-    ) -> Result<Self, MemoryError> {
+    pub async fn of_tenant(tx: &mut TenantTx, sealer: &Sealer) -> Result<Self, MemoryError> {
+        let tenant = tx.tenant();
         let row = tenant.to_string();
-        if store::memories::keyword_key(&mut *conn).await?.is_none() {
+        if store::memories::keyword_key(tx).await?.is_none() {
             let key: [u8; 32] = random_bytes().map_err(CryptoError::from)?;
             let sealed = sealer
-                .seal(&mut *conn, tenant, MEMORY_KEYWORD_KEYS.table, &row, &key)
+                .seal(tx, tenant, MEMORY_KEYWORD_KEYS.table, &row, &key)
                 .await?;
             // Another call may have stored one first: theirs is kept and read below.
-            store::memories::insert_keyword_key(&mut *conn, tenant, &sealed).await?;
+            store::memories::insert_keyword_key(tx, &sealed).await?;
         }
-        let sealed = store::memories::keyword_key(&mut *conn)
+        let sealed = store::memories::keyword_key(tx)
             .await?
             .ok_or_else(|| MemoryError::Corrupt("the keyword key is missing".to_owned()))?;
         let key = sealer
-            .open(conn, tenant, MEMORY_KEYWORD_KEYS.table, &row, &sealed)
+            .open(tx, tenant, MEMORY_KEYWORD_KEYS.table, &row, &sealed)
             .await?;
         Self::from_bytes(&key)
     }

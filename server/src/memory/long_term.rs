@@ -17,16 +17,16 @@ use uuid::Uuid;
 use super::{MemoryError, MemoryItem, MemoryKind, keywords::KeywordKey, ranking::Ranking};
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
     cache::Cache,
+    caller::Principal,
     config::MemoryConfig,
     crypto::{Keyring, MEMORY_CONTENTS, Sealer},
     inference::{Registry, Scope},
     store::{
-        self, Database, StoreError,
+        self, Database, TenantTx,
         memories::{Deletion, MemoryFilter, MemoryRow, NewMemory},
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Longest memory text, in characters.
@@ -88,7 +88,7 @@ impl LongTermMemory {
             });
         }
         let embedding = self.embed(vec![content.to_owned()]).await?.remove(0);
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let conversation = match source_message {
             Some(message) => Some(
                 store::memories::message_conversation(&mut tx, principal.user, message)
@@ -104,15 +104,8 @@ impl LongTermMemory {
             source_message,
             confidence,
         );
-        self.store(
-            &mut tx,
-            principal.tenant,
-            principal.user,
-            &item,
-            0,
-            embedding,
-        )
-        .await?;
+        self.store(&mut tx, principal.user, &item, 0, embedding)
+            .await?;
         let event = NewEvent::by(
             principal,
             "memory.remember",
@@ -121,7 +114,7 @@ impl LongTermMemory {
             json!({ "kind": item.kind.as_str(), "conversation": conversation }),
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(item)
     }
 
@@ -129,18 +122,18 @@ impl LongTermMemory {
     /// message chunk is stored already.
     pub(crate) async fn store(
         &self,
-        conn: &mut PgConnection,
-        tenant: TenantId,
+        tx: &mut TenantTx,
         user: Uuid,
         item: &MemoryItem,
         chunk: i32,
         embedding: Vector,
     ) -> Result<bool, MemoryError> {
-        let key = KeywordKey::of_tenant(&mut *conn, &self.sealer, tenant).await?;
+        let tenant = tx.tenant();
+        let key = KeywordKey::of_tenant(tx, &self.sealer).await?;
         let sealed = self
             .sealer
             .seal(
-                &mut *conn,
+                tx,
                 tenant,
                 MEMORY_CONTENTS.table,
                 &item.id.to_string(),
@@ -163,7 +156,7 @@ impl LongTermMemory {
             embedding,
             keywords: key.blind_terms(&item.content),
         };
-        Ok(store::memories::insert(conn, tenant, &memory).await?)
+        Ok(store::memories::insert(tx, &memory).await?)
     }
 
     /// A page of the caller's memories matching `filter`, newest first, after memory
@@ -178,7 +171,7 @@ impl LongTermMemory {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<MemoryItem>, MemoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows =
             store::memories::list(&mut tx, principal.user, filter, after, i64::from(limit)).await?;
         let mut keyring = self.sealer.keyring(principal.tenant);
@@ -186,7 +179,7 @@ impl LongTermMemory {
         for row in rows {
             items.push(open(&mut keyring, &mut tx, row).await?);
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(items)
     }
 
@@ -198,7 +191,7 @@ impl LongTermMemory {
     /// [`MemoryError::NotFound`] for a memory or conversation that is not the caller's;
     /// store errors.
     pub async fn forget(&self, principal: &Principal, what: Deletion) -> Result<u64, MemoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let conversations = match what {
             Deletion::Memory(_) => Vec::new(),
             Deletion::Conversation(id) => {
@@ -226,7 +219,7 @@ impl LongTermMemory {
             json!({ "deleted": deleted }),
         );
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         // Jobs still queued for the turns said so far must not write their memories again.
         match what {
             Deletion::Memory(_) => {}

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use indexer::MessageIndexer;
 pub use long_term::LongTermMemory;
-pub use recall::{MAX_TOP_K, RecallQuery};
+pub use recall::RecallQuery;
 pub use working::{WorkingMemory, WorkingState};
 
 use crate::inference::InferenceError;

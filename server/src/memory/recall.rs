@@ -13,16 +13,14 @@ use super::{
     ranking::{Centre, cosine},
 };
 use crate::{
-    auth::Principal,
+    caller::Principal,
     store::{
-        self, StoreError,
+        self,
         memories::{MemoryFilter, SearchSettings, WeightedTerms},
     },
-    tenancy,
 };
 
-/// Most items one recall returns.
-pub const MAX_TOP_K: u32 = 100;
+use crate::config::MAX_TOP_K;
 /// Longest recall query, in characters.
 pub const MAX_QUERY_CHARS: usize = 8000;
 /// Items a recall returns when the call names no number.
@@ -78,8 +76,8 @@ impl LongTermMemory {
             });
         }
         let embedding = self.embed(vec![text.to_owned()]).await?.remove(0);
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
-        let terms = KeywordKey::of_tenant(&mut tx, &self.sealer, principal.tenant)
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
+        let terms = KeywordKey::of_tenant(&mut tx, &self.sealer)
             .await?
             .blind_terms(text);
         let terms = if terms.is_empty() {
@@ -139,7 +137,7 @@ impl LongTermMemory {
             let item = open(&mut keyring, &mut tx, row).await?;
             recalled.push(Recalled { item, signals });
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(recalled)
     }
 }

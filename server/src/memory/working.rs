@@ -10,12 +10,11 @@ use uuid::Uuid;
 
 use super::MemoryError;
 use crate::{
-    auth::Principal,
     cache::Cache,
+    caller::Principal,
     config::MemoryConfig,
     crypto::Sealer,
-    store::{self, Database, StoreError},
-    tenancy,
+    store::{self, Database},
 };
 
 /// Largest state, encoded as JSON.
@@ -62,7 +61,7 @@ impl WorkingMemory {
         principal: &Principal,
         conversation: Uuid,
     ) -> Result<Option<WorkingState>, MemoryError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, conversation).await?;
         let Some((sealed, left)) = self
             .cache
@@ -81,7 +80,7 @@ impl WorkingMemory {
                 &sealed,
             )
             .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let state = serde_json::from_slice(&plain)
             .map_err(|err| MemoryError::Corrupt(format!("working state: {err}")))?;
         Ok(Some(WorkingState {
@@ -132,7 +131,7 @@ impl WorkingMemory {
                 ),
             });
         }
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         owned(&mut tx, principal, conversation).await?;
         let sealed = self
             .sealer
@@ -144,7 +143,7 @@ impl WorkingMemory {
                 &encoded,
             )
             .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.cache
             .put_working_state(principal.tenant, conversation, &sealed, ttl)
             .await?;

@@ -16,10 +16,10 @@ use crate::{
     crypto::{Sealer, TENANT_MODEL_PARTS},
     inference::{Fetched, InferenceError, Manifest, TenantModels},
     store::{
-        self, Database, StoreError,
+        self, Database, TenantTx,
         tenant_models::{TenantModelRow, part_id},
     },
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// The model file's name in a tenant model's folder.
@@ -74,18 +74,17 @@ impl ModelFiles {
         self.dir.join(tenant.0.to_string()).join(model.to_string())
     }
 
-    /// Seals the files in `folder` into parts of model `model`, in `conn`'s transaction.
+    /// Seals the files in `folder` into parts of model `model`, in `tx`.
     ///
     /// # Errors
     /// [`CatalogError`] when a file cannot be read or a part not sealed or stored.
     pub async fn save(
         &self,
-        conn: &mut sqlx::PgConnection,
-        tenant: TenantId,
+        tx: &mut TenantTx,
         model: Uuid,
         folder: &Path,
     ) -> Result<(), CatalogError> {
-        let mut keyring = self.sealer.keyring(tenant);
+        let mut keyring = self.sealer.keyring(tx.tenant());
         for (file, name) in FILES {
             let path = folder.join(name);
             let mut reader = match tokio::fs::File::open(&path).await {
@@ -105,10 +104,9 @@ impl ModelFiles {
                 }
                 let id = part_id(model, file, seq);
                 let sealed = keyring
-                    .seal(&mut *conn, TENANT_MODEL_PARTS.table, &id, &part)
+                    .seal(tx, TENANT_MODEL_PARTS.table, &id, &part)
                     .await?;
-                store::tenant_models::insert_part(&mut *conn, tenant, model, (file, seq), &sealed)
-                    .await?;
+                store::tenant_models::insert_part(tx, model, (file, seq), &sealed).await?;
             }
         }
         Ok(())
@@ -120,7 +118,7 @@ impl ModelFiles {
         let partial = folder.with_extension("partial");
         remove_folder(&partial).await?;
         create_private_folder(&partial).await?;
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let mut keyring = self.sealer.keyring(tenant);
         for (file, name) in FILES {
             let path = partial.join(name);
@@ -158,7 +156,7 @@ impl ModelFiles {
                     .map_err(|err| CatalogError::io(&path, &err))?;
             }
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         remove_folder(&folder).await?;
         tokio::fs::rename(&partial, &folder)
             .await
@@ -181,9 +179,9 @@ impl TenantModels for ModelFiles {
             None => (reference, None),
         };
         let row = async {
-            let mut tx = tenancy::begin(&self.db, tenant).await?;
+            let mut tx = self.db.begin_tenant(tenant).await?;
             let row = store::tenant_models::find(&mut tx, name, version).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            tx.commit().await?;
             Ok::<_, CatalogError>(row)
         }
         .await

@@ -5,12 +5,13 @@
 use serde_json::json;
 
 use super::{Catalog, CatalogError, announce::Action, files};
+use crate::config::DeviceChoice;
 use crate::{
     audit::{self, NewEvent},
-    auth::{Principal, roles::PLATFORM_ADMIN},
-    inference::{ModelInfo, Scope, device::DeviceChoice},
-    store::{self, StoreError},
-    tenancy,
+    auth::roles::PLATFORM_ADMIN,
+    caller::Principal,
+    inference::{ModelInfo, Scope},
+    store::{self},
 };
 
 impl Catalog {
@@ -76,13 +77,13 @@ impl Catalog {
         if model.owner.is_none() {
             return Err(platform_model(&model.id));
         }
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let row = stored(&mut tx, &model.id).await?;
         store::tenant_models::delete(&mut tx, row.id).await?;
         let details = json!({ "sha256": model.manifest.sha256 });
         let event = NewEvent::by(principal, "model.delete", "model", &model.id, details);
         audit::append(&mut tx, tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if let Some(folder) = self.registry.forget(tenant, &model.id) {
             files::remove_folder(&folder).await?;
         }
@@ -120,7 +121,7 @@ impl Catalog {
         id: &str,
         serving: bool,
     ) -> Result<(), CatalogError> {
-        let mut tx = tenancy::begin(&self.db, principal.tenant).await?;
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let row = stored(&mut tx, id).await?;
         store::tenant_models::set_serving(&mut tx, row.id, serving).await?;
         let action = if serving {
@@ -130,7 +131,7 @@ impl Catalog {
         };
         let event = NewEvent::by(principal, action, "model", id, json!({}));
         audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -24,15 +24,15 @@ use upload::Upload;
 
 use crate::{
     audit::{self, NewEvent},
-    auth::Principal,
     cache::Cache,
+    caller::Principal,
     config::InferenceConfig,
     crypto::CryptoError,
     inference::{
         Fetched, InferenceError, Manifest, ModelInfo, ModelKind, ModelState, Registry, Scope,
     },
     store::{self, Database, StoreError, tenant_models::NewTenantModel},
-    tenancy::{self, TenantId},
+    tenancy::TenantId,
 };
 
 /// Why a model operation failed.
@@ -199,7 +199,7 @@ impl Catalog {
                 CatalogError::invalid("chunk", format!("the model does not load: {err}"))
             })?;
         let size_bytes = i64::try_from(received.size_bytes).unwrap_or(i64::MAX);
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let row = NewTenantModel {
             id: upload.id,
             name: &manifest.name,
@@ -211,12 +211,10 @@ impl Catalog {
             size_bytes,
             created_by: Some(principal.user),
         };
-        if !store::tenant_models::insert(&mut tx, tenant, &row).await? {
+        if !store::tenant_models::insert(&mut tx, &row).await? {
             return Err(taken(&id));
         }
-        files
-            .save(&mut tx, tenant, upload.id, upload.folder())
-            .await?;
+        files.save(&mut tx, upload.id, upload.folder()).await?;
         let details = json!({
             "kind": manifest.kind.as_str(),
             "sha256": manifest.sha256,
@@ -224,7 +222,7 @@ impl Catalog {
         });
         let event = NewEvent::by(principal, "model.register", "model", &id, details);
         audit::append(&mut tx, tenant, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         upload.keep();
         tracing::info!(%tenant, model = %id, size_bytes, "tenant model registered");
         Ok(self.registry.adopt(loaded))
@@ -232,11 +230,11 @@ impl Catalog {
 
     /// Refuses a model the tenant has no room for, or whose name and version it has.
     async fn check_room(&self, tenant: TenantId, manifest: &Manifest) -> Result<(), CatalogError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let count = store::tenant_models::count(&mut tx).await?;
         let existing =
             store::tenant_models::find(&mut tx, &manifest.name, Some(&manifest.version)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         if existing.is_some() {
             return Err(taken(&format!("{}@{}", manifest.name, manifest.version)));
         }
@@ -257,9 +255,9 @@ impl Catalog {
         kind: Option<ModelKind>,
     ) -> Result<Vec<ModelInfo>, CatalogError> {
         let mut models = self.registry.list(Scope::Tenant(tenant), kind);
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let stored = store::tenant_models::list(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         for row in stored {
             let id = format!("{}@{}", row.name, row.version);
             if models.iter().any(|m| m.owner == Some(tenant) && m.id == id) {

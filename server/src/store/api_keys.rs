@@ -3,8 +3,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Database, StoreError};
-use crate::tenancy::TenantId;
+use super::{Database, StoreError, TenantTx};
 
 /// An API key as stored, without any secret.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,11 +55,11 @@ pub struct NewKeyRow<'a> {
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     key: &NewKeyRow<'_>,
     secret_sha256: &[u8; 32],
 ) -> Result<ApiKeyRecord, StoreError> {
+    let (conn, tenant) = tx.parts();
     Ok(sqlx::query_as(&format!(
         "INSERT INTO api_keys
              (tenant_id, id, owner_user_id, name, prefix, secret_sha256, roles, expires_at,

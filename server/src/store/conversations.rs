@@ -4,8 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored conversation.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -37,11 +36,8 @@ const CONVERSATION_COLUMNS: &str = "id, user_id, title_sealed, profile, profile_
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    row: &ConversationRow,
-) -> Result<(), StoreError> {
+pub async fn insert(tx: &mut TenantTx, row: &ConversationRow) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO conversations
              (tenant_id, id, user_id, title_sealed, profile, profile_automatic, model,
@@ -237,11 +233,8 @@ mod base64_bytes {
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert_message(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    row: &MessageRow,
-) -> Result<(), StoreError> {
+pub async fn insert_message(tx: &mut TenantTx, row: &MessageRow) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO messages
              (tenant_id, id, conversation_id, role, content_sealed, model_used, prompt_tokens,

@@ -3,7 +3,6 @@
 use sqlx::PgConnection;
 
 use super::StoreError;
-use crate::tenancy::TenantId;
 
 /// The scoped tenant's newest key: (version, wrapped key).
 ///
@@ -30,21 +29,23 @@ pub async fn get(conn: &mut PgConnection, version: i32) -> Result<Option<Vec<u8>
     )
 }
 
-/// Stores a new key version; `false` when that version exists already.
+/// Stores a new key version of the transaction's tenant; `false` when that version exists
+/// already. The tenant is the one the transaction is scoped to (Postgres refuses the
+/// insert on an unscoped connection), so the sealer can make keys inside any tenant
+/// transaction it is handed.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn insert(
     conn: &mut PgConnection,
-    tenant: TenantId,
     version: i32,
     wrapped: &[u8],
 ) -> Result<bool, StoreError> {
     let result = sqlx::query(
-        "INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key) VALUES ($1, $2, $3)
+        "INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key)
+         VALUES (current_setting('app.tenant_id')::uuid, $1, $2)
          ON CONFLICT DO NOTHING",
     )
-    .bind(tenant.0)
     .bind(version)
     .bind(wrapped)
     .execute(conn)

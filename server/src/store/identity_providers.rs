@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{PgConnection, types::Json};
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// A tenant's identity provider.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -49,10 +48,10 @@ pub async fn get(conn: &mut PgConnection) -> Result<Option<IdentityProviderRecor
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn upsert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     provider: &IdentityProviderRecord,
 ) -> Result<IdentityProviderRecord, StoreError> {
+    let (conn, tenant) = tx.parts();
     Ok(sqlx::query_as(&format!(
         "INSERT INTO identity_providers
              (tenant_id, issuer_url, client_id, client_secret_sealed, allowed_email_domains,

@@ -7,8 +7,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored memory, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -91,11 +90,8 @@ pub struct CandidateRow {
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    memory: &NewMemory,
-) -> Result<bool, StoreError> {
+pub async fn insert(tx: &mut TenantTx, memory: &NewMemory) -> Result<bool, StoreError> {
+    let (conn, tenant) = tx.parts();
     let row = &memory.row;
     let result = sqlx::query(
         "INSERT INTO memories
@@ -379,11 +375,8 @@ pub async fn keyword_key(conn: &mut PgConnection) -> Result<Option<Vec<u8>>, Sto
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert_keyword_key(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    sealed: &[u8],
-) -> Result<(), StoreError> {
+pub async fn insert_keyword_key(tx: &mut TenantTx, sealed: &[u8]) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO memory_keyword_keys (tenant_id, key_sealed) VALUES ($1, $2)
          ON CONFLICT (tenant_id) DO NOTHING",

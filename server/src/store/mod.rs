@@ -1,8 +1,8 @@
 //! PostgreSQL: the pool, the start-up safety checks, migrations, and the repositories.
 //! All SQL of the server lives below this module.
 //!
-//! Repositories take a tenant-scoped transaction (see [`crate::tenancy`]), never the pool,
-//! so row-level security applies to every query they run.
+//! Repositories take a tenant-scoped transaction ([`TenantTx`]), never the pool, so
+//! row-level security applies to every query they run.
 
 pub mod api_keys;
 pub mod audit;
@@ -18,8 +18,11 @@ pub mod sealed;
 pub mod sessions;
 pub mod tenant_models;
 pub mod tenants;
+mod transactions;
 pub mod usage;
 pub mod users;
+
+pub use transactions::{LazyTenantTx, PlatformTx, TenantTx};
 
 use std::{str::FromStr, time::Duration};
 
@@ -120,8 +123,9 @@ impl Database {
         Ok(database)
     }
 
-    /// The pool, for the tenancy helpers that open scoped transactions.
-    pub(crate) fn pool(&self) -> &PgPool {
+    /// The pool, for the repositories; everything above `store` opens a transaction
+    /// instead (see [`TenantTx`]).
+    fn pool(&self) -> &PgPool {
         &self.pool
     }
 

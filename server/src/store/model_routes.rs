@@ -2,8 +2,7 @@
 
 use sqlx::{PgConnection, types::Json};
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored alias.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,11 +25,8 @@ const COLUMNS: &str = "alias, targets, private_only, timeout_ms, max_retries";
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn upsert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    row: &RouteRow,
-) -> Result<(), StoreError> {
+pub async fn upsert(tx: &mut TenantTx, row: &RouteRow) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO model_routes (tenant_id, alias, targets, private_only, timeout_ms, max_retries)
          VALUES ($1, $2, $3, $4, $5, $6)

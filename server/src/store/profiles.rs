@@ -3,8 +3,7 @@
 
 use sqlx::PgConnection;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored profile.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,11 +31,8 @@ const COLUMNS: &str =
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn upsert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    row: &ProfileRow,
-) -> Result<(), StoreError> {
+pub async fn upsert(tx: &mut TenantTx, row: &ProfileRow) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO profiles (tenant_id, id, display_name, description, system_prompt,
                                default_model, phi_policy, allowed_plugins)

@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, types::Json};
 use time::OffsetDateTime;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored provider.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,11 +52,8 @@ const COLUMNS: &str =
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn upsert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    row: &ProviderRow,
-) -> Result<ProviderRow, StoreError> {
+pub async fn upsert(tx: &mut TenantTx, row: &ProviderRow) -> Result<ProviderRow, StoreError> {
+    let (conn, tenant) = tx.parts();
     Ok(sqlx::query_as(&format!(
         "INSERT INTO providers
              (tenant_id, name, kind, endpoint, credential_sealed, models, api_version, on_premises,

@@ -2,7 +2,7 @@
 
 use sqlx::PgConnection;
 
-use super::{Database, StoreError};
+use super::{Database, StoreError, TenantTx};
 use crate::tenancy::TenantId;
 
 /// One custom grant.
@@ -61,11 +61,8 @@ pub async fn list(
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn add(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    policy: &RolePolicy,
-) -> Result<bool, StoreError> {
+pub async fn add(tx: &mut TenantTx, policy: &RolePolicy) -> Result<bool, StoreError> {
+    let (conn, tenant) = tx.parts();
     let result = sqlx::query(
         "INSERT INTO role_policies (tenant_id, role, object, action) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
@@ -109,7 +106,8 @@ pub async fn count(conn: &mut PgConnection) -> Result<i64, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn lock(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+pub async fn lock(tx: &mut TenantTx) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('policies:' || $1::text, 0))")
         .bind(tenant.0)
         .execute(conn)

@@ -4,8 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// A session as recorded.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -55,11 +54,8 @@ const COLUMNS: &str = "id, user_id, token_sha256, created_at, expires_at, absolu
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    session: &NewSession<'_>,
-) -> Result<(), StoreError> {
+pub async fn insert(tx: &mut TenantTx, session: &NewSession<'_>) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO sessions (tenant_id, id, user_id, token_sha256, roles, expires_at,
                                absolute_expires_at, user_agent, client_address)

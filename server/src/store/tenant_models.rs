@@ -5,8 +5,7 @@ use sqlx::{PgConnection, types::Json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One stored model.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,11 +53,8 @@ const COLUMNS: &str = "id, name, version, manifest, size_bytes, serving, created
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    model: &NewTenantModel<'_>,
-) -> Result<bool, StoreError> {
+pub async fn insert(tx: &mut TenantTx, model: &NewTenantModel<'_>) -> Result<bool, StoreError> {
+    let (conn, tenant) = tx.parts();
     let inserted = sqlx::query(
         "INSERT INTO tenant_models (tenant_id, id, name, version, kind, manifest, sha256,
                                     size_bytes, created_by)
@@ -85,12 +81,12 @@ pub async fn insert(
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn insert_part(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     model: Uuid,
     (file, seq): (&str, i32),
     sealed: &[u8],
 ) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO tenant_model_parts (tenant_id, id, model_id, file, seq, data_sealed)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -165,6 +165,18 @@ pub async fn current(conn: &mut PgConnection) -> Result<Option<TenantRecord>, St
     )
 }
 
+/// Whether `tenant` is active (not suspended or deleted): background jobs of a tenant that
+/// is not skip their work.
+///
+/// # Errors
+/// [`StoreError`] when Postgres fails.
+pub async fn is_active(db: &Database, tenant: TenantId) -> Result<bool, StoreError> {
+    let mut tx = db.begin_tenant(tenant).await?;
+    let record = current(&mut tx).await?;
+    tx.commit().await?;
+    Ok(record.is_some_and(|t| t.state == "active"))
+}
+
 /// Every tenant's own rate limits (platform path).
 ///
 /// # Errors

@@ -4,8 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// One model call's cost.
 #[derive(Debug, Clone)]
@@ -30,11 +29,8 @@ pub struct UsageEvent {
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn record(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    events: &[UsageEvent],
-) -> Result<(), StoreError> {
+pub async fn record(tx: &mut TenantTx, events: &[UsageEvent]) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     let column = |f: fn(&UsageEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO usage_events
@@ -90,11 +86,8 @@ pub struct BudgetRow {
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn set_budget(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    budget: &BudgetRow,
-) -> Result<(), StoreError> {
+pub async fn set_budget(tx: &mut TenantTx, budget: &BudgetRow) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     if budget.token_limit == 0 {
         sqlx::query("DELETE FROM budgets WHERE user_id = $1 AND period = $2")
             .bind(budget.user_id)

@@ -3,19 +3,18 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::tenancy::TenantId;
+use super::{StoreError, TenantTx};
 
 /// Inserts a user into the scoped transaction's tenant and returns the new id.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres refuses (e.g. the email exists in the tenant).
 pub async fn insert(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     email: &str,
     display_name: &str,
 ) -> Result<Uuid, StoreError> {
+    let (conn, tenant) = tx.parts();
     let id = Uuid::now_v7();
     sqlx::query("INSERT INTO users (tenant_id, id, email, display_name) VALUES ($1, $2, $3, $4)")
         .bind(tenant.0)
@@ -31,12 +30,8 @@ pub async fn insert(
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn grant_role(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    user: Uuid,
-    role: &str,
-) -> Result<(), StoreError> {
+pub async fn grant_role(tx: &mut TenantTx, user: Uuid, role: &str) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query(
         "INSERT INTO role_assignments (tenant_id, user_id, role) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
@@ -66,13 +61,13 @@ pub struct ExternalIdentity<'a> {
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn upsert_sso(
-    conn: &mut PgConnection,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     identity: ExternalIdentity<'_>,
     email: &str,
     display_name: &str,
     email_verified: bool,
 ) -> Result<Option<(Uuid, bool)>, StoreError> {
+    let (conn, tenant) = tx.parts();
     let ExternalIdentity { issuer, subject } = identity;
     let found: Option<(Uuid, bool)> = sqlx::query_as(
         "UPDATE users SET email = $2, display_name = $3, last_login_at = now()
@@ -275,7 +270,8 @@ pub async fn revoke_role(
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn lock_owners(conn: &mut PgConnection, tenant: TenantId) -> Result<(), StoreError> {
+pub async fn lock_owners(tx: &mut TenantTx) -> Result<(), StoreError> {
+    let (conn, tenant) = tx.parts();
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('owners:' || $1::text, 0))")
         .bind(tenant.0)
         .execute(conn)

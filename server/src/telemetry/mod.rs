@@ -1,18 +1,10 @@
-//! Logs, per-RPC spans and Prometheus metrics.
-//!
-//! Every gRPC call gets a span carrying its method and request id, one log line when it
-//! ends (status code and latency), and a sample in the per-RPC metrics that `/metrics`
-//! serves.
+//! Logs and Prometheus metrics: the subscriber set up at start, and the metrics registry
+//! `/metrics` serves. The per-call span, log line and metric sample are taken at the edge
+//! (`edge::telemetry`).
 
 mod metrics;
-mod request_id;
-mod rpc_layer;
 
 pub use metrics::Metrics;
-pub use request_id::{
-    DropUnreasonableIdLayer, REQUEST_ID_HEADER, propagate_request_id_layer, set_request_id_layer,
-};
-pub use rpc_layer::RpcTelemetryLayer;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 

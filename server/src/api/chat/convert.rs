@@ -25,6 +25,7 @@ impl From<ChatError> for ApiError {
             ChatError::Llm(err) => err.into(),
             ChatError::Cache(_) => ApiError::Unavailable(err.to_string()),
             ChatError::InProgress => ApiError::Aborted(err.to_string()),
+            ChatError::Gone => ApiError::Cancelled(err.to_string()),
             ChatError::Store(_) | ChatError::Crypto(_) => ApiError::Internal(err.to_string()),
             ChatError::Memory(err) => err.into(),
         }

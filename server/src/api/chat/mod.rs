@@ -3,7 +3,6 @@
 //! Streamed generations (new replies and regenerated ones) can be cancelled from any
 //! replica.
 
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -12,100 +11,40 @@ mod convert;
 mod stream;
 
 use convert::{conversation_token, options_of, page_size, parse_conversation_token};
-use stream::{replay, stream_reply};
+use stream::streamed;
 
 use super::{
-    convert::{audit_phi, audit_resource, conversation_id, principal},
+    convert::{audit_resource, caller, conversation_id, principal},
     error::ApiError,
     pagination::{PageRequest, split_page},
 };
 use crate::{
-    auth::Principal,
-    chat::{
-        ChatError, Conversations, Generations, Generator, Idempotency, NewConversation, Outcome,
-        PreparedTurn, Profiles, complete,
-    },
+    chat::{Ask, Collect, Conversations, Generations, NewConversation, Profiles, Turns},
     pb::v1::{self as pb, chat_service_server::ChatService},
 };
-
-/// Stream chunks buffered ahead of a slow client.
-const STREAM_BUFFER: usize = 32;
 
 /// The ChatService implementation.
 pub struct ChatApi {
     conversations: Conversations,
-    generator: Generator,
+    turns: Turns,
     generations: Generations,
-    idempotency: Idempotency,
     profiles: Profiles,
 }
 
 impl ChatApi {
-    /// Serves the conversations of `conversations`, generating with `generator`, streamed
-    /// generations cancellable through `generations`, retries deduplicated by
-    /// `idempotency`, domain profiles from `profiles`.
+    /// Serves the conversations of `conversations`, replies through `turns`, streamed
+    /// generations cancellable through `generations`, domain profiles from `profiles`.
     pub fn new(
         conversations: Conversations,
-        generator: Generator,
+        turns: Turns,
         generations: Generations,
-        idempotency: Idempotency,
         profiles: Profiles,
     ) -> Self {
         Self {
             conversations,
-            generator,
+            turns,
             generations,
-            idempotency,
             profiles,
-        }
-    }
-
-    /// Claims a call's idempotency key (if any) in its conversation.
-    async fn claim<T>(
-        &self,
-        request: &Request<T>,
-        conversation: &str,
-        key: &str,
-    ) -> Result<Outcome, Status> {
-        let principal = principal(request)?;
-        let id = conversation_id(conversation)?;
-        Ok(self
-            .idempotency
-            .claim(&principal, id, key)
-            .await
-            .map_err(ApiError::from)?)
-    }
-
-    /// Prepares a turn of a SendMessage or StreamMessage call, marking its audit event
-    /// when PHI is involved.
-    async fn prepare<T>(
-        &self,
-        request: &Request<T>,
-        conversation: &str,
-        content: &str,
-        options: Option<&pb::GenerationOptions>,
-    ) -> Result<(Principal, PreparedTurn), Status> {
-        let principal = principal(request)?;
-        let id = conversation_id(conversation)?;
-        audit_resource(request, id);
-        let options = options_of(options);
-        match self
-            .generator
-            .prepare(&principal, id, content, &options)
-            .await
-        {
-            Ok(turn) => {
-                if turn.prompt.phi {
-                    audit_phi(request);
-                }
-                Ok((principal, turn))
-            }
-            Err(err) => {
-                if matches!(err, ChatError::PhiRefused { .. }) {
-                    audit_phi(request);
-                }
-                Err(ApiError::from(err).into())
-            }
         }
     }
 }
@@ -271,54 +210,26 @@ impl ChatService for ChatApi {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
-        let body = request.get_ref();
-        let claim = match self
-            .claim(&request, &body.conversation_id, &body.idempotency_key)
-            .await?
-        {
-            Outcome::Replay(stored) => {
-                let (user, reply) = *stored;
-                return Ok(Response::new(pb::SendMessageResponse {
-                    user_message: Some(user.into()),
-                    reply: Some(reply.into()),
-                    memory_ids: Vec::new(),
-                }));
-            }
-            Outcome::Run(claim) => claim,
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let ask = Ask::Message {
+            conversation: conversation_id(&body.conversation_id)?,
+            content: body.content,
+            options: options_of(body.options.as_ref()),
+            idempotency_key: body.idempotency_key,
         };
-        let result = async {
-            let (principal, turn) = self
-                .prepare(
-                    &request,
-                    &body.conversation_id,
-                    &body.content,
-                    body.options.as_ref(),
-                )
-                .await?;
-            let reply = complete(&turn.prompt).await.map_err(ApiError::from)?;
-            let (user, reply) = self
-                .generator
-                .finish(&principal, &turn, &reply)
-                .await
-                .map_err(|err| Status::from(ApiError::from(err)))?;
-            Ok::<_, Status>((user, reply, turn.memory_ids))
-        }
-        .await;
-        if let Some(claim) = claim {
-            claim
-                .settle(
-                    result
-                        .as_ref()
-                        .ok()
-                        .map(|(user, reply, _)| (user.id, reply.id)),
-                )
-                .await;
-        }
-        let (user, reply, memory_ids) = result?;
+        let answered = self
+            .turns
+            .reply(&caller, ask, &mut Collect)
+            .await
+            .map_err(ApiError::from)?;
+        let (user, reply) = answered
+            .stored
+            .ok_or_else(|| ApiError::Internal("a conversation turn was not stored".into()))?;
         Ok(Response::new(pb::SendMessageResponse {
             user_message: Some(user.into()),
             reply: Some(reply.into()),
-            memory_ids: memory_ids.iter().map(Uuid::to_string).collect(),
+            memory_ids: answered.memory_ids.iter().map(Uuid::to_string).collect(),
         }))
     }
 
@@ -326,94 +237,27 @@ impl ChatService for ChatApi {
         &self,
         request: Request<pb::StreamMessageRequest>,
     ) -> Result<Response<Self::StreamMessageStream>, Status> {
-        let body = request.get_ref();
-        let (lines, stream) = mpsc::channel(STREAM_BUFFER);
-        let claim = match self
-            .claim(&request, &body.conversation_id, &body.idempotency_key)
-            .await?
-        {
-            Outcome::Replay(stored) => {
-                let (user, reply) = *stored;
-                tokio::spawn(replay(user, reply, lines));
-                return Ok(Response::new(ReceiverStream::new(stream)));
-            }
-            Outcome::Run(claim) => claim,
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let ask = Ask::Message {
+            conversation: conversation_id(&body.conversation_id)?,
+            content: body.content,
+            options: options_of(body.options.as_ref()),
+            idempotency_key: body.idempotency_key,
         };
-        let started = async {
-            let (principal, turn) = self
-                .prepare(
-                    &request,
-                    &body.conversation_id,
-                    &body.content,
-                    body.options.as_ref(),
-                )
-                .await?;
-            let running = self
-                .generations
-                .begin(&principal, turn.reply_id)
-                .await
-                .map_err(|err| Status::from(ApiError::from(err)))?;
-            Ok::<_, Status>((principal, turn, running))
-        }
-        .await;
-        let (principal, turn, running) = match started {
-            Ok(started) => started,
-            Err(status) => {
-                if let Some(claim) = claim {
-                    claim.settle(None).await;
-                }
-                return Err(status);
-            }
-        };
-        tokio::spawn(stream_reply(
-            self.generator.clone(),
-            principal,
-            turn,
-            running,
-            lines,
-            claim,
-        ));
-        Ok(Response::new(ReceiverStream::new(stream)))
+        streamed(&self.turns, caller, ask).await
     }
 
     async fn regenerate_reply(
         &self,
         request: Request<pb::RegenerateReplyRequest>,
     ) -> Result<Response<Self::RegenerateReplyStream>, Status> {
-        let principal = principal(&request)?;
-        let id = conversation_id(&request.get_ref().conversation_id)?;
-        audit_resource(&request, id);
-        let options = options_of(request.get_ref().options.as_ref());
-        let turn = match self
-            .generator
-            .prepare_regeneration(&principal, id, &options)
-            .await
-        {
-            Ok(turn) => turn,
-            Err(err) => {
-                if matches!(err, ChatError::PhiRefused { .. }) {
-                    audit_phi(&request);
-                }
-                return Err(ApiError::from(err).into());
-            }
+        let caller = caller(&request)?;
+        let body = request.into_inner();
+        let ask = Ask::Regeneration {
+            conversation: conversation_id(&body.conversation_id)?,
+            options: options_of(body.options.as_ref()),
         };
-        if turn.prompt.phi {
-            audit_phi(&request);
-        }
-        let running = self
-            .generations
-            .begin(&principal, turn.reply_id)
-            .await
-            .map_err(ApiError::from)?;
-        let (lines, stream) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(stream_reply(
-            self.generator.clone(),
-            principal,
-            turn,
-            running,
-            lines,
-            None,
-        ));
-        Ok(Response::new(ReceiverStream::new(stream)))
+        streamed(&self.turns, caller, ask).await
     }
 }

@@ -19,7 +19,7 @@ use super::{
     pagination::PageRequest,
 };
 use crate::{
-    auth::Principal,
+    caller::Principal,
     memory::{LongTermMemory, RecallQuery, WorkingMemory},
     pb::v1::{self as pb, memory_service_server::MemoryService},
     store::memories::MemoryFilter,

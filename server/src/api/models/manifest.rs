@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::ApiError;
+use crate::config::DeviceChoice;
 use crate::{
     inference::{
         Manifest, ModelKind,
-        device::DeviceChoice,
         manifest::{
             GenerationSettings, Precision, default_max_batch, default_max_length, default_max_wait,
             default_workers,

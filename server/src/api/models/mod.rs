@@ -22,12 +22,10 @@ use super::{
     error::ApiError,
     pagination::{PageRequest, split_page},
 };
+use crate::config::DeviceChoice;
 use crate::{
-    audit::layer::AuditSlot,
-    inference::{
-        ModelInfo, ModelKind, Registry, Scope, device::DeviceChoice, generation::Generated,
-        predict::Values,
-    },
+    caller::AuditSlot,
+    inference::{ModelInfo, ModelKind, Registry, Scope, generation::Generated, predict::Values},
     model_catalog::{Catalog, upload::MAX_CHUNK_BYTES},
     pb::v1::{self as pb, model_service_server::ModelService, register_model_request::Part},
 };

@@ -17,13 +17,23 @@ use http::HeaderMap;
 use uuid::Uuid;
 
 use super::{
-    CONVERSATION_HEADER, Caller, OpenAiState, PROFILE_HEADER, RestError, json_response, parse_body,
-    prepared::{Prepared, rest_error},
+    CONVERSATION_HEADER, OpenAiState, PROFILE_HEADER, RestError,
+    error::rest_error,
+    json_response, parse_body,
+    queued_frames::QueuedFrames,
     request::ChatCompletionRequest,
     response::{AnswerMessage, AnswerToolCall, ChatCompletion, Choice, finish_reason},
-    sse, unix_now,
+    sse::{self, EventSink},
+    unix_now,
 };
-use crate::chat::{ChatError, MessageRole, StatelessCall, complete};
+use crate::{
+    api::ApiError,
+    caller::Caller,
+    chat::{Ask, Collect, MessageRole, StatelessCall},
+};
+
+/// Events buffered ahead of a slow client.
+const STREAM_BUFFER: usize = 32;
 
 /// The value of header `name`, if sent; a bad request when it is not visible ASCII.
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, RestError> {
@@ -37,6 +47,57 @@ fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h s
         .transpose()
 }
 
+/// What a chat completion asks: a message in the conversation the header names (the
+/// last message, which must be the user's), or a stateless call.
+fn ask_of(
+    caller: &Caller,
+    request: &ChatCompletionRequest,
+    headers: &HeaderMap,
+) -> Result<Ask, RestError> {
+    let options = request.options()?;
+    let mut turns = request.turns()?;
+    let tools = request.tools()?;
+    let conversation = header(headers, CONVERSATION_HEADER)?
+        .map(|id| {
+            Uuid::try_parse(id.trim())
+                .map_err(|_| RestError::invalid(CONVERSATION_HEADER, "is not a conversation id"))
+        })
+        .transpose()?;
+    let Some(conversation) = conversation else {
+        return Ok(Ask::Stateless(StatelessCall {
+            profile: header(headers, PROFILE_HEADER)?
+                .unwrap_or_default()
+                .to_owned(),
+            messages: turns,
+            tools,
+            options,
+        }));
+    };
+    // Refusals of the request's shape are recorded against the conversation too.
+    caller.acts_on(conversation);
+    if tools.is_some() {
+        return Err(RestError::invalid(
+            "tools",
+            "tools are taken by stateless calls only (without X-CodexContinue-Conversation)",
+        ));
+    }
+    let content = match turns.pop() {
+        Some(turn) if turn.role == MessageRole::User => turn.text,
+        _ => {
+            return Err(RestError::invalid(
+                "messages",
+                "the last message must be the user's: it is what is sent in the conversation",
+            ));
+        }
+    };
+    Ok(Ask::Message {
+        conversation,
+        content,
+        options,
+        idempotency_key: String::new(),
+    })
+}
+
 /// `POST /v1/chat/completions`.
 pub(super) async fn create(
     State(state): State<OpenAiState>,
@@ -45,110 +106,48 @@ pub(super) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let request: ChatCompletionRequest = parse_body(body)?;
-    let options = request.options()?;
-    let mut turns = request.turns()?;
-    let tools = request.tools()?;
-    let conversation = header(&headers, CONVERSATION_HEADER)?
-        .map(|id| {
-            Uuid::try_parse(id.trim())
-                .map_err(|_| RestError::invalid(CONVERSATION_HEADER, "is not a conversation id"))
-        })
-        .transpose()?;
-    let principal = &caller.principal;
-    let prepared = match conversation {
-        Some(id) => {
-            caller.acts_on(id.to_string());
-            if tools.is_some() {
-                return Err(RestError::invalid(
-                    "tools",
-                    "tools are taken by stateless calls only (without X-CodexContinue-Conversation)",
-                ));
-            }
-            let content = match turns.pop() {
-                Some(turn) if turn.role == MessageRole::User => turn.text,
-                _ => {
-                    return Err(RestError::invalid(
-                        "messages",
-                        "the last message must be the user's: it is what is sent in the conversation",
-                    ));
-                }
-            };
-            state
-                .generator
-                .prepare(principal, id, &content, &options)
-                .await
-                .map(Prepared::Turn)
-        }
-        None => {
-            let call = StatelessCall {
-                profile: header(&headers, PROFILE_HEADER)?.unwrap_or_default(),
-                messages: turns,
-                tools,
-                options: &options,
-            };
-            state
-                .generator
-                .prepare_stateless(principal, call)
-                .await
-                .map(Prepared::Stateless)
-        }
-    };
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(err) => {
-            if matches!(err, ChatError::PhiRefused { .. }) {
-                caller.handled_phi();
-            }
-            return Err(rest_error(err));
-        }
-    };
-    if prepared.prompt().phi {
-        caller.handled_phi();
-    }
-    let id = match &prepared {
-        Prepared::Turn(turn) => turn.reply_id,
-        Prepared::Stateless(_) => Uuid::now_v7(),
-    };
-    let reply = sse::Identity {
-        id: format!("chatcmpl-{}", id.simple()),
-        created: unix_now(),
-        model: request.model.clone(),
-    };
+    let ask = ask_of(&caller, &request, &headers)?;
     if request.stream.unwrap_or(false) {
         let include_usage = request
             .stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        return sse::stream(state, caller.principal, prepared, reply, include_usage).await;
+        let (frames, body) = QueuedFrames::channel(STREAM_BUFFER);
+        let sink = EventSink::new(frames, request.model.clone(), include_usage);
+        state
+            .turns
+            .reply_detached(caller, ask, sink)
+            .await
+            .map_err(rest_error)?;
+        return Ok(sse::response(body));
     }
-    let answer = complete(prepared.prompt()).await.map_err(rest_error)?;
-    prepared
-        .settle(&state, principal, &answer)
+    let answered = state
+        .turns
+        .reply(&caller, ask, &mut Collect)
         .await
         .map_err(rest_error)?;
+    let said = answered
+        .said
+        .ok_or_else(|| RestError::from(ApiError::Internal("a reply without text".into())))?;
     Ok(json_response(&ChatCompletion {
-        id: &reply.id,
+        id: &format!("chatcmpl-{}", answered.id.simple()),
         object: "chat.completion",
-        created: reply.created,
-        model: &reply.model,
+        created: unix_now(),
+        model: &request.model,
         choices: [Choice {
             index: 0,
             message: AnswerMessage {
                 role: "assistant",
-                content: (!answer.content.is_empty() || answer.tool_calls.is_empty())
-                    .then_some(answer.content.as_str()),
+                content: (!said.content.is_empty() || said.tool_calls.is_empty())
+                    .then_some(said.content.as_str()),
                 refusal: None,
-                tool_calls: answer
-                    .tool_calls
-                    .iter()
-                    .map(AnswerToolCall::whole)
-                    .collect(),
+                tool_calls: said.tool_calls.iter().map(AnswerToolCall::whole).collect(),
             },
             logprobs: None,
-            finish_reason: finish_reason(answer.finish_reason),
+            finish_reason: finish_reason(said.finish_reason),
         }],
-        usage: answer.usage.into(),
+        usage: said.usage.into(),
         system_fingerprint: None,
     })
     .into_response())

@@ -7,7 +7,7 @@
 //! - `GET /v1/models`, `GET /v1/models/{id}`: what the caller may ask for.
 //!
 //! Calls pass the same layers as gRPC calls (audit, authentication, authorization, rate
-//! limits; see [`super::calls`]) and the same domain code: budgets, routing, the PHI
+//! limits; see `edge`) and the same domain code (a chat turn is `chat::Turns`): budgets, routing, the PHI
 //! policy and usage accounting apply as they do to the gRPC twin. Two optional headers
 //! reach the rest of the server: `X-CodexContinue-Conversation` (a conversation id:
 //! history and memory apply and the turn is stored) and `X-CodexContinue-Profile` (a
@@ -17,7 +17,6 @@ mod completions;
 mod embeddings;
 mod error;
 mod models;
-mod prepared;
 mod queued_frames;
 mod request;
 mod response;
@@ -37,13 +36,12 @@ use serde::Serialize;
 use tonic::Code;
 
 use error::RestError;
-pub use error::{done_event, error_event, error_response};
 
 use crate::{
-    api::calls::CallCode,
-    audit::layer::AuditSlot,
-    auth::{Principal, rbac::Rbac},
-    chat::{Accounting, Generations, Generator},
+    auth::rbac::Rbac,
+    caller::{AuditSlot, Caller, Principal},
+    chat::{Accounting, Turns},
+    edge::openai_wire::CallCode,
     inference::Registry,
     llm::Providers,
 };
@@ -56,12 +54,10 @@ const PROFILE_HEADER: &str = "x-codexcontinue-profile";
 /// What the REST handlers use.
 #[derive(Clone)]
 pub struct OpenAiState {
-    /// Prepares and stores chat turns.
-    pub generator: Generator,
-    /// Records the usage of stateless calls.
+    /// Conducts chat turns, stateless or in a conversation.
+    pub turns: Turns,
+    /// Records the usage of embeddings.
     pub accounting: Accounting,
-    /// Registers streamed conversation replies so CancelGeneration can stop them.
-    pub generations: Generations,
     /// The tenants' model providers and aliases.
     pub providers: Providers,
     /// Local models.
@@ -80,28 +76,7 @@ pub fn router(state: OpenAiState) -> Router {
         .with_state(state)
 }
 
-/// The caller, as the authentication layer admitted it, and the call's audit slot.
-pub struct Caller {
-    principal: Principal,
-    audit: Option<AuditSlot>,
-}
-
-impl Caller {
-    /// Names the resource the call acts on in its audit event.
-    fn acts_on(&self, resource: impl Into<String>) {
-        if let Some(audit) = &self.audit {
-            audit.set_resource(resource.into());
-        }
-    }
-
-    /// Records that the call handled protected health information.
-    fn handled_phi(&self) {
-        if let Some(audit) = &self.audit {
-            audit.mark_phi();
-        }
-    }
-}
-
+/// The caller, as the authentication layer admitted it, with the call's audit slot.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = RestError;
 
@@ -111,10 +86,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Principal>()
             .cloned()
             .ok_or_else(|| RestError(tonic::Status::unauthenticated("missing credentials")))?;
-        Ok(Self {
+        Ok(Caller::new(
             principal,
-            audit: parts.extensions.get::<AuditSlot>().cloned(),
-        })
+            parts.extensions.get::<AuditSlot>().cloned(),
+        ))
     }
 }
 

@@ -10,28 +10,25 @@ use axum::{
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body::Frame;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use super::{
-    OpenAiState, RestError, error_event,
-    prepared::{Prepared, rest_error},
+    error::rest_error,
     queued_frames::{FrameQueue, QueuedFrames},
     response::{
         AnswerFunction, AnswerToolCall, ChatCompletionChunk, ChunkChoice, ChunkDelta, UsageCounts,
         finish_reason,
     },
+    unix_now,
 };
 use crate::{
-    auth::Principal,
-    chat::{ReplySink, relay},
+    chat::{Answered, ChatError, DetachedSink, ReplySink, Started},
+    edge::openai_wire::error_event,
     llm::ToolCallPiece,
 };
 
-/// Events buffered ahead of a slow client.
-const STREAM_BUFFER: usize = 32;
-
 /// What every event of one reply repeats.
-pub(super) struct Identity {
+struct Identity {
     /// `chatcmpl-...`.
     pub id: String,
     /// Seconds since the epoch.
@@ -77,23 +74,58 @@ impl Identity {
     }
 }
 
-/// Sends relayed text as content events.
-struct EventSink<'a> {
-    frames: &'a FrameQueue,
-    identity: &'a Identity,
+/// A reply as server-sent events: the opening event once the reply starts, content and
+/// tool call events as they come, the finish (and usage) events or an error event at the
+/// end, then the trailers frame carrying the stream's status for the audit layer.
+pub(super) struct EventSink {
+    frames: FrameQueue,
+    identity: Identity,
     usage_requested: bool,
 }
 
-impl ReplySink for EventSink<'_> {
+impl EventSink {
+    /// Events of a reply to a call that named `model`, queued on `frames`; with
+    /// `usage_requested`, every event carries `"usage": null` and a usage event ends them.
+    pub(super) fn new(frames: FrameQueue, model: String, usage_requested: bool) -> Self {
+        Self {
+            frames,
+            identity: Identity {
+                id: String::new(),
+                created: unix_now(),
+                model,
+            },
+            usage_requested,
+        }
+    }
+
+    async fn send(&self, event: Bytes) -> bool {
+        self.frames.send(Frame::data(event)).await.is_ok()
+    }
+
+    fn usage_field(&self) -> Option<Option<UsageCounts>> {
+        self.usage_requested.then_some(None)
+    }
+}
+
+impl ReplySink for EventSink {
+    async fn started(&mut self, started: Started) -> bool {
+        self.identity.id = format!("chatcmpl-{}", started.reply.simple());
+        let opening = ChunkDelta {
+            role: Some("assistant"),
+            content: Some(""),
+            tool_calls: Vec::new(),
+        };
+        let event = self.identity.event(opening, None, self.usage_field());
+        self.send(event).await
+    }
+
     async fn text(&mut self, piece: String) -> bool {
         let delta = ChunkDelta {
             content: Some(&piece),
             ..ChunkDelta::default()
         };
-        let event = self
-            .identity
-            .event(delta, None, self.usage_requested.then_some(None));
-        self.frames.send(Frame::data(event)).await.is_ok()
+        let event = self.identity.event(delta, None, self.usage_field());
+        self.send(event).await
     }
 
     async fn tool_call(&mut self, piece: ToolCallPiece) -> bool {
@@ -110,10 +142,8 @@ impl ReplySink for EventSink<'_> {
             tool_calls: vec![call],
             ..ChunkDelta::default()
         };
-        let event = self
-            .identity
-            .event(delta, None, self.usage_requested.then_some(None));
-        self.frames.send(Frame::data(event)).await.is_ok()
+        let event = self.identity.event(delta, None, self.usage_field());
+        self.send(event).await
     }
 
     async fn gone(&self) {
@@ -121,45 +151,37 @@ impl ReplySink for EventSink<'_> {
     }
 }
 
-/// Starts streaming the reply to `prepared` and answers with the event stream.
-///
-/// # Errors
-/// [`RestError`] when the conversation's generation cannot be registered.
-pub(super) async fn stream(
-    state: OpenAiState,
-    principal: Principal,
-    prepared: Prepared,
-    identity: Identity,
-    include_usage: bool,
-) -> Result<Response, RestError> {
-    let running = match &prepared {
-        Prepared::Turn(turn) => Some(
-            state
-                .generations
-                .begin(&principal, turn.reply_id)
-                .await
-                .map_err(rest_error)?,
-        ),
-        Prepared::Stateless(_) => None,
-    };
-    let (frames, body) = QueuedFrames::channel(STREAM_BUFFER);
-    tokio::spawn(async move {
-        let code = produce(
-            &state,
-            &principal,
-            &prepared,
-            running,
-            &identity,
-            include_usage,
-            &frames,
-        )
-        .await
-        .err()
-        .map_or(Code::Ok, |status| status.code());
+impl DetachedSink for EventSink {
+    async fn end(self, outcome: Result<Answered, ChatError>) {
+        let code = match outcome.map(|answered| answered.said) {
+            Ok(Some(said)) => {
+                let last = self.identity.event(
+                    ChunkDelta::default(),
+                    Some(finish_reason(said.finish_reason)),
+                    self.usage_field(),
+                );
+                self.send(last).await;
+                if self.usage_requested {
+                    self.send(self.identity.usage_event(said.usage.into()))
+                        .await;
+                }
+                Code::Ok
+            }
+            Ok(None) => Code::Internal,
+            Err(err) => {
+                let status = rest_error(err).0;
+                self.send(error_event(&status)).await;
+                status.code()
+            }
+        };
         let mut trailers = HeaderMap::new();
         trailers.insert("grpc-status", HeaderValue::from(code as i32));
-        let _ = frames.send(Frame::trailers(trailers)).await;
-    });
+        let _ = self.frames.send(Frame::trailers(trailers)).await;
+    }
+}
+
+/// The response carrying the event stream read from `body`.
+pub(super) fn response(body: QueuedFrames) -> Response {
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -168,60 +190,5 @@ pub(super) async fn stream(
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
-}
-
-/// Sends the events of the reply; a failure is sent as an error event and returned.
-async fn produce(
-    state: &OpenAiState,
-    principal: &Principal,
-    prepared: &Prepared,
-    mut running: Option<crate::chat::Running>,
-    identity: &Identity,
-    include_usage: bool,
-    frames: &FrameQueue,
-) -> Result<(), Status> {
-    let usage_field = include_usage.then_some(None);
-    let opening = ChunkDelta {
-        role: Some("assistant"),
-        content: Some(""),
-        tool_calls: Vec::new(),
-    };
-    let first = identity.event(opening, None, usage_field);
-    if frames.send(Frame::data(first)).await.is_err() {
-        return Err(Status::cancelled("the client went away"));
-    }
-    let mut sink = EventSink {
-        frames,
-        identity,
-        usage_requested: include_usage,
-    };
-    let relayed = relay(prepared.prompt(), running.as_mut(), &mut sink).await;
-    drop(running);
-    let settled = match relayed {
-        Ok(reply) => prepared
-            .settle(state, principal, &reply)
-            .await
-            .map(|()| reply),
-        Err(err) => Err(err),
-    };
-    let reply = match settled {
-        Ok(reply) => reply,
-        Err(err) => {
-            let status = rest_error(err).0;
-            let _ = frames.send(Frame::data(error_event(&status))).await;
-            return Err(status);
-        }
-    };
-    let last = identity.event(
-        ChunkDelta::default(),
-        Some(finish_reason(reply.finish_reason)),
-        usage_field,
-    );
-    let _ = frames.send(Frame::data(last)).await;
-    if include_usage {
-        let usage = identity.usage_event(reply.usage.into());
-        let _ = frames.send(Frame::data(usage)).await;
-    }
-    Ok(())
+    response
 }

@@ -1,6 +1,7 @@
 //! Why a login failed.
 
-use super::super::{sessions::SessionError, tokens::RandomnessUnavailable};
+use super::super::sessions::SessionError;
+use crate::random::RandomnessUnavailable;
 use crate::{cache::CacheError, store::StoreError};
 
 /// Why a login failed. Every variant is logged as a security event by the caller.

@@ -30,22 +30,22 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::{
-    Principal,
     roles::PLATFORM_ADMIN,
     sessions::{IssuedSession, SessionOwner, Sessions},
     tokens,
 };
 use crate::{
-    audit::{self, Actor, CallOrigin, NewEvent, Outcome},
+    audit::{self, Actor, NewEvent, Outcome},
     cache::{
         Cache,
         rate_limit::{Decision, RateLimiter},
     },
+    caller::{CallOrigin, Principal},
     config::AuthConfig,
     crypto::{IDP_CLIENT_SECRET, Sealer},
     egress::Egress,
-    store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},
-    tenancy::{self, TenantId, TenantSlug},
+    store::{self, Database, identity_providers::IdentityProviderRecord},
+    tenancy::{TenantId, TenantSlug},
 };
 
 mod bounded_http;
@@ -408,7 +408,7 @@ impl Sso {
     }
 
     async fn provider_of(&self, tenant: TenantId, name: &str) -> Result<Provider, LoginError> {
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let record = store::identity_providers::get(&mut tx)
             .await?
             .ok_or_else(|| LoginError::NoProvider(name.to_owned()))?;
@@ -428,7 +428,7 @@ impl Sso {
                 .map_err(|err| LoginError::Internal(err.to_string()))?;
             Some(String::from_utf8(opened).map_err(|err| LoginError::Internal(err.to_string()))?)
         };
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         Ok(Provider { record, secret })
     }
 
@@ -543,14 +543,13 @@ impl Sso {
         if !email_allowed(&identity.email, &provider.allowed_email_domains) {
             return Err(LoginError::EmailNotAllowed(identity.email));
         }
-        let mut tx = tenancy::begin(&self.db, tenant).await?;
+        let mut tx = self.db.begin_tenant(tenant).await?;
         let external = store::users::ExternalIdentity {
             issuer: &provider.issuer_url,
             subject: &identity.subject,
         };
         let (user, disabled) = store::users::upsert_sso(
             &mut tx,
-            tenant,
             external,
             &identity.email,
             &identity.name,
@@ -575,7 +574,7 @@ impl Sso {
             mapped.push(DEFAULT_ROLE);
         }
         for role in mapped {
-            store::users::grant_role(&mut tx, tenant, user, role).await?;
+            store::users::grant_role(&mut tx, user, role).await?;
         }
         // Platform administration uses API keys: a session signed in through a tenant's
         // provider (which the tenant controls) never carries it.
@@ -585,7 +584,7 @@ impl Sso {
             .filter(|role| role != PLATFORM_ADMIN)
             .collect();
         let tenant_slug: String = store::tenants::slug(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         let session = self
             .sessions
             .issue(SessionOwner {

@@ -64,7 +64,7 @@ pub fn all_permissions() -> impl Iterator<Item = Permission> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::ApiCatalog;
+    use crate::edge::ApiCatalog;
 
     #[test]
     fn every_served_method_has_an_access_rule() {

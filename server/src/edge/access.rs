@@ -13,15 +13,15 @@ use std::{
 use http::{Request, Response};
 use tonic::Status;
 
-use super::{
-    AuthError, Authenticator, Principal,
-    permissions::{self, Access, Permission},
-    rbac::Rbac,
-};
+use super::calls;
 use crate::{
-    api::calls,
-    audit::{CallOrigin, layer::AuditSlot},
+    auth::{
+        AuthError, Authenticator,
+        permissions::{self, Access, Permission},
+        rbac::Rbac,
+    },
     cache::rate_limit::{Decision, RateLimiter},
+    caller::{AuditSlot, CallOrigin, Principal},
 };
 
 /// Authentication and authorization for every RPC.

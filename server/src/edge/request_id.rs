@@ -3,6 +3,10 @@
 //! call's span, logs and audit event.
 
 use http::{HeaderName, HeaderValue, Request};
+use tower::{
+    ServiceBuilder,
+    layer::util::{Identity, Stack},
+};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -26,14 +30,23 @@ impl MakeRequestId for KeepOrMakeRequestId {
     }
 }
 
-/// Sets a request id on requests that lack one (after [`DropUnreasonableIdLayer`]).
-pub fn set_request_id_layer() -> SetRequestIdLayer<KeepOrMakeRequestId> {
-    SetRequestIdLayer::new(REQUEST_ID_HEADER, KeepOrMakeRequestId)
-}
+/// The request-id layers, outermost first: drop an unreasonable client id, make one where
+/// there is none, copy it to the response.
+pub type RequestIds = Stack<
+    PropagateRequestIdLayer,
+    Stack<SetRequestIdLayer<KeepOrMakeRequestId>, Stack<DropUnreasonableIdLayer, Identity>>,
+>;
 
-/// Copies the request id to the response metadata.
-pub fn propagate_request_id_layer() -> PropagateRequestIdLayer {
-    PropagateRequestIdLayer::new(REQUEST_ID_HEADER)
+/// The request-id layers, for the server itself (every route, the operator ones too).
+pub fn request_ids() -> RequestIds {
+    ServiceBuilder::new()
+        .layer(DropUnreasonableIdLayer)
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID_HEADER,
+            KeepOrMakeRequestId,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+        .into_inner()
 }
 
 /// Removes a client `x-request-id` that is too long or not plain visible ASCII, so that

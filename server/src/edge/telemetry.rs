@@ -22,11 +22,13 @@ use pin_project_lite::pin_project;
 use tonic::Code;
 use tracing::Span;
 
-use super::{Metrics, REQUEST_ID_HEADER};
-use crate::api::{
+use super::{
     ApiCatalog,
-    calls::{self, CallCode, Protocol},
+    calls::{self, Protocol},
+    openai_wire::CallCode,
+    request_id::REQUEST_ID_HEADER,
 };
+use crate::telemetry::Metrics;
 
 /// Label used for paths that are not a known RPC, to keep metric cardinality bounded.
 const UNKNOWN: &str = "unknown";

@@ -14,7 +14,14 @@ use http::{HeaderMap, Method, Response};
 use http_body::Frame;
 use tonic::{Code, Status};
 
-use super::openai;
+use super::openai_wire;
+
+/// Whether `path` is a health check or reflection: calls that touch no tenant data, that
+/// load balancers make constantly, and that must answer even when the replica is busy, so
+/// they are neither audited nor shed.
+pub fn is_infrastructure(path: &str) -> bool {
+    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
+}
 
 /// The wire format of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,19 +147,12 @@ pub fn of<B>(request: &mut http::Request<B>) -> Arc<Call> {
     call
 }
 
-/// The status of a call answered in another format than gRPC, for the layers outside it
-/// (the audit layer): in the response's extensions when the answer is complete, or as
-/// `grpc-status` in a trailers frame at the end of a streamed body (which the audit layer
-/// consumes; REST clients never see it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallCode(pub Code);
-
 impl Protocol {
     /// The response refusing a call with `status`, in this format.
     pub fn refusal(self, status: &Status) -> Response<axum::body::Body> {
         match self {
             Protocol::Grpc => status.clone().into_http(),
-            Protocol::OpenAi => openai::error_response(status),
+            Protocol::OpenAi => openai_wire::error_response(status),
         }
     }
 
@@ -177,8 +177,8 @@ impl Protocol {
                 Some(Frame::trailers(trailers))
             }
             Protocol::OpenAi => match audited {
-                Err(status) => Some(Frame::data(openai::error_event(&status))),
-                Ok(()) if code == Code::Ok => Some(Frame::data(openai::done_event())),
+                Err(status) => Some(Frame::data(openai_wire::error_event(&status))),
+                Ok(()) if code == Code::Ok => Some(Frame::data(openai_wire::done_event())),
                 Ok(()) => None,
             },
         }

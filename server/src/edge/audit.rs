@@ -14,7 +14,6 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
     task::{Context, Poll, ready},
 };
 
@@ -24,50 +23,15 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::{Code, Status};
 
-use super::{Actor, AuditWriter, CallOrigin, NewEvent, Outcome, PLATFORM_CHAIN};
-use crate::{
-    api::calls::{self, CallCode, Protocol},
-    auth::Principal,
-    telemetry::REQUEST_ID_HEADER,
+use super::{
+    calls::{self, Protocol},
+    openai_wire::CallCode,
+    request_id::REQUEST_ID_HEADER,
 };
-
-/// What the inner layers learn about a call for its audit event: the authentication
-/// layer leaves the caller and the kind of object acted on, the handler the id of the
-/// resource.
-#[derive(Clone, Default)]
-pub struct AuditSlot(Arc<Mutex<SlotState>>);
-
-#[derive(Default)]
-struct SlotState {
-    caller: Option<(Principal, &'static str)>,
-    resource_id: String,
-    phi: bool,
-}
-
-impl AuditSlot {
-    /// Records who called, and the kind of object the call acts on.
-    pub fn set(&self, principal: &Principal, object: &'static str) {
-        self.state().caller = Some((principal.clone(), object));
-    }
-
-    /// Records the id of the resource the call acts on.
-    pub fn set_resource(&self, id: String) {
-        self.state().resource_id = id;
-    }
-
-    /// Records that the call handled protected health information.
-    pub fn mark_phi(&self) {
-        self.state().phi = true;
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn take(&self) -> SlotState {
-        std::mem::take(&mut *self.state())
-    }
-}
+use crate::{
+    audit::{Actor, AuditWriter, NewEvent, Outcome, PLATFORM_CHAIN},
+    caller::{AuditSlot, CallOrigin, SlotState},
+};
 
 /// Audits every API call.
 #[derive(Clone)]
@@ -167,10 +131,6 @@ impl Draft {
     }
 }
 
-fn audited(path: &str) -> bool {
-    !(path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection."))
-}
-
 fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> String {
     headers
         .get(name)
@@ -207,7 +167,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        if !audited(request.uri().path()) {
+        if calls::is_infrastructure(request.uri().path()) {
             return Box::pin(async move {
                 Ok(inner.call(request).await?.map(AuditedBody::passthrough))
             });
