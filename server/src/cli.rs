@@ -9,11 +9,11 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Ar
 
 use clap::{Parser, Subcommand};
 
-use crate::config::DeviceChoice;
 use crate::{
     App, Config, audit,
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
+    config::DeviceChoice,
     crypto::{self, LocalMasterKey, Sealer},
     inference::training::{self, TrainSettings},
     store::{self, Database},

@@ -4,23 +4,22 @@
 //! build and drive the same application `main` runs.
 //!
 //! # The house, top floor first
-//! Each module imports only from the floors below it (`python3 ../shared/tools/module_cycles.py`
-//! finds no circle); a lower floor that must reach up takes a trait the upper one
-//! implements (`jobs::JobHandler`, `chat::ReplySink`).
+//! A module imports from its own floor or the floors below, never from above: the
+//! top-level modules form no circle, and neither do the files. A lower floor that must reach up takes a
+//! trait the upper one implements (`jobs::JobHandler`, `chat::ReplySink`).
 //!
 //! | floor | module | what it owns |
 //! |---|---|---|
-//! | entry | `app`, `cli`, `bootstrap` | the composition root, the command line, the first tenant |
-//! | wire | `api` | one module per gRPC service and the OpenAI-compatible routes: convert, call the domain, convert back; the one table from domain errors to statuses (`api::error`) |
-//! | wire | `edge` | what every call passes before a handler: request ids, CORS, telemetry, audit, load shedding, access, the request-field check, and their order |
-//! | wire | `pb` | the generated protobuf types; no module below `api`/`edge` names them |
-//! | domain | `chat` | conversations, turns, profiles, usage and budgets, the model jobs of a turn |
-//! | domain | `memory`, `model_catalog`, `inference`, `llm`, `privacy` | long-term and working memory; tenants' own models; local TorchScript models; model providers and routing; the PHI guard |
-//! | domain | `auth`, `platform`, `tenant_deletion` | identity, sessions, roles and keys; the tenant lifecycle; destroying a deleted tenant's data |
-//! | domain | `audit`, `crypto` | the hash-chained audit trail and its checks; envelope encryption at rest |
-//! | services | `jobs`, `periodic`, `health`, `telemetry`, `egress` | the durable job queue, repeating passes, dependency probes, logs and metrics, the outbound-address policy |
+//! | entry | `app`, `cli`, `bootstrap` | the composition root (every service built once, by wing), the command line, the first tenant |
+//! | wire | `api` | one module per gRPC service and the OpenAI-compatible routes: convert, call the domain, convert back |
+//! | wire | `edge`, `health` | what every call passes before a handler (request ids, CORS, telemetry, audit, load shedding, access, the request-field check, in that order) and the one table from domain errors to statuses; gRPC health and `/readyz` |
+//! | domain | `chat` | conversations, a turn from claim to stored reply (`chat::Turns`), profiles, the model jobs of a turn |
+//! | domain | `memory`, `model_catalog`, `platform`, `tenant_deletion` | long-term and working memory; tenants' own models; the tenant lifecycle; destroying a deleted tenant's data |
+//! | domain | `usage`, `llm`, `auth` | usage and budgets; model providers and routing; identity, sessions, roles and keys |
+//! | record | `crypto`, `audit` | envelope encryption at rest (key rotation is audited); the hash-chained audit trail |
+//! | services | `inference`, `privacy`, `jobs`, `periodic`, `egress` | local TorchScript models; the PHI guard; the durable job queue; repeating passes; the outbound-address policy |
 //! | storage | `store`, `cache` | PostgreSQL (all SQL; tenant and platform transactions) and Redis |
-//! | ground | `config`, `caller`, `tenancy`, `random` | the typed configuration; who is calling (and what the call's audit event records); tenant identity; the operating system's randomness |
+//! | ground | `caller`, `telemetry`, `config`, `tenancy`, `random`, `pb` | who is calling and what the call's audit event records; logs and metrics; the typed configuration; tenant identity; the OS's randomness; the generated protobuf types (named only by `api` and `edge`) |
 
 pub mod api;
 pub mod app;
@@ -50,6 +49,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tenant_deletion;
+pub mod usage;
 
 pub use app::{App, AppError};
 pub use config::Config;

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
     auth::{
@@ -20,6 +19,7 @@ use crate::{
         sessions::{SessionError, Sessions},
     },
     cache::{SettingsChanges, rate_limit::Limits},
+    caller::Principal,
     privacy::PhiPolicy,
     store::{self, Database, StoreError, tenants::TenantRecord},
     tenancy::{InvalidSlug, TenantId, TenantSlug},

@@ -407,4 +407,24 @@ async fn a_retried_call_with_the_same_idempotency_key_is_answered_once() {
         .await
         .unwrap_err();
     assert_eq!(busy.code(), Code::Aborted, "{busy:?}");
+
+    // A call dropped while it waits for the model (its deadline passed) releases its key:
+    // a retry runs at once instead of being told to wait for a day.
+    let mut impatient = send("stalled", "cloud/stall", "k-4");
+    impatient.set_timeout(std::time::Duration::from_millis(300));
+    let gave_up = t.chat.send_message(impatient).await.unwrap_err();
+    assert_eq!(gave_up.code(), Code::DeadlineExceeded, "{gave_up:?}");
+    let retried = codexcontinue_tests::eventually("the dropped call's key to be released", || {
+        let mut chat = t.chat.clone();
+        let request = send("stalled", "", "k-4");
+        async move {
+            match chat.send_message(request).await {
+                Ok(answer) => Some(answer.into_inner()),
+                Err(status) if status.code() == Code::Aborted => None,
+                Err(status) => panic!("{status:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(retried.reply.unwrap().content, "Echo: stalled");
 }

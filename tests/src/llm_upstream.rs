@@ -5,8 +5,9 @@
 //!
 //! It answers `Echo: <last user message>` word by word. Models with special names
 //! misbehave on purpose: `rate-limited` (429 with `retry-after: 7`), `broken` (500),
-//! `flaky` (503 to every other request, starting with the first), and `slow` (a long
-//! reply, one word every 20 ms, noting when the client hung up). Every request is recorded
+//! `flaky` (503 to every other request, starting with the first), `slow` (a long
+//! reply, one word every 20 ms, noting when the client hung up), and `stall` (five seconds
+//! before anything). Every request is recorded
 //! for the test to inspect.
 //!
 //! It also stands in for Microsoft Entra ID's token endpoint
@@ -273,6 +274,10 @@ async fn answer(
         );
     }
     let model = body["model"].as_str().unwrap_or_default().to_owned();
+    if model == "stall" {
+        // Thinks for a long time before a word.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
     match model.as_str() {
         "rate-limited" => {
             let mut response = error(

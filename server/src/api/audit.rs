@@ -8,11 +8,11 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::{json_to_struct, principal, time_range, timestamp},
-    error::ApiError,
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
 use crate::{
     audit::{AuditTrail, ExportFormat},
+    edge::ApiError,
     pb::v1::{self as pb, audit_service_server::AuditService},
     store::audit::{EventFilter, EventRow},
 };
@@ -142,8 +142,7 @@ impl AuditService for AuditApi {
         let rows = self
             .trail
             .list(&principal, &filter, before, i64::from(size) + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (rows, next_page_token) = split_page(rows, size, |r| r.seq.to_string());
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(Into::into).collect(),
@@ -166,8 +165,7 @@ impl AuditService for AuditApi {
         let lines = self
             .trail
             .export(&principal, filter, format, details)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let rows = ReceiverStream::new(lines).map(|line| match line {
             Ok(row) => Ok(pb::ExportAuditEventsResponse { row }),
             Err(err) => Err(ApiError::from(err).into()),
@@ -181,11 +179,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
         let principal = principal(&request)?;
         let since_checkpoint = request.get_ref().since_checkpoint;
-        let result = self
-            .trail
-            .verify(&principal, since_checkpoint)
-            .await
-            .map_err(ApiError::from)?;
+        let result = self.trail.verify(&principal, since_checkpoint).await?;
         let (first_broken_seq, problem) = result.broken.unwrap_or_default();
         Ok(Response::new(pb::VerifyChainResponse {
             intact: problem.is_empty(),
@@ -201,11 +195,7 @@ impl AuditService for AuditApi {
         request: Request<pb::GetRetentionPolicyRequest>,
     ) -> Result<Response<pb::GetRetentionPolicyResponse>, Status> {
         let principal = principal(&request)?;
-        let retention_days = self
-            .trail
-            .retention_days(&principal)
-            .await
-            .map_err(ApiError::from)?;
+        let retention_days = self.trail.retention_days(&principal).await?;
         Ok(Response::new(pb::GetRetentionPolicyResponse {
             retention_days,
         }))
@@ -217,10 +207,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<pb::SetRetentionPolicyResponse>, Status> {
         let principal = principal(&request)?;
         let days = request.into_inner().retention_days;
-        self.trail
-            .set_retention_days(&principal, days)
-            .await
-            .map_err(ApiError::from)?;
+        self.trail.set_retention_days(&principal, days).await?;
         Ok(Response::new(pb::SetRetentionPolicyResponse {
             retention_days: days,
         }))

@@ -6,116 +6,36 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::{audit_resource, from_timestamp, principal, timestamp},
-    error::ApiError,
     pagination::PageRequest,
 };
-use crate::caller::Principal;
 use crate::{
     auth::{
-        key_management::{self, KeyError, NewKey},
+        key_management::{ApiKeys, NewKey},
         oidc::{LoginDone, LoginError, Sso},
-        permissions::Permission,
-        rbac::Rbac,
-        replica_sync::ReplicaSync,
-        sessions::{SessionError, Sessions},
+        sessions::Sessions,
     },
     caller::CallOrigin,
+    caller::Principal,
+    edge::ApiError,
     pb::v1::{self as pb, auth_service_server::AuthService},
-    store::{Database, api_keys::ApiKeyRecord, sessions::SessionRecord},
-};
-
-/// Lets a caller manage every key of the tenant, not only their own.
-const MANAGE_KEYS: Permission = Permission {
-    object: "api_key",
-    action: "manage",
-};
-
-/// Lets a caller give keys any tenant role (the same right as granting roles to users).
-const ASSIGN_ROLES: Permission = Permission {
-    object: "role",
-    action: "write",
+    store::{api_keys::ApiKeyRecord, sessions::SessionRecord},
 };
 
 /// The AuthService implementation.
 pub struct AuthApi {
-    db: Database,
-    rbac: Arc<Rbac>,
+    keys: ApiKeys,
     sessions: Sessions,
     sso: Arc<Sso>,
-    sync: Arc<ReplicaSync>,
-    max_keys_per_user: usize,
 }
 
 impl AuthApi {
-    /// Serves with `db`, `sessions` and `sso`, deciding key management rights with `rbac`
-    /// and announcing revocations through `sync`; a user holds at most
-    /// `max_keys_per_user` working keys.
-    pub fn new(
-        db: Database,
-        rbac: Arc<Rbac>,
-        sessions: Sessions,
-        sso: Arc<Sso>,
-        sync: Arc<ReplicaSync>,
-        max_keys_per_user: usize,
-    ) -> Self {
+    /// Serves API keys from `keys`, sessions from `sessions`, logins through `sso`.
+    pub fn new(keys: ApiKeys, sessions: Sessions, sso: Arc<Sso>) -> Self {
         Self {
-            db,
-            rbac,
+            keys,
             sessions,
             sso,
-            sync,
-            max_keys_per_user,
         }
-    }
-}
-
-impl From<KeyError> for ApiError {
-    fn from(err: KeyError) -> Self {
-        match err {
-            KeyError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            KeyError::RoleNotHeld(_) => ApiError::PermissionDenied(err.to_string()),
-            KeyError::NotFound => ApiError::NotFound("API key"),
-            KeyError::TooMany(_) => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: None,
-            },
-            KeyError::Internal(_) | KeyError::Randomness(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<LoginError> for ApiError {
-    fn from(err: LoginError) -> Self {
-        if !matches!(err, LoginError::Internal(_)) {
-            // A security event: who tried what is in the span (request id, client).
-            tracing::warn!(reason = %err, "login refused");
-        }
-        match err {
-            LoginError::UnknownTenant(_) => ApiError::NotFound("tenant"),
-            LoginError::NoProvider(_) => ApiError::FailedPrecondition(err.to_string()),
-            LoginError::Provider(_) => ApiError::Unavailable(err.public_message()),
-            LoginError::BadRedirect => ApiError::invalid("redirect_uri", "must be an absolute URL"),
-            LoginError::EmailNotAllowed(_)
-            | LoginError::EmailNotVerified
-            | LoginError::UserDisabled => ApiError::PermissionDenied(err.to_string()),
-            LoginError::BadState
-            | LoginError::CodeRefused(_)
-            | LoginError::InvalidIdToken(_)
-            | LoginError::BadLoginCode
-            | LoginError::BadBinding => ApiError::Unauthenticated(err.public_message()),
-            LoginError::TenantNotActive => ApiError::PermissionDenied(err.to_string()),
-            LoginError::Throttled(wait) => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: Some(wait.as_secs().max(1)),
-            },
-            LoginError::Internal(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(err: SessionError) -> Self {
-        ApiError::Internal(err.to_string())
     }
 }
 
@@ -197,11 +117,7 @@ impl AuthService for AuthApi {
             .unwrap_or_default();
         let body = request.into_inner();
         let redirect = (!body.redirect_uri.is_empty()).then_some(body.redirect_uri.as_str());
-        let start = self
-            .sso
-            .start(&body.tenant, redirect, &origin)
-            .await
-            .map_err(ApiError::from)?;
+        let start = self.sso.start(&body.tenant, redirect, &origin).await?;
         Ok(Response::new(pb::StartLoginResponse {
             authorization_url: start.authorization_url,
             state: start.state,
@@ -223,8 +139,7 @@ impl AuthService for AuthApi {
         let done = self
             .sso
             .complete(&body.state, &body.code, Some(&body.login_binding), origin)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (session, principal) = Self::logged_in(done);
         Ok(Response::new(pb::CompleteLoginResponse {
             session,
@@ -247,13 +162,11 @@ impl AuthService for AuthApi {
                     .cloned()
                     .unwrap_or_default(),
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let principal = self
             .sessions
             .authenticate(&token)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or_else(|| ApiError::from(LoginError::BadLoginCode))?;
         Ok(Response::new(pb::ExchangeLoginCodeResponse {
             session: Some(pb::SessionToken {
@@ -273,8 +186,7 @@ impl AuthService for AuthApi {
         let record = self
             .sessions
             .refresh(&principal, session)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound("session"))?;
         Ok(Response::new(pb::RefreshSessionResponse {
             session: Some(session_message(record, Some(session))),
@@ -289,8 +201,7 @@ impl AuthService for AuthApi {
         let session = current_session(&principal)?;
         self.sessions
             .revoke(&principal, principal.user, Some(session), "session.logout")
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -307,8 +218,7 @@ impl AuthService for AuthApi {
                 None,
                 "session.logout_everywhere",
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::LogoutEverywhereResponse {
             revoked: i64::try_from(revoked).unwrap_or(i64::MAX),
         }))
@@ -333,8 +243,7 @@ impl AuthService for AuthApi {
         let sessions = self
             .sessions
             .list(&principal, page.after, page.size + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (sessions, next_page_token) = page.finish(sessions, |s| s.id);
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: sessions
@@ -361,16 +270,7 @@ impl AuthService for AuthApi {
             roles: body.roles,
             expires_at,
         };
-        let assign_any_role = self.rbac.allows(&principal, ASSIGN_ROLES).await;
-        let (record, key) = key_management::create(
-            &self.db,
-            &principal,
-            assign_any_role,
-            self.max_keys_per_user,
-            new,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let (record, key) = self.keys.create(&principal, new).await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
             api_key: Some(record.into()),
             secret: key.expose().to_owned(),
@@ -384,17 +284,10 @@ impl AuthService for AuthApi {
         let principal = principal(&request)?;
         let body = request.into_inner();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
-        let manage = self.rbac.allows(&principal, MANAGE_KEYS).await;
-        let keys = key_management::list(
-            &self.db,
-            &principal,
-            manage,
-            page.after,
-            page.size + 1,
-            body.include_inactive,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let keys = self
+            .keys
+            .list(&principal, page.after, page.size + 1, body.include_inactive)
+            .await?;
         let (keys, next_page_token) = page.finish(keys, |key| key.id);
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: keys.into_iter().map(Into::into).collect(),
@@ -410,14 +303,7 @@ impl AuthService for AuthApi {
         let id = uuid::Uuid::try_parse(&request.get_ref().api_key_id)
             .map_err(|_| ApiError::invalid("api_key_id", "must be a UUID"))?;
         audit_resource(&request, id);
-        let manage = self.rbac.allows(&principal, MANAGE_KEYS).await;
-        let record = key_management::revoke(&self.db, &principal, manage, id)
-            .await
-            .map_err(ApiError::from)?;
-        self.sync
-            .credentials_changed(principal.tenant)
-            .await
-            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        let record = self.keys.revoke(&principal, id).await?;
         Ok(Response::new(pb::RevokeApiKeyResponse {
             api_key: Some(record.into()),
         }))

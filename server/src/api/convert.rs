@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 use tonic::Request;
 
-use super::error::ApiError;
 use crate::{
     caller::{AuditSlot, Caller, Principal},
+    edge::ApiError,
     pb::v1 as pb,
     privacy::PhiPolicy,
 };
@@ -75,7 +75,7 @@ pub fn principal<T>(request: &Request<T>) -> Result<Principal, ApiError> {
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| ApiError::Internal("request reached a handler unauthenticated".into()))
+        .ok_or_else(|| ApiError::internal("request reached a handler unauthenticated"))
 }
 
 /// Names the resource a call acts on in the call's audit event.
@@ -179,9 +179,9 @@ pub fn struct_to_json(value: prost_types::Struct) -> Result<serde_json::Value, S
 ///
 /// # Errors
 /// [`ApiError::InvalidArgument`] on `conversation_id` when it is not a UUID.
-pub fn conversation_id(value: &str) -> Result<uuid::Uuid, super::ApiError> {
+pub fn conversation_id(value: &str) -> Result<uuid::Uuid, crate::edge::ApiError> {
     uuid::Uuid::try_parse(value)
-        .map_err(|_| super::ApiError::invalid("conversation_id", "must be a UUID"))
+        .map_err(|_| crate::edge::ApiError::invalid("conversation_id", "must be a UUID"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::error::ApiError;
+use crate::edge::ApiError;
 
 /// Page size when the client sends 0.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;

@@ -27,8 +27,8 @@ use sqlx::{PgConnection, types::Json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
-use crate::caller::CallOrigin;
 use crate::{
+    caller::CallOrigin,
     caller::Principal,
     store::{self, Database, StoreError, audit::EventRow},
     tenancy::TenantId,

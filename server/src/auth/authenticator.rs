@@ -10,9 +10,9 @@ use super::{
     credential_cache::CredentialCache,
     sessions::{SESSION_PREFIX, Sessions},
 };
-use crate::caller::Principal;
 use crate::{
     caller::CallOrigin,
+    caller::Principal,
     store::{self, Database},
     tenancy::TenantId,
 };

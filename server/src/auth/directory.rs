@@ -19,9 +19,9 @@ use super::{
     roles::{OWNER_ONLY, PLATFORM_ADMIN},
     sessions::{SessionError, Sessions},
 };
-use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
+    caller::Principal,
     store::{self, Database, StoreError, role_policies::RolePolicy, users::UserRecord},
 };
 

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tonic::Status;
-
 use super::permissions::Permission;
 
 /// An authentication or authorization failure.
@@ -45,25 +43,4 @@ pub enum AuthError {
     /// The rate limiter could not be asked and is configured to fail closed.
     #[error("cannot check the rate limit right now; retry later")]
     LimiterUnavailable,
-}
-
-impl From<&AuthError> for Status {
-    fn from(err: &AuthError) -> Self {
-        match err {
-            AuthError::Denied(_) => Status::permission_denied(err.to_string()),
-            AuthError::Unavailable | AuthError::LimiterUnavailable => {
-                Status::unavailable(err.to_string())
-            }
-            AuthError::RateLimited { retry_after } => {
-                let mut status = Status::resource_exhausted(err.to_string());
-                // Whole seconds, rounded up, as HTTP's Retry-After.
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                if let Ok(value) = seconds.to_string().parse() {
-                    status.metadata_mut().insert("retry-after", value);
-                }
-                status
-            }
-            _ => Status::unauthenticated(err.to_string()),
-        }
-    }
 }

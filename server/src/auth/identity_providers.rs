@@ -9,9 +9,9 @@
 use serde_json::json;
 
 use super::directory::{DirectoryError, check_assignable};
-use crate::caller::Principal;
 use crate::{
     audit::{self, NewEvent},
+    caller::Principal,
     crypto::{CryptoError, IDP_CLIENT_SECRET, Sealer},
     egress::{Egress, EgressError},
     store::{self, Database, StoreError, identity_providers::IdentityProviderRecord},

@@ -1,58 +1,47 @@
-//! The conversation engine: conversations and their messages (stored sealed), domain
-//! profiles, generation through the tenant's model providers, usage and budgets.
+//! The conversation engine, in four parts:
+//! - `turn`: one chat turn, from the idempotency claim to the stored reply
+//!   ([`Turns::reply`] is the entry point every API calls);
+//! - `conversation`: conversations and their messages, and the window of recent turns;
+//! - `profile`: domain profiles and the choice of one;
+//! - `model_jobs`: what follows a turn in the background (titles, facts, summaries).
 //!
 //! Everything a user writes and every answer is sealed with the tenant's data key before
-//! it is stored; titles too, since they are often the first words of a message.
+//! it is stored; titles too, since they are often the first words of a message. Usage
+//! and budgets are `crate::usage`'s.
 
-mod accounting;
-mod context;
-mod conversations;
-mod facts;
-mod follow_ups;
-mod generate;
-mod generations;
-mod idempotency;
-mod memory_writer;
+mod conversation;
 mod model_jobs;
-mod profile_choice;
-mod profiles;
-mod prompt;
-mod relay;
-mod restore;
-mod settings_cache;
-mod stateless;
-mod summaries;
-mod titles;
-mod turns;
-mod usage_writer;
-mod window;
-
-pub use accounting::{Accounting, Budget, BudgetPeriod};
-pub use context::ContextAssembler;
-pub use conversations::{Conversation, Conversations, Message, MessageRole, NewConversation};
-pub use follow_ups::FollowUps;
-pub use generate::Generator;
-use generate::PreparedTurn;
-pub use generations::{Generations, Running};
-pub use idempotency::Idempotency;
-use idempotency::Outcome;
-pub use memory_writer::MemoryWriter;
-pub use profile_choice::ProfilePicker;
-pub use profiles::{DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles};
-pub use prompt::{GenerationOptions, Prompt, Reply, Turn, complete};
-pub use relay::{ReplySink, Started};
-pub use restore::Restorer;
-pub use settings_cache::SettingsCache;
-pub use stateless::StatelessCall;
-pub use titles::Titler;
-pub use turns::{Answered, Ask, Collect, DetachedSink, Turns};
-pub use usage_writer::{UsageWriter, UsageWriterTask};
-pub use window::{Recent, StoredTurn, WINDOW_MESSAGES};
+mod profile;
+mod turn;
+pub use conversation::conversations::{
+    Conversation, Conversations, Message, MessageRole, NewConversation,
+};
+pub use conversation::window::{Recent, StoredTurn, WINDOW_MESSAGES};
+pub use model_jobs::memory_writer::MemoryWriter;
+pub use model_jobs::titles::Titler;
+pub use profile::profile_choice::ProfilePicker;
+pub use profile::profiles::{
+    DEFAULT_PROFILE, MAX_SYSTEM_PROMPT_BYTES, Profile, ProfileSettings, Profiles,
+};
+pub use profile::settings_cache::SettingsCache;
+pub use turn::context::ContextAssembler;
+pub use turn::follow_ups::FollowUps;
+pub use turn::generate::Generator;
+use turn::generate::PreparedTurn;
+pub use turn::generations::{Generations, Running};
+pub use turn::idempotency::Idempotency;
+use turn::idempotency::Outcome;
+pub use turn::prompt::{GenerationOptions, Prompt, Reply, Turn, complete};
+pub use turn::relay::{ReplySink, Started};
+pub use turn::restore::Restorer;
+pub use turn::stateless::StatelessCall;
+pub use turn::turns::{Answered, Ask, Collect, DetachedSink, Turns};
 
 use crate::{
     crypto::CryptoError,
     llm::{LlmError, ProviderError},
     store::StoreError,
+    usage::UsageError,
 };
 
 /// Why a chat operation failed.
@@ -85,19 +74,9 @@ pub enum ChatError {
         /// The provider it would have gone to.
         provider: String,
     },
-    /// A token budget that applies to the caller is used up.
-    #[error(
-        "{scope} token budget per {period} ({limit} tokens) is used up; it renews at the \
-         start of the next {period} (UTC)"
-    )]
-    BudgetExhausted {
-        /// `your` or `this tenant's`.
-        scope: &'static str,
-        /// `day` or `month`.
-        period: &'static str,
-        /// The limit.
-        limit: i64,
-    },
+    /// Usage could not be accounted, or a budget refuses the call.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
     /// The first call with this idempotency key is still running.
     #[error("a call with this idempotency key is still running; retry when it has finished")]
     InProgress,

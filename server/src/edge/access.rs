@@ -165,7 +165,7 @@ where
                     );
                     Ok(call
                         .protocol
-                        .refusal(&Status::from(&err))
+                        .refusal(&Status::from(super::ApiError::from(&err)))
                         .map(ResBody::from))
                 }
             }

@@ -34,6 +34,7 @@ pub mod openai_wire;
 pub mod request_fields;
 mod request_id;
 mod shed;
+mod status;
 mod telemetry;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use audit::{AuditLayer, AuditedBody};
 pub use catalog::{API_SERVICES, ApiCatalog};
 pub use codec::CheckedCodec;
 pub use request_id::{REQUEST_ID_HEADER, RequestIds, request_ids};
+pub use status::ApiError;
 pub use telemetry::RpcTelemetryLayer;
 
 use shed::ShedLayer;

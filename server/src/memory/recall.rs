@@ -14,13 +14,13 @@ use super::{
 };
 use crate::{
     caller::Principal,
+    config::MAX_TOP_K,
     store::{
         self,
         memories::{MemoryFilter, SearchSettings, WeightedTerms},
     },
 };
 
-use crate::config::MAX_TOP_K;
 /// Longest recall query, in characters.
 pub const MAX_QUERY_CHARS: usize = 8000;
 /// Items a recall returns when the call names no number.

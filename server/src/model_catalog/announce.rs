@@ -10,9 +10,9 @@ use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::Catalog;
-use crate::config::DeviceChoice;
 use crate::{
     cache::{Cache, CacheError},
+    config::DeviceChoice,
     tenancy::TenantId,
 };
 

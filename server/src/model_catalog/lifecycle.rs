@@ -5,11 +5,11 @@
 use serde_json::json;
 
 use super::{Catalog, CatalogError, announce::Action, files};
-use crate::config::DeviceChoice;
 use crate::{
     audit::{self, NewEvent},
     auth::roles::PLATFORM_ADMIN,
     caller::Principal,
+    config::DeviceChoice,
     inference::{ModelInfo, Scope},
     store::{self},
 };

@@ -6,60 +6,18 @@ use std::collections::BTreeMap;
 use sqlx::types::Json;
 
 use crate::{
-    api::{
-        convert::{phi_policy_of, timestamp},
-        error::ApiError,
-    },
-    auth::{
-        directory::DirectoryError,
-        identity_providers::IdentityProviderError,
-        roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
-    },
+    api::convert::{phi_policy_of, timestamp},
+    auth::roles::{BUILTIN_GRANTS, BUILTIN_ROLES, PLATFORM_ADMIN},
     cache::rate_limit::Limits,
+    edge::ApiError,
     pb::v1 as pb,
-    platform::{LimitsChange, PlatformError},
+    platform::LimitsChange,
     privacy::PhiPolicy,
     store::{
         identity_providers::IdentityProviderRecord, role_policies::RolePolicy,
         tenants::TenantRecord, users::UserRecord,
     },
 };
-
-impl From<DirectoryError> for ApiError {
-    fn from(err: DirectoryError) -> Self {
-        match err {
-            DirectoryError::NotFound => ApiError::NotFound("user"),
-            DirectoryError::BadRole(_) => ApiError::invalid("role", err.to_string()),
-            DirectoryError::BadPolicy(_) => ApiError::invalid("policy", err.to_string()),
-            DirectoryError::RoleNotAssignable(_) => ApiError::PermissionDenied(err.to_string()),
-            DirectoryError::LastOwner => ApiError::FailedPrecondition(err.to_string()),
-            DirectoryError::OwnerTarget | DirectoryError::PermissionNotGrantable(_) => {
-                ApiError::PermissionDenied(err.to_string())
-            }
-            DirectoryError::TooManyPolicies(_) => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: None,
-            },
-            DirectoryError::Store(_) | DirectoryError::Sessions(_) | DirectoryError::Sync(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
-}
-
-impl From<IdentityProviderError> for ApiError {
-    fn from(err: IdentityProviderError) -> Self {
-        match err {
-            IdentityProviderError::Role(err) => err.into(),
-            IdentityProviderError::Issuer(_) => {
-                ApiError::invalid("identity_provider.issuer_url", err.to_string())
-            }
-            IdentityProviderError::Crypto(_) | IdentityProviderError::Store(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
-}
 
 impl From<UserRecord> for pb::User {
     fn from(user: UserRecord) -> Self {
@@ -248,26 +206,6 @@ fn is_domain_name(name: &str) -> bool {
 
 /// Longest list of allowed email domains or group mappings accepted.
 const MAX_LIST: usize = 100;
-
-impl From<PlatformError> for ApiError {
-    fn from(err: PlatformError) -> Self {
-        match err {
-            PlatformError::NotFound => ApiError::NotFound("tenant"),
-            PlatformError::Exists(_) => ApiError::AlreadyExists(err.to_string()),
-            PlatformError::Slug(_) => ApiError::invalid("slug", err.to_string()),
-            PlatformError::DisplayName => ApiError::invalid("display_name", err.to_string()),
-            PlatformError::PhiPolicy => ApiError::invalid("settings.phi_policy", err.to_string()),
-            PlatformError::Deleted => ApiError::FailedPrecondition(err.to_string()),
-            PlatformError::RateLimit(_) => {
-                ApiError::invalid("settings.rate_limits", err.to_string())
-            }
-            PlatformError::NotPlatformAdmin => ApiError::PermissionDenied(err.to_string()),
-            PlatformError::Store(_) | PlatformError::Sessions(_) | PlatformError::Sync(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
-}
 
 impl From<TenantRecord> for pb::Tenant {
     fn from(tenant: TenantRecord) -> Self {

@@ -5,15 +5,16 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::{audit_resource, principal},
-    error::ApiError,
     pagination::{PageRequest, split_page},
 };
 use crate::{
     auth::{directory::Directory, identity_providers::IdentityProviders},
-    chat::{Accounting, Profiles},
+    chat::Profiles,
+    edge::ApiError,
     llm::Providers,
     pb::v1::{self as pb, admin_service_server::AdminService},
     platform::{Platform, TenantState},
+    usage::Accounting,
 };
 
 /// The AdminService implementation.
@@ -71,11 +72,7 @@ impl AdminService for AdminApi {
             audit_resource(&request, &profile.id);
         }
         let settings = profiles::settings_of(request.into_inner())?;
-        let saved = self
-            .profiles
-            .set(&principal, settings)
-            .await
-            .map_err(ApiError::from)?;
+        let saved = self.profiles.set(&principal, settings).await?;
         Ok(Response::new(pb::SetProfileResponse {
             profile: Some(saved.into()),
         }))
@@ -89,8 +86,7 @@ impl AdminService for AdminApi {
         audit_resource(&request, &request.get_ref().profile_id);
         self.profiles
             .delete(&principal, &request.get_ref().profile_id)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::DeleteProfileResponse {}))
     }
 
@@ -102,11 +98,7 @@ impl AdminService for AdminApi {
         let body = request.into_inner();
         let size = PageRequest::parse(body.page_size, "")?.size;
         let after = non_empty(&body.page_token);
-        let providers = self
-            .providers
-            .list(&principal, after, size + 1)
-            .await
-            .map_err(ApiError::from)?;
+        let providers = self.providers.list(&principal, after, size + 1).await?;
         let (providers, next_page_token) = split_page(providers, size, |p| p.name.clone());
         Ok(Response::new(pb::ListProvidersResponse {
             providers: providers.into_iter().map(Into::into).collect(),
@@ -124,8 +116,7 @@ impl AdminService for AdminApi {
         let saved = self
             .providers
             .set(&principal, &settings, &body.credential)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::SetProviderResponse {
             provider: Some(saved.into()),
         }))
@@ -139,8 +130,7 @@ impl AdminService for AdminApi {
         audit_resource(&request, &request.get_ref().name);
         self.providers
             .delete(&principal, &request.get_ref().name)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::DeleteProviderResponse {}))
     }
 
@@ -154,8 +144,7 @@ impl AdminService for AdminApi {
         let routes = self
             .providers
             .routes(&principal, non_empty(&body.page_token), size + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (routes, next_page_token) = split_page(routes, size, |r| r.alias.clone());
         Ok(Response::new(pb::ListModelRoutesResponse {
             routes: routes.into_iter().map(Into::into).collect(),
@@ -169,11 +158,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::SetModelRouteResponse>, Status> {
         let principal = principal(&request)?;
         let route = providers::route_of(request.into_inner().route)?;
-        let saved = self
-            .providers
-            .set_route(&principal, &route)
-            .await
-            .map_err(ApiError::from)?;
+        let saved = self.providers.set_route(&principal, &route).await?;
         Ok(Response::new(pb::SetModelRouteResponse {
             route: Some(saved.into()),
         }))
@@ -187,8 +172,7 @@ impl AdminService for AdminApi {
         audit_resource(&request, &request.get_ref().alias);
         self.providers
             .delete_route(&principal, &request.get_ref().alias)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::DeleteModelRouteResponse {}))
     }
 
@@ -202,11 +186,7 @@ impl AdminService for AdminApi {
                 ApiError::invalid("page_token", "not a token from a previous response").into(),
             );
         }
-        let budgets = self
-            .accounting
-            .budgets_of(&principal, None)
-            .await
-            .map_err(ApiError::from)?;
+        let budgets = self.accounting.budgets_of(&principal, None).await?;
         Ok(Response::new(pb::ListBudgetsResponse {
             budgets: budgets.into_iter().map(Into::into).collect(),
             next_page_token: String::new(),
@@ -221,13 +201,11 @@ impl AdminService for AdminApi {
         let (user, period, limit) = usage::budget_of(request.into_inner().budget)?;
         self.accounting
             .set_budget(&principal, user, period, limit)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let budget = self
             .accounting
             .budgets_of(&principal, None)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .into_iter()
             .find(|b| b.user == user && b.period == period);
         Ok(Response::new(pb::SetBudgetResponse {
@@ -250,8 +228,7 @@ impl AdminService for AdminApi {
                 query.user,
                 query.model.as_deref(),
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(usage::report_page(rows, &query)?))
     }
 
@@ -270,8 +247,7 @@ impl AdminService for AdminApi {
                 tenant_phi_policy(body.settings.as_ref()),
                 limits_change(body.settings.as_ref()),
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::CreateTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -284,11 +260,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         let id = tenant_id("tenant_id", &request.get_ref().tenant_id)?;
         audit_resource(&request, id.unwrap_or(principal.tenant.0));
-        let tenant = self
-            .platform
-            .get(&principal, id)
-            .await
-            .map_err(ApiError::from)?;
+        let tenant = self.platform.get(&principal, id).await?;
         Ok(Response::new(pb::GetTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -306,11 +278,7 @@ impl AdminService for AdminApi {
             pb::TenantState::Suspended => Some(TenantState::Suspended),
             pb::TenantState::Deleted => Some(TenantState::Deleted),
         };
-        let tenants = self
-            .platform
-            .list(page.after, state, page.size + 1)
-            .await
-            .map_err(ApiError::from)?;
+        let tenants = self.platform.list(page.after, state, page.size + 1).await?;
         let (tenants, next_page_token) = page.finish(tenants, |t| t.id);
         Ok(Response::new(pb::ListTenantsResponse {
             tenants: tenants.into_iter().map(Into::into).collect(),
@@ -335,8 +303,7 @@ impl AdminService for AdminApi {
                 tenant_phi_policy(body.settings.as_ref()),
                 limits_change(body.settings.as_ref()),
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::UpdateTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -354,8 +321,7 @@ impl AdminService for AdminApi {
         let tenant = self
             .platform
             .set_state(&principal, id, TenantState::Suspended, reason)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::SuspendTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -371,8 +337,7 @@ impl AdminService for AdminApi {
         let tenant = self
             .platform
             .set_state(&principal, id, TenantState::Active, "")
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::ResumeTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -385,11 +350,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         let id = required_tenant_id(&request.get_ref().tenant_id)?;
         audit_resource(&request, id);
-        let current = self
-            .platform
-            .get(&principal, Some(id))
-            .await
-            .map_err(ApiError::from)?;
+        let current = self.platform.get(&principal, Some(id)).await?;
         if current.slug != request.get_ref().confirm_slug {
             return Err(ApiError::invalid(
                 "confirm_slug",
@@ -400,8 +361,7 @@ impl AdminService for AdminApi {
         let tenant = self
             .platform
             .set_state(&principal, id, TenantState::Deleted, "")
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::DeleteTenantResponse {
             tenant: Some(tenant.into()),
         }))
@@ -423,8 +383,7 @@ impl AdminService for AdminApi {
                 page.after,
                 page.size + 1,
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (users, next_page_token) = page.finish(users, |u| u.id);
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(Into::into).collect(),
@@ -439,11 +398,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         let user = user_id(&request.get_ref().user_id)?;
         audit_resource(&request, user);
-        let user = self
-            .directory
-            .get(&principal, user)
-            .await
-            .map_err(ApiError::from)?;
+        let user = self.directory.get(&principal, user).await?;
         Ok(Response::new(pb::GetUserResponse {
             user: Some(user.into()),
         }))
@@ -459,8 +414,7 @@ impl AdminService for AdminApi {
         let user = self
             .directory
             .set_disabled(&principal, user, request.get_ref().disabled)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::SetUserDisabledResponse {
             user: Some(user.into()),
         }))
@@ -473,10 +427,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         let user = user_id(&request.get_ref().user_id)?;
         audit_resource(&request, user);
-        self.directory
-            .delete(&principal, user)
-            .await
-            .map_err(ApiError::from)?;
+        self.directory.delete(&principal, user).await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -487,11 +438,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         let user = user_id(&request.get_ref().user_id)?;
         audit_resource(&request, user);
-        let revoked = self
-            .directory
-            .revoke_sessions(&principal, user)
-            .await
-            .map_err(ApiError::from)?;
+        let revoked = self.directory.revoke_sessions(&principal, user).await?;
         Ok(Response::new(pb::RevokeUserSessionsResponse {
             revoked: i64::try_from(revoked).unwrap_or(i64::MAX),
         }))
@@ -504,11 +451,7 @@ impl AdminService for AdminApi {
         let principal = principal(&request)?;
         // A tenant's roles fit one page; the page fields are validated all the same.
         PageRequest::parse(request.get_ref().page_size, &request.get_ref().page_token)?;
-        let custom = self
-            .directory
-            .policies(&principal, None)
-            .await
-            .map_err(ApiError::from)?;
+        let custom = self.directory.policies(&principal, None).await?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: roles_view(custom),
             next_page_token: String::new(),
@@ -525,8 +468,7 @@ impl AdminService for AdminApi {
         let user = self
             .directory
             .grant(&principal, user, &request.get_ref().role)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::GrantRoleResponse {
             user: Some(user.into()),
         }))
@@ -542,8 +484,7 @@ impl AdminService for AdminApi {
         let user = self
             .directory
             .revoke(&principal, user, &request.get_ref().role)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::RevokeRoleResponse {
             user: Some(user.into()),
         }))
@@ -558,8 +499,7 @@ impl AdminService for AdminApi {
         let policies = self
             .directory
             .policies(&principal, non_empty(&request.get_ref().role))
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::ListPoliciesResponse {
             policies: policies.into_iter().map(Into::into).collect(),
             next_page_token: String::new(),
@@ -572,10 +512,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::AddPolicyResponse>, Status> {
         let principal = principal(&request)?;
         let policy = policy_of(request.into_inner().policy)?;
-        self.directory
-            .add_policy(&principal, &policy)
-            .await
-            .map_err(ApiError::from)?;
+        self.directory.add_policy(&principal, &policy).await?;
         Ok(Response::new(pb::AddPolicyResponse {
             policy: Some(policy.into()),
         }))
@@ -587,12 +524,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::RemovePolicyResponse>, Status> {
         let principal = principal(&request)?;
         let policy = policy_of(request.into_inner().policy)?;
-        if !self
-            .directory
-            .remove_policy(&principal, &policy)
-            .await
-            .map_err(ApiError::from)?
-        {
+        if !self.directory.remove_policy(&principal, &policy).await? {
             return Err(ApiError::NotFound("policy").into());
         }
         Ok(Response::new(pb::RemovePolicyResponse {}))
@@ -603,11 +535,7 @@ impl AdminService for AdminApi {
         request: Request<pb::GetIdentityProviderRequest>,
     ) -> Result<Response<pb::GetIdentityProviderResponse>, Status> {
         let principal = principal(&request)?;
-        let provider = self
-            .identity_providers
-            .get(&principal)
-            .await
-            .map_err(ApiError::from)?;
+        let provider = self.identity_providers.get(&principal).await?;
         Ok(Response::new(pb::GetIdentityProviderResponse {
             identity_provider: provider.map(Into::into),
         }))
@@ -625,8 +553,7 @@ impl AdminService for AdminApi {
         let saved = self
             .identity_providers
             .set(&principal, provider_record(provider)?, &body.client_secret)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::SetIdentityProviderResponse {
             identity_provider: Some(saved.into()),
         }))

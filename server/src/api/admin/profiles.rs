@@ -1,6 +1,6 @@
 //! AdminService's profile calls: the settings a `SetProfile` request asks for.
 
-use super::ApiError;
+use crate::edge::ApiError;
 use crate::{api::convert::phi_policy_of, chat::ProfileSettings, pb::v1 as pb};
 
 /// The profile settings a `SetProfile` request asks for.

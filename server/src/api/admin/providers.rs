@@ -1,28 +1,11 @@
 //! AdminService's model provider and model alias calls: proto ↔ settings and errors.
 
-use super::ApiError;
 use crate::{
-    llm::{ModelRoute, ProviderError, ProviderSettings},
+    edge::ApiError,
+    llm::{ModelRoute, ProviderSettings},
     pb::v1 as pb,
     store::providers::EntraSettings,
 };
-
-impl From<ProviderError> for ApiError {
-    fn from(err: ProviderError) -> Self {
-        match err {
-            ProviderError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            ProviderError::NotFound(_) => ApiError::NotFound("model provider"),
-            ProviderError::RouteNotFound(_) => ApiError::NotFound("model alias"),
-            ProviderError::UnknownAlias { .. } => ApiError::invalid("model", err.to_string()),
-            ProviderError::UnknownModel { .. }
-            | ProviderError::NoTarget(_)
-            | ProviderError::Unreachable { .. } => ApiError::FailedPrecondition(err.to_string()),
-            ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
-}
 
 /// The settings a `SetProvider` request asks for.
 pub(super) fn settings_of(provider: Option<pb::Provider>) -> Result<ProviderSettings, ApiError> {

@@ -3,12 +3,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::ApiError;
 use crate::{
     api::{convert::time_range, pagination::PageRequest},
-    chat::{Budget, BudgetPeriod},
+    edge::ApiError,
     pb::v1 as pb,
     store::usage::ReportRow,
+    usage::{Budget, BudgetPeriod},
 };
 
 impl From<Budget> for pb::Budget {

@@ -3,34 +3,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::ApiError;
 use crate::{
     api::{convert::timestamp, pagination::PageRequest},
-    chat::{ChatError, Conversation, GenerationOptions, Message, MessageRole, Profile},
+    chat::{Conversation, GenerationOptions, Message, MessageRole, Profile},
+    edge::ApiError,
     pb::v1 as pb,
 };
-
-impl From<ChatError> for ApiError {
-    fn from(err: ChatError) -> Self {
-        match err {
-            ChatError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            ChatError::NotFound => ApiError::NotFound("conversation"),
-            ChatError::UnknownProfile(_) => ApiError::NotFound("profile"),
-            ChatError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
-            ChatError::BudgetExhausted { .. } => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: None,
-            },
-            ChatError::Provider(err) => err.into(),
-            ChatError::Llm(err) => err.into(),
-            ChatError::Cache(_) => ApiError::Unavailable(err.to_string()),
-            ChatError::InProgress => ApiError::Aborted(err.to_string()),
-            ChatError::Gone => ApiError::Cancelled(err.to_string()),
-            ChatError::Store(_) | ChatError::Crypto(_) => ApiError::Internal(err.to_string()),
-            ChatError::Memory(err) => err.into(),
-        }
-    }
-}
 
 impl From<Conversation> for pb::Conversation {
     fn from(c: Conversation) -> Self {

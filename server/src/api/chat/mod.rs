@@ -15,11 +15,11 @@ use stream::streamed;
 
 use super::{
     convert::{audit_resource, caller, conversation_id, principal},
-    error::ApiError,
     pagination::{PageRequest, split_page},
 };
 use crate::{
     chat::{Ask, Collect, Conversations, Generations, NewConversation, Profiles, Turns},
+    edge::ApiError,
     pb::v1::{self as pb, chat_service_server::ChatService},
 };
 
@@ -70,8 +70,7 @@ impl ChatService for ChatApi {
                     model: &body.model,
                 },
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         audit_resource(&request, conversation.id);
         Ok(Response::new(pb::CreateConversationResponse {
             conversation: Some(conversation.into()),
@@ -85,11 +84,7 @@ impl ChatService for ChatApi {
         let principal = principal(&request)?;
         let id = conversation_id(&request.get_ref().conversation_id)?;
         audit_resource(&request, id);
-        let conversation = self
-            .conversations
-            .get(&principal, id)
-            .await
-            .map_err(ApiError::from)?;
+        let conversation = self.conversations.get(&principal, id).await?;
         Ok(Response::new(pb::GetConversationResponse {
             conversation: Some(conversation.into()),
         }))
@@ -107,8 +102,7 @@ impl ChatService for ChatApi {
         let conversations = self
             .conversations
             .list(&principal, profile, after, size + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (conversations, next_page_token) = split_page(conversations, size, conversation_token);
         Ok(Response::new(pb::ListConversationsResponse {
             conversations: conversations.into_iter().map(Into::into).collect(),
@@ -126,8 +120,7 @@ impl ChatService for ChatApi {
         let conversation = self
             .conversations
             .rename(&principal, id, &request.get_ref().title)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::RenameConversationResponse {
             conversation: Some(conversation.into()),
         }))
@@ -140,10 +133,7 @@ impl ChatService for ChatApi {
         let principal = principal(&request)?;
         let id = conversation_id(&request.get_ref().conversation_id)?;
         audit_resource(&request, id);
-        self.conversations
-            .delete(&principal, id)
-            .await
-            .map_err(ApiError::from)?;
+        self.conversations.delete(&principal, id).await?;
         Ok(Response::new(pb::DeleteConversationResponse {}))
     }
 
@@ -158,8 +148,7 @@ impl ChatService for ChatApi {
         let messages = self
             .conversations
             .messages(&principal, id, page.after, page.size + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (messages, next_page_token) = page.finish(messages, |m| m.id);
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.into_iter().map(Into::into).collect(),
@@ -177,8 +166,7 @@ impl ChatService for ChatApi {
         let profiles = self
             .profiles
             .list(&principal)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .into_iter()
             .filter(|p| body.page_token.is_empty() || p.settings.id > body.page_token)
             .take(size as usize + 1)
@@ -198,11 +186,7 @@ impl ChatService for ChatApi {
         let id = Uuid::try_parse(&request.get_ref().generation_id)
             .map_err(|_| ApiError::invalid("generation_id", "must be a UUID"))?;
         audit_resource(&request, id);
-        let cancelled = self
-            .generations
-            .cancel(&principal, id)
-            .await
-            .map_err(ApiError::from)?;
+        let cancelled = self.generations.cancel(&principal, id).await?;
         Ok(Response::new(pb::CancelGenerationResponse { cancelled }))
     }
 
@@ -218,14 +202,10 @@ impl ChatService for ChatApi {
             options: options_of(body.options.as_ref()),
             idempotency_key: body.idempotency_key,
         };
-        let answered = self
-            .turns
-            .reply(&caller, ask, &mut Collect)
-            .await
-            .map_err(ApiError::from)?;
+        let answered = self.turns.reply(&caller, ask, &mut Collect).await?;
         let (user, reply) = answered
             .stored
-            .ok_or_else(|| ApiError::Internal("a conversation turn was not stored".into()))?;
+            .ok_or_else(|| ApiError::internal("a conversation turn was not stored"))?;
         Ok(Response::new(pb::SendMessageResponse {
             user_message: Some(user.into()),
             reply: Some(reply.into()),

@@ -7,33 +7,15 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Response, Status};
 
-use super::ApiError;
 use crate::{
     caller::Caller,
     chat::{Answered, Ask, ChatError, DetachedSink, ReplySink, Started, Turns},
-    llm::LlmError,
+    edge::ApiError,
     pb::v1 as pb,
 };
 
 /// Stream chunks buffered ahead of a slow client.
 const STREAM_BUFFER: usize = 32;
-
-impl From<LlmError> for ApiError {
-    fn from(err: LlmError) -> Self {
-        match err {
-            LlmError::RateLimited { retry_after } => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: retry_after.map(|d| d.as_secs().max(1)),
-            },
-            LlmError::Unauthorized(_) | LlmError::Rejected(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
-            LlmError::Upstream { .. } | LlmError::Unreachable(_) | LlmError::Protocol(_) => {
-                ApiError::Unavailable(err.to_string())
-            }
-        }
-    }
-}
 
 /// The response messages of a streamed reply (StreamMessage's or RegenerateReply's).
 pub(super) trait ChunkMessage: Send + 'static {
@@ -106,7 +88,7 @@ impl<T: ChunkMessage> DetachedSink for ChunkSink<T> {
                     },
                 )))
             }
-            Ok(_) => Err(ApiError::Internal("a conversation turn was not stored".into()).into()),
+            Ok(_) => Err(ApiError::internal("a conversation turn was not stored").into()),
             Err(err) => Err(ApiError::from(err).into()),
         };
         let _ = self.0.send(last).await;
@@ -121,9 +103,6 @@ pub(super) async fn streamed<T: ChunkMessage>(
     ask: Ask,
 ) -> Result<Response<ReceiverStream<Result<T, Status>>>, Status> {
     let (lines, stream) = mpsc::channel(STREAM_BUFFER);
-    turns
-        .reply_detached(caller, ask, ChunkSink(lines))
-        .await
-        .map_err(ApiError::from)?;
+    turns.reply_detached(caller, ask, ChunkSink(lines)).await?;
     Ok(Response::new(ReceiverStream::new(stream)))
 }

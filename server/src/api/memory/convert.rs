@@ -3,34 +3,13 @@
 
 use uuid::Uuid;
 
-use super::super::{
-    convert::{time_range, timestamp},
-    error::ApiError,
-};
+use super::super::convert::{time_range, timestamp};
 use crate::{
-    memory::{MemoryError, MemoryItem, MemoryKind, RecallQuery, Recalled},
+    edge::ApiError,
+    memory::{MemoryItem, MemoryKind, RecallQuery, Recalled},
     pb::v1 as pb,
     store::memories::{Deletion, MemoryFilter},
 };
-
-impl From<MemoryError> for ApiError {
-    fn from(err: MemoryError) -> Self {
-        match err {
-            MemoryError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            MemoryError::NotFound(what) => ApiError::NotFound(what),
-            MemoryError::NoEmbeddings(_) => ApiError::FailedPrecondition(err.to_string()),
-            MemoryError::Busy(message) => ApiError::ResourceExhausted {
-                message,
-                retry_after: Some(1),
-            },
-            MemoryError::Store(err) => err.into(),
-            MemoryError::Embedding(_)
-            | MemoryError::Cache(_)
-            | MemoryError::Crypto(_)
-            | MemoryError::Corrupt(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
 
 impl From<MemoryKind> for pb::MemoryKind {
     fn from(kind: MemoryKind) -> Self {

@@ -15,11 +15,11 @@ use super::{
     convert::{
         audit_resource, conversation_id, json_to_struct, principal, struct_to_json, timestamp,
     },
-    error::ApiError,
     pagination::PageRequest,
 };
 use crate::{
     caller::Principal,
+    edge::ApiError,
     memory::{LongTermMemory, RecallQuery, WorkingMemory},
     pb::v1::{self as pb, memory_service_server::MemoryService},
     store::memories::MemoryFilter,
@@ -53,8 +53,7 @@ impl MemoryService for MemoryApi {
         let item = self
             .long_term
             .remember(&principal, &body.content, source, body.confidence)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         audit_resource(&request, item.id);
         Ok(Response::new(pb::RememberResponse {
             item: Some(item.into()),
@@ -67,11 +66,7 @@ impl MemoryService for MemoryApi {
     ) -> Result<Response<pb::RecallResponse>, Status> {
         let principal = principal(&request)?;
         let query = RecallQuery::try_from(request.into_inner())?;
-        let recalled = self
-            .long_term
-            .recall(&principal, &query)
-            .await
-            .map_err(ApiError::from)?;
+        let recalled = self.long_term.recall(&principal, &query).await?;
         Ok(Response::new(pb::RecallResponse {
             items: recalled.into_iter().map(Into::into).collect(),
         }))
@@ -92,8 +87,7 @@ impl MemoryService for MemoryApi {
         let items = self
             .long_term
             .list(&principal, &filter, page.after, page.size + 1)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (items, next_page_token) = page.finish(items, |item| item.id);
         Ok(Response::new(pb::ListMemoriesResponse {
             items: items.into_iter().map(Into::into).collect(),
@@ -106,11 +100,7 @@ impl MemoryService for MemoryApi {
     ) -> Result<Response<pb::GetWorkingStateResponse>, Status> {
         let id = conversation_id(&request.get_ref().conversation_id)?;
         audit_resource(&request, id);
-        let found = self
-            .working
-            .get(&principal(&request)?, id)
-            .await
-            .map_err(ApiError::from)?;
+        let found = self.working.get(&principal(&request)?, id).await?;
         Ok(Response::new(match found {
             Some(state) => pb::GetWorkingStateResponse {
                 state: Some(json_to_struct(state.state)),
@@ -137,8 +127,7 @@ impl MemoryService for MemoryApi {
         let expires = self
             .working
             .set(&principal(&request)?, id, &state, ttl)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::SetWorkingStateResponse {
             expire_time: Some(timestamp(expires)),
         }))
@@ -150,11 +139,7 @@ impl MemoryService for MemoryApi {
     ) -> Result<Response<pb::ForgetResponse>, Status> {
         let principal = principal(&request)?;
         let target = forget_target(request.get_ref())?;
-        let deleted = self
-            .long_term
-            .forget(&principal, target)
-            .await
-            .map_err(ApiError::from)?;
+        let deleted = self.long_term.forget(&principal, target).await?;
         Ok(Response::new(pb::ForgetResponse {
             deleted: i64::try_from(deleted).unwrap_or(i64::MAX),
         }))
@@ -173,8 +158,7 @@ impl MemoryService for MemoryApi {
         };
         self.long_term
             .record_export(&principal, &filter.kinds)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (items, stream) = mpsc::channel(EXPORT_PAGE as usize);
         tokio::spawn(export(self.long_term.clone(), principal, filter, items));
         Ok(Response::new(ReceiverStream::new(stream)))

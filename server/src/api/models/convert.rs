@@ -1,68 +1,12 @@
 //! ModelService conversions: inference, catalog and provider embedding errors to API
 //! errors, models to proto.
 
-use super::{ApiError, manifest::manifest_to_pb};
+use super::manifest::manifest_to_pb;
 use crate::{
     api::convert::timestamp,
-    inference::{InferenceError, ModelInfo, ModelState},
-    llm::EmbeddingError,
-    model_catalog::CatalogError,
+    inference::{ModelInfo, ModelState},
     pb::v1 as pb,
 };
-
-impl From<EmbeddingError> for ApiError {
-    fn from(err: EmbeddingError) -> Self {
-        match err {
-            EmbeddingError::Provider(err) => err.into(),
-            EmbeddingError::Llm(err) => err.into(),
-            EmbeddingError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
-        }
-    }
-}
-
-impl From<InferenceError> for ApiError {
-    fn from(err: InferenceError) -> Self {
-        match err {
-            InferenceError::NotFound(_) => ApiError::NotFound("model"),
-            InferenceError::WrongKind { .. } => ApiError::invalid("model", err.to_string()),
-            InferenceError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            InferenceError::NotReady { .. } => ApiError::FailedPrecondition(err.to_string()),
-            InferenceError::Busy(_) => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: Some(1),
-            },
-            InferenceError::Stopped => ApiError::Unavailable(err.to_string()),
-            InferenceError::BadManifest { .. }
-            | InferenceError::Io { .. }
-            | InferenceError::Checksum { .. }
-            | InferenceError::Load { .. }
-            | InferenceError::Failed(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(err: CatalogError) -> Self {
-        match err {
-            CatalogError::Disabled | CatalogError::PlatformModel(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
-            CatalogError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            CatalogError::Exists(message) => ApiError::AlreadyExists(message),
-            CatalogError::TooMany(_) => ApiError::ResourceExhausted {
-                message: err.to_string(),
-                retry_after: None,
-            },
-            CatalogError::NotFound => ApiError::NotFound("model"),
-            CatalogError::Forbidden(message) => ApiError::PermissionDenied(message),
-            CatalogError::Inference(err) => err.into(),
-            CatalogError::Store(err) => err.into(),
-            CatalogError::Corrupt(_) | CatalogError::Io(_) | CatalogError::Crypto(_) => {
-                ApiError::Internal(err.to_string())
-            }
-        }
-    }
-}
 
 fn device_of(device: tch::Device) -> pb::Device {
     if device.is_cuda() {

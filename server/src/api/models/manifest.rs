@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::ApiError;
-use crate::config::DeviceChoice;
 use crate::{
+    config::DeviceChoice,
+    edge::ApiError,
     inference::{
         Manifest, ModelKind,
         manifest::{

@@ -19,12 +19,12 @@ use requests::{generation_of, tensors_of};
 
 use super::{
     convert::{audit_resource, principal},
-    error::ApiError,
     pagination::{PageRequest, split_page},
 };
-use crate::config::DeviceChoice;
 use crate::{
     caller::AuditSlot,
+    config::DeviceChoice,
+    edge::ApiError,
     inference::{ModelInfo, ModelKind, Registry, Scope, generation::Generated, predict::Values},
     model_catalog::{Catalog, upload::MAX_CHUNK_BYTES},
     pb::v1::{self as pb, model_service_server::ModelService, register_model_request::Part},
@@ -89,8 +89,7 @@ impl ModelService for ModelApi {
         let models: Vec<ModelInfo> = self
             .catalog
             .list(tenant, kind)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .into_iter()
             .filter(|m| body.page_token.is_empty() || m.id > body.page_token)
             .take(size as usize + 1)
@@ -111,8 +110,7 @@ impl ModelService for ModelApi {
         let model = self
             .registry
             .get(scope, required(&request.get_ref().model)?)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .ok_or(ApiError::NotFound("model"))?;
         Ok(Response::new(pb::GetModelResponse {
             model: Some(model.into()),
@@ -127,11 +125,7 @@ impl ModelService for ModelApi {
         audit_resource(&request, &request.get_ref().model);
         let body = request.into_inner();
         let texts = texts_of("texts", body.texts)?;
-        let embedded = self
-            .registry
-            .embed(scope, &body.model, texts)
-            .await
-            .map_err(ApiError::from)?;
+        let embedded = self.registry.embed(scope, &body.model, texts).await?;
         Ok(Response::new(pb::EmbedResponse {
             embeddings: embedded
                 .vectors
@@ -158,11 +152,7 @@ impl ModelService for ModelApi {
             audit.set_resource(format!("{}@{}", manifest.name, manifest.version));
         }
         let manifest = manifest_of(manifest)?;
-        let mut upload = self
-            .catalog
-            .start_upload(caller.tenant, manifest)
-            .await
-            .map_err(ApiError::from)?;
+        let mut upload = self.catalog.start_upload(caller.tenant, manifest).await?;
         while let Some(message) = parts.message().await? {
             match message.part {
                 Some(Part::Chunk(chunk)) => upload.model_chunk(&chunk).await,
@@ -174,14 +164,9 @@ impl ModelService for ModelApi {
                     )
                     .into());
                 }
-            }
-            .map_err(ApiError::from)?;
+            }?;
         }
-        let model = self
-            .catalog
-            .register(&caller, upload)
-            .await
-            .map_err(ApiError::from)?;
+        let model = self.catalog.register(&caller, upload).await?;
         Ok(Response::new(pb::RegisterModelResponse {
             model: Some(model.into()),
         }))
@@ -195,8 +180,7 @@ impl ModelService for ModelApi {
         let caller = principal(&request)?;
         self.catalog
             .delete(&caller, required(&request.get_ref().model)?)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::DeleteModelResponse {}))
     }
 
@@ -210,8 +194,7 @@ impl ModelService for ModelApi {
         let model = self
             .catalog
             .load(&caller, required(&body.model)?, device_of(body.device()))
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::LoadModelResponse {
             model: Some(model.into()),
         }))
@@ -226,8 +209,7 @@ impl ModelService for ModelApi {
         let model = self
             .catalog
             .unload(&caller, required(&request.get_ref().model)?)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(Response::new(pb::UnloadModelResponse {
             model: Some(model.into()),
         }))
@@ -242,11 +224,7 @@ impl ModelService for ModelApi {
         let top_k = usize::try_from(body.top_k)
             .map_err(|_| ApiError::invalid("top_k", "must not be negative"))?;
         let texts = texts_of("texts", body.texts)?;
-        let classified = self
-            .registry
-            .classify(scope, &body.model, texts)
-            .await
-            .map_err(ApiError::from)?;
+        let classified = self.registry.classify(scope, &body.model, texts).await?;
         Ok(Response::new(pb::ClassifyResponse {
             results: classified
                 .results
@@ -274,11 +252,7 @@ impl ModelService for ModelApi {
         let body = request.into_inner();
         required(&body.model)?;
         let inputs = tensors_of(body.inputs)?;
-        let (model, outputs) = self
-            .registry
-            .predict(scope, &body.model, inputs)
-            .await
-            .map_err(ApiError::from)?;
+        let (model, outputs) = self.registry.predict(scope, &body.model, inputs).await?;
         Ok(Response::new(pb::PredictResponse {
             outputs: outputs
                 .into_iter()
@@ -313,8 +287,7 @@ impl ModelService for ModelApi {
         let (_, mut events) = self
             .registry
             .generate(scope, &body.model, prompt, sampling)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         let (out, stream) = mpsc::channel(32);
         tokio::spawn(async move {
             loop {

@@ -1,8 +1,8 @@
 //! ModelService request checks: the texts, tensors and generation settings a call may
 //! ask for, with the field named when one is wrong.
 
-use super::ApiError;
 use crate::{
+    edge::ApiError,
     inference::{
         generation::{ChatTurn, Prompt, Sampling},
         predict::{TensorData, Tensors, Values},

@@ -27,9 +27,9 @@ use super::{
     unix_now,
 };
 use crate::{
-    api::ApiError,
     caller::Caller,
     chat::{Ask, Collect, MessageRole, StatelessCall},
+    edge::ApiError,
 };
 
 /// Events buffered ahead of a slow client.
@@ -129,7 +129,7 @@ pub(super) async fn create(
         .map_err(rest_error)?;
     let said = answered
         .said
-        .ok_or_else(|| RestError::from(ApiError::Internal("a reply without text".into())))?;
+        .ok_or_else(|| RestError::from(ApiError::internal("a reply without text")))?;
     Ok(json_response(&ChatCompletion {
         id: &format!("chatcmpl-{}", answered.id.simple()),
         object: "chat.completion",

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, OpenAiState, RestError, json_response, parse_body};
 use crate::{
-    api::{ApiError, models::texts_of},
+    api::models::texts_of,
+    edge::ApiError,
     inference::Scope,
     llm::{EmbeddingError, Usage},
 };
@@ -106,11 +107,7 @@ pub(super) async fn create(
     };
     let texts = texts_of("input", texts)?;
     let embedded = if request.model.contains('/') {
-        state
-            .accounting
-            .check_alone(&caller.principal)
-            .await
-            .map_err(ApiError::from)?;
+        state.accounting.check_alone(&caller.principal).await?;
         let made = state
             .providers
             .embed(&caller.principal, &request.model, texts)
@@ -145,8 +142,7 @@ pub(super) async fn create(
                 &request.model,
                 texts,
             )
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Vectors {
             dimensions: local.dimensions,
             vectors: local.vectors,

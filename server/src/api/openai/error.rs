@@ -8,21 +8,23 @@ use axum::response::{IntoResponse, Response};
 use tonic::Status;
 
 use super::CONVERSATION_HEADER;
-use crate::{api::ApiError, chat::ChatError, edge::openai_wire::error_response};
+use crate::{
+    chat::ChatError,
+    edge::{ApiError, openai_wire::error_response},
+};
 
 /// A REST call's failure.
 #[derive(Debug)]
 pub struct RestError(pub Status);
 
-impl From<ApiError> for RestError {
-    fn from(err: ApiError) -> Self {
-        Self(err.into())
-    }
-}
-
-impl From<Status> for RestError {
-    fn from(status: Status) -> Self {
-        Self(status)
+/// Anything that becomes a status (a status, an [`ApiError`], any domain error of the
+/// table in `edge::status`) fails a REST call as its gRPC twin would fail.
+impl<E> From<E> for RestError
+where
+    Status: From<E>,
+{
+    fn from(err: E) -> Self {
+        Self(Status::from(err))
     }
 }
 

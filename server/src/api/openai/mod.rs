@@ -40,10 +40,11 @@ use error::RestError;
 use crate::{
     auth::rbac::Rbac,
     caller::{AuditSlot, Caller, Principal},
-    chat::{Accounting, Turns},
+    chat::Turns,
     edge::openai_wire::CallCode,
     inference::Registry,
     llm::Providers,
+    usage::Accounting,
 };
 
 /// Header naming the conversation a chat completion continues.
@@ -103,8 +104,7 @@ fn json_response(value: &impl Serialize) -> Response {
         )
             .into_response(),
         Err(err) => {
-            return RestError::from(crate::api::ApiError::Internal(err.to_string()))
-                .into_response();
+            return RestError::from(crate::edge::ApiError::internal(err)).into_response();
         }
     };
     response.extensions_mut().insert(CallCode(Code::Ok));

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::{Caller, OpenAiState, RestError, json_response};
 use crate::{
-    api::ApiError,
     auth::permissions::{self, Access},
+    edge::ApiError,
     inference::{ModelKind, Scope},
     llm::LOCAL_PROVIDER,
 };
@@ -67,8 +67,7 @@ async fn visible(state: &OpenAiState, caller: &Caller) -> Result<Vec<Model>, Res
         let aliases = state
             .providers
             .aliases(&caller.principal, MAX_ALIASES)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         models.extend(aliases.into_iter().map(|alias| Model::new(alias, 0)));
         let local = state
             .registry

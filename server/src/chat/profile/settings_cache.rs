@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::Profile;
+use crate::chat::Profile;
 use crate::{
     cache::SettingsChanges,
     llm::{LOCAL_PROVIDER, Route},
@@ -50,7 +50,7 @@ pub struct SettingsCache {
 
 /// The key of a profile looked up by `id`, `fallback` saying whether the default one
 /// serves in place of a missing one.
-pub(super) fn profile_key(id: &str, fallback: bool) -> String {
+pub(in crate::chat) fn profile_key(id: &str, fallback: bool) -> String {
     format!("{}:{id}", if fallback { "serving" } else { "named" })
 }
 

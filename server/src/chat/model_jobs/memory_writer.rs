@@ -1,10 +1,10 @@
 //! The background jobs in which a model writes memories:
 //! - fact extraction (`memory.extract_model`): after a turn, the facts and preferences the
 //!   user's message states become episodic memories with the message as their source
-//!   ([`super::facts`]);
+//!   ([`crate::chat::model_jobs::facts`]);
 //! - summaries (`memory.summary_model`): every `memory.summary_every` messages, the recent
 //!   turns are summarised into a `summary` memory of the conversation
-//!   ([`super::summaries`]).
+//!   ([`crate::chat::model_jobs::summaries`]).
 //!
 //! The prompt passes the PHI guard like any other: where the tenant's policy refuses to
 //! send PHI off the premises, a prompt holding PHI is not sent and nothing is written.
@@ -15,9 +15,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{
-    Accounting, ChatError, Conversations, GenerationOptions, Generator, Recent, Reply, complete,
-    facts, generate::Framing, model_jobs::run_as_user, summaries,
+use crate::chat::{
+    ChatError, Conversations, GenerationOptions, Generator, Recent, Reply, complete,
+    model_jobs::facts, model_jobs::run_as_user, model_jobs::summaries, turn::generate::Framing,
 };
 use crate::{
     audit::{self, NewEvent},
@@ -25,6 +25,7 @@ use crate::{
     jobs::{Handled, Job, JobError, JobHandler, misrouted},
     memory::{LongTermMemory, MemoryItem, MemoryKind, said_before},
     store::{self, Database},
+    usage::Accounting,
 };
 
 /// Runs the jobs in which a model writes memories.
@@ -104,7 +105,12 @@ impl MemoryWriter {
             .assemble(principal, recent, content, &options, framing)
             .await?;
         let reply = complete(&turn.prompt).await?;
-        let usage = self.accounting.usage_of(principal.user, &reply);
+        let usage = self.accounting.event(
+            principal.user,
+            &reply.model_used,
+            reply.usage,
+            reply.latency_ms,
+        );
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         store::usage::record(&mut tx, std::slice::from_ref(&usage)).await?;
         tx.commit().await?;

@@ -2,12 +2,12 @@
 //! OpenAI-compatible API without a conversation id). The prompt is the profile's
 //! instructions followed by the caller's messages; budgets, routing and the PHI policy
 //! apply as to a conversation turn, but nothing is stored and no memory is recalled. The
-//! usage is recorded once the reply has ended ([`crate::chat::Accounting::record`]).
+//! usage is recorded once the reply has ended ([`crate::usage::Accounting::record`]).
 
-use super::{
+use crate::chat::{
     ChatError, Generator,
-    generate::{MAX_CONTENT_CHARS, ProfileChoice},
-    prompt::{Draft, GenerationOptions, Prompt, Turn},
+    turn::generate::{MAX_CONTENT_CHARS, ProfileChoice},
+    turn::prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
 use crate::{caller::Principal, llm::Tools};
 
@@ -32,7 +32,7 @@ impl Generator {
     ///
     /// # Errors
     /// [`ChatError::Invalid`] naming `messages`, `stop`, `model` or `profile`;
-    /// [`ChatError::BudgetExhausted`]; [`ChatError::PhiRefused`]; or a failure.
+    /// a used-up budget ([`ChatError::Usage`]); [`ChatError::PhiRefused`]; or a failure.
     pub async fn prepare_stateless(
         &self,
         principal: &Principal,

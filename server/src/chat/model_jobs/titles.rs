@@ -7,9 +7,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{
-    ChatError, Conversations, GenerationOptions, Generator, Recent, complete, generate::Framing,
-    model_jobs::run_as_user,
+use crate::chat::{
+    ChatError, Conversations, GenerationOptions, Generator, Recent, complete,
+    model_jobs::run_as_user, turn::generate::Framing,
 };
 use crate::{
     audit::{self, NewEvent},
@@ -36,7 +36,7 @@ pub struct Titler {
     conversations: Conversations,
     generator: Generator,
     providers: Providers,
-    accounting: super::Accounting,
+    accounting: crate::usage::Accounting,
 }
 
 impl Titler {
@@ -48,7 +48,7 @@ impl Titler {
         conversations: Conversations,
         generator: Generator,
         providers: Providers,
-        accounting: super::Accounting,
+        accounting: crate::usage::Accounting,
     ) -> Self {
         Self {
             db,
@@ -111,7 +111,12 @@ impl Titler {
             .await?;
         store::conversations::set_title(&mut tx, principal.user, conversation, &sealed, true)
             .await?;
-        let usage = self.accounting.usage_of(principal.user, &reply);
+        let usage = self.accounting.event(
+            principal.user,
+            &reply.model_used,
+            reply.usage,
+            reply.latency_ms,
+        );
         store::usage::record(&mut tx, std::slice::from_ref(&usage)).await?;
         let details = json!({ "model_used": reply.model_used, "user": principal.user });
         let event = NewEvent::by_system(

@@ -2,7 +2,7 @@
 //! conversation's recent turns, and how its answer is read; `chat::memory_writer` keeps
 //! the summary as a `summary` memory of the conversation.
 
-use super::{Message, MessageRole};
+use crate::chat::{Message, MessageRole};
 use crate::memory::long_term::MAX_CONTENT_CHARS;
 
 /// What the model is asked.

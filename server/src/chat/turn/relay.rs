@@ -10,9 +10,9 @@ use std::{future::Future, time::Instant};
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::{
+use crate::chat::{
     ChatError, Restorer, Running,
-    prompt::{Prompt, Reply, ToolCalls},
+    turn::prompt::{Prompt, Reply, ToolCalls},
 };
 use crate::llm::{Delta, FinishReason, ToolCallPiece, Usage};
 

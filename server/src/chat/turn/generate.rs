@@ -9,17 +9,16 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use super::{
-    Accounting, ChatError, Conversations, DEFAULT_PROFILE, Message, MessageRole, Profile,
-    SettingsCache, accounting,
-    context::{ContextAssembler, Ingredients, memory_block},
-    facts,
-    follow_ups::{FollowUps, StoredTurnIds},
-    profiles,
-    prompt::{Draft, GenerationOptions, Prompt, Reply, Turn},
-    settings_cache::profile_key,
-    summaries,
-    window::{Recent, StoredTurn},
+use crate::chat::{
+    ChatError, Conversations, DEFAULT_PROFILE, Message, MessageRole, Profile, SettingsCache,
+    conversation::window::{Recent, StoredTurn},
+    model_jobs::facts,
+    model_jobs::summaries,
+    profile::profiles,
+    profile::settings_cache::profile_key,
+    turn::context::{ContextAssembler, Ingredients, memory_block},
+    turn::follow_ups::{FollowUps, StoredTurnIds},
+    turn::prompt::{Draft, GenerationOptions, Prompt, Reply, Turn},
 };
 use crate::{
     caller::Principal,
@@ -27,6 +26,7 @@ use crate::{
     privacy::{PhiGuard, PhiPolicy},
     store::LazyTenantTx,
     store::{self, conversations::MessageRow, usage::UsageEvent},
+    usage::Accounting,
 };
 
 /// Longest message accepted, in characters.
@@ -58,7 +58,7 @@ pub struct PreparedTurn {
 
 /// Which profile serves a call.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum ProfileChoice<'a> {
+pub(in crate::chat) enum ProfileChoice<'a> {
     /// A conversation's profile: the tenant's default when it is gone.
     Serving(&'a str),
     /// The profile a call asks for (the default when empty): it must exist.
@@ -67,7 +67,7 @@ pub(super) enum ProfileChoice<'a> {
 
 /// A regeneration's stored message and the reply it replaces.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Replaced {
+pub(in crate::chat) struct Replaced {
     user_message: Uuid,
     reply: Uuid,
 }
@@ -79,7 +79,7 @@ const TITLE_INSTRUCTIONS: &str = "Write a title of at most six words for a conve
 
 /// What a turn asks of the model.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Framing {
+pub(in crate::chat) enum Framing {
     /// A reply to a new message.
     Reply,
     /// A new reply in place of an old one.
@@ -102,14 +102,14 @@ impl PreparedTurn {
 /// Generates replies in conversations.
 #[derive(Clone)]
 pub struct Generator {
-    pub(super) conversations: Conversations,
-    pub(super) providers: Providers,
-    pub(super) accounting: Accounting,
-    pub(super) breakers: Breakers,
-    pub(super) follow_ups: FollowUps,
-    pub(super) context: ContextAssembler,
-    pub(super) guard: PhiGuard,
-    pub(super) settings: Arc<SettingsCache>,
+    pub(in crate::chat) conversations: Conversations,
+    pub(in crate::chat) providers: Providers,
+    pub(in crate::chat) accounting: Accounting,
+    pub(in crate::chat) breakers: Breakers,
+    pub(in crate::chat) follow_ups: FollowUps,
+    pub(in crate::chat) context: ContextAssembler,
+    pub(in crate::chat) guard: PhiGuard,
+    pub(in crate::chat) settings: Arc<SettingsCache>,
 }
 
 impl Generator {
@@ -143,7 +143,7 @@ impl Generator {
     ///
     /// # Errors
     /// [`ChatError::Invalid`] for bad input, [`ChatError::NotFound`],
-    /// [`ChatError::BudgetExhausted`], [`ChatError::PhiRefused`] when the policy forbids
+    /// a used-up budget ([`ChatError::Usage`]), [`ChatError::PhiRefused`] when the policy forbids
     /// sending the prompt, or a failure.
     pub async fn prepare(
         &self,
@@ -225,7 +225,7 @@ impl Generator {
     /// Resolves the model, assembles the prompt (instructions, recalled memories, the
     /// recent messages that fit the model's window, then `content`; see `chat::context`)
     /// and applies the PHI policy.
-    pub(super) async fn assemble(
+    pub(in crate::chat) async fn assemble(
         &self,
         principal: &Principal,
         recent: Recent,
@@ -331,10 +331,10 @@ impl Generator {
     /// again; the rest is read in one transaction.
     ///
     /// # Errors
-    /// [`ChatError::BudgetExhausted`]; [`ChatError::UnknownProfile`] for a requested
+    /// a used-up budget ([`ChatError::Usage`]); [`ChatError::UnknownProfile`] for a requested
     /// profile the tenant lacks; [`ChatError::Invalid`] naming the field of an unknown
     /// model; or a failure.
-    pub(super) async fn resolve<const N: usize>(
+    pub(in crate::chat) async fn resolve<const N: usize>(
         &self,
         principal: &Principal,
         profile: ProfileChoice<'_>,
@@ -353,7 +353,7 @@ impl Generator {
         };
         let budgets: Vec<_> = budgets
             .into_iter()
-            .filter(|b| accounting::applies_to(b, principal.user))
+            .filter(|b| crate::usage::applies_to(b, principal.user))
             .collect();
         if !budgets.is_empty() {
             self.accounting.check(tx.get().await?, budgets).await?;

@@ -21,7 +21,7 @@ pub struct FollowUps {
 }
 
 /// A stored turn, as its follow-ups need it.
-pub(super) struct StoredTurnIds<'t> {
+pub(in crate::chat) struct StoredTurnIds<'t> {
     /// The conversation.
     pub conversation: Uuid,
     /// The turn's stored messages, in order.
@@ -51,7 +51,7 @@ impl FollowUps {
     }
 
     /// Queues the follow-ups of `turn` of `principal`.
-    pub(super) async fn after(&self, principal: &Principal, turn: StoredTurnIds<'_>) {
+    pub(in crate::chat) async fn after(&self, principal: &Principal, turn: StoredTurnIds<'_>) {
         let (tenant, user) = (principal.tenant.0, principal.user);
         let conversation = turn.conversation;
         if let Some((message, model)) = turn.title_from {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Message, ProfilePicker};
+use crate::chat::{Message, ProfilePicker};
 use crate::{
     caller::Principal,
     config::MemoryConfig,

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use uuid::Uuid;
 
-use super::ChatError;
+use crate::chat::ChatError;
 use crate::{cache::Cache, caller::Principal, tenancy::TenantId};
 
 /// Longest a generation stays registered (a crashed replica's entries expire).

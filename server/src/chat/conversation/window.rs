@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{
+use crate::chat::{
     ChatError, Conversation, Conversations, Message,
-    conversations::{open_conversation, open_message, owned},
+    conversation::conversations::{open_conversation, open_message, owned},
 };
 use crate::{
     caller::Principal,
@@ -62,7 +62,7 @@ pub struct Recent {
     /// Its last messages (at most [`WINDOW_MESSAGES`]), oldest first.
     pub messages: Vec<Message>,
     /// The same, sealed, to extend when the turn is stored.
-    pub(super) rows: Vec<MessageRow>,
+    pub(in crate::chat) rows: Vec<MessageRow>,
 }
 
 impl Recent {

@@ -10,12 +10,12 @@ use std::future::Future;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{
+use crate::caller::Caller;
+use crate::chat::{
     ChatError, GenerationOptions, Generations, Generator, Idempotency, Message, Outcome,
     PreparedTurn, Prompt, Reply, ReplySink, StatelessCall, complete,
-    relay::{Started, relay},
+    turn::relay::{Started, relay},
 };
-use crate::caller::Caller;
 
 /// What a caller asks for.
 pub enum Ask {

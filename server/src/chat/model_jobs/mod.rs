@@ -2,19 +2,24 @@
 //! fact extraction, summaries): acting as the message's user, skipping tenants that are not active, and
 //! turning a chat failure into "skip", "retry" or "give up".
 
+pub(in crate::chat) mod facts;
+pub(in crate::chat) mod memory_writer;
+pub(in crate::chat) mod summaries;
+pub(in crate::chat) mod titles;
+
 use std::future::Future;
 
 use uuid::Uuid;
 
-use super::ChatError;
+use crate::chat::ChatError;
 use crate::{
-    caller::CallOrigin,
-    caller::Principal,
+    caller::{CallOrigin, Principal},
     jobs::{Handled, JobError},
     llm::LlmError,
     memory::MemoryError,
     store::{self, Database},
     tenancy::TenantId,
+    usage::UsageError,
 };
 
 /// Runs `work` as `user` of `tenant` when the tenant is active; `phi_refused` says why a
@@ -54,7 +59,7 @@ where
     match work(principal).await {
         Ok(handled) => Ok(handled),
         Err(ChatError::NotFound) => Ok(Handled::Skipped("the conversation is gone")),
-        Err(ChatError::BudgetExhausted { .. }) => {
+        Err(ChatError::Usage(UsageError::BudgetExhausted { .. })) => {
             Ok(Handled::Skipped("the user's token budget is used up"))
         }
         Err(ChatError::PhiRefused { .. }) => Ok(Handled::Skipped(phi_refused)),

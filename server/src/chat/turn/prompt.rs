@@ -8,7 +8,7 @@
 
 use tokio_stream::StreamExt;
 
-use super::{ChatError, MessageRole};
+use crate::chat::{ChatError, MessageRole};
 use crate::{
     llm::{
         AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
@@ -87,7 +87,7 @@ impl Turn {
 }
 
 /// What a prompt is made of, before the PHI policy is applied.
-pub(super) struct Draft<'a> {
+pub(in crate::chat) struct Draft<'a> {
     /// Where it goes.
     pub route: Route,
     /// The tenant's circuit breakers.
@@ -124,7 +124,7 @@ impl Prompt {
     ///
     /// # Errors
     /// [`ChatError::PhiRefused`] when the policy keeps the prompt from every target.
-    pub(super) fn build(guard: &PhiGuard, draft: Draft<'_>) -> Result<Self, ChatError> {
+    pub(in crate::chat) fn build(guard: &PhiGuard, draft: Draft<'_>) -> Result<Self, ChatError> {
         let Draft {
             route,
             breaker,
@@ -290,7 +290,7 @@ pub struct Reply {
 
 /// Tool calls as their pieces arrive.
 #[derive(Default)]
-pub(super) struct ToolCalls(Vec<ToolCall>);
+pub(in crate::chat) struct ToolCalls(Vec<ToolCall>);
 
 impl ToolCalls {
     /// Adds a piece to its call.

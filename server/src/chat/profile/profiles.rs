@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::ChatError;
+use crate::chat::ChatError;
 use crate::{
     audit::{self, NewEvent},
     cache::SettingsChanges,
@@ -229,7 +229,10 @@ impl Profiles {
 ///
 /// # Errors
 /// [`ChatError::Store`] when Postgres fails.
-pub(super) async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Profile>, ChatError> {
+pub(in crate::chat) async fn find(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<Profile>, ChatError> {
     let stored = store::profiles::get(conn, id).await?;
     let settings = match (stored, builtin(id)) {
         (Some(row), _) => settings_of(row),
@@ -244,7 +247,10 @@ pub(super) async fn find(conn: &mut PgConnection, id: &str) -> Result<Option<Pro
 ///
 /// # Errors
 /// [`ChatError::Store`] when Postgres fails.
-pub(super) async fn serving(conn: &mut PgConnection, id: &str) -> Result<Profile, ChatError> {
+pub(in crate::chat) async fn serving(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Profile, ChatError> {
     if let Some(profile) = find(conn, id).await? {
         return Ok(profile);
     }
@@ -254,7 +260,10 @@ pub(super) async fn serving(conn: &mut PgConnection, id: &str) -> Result<Profile
 }
 
 /// The profile `id` as it serves; unlike [`serving`], an unknown id is an error.
-pub(super) async fn named(conn: &mut PgConnection, id: &str) -> Result<Profile, ChatError> {
+pub(in crate::chat) async fn named(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Profile, ChatError> {
     find(conn, id)
         .await?
         .ok_or_else(|| ChatError::UnknownProfile(id.to_owned()))

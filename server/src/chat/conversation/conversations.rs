@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ChatError, DEFAULT_PROFILE, profiles};
+use crate::chat::{ChatError, DEFAULT_PROFILE, profile::profiles};
 use crate::{
     audit::{self, NewEvent},
     cache::Cache,
@@ -117,9 +117,9 @@ pub struct Message {
 /// The caller's conversations.
 #[derive(Clone)]
 pub struct Conversations {
-    pub(super) db: Database,
-    pub(super) sealer: Sealer,
-    pub(super) cache: Cache,
+    pub(in crate::chat) db: Database,
+    pub(in crate::chat) sealer: Sealer,
+    pub(in crate::chat) cache: Cache,
 }
 
 fn check_title(title: &str) -> Result<String, ChatError> {
@@ -373,7 +373,7 @@ impl Conversations {
 }
 
 /// The caller's conversation `id`, in the transaction's tenant.
-pub(super) async fn owned(
+pub(in crate::chat) async fn owned(
     conn: &mut sqlx::PgConnection,
     principal: &Principal,
     id: Uuid,
@@ -383,7 +383,7 @@ pub(super) async fn owned(
         .ok_or(ChatError::NotFound)
 }
 
-pub(super) async fn open_conversation(
+pub(in crate::chat) async fn open_conversation(
     keyring: &mut Keyring<'_>,
     conn: &mut sqlx::PgConnection,
     row: ConversationRow,
@@ -408,7 +408,7 @@ pub(super) async fn open_conversation(
     })
 }
 
-pub(super) async fn open_message(
+pub(in crate::chat) async fn open_message(
     keyring: &mut Keyring<'_>,
     conn: &mut sqlx::PgConnection,
     row: MessageRow,

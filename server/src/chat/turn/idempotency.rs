@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{ChatError, Conversations, Message};
+use crate::chat::{ChatError, Conversations, Message};
 use crate::{
     cache::{Cache, Claimed},
     caller::Principal,

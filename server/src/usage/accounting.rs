@@ -1,6 +1,5 @@
-//! What model calls cost and who may still make them: each reply's tokens, cost (from the
-//! configured price table) and latency are recorded with it; token budgets per UTC day or
-//! month, for the tenant or one user, are checked before every call.
+//! The accounting: each call's tokens, cost (from the configured price table) and
+//! latency; token budgets per UTC day or month, for the tenant or one user.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -9,13 +8,13 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
-use super::{ChatError, UsageWriter};
-use crate::llm::Usage;
+use super::{UsageError, UsageWriter};
 use crate::{
     audit::{self, NewEvent},
     cache::SettingsChanges,
     caller::Principal,
     config::Price,
+    llm::Usage,
     store::{
         self, Database,
         usage::{BudgetRow, ReportRow, UsageEvent},
@@ -84,13 +83,13 @@ pub struct Accounting {
 
 /// The budgets of the scoped tenant that apply to `user` (all with `None`), with their use
 /// in the current period.
-async fn budgets_in(tx: &mut PgConnection, user: Option<Uuid>) -> Result<Vec<Budget>, ChatError> {
+async fn budgets_in(tx: &mut PgConnection, user: Option<Uuid>) -> Result<Vec<Budget>, UsageError> {
     let rows = store::usage::budgets(&mut *tx, user).await?;
     with_use(tx, rows).await
 }
 
 /// `rows` of the scoped tenant with their use in the current period.
-async fn with_use(tx: &mut PgConnection, rows: Vec<BudgetRow>) -> Result<Vec<Budget>, ChatError> {
+async fn with_use(tx: &mut PgConnection, rows: Vec<BudgetRow>) -> Result<Vec<Budget>, UsageError> {
     let now = OffsetDateTime::now_utc();
     let mut budgets = Vec::with_capacity(rows.len());
     for BudgetRow {
@@ -113,7 +112,7 @@ async fn with_use(tx: &mut PgConnection, rows: Vec<BudgetRow>) -> Result<Vec<Bud
 }
 
 /// Whether budget `row` limits `user`: the tenant's budgets and the user's own.
-pub(super) fn applies_to(row: &BudgetRow, user: Uuid) -> bool {
+pub fn applies_to(row: &BudgetRow, user: Uuid) -> bool {
     row.user_id.is_nil() || row.user_id == user
 }
 
@@ -139,13 +138,9 @@ impl Accounting {
         cost_micros(&self.prices, model, prompt_tokens, completion_tokens)
     }
 
-    /// The usage of a call that `reply` answered for `user`.
-    pub fn usage_of(&self, user: Uuid, reply: &super::Reply) -> UsageEvent {
-        self.event(user, &reply.model_used, reply.usage, reply.latency_ms)
-    }
-
-    /// The usage event of a call of `model` (`provider/model`) for `user`.
-    fn event(&self, user: Uuid, model: &str, usage: Usage, latency_ms: u32) -> UsageEvent {
+    /// The usage event of a call of `model` (`provider/model`) for `user`, to store with
+    /// what the call stored.
+    pub fn event(&self, user: Uuid, model: &str, usage: Usage, latency_ms: u32) -> UsageEvent {
         UsageEvent {
             id: Uuid::now_v7(),
             user_id: user,
@@ -168,15 +163,15 @@ impl Accounting {
     /// the caller) is used up in its current period.
     ///
     /// # Errors
-    /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
+    /// [`UsageError::BudgetExhausted`] naming the budget, or a failure.
     pub async fn check(
         &self,
         tx: &mut PgConnection,
         budgets: Vec<BudgetRow>,
-    ) -> Result<(), ChatError> {
+    ) -> Result<(), UsageError> {
         for budget in with_use(tx, budgets).await? {
             if budget.tokens_used >= budget.token_limit {
-                return Err(ChatError::BudgetExhausted {
+                return Err(UsageError::BudgetExhausted {
                     scope: if budget.user.is_some() {
                         "your"
                     } else {
@@ -194,8 +189,8 @@ impl Accounting {
     /// calls that read nothing else first, such as a provider's embeddings).
     ///
     /// # Errors
-    /// [`ChatError::BudgetExhausted`] naming the budget, or a failure.
-    pub async fn check_alone(&self, principal: &Principal) -> Result<(), ChatError> {
+    /// [`UsageError::BudgetExhausted`] naming the budget, or a failure.
+    pub async fn check_alone(&self, principal: &Principal) -> Result<(), UsageError> {
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let budgets = store::usage::budgets(&mut tx, Some(principal.user)).await?;
         self.check(&mut tx, budgets).await?;
@@ -207,12 +202,12 @@ impl Accounting {
     /// their use in the current period.
     ///
     /// # Errors
-    /// [`ChatError`] when Postgres fails.
+    /// [`UsageError`] when Postgres fails.
     pub async fn budgets_of(
         &self,
         principal: &Principal,
         user: Option<Uuid>,
-    ) -> Result<Vec<Budget>, ChatError> {
+    ) -> Result<Vec<Budget>, UsageError> {
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let budgets = budgets_in(&mut tx, user).await?;
         tx.commit().await?;
@@ -222,28 +217,28 @@ impl Accounting {
     /// Sets (or with 0 removes) a budget of the caller's tenant, recorded as `budget.set`.
     ///
     /// # Errors
-    /// [`ChatError::Invalid`] for a negative limit or an unknown user, or a failure.
+    /// [`UsageError::Invalid`] for a negative limit or an unknown user, or a failure.
     pub async fn set_budget(
         &self,
         principal: &Principal,
         user: Option<Uuid>,
         period: BudgetPeriod,
         token_limit: i64,
-    ) -> Result<(), ChatError> {
+    ) -> Result<(), UsageError> {
         if token_limit < 0 {
-            return Err(ChatError::invalid(
-                "budget.token_limit",
-                "must not be negative",
-            ));
+            return Err(UsageError::Invalid {
+                field: "budget.token_limit",
+                reason: "must not be negative",
+            });
         }
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         if let Some(user) = user
             && store::users::get(&mut tx, user).await?.is_none()
         {
-            return Err(ChatError::invalid(
-                "budget.user_id",
-                "no such user in this tenant",
-            ));
+            return Err(UsageError::Invalid {
+                field: "budget.user_id",
+                reason: "no such user in this tenant",
+            });
         }
         let row = BudgetRow {
             user_id: user.unwrap_or(Uuid::nil()),
@@ -262,7 +257,7 @@ impl Accounting {
     /// The caller's tenant's usage by (user, model, UTC day).
     ///
     /// # Errors
-    /// [`ChatError`] when Postgres fails.
+    /// [`UsageError`] when Postgres fails.
     pub async fn report(
         &self,
         principal: &Principal,
@@ -270,7 +265,7 @@ impl Accounting {
         until: Option<OffsetDateTime>,
         user: Option<Uuid>,
         model: Option<&str>,
-    ) -> Result<Vec<ReportRow>, ChatError> {
+    ) -> Result<Vec<ReportRow>, UsageError> {
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let rows = store::usage::report(&mut tx, from, until, user, model).await?;
         tx.commit().await?;
