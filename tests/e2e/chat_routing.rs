@@ -413,7 +413,10 @@ async fn a_retried_call_with_the_same_idempotency_key_is_answered_once() {
     let mut impatient = send("stalled", "cloud/stall", "k-4");
     impatient.set_timeout(std::time::Duration::from_millis(300));
     let gave_up = t.chat.send_message(impatient).await.unwrap_err();
-    assert_eq!(gave_up.code(), Code::DeadlineExceeded, "{gave_up:?}");
+    assert!(
+        matches!(gave_up.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{gave_up:?}"
+    );
     let retried = codexcontinue_tests::eventually("the dropped call's key to be released", || {
         let mut chat = t.chat.clone();
         let request = send("stalled", "", "k-4");
