@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | entry | `app`, `cli`, `bootstrap` | the composition root (every service built once, by wing), the command line, the first tenant |
 //! | wire | `api` | one module per gRPC service and the OpenAI-compatible routes: convert, call the domain, convert back |
-//! | wire | `edge`, `health` | what every call passes before a handler (request ids, CORS, telemetry, audit, load shedding, access, the request-field check, in that order) and the one table from domain errors to statuses; gRPC health and `/readyz` |
+//! | wire | `edge`, `health` | what every call passes before a handler (request ids, CORS, telemetry and audit, load shedding, access, the request-field check; the order is `edge/mod.rs`'s) and the one table from domain errors to statuses; gRPC health and `/readyz` |
 //! | domain | `chat` | conversations, a turn from claim to stored reply (`chat::Turns`), profiles, the model jobs of a turn |
 //! | domain | `memory`, `model_catalog`, `platform`, `tenant_deletion` | long-term and working memory; tenants' own models; the tenant lifecycle; destroying a deleted tenant's data |
 //! | domain | `usage`, `llm`, `auth` | usage and budgets; model providers and routing; identity, sessions, roles and keys |

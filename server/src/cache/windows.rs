@@ -1,5 +1,5 @@
 //! Recent windows of conversations: `cc:{tenant}:window:{conversation}` holds the last
-//! messages as sealed rows (see `chat::window`), expiring after an idle while.
+//! messages as sealed rows (see `chat::conversation::window`), expiring after an idle while.
 
 use std::time::Duration;
 

@@ -83,6 +83,9 @@ pub enum ChatError {
     /// The client went away before the reply started.
     #[error("the client went away")]
     Gone,
+    /// The task conducting the turn stopped before it ended (a defect; see the log).
+    #[error("the turn stopped before it ended")]
+    Interrupted,
     /// The model could not be resolved.
     #[error(transparent)]
     Provider(#[from] ProviderError),

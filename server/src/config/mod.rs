@@ -30,6 +30,9 @@ pub use memory::{MAX_TOP_K, MemoryConfig, RankingWeights};
 
 use validate::{check_url, key_32, non_zero, positive};
 
+/// Most calls a replica may be told to run at once (well within what a semaphore counts).
+pub const MAX_CONCURRENT_CALLS: usize = 1 << 20;
+
 /// Longest audit retention accepted (100 years), here and by the retention API.
 pub const MAX_RETENTION_DAYS: i32 = 36_525;
 
@@ -178,6 +181,16 @@ impl Config {
             "server.max_concurrent_requests_per_connection",
             self.server.max_concurrent_requests_per_connection,
         )?;
+        positive(
+            "server.max_concurrent_calls",
+            self.server.max_concurrent_calls,
+        )?;
+        if self.server.max_concurrent_calls > MAX_CONCURRENT_CALLS {
+            return Err(ConfigError::Rejected {
+                setting: "server.max_concurrent_calls",
+                reason: format!("must be at most {MAX_CONCURRENT_CALLS}"),
+            });
+        }
         non_zero("server.request_timeout", self.server.request_timeout)?;
         non_zero("database.connect_timeout", self.database.connect_timeout)?;
         non_zero("redis.connect_timeout", self.redis.connect_timeout)?;

@@ -72,6 +72,15 @@ fn rate_limits_auth_urls_and_master_key_are_checked() {
             .starts_with("rate_limit.per_caller_per_second is invalid"),
         "{err}"
     );
+    for calls in ["0", "2000000"] {
+        let err =
+            from_toml(&format!("{base}[server]\nmax_concurrent_calls = {calls}\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("server.max_concurrent_calls is invalid"),
+            "{err}"
+        );
+    }
     let err = from_toml(&format!("{base}[auth]\nconsole_url = \"ftp://x\"\n")).unwrap_err();
     assert!(
         err.to_string().starts_with("auth.console_url is invalid"),

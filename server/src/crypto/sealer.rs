@@ -99,7 +99,7 @@ impl Sealer {
     ) -> Result<(i32, Aes256Gcm), CryptoError> {
         let key: [u8; 32] = random_bytes()?;
         let wrapped = self.wrapper.wrap(&key, &key_context(tenant, version))?;
-        if !store::data_keys::insert(&mut *conn, version, &wrapped).await? {
+        if !store::data_keys::insert(&mut *conn, tenant, version, &wrapped).await? {
             // Another call made this version first: use theirs.
             let wrapped = store::data_keys::get(conn, version)
                 .await?

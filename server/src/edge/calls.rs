@@ -1,9 +1,9 @@
 //! What a request calls, whichever wire format it speaks: a gRPC method
 //! (`/package.Service/Method`, native or translated from gRPC-Web) or a route of the
-//! OpenAI-compatible REST API (`/v1/...`, see [`super::openai`]).
+//! OpenAI-compatible REST API (`/v1/...`, served by `api::openai`).
 //!
-//! The layers every call passes (audit, then authentication, authorization and rate
-//! limits) are the same for both. A REST route takes the access rule of its gRPC twin, so
+//! The layers every call passes (audit, load shedding, then authentication, authorization
+//! and rate limits) are the same for both. A REST route takes the access rule of its gRPC twin, so
 //! one table (`auth::permissions`) decides for both, and it is audited under its own
 //! name. Only the way a refusal or an outcome travels differs, and that is decided here.
 

@@ -252,6 +252,7 @@ impl From<ChatError> for ApiError {
             ChatError::Cache(_) => ApiError::Unavailable(err.to_string()),
             ChatError::InProgress => ApiError::Aborted(err.to_string()),
             ChatError::Gone => ApiError::Cancelled(err.to_string()),
+            ChatError::Interrupted => ApiError::internal(err),
             ChatError::Store(_) | ChatError::Crypto(_) => ApiError::internal(err),
             ChatError::Memory(err) => err.into(),
         }

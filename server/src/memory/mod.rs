@@ -5,7 +5,7 @@
 //!   background job after each turn) and facts or preferences (`Remember`), sealed in
 //!   Postgres with their embeddings (pgvector, HNSW) and blind keyword terms
 //!   ([`keywords`]), recalled by a hybrid score ([`ranking`]).
-//! - Short-term memory is the conversation's recent window (`chat::window`).
+//! - Short-term memory is the conversation's recent window (`chat::conversation::window`).
 
 pub mod chunks;
 pub mod indexer;

@@ -187,7 +187,7 @@ pub async fn delete(
 }
 
 /// One stored message. Serialisable so that the recent window can be cached as the sealed
-/// rows (see `chat::window`).
+/// rows (see `chat::conversation::window`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct MessageRow {
     /// Message id (UUIDv7).

@@ -3,6 +3,7 @@
 use sqlx::PgConnection;
 
 use super::StoreError;
+use crate::tenancy::TenantId;
 
 /// The scoped tenant's newest key: (version, wrapped key).
 ///
@@ -29,23 +30,24 @@ pub async fn get(conn: &mut PgConnection, version: i32) -> Result<Option<Vec<u8>
     )
 }
 
-/// Stores a new key version of the transaction's tenant; `false` when that version exists
-/// already. The tenant is the one the transaction is scoped to (Postgres refuses the
-/// insert on an unscoped connection), so the sealer can make keys inside any tenant
-/// transaction it is handed.
+/// Stores a new key version of `tenant`, the tenant it was wrapped for; `false` when
+/// that version exists already. The tenant is named, not taken from the transaction's
+/// scope, so that Postgres' row check refuses a key wrapped for another tenant than the
+/// one the transaction sees (the sealer works in any tenant transaction it is handed).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
 pub async fn insert(
     conn: &mut PgConnection,
+    tenant: TenantId,
     version: i32,
     wrapped: &[u8],
 ) -> Result<bool, StoreError> {
     let result = sqlx::query(
-        "INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key)
-         VALUES (current_setting('app.tenant_id')::uuid, $1, $2)
+        "INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
     )
+    .bind(tenant.0)
     .bind(version)
     .bind(wrapped)
     .execute(conn)

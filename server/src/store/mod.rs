@@ -1,8 +1,8 @@
 //! PostgreSQL: the pool, the start-up safety checks, migrations, and the repositories.
 //! All SQL of the server lives below this module.
 //!
-//! Repositories take a tenant-scoped transaction ([`TenantTx`]), never the pool, so
-//! row-level security applies to every query they run.
+//! Tenant data is read and written in tenant-scoped transactions ([`TenantTx`]), so
+//! row-level security applies to every query; the pool is private to this module.
 
 pub mod api_keys;
 pub mod audit;

@@ -1,5 +1,5 @@
 //! Tenants' domain profiles: overrides of the built-in ones and profiles of their own
-//! (see `chat::profiles`).
+//! (see `chat::profile`).
 
 use sqlx::PgConnection;
 

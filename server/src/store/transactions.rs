@@ -7,8 +7,9 @@
 //! `SET LOCAL`, because `SET` takes no bind parameters; transaction-local, so nothing leaks
 //! to the next user of a pooled connection.) A [`PlatformTx`] is for the few operations
 //! above any tenant: creating one, appending to every tenant's audit chain at once.
-//! Repositories take one of these (or the connection inside a tenant transaction), never
-//! the pool.
+//! Repositories that write a tenant's rows take a [`TenantTx`]; the others run on the
+//! connection inside one (or, for the few platform reads, on the database handle, inside
+//! `store`); nothing above `store` touches the pool.
 
 use std::ops::{Deref, DerefMut};
 

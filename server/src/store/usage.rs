@@ -1,4 +1,4 @@
-//! Usage accounting rows and token budgets (see `chat::usage`).
+//! Usage accounting rows and token budgets (see `crate::usage`).
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;

@@ -1,5 +1,4 @@
-//! ModelService conversions: inference, catalog and provider embedding errors to API
-//! errors, models to proto.
+//! ModelService conversions: models to proto.
 
 use super::manifest::manifest_to_pb;
 use crate::{

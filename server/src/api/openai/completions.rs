@@ -122,6 +122,7 @@ pub(super) async fn create(
             .map_err(rest_error)?;
         return Ok(sse::response(body));
     }
+    let created = unix_now();
     let answered = state
         .turns
         .reply(&caller, ask, &mut Collect)
@@ -133,7 +134,7 @@ pub(super) async fn create(
     Ok(json_response(&ChatCompletion {
         id: &format!("chatcmpl-{}", answered.id.simple()),
         object: "chat.completion",
-        created: unix_now(),
+        created,
         model: &request.model,
         choices: [Choice {
             index: 0,

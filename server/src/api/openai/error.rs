@@ -1,5 +1,5 @@
 //! A REST call's failure: the same `tonic::Status` the gRPC API answers with (one mapping
-//! from domain errors, in `api::error`), rendered in OpenAI's shape by the edge
+//! from domain errors, in `edge::status`), rendered in OpenAI's shape by the edge
 //! (`edge::openai_wire`), so a REST call and its gRPC twin fail alike.
 
 use std::borrow::Cow;

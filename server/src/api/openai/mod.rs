@@ -6,9 +6,10 @@
 //! - `POST /v1/embeddings`: vectors from the server's embedding models;
 //! - `GET /v1/models`, `GET /v1/models/{id}`: what the caller may ask for.
 //!
-//! Calls pass the same layers as gRPC calls (audit, authentication, authorization, rate
-//! limits; see `edge`) and the same domain code (a chat turn is `chat::Turns`): budgets, routing, the PHI
-//! policy and usage accounting apply as they do to the gRPC twin. Two optional headers
+//! Calls pass the same layers as gRPC calls (audit, load shedding, authentication,
+//! authorization, rate limits; see `edge`) and the same domain code (a chat turn is
+//! `chat::Turns`): budgets, routing, the PHI policy and usage accounting apply as they do
+//! to the gRPC twin. Two optional headers
 //! reach the rest of the server: `X-CodexContinue-Conversation` (a conversation id:
 //! history and memory apply and the turn is stored) and `X-CodexContinue-Profile` (a
 //! domain profile for a stateless call).

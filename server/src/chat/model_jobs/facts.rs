@@ -1,7 +1,7 @@
 //! Fact extraction: what a model (`memory.extract_model`) is asked about a user's message,
 //! and how its answer is read. The model answers, as JSON following a strict schema, the
 //! lasting facts and preferences the message states about the user ("prefers Rust",
-//! "works on the billing service"), each with a confidence; `chat::memory_writer` keeps
+//! "works on the billing service"), each with a confidence; `chat::model_jobs::memory_writer` keeps
 //! them as episodic memories.
 
 use serde_json::{Value, json};

@@ -75,6 +75,7 @@ where
         Err(
             err @ (ChatError::Llm(_)
             | ChatError::Store(_)
+            | ChatError::Usage(UsageError::Store(_))
             | ChatError::Cache(_)
             | ChatError::Memory(
                 MemoryError::Busy(_) | MemoryError::Store(_) | MemoryError::Embedding(_),

@@ -1,5 +1,5 @@
 //! Conversation summaries: what a model (`memory.summary_model`) is asked about a
-//! conversation's recent turns, and how its answer is read; `chat::memory_writer` keeps
+//! conversation's recent turns, and how its answer is read; `chat::model_jobs::memory_writer` keeps
 //! the summary as a `summary` memory of the conversation.
 
 use crate::chat::{Message, MessageRole};

@@ -86,9 +86,9 @@ pub(in crate::chat) enum Framing {
     Regeneration(Replaced),
     /// A title for the conversation the message starts.
     Title,
-    /// Facts and preferences about the user in the message, as JSON (see `chat::facts`).
+    /// Facts and preferences about the user in the message, as JSON (see `chat::model_jobs::facts`).
     Facts,
-    /// A summary of the conversation given as the message (see `chat::summaries`).
+    /// A summary of the conversation given as the message (see `chat::model_jobs::summaries`).
     Summary,
 }
 
@@ -223,7 +223,7 @@ impl Generator {
     }
 
     /// Resolves the model, assembles the prompt (instructions, recalled memories, the
-    /// recent messages that fit the model's window, then `content`; see `chat::context`)
+    /// recent messages that fit the model's window, then `content`; see `chat::turn::context`)
     /// and applies the PHI policy.
     pub(in crate::chat) async fn assemble(
         &self,

@@ -26,9 +26,9 @@ pub struct Idempotency {
 }
 
 /// A key claimed by a call: kept with what the call stored, or released when it failed.
-/// A claim dropped unsettled (the call's future dropped: the client went away before
-/// anything was stored) releases its key in the background, so a retry is not refused for
-/// a day.
+/// A claim dropped unsettled (the call dropped before the model answered: from then on
+/// the turn is stored on a task the call cannot cancel) releases its key in the
+/// background, so a retry is not refused for a day.
 pub struct Claim {
     idempotency: Idempotency,
     principal: Principal,
@@ -39,7 +39,6 @@ pub struct Claim {
 impl Claim {
     /// Records the stored (user message, reply) under the key.
     pub async fn keep(mut self, stored: (Uuid, Uuid)) {
-        self.settled = true;
         let (tenant, user) = (self.principal.tenant, self.principal.user);
         let kept = self
             .idempotency
@@ -49,12 +48,14 @@ impl Claim {
         if let Err(err) = kept {
             tracing::warn!(error = %err, "idempotency key left to expire");
         }
+        self.settled = true;
     }
 
-    /// Releases the key after a failure, so a retry runs again.
+    /// Releases the key after a failure, so a retry runs again. Dropped halfway, the
+    /// claim still releases it.
     pub async fn release(mut self) {
-        self.settled = true;
         release(&self.idempotency.cache, &self.principal, &self.key).await;
+        self.settled = true;
     }
 }
 

@@ -8,13 +8,17 @@
 use std::future::Future;
 
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Principal};
 use crate::chat::{
     ChatError, GenerationOptions, Generations, Generator, Idempotency, Message, Outcome,
     PreparedTurn, Prompt, Reply, ReplySink, StatelessCall, complete,
-    turn::relay::{Started, relay},
+    turn::{
+        idempotency::Claim,
+        relay::{Started, relay},
+    },
 };
 
 /// What a caller asks for.
@@ -127,7 +131,10 @@ impl Turns {
 
     /// Answers `ask` for `caller` into `sink`: started, then the reply (streamed or
     /// collected, as the sink wants), stored or its usage recorded. An idempotency key is
-    /// kept with what was stored, and released when the turn failed or was dropped.
+    /// kept with what was stored, and released when the turn failed, or was dropped
+    /// before the model answered. Once it answered, the turn is stored (and its key kept)
+    /// even if the call is dropped meanwhile, so a retry replays it instead of generating
+    /// it twice.
     ///
     /// # Errors
     /// [`ChatError`]: bad input naming the field, an unknown conversation, a refusal by
@@ -161,14 +168,22 @@ impl Turns {
             }
             Ask::Stateless(_) => None,
         };
-        let answered = self.run(caller, ask, sink).await;
-        if let Some(claim) = claim {
-            match answered.as_ref().ok().and_then(|a| a.stored.as_ref()) {
-                Some((user, reply)) => claim.keep((user.id, reply.id)).await,
-                None => claim.release().await,
+        let (prepared, said) = match self.ask_model(caller, ask, sink).await {
+            Ok(asked) => asked,
+            Err(err) => {
+                if let Some(claim) = claim {
+                    claim.release().await;
+                }
+                return Err(err);
             }
-        }
-        answered
+        };
+        // On a task of its own, which a dropped call does not cancel.
+        let store = self
+            .clone()
+            .store(caller.principal.clone(), prepared, said, claim);
+        tokio::spawn(store)
+            .await
+            .unwrap_or(Err(ChatError::Interrupted))
     }
 
     /// Runs [`Turns::reply`] on its own task, for a stream that outlives its call's
@@ -186,29 +201,37 @@ impl Turns {
     ) -> Result<(), ChatError> {
         let (opened, open) = oneshot::channel();
         let turns = self.clone();
-        tokio::spawn(async move {
-            let mut sink = Opening {
-                inner: sink,
-                opened: Some(opened),
-            };
-            let outcome = turns.reply(&caller, ask, &mut sink).await;
-            match sink.opened.take() {
-                Some(opened) => {
-                    let _ = opened.send(outcome.map(drop));
+        let task = tokio::spawn(
+            async move {
+                let mut sink = Opening {
+                    inner: sink,
+                    opened: Some(opened),
+                };
+                let outcome = turns.reply(&caller, ask, &mut sink).await;
+                match sink.opened.take() {
+                    Some(opened) => {
+                        let _ = opened.send(outcome.map(drop));
+                    }
+                    None => sink.inner.end(outcome).await,
                 }
-                None => sink.inner.end(outcome).await,
             }
-        });
-        open.await.unwrap_or(Err(ChatError::Gone))
+            .instrument(tracing::Span::current()),
+        );
+        // A call dropped before its reply started takes the turn with it, as a call
+        // answered whole does; once started, the reply runs on until it ends.
+        let mut unstarted = AbortOnDrop(Some(task.abort_handle()));
+        let started = open.await.unwrap_or(Err(ChatError::Interrupted));
+        unstarted.0 = None;
+        started
     }
 
-    /// Prepares, asks the model and stores (or records) one turn.
-    async fn run(
+    /// Prepares the turn and asks the model, relaying the reply to `sink` or collecting it.
+    async fn ask_model(
         &self,
         caller: &Caller,
         ask: Ask,
         sink: &mut impl ReplySink,
-    ) -> Result<Answered, ChatError> {
+    ) -> Result<(Prepared, Reply), ChatError> {
         let prepared = self.prepare(caller, ask).await;
         if matches!(prepared, Err(ChatError::PhiRefused { .. }))
             || prepared.as_ref().is_ok_and(|p| p.prompt().phi)
@@ -235,23 +258,40 @@ impl Turns {
         } else {
             complete(prepared.prompt()).await?
         };
+        Ok((prepared, said))
+    }
+
+    /// Stores the turn and keeps its key with it, or records a stateless call's usage.
+    async fn store(
+        self,
+        principal: Principal,
+        prepared: Prepared,
+        said: Reply,
+        claim: Option<Box<Claim>>,
+    ) -> Result<Answered, ChatError> {
         match prepared {
             Prepared::Turn(turn) => {
-                let stored = self.generator.finish(principal, &turn, &said).await?;
+                let stored = self.generator.finish(&principal, &turn, &said).await;
+                if let Some(claim) = claim {
+                    match &stored {
+                        Ok((user, reply)) => claim.keep((user.id, reply.id)).await,
+                        Err(_) => claim.release().await,
+                    }
+                }
                 Ok(Answered {
-                    id: started.reply,
-                    stored: Some(stored),
+                    id: turn.reply_id,
+                    stored: Some(stored?),
                     said: Some(said),
                     memory_ids: turn.memory_ids,
                 })
             }
-            Prepared::Stateless { .. } => {
+            Prepared::Stateless { id, .. } => {
                 self.generator
                     .accounting
-                    .record(principal, &said.model_used, said.usage, said.latency_ms)
+                    .record(&principal, &said.model_used, said.usage, said.latency_ms)
                     .await;
                 Ok(Answered {
-                    id: started.reply,
+                    id,
                     stored: None,
                     said: Some(said),
                     memory_ids: Vec::new(),
@@ -339,5 +379,16 @@ impl<S: ReplySink> ReplySink for Opening<S> {
 
     fn gone(&self) -> impl Future<Output = ()> + Send {
         self.inner.gone()
+    }
+}
+
+/// Aborts a task when dropped while armed.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
