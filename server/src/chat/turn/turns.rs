@@ -168,6 +168,7 @@ impl Turns {
             }
             Ask::Stateless(_) => None,
         };
+        let stores = !matches!(ask, Ask::Stateless(_));
         let (prepared, said) = match self.ask_model(caller, ask, sink).await {
             Ok(asked) => asked,
             Err(err) => {
@@ -177,13 +178,17 @@ impl Turns {
                 return Err(err);
             }
         };
-        // On a task of its own, which a dropped call does not cancel.
         let store = self
             .clone()
             .store(caller.principal.clone(), prepared, said, claim);
-        tokio::spawn(store)
-            .await
-            .unwrap_or(Err(ChatError::Interrupted))
+        if stores {
+            // On a task of its own, which a dropped call does not cancel.
+            tokio::spawn(store)
+                .await
+                .unwrap_or(Err(ChatError::Interrupted))
+        } else {
+            store.await
+        }
     }
 
     /// Runs [`Turns::reply`] on its own task, for a stream that outlives its call's
