@@ -7,14 +7,13 @@
 
 use std::future::Future;
 
-use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::caller::{Caller, Principal};
 use crate::chat::{
     ChatError, GenerationOptions, Generations, Generator, Idempotency, Message, Outcome,
-    PreparedTurn, Prompt, Reply, ReplySink, StatelessCall, complete,
+    PreparedTurn, Prompt, Reply, ReplySink, Running, StatelessCall, complete,
     turn::{
         idempotency::Claim,
         relay::{Started, relay},
@@ -90,6 +89,18 @@ pub struct Turns {
     idempotency: Idempotency,
 }
 
+/// A turn claimed and prepared, ready to answer.
+enum Opened {
+    /// A retry of a turn already stored under its idempotency key.
+    Replay((Message, Message)),
+    /// A turn to generate.
+    Fresh {
+        prepared: Box<Prepared>,
+        running: Option<Running>,
+        claim: Option<Box<Claim>>,
+    },
+}
+
 /// A prepared turn of either kind.
 enum Prepared {
     Turn(PreparedTurn),
@@ -146,6 +157,37 @@ impl Turns {
         ask: Ask,
         sink: &mut impl ReplySink,
     ) -> Result<Answered, ChatError> {
+        let opened = self.open(caller, ask, sink.streams()).await?;
+        self.answer(caller, opened, sink).await
+    }
+
+    /// Prepares `ask` here, so the call can still fail with what refuses it, then answers
+    /// it on a task of its own, for a stream that outlives its call's handler; how the
+    /// turn ends goes to [`DetachedSink::end`].
+    ///
+    /// # Errors
+    /// The [`ChatError`] that refuses the turn before its reply starts.
+    pub async fn reply_detached(
+        &self,
+        caller: Caller,
+        ask: Ask,
+        mut sink: impl DetachedSink,
+    ) -> Result<(), ChatError> {
+        let opened = self.open(&caller, ask, sink.streams()).await?;
+        let turns = self.clone();
+        tokio::spawn(
+            async move {
+                let outcome = turns.answer(&caller, opened, &mut sink).await;
+                sink.end(outcome).await;
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Ok(())
+    }
+
+    /// Claims the key, then prepares the turn and registers it for cancellation when it
+    /// `streams`; a turn that cannot start releases its key before the call fails.
+    async fn open(&self, caller: &Caller, ask: Ask, streams: bool) -> Result<Opened, ChatError> {
         let claim = match &ask {
             Ask::Message {
                 conversation,
@@ -159,7 +201,7 @@ impl Turns {
                     .await?
                 {
                     Outcome::Run(claim) => claim,
-                    Outcome::Replay(stored) => return Ok(replay(*stored, sink).await),
+                    Outcome::Replay(stored) => return Ok(Opened::Replay(*stored)),
                 }
             }
             Ask::Regeneration { conversation, .. } => {
@@ -168,9 +210,38 @@ impl Turns {
             }
             Ask::Stateless(_) => None,
         };
-        let stores = !matches!(ask, Ask::Stateless(_));
-        let (prepared, said) = match self.ask_model(caller, ask, sink).await {
-            Ok(asked) => asked,
+        match self.prepare(caller, ask, streams).await {
+            Ok((prepared, running)) => Ok(Opened::Fresh {
+                prepared: Box::new(prepared),
+                running,
+                claim,
+            }),
+            Err(err) => {
+                if let Some(claim) = claim {
+                    claim.release().await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts the reply, asks the model, and stores the turn (or records its usage).
+    async fn answer(
+        &self,
+        caller: &Caller,
+        opened: Opened,
+        sink: &mut impl ReplySink,
+    ) -> Result<Answered, ChatError> {
+        let (prepared, running, claim) = match opened {
+            Opened::Replay(stored) => return Ok(replay(stored, sink).await),
+            Opened::Fresh {
+                prepared,
+                running,
+                claim,
+            } => (prepared, running, claim),
+        };
+        let said = match ask_model(&prepared, running, sink).await {
+            Ok(said) => said,
             Err(err) => {
                 if let Some(claim) = claim {
                     claim.release().await;
@@ -178,9 +249,10 @@ impl Turns {
                 return Err(err);
             }
         };
+        let stores = matches!(*prepared, Prepared::Turn(_));
         let store = self
             .clone()
-            .store(caller.principal.clone(), prepared, said, claim);
+            .store(caller.principal.clone(), *prepared, said, claim);
         if stores {
             // On a task of its own, which a dropped call does not cancel.
             tokio::spawn(store)
@@ -189,81 +261,6 @@ impl Turns {
         } else {
             store.await
         }
-    }
-
-    /// Runs [`Turns::reply`] on its own task, for a stream that outlives its call's
-    /// handler. Resolves once the reply started (`Ok`), or with the error that ended the
-    /// turn before it did, so the call can still answer with it; how the turn ends later
-    /// goes to [`DetachedSink::end`].
-    ///
-    /// # Errors
-    /// The [`ChatError`] that ended the turn before it started.
-    pub async fn reply_detached(
-        &self,
-        caller: Caller,
-        ask: Ask,
-        sink: impl DetachedSink,
-    ) -> Result<(), ChatError> {
-        let (opened, open) = oneshot::channel();
-        let turns = self.clone();
-        let task = tokio::spawn(
-            async move {
-                let mut sink = Opening {
-                    inner: sink,
-                    opened: Some(opened),
-                };
-                let outcome = turns.reply(&caller, ask, &mut sink).await;
-                match sink.opened.take() {
-                    Some(opened) => {
-                        let _ = opened.send(outcome.map(drop));
-                    }
-                    None => sink.inner.end(outcome).await,
-                }
-            }
-            .instrument(tracing::Span::current()),
-        );
-        // A call dropped before its reply started takes the turn with it, as a call
-        // answered whole does; once started, the reply runs on until it ends.
-        let mut unstarted = AbortOnDrop(Some(task.abort_handle()));
-        let started = open.await.unwrap_or(Err(ChatError::Interrupted));
-        unstarted.0 = None;
-        started
-    }
-
-    /// Prepares the turn and asks the model, relaying the reply to `sink` or collecting it.
-    async fn ask_model(
-        &self,
-        caller: &Caller,
-        ask: Ask,
-        sink: &mut impl ReplySink,
-    ) -> Result<(Prepared, Reply), ChatError> {
-        let prepared = self.prepare(caller, ask).await;
-        if matches!(prepared, Err(ChatError::PhiRefused { .. }))
-            || prepared.as_ref().is_ok_and(|p| p.prompt().phi)
-        {
-            caller.handled_phi();
-        }
-        let prepared = prepared?;
-        let principal = &caller.principal;
-        let mut running = match &prepared {
-            Prepared::Turn(turn) if sink.streams() => {
-                Some(self.generations.begin(principal, turn.reply_id).await?)
-            }
-            _ => None,
-        };
-        let started = prepared.started();
-        if !sink.started(started).await {
-            return Err(ChatError::Gone);
-        }
-        let said = if sink.streams() {
-            let relayed = relay(prepared.prompt(), running.as_mut(), sink).await;
-            // Finished here: a cancellation arriving now has nothing left to stop.
-            drop(running);
-            relayed?
-        } else {
-            complete(prepared.prompt()).await?
-        };
-        Ok((prepared, said))
     }
 
     /// Stores the turn and keeps its key with it, or records a stateless call's usage.
@@ -305,7 +302,33 @@ impl Turns {
         }
     }
 
-    async fn prepare(&self, caller: &Caller, ask: Ask) -> Result<Prepared, ChatError> {
+    /// The turn's prompt (the call's audit event marked when PHI is involved), and its
+    /// registration for cancellation from any replica when it `streams`.
+    async fn prepare(
+        &self,
+        caller: &Caller,
+        ask: Ask,
+        streams: bool,
+    ) -> Result<(Prepared, Option<Running>), ChatError> {
+        let prepared = self.prompt(caller, ask).await;
+        if matches!(prepared, Err(ChatError::PhiRefused { .. }))
+            || prepared.as_ref().is_ok_and(|p| p.prompt().phi)
+        {
+            caller.handled_phi();
+        }
+        let prepared = prepared?;
+        let running = match &prepared {
+            Prepared::Turn(turn) if streams => Some(
+                self.generations
+                    .begin(&caller.principal, turn.reply_id)
+                    .await?,
+            ),
+            _ => None,
+        };
+        Ok((prepared, running))
+    }
+
+    async fn prompt(&self, caller: &Caller, ask: Ask) -> Result<Prepared, ChatError> {
         let principal = &caller.principal;
         Ok(match ask {
             Ask::Message {
@@ -334,6 +357,26 @@ impl Turns {
     }
 }
 
+/// Announces the reply and asks the model: relayed to `sink` piece by piece (a
+/// conversation's stream registered as `running`), or collected whole.
+async fn ask_model(
+    prepared: &Prepared,
+    mut running: Option<Running>,
+    sink: &mut impl ReplySink,
+) -> Result<Reply, ChatError> {
+    if !sink.started(prepared.started()).await {
+        return Err(ChatError::Gone);
+    }
+    if sink.streams() {
+        let relayed = relay(prepared.prompt(), running.as_mut(), sink).await;
+        // Finished here: a cancellation arriving now has nothing left to stop.
+        drop(running);
+        relayed
+    } else {
+        complete(prepared.prompt()).await
+    }
+}
+
 /// Answers a retried call with what its first call stored: started, the whole reply as
 /// one piece.
 async fn replay(stored: (Message, Message), sink: &mut impl ReplySink) -> Answered {
@@ -350,50 +393,5 @@ async fn replay(stored: (Message, Message), sink: &mut impl ReplySink) -> Answer
         stored: Some((user, reply)),
         said: None,
         memory_ids: Vec::new(),
-    }
-}
-
-/// A detached sink until its reply starts: the start is reported to the waiting handler.
-struct Opening<S> {
-    inner: S,
-    opened: Option<oneshot::Sender<Result<(), ChatError>>>,
-}
-
-impl<S: ReplySink> ReplySink for Opening<S> {
-    async fn started(&mut self, started: Started) -> bool {
-        let delivered = self.inner.started(started).await;
-        // The handler is waiting for this; if it is gone, so is the client.
-        let waiting = self
-            .opened
-            .take()
-            .is_some_and(|opened| opened.send(Ok(())).is_ok());
-        delivered && waiting
-    }
-
-    fn streams(&self) -> bool {
-        self.inner.streams()
-    }
-
-    fn text(&mut self, piece: String) -> impl Future<Output = bool> + Send {
-        self.inner.text(piece)
-    }
-
-    fn tool_call(&mut self, piece: crate::llm::ToolCallPiece) -> impl Future<Output = bool> + Send {
-        self.inner.tool_call(piece)
-    }
-
-    fn gone(&self) -> impl Future<Output = ()> + Send {
-        self.inner.gone()
-    }
-}
-
-/// Aborts a task when dropped while armed.
-struct AbortOnDrop(Option<tokio::task::AbortHandle>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
     }
 }
