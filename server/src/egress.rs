@@ -1,6 +1,6 @@
 //! The one policy for every outbound address a tenant chooses: model provider endpoints,
 //! Entra ID authorities, identity provider issuers and the URLs their discovery names, and
-//! (soon) plugin endpoints.
+//! plugin endpoints.
 //!
 //! Only public internet addresses are reachable by default. Loopback, link-local (cloud
 //! metadata services live there), unspecified, multicast, broadcast, documentation,
@@ -125,6 +125,46 @@ impl Egress {
             }
         }
         Ok(())
+    }
+
+    /// A TCP connection to `host:port` (a name or an address) at the first of its
+    /// addresses this policy admits, for clients that bring no resolver hook (gRPC).
+    ///
+    /// # Errors
+    /// [`EgressError`] when no address passes; an I/O error when none answers.
+    pub async fn connect(&self, host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses = match host.parse::<IpAddr>() {
+            Ok(address) => vec![canonical(address)],
+            Err(_) => resolve(host).await.map_err(std::io::Error::other)?,
+        };
+        let mut last = None;
+        for address in addresses {
+            let target = SocketAddr::new(address, port);
+            let admitted = self.check_address(host, address).and_then(|()| {
+                if self.own.contains(&target) {
+                    Err(EgressError::OwnService {
+                        host: host.to_owned(),
+                        address: target,
+                    })
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(err) = admitted {
+                last = Some(std::io::Error::other(err));
+                continue;
+            }
+            match tokio::net::TcpStream::connect(target).await {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| std::io::Error::other(EgressError::Unresolvable(host.to_owned()))))
     }
 
     /// An HTTP client builder whose every connection passes this policy: names resolve

@@ -15,11 +15,11 @@
 //! | wire | `edge`, `health` | what every call passes before a handler (request ids, CORS, telemetry and audit, load shedding, access, the request-field check; the order is `edge/mod.rs`'s) and the one table from domain errors to statuses; gRPC health and `/readyz` |
 //! | domain | `chat` | conversations, a turn from claim to stored reply (`chat::Turns`), profiles, the model jobs of a turn |
 //! | domain | `memory`, `model_catalog`, `platform`, `tenant_deletion` | long-term and working memory; tenants' own models; the tenant lifecycle; destroying a deleted tenant's data |
-//! | domain | `usage`, `llm`, `auth` | usage and budgets; model providers and routing; identity, sessions, roles and keys |
+//! | domain | `usage`, `llm`, `plugins`, `auth` | usage and budgets; model providers and routing; tenants' plugins, their manifests and transports; identity, sessions, roles and keys |
 //! | record | `crypto`, `audit` | envelope encryption at rest (key rotation is audited); the hash-chained audit trail |
 //! | services | `inference`, `privacy`, `jobs`, `periodic`, `egress` | local TorchScript models; the PHI guard; the durable job queue; repeating passes; the outbound-address policy |
 //! | storage | `store`, `cache` | PostgreSQL (all SQL; tenant and platform transactions) and Redis |
-//! | ground | `caller`, `telemetry`, `config`, `tenancy`, `random`, `pb` | who is calling and what the call's audit event records; logs and metrics; the typed configuration; tenant identity; the OS's randomness; the generated protobuf types (named only by `api` and `edge`) |
+//! | ground | `caller`, `telemetry`, `config`, `tenancy`, `random`, `pb` | who is calling and what the call's audit event records; logs and metrics; the typed configuration; tenant identity; the OS's randomness; the generated protobuf types (the public API's named only by `api` and `edge`, the plugin protocol's only by `plugins::transport`) |
 
 pub mod api;
 pub mod app;
@@ -43,6 +43,7 @@ pub mod model_catalog;
 pub mod pb;
 pub mod periodic;
 pub mod platform;
+pub mod plugins;
 pub mod privacy;
 pub mod random;
 pub mod store;

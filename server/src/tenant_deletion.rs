@@ -34,6 +34,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "role_policies",
     "identity_providers",
     "model_routes",
+    "plugins",
     "profiles",
     "providers",
     "tenant_model_parts",

@@ -38,7 +38,7 @@ mod migrations;
 mod models;
 mod openai_api;
 mod openai_guards;
-mod pending_services;
+mod plugins;
 mod rate_limit;
 mod reflection;
 mod request_id;

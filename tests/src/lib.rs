@@ -20,6 +20,7 @@ pub mod llm_upstream;
 pub mod metrics;
 pub mod models;
 pub mod oidc;
+pub mod plugin_server;
 pub mod redis;
 pub mod sealed;
 pub mod server;

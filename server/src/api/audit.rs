@@ -7,7 +7,7 @@ use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{json_to_struct, principal, time_range, timestamp},
+    convert::{principal, time_range, timestamp},
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, split_page},
 };
 use crate::{
@@ -43,7 +43,7 @@ impl From<EventRow> for pb::AuditEvent {
             _ => pb::AuditOutcome::Failure,
         };
         let details = match row.details.0 {
-            object @ serde_json::Value::Object(_) => Some(json_to_struct(object)),
+            object @ serde_json::Value::Object(_) => Some(crate::pb::json::to_struct(object)),
             _ => None,
         };
         Self {

@@ -114,67 +114,6 @@ pub fn phi_policy_of(policy: pb::PhiPolicy) -> Option<PhiPolicy> {
     }
 }
 
-/// A JSON value as a protobuf value.
-pub fn json_to_proto(value: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.into_iter().map(json_to_proto).collect(),
-        }),
-        serde_json::Value::Object(map) => Kind::StructValue(prost_types::Struct {
-            fields: map
-                .into_iter()
-                .map(|(k, v)| (k, json_to_proto(v)))
-                .collect(),
-        }),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-/// A JSON object as a protobuf struct (anything else: an empty struct).
-pub fn json_to_struct(value: serde_json::Value) -> prost_types::Struct {
-    match json_to_proto(value).kind {
-        Some(prost_types::value::Kind::StructValue(fields)) => fields,
-        _ => prost_types::Struct::default(),
-    }
-}
-
-/// A protobuf struct as a JSON object.
-///
-/// # Errors
-/// What is wrong when it holds a number JSON cannot (NaN or infinite).
-pub fn struct_to_json(value: prost_types::Struct) -> Result<serde_json::Value, String> {
-    use prost_types::value::Kind;
-    fn convert(value: prost_types::Value) -> Result<serde_json::Value, String> {
-        Ok(match value.kind {
-            None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-            Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
-            Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
-                .map(serde_json::Value::Number)
-                .ok_or_else(|| format!("{n} is not a number JSON can hold"))?,
-            Some(Kind::StringValue(s)) => serde_json::Value::String(s),
-            Some(Kind::ListValue(list)) => serde_json::Value::Array(
-                list.values
-                    .into_iter()
-                    .map(convert)
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(Kind::StructValue(fields)) => struct_to_json(fields)?,
-        })
-    }
-    Ok(serde_json::Value::Object(
-        value
-            .fields
-            .into_iter()
-            .map(|(k, v)| Ok((k, convert(v)?)))
-            .collect::<Result<_, String>>()?,
-    ))
-}
-
 /// The conversation a request's `conversation_id` names.
 ///
 /// # Errors

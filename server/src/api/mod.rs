@@ -15,11 +15,10 @@ mod models;
 mod openai;
 mod ops_http;
 mod pagination;
-mod pending;
+mod plugins;
 
 use std::sync::Arc;
 
-use pending::{Pending, PluginApi};
 use tonic::service::Routes;
 
 use crate::{
@@ -37,6 +36,7 @@ use crate::{
     model_catalog::Catalog,
     pb,
     platform::Platform,
+    plugins::Plugins,
     telemetry::Metrics,
     usage::Accounting,
 };
@@ -54,6 +54,8 @@ pub struct Services {
     pub memory: MemoryWing,
     /// Usage, budgets and reports.
     pub usage: Accounting,
+    /// Tenants' plugins.
+    pub plugins: Plugins,
     /// Tenants' audit trails.
     pub audit: AuditTrail,
     /// What operators watch.
@@ -149,6 +151,7 @@ pub fn routes(
         models: modelling,
         memory: remembering,
         usage,
+        plugins: tools,
         audit: trail,
         ops,
     } = services;
@@ -179,7 +182,9 @@ pub fn routes(
                 conversing.profiles,
             ),
         ))
-        .add_service(Pending::<PluginApi>::new())
+        .add_service(pb::v1::plugin_service_server::PluginServiceServer::new(
+            plugins::PluginApi::new(tools),
+        ))
         .add_service(
             pb::v1::model_service_server::ModelServiceServer::new(models::ModelApi::new(
                 modelling.registry.clone(),

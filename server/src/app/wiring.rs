@@ -1,5 +1,5 @@
 //! The composition root: every service of the server built once, wing by wing (identity,
-//! models, memory, usage, chat, audit), the request edge, and the background work each
+//! models, memory, usage, plugins, chat, audit), the request edge, and the background work each
 //! wing needs, started in one place.
 
 use std::sync::Arc;
@@ -36,6 +36,7 @@ use crate::{
     memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     platform::Platform,
+    plugins::Plugins,
     telemetry::Metrics,
     tenant_deletion::TenantDeletion,
     usage::{Accounting, UsageWriter, UsageWriterTask},
@@ -130,6 +131,7 @@ pub(super) async fn wire(
             config.memory.clone(),
         ),
     };
+    let plugins = plugins(&ground, &mut background);
     let chat = chat(&ground, &models, &memory, &usage, &mut background);
     let edge = Edge::new(EdgeParts {
         access: identity.access,
@@ -145,6 +147,7 @@ pub(super) async fn wire(
             models,
             memory,
             usage,
+            plugins,
             audit: AuditTrail::new(
                 deps.db.clone(),
                 deps.signer.clone(),
@@ -311,6 +314,24 @@ async fn models(
         catalog,
     };
     Ok((wing, model_files))
+}
+
+/// The tenants' plugins, their manifests read again on a schedule.
+fn plugins(ground: &Ground<'_>, background: &mut Background) -> Plugins {
+    let plugins = Plugins::new(
+        ground.deps.db.clone(),
+        ground.deps.sealer.clone(),
+        ground.deps.egress.clone(),
+    );
+    let refresher = plugins.clone();
+    let every = ground.config.plugins.refresh_interval;
+    background.spawn(move |stop| async move {
+        crate::periodic::every("plugin manifest refresh", every, stop, || async {
+            refresher.refresh_due(every, 100).await.map(drop)
+        })
+        .await;
+    });
+    plugins
 }
 
 /// Conversations and their turns, and the job workers that follow a turn (titles, memory

@@ -61,6 +61,7 @@ pub const BUILTIN_GRANTS: &[(&str, &str, &str)] = &[
     ("member", "api_key", "write"),
     ("member", "plugin", "read"),
     ("member", "plugin", "invoke"),
+    ("member", "plugin", "use"),
     ("member", "model", "read"),
     ("member", "inference", "use"),
     ("viewer", "conversation", "read"),

@@ -23,7 +23,8 @@ mod validate;
 pub use sections::{
     AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, DeviceChoice,
     EgressConfig, HealthConfig, InferenceConfig, JobsConfig, LlmConfig, LogFormat,
-    PlatformProviderConfig, Price, RateLimitConfig, RedisConfig, ServerConfig, TelemetryConfig,
+    PlatformProviderConfig, PluginsConfig, Price, RateLimitConfig, RedisConfig, ServerConfig,
+    TelemetryConfig,
 };
 
 pub use memory::{MAX_TOP_K, MemoryConfig, RankingWeights};
@@ -53,6 +54,7 @@ const SECTIONS: &[&str] = &[
     "inference",
     "memory",
     "egress",
+    "plugins",
 ];
 
 /// Everything the server needs to run.
@@ -87,6 +89,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Outbound addresses tenants may choose.
     pub egress: EgressConfig,
+    /// Tenants' plugins.
+    pub plugins: PluginsConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -204,6 +208,7 @@ impl Config {
         self.validate_audit()?;
         self.validate_egress()?;
         self.validate_jobs()?;
+        non_zero("plugins.refresh_interval", self.plugins.refresh_interval)?;
         if let Err(err) = self
             .telemetry
             .log_filter

@@ -546,3 +546,21 @@ pub enum DeviceChoice {
     /// The first GPU (refused when there is none).
     Cuda,
 }
+
+/// Tenants' plugins (see `plugins`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// How often each plugin's manifest is read again; a changed manifest disables the
+    /// plugin until an owner or admin approves it.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            refresh_interval: Duration::from_secs(15 * 60),
+        }
+    }
+}

@@ -64,6 +64,15 @@ pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
     batch: SMALL_VALUES,
 };
 
+/// Plugins' credentials and opaque-id keys.
+pub const PLUGIN_SECRETS: SealedColumn = SealedColumn {
+    table: "plugins",
+    row: "id",
+    row_type: "uuid",
+    column: "secrets_sealed",
+    batch: SMALL_VALUES,
+};
+
 /// Parts (up to 1 MiB each) of the files of tenants' own models.
 pub const TENANT_MODEL_PARTS: SealedColumn = SealedColumn {
     table: "tenant_model_parts",
@@ -97,6 +106,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     CONVERSATION_TITLES,
     MESSAGE_CONTENTS,
     PROVIDER_CREDENTIALS,
+    PLUGIN_SECRETS,
     TENANT_MODEL_PARTS,
     MEMORY_CONTENTS,
     MEMORY_KEYWORD_KEYS,

@@ -25,6 +25,7 @@ use crate::{
     memory::MemoryError,
     model_catalog::CatalogError,
     platform::PlatformError,
+    plugins::PluginError,
     store::StoreError,
     usage::UsageError,
 };
@@ -127,6 +128,23 @@ impl From<ProviderError> for ApiError {
             ProviderError::Store(_) | ProviderError::Crypto(_) | ProviderError::Http(_) => {
                 ApiError::internal(err)
             }
+        }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(err: PluginError) -> Self {
+        match err {
+            PluginError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            PluginError::NotFound(_) => ApiError::NotFound("plugin"),
+            PluginError::NameTaken(_) => ApiError::AlreadyExists(err.to_string()),
+            PluginError::Disabled { .. } | PluginError::NotPending(_) => {
+                ApiError::FailedPrecondition(err.to_string())
+            }
+            PluginError::Unreachable { .. } | PluginError::TimedOut { .. } => {
+                ApiError::Unavailable(err.to_string())
+            }
+            PluginError::Store(_) | PluginError::Crypto(_) => ApiError::internal(err),
         }
     }
 }
@@ -447,6 +465,7 @@ status_from!(
     StoreError,
     TrailError,
     ProviderError,
+    PluginError,
     DirectoryError,
     IdentityProviderError,
     PlatformError,

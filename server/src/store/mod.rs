@@ -11,6 +11,7 @@ pub mod data_keys;
 pub mod identity_providers;
 pub mod memories;
 pub mod model_routes;
+pub mod plugins;
 pub mod profiles;
 pub mod providers;
 pub mod role_policies;

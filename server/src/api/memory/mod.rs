@@ -12,9 +12,7 @@ use tonic::{Request, Response, Status};
 
 use self::convert::{forget_target, kinds, optional_id};
 use super::{
-    convert::{
-        audit_resource, conversation_id, json_to_struct, principal, struct_to_json, timestamp,
-    },
+    convert::{audit_resource, conversation_id, principal, timestamp},
     pagination::PageRequest,
 };
 use crate::{
@@ -103,7 +101,7 @@ impl MemoryService for MemoryApi {
         let found = self.working.get(&principal(&request)?, id).await?;
         Ok(Response::new(match found {
             Some(state) => pb::GetWorkingStateResponse {
-                state: Some(json_to_struct(state.state)),
+                state: Some(crate::pb::json::to_struct(state.state)),
                 expire_time: Some(timestamp(state.expires)),
             },
             None => pb::GetWorkingStateResponse::default(),
@@ -117,7 +115,7 @@ impl MemoryService for MemoryApi {
         let id = conversation_id(&request.get_ref().conversation_id)?;
         audit_resource(&request, id);
         let body = request.get_ref();
-        let state = struct_to_json(body.state.clone().unwrap_or_default())
+        let state = crate::pb::json::from_struct(body.state.clone().unwrap_or_default())
             .map_err(|reason| ApiError::invalid("state", reason))?;
         let ttl = match u64::try_from(body.ttl_seconds) {
             Ok(0) => None,

@@ -322,22 +322,32 @@ pub(super) const TABLE: &[(&str, &str, Access)] = &[
     (
         "codexcontinue.v1.PluginService",
         "RegisterPlugin",
-        needs("plugin", "write"),
+        needs("plugin", "manage"),
     ),
     (
         "codexcontinue.v1.PluginService",
         "UpdatePlugin",
-        needs("plugin", "write"),
+        needs("plugin", "manage"),
     ),
     (
         "codexcontinue.v1.PluginService",
         "UnregisterPlugin",
-        needs("plugin", "write"),
+        needs("plugin", "manage"),
     ),
     (
         "codexcontinue.v1.PluginService",
         "InvokePlugin",
         needs("plugin", "invoke"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "ApprovePlugin",
+        needs("plugin", "manage"),
+    ),
+    (
+        "codexcontinue.v1.PluginService",
+        "RefreshPlugin",
+        needs("plugin", "manage"),
     ),
     // ModelService
     (

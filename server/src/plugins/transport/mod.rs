@@ -1,0 +1,120 @@
+//! How the server talks to a plugin: one small trait, one implementation per transport.
+//!
+//! The rest of `plugins` sees only [`Transport`]: read the manifest, run a tool. Timeouts,
+//! the circuit breaker, authorisation and audit are the caller's; a transport only moves
+//! the call and says how it went.
+
+mod grpc;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::manifest::RawManifest;
+use crate::egress::Egress;
+
+/// One tool call as a plugin receives it.
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    /// The tool's name within the plugin.
+    pub tool: String,
+    /// Its arguments (a JSON object that passed the tool's schema).
+    pub arguments: serde_json::Value,
+    /// The tenant as this plugin knows it: an opaque id, stable per plugin.
+    pub tenant: String,
+    /// The user as this plugin knows it: an opaque id, stable per plugin.
+    pub user: String,
+    /// The call's request id, for the plugin's logs.
+    pub request_id: String,
+}
+
+/// What a tool answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// Its result (a JSON object).
+    pub result: serde_json::Value,
+    /// The plugin reported that the tool failed; `result` says how.
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    /// A tool error saying `message`.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            result: serde_json::json!({ "error": message.into() }),
+            is_error: true,
+        }
+    }
+}
+
+/// Why a call did not reach the plugin or came back unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The endpoint cannot be used (bad URL, refused by the egress policy).
+    #[error("{0}")]
+    Endpoint(String),
+    /// The plugin could not be reached or hung up.
+    #[error("the plugin is unreachable: {0}")]
+    Unreachable(String),
+    /// The plugin answered something the protocol does not allow.
+    #[error("the plugin broke its protocol: {0}")]
+    Protocol(String),
+}
+
+/// A connection to one plugin.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Reads the plugin's manifest.
+    async fn describe(&self) -> Result<RawManifest, TransportError>;
+    /// Runs one tool. A tool that fails is an `Ok` [`ToolOutput`] with `is_error`.
+    async fn invoke(&self, call: ToolCall) -> Result<ToolOutput, TransportError>;
+}
+
+/// The transports a plugin may speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// `codexcontinue.plugin.v1.Plugin` over gRPC.
+    Grpc,
+    /// The Model Context Protocol over streamable HTTP.
+    Mcp,
+}
+
+impl TransportKind {
+    /// Its stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::Mcp => "mcp",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "grpc" => Some(Self::Grpc),
+            "mcp" => Some(Self::Mcp),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to the plugin at `endpoint` over `kind`, presenting `credential` (if any),
+/// whose every connection passes `egress`.
+///
+/// # Errors
+/// [`TransportError::Endpoint`] when the endpoint cannot be used with that transport.
+pub fn connect(
+    kind: TransportKind,
+    endpoint: &str,
+    credential: Option<&str>,
+    egress: &Egress,
+) -> Result<Arc<dyn Transport>, TransportError> {
+    match kind {
+        TransportKind::Grpc => Ok(Arc::new(grpc::GrpcTransport::new(
+            endpoint, credential, egress,
+        )?)),
+        TransportKind::Mcp => Err(TransportError::Endpoint(
+            "the MCP transport is not in this build".into(),
+        )),
+    }
+}

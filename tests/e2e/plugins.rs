@@ -1,0 +1,569 @@
+//! PluginService against a real gRPC plugin on loopback: registration reads and pins the
+//! manifest, calls reach the plugin with its credential and opaque ids only, tool errors
+//! and timeouts come back as such, a changed manifest disables the plugin until its hash
+//! is approved, every change and call is in the audit chain (hashes, never content),
+//! roles decide who may do what, and tenants never see each other's plugins.
+
+use codexcontinue::pb::{
+    json,
+    plugin::Tool,
+    v1::{
+        ApprovePluginRequest, AuditEvent, AuditFilter, Capability, GetPluginRequest,
+        InvokePluginRequest, InvokePluginResponse, ListAuditEventsRequest, ListPluginsRequest,
+        Plugin, PluginTransport, RefreshPluginRequest, RegisterPluginRequest,
+        UnregisterPluginRequest, UpdatePluginRequest, VerifyChainRequest, WhoAmIRequest,
+        audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
+        plugin_service_client::PluginServiceClient,
+    },
+};
+use codexcontinue_tests::{
+    TestServer, eventually,
+    grpc::{authorized, bad_field, key_with_roles},
+    plugin_server::{TestPlugin, default_manifest},
+};
+use serde_json::json;
+use tonic::{Code, Status, transport::Channel};
+
+const PLUGIN_SECRET: &str = "plugin-static-credential";
+
+fn registration(plugin: &TestPlugin) -> RegisterPluginRequest {
+    RegisterPluginRequest {
+        endpoint: plugin.endpoint(),
+        transport: PluginTransport::Grpc.into(),
+        credential: PLUGIN_SECRET.into(),
+        granted_capabilities: vec![Capability::ReadMemory.into()],
+        ..RegisterPluginRequest::default()
+    }
+}
+
+async fn register(
+    client: &mut PluginServiceClient<Channel>,
+    key: &str,
+    request: RegisterPluginRequest,
+) -> Result<Plugin, Status> {
+    Ok(client
+        .register_plugin(authorized(key, request))
+        .await?
+        .into_inner()
+        .plugin
+        .expect("a plugin"))
+}
+
+async fn invoke(
+    client: &mut PluginServiceClient<Channel>,
+    key: &str,
+    plugin: &Plugin,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<InvokePluginResponse, Status> {
+    Ok(client
+        .invoke_plugin(authorized(
+            key,
+            InvokePluginRequest {
+                plugin_id: plugin.id.clone(),
+                tool: tool.into(),
+                arguments: Some(json::to_struct(arguments)),
+                conversation_id: String::new(),
+            },
+        ))
+        .await?
+        .into_inner())
+}
+
+/// The tenant's audit events of `action`, oldest first.
+async fn events(server: &TestServer, action: &str) -> Vec<AuditEvent> {
+    let mut found = AuditServiceClient::new(server.channel().await)
+        .list_audit_events(authorized(
+            &server.owner_key,
+            ListAuditEventsRequest {
+                filter: Some(AuditFilter {
+                    action: action.into(),
+                    ..AuditFilter::default()
+                }),
+                page_size: 100,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .expect("list audit events")
+        .into_inner()
+        .events;
+    found.sort_by_key(|event| event.seq);
+    found
+}
+
+fn detail(event: &AuditEvent, name: &str) -> serde_json::Value {
+    json::from_struct(event.details.clone().unwrap_or_default()).expect("details")[name].clone()
+}
+
+#[tokio::test]
+async fn a_grpc_plugin_is_registered_called_with_opaque_ids_and_audited_by_hash() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let key = &server.owner_key;
+
+    let registered = register(&mut client, key, registration(&plugin))
+        .await
+        .expect("registers");
+    assert_eq!(registered.name, "helper", "named after its manifest");
+    assert_eq!(registered.transport(), PluginTransport::Grpc);
+    assert!(registered.enabled && registered.credential_set);
+    assert_eq!(registered.manifest_sha256.len(), 64);
+    assert!(registered.pending_manifest_sha256.is_empty());
+    let tools: Vec<&str> = registered.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tools, ["echo", "fail", "noop", "sleep"]);
+    assert_eq!(
+        registered.requested_capabilities,
+        [Capability::ReadMemory as i32]
+    );
+    assert_eq!(
+        registered.granted_capabilities,
+        [Capability::ReadMemory as i32]
+    );
+    assert_eq!(registered.timeout_ms, 10_000);
+
+    let listed = client
+        .list_plugins(authorized(key, ListPluginsRequest::default()))
+        .await
+        .expect("lists")
+        .into_inner();
+    assert_eq!(listed.plugins, std::slice::from_ref(&registered));
+
+    let answer = invoke(
+        &mut client,
+        key,
+        &registered,
+        "echo",
+        json!({ "text": "hello" }),
+    )
+    .await
+    .expect("echo answers");
+    assert!(!answer.is_error);
+    let result = json::from_struct(answer.result.expect("result")).expect("json");
+    assert_eq!(result["text"], "hello");
+    let received = plugin.received();
+    let call = received.last().expect("the plugin was called");
+    assert_eq!(
+        call.authorization.as_deref(),
+        Some("Bearer plugin-static-credential")
+    );
+    let me = AuthServiceClient::new(server.channel().await)
+        .who_am_i(authorized(key, WhoAmIRequest {}))
+        .await
+        .expect("who am i")
+        .into_inner()
+        .principal
+        .expect("principal");
+    for (opaque, real) in [
+        (&call.tenant_id, &me.tenant_id),
+        (&call.user_id, &me.user_id),
+    ] {
+        assert_eq!(opaque.len(), 32, "an opaque id: {opaque}");
+        let real = uuid::Uuid::try_parse(real).expect("real id");
+        assert_ne!(opaque, &real.simple().to_string(), "not the real id");
+        assert!(!opaque.contains(&real.simple().to_string()[..8]));
+    }
+    assert_ne!(call.tenant_id, call.user_id);
+
+    // The tool's own failure is its answer; bad arguments and tools never reach it.
+    let failed = invoke(&mut client, key, &registered, "fail", json!({}))
+        .await
+        .expect("a tool error is an answer");
+    assert!(failed.is_error);
+    let said = json::from_struct(failed.result.expect("result")).expect("json");
+    assert!(
+        said["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("always fails"),
+        "{said}"
+    );
+    let calls_before = plugin.received().len();
+    let err = invoke(&mut client, key, &registered, "echo", json!({ "text": 7 }))
+        .await
+        .expect_err("argument of the wrong type");
+    assert_eq!(bad_field(&err), "arguments");
+    let err = invoke(&mut client, key, &registered, "missing", json!({}))
+        .await
+        .expect_err("no such tool");
+    assert_eq!(bad_field(&err), "tool");
+    assert_eq!(plugin.received().len(), calls_before);
+
+    // A plugin slower than its timeout.
+    client
+        .update_plugin(authorized(
+            key,
+            UpdatePluginRequest {
+                plugin_id: registered.id.clone(),
+                timeout_ms: Some(200),
+                ..UpdatePluginRequest::default()
+            },
+        ))
+        .await
+        .expect("sets the timeout");
+    let err = invoke(
+        &mut client,
+        key,
+        &registered,
+        "sleep",
+        json!({ "ms": 3000 }),
+    )
+    .await
+    .expect_err("times out");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("200 ms"), "{err:?}");
+
+    // Disabled: refused before the plugin is called.
+    client
+        .update_plugin(authorized(
+            key,
+            UpdatePluginRequest {
+                plugin_id: registered.id.clone(),
+                enabled: Some(false),
+                ..UpdatePluginRequest::default()
+            },
+        ))
+        .await
+        .expect("disables");
+    let err = invoke(&mut client, key, &registered, "noop", json!({}))
+        .await
+        .expect_err("disabled");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+
+    let invocations = events(&server, "plugin.invoke").await;
+    assert_eq!(invocations.len(), 3, "echo, fail, sleep: {invocations:?}");
+    let outcomes: Vec<String> = invocations
+        .iter()
+        .map(|e| detail(e, "outcome").as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["ok", "tool_error", "timeout"]);
+    let echo = &invocations[0];
+    assert_eq!(detail(echo, "tool"), "echo");
+    assert_eq!(
+        detail(echo, "arguments_sha256").as_str().map(str::len),
+        Some(64)
+    );
+    assert_eq!(
+        detail(echo, "result_sha256").as_str().map(str::len),
+        Some(64)
+    );
+    assert!(
+        !format!("{:?}", echo.details).contains("hello"),
+        "no content in the trail: {echo:?}"
+    );
+    assert_eq!(events(&server, "plugin.register").await.len(), 1);
+    assert_eq!(events(&server, "plugin.update").await.len(), 2);
+
+    client
+        .unregister_plugin(authorized(
+            key,
+            UnregisterPluginRequest {
+                plugin_id: registered.id.clone(),
+            },
+        ))
+        .await
+        .expect("unregisters");
+    let err = client
+        .get_plugin(authorized(
+            key,
+            GetPluginRequest {
+                plugin_id: registered.id.clone(),
+            },
+        ))
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(events(&server, "plugin.unregister").await.len(), 1);
+    let verified = AuditServiceClient::new(server.channel().await)
+        .verify_chain(authorized(key, VerifyChainRequest::default()))
+        .await
+        .expect("verifies")
+        .into_inner();
+    assert!(verified.intact, "{verified:?}");
+}
+
+#[tokio::test]
+async fn registration_refuses_what_it_cannot_accept_naming_the_field() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let key = &server.owner_key;
+
+    let metadata = RegisterPluginRequest {
+        endpoint: "http://169.254.169.254:80".into(),
+        ..registration(&plugin)
+    };
+    let err = register(&mut client, key, metadata)
+        .await
+        .expect_err("metadata address");
+    assert_eq!(bad_field(&err), "endpoint");
+    assert!(err.message().contains("egress.allow"), "{err:?}");
+
+    let nobody = RegisterPluginRequest {
+        endpoint: "http://127.0.0.1:9".into(),
+        ..registration(&plugin)
+    };
+    let err = register(&mut client, key, nobody)
+        .await
+        .expect_err("nobody listens");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+
+    let ungrantable = RegisterPluginRequest {
+        granted_capabilities: vec![Capability::ReceivePhi.into()],
+        ..registration(&plugin)
+    };
+    let err = register(&mut client, key, ungrantable)
+        .await
+        .expect_err("not requested");
+    assert_eq!(bad_field(&err), "granted_capabilities");
+
+    for (request, field) in [
+        (
+            RegisterPluginRequest {
+                timeout_ms: 60_001,
+                ..registration(&plugin)
+            },
+            "timeout_ms",
+        ),
+        (
+            RegisterPluginRequest {
+                name: "Not A Name".into(),
+                ..registration(&plugin)
+            },
+            "name",
+        ),
+    ] {
+        let err = register(&mut client, key, request)
+            .await
+            .expect_err("refused");
+        assert_eq!(bad_field(&err), field);
+    }
+
+    let mut manifest = default_manifest();
+    manifest.tools.push(Tool {
+        name: "has spaces".into(),
+        ..Tool::default()
+    });
+    plugin.set_manifest(manifest);
+    let err = register(&mut client, key, registration(&plugin))
+        .await
+        .expect_err("bad tool name");
+    assert_eq!(bad_field(&err), "manifest.tools[4].name");
+
+    plugin.set_manifest(default_manifest());
+    register(&mut client, key, registration(&plugin))
+        .await
+        .expect("registers");
+    let err = register(&mut client, key, registration(&plugin))
+        .await
+        .expect_err("same name");
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+}
+
+#[tokio::test]
+async fn a_changed_manifest_disables_the_plugin_until_that_hash_is_approved() {
+    let server = TestServer::with_env(vec![(
+        "CODEXCONTINUE_PLUGINS__REFRESH_INTERVAL".into(),
+        "1s".into(),
+    )])
+    .await;
+    let plugin = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let key = &server.owner_key;
+    let registered = register(&mut client, key, registration(&plugin))
+        .await
+        .expect("registers");
+
+    // The plugin adds a tool and stops asking for memory; the scheduled refresh notices.
+    let mut manifest = default_manifest();
+    manifest.tools.push(Tool {
+        name: "extra".into(),
+        description: "New".into(),
+        parameters_schema: None,
+    });
+    manifest.requested_capabilities.clear();
+    plugin.set_manifest(manifest);
+    let get = GetPluginRequest {
+        plugin_id: registered.id.clone(),
+    };
+    let disabled = eventually("the refresh disables the plugin", || {
+        let mut client = client.clone();
+        let get = get.clone();
+        async move {
+            let plugin = client
+                .get_plugin(authorized(key, get))
+                .await
+                .ok()?
+                .into_inner()
+                .plugin?;
+            (!plugin.pending_manifest_sha256.is_empty()).then_some(plugin)
+        }
+    })
+    .await;
+    assert!(!disabled.enabled);
+    assert_eq!(
+        disabled.manifest_sha256, registered.manifest_sha256,
+        "still pinned"
+    );
+    assert_eq!(disabled.tools.len(), 4, "the pinned tools are shown");
+    let pending = disabled.pending_manifest_sha256.clone();
+
+    let err = invoke(&mut client, key, &registered, "noop", json!({}))
+        .await
+        .expect_err("disabled");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("ApprovePlugin"), "{err:?}");
+    let err = client
+        .update_plugin(authorized(
+            key,
+            UpdatePluginRequest {
+                plugin_id: registered.id.clone(),
+                enabled: Some(true),
+                ..UpdatePluginRequest::default()
+            },
+        ))
+        .await
+        .expect_err("cannot be enabled around the approval");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+
+    let err = client
+        .approve_plugin(authorized(
+            key,
+            ApprovePluginRequest {
+                plugin_id: registered.id.clone(),
+                manifest_sha256: registered.manifest_sha256.clone(),
+            },
+        ))
+        .await
+        .expect_err("not the pending hash");
+    assert_eq!(bad_field(&err), "manifest_sha256");
+    let approved = client
+        .approve_plugin(authorized(
+            key,
+            ApprovePluginRequest {
+                plugin_id: registered.id.clone(),
+                manifest_sha256: pending.clone(),
+            },
+        ))
+        .await
+        .expect("approves")
+        .into_inner()
+        .plugin
+        .expect("plugin");
+    assert!(approved.enabled);
+    assert_eq!(approved.manifest_sha256, pending);
+    assert!(approved.pending_manifest_sha256.is_empty());
+    assert_eq!(approved.tools.len(), 5);
+    assert!(
+        approved.granted_capabilities.is_empty(),
+        "no longer requested, no longer granted"
+    );
+    invoke(&mut client, key, &approved, "noop", json!({}))
+        .await
+        .expect("callable again");
+
+    let refreshed = client
+        .refresh_plugin(authorized(
+            key,
+            RefreshPluginRequest {
+                plugin_id: registered.id.clone(),
+            },
+        ))
+        .await
+        .expect("refreshes")
+        .into_inner();
+    assert!(!refreshed.changed);
+
+    let changed = events(&server, "plugin.manifest_changed").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(
+        detail(&changed[0], "previous_manifest_sha256"),
+        registered.manifest_sha256
+    );
+    assert_eq!(detail(&changed[0], "manifest_sha256"), pending.as_str());
+    let approvals = events(&server, "plugin.approve").await;
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(detail(&approvals[0], "manifest_sha256"), pending.as_str());
+}
+
+#[tokio::test]
+async fn roles_decide_who_registers_and_calls_and_tenants_never_share_plugins() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let channel = server.channel().await;
+    let mut client = PluginServiceClient::new(channel.clone());
+    let registered = register(&mut client, &server.owner_key, registration(&plugin))
+        .await
+        .expect("registers");
+
+    let member = key_with_roles(channel.clone(), &server.owner_key, &["member"]).await;
+    let viewer = key_with_roles(channel.clone(), &server.owner_key, &["viewer"]).await;
+    invoke(&mut client, &member, &registered, "noop", json!({}))
+        .await
+        .expect("members call tools");
+    let err = register(&mut client, &member, registration(&plugin))
+        .await
+        .expect_err("members do not register");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = invoke(&mut client, &viewer, &registered, "noop", json!({}))
+        .await
+        .expect_err("viewers do not call tools");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let seen = client
+        .list_plugins(authorized(&viewer, ListPluginsRequest::default()))
+        .await
+        .expect("viewers list")
+        .into_inner();
+    assert_eq!(seen.plugins.len(), 1);
+
+    let other = server.add_tenant("globex").await;
+    let theirs = client
+        .list_plugins(authorized(&other, ListPluginsRequest::default()))
+        .await
+        .expect("lists")
+        .into_inner();
+    assert!(theirs.plugins.is_empty(), "{theirs:?}");
+    let get = GetPluginRequest {
+        plugin_id: registered.id.clone(),
+    };
+    let err = client
+        .get_plugin(authorized(&other, get))
+        .await
+        .expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound);
+    let calls = plugin.received().len();
+    let err = invoke(&mut client, &other, &registered, "noop", json!({}))
+        .await
+        .expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(plugin.received().len(), calls);
+    // The same plugin registered by the other tenant is another plugin with other ids.
+    let their_own = register(&mut client, &other, registration(&plugin))
+        .await
+        .expect("registers its own");
+    assert_ne!(their_own.id, registered.id);
+    invoke(
+        &mut client,
+        &other,
+        &their_own,
+        "echo",
+        json!({ "text": "x" }),
+    )
+    .await
+    .expect("calls its own");
+    invoke(
+        &mut client,
+        &server.owner_key,
+        &registered,
+        "echo",
+        json!({ "text": "y" }),
+    )
+    .await
+    .expect("calls its own");
+    let received = plugin.received();
+    let [.., theirs, ours] = received.as_slice() else {
+        panic!("two calls: {received:?}")
+    };
+    assert_ne!(theirs.tenant_id, ours.tenant_id);
+}
