@@ -38,6 +38,7 @@ pub async fn set_provider(
                     models: vec![
                         "echo-1".into(),
                         "slow".into(),
+                        "looping".into(),
                         "stall".into(),
                         "rate-limited".into(),
                         "broken".into(),

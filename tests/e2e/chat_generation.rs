@@ -135,6 +135,7 @@ async fn streamed_replies_arrive_in_pieces_and_hanging_up_stops_the_upstream() {
             reply_chunk::Event::Started(s) => started = Some(s),
             reply_chunk::Event::Delta(d) => deltas.push(d),
             reply_chunk::Event::Completed(c) => completed = Some(c),
+            other => panic!("this profile offers no tools: {other:?}"),
         }
     }
     assert!(started.is_some());
@@ -627,6 +628,7 @@ async fn the_last_reply_is_regenerated_in_place() {
             reply_chunk::Event::Started(s) => started = Some(s),
             reply_chunk::Event::Delta(d) => text.push_str(&d),
             reply_chunk::Event::Completed(c) => completed = Some(c),
+            other => panic!("this profile offers no tools: {other:?}"),
         }
     }
     let started = started.unwrap();

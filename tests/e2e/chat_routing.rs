@@ -354,6 +354,7 @@ async fn a_retried_call_with_the_same_idempotency_key_is_answered_once() {
             reply_chunk::Event::Started(s) => reply_id = s.reply_message_id,
             reply_chunk::Event::Delta(d) => replayed.push_str(&d),
             reply_chunk::Event::Completed(_) => {}
+            other => panic!("this profile offers no tools: {other:?}"),
         }
     }
     assert_eq!(

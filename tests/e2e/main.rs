@@ -17,6 +17,7 @@ mod chat_platform;
 mod chat_profiles;
 mod chat_routing;
 mod chat_settings_sync;
+mod chat_tools;
 mod chat_window;
 mod cli;
 mod crypto;

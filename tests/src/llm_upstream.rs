@@ -355,10 +355,27 @@ async fn answer(
         let said = last["content"].as_str().unwrap_or_default();
         words = vec!["Tool".to_owned(), " said:".to_owned(), format!(" {said}")];
     }
-    // With tools offered and the user speaking last, the model calls the first tool with
-    // the user's message as argument `q`.
-    let tool_call = (last["role"] == "user")
-        .then(|| body["tools"][0]["function"]["name"].as_str())
+    // With tools offered and the user speaking last (model `looping`: always), the model
+    // calls a tool with the user's message as argument `q`: the one the message names as
+    // `tool:<name>`, else the first.
+    let named = last_user
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("tool:"));
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let tool_call = (last["role"] == "user" || model == "looping")
+        .then(|| {
+            named
+                .filter(|name| offered.contains(name))
+                .or_else(|| offered.first().copied())
+        })
         .flatten()
         .map(|name| (name.to_owned(), json!({ "q": last_user }).to_string()));
     if body["response_format"]["type"] == "json_schema" {

@@ -1,9 +1,9 @@
 //! A plugin speaking `codexcontinue.plugin.v1.Plugin` over gRPC on loopback, for the
 //! suite: its manifest can be changed while it runs, and it remembers what it was sent.
 //!
-//! Tools: `echo` (answers its arguments and the ids it was given), `fail` (answers with a
-//! gRPC error, as a tool that failed), `sleep` (waits `ms` milliseconds, then answers) and
-//! `noop` (answers `{}` at once, for benchmarks).
+//! Tools: `echo` (answers its arguments `text` and `q` and the ids it was given), `fail`
+//! (answers with a gRPC error, as a tool that failed), `sleep` (waits `ms` milliseconds,
+//! 5 s when not told, then answers) and `noop` (answers `{}` at once, for benchmarks).
 
 use std::{
     net::SocketAddr,
@@ -76,7 +76,10 @@ pub fn default_manifest() -> DescribeResponse {
             Tool {
                 name: "echo".into(),
                 description: "Answers what it was given".into(),
-                parameters_schema: object(json!({ "text": { "type": "string" } }), &["text"]),
+                parameters_schema: object(
+                    json!({ "text": { "type": "string" }, "q": { "type": "string" } }),
+                    &[],
+                ),
             },
             Tool {
                 name: "fail".into(),
@@ -87,8 +90,8 @@ pub fn default_manifest() -> DescribeResponse {
                 name: "sleep".into(),
                 description: "Waits, then answers".into(),
                 parameters_schema: object(
-                    json!({ "ms": { "type": "integer", "minimum": 0 } }),
-                    &["ms"],
+                    json!({ "ms": { "type": "integer", "minimum": 0 }, "q": { "type": "string" } }),
+                    &[],
                 ),
             },
             Tool {
@@ -175,12 +178,13 @@ impl Plugin for Service {
         let result = match call.tool.as_str() {
             "echo" => json!({
                 "text": arguments["text"],
+                "q": arguments["q"],
                 "tenant_id": call.tenant_id,
                 "user_id": call.user_id,
             }),
             "fail" => return Err(Status::failed_precondition("the fail tool always fails")),
             "sleep" => {
-                let ms = arguments["ms"].as_u64().unwrap_or(0);
+                let ms = arguments["ms"].as_u64().unwrap_or(5000);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 json!({ "slept_ms": ms })
             }

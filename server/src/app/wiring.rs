@@ -131,8 +131,8 @@ pub(super) async fn wire(
             config.memory.clone(),
         ),
     };
-    let plugins = plugins(&ground, &mut background);
-    let chat = chat(&ground, &models, &memory, &usage, &mut background);
+    let plugins = plugins(&ground, identity.wing.rbac.clone(), &mut background);
+    let chat = chat(&ground, &models, &memory, &usage, &plugins, &mut background);
     let edge = Edge::new(EdgeParts {
         access: identity.access,
         audit_writer: AuditWriter::start(&deps.db, config.audit.writers, config.audit.max_batch),
@@ -317,11 +317,14 @@ async fn models(
 }
 
 /// The tenants' plugins, their manifests read again on a schedule.
-fn plugins(ground: &Ground<'_>, background: &mut Background) -> Plugins {
+fn plugins(ground: &Ground<'_>, rbac: Arc<Rbac>, background: &mut Background) -> Plugins {
     let plugins = Plugins::new(
         ground.deps.db.clone(),
         ground.deps.sealer.clone(),
         ground.deps.egress.clone(),
+        rbac,
+        Breakers::new(ground.deps.cache.clone(), ground.config.llm.breaker),
+        ground.config.plugins.clone(),
     );
     let refresher = plugins.clone();
     let every = ground.config.plugins.refresh_interval;
@@ -334,13 +337,14 @@ fn plugins(ground: &Ground<'_>, background: &mut Background) -> Plugins {
     plugins
 }
 
-/// Conversations and their turns, and the job workers that follow a turn (titles, memory
-/// indexing, facts and summaries).
+/// Conversations and their turns (offering the tools of the profile's plugins), and the
+/// job workers that follow a turn (titles, memory indexing, facts and summaries).
 fn chat(
     ground: &Ground<'_>,
     models: &ModelWing,
     memory: &MemoryWing,
     usage: &Accounting,
+    plugins: &Plugins,
     background: &mut Background,
 ) -> ChatWing {
     let Ground {
@@ -367,6 +371,7 @@ fn chat(
             config.llm.settings_cache_ttl,
             settings_changes.clone(),
         )),
+        plugins.clone(),
     );
     let handlers = Handlers {
         titles: Titler::new(

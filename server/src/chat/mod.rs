@@ -32,7 +32,7 @@ pub use turn::generations::{Generations, Running};
 pub use turn::idempotency::Idempotency;
 use turn::idempotency::Outcome;
 pub use turn::prompt::{GenerationOptions, Prompt, Reply, Turn, complete};
-pub use turn::relay::{ReplySink, Started};
+pub use turn::relay::{ReplySink, Started, ToolEvent};
 pub use turn::restore::Restorer;
 pub use turn::stateless::StatelessCall;
 pub use turn::turns::{Answered, Ask, Collect, DetachedSink, Turns};
@@ -104,6 +104,9 @@ pub enum ChatError {
     /// Memories could not be embedded or stored.
     #[error(transparent)]
     Memory(#[from] crate::memory::MemoryError),
+    /// The turn's plugins could not be read, or a tool call not recorded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }
 
 impl ChatError {

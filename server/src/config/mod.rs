@@ -208,7 +208,7 @@ impl Config {
         self.validate_audit()?;
         self.validate_egress()?;
         self.validate_jobs()?;
-        non_zero("plugins.refresh_interval", self.plugins.refresh_interval)?;
+        self.validate_plugins()?;
         if let Err(err) = self
             .telemetry
             .log_filter
@@ -225,6 +225,38 @@ impl Config {
                     setting: "server.cors_allowed_origins",
                     reason: format!(
                         "{origin:?} is not a valid origin (example: \"https://admin.example.com\")"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_plugins(&self) -> Result<(), ConfigError> {
+        let plugins = &self.plugins;
+        non_zero("plugins.refresh_interval", plugins.refresh_interval)?;
+        non_zero("plugins.turn_budget", plugins.turn_budget)?;
+        for (setting, value, range) in [
+            ("plugins.max_tools", plugins.max_tools, 1..=128),
+            ("plugins.max_rounds", plugins.max_rounds, 1..=16),
+            (
+                "plugins.max_parallel_calls",
+                plugins.max_parallel_calls,
+                1..=16,
+            ),
+            (
+                "plugins.max_result_bytes",
+                plugins.max_result_bytes,
+                1024..=1024 * 1024,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError::Rejected {
+                    setting,
+                    reason: format!(
+                        "{value} is out of range; use {} to {}",
+                        range.start(),
+                        range.end()
                     ),
                 });
             }

@@ -555,12 +555,31 @@ pub struct PluginsConfig {
     /// plugin until an owner or admin approves it.
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// Most tools offered to the model in one turn (1..=128).
+    pub max_tools: usize,
+    /// Most rounds of tool calls in one turn; then the model is asked to answer without
+    /// tools (1..=16).
+    pub max_rounds: usize,
+    /// Longest a turn may spend calling tools; then the model is asked to answer without
+    /// them.
+    #[serde(with = "humantime_serde")]
+    pub turn_budget: Duration,
+    /// Tool calls of one round run at once at most (1..=16).
+    pub max_parallel_calls: usize,
+    /// Largest tool result fed back to the model, in bytes; longer ones are cut with a
+    /// marker (1 KiB..=1 MiB).
+    pub max_result_bytes: usize,
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
         Self {
             refresh_interval: Duration::from_secs(15 * 60),
+            max_tools: 64,
+            max_rounds: 4,
+            turn_budget: Duration::from_secs(60),
+            max_parallel_calls: 4,
+            max_result_bytes: 32 * 1024,
         }
     }
 }

@@ -273,6 +273,7 @@ impl From<ChatError> for ApiError {
             ChatError::Interrupted => ApiError::internal(err),
             ChatError::Store(_) | ChatError::Crypto(_) => ApiError::internal(err),
             ChatError::Memory(err) => err.into(),
+            ChatError::Plugin(err) => err.into(),
         }
     }
 }

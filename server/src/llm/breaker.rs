@@ -69,14 +69,26 @@ impl CircuitBreaker {
         failing: Failing,
         result: Result<(), &LlmError>,
     ) -> Failing {
-        let outcome = match result {
-            Ok(()) if !failing.0 => return failing,
-            Ok(()) => self
+        let trouble = match result {
+            Ok(()) => None,
+            Err(err) => Some(counts(err)),
+        };
+        self.note(provider, failing, trouble).await
+    }
+
+    /// Notes how a call to `provider` (a model provider, or anything else of the tenant's
+    /// that can fail, such as `plugin:<id>`) went: `None` when it succeeded, `Some(true)` when it
+    /// failed in a way that counts against it, `Some(false)` when it failed for the
+    /// request's sake. Returns whether failures are counted now.
+    pub async fn note(&self, provider: &str, failing: Failing, trouble: Option<bool>) -> Failing {
+        let outcome = match trouble {
+            None if !failing.0 => return failing,
+            None => self
                 .cache
                 .breaker_success(self.tenant, provider)
                 .await
                 .map(|()| Failing(false)),
-            Err(err) if counts(err) => self
+            Some(true) => self
                 .cache
                 .breaker_failure(
                     self.tenant,
@@ -92,7 +104,7 @@ impl CircuitBreaker {
                     }
                     Failing(true)
                 }),
-            Err(_) => Ok(failing),
+            Some(false) => Ok(failing),
         };
         outcome.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "circuit breaker state not updated");

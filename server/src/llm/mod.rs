@@ -74,14 +74,26 @@ pub struct ToolCallPiece {
     pub arguments: String,
 }
 
-/// The tools a model may call, in OpenAI's terms (`tools`, `tool_choice`), passed to
-/// providers that take them as the caller gave them.
+/// The tools a model may call, in OpenAI's terms (`tools`, `tool_choice`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tools {
     /// The tool definitions (`{"type": "function", "function": {...}}`).
     pub definitions: Vec<serde_json::Value>,
     /// `auto`, `none`, `required` or a named function; `None`: the provider's default.
     pub choice: Option<serde_json::Value>,
+    /// Whose tools they are. The caller's go to every target as given (a target that
+    /// takes no tools refuses); the server's own (plugins) go only to targets that take
+    /// tools, and the server runs their calls instead of relaying them.
+    pub owner: ToolOwner,
+}
+
+/// Who runs the calls of a prompt's tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolOwner {
+    /// The caller, who passed them (OpenAI-compatible API).
+    Caller,
+    /// The server: they are the tenant's plugins.
+    Server,
 }
 
 /// What to generate.

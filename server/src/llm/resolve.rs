@@ -57,6 +57,9 @@ pub struct ResolvedModel {
     pub model: String,
     /// Whether prompts stay on the tenant's premises.
     pub on_premises: bool,
+    /// Whether it is offered the server's own tools (plugins): OpenAI-style providers;
+    /// not the small local models.
+    pub takes_tools: bool,
     /// The client.
     pub client: Arc<dyn ChatProvider>,
 }
@@ -288,6 +291,10 @@ impl Providers {
             entra: settings.entra.clone(),
         })?;
         Ok(ResolvedModel {
+            takes_tools: matches!(
+                settings.kind.as_str(),
+                "openai" | "azure_openai" | "openai_compatible"
+            ),
             provider: settings.name,
             model: model.to_owned(),
             on_premises: settings.on_premises,

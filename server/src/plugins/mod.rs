@@ -3,19 +3,22 @@
 //! - [`manifest`]: what a plugin offers, checked and pinned by SHA-256.
 //! - [`transport`]: how the server reaches one (the project's gRPC protocol; MCP).
 //! - [`registry`]: the tenant's plugins (register, settings, approval, refresh) and the
-//!   calls to them, authorised, timed out, audited by hash.
+//!   calls to them, past a circuit breaker, timed out, audited by hash.
+//! - [`toolbox`]: the tools a chat turn offers the model, and its calls of them.
 //! - [`secrets`]: each plugin's sealed credential and the key of the opaque ids it sees.
 
 pub mod manifest;
 mod registry;
 mod secrets;
+mod toolbox;
 pub mod transport;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use manifest::{Capability, Manifest};
+pub use manifest::{Capability, Manifest, TOOL_SEPARATOR};
 pub use registry::{Invocation, Plugins};
+pub use toolbox::{Offered, ToolReport, Toolbox};
 pub use transport::{ToolOutput, TransportKind};
 
 use crate::{crypto::CryptoError, egress::EgressError, store::StoreError};

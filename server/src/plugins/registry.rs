@@ -26,9 +26,12 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent, Outcome},
+    auth::rbac::Rbac,
     caller::Principal,
+    config::PluginsConfig,
     crypto::Sealer,
     egress::Egress,
+    llm::Breakers,
     store::{self, Database, StoreError, plugins::PluginRow},
     tenancy::{TenantId, is_identifier},
 };
@@ -53,9 +56,82 @@ pub struct Invocation {
     pub latency: Duration,
 }
 
+/// Who asks a plugin for a tool: a user directly (`InvokePlugin`) or the model in a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    /// `PluginService.InvokePlugin`.
+    Api,
+    /// The model, during a chat turn.
+    Chat,
+}
+
+impl Via {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+/// One call of a tool.
+pub(super) struct Call<'a> {
+    /// The tool, within the plugin.
+    pub(super) tool: &'a str,
+    /// Its arguments (checked).
+    pub(super) arguments: serde_json::Value,
+    /// Whether PHI is in the arguments (for the audit event).
+    pub(super) phi: bool,
+    /// Who asks.
+    pub(super) via: Via,
+}
+
+/// How a call went.
+#[derive(Debug, Clone)]
+pub(super) enum CallOutcome {
+    /// The plugin answered (perhaps with the tool's error).
+    Answered(ToolOutput),
+    /// The plugin could not be reached.
+    Unreachable(String),
+    /// It did not answer in its time.
+    TimedOut,
+    /// It was not called (its circuit is open, or the PHI policy keeps the arguments
+    /// from it).
+    Refused(String),
+}
+
+impl CallOutcome {
+    /// Its name in audit events.
+    pub(super) fn as_str(&self) -> &'static str {
+        match self {
+            Self::Answered(output) if output.is_error => "tool_error",
+            Self::Answered(_) => "ok",
+            Self::Unreachable(_) => "unreachable",
+            Self::TimedOut => "timeout",
+            Self::Refused(_) => "refused",
+        }
+    }
+}
+
+/// What a call's audit event says of it.
+struct Record<'a> {
+    tool: &'a str,
+    via: Via,
+    phi: bool,
+    arguments_sha256: String,
+}
+
+/// A call's outcome and how long it took.
+pub(super) struct Called {
+    /// How it went.
+    pub(super) outcome: CallOutcome,
+    /// How long.
+    pub(super) latency: Duration,
+}
+
 /// An open connection to one plugin, with its secrets, valid while its sealed secrets
 /// are the ones it was opened from.
-struct Connection {
+pub(super) struct Connection {
     sealed: Vec<u8>,
     secrets: Secrets,
     transport: Arc<dyn Transport>,
@@ -70,17 +146,31 @@ pub struct Plugins {
     db: Database,
     sealer: Sealer,
     egress: Egress,
+    pub(super) rbac: Arc<Rbac>,
+    breakers: Breakers,
+    pub(super) limits: PluginsConfig,
     connections: Arc<Mutex<Connections>>,
 }
 
 impl Plugins {
     /// Plugins kept in `db`, their secrets sealed with `sealer`, reached only as `egress`
-    /// allows.
-    pub fn new(db: Database, sealer: Sealer, egress: Egress) -> Self {
+    /// allows, past `breakers`; `rbac` decides who may have the assistant use them, and
+    /// `limits` bound what a chat turn offers and spends.
+    pub fn new(
+        db: Database,
+        sealer: Sealer,
+        egress: Egress,
+        rbac: Arc<Rbac>,
+        breakers: Breakers,
+        limits: PluginsConfig,
+    ) -> Self {
         Self {
             db,
             sealer,
             egress,
+            rbac,
+            breakers,
+            limits,
             connections: Arc::default(),
         }
     }
@@ -435,13 +525,7 @@ impl Plugins {
         arguments: serde_json::Value,
     ) -> Result<Invocation, PluginError> {
         let (row, connection) = self.connection(principal.tenant, id).await?;
-        if !row.enabled {
-            return Err(PluginError::Disabled {
-                name: row.name,
-                pending: row.pending_manifest.is_some(),
-            });
-        }
-        let manifest = manifest_of(&row.manifest)?;
+        let manifest = usable(&row)?;
         let described = manifest.tool(tool).ok_or_else(|| {
             invalid(
                 "tool",
@@ -457,62 +541,154 @@ impl Plugins {
                 ),
             )
         })?;
-        check_arguments(&described.parameters, &arguments)?;
-        let arguments_sha256 = digest(&arguments);
-        let call = ToolCall {
-            tool: tool.to_owned(),
+        check_arguments(&described.parameters, &arguments)
+            .map_err(|reason| invalid("arguments", reason))?;
+        let call = Call {
+            tool,
             arguments,
-            tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
-            user: connection.secrets.opaque_id("user", principal.user),
-            request_id: principal.origin.request_id.clone(),
+            phi: false,
+            via: Via::Api,
         };
+        let called = self.call(principal, &row, &connection, call).await?;
+        match called.outcome {
+            CallOutcome::Unreachable(reason) => Err(PluginError::Unreachable {
+                name: row.name,
+                reason,
+            }),
+            CallOutcome::TimedOut => Err(PluginError::TimedOut {
+                name: row.name,
+                timeout_ms: row.timeout_ms,
+            }),
+            CallOutcome::Answered(output) => Ok(Invocation {
+                output,
+                latency: called.latency,
+            }),
+            CallOutcome::Refused(reason) => Err(PluginError::Unreachable {
+                name: row.name,
+                reason,
+            }),
+        }
+    }
+
+    /// Calls a tool of a plugin whose row and connection the caller holds, past the
+    /// plugin's circuit breaker and within its timeout, and records the call as
+    /// `plugin.invoke` (hashes of arguments and result, never their content).
+    ///
+    /// # Errors
+    /// [`PluginError::Store`] when the audit event cannot be written.
+    pub(super) async fn call(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        connection: &Connection,
+        call: Call<'_>,
+    ) -> Result<Called, PluginError> {
+        let arguments_sha256 = digest(&call.arguments);
+        let breaker = self.breakers.of(principal.tenant);
+        let breaker_key = format!("plugin:{}", row.id);
         let started = Instant::now();
-        let answer = tokio::time::timeout(
-            Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
-            connection.transport.invoke(call),
-        )
-        .await;
-        let latency = started.elapsed();
-        let (outcome, result) = match answer {
-            Ok(Ok(output)) => (
-                if output.is_error { "tool_error" } else { "ok" },
-                Ok(output),
-            ),
-            Ok(Err(err)) => ("unreachable", Err(unreachable(&row.name, &err))),
-            Err(_) => (
-                "timeout",
-                Err(PluginError::TimedOut {
-                    name: row.name.clone(),
-                    timeout_ms: row.timeout_ms,
-                }),
-            ),
+        let outcome = match breaker.allows(&breaker_key).await {
+            None => CallOutcome::Refused(format!(
+                "plugin {:?} failed repeatedly and is skipped for a while",
+                row.name
+            )),
+            Some(failing) => {
+                let request = ToolCall {
+                    tool: call.tool.to_owned(),
+                    arguments: call.arguments,
+                    tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
+                    user: connection.secrets.opaque_id("user", principal.user),
+                    request_id: principal.origin.request_id.clone(),
+                };
+                let answer = tokio::time::timeout(
+                    Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
+                    connection.transport.invoke(request),
+                )
+                .await;
+                let (outcome, trouble) = match answer {
+                    Ok(Ok(output)) => (CallOutcome::Answered(output), None),
+                    Ok(Err(err)) => (CallOutcome::Unreachable(err.to_string()), Some(true)),
+                    Err(_) => (CallOutcome::TimedOut, Some(true)),
+                };
+                breaker.note(&breaker_key, failing, trouble).await;
+                outcome
+            }
         };
+        let latency = started.elapsed();
+        let record = Record {
+            tool: call.tool,
+            via: call.via,
+            phi: call.phi,
+            arguments_sha256,
+        };
+        self.record(principal, row, record, &outcome, latency)
+            .await?;
+        Ok(Called { outcome, latency })
+    }
+
+    /// Records a call of `row`'s tool that was refused before the plugin was asked.
+    ///
+    /// # Errors
+    /// [`PluginError::Store`] when the audit event cannot be written.
+    pub(super) async fn record_refusal(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        call: Call<'_>,
+        reason: &str,
+    ) -> Result<(), PluginError> {
+        let record = Record {
+            tool: call.tool,
+            via: call.via,
+            phi: call.phi,
+            arguments_sha256: digest(&call.arguments),
+        };
+        let outcome = CallOutcome::Refused(reason.to_owned());
+        self.record(principal, row, record, &outcome, Duration::ZERO)
+            .await
+    }
+
+    /// Appends a call's `plugin.invoke` event to the tenant's chain: the plugin, the tool,
+    /// the outcome, the latency and hashes, never content (nor a refusal's reason, which
+    /// may quote arguments).
+    async fn record(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        record: Record<'_>,
+        outcome: &CallOutcome,
+        latency: Duration,
+    ) -> Result<(), PluginError> {
         let mut details = json!({
             "name": row.name,
-            "tool": tool,
-            "outcome": outcome,
+            "tool": record.tool,
+            "via": record.via.as_str(),
+            "outcome": outcome.as_str(),
             "latency_ms": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-            "arguments_sha256": arguments_sha256,
+            "arguments_sha256": record.arguments_sha256,
         });
-        if let Ok(output) = &result {
+        if let CallOutcome::Answered(output) = outcome {
             details["result_sha256"] = json!(digest(&output.result));
         }
-        let mut event = NewEvent::by(principal, "plugin.invoke", "plugin", id, details);
-        if result.is_err() {
+        let mut event = NewEvent::by(principal, "plugin.invoke", "plugin", row.id, details)
+            .with_phi(record.phi);
+        if !matches!(outcome, CallOutcome::Answered(_)) {
             event = event.with_outcome(Outcome::Failure, tonic::Code::Unavailable);
         }
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await?;
-        Ok(Invocation {
-            output: result?,
-            latency,
-        })
+        Ok(())
+    }
+
+    /// Where plugins are kept.
+    pub(super) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// The plugin's row and an open connection to it (made, and its secrets opened, on
     /// first use).
-    async fn connection(
+    pub(super) async fn connection(
         &self,
         tenant: TenantId,
         id: Uuid,
@@ -633,20 +809,16 @@ fn check_grants(
     Ok(checked)
 }
 
-/// Refuses `arguments` that do not satisfy `schema`, naming the first problem.
-fn check_arguments(
+/// Whether `arguments` satisfy `schema`; if not, the first problem.
+pub(super) fn check_arguments(
     schema: &serde_json::Value,
     arguments: &serde_json::Value,
-) -> Result<(), PluginError> {
+) -> Result<(), String> {
     if !arguments.is_object() {
-        return Err(invalid("arguments", "must be a JSON object"));
+        return Err("must be a JSON object".into());
     }
-    let validator = jsonschema::validator_for(schema).map_err(|err| {
-        invalid(
-            "arguments",
-            format!("the tool's schema does not compile: {err}"),
-        )
-    })?;
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|err| format!("the tool's schema does not compile: {err}"))?;
     if let Some(error) = validator.iter_errors(arguments).next() {
         let path = error.instance_path().to_string();
         let at = if path.is_empty() {
@@ -654,12 +826,23 @@ fn check_arguments(
         } else {
             format!(" at {path}")
         };
-        return Err(invalid(
-            "arguments",
-            format!("do not match the tool's schema{at}: {error}"),
-        ));
+        return Err(format!("do not match the tool's schema{at}: {error}"));
     }
     Ok(())
+}
+
+/// The plugin's pinned manifest, when it may be called.
+///
+/// # Errors
+/// [`PluginError::Disabled`].
+pub(super) fn usable(row: &PluginRow) -> Result<Manifest, PluginError> {
+    if !row.enabled {
+        return Err(PluginError::Disabled {
+            name: row.name.clone(),
+            pending: row.pending_manifest.is_some(),
+        });
+    }
+    manifest_of(&row.manifest)
 }
 
 /// Hex SHA-256 of a JSON value as written.
@@ -669,7 +852,7 @@ fn digest(value: &serde_json::Value) -> String {
     ))
 }
 
-fn manifest_of(value: &Json<serde_json::Value>) -> Result<Manifest, PluginError> {
+pub(super) fn manifest_of(value: &Json<serde_json::Value>) -> Result<Manifest, PluginError> {
     serde_json::from_value(value.0.clone()).map_err(|_| {
         PluginError::Store(StoreError::Inconsistent(
             "a stored plugin manifest does not read",

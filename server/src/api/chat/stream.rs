@@ -1,5 +1,5 @@
-//! A streamed reply in gRPC chunks: started, text deltas (placeholders restored), then
-//! completed. The turn itself is conducted by `chat::Turns`; a client that hangs up, or a
+//! A streamed reply in gRPC chunks: started, text deltas (placeholders restored) and the
+//! plugins' tool calls as they happen, then completed. The turn itself is conducted by `chat::Turns`; a client that hangs up, or a
 //! cancellation from any replica, stops the provider call and the reply is stored as far
 //! as it got.
 
@@ -9,7 +9,7 @@ use tonic::{Response, Status};
 
 use crate::{
     caller::Caller,
-    chat::{Answered, Ask, ChatError, DetachedSink, ReplySink, Started, Turns},
+    chat::{Answered, Ask, ChatError, DetachedSink, ReplySink, Started, ToolEvent, Turns},
     edge::ApiError,
     pb::v1 as pb,
 };
@@ -63,6 +63,34 @@ impl<T: ChunkMessage> ReplySink for ChunkSink<T> {
             .send(Ok(chunk(pb::reply_chunk::Event::Delta(piece))))
             .await
             .is_ok()
+    }
+
+    async fn tool_event(&mut self, event: ToolEvent) -> bool {
+        let event = match event {
+            ToolEvent::Started {
+                call_id,
+                plugin,
+                tool,
+            } => pb::reply_chunk::Event::ToolCallStarted(pb::ToolCallStarted {
+                call_id,
+                plugin,
+                tool,
+            }),
+            ToolEvent::Finished {
+                call_id,
+                plugin,
+                tool,
+                outcome,
+                latency,
+            } => pb::reply_chunk::Event::ToolCallFinished(pb::ToolCallFinished {
+                call_id,
+                plugin,
+                tool,
+                outcome: outcome.to_owned(),
+                latency_ms: i64::try_from(latency.as_millis()).unwrap_or(i64::MAX),
+            }),
+        };
+        self.0.send(Ok(chunk(event))).await.is_ok()
     }
 
     async fn gone(&self) {

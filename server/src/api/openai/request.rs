@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::RestError;
 use crate::{
     chat::{GenerationOptions, MessageRole, Turn},
-    llm::{ToolCall, Tools},
+    llm::{ToolCall, ToolOwner, Tools},
 };
 
 /// A chat completion request (the fields this server reads; others are ignored, as
@@ -218,6 +218,7 @@ impl ChatCompletionRequest {
         Ok((!definitions.is_empty()).then(|| Tools {
             definitions: definitions.clone(),
             choice: self.tool_choice.clone(),
+            owner: ToolOwner::Caller,
         }))
     }
 

@@ -55,11 +55,26 @@ pub fn access(service: &str, method: &str) -> Option<Access> {
 
 /// Every permission some RPC requires (for role listings and tests).
 pub fn all_permissions() -> impl Iterator<Item = Permission> {
-    TABLE.iter().filter_map(|(_, _, access)| match access {
-        Access::Requires(permission) => Some(*permission),
-        Access::Public => None,
-    })
+    TABLE
+        .iter()
+        .filter_map(|(_, _, access)| match access {
+            Access::Requires(permission) => Some(*permission),
+            Access::Public => None,
+        })
+        .chain(IN_DOMAIN.iter().copied())
 }
+
+/// Permissions no RPC requires, which the domain checks itself during a call.
+pub const IN_DOMAIN: &[Permission] = &[
+    // Having the assistant call the tenant's plugins during a chat turn.
+    PLUGIN_USE,
+];
+
+/// Having the assistant call the tenant's plugins during a chat turn.
+pub const PLUGIN_USE: Permission = Permission {
+    object: "plugin",
+    action: "use",
+};
 
 #[cfg(test)]
 mod tests {

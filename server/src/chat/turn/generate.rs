@@ -22,7 +22,8 @@ use crate::chat::{
 };
 use crate::{
     caller::Principal,
-    llm::{Breakers, ProviderError, Providers, Route},
+    llm::{Breakers, ProviderError, Providers, Route, ToolOwner, Tools},
+    plugins::{Plugins, Toolbox},
     privacy::{PhiGuard, PhiPolicy},
     store::LazyTenantTx,
     store::{self, conversations::MessageRow, usage::UsageEvent},
@@ -54,6 +55,8 @@ pub struct PreparedTurn {
     window: Vec<MessageRow>,
     /// Memories recalled into the prompt.
     pub memory_ids: Vec<Uuid>,
+    /// The plugins' tools the model is offered; `None` when none.
+    pub toolbox: Option<Toolbox>,
 }
 
 /// Which profile serves a call.
@@ -110,13 +113,16 @@ pub struct Generator {
     pub(in crate::chat) context: ContextAssembler,
     pub(in crate::chat) guard: PhiGuard,
     pub(in crate::chat) settings: Arc<SettingsCache>,
+    pub(in crate::chat) plugins: Plugins,
 }
 
 impl Generator {
     /// Replies in `conversations`, asking `providers` past `breakers`, accounted by
     /// `accounting`; follow-up work goes to `follow_ups`; memories, recent turns and the
     /// profile of conversations created without one come from `context`; budgets,
-    /// profiles and routes are remembered in `settings`.
+    /// profiles and routes are remembered in `settings`; the tools of the profile's
+    /// plugins come from `plugins`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         conversations: Conversations,
         providers: Providers,
@@ -125,6 +131,7 @@ impl Generator {
         follow_ups: FollowUps,
         context: ContextAssembler,
         settings: Arc<SettingsCache>,
+        plugins: Plugins,
     ) -> Self {
         Self {
             conversations,
@@ -135,7 +142,30 @@ impl Generator {
             context,
             guard: PhiGuard::default(),
             settings,
+            plugins,
         }
+    }
+
+    /// The tools of `profile`'s plugins that `principal` may have the model call, as the
+    /// prompt offers them; `None` when there are none.
+    pub(in crate::chat) async fn toolbox(
+        &self,
+        principal: &Principal,
+        profile: &Profile,
+    ) -> Result<(Option<Toolbox>, Option<Tools>), ChatError> {
+        let toolbox = self
+            .plugins
+            .toolbox(principal, &profile.settings.allowed_plugins)
+            .await?;
+        if toolbox.is_empty() {
+            return Ok((None, None));
+        }
+        let tools = Tools {
+            definitions: toolbox.definitions(),
+            choice: None,
+            owner: ToolOwner::Server,
+        };
+        Ok((Some(toolbox), Some(tools)))
     }
 
     /// The provider calls' settings: checks the message and the caller's budgets, resolves
@@ -255,6 +285,10 @@ impl Generator {
                 },
             )
             .await?;
+        let (toolbox, tools) = match framing {
+            Framing::Reply | Framing::Regeneration(_) => self.toolbox(principal, &profile).await?,
+            Framing::Title | Framing::Facts | Framing::Summary => (None, None),
+        };
         let system = match framing {
             Framing::Title => TITLE_INSTRUCTIONS.to_owned(),
             Framing::Facts => facts::INSTRUCTIONS.to_owned(),
@@ -302,7 +336,7 @@ impl Generator {
                 system,
                 turns: &turns,
                 options,
-                tools: None,
+                tools,
                 answer_schema: matches!(framing, Framing::Facts).then(facts::answer_schema),
             },
         )?;
@@ -321,6 +355,7 @@ impl Generator {
             message_count: current.message_count,
             window,
             memory_ids,
+            toolbox,
         })
     }
 

@@ -9,5 +9,6 @@ pub(in crate::chat) mod idempotency;
 pub(in crate::chat) mod prompt;
 pub(in crate::chat) mod relay;
 pub(in crate::chat) mod restore;
+pub(in crate::chat) mod rounds;
 pub(in crate::chat) mod stateless;
 pub(in crate::chat) mod turns;

@@ -12,7 +12,7 @@ use crate::chat::{ChatError, MessageRole};
 use crate::{
     llm::{
         AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
-        Route, ToolCall, ToolCallPiece, Tools, Usage, router,
+        ResolvedModel, Route, ToolCall, ToolCallPiece, ToolOwner, Tools, Usage, router,
     },
     privacy::{PhiGuard, PhiPolicy, PhiRefused, Redactions},
 };
@@ -112,6 +112,13 @@ pub struct Prompt {
     pub phi: bool,
     route: Route,
     breaker: CircuitBreaker,
+    /// What it was built from, to build the next round of a turn that calls tools.
+    policy: PhiPolicy,
+    system: String,
+    turns: Vec<Turn>,
+    options: GenerationOptions,
+    tools: Option<Tools>,
+    answer_schema: Option<AnswerSchema>,
     /// Per target of the route: what it is asked, or `None` when the PHI policy keeps the
     /// prompt from it.
     requests: Vec<Option<ChatRequest>>,
@@ -145,14 +152,17 @@ impl Prompt {
             .chain(turns.iter().map(|turn| turn.message(&mut parts)))
             .collect()
         };
-        let request_of = |messages: Vec<ChatMessage>, model: &str| ChatRequest {
-            model: model.to_owned(),
+        let request_of = |messages: Vec<ChatMessage>, target: &ResolvedModel| ChatRequest {
+            model: target.model.clone(),
             messages,
             temperature: options.temperature,
             top_p: options.top_p,
             max_tokens: options.max_tokens,
             stop: options.stop.clone(),
-            tools: tools.clone(),
+            tools: tools.clone().filter(|tools| match tools.owner {
+                ToolOwner::Caller => true,
+                ToolOwner::Server => target.takes_tools,
+            }),
             answer_schema: answer_schema.clone(),
         };
 
@@ -202,13 +212,10 @@ impl Prompt {
             .map(|target| {
                 if target.on_premises {
                     let mut parts = turns.iter().flat_map(Turn::guarded_parts);
-                    Some(request_of(messages_of(&mut parts), &target.model))
+                    Some(request_of(messages_of(&mut parts), target))
                 } else {
                     let text = outgoing.as_deref()?;
-                    Some(request_of(
-                        messages_of(&mut text.split(SEPARATOR)),
-                        &target.model,
-                    ))
+                    Some(request_of(messages_of(&mut text.split(SEPARATOR)), target))
                 }
             })
             .collect();
@@ -224,9 +231,59 @@ impl Prompt {
             phi,
             route,
             breaker,
+            policy,
+            system,
+            turns: turns.to_vec(),
+            options: options.clone(),
+            tools,
+            answer_schema,
             requests,
             redactions,
         })
+    }
+
+    /// The next round of a turn that calls the server's tools: this prompt followed by
+    /// `more` (the model's calls and the tools' answers), the PHI policy applied to the
+    /// whole again (placeholders are numbered in order of appearance, so what this
+    /// prompt redacted keeps its placeholder), with the tools still offered when
+    /// `offer_tools`, else without them (so the model answers).
+    ///
+    /// # Errors
+    /// [`ChatError::PhiRefused`] when the policy now keeps the prompt from every target.
+    pub(in crate::chat) fn followed_by(
+        &self,
+        guard: &PhiGuard,
+        more: Vec<Turn>,
+        offer_tools: bool,
+    ) -> Result<Self, ChatError> {
+        let mut turns = self.turns.clone();
+        turns.extend(more);
+        Self::build(
+            guard,
+            Draft {
+                route: self.route.clone(),
+                breaker: self.breaker.clone(),
+                policy: self.policy,
+                system: self.system.clone(),
+                turns: &turns,
+                options: &self.options,
+                tools: self.tools.clone().filter(|_| offer_tools),
+                answer_schema: self.answer_schema.clone(),
+            },
+        )
+    }
+
+    /// Whether the server runs the calls of this prompt's tools (they are plugins): then
+    /// they are not relayed to the client.
+    pub fn runs_tools(&self) -> bool {
+        self.tools
+            .as_ref()
+            .is_some_and(|tools| tools.owner == ToolOwner::Server)
+    }
+
+    /// The PHI policy it was built under.
+    pub(in crate::chat) fn policy(&self) -> PhiPolicy {
+        self.policy
     }
 
     /// Asks the route's targets in order (retries and fallback as the route says).

@@ -5,7 +5,10 @@
 //! returned as the reply (finish reason `cancelled`). The gRPC stream and the
 //! OpenAI-compatible event stream relay through here; only their wire formats differ.
 
-use std::{future::Future, time::Instant};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use tokio_stream::StreamExt;
 use uuid::Uuid;
@@ -52,8 +55,42 @@ pub trait ReplySink: Send {
         async { true }
     }
 
+    /// Tells the client about a call of one of the server's tools (a plugin) during the
+    /// turn; `false` when the client has gone. Sinks that show no tool activity ignore it.
+    fn tool_event(&mut self, event: ToolEvent) -> impl Future<Output = bool> + Send {
+        let _ = event;
+        async { true }
+    }
+
     /// Resolves when the client has gone.
     fn gone(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// A call of a plugin's tool during a turn, as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolEvent {
+    /// The model asked for the call; it runs now.
+    Started {
+        /// The model's id of the call.
+        call_id: String,
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+    },
+    /// The call ended.
+    Finished {
+        /// The model's id of the call.
+        call_id: String,
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// `ok`, `tool_error`, `unreachable`, `timeout` or `refused`.
+        outcome: &'static str,
+        /// How long it took.
+        latency: Duration,
+    },
 }
 
 /// Asks `prompt`'s targets and relays the reply to `sink` until it ends, the client goes
@@ -72,6 +109,9 @@ pub async fn relay(
     let mut upstream = opened.stream;
     let redactions = opened.redactions;
     let mut restorer = redactions.map(Restorer::new);
+    // The server's own tools are called here, not by the client: their calls are not
+    // relayed.
+    let relays_calls = !prompt.runs_tools();
     let mut calls = ToolCalls::default();
     let mut content = String::new();
     let mut usage = Usage::default();
@@ -107,7 +147,7 @@ pub async fn relay(
                 calls.add(&piece);
                 // Arguments are sent as they come but for placeholders, which a piece may
                 // cut: with redactions, each call goes whole at the end instead.
-                if redactions.is_none() && !sink.tool_call(piece).await {
+                if relays_calls && redactions.is_none() && !sink.tool_call(piece).await {
                     client_gone = true;
                     break;
                 }
@@ -135,7 +175,7 @@ pub async fn relay(
         Some(redactions) => redactions.restore(arguments),
         None => arguments.to_owned(),
     });
-    if redactions.is_some() && !client_gone {
+    if relays_calls && redactions.is_some() && !client_gone {
         for (index, call) in tool_calls.iter().enumerate() {
             let piece = ToolCallPiece {
                 index: u32::try_from(index).unwrap_or(u32::MAX),

@@ -9,7 +9,7 @@ use crate::chat::{
     turn::generate::{MAX_CONTENT_CHARS, ProfileChoice},
     turn::prompt::{Draft, GenerationOptions, Prompt, Turn},
 };
-use crate::{caller::Principal, llm::Tools};
+use crate::{caller::Principal, llm::Tools, plugins::Toolbox};
 
 /// Most messages a stateless call may send.
 pub const MAX_STATELESS_MESSAGES: usize = 256;
@@ -28,7 +28,8 @@ pub struct StatelessCall {
 }
 
 impl Generator {
-    /// The prompt of a stateless call.
+    /// The prompt of a stateless call, and the tools of the profile's plugins it offers
+    /// when the call brings no tools of its own.
     ///
     /// # Errors
     /// [`ChatError::Invalid`] naming `messages`, `stop`, `model` or `profile`;
@@ -37,7 +38,7 @@ impl Generator {
         &self,
         principal: &Principal,
         call: StatelessCall,
-    ) -> Result<Prompt, ChatError> {
+    ) -> Result<(Prompt, Option<Toolbox>), ChatError> {
         let StatelessCall {
             profile,
             messages,
@@ -87,7 +88,11 @@ impl Generator {
             }
             other => other?,
         };
-        Prompt::build(
+        let (toolbox, tools) = match tools {
+            Some(tools) => (None, Some(tools)),
+            None => self.toolbox(principal, &profile).await?,
+        };
+        let prompt = Prompt::build(
             &self.guard,
             Draft {
                 route,
@@ -99,6 +104,7 @@ impl Generator {
                 tools,
                 answer_schema: None,
             },
-        )
+        )?;
+        Ok((prompt, toolbox))
     }
 }

@@ -13,12 +13,10 @@ use uuid::Uuid;
 use crate::caller::{Caller, Principal};
 use crate::chat::{
     ChatError, GenerationOptions, Generations, Generator, Idempotency, Message, Outcome,
-    PreparedTurn, Prompt, Reply, ReplySink, Running, StatelessCall, complete,
-    turn::{
-        idempotency::Claim,
-        relay::{Started, relay},
-    },
+    PreparedTurn, Prompt, Reply, ReplySink, Running, StatelessCall,
+    turn::{idempotency::Claim, relay::Started, rounds},
 };
+use crate::plugins::Toolbox;
 
 /// What a caller asks for.
 pub enum Ask {
@@ -104,7 +102,11 @@ enum Opened {
 /// A prepared turn of either kind.
 enum Prepared {
     Turn(PreparedTurn),
-    Stateless { id: Uuid, prompt: Prompt },
+    Stateless {
+        id: Uuid,
+        prompt: Prompt,
+        toolbox: Option<Toolbox>,
+    },
 }
 
 impl Prepared {
@@ -112,6 +114,13 @@ impl Prepared {
         match self {
             Prepared::Turn(turn) => &turn.prompt,
             Prepared::Stateless { prompt, .. } => prompt,
+        }
+    }
+
+    fn toolbox(&self) -> Option<&Toolbox> {
+        match self {
+            Prepared::Turn(turn) => turn.toolbox.as_ref(),
+            Prepared::Stateless { toolbox, .. } => toolbox.as_ref(),
         }
     }
 
@@ -240,7 +249,7 @@ impl Turns {
                 claim,
             } => (prepared, running, claim),
         };
-        let said = match ask_model(&prepared, running, sink).await {
+        let said = match self.ask_model(&prepared, running, sink).await {
             Ok(said) => said,
             Err(err) => {
                 if let Some(claim) = claim {
@@ -328,6 +337,31 @@ impl Turns {
         Ok((prepared, running))
     }
 
+    /// Announces the reply and asks the model (in rounds, when it calls the turn's
+    /// tools): relayed to `sink` piece by piece (a conversation's stream registered as
+    /// `running`), or collected whole.
+    async fn ask_model(
+        &self,
+        prepared: &Prepared,
+        mut running: Option<Running>,
+        sink: &mut impl ReplySink,
+    ) -> Result<Reply, ChatError> {
+        if !sink.started(prepared.started()).await {
+            return Err(ChatError::Gone);
+        }
+        let said = rounds::answer(
+            &self.generator.guard,
+            prepared.prompt(),
+            prepared.toolbox(),
+            running.as_mut(),
+            sink,
+        )
+        .await;
+        // Finished here: a cancellation arriving now has nothing left to stop.
+        drop(running);
+        said
+    }
+
     async fn prompt(&self, caller: &Caller, ask: Ask) -> Result<Prepared, ChatError> {
         let principal = &caller.principal;
         Ok(match ask {
@@ -349,31 +383,15 @@ impl Turns {
                     .prepare_regeneration(principal, conversation, &options)
                     .await?,
             ),
-            Ask::Stateless(call) => Prepared::Stateless {
-                id: Uuid::now_v7(),
-                prompt: self.generator.prepare_stateless(principal, call).await?,
-            },
+            Ask::Stateless(call) => {
+                let (prompt, toolbox) = self.generator.prepare_stateless(principal, call).await?;
+                Prepared::Stateless {
+                    id: Uuid::now_v7(),
+                    prompt,
+                    toolbox,
+                }
+            }
         })
-    }
-}
-
-/// Announces the reply and asks the model: relayed to `sink` piece by piece (a
-/// conversation's stream registered as `running`), or collected whole.
-async fn ask_model(
-    prepared: &Prepared,
-    mut running: Option<Running>,
-    sink: &mut impl ReplySink,
-) -> Result<Reply, ChatError> {
-    if !sink.started(prepared.started()).await {
-        return Err(ChatError::Gone);
-    }
-    if sink.streams() {
-        let relayed = relay(prepared.prompt(), running.as_mut(), sink).await;
-        // Finished here: a cancellation arriving now has nothing left to stop.
-        drop(running);
-        relayed
-    } else {
-        complete(prepared.prompt()).await
     }
 }
 

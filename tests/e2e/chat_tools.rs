@@ -1,0 +1,434 @@
+//! The assistant calls the tenant's plugins during a chat turn: the profile's plugins are
+//! offered as `<plugin>__<tool>`, a call the model makes runs on a real gRPC plugin and its
+//! result goes back to the model, the stream shows each call, the answer streams and is
+//! stored; errors and timeouts become tool errors, rounds are bounded, PHI is guarded both
+//! ways, and a caller without `plugin:use` gets no tools.
+
+use codexcontinue::pb::{
+    json,
+    v1::{
+        AddPolicyRequest, AuditEvent, AuditFilter, Capability, CreateConversationRequest,
+        ListAuditEventsRequest, ListMessagesRequest, Permission, PhiPolicy, Policy, Profile,
+        RegisterPluginRequest, SetProfileRequest, StreamMessageRequest, ToolCallFinished,
+        ToolCallStarted, UpdatePluginRequest, VerifyChainRequest,
+        audit_service_client::AuditServiceClient, plugin_service_client::PluginServiceClient,
+        reply_chunk,
+    },
+};
+use codexcontinue_tests::{
+    grpc::{authorized, key_with_roles},
+    plugin_server::TestPlugin,
+};
+use serde_json::Value;
+
+use super::chat_fixture::{Chat, send_message, setup, setup_with};
+
+/// What a streamed reply showed.
+#[derive(Debug, Default)]
+struct Streamed {
+    text: String,
+    started: Vec<ToolCallStarted>,
+    finished: Vec<ToolCallFinished>,
+    completed: bool,
+}
+
+/// Registers `plugin` as `name` (on the premises or not) in the server's tenant.
+async fn register(t: &Chat, plugin: &TestPlugin, name: &str, on_premises: bool) -> String {
+    PluginServiceClient::new(t.server.channel().await)
+        .register_plugin(authorized(
+            &t.server.owner_key,
+            RegisterPluginRequest {
+                endpoint: plugin.endpoint(),
+                name: name.into(),
+                on_premises,
+                granted_capabilities: vec![Capability::ReadMemory.into()],
+                ..RegisterPluginRequest::default()
+            },
+        ))
+        .await
+        .expect("registers")
+        .into_inner()
+        .plugin
+        .expect("plugin")
+        .id
+}
+
+/// A profile `assistant` allowing `plugins`, answering with `model` under `policy`.
+async fn profile(t: &mut Chat, plugins: &[&str], model: &str, policy: PhiPolicy) {
+    t.admin
+        .set_profile(authorized(
+            &t.server.owner_key,
+            SetProfileRequest {
+                profile: Some(Profile {
+                    id: "assistant".into(),
+                    display_name: "Assistant".into(),
+                    default_model: model.into(),
+                    phi_policy: policy.into(),
+                    allowed_plugins: plugins.iter().map(|p| (*p).to_owned()).collect(),
+                    ..Profile::default()
+                }),
+                system_prompt: "You help.".into(),
+            },
+        ))
+        .await
+        .expect("profile");
+}
+
+async fn conversation(t: &mut Chat, key: &str) -> String {
+    t.chat
+        .create_conversation(authorized(
+            key,
+            CreateConversationRequest {
+                profile: "assistant".into(),
+                ..CreateConversationRequest::default()
+            },
+        ))
+        .await
+        .expect("conversation")
+        .into_inner()
+        .conversation
+        .expect("conversation")
+        .id
+}
+
+async fn stream(t: &mut Chat, key: &str, conversation: &str, content: &str) -> Streamed {
+    let mut replies = t
+        .chat
+        .stream_message(authorized(
+            key,
+            StreamMessageRequest {
+                conversation_id: conversation.into(),
+                content: content.into(),
+                ..StreamMessageRequest::default()
+            },
+        ))
+        .await
+        .expect("streams")
+        .into_inner();
+    let mut streamed = Streamed::default();
+    while let Some(message) = replies.message().await.expect("a chunk") {
+        match message.chunk.and_then(|c| c.event).expect("an event") {
+            reply_chunk::Event::Started(_) => {}
+            reply_chunk::Event::Delta(piece) => streamed.text.push_str(&piece),
+            reply_chunk::Event::ToolCallStarted(started) => streamed.started.push(started),
+            reply_chunk::Event::ToolCallFinished(finished) => streamed.finished.push(finished),
+            reply_chunk::Event::Completed(_) => streamed.completed = true,
+        }
+    }
+    streamed
+}
+
+async fn invocations(t: &Chat) -> Vec<AuditEvent> {
+    let mut events = AuditServiceClient::new(t.server.channel().await)
+        .list_audit_events(authorized(
+            &t.server.owner_key,
+            ListAuditEventsRequest {
+                filter: Some(AuditFilter {
+                    action: "plugin.invoke".into(),
+                    ..AuditFilter::default()
+                }),
+                page_size: 100,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .expect("audit events")
+        .into_inner()
+        .events;
+    events.sort_by_key(|e| e.seq);
+    events
+}
+
+fn detail(event: &AuditEvent, name: &str) -> Value {
+    json::from_struct(event.details.clone().unwrap_or_default()).expect("details")[name].clone()
+}
+
+/// The tool messages the upstream model was sent, in order.
+fn tool_messages(t: &Chat) -> Vec<String> {
+    t.upstream
+        .requests()
+        .iter()
+        .filter_map(|r| r.body["messages"].as_array().cloned())
+        .filter_map(|messages| {
+            messages
+                .iter()
+                .rev()
+                .find(|m| m["role"] == "tool")
+                .and_then(|m| m["content"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_assistant_calls_a_plugin_and_streams_what_it_found() {
+    let mut t = setup().await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+
+    let streamed = stream(&mut t, &key, &conversation, "tool:helper__echo what is new").await;
+    assert!(streamed.completed, "{streamed:?}");
+    assert_eq!(streamed.started.len(), 1, "{streamed:?}");
+    let started = &streamed.started[0];
+    assert_eq!(
+        (started.plugin.as_str(), started.tool.as_str()),
+        ("helper", "echo")
+    );
+    let finished = &streamed.finished[0];
+    assert_eq!(finished.call_id, started.call_id);
+    assert_eq!(finished.outcome, "ok");
+    assert!(streamed.text.starts_with("Tool said:"), "{streamed:?}");
+    assert!(streamed.text.contains("what is new"), "{streamed:?}");
+
+    // The plugin got the model's arguments; the model got the plugin's answer.
+    let received = plugin.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].tool, "echo");
+    assert_eq!(received[0].arguments["q"], "tool:helper__echo what is new");
+    let requests = t.upstream.requests();
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .expect("tools offered")
+        .iter()
+        .filter_map(|tool| tool["function"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            "helper__echo",
+            "helper__fail",
+            "helper__noop",
+            "helper__sleep"
+        ]
+    );
+    let answered = tool_messages(&t);
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    let answer: Value = serde_json::from_str(&answered[0]).expect("the tool answer is JSON");
+    assert_eq!(answer["q"], "tool:helper__echo what is new");
+
+    // The turn is stored as the user saw it, and the call is in the audit chain.
+    let messages = t
+        .chat
+        .list_messages(authorized(
+            &key,
+            ListMessagesRequest {
+                conversation_id: conversation.clone(),
+                ..ListMessagesRequest::default()
+            },
+        ))
+        .await
+        .expect("messages")
+        .into_inner()
+        .messages;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].content, streamed.text);
+    let events = invocations(&t).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(detail(&events[0], "via"), "chat");
+    assert_eq!(detail(&events[0], "outcome"), "ok");
+
+    // The unary call takes the same path.
+    let reply = send_message(
+        &mut t.chat,
+        &key,
+        &conversation,
+        "tool:helper__noop now",
+        "",
+    )
+    .await
+    .expect("sends");
+    assert_eq!(reply.reply.expect("reply").content, "Tool said: {}");
+    let verified = AuditServiceClient::new(t.server.channel().await)
+        .verify_chain(authorized(&key, VerifyChainRequest::default()))
+        .await
+        .expect("verifies")
+        .into_inner();
+    assert!(verified.intact);
+}
+
+#[tokio::test]
+async fn failures_and_timeouts_are_tool_errors_and_rounds_are_bounded() {
+    let mut t = setup_with(vec![(
+        "CODEXCONTINUE_PLUGINS__MAX_ROUNDS".into(),
+        "2".into(),
+    )])
+    .await;
+    let plugin = TestPlugin::start().await;
+    let id = register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+
+    let failed = stream(&mut t, &key, &conversation, "tool:helper__fail please").await;
+    assert!(failed.completed);
+    assert_eq!(failed.finished[0].outcome, "tool_error");
+    assert!(failed.text.contains("always fails"), "{failed:?}");
+
+    PluginServiceClient::new(t.server.channel().await)
+        .update_plugin(authorized(
+            &key,
+            UpdatePluginRequest {
+                plugin_id: id,
+                timeout_ms: Some(300),
+                ..UpdatePluginRequest::default()
+            },
+        ))
+        .await
+        .expect("timeout set");
+    let slow = stream(&mut t, &key, &conversation, "tool:helper__sleep a while").await;
+    assert!(slow.completed);
+    assert_eq!(slow.finished[0].outcome, "timeout");
+    assert!(
+        slow.text.contains("did not answer within 300 ms"),
+        "{slow:?}"
+    );
+
+    // A model that calls tools after every answer gets two rounds, then no tools.
+    let before = t.upstream.requests().len();
+    let looping = conversation_with_model(&mut t, &key, "cloud/looping").await;
+    let rounds = stream(&mut t, &key, &looping, "tool:helper__noop again and again").await;
+    assert!(rounds.completed);
+    assert_eq!(rounds.finished.len(), 2, "{rounds:?}");
+    let asked = &t.upstream.requests()[before..];
+    assert_eq!(asked.len(), 3, "two rounds with tools, one without");
+    assert!(asked[2].body.get("tools").is_none_or(Value::is_null));
+    assert!(rounds.text.ends_with("Tool said: {}"), "{rounds:?}");
+
+    let outcomes: Vec<Value> = invocations(&t)
+        .await
+        .iter()
+        .map(|e| detail(e, "outcome"))
+        .collect();
+    assert_eq!(outcomes, ["tool_error", "timeout", "ok", "ok"]);
+}
+
+async fn conversation_with_model(t: &mut Chat, key: &str, model: &str) -> String {
+    t.chat
+        .create_conversation(authorized(
+            key,
+            CreateConversationRequest {
+                profile: "assistant".into(),
+                model: model.into(),
+                ..CreateConversationRequest::default()
+            },
+        ))
+        .await
+        .expect("conversation")
+        .into_inner()
+        .conversation
+        .expect("conversation")
+        .id
+}
+
+#[tokio::test]
+async fn phi_is_redacted_both_ways_around_a_plugin_off_the_premises() {
+    let mut t = setup().await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "remote", false).await;
+    register(&t, &plugin, "inhouse", true).await;
+    profile(
+        &mut t,
+        &["remote", "inhouse"],
+        "cloud/echo-1",
+        PhiPolicy::Redact,
+    )
+    .await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+    const SSN: &str = "123-45-6789";
+
+    let remote = stream(
+        &mut t,
+        &key,
+        &conversation,
+        &format!("tool:remote__echo my SSN is {SSN}"),
+    )
+    .await;
+    assert_eq!(remote.finished[0].outcome, "ok", "{remote:?}");
+    let sent = plugin.received();
+    let q = sent[0].arguments["q"].as_str().expect("q").to_owned();
+    assert!(
+        !q.contains(SSN),
+        "the plugin off the premises got a placeholder: {q}"
+    );
+    assert!(q.contains("[SSN_"), "{q}");
+    for request in t.upstream.requests() {
+        assert!(
+            !request.body.to_string().contains(SSN),
+            "the model off the premises never sees the number: {}",
+            request.body
+        );
+    }
+    assert!(
+        remote.text.contains(SSN),
+        "the user reads it back: {remote:?}"
+    );
+
+    let inhouse = stream(
+        &mut t,
+        &key,
+        &conversation,
+        &format!("tool:inhouse__echo my SSN is {SSN}"),
+    )
+    .await;
+    assert_eq!(inhouse.finished[0].outcome, "ok");
+    let sent = plugin.received();
+    assert!(
+        sent[1].arguments["q"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(SSN),
+        "a plugin on the premises gets what the user wrote"
+    );
+    for request in t.upstream.requests() {
+        assert!(!request.body.to_string().contains(SSN));
+    }
+    let events = invocations(&t).await;
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.phi), "{events:?}");
+}
+
+#[tokio::test]
+async fn callers_without_plugin_use_get_no_tools() {
+    let mut t = setup().await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    for (object, action) in [("conversation", "*"), ("profile", "read")] {
+        t.admin
+            .add_policy(authorized(
+                &t.server.owner_key,
+                AddPolicyRequest {
+                    policy: Some(Policy {
+                        role: "drafter".into(),
+                        permission: Some(Permission {
+                            object: object.into(),
+                            action: action.into(),
+                        }),
+                    }),
+                },
+            ))
+            .await
+            .expect("policy");
+    }
+    let drafter = key_with_roles(t.server.channel().await, &t.server.owner_key, &["drafter"]).await;
+    let drafted = conversation(&mut t, &drafter).await;
+    let streamed = stream(&mut t, &drafter, &drafted, "tool:helper__echo hi").await;
+    assert!(streamed.completed);
+    assert!(streamed.started.is_empty(), "{streamed:?}");
+    assert!(plugin.received().is_empty());
+    let last = t.upstream.requests().pop().expect("asked");
+    assert!(
+        last.body.get("tools").is_none_or(Value::is_null),
+        "{}",
+        last.body
+    );
+
+    // A member may.
+    let member = key_with_roles(t.server.channel().await, &t.server.owner_key, &["member"]).await;
+    let theirs = conversation(&mut t, &member).await;
+    let streamed = stream(&mut t, &member, &theirs, "tool:helper__echo hi").await;
+    assert_eq!(streamed.started.len(), 1, "{streamed:?}");
+}
