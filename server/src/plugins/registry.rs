@@ -208,10 +208,12 @@ impl Plugins {
         let credential =
             (!registration.credential.is_empty()).then(|| registration.credential.clone());
         let secrets = Secrets::new(credential)?;
+        let id = Uuid::now_v7();
         let transport = transport::connect(
             registration.transport,
             &endpoint,
             secrets.credential.as_deref(),
+            &id.to_string(),
             &self.egress,
         )
         .map_err(|err| invalid("endpoint", err.to_string()))?;
@@ -239,7 +241,6 @@ impl Plugins {
         }
         let manifest = Manifest::pin(raw, &name).map_err(from_manifest)?;
         let granted = check_grants(&registration.granted, &manifest, "granted_capabilities")?;
-        let id = Uuid::now_v7();
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let secrets_sealed = secrets
             .seal(&self.sealer, &mut tx, principal.tenant, id)
@@ -717,6 +718,7 @@ impl Plugins {
             kind,
             &row.endpoint,
             secrets.credential.as_deref(),
+            &id.to_string(),
             &self.egress,
         )
         .map_err(|err| unreachable(&row.name, &err))?;

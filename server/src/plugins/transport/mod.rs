@@ -5,6 +5,7 @@
 //! the call and says how it went.
 
 mod grpc;
+mod mcp;
 
 use std::sync::Arc;
 
@@ -99,7 +100,8 @@ impl TransportKind {
 }
 
 /// A connection to the plugin at `endpoint` over `kind`, presenting `credential` (if any),
-/// whose every connection passes `egress`.
+/// whose every connection passes `egress`; `audience` names the plugin in what it is sent
+/// (its id).
 ///
 /// # Errors
 /// [`TransportError::Endpoint`] when the endpoint cannot be used with that transport.
@@ -107,14 +109,13 @@ pub fn connect(
     kind: TransportKind,
     endpoint: &str,
     credential: Option<&str>,
+    audience: &str,
     egress: &Egress,
 ) -> Result<Arc<dyn Transport>, TransportError> {
-    match kind {
-        TransportKind::Grpc => Ok(Arc::new(grpc::GrpcTransport::new(
-            endpoint, credential, egress,
-        )?)),
-        TransportKind::Mcp => Err(TransportError::Endpoint(
-            "the MCP transport is not in this build".into(),
-        )),
-    }
+    Ok(match kind {
+        TransportKind::Grpc => Arc::new(grpc::GrpcTransport::new(endpoint, credential, egress)?),
+        TransportKind::Mcp => Arc::new(mcp::McpTransport::new(
+            endpoint, credential, audience, egress,
+        )?),
+    })
 }
