@@ -186,9 +186,11 @@ export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export CODEXCONTINUE_TEST_PYTHON=$VENV/bin/python
 export CODEXCONTINUE_CRYPTO__MASTER_KEY=$(cat "$DEV/master-key-$PROFILE" 2>/dev/null)
 ENV
-  # `make run` serves the shipped models; test servers load them only when a test asks.
+  # `make run` serves the shipped models and WebAssembly plugins; test servers load them
+  # only when a test asks.
   if [[ "$PROFILE" == dev ]]; then
     echo "export CODEXCONTINUE_INFERENCE__MODELS_DIR=$DEV/models"
+    echo "export CODEXCONTINUE_PLUGINS__WASM_FOLDER=$ROOT/server/sandbox/plugins"
   else
     echo "export CODEXCONTINUE_TEST_MODELS_DIR=$DEV/models"
   fi

@@ -41,6 +41,7 @@ mod openai_api;
 mod openai_guards;
 mod plugins;
 mod plugins_mcp;
+mod plugins_wasm;
 mod rate_limit;
 mod reflection;
 mod request_id;

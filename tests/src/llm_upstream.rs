@@ -356,8 +356,8 @@ async fn answer(
         words = vec!["Tool".to_owned(), " said:".to_owned(), format!(" {said}")];
     }
     // With tools offered and the user speaking last (model `looping`: always), the model
-    // calls a tool with the user's message as argument `q`: the one the message names as
-    // `tool:<name>`, else the first.
+    // calls a tool with the user's message as argument `q` (and `text`, when the tool's
+    // schema has it): the one the message names as `tool:<name>`, else the first.
     let named = last_user
         .split_whitespace()
         .find_map(|word| word.strip_prefix("tool:"));
@@ -377,7 +377,19 @@ async fn answer(
                 .or_else(|| offered.first().copied())
         })
         .flatten()
-        .map(|name| (name.to_owned(), json!({ "q": last_user }).to_string()));
+        .map(|name| {
+            let takes_text = body["tools"].as_array().is_some_and(|tools| {
+                tools.iter().any(|t| {
+                    t["function"]["name"] == name
+                        && !t["function"]["parameters"]["properties"]["text"].is_null()
+                })
+            });
+            let mut arguments = json!({ "q": last_user });
+            if takes_text {
+                arguments["text"] = json!(last_user);
+            }
+            (name.to_owned(), arguments.to_string())
+        });
     if body["response_format"]["type"] == "json_schema" {
         // Structured output: the user's message as the one fact, in the asked shape.
         let fact = json!({ "facts": [{ "content": last_user, "confidence": 0.9 }] });

@@ -190,7 +190,9 @@ impl Sandbox {
     /// # Errors
     /// Why the call did not finish.
     pub fn describe(&self, loaded: &Loaded, deadline: Duration) -> Result<String, SandboxError> {
-        self.call(loaded, deadline, |plugin, store| plugin.call_describe(store))
+        self.call(loaded, deadline, |plugin, store| {
+            plugin.call_describe(store)
+        })
     }
 
     /// Runs `tool` with `arguments` (JSON object text) within `deadline`: the tool's
@@ -291,18 +293,36 @@ mod tests {
         assert!(manifest.contains(r#""name":"count""#), "{manifest}");
         assert!(manifest.ends_with("[]}"), "the whole manifest: {manifest}");
         for (arguments, expected) in [
-            (r#"{"text": "two  words"}"#, r#"{"characters":10,"words":2,"lines":1}"#),
-            (r#"{"text":"a\nb c\n"}"#, r#"{"characters":6,"words":3,"lines":3}"#),
-            (r#"{"text":"é😀 \"q\""}"#, r#"{"characters":6,"words":2,"lines":1}"#),
-            (r#"{"text":"\ud83d\ude00!"}"#, r#"{"characters":2,"words":1,"lines":1}"#),
+            (
+                r#"{"text": "two  words"}"#,
+                r#"{"characters":10,"words":2,"lines":1}"#,
+            ),
+            (
+                r#"{"text":"a\nb c\n"}"#,
+                r#"{"characters":6,"words":3,"lines":3}"#,
+            ),
+            (
+                r#"{"text":"é😀 \"q\""}"#,
+                r#"{"characters":6,"words":2,"lines":1}"#,
+            ),
+            (
+                r#"{"text":"\ud83d\ude00!"}"#,
+                r#"{"characters":2,"words":1,"lines":1}"#,
+            ),
             (r#"{"text":""}"#, r#"{"characters":0,"words":0,"lines":0}"#),
         ] {
-            let answer = sandbox.invoke(&loaded, "count", arguments, SECOND).expect("runs");
+            let answer = sandbox
+                .invoke(&loaded, "count", arguments, SECOND)
+                .expect("runs");
             assert_eq!(answer.as_deref(), Ok(expected), "{arguments}");
         }
-        let refused = sandbox.invoke(&loaded, "count", r#"{"words":1}"#, SECOND).expect("runs");
+        let refused = sandbox
+            .invoke(&loaded, "count", r#"{"words":1}"#, SECOND)
+            .expect("runs");
         assert!(refused.is_err_and(|e| e.contains("text")));
-        let unknown = sandbox.invoke(&loaded, "other", "{}", SECOND).expect("runs");
+        let unknown = sandbox
+            .invoke(&loaded, "other", "{}", SECOND)
+            .expect("runs");
         assert!(unknown.is_err_and(|e| e.contains("count")));
     }
 
@@ -333,7 +353,11 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(30));
         // The sandbox is unharmed: the next call works.
         let stats = timed.load(TEXT_STATS.as_bytes()).expect("loads");
-        assert!(timed.invoke(&stats, "count", r#"{"text":"a"}"#, SECOND).is_ok());
+        assert!(
+            timed
+                .invoke(&stats, "count", r#"{"text":"a"}"#, SECOND)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -379,6 +403,9 @@ mod tests {
             sandbox.load(&huge),
             Err(SandboxError::TooLarge { .. })
         ));
-        assert!(matches!(sandbox.load(b"\0asm not really"), Err(SandboxError::Invalid(_))));
+        assert!(matches!(
+            sandbox.load(b"\0asm not really"),
+            Err(SandboxError::Invalid(_))
+        ));
     }
 }

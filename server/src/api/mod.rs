@@ -182,9 +182,10 @@ pub fn routes(
                 conversing.profiles,
             ),
         ))
-        .add_service(pb::v1::plugin_service_server::PluginServiceServer::new(
-            plugins::PluginApi::new(tools),
-        ))
+        .add_service(
+            pb::v1::plugin_service_server::PluginServiceServer::new(plugins::PluginApi::new(tools))
+                .max_decoding_message_size(plugins::MAX_MESSAGE_BYTES),
+        )
         .add_service(
             pb::v1::model_service_server::ModelServiceServer::new(models::ModelApi::new(
                 modelling.registry.clone(),

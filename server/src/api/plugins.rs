@@ -16,6 +16,10 @@ use crate::{
     plugins::{Capability, PluginInfo, Plugins, Registration, SettingsChange, TransportKind},
 };
 
+/// Largest request PluginService takes: an uploaded WebAssembly component (at most
+/// 16 MiB) and the rest of the registration.
+pub const MAX_MESSAGE_BYTES: usize = 17 * 1024 * 1024;
+
 /// The PluginService implementation.
 pub struct PluginApi {
     plugins: Plugins,
@@ -107,6 +111,7 @@ impl From<PluginInfo> for pb::Plugin {
             transport: match info.transport {
                 TransportKind::Grpc => pb::PluginTransport::Grpc,
                 TransportKind::Mcp => pb::PluginTransport::Mcp,
+                TransportKind::Wasm => pb::PluginTransport::Wasm,
             }
             .into(),
             manifest_sha256: hex::encode(info.manifest_sha256),
@@ -160,6 +165,7 @@ impl PluginService for PluginApi {
         let transport = match body.transport() {
             pb::PluginTransport::Unspecified | pb::PluginTransport::Grpc => TransportKind::Grpc,
             pb::PluginTransport::Mcp => TransportKind::Mcp,
+            pb::PluginTransport::Wasm => TransportKind::Wasm,
         };
         let registration = Registration {
             name: body.name,
@@ -169,6 +175,7 @@ impl PluginService for PluginApi {
             on_premises: body.on_premises,
             granted: capabilities(&body.granted_capabilities, "granted_capabilities")?,
             timeout_ms: body.timeout_ms,
+            component: body.component,
         };
         let plugin = self.plugins.register(&principal, registration).await?;
         Ok(Response::new(pb::RegisterPluginResponse {

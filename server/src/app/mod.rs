@@ -68,6 +68,9 @@ pub enum AppError {
     /// Loading the local models stopped abnormally.
     #[error("loading models: {0}")]
     ModelsLoad(tokio::task::JoinError),
+    /// The WebAssembly sandbox could not start.
+    #[error("WebAssembly plugins: {0}")]
+    Sandbox(codexcontinue_sandbox::SandboxError),
     /// The server failed while serving.
     #[error("server error: {0}")]
     Serve(#[from] tonic::transport::Error),

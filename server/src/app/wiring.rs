@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use codexcontinue_sandbox::{Limits, Sandbox};
 use tonic_health::server::HealthReporter;
 
 use super::{AppError, Dependencies, background::Background};
@@ -36,7 +37,7 @@ use crate::{
     memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     platform::Platform,
-    plugins::Plugins,
+    plugins::{Means, Plugins},
     telemetry::Metrics,
     tenant_deletion::TenantDeletion,
     usage::{Accounting, UsageWriter, UsageWriterTask},
@@ -131,7 +132,7 @@ pub(super) async fn wire(
             config.memory.clone(),
         ),
     };
-    let plugins = plugins(&ground, identity.wing.rbac.clone(), &mut background);
+    let plugins = plugins(&ground, identity.wing.rbac.clone(), &mut background)?;
     let chat = chat(&ground, &models, &memory, &usage, &plugins, &mut background);
     let edge = Edge::new(EdgeParts {
         access: identity.access,
@@ -317,11 +318,27 @@ async fn models(
 }
 
 /// The tenants' plugins, their manifests read again on a schedule.
-fn plugins(ground: &Ground<'_>, rbac: Arc<Rbac>, background: &mut Background) -> Plugins {
+fn plugins(
+    ground: &Ground<'_>,
+    rbac: Arc<Rbac>,
+    background: &mut Background,
+) -> Result<Plugins, AppError> {
+    let settings = &ground.config.plugins;
+    let sandbox = Sandbox::new(Limits {
+        fuel: settings.wasm_fuel,
+        memory_bytes: settings.wasm_memory_bytes,
+        max_component_bytes: settings.wasm_max_component_bytes,
+        ..Limits::default()
+    })
+    .map_err(AppError::Sandbox)?;
+    let means = Means {
+        egress: ground.deps.egress.clone(),
+        sandbox: Arc::new(sandbox),
+    };
     let plugins = Plugins::new(
         ground.deps.db.clone(),
         ground.deps.sealer.clone(),
-        ground.deps.egress.clone(),
+        means,
         rbac,
         Breakers::new(ground.deps.cache.clone(), ground.config.llm.breaker),
         ground.config.plugins.clone(),
@@ -334,7 +351,7 @@ fn plugins(ground: &Ground<'_>, rbac: Arc<Rbac>, background: &mut Background) ->
         })
         .await;
     });
-    plugins
+    Ok(plugins)
 }
 
 /// Conversations and their turns (offering the tools of the profile's plugins), and the

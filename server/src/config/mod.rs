@@ -236,6 +236,12 @@ impl Config {
         let plugins = &self.plugins;
         non_zero("plugins.refresh_interval", plugins.refresh_interval)?;
         non_zero("plugins.turn_budget", plugins.turn_budget)?;
+        if plugins.wasm_fuel == 0 {
+            return Err(ConfigError::Rejected {
+                setting: "plugins.wasm_fuel",
+                reason: "must be more than 0 (default 500000000)".into(),
+            });
+        }
         for (setting, value, range) in [
             ("plugins.max_tools", plugins.max_tools, 1..=128),
             ("plugins.max_rounds", plugins.max_rounds, 1..=16),
@@ -248,6 +254,16 @@ impl Config {
                 "plugins.max_result_bytes",
                 plugins.max_result_bytes,
                 1024..=1024 * 1024,
+            ),
+            (
+                "plugins.wasm_memory_bytes",
+                plugins.wasm_memory_bytes,
+                64 * 1024..=4 * 1024 * 1024 * 1024,
+            ),
+            (
+                "plugins.wasm_max_component_bytes",
+                plugins.wasm_max_component_bytes,
+                1024..=16 * 1024 * 1024,
             ),
         ] {
             if !range.contains(&value) {

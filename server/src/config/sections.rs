@@ -569,6 +569,15 @@ pub struct PluginsConfig {
     /// Largest tool result fed back to the model, in bytes; longer ones are cut with a
     /// marker (1 KiB..=1 MiB).
     pub max_result_bytes: usize,
+    /// Folder of the WebAssembly components the operator ships (`<name>.wasm` or
+    /// `<name>.wat`), registered as `builtin:<name>`; none when unset.
+    pub wasm_folder: Option<std::path::PathBuf>,
+    /// Instructions (roughly) one call of a WebAssembly plugin may run.
+    pub wasm_fuel: u64,
+    /// Memory one call of a WebAssembly plugin may grow to, in bytes.
+    pub wasm_memory_bytes: usize,
+    /// Largest WebAssembly component accepted, in bytes (at most 16 MiB).
+    pub wasm_max_component_bytes: usize,
 }
 
 impl Default for PluginsConfig {
@@ -580,6 +589,10 @@ impl Default for PluginsConfig {
             turn_budget: Duration::from_secs(60),
             max_parallel_calls: 4,
             max_result_bytes: 32 * 1024,
+            wasm_folder: None,
+            wasm_fuel: 500_000_000,
+            wasm_memory_bytes: 64 * 1024 * 1024,
+            wasm_max_component_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Plugins: tools a tenant lets the assistant (and its users) call.
 //!
 //! - [`manifest`]: what a plugin offers, checked and pinned by SHA-256.
-//! - [`transport`]: how the server reaches one (the project's gRPC protocol; MCP).
+//! - [`transport`]: how the server reaches one (the project's gRPC protocol, MCP, or a
+//!   WebAssembly component in the sandbox).
 //! - [`registry`]: the tenant's plugins (register, settings, approval, refresh) and the
 //!   calls to them, past a circuit breaker, timed out, audited by hash.
 //! - [`toolbox`]: the tools a chat turn offers the model, and its calls of them.
@@ -19,7 +20,7 @@ use uuid::Uuid;
 pub use manifest::{Capability, Manifest, TOOL_SEPARATOR};
 pub use registry::{Invocation, Plugins};
 pub use toolbox::{Offered, ToolReport, Toolbox};
-pub use transport::{ToolOutput, TransportKind};
+pub use transport::{Means, ToolOutput, TransportKind};
 
 use crate::{crypto::CryptoError, egress::EgressError, store::StoreError};
 
@@ -140,6 +141,8 @@ pub struct Registration {
     pub granted: Vec<Capability>,
     /// Per-call timeout in milliseconds; 0: the default.
     pub timeout_ms: i32,
+    /// A WebAssembly plugin's uploaded component; empty: none.
+    pub component: Vec<u8>,
 }
 
 /// A change of a plugin's settings; `None` keeps what is set.

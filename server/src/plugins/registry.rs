@@ -22,7 +22,9 @@ use super::{
     Capability, Manifest, PluginError, PluginInfo, Registration, SettingsChange, invalid,
     manifest::ManifestError,
     secrets::Secrets,
-    transport::{self, ToolCall, ToolOutput, Transport, TransportError, TransportKind},
+    transport::{
+        self, Means, Target, ToolCall, ToolOutput, Transport, TransportError, TransportKind,
+    },
 };
 use crate::{
     audit::{self, NewEvent, Outcome},
@@ -30,7 +32,6 @@ use crate::{
     caller::Principal,
     config::PluginsConfig,
     crypto::Sealer,
-    egress::Egress,
     llm::Breakers,
     store::{self, Database, StoreError, plugins::PluginRow},
     tenancy::{TenantId, is_identifier},
@@ -145,7 +146,7 @@ type Connections = HashMap<(TenantId, Uuid), Arc<Connection>>;
 pub struct Plugins {
     db: Database,
     sealer: Sealer,
-    egress: Egress,
+    means: Means,
     pub(super) rbac: Arc<Rbac>,
     breakers: Breakers,
     pub(super) limits: PluginsConfig,
@@ -153,13 +154,14 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// Plugins kept in `db`, their secrets sealed with `sealer`, reached only as `egress`
-    /// allows, past `breakers`; `rbac` decides who may have the assistant use them, and
-    /// `limits` bound what a chat turn offers and spends.
+    /// Plugins kept in `db`, their secrets sealed with `sealer`, reached through `means`
+    /// (the network only as its egress policy allows), past `breakers`; `rbac` decides who
+    /// may have the assistant use them, and `limits` bound what a chat turn offers and
+    /// spends.
     pub fn new(
         db: Database,
         sealer: Sealer,
-        egress: Egress,
+        means: Means,
         rbac: Arc<Rbac>,
         breakers: Breakers,
         limits: PluginsConfig,
@@ -167,7 +169,7 @@ impl Plugins {
         Self {
             db,
             sealer,
-            egress,
+            means,
             rbac,
             breakers,
             limits,
@@ -176,7 +178,8 @@ impl Plugins {
     }
 
     /// Registers a plugin in the caller's tenant: checks the endpoint against the egress
-    /// policy, reads the manifest from the plugin, pins it and stores the plugin enabled.
+    /// policy (a WebAssembly plugin: takes its component, uploaded or shipped), reads the
+    /// manifest from the plugin, pins it and stores the plugin enabled.
     ///
     /// # Errors
     /// [`PluginError::Invalid`] naming the field (the manifest's fields as
@@ -187,14 +190,7 @@ impl Plugins {
         principal: &Principal,
         registration: Registration,
     ) -> Result<PluginInfo, PluginError> {
-        let endpoint = registration.endpoint.trim().to_owned();
-        if endpoint.is_empty() {
-            return Err(invalid("endpoint", "is required"));
-        }
-        if endpoint.len() > 2048 {
-            return Err(invalid("endpoint", "at most 2048 characters"));
-        }
-        self.egress.check_url(&endpoint).await?;
+        let (endpoint, uploaded, component) = self.reach(&registration).await?;
         let timeout_ms = match registration.timeout_ms {
             0 => DEFAULT_TIMEOUT_MS,
             ms => check_timeout(ms)?,
@@ -209,14 +205,15 @@ impl Plugins {
             (!registration.credential.is_empty()).then(|| registration.credential.clone());
         let secrets = Secrets::new(credential)?;
         let id = Uuid::now_v7();
-        let transport = transport::connect(
-            registration.transport,
-            &endpoint,
-            secrets.credential.as_deref(),
-            &id.to_string(),
-            &self.egress,
-        )
-        .map_err(|err| invalid("endpoint", err.to_string()))?;
+        let target = Target {
+            kind: registration.transport,
+            endpoint: &endpoint,
+            credential: secrets.credential.as_deref(),
+            audience: &id.to_string(),
+            component,
+        };
+        let transport = transport::connect(target, &self.means)
+            .map_err(|err| invalid("endpoint", err.to_string()))?;
         let label = if registration.name.is_empty() {
             "the plugin"
         } else {
@@ -266,7 +263,7 @@ impl Plugins {
             updated_at: now,
             refreshed_at: now,
         };
-        let Some(saved) = store::plugins::insert(&mut tx, &row).await? else {
+        let Some(saved) = store::plugins::insert(&mut tx, &row, uploaded.as_deref()).await? else {
             return Err(PluginError::NameTaken(name));
         };
         let details = json!({
@@ -283,6 +280,62 @@ impl Plugins {
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await?;
         info_of(saved)
+    }
+
+    /// Where a registration's plugin is: its endpoint as stored, the component to store
+    /// (uploaded) and the component to run (uploaded or shipped), for WebAssembly.
+    ///
+    /// # Errors
+    /// [`PluginError::Invalid`] on `endpoint` or `component`.
+    async fn reach(
+        &self,
+        registration: &Registration,
+    ) -> Result<(String, Option<Vec<u8>>, Option<Vec<u8>>), PluginError> {
+        let endpoint = registration.endpoint.trim();
+        if endpoint.len() > 2048 {
+            return Err(invalid("endpoint", "at most 2048 characters"));
+        }
+        let uploaded = !registration.component.is_empty();
+        match registration.transport {
+            TransportKind::Wasm if uploaded => {
+                if !endpoint.is_empty() {
+                    return Err(invalid(
+                        "endpoint",
+                        "leave it empty when uploading a component",
+                    ));
+                }
+                let max = self.limits.wasm_max_component_bytes;
+                if registration.component.len() > max {
+                    return Err(invalid("component", format!("at most {max} bytes")));
+                }
+                let hash = hex::encode(Sha256::digest(&registration.component));
+                let component = registration.component.clone();
+                Ok((
+                    format!("{}{hash}", transport::wasm::UPLOADED),
+                    Some(component.clone()),
+                    Some(component),
+                ))
+            }
+            TransportKind::Wasm => {
+                let shipped =
+                    transport::wasm::shipped(self.limits.wasm_folder.as_deref(), endpoint)
+                        .map_err(|err| invalid("endpoint", err.to_string()))?;
+                Ok((endpoint.to_owned(), None, Some(shipped)))
+            }
+            TransportKind::Grpc | TransportKind::Mcp => {
+                if uploaded {
+                    return Err(invalid(
+                        "component",
+                        "only WebAssembly plugins take a component",
+                    ));
+                }
+                if endpoint.is_empty() {
+                    return Err(invalid("endpoint", "is required"));
+                }
+                self.means.egress.check_url(endpoint).await?;
+                Ok((endpoint.to_owned(), None, None))
+            }
+        }
     }
 
     /// One plugin of the caller's tenant.
@@ -477,7 +530,7 @@ impl Plugins {
         id: Uuid,
         principal: Option<&Principal>,
     ) -> Result<(PluginInfo, bool), PluginError> {
-        let (row, connection) = self.connection(tenant, id).await?;
+        let (row, connection) = self.connect(tenant, id, true).await?;
         let raw = describe(connection.transport.as_ref(), &row.name, row.timeout_ms).await?;
         let manifest = Manifest::pin(raw, &row.name).map_err(from_manifest)?;
         let hash = manifest.sha256();
@@ -600,6 +653,7 @@ impl Plugins {
                     tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
                     user: connection.secrets.opaque_id("user", principal.user),
                     request_id: principal.origin.request_id.clone(),
+                    timeout: Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
                 };
                 let answer = tokio::time::timeout(
                     Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
@@ -608,8 +662,10 @@ impl Plugins {
                 .await;
                 let (outcome, trouble) = match answer {
                     Ok(Ok(output)) => (CallOutcome::Answered(output), None),
+                    Ok(Err(TransportError::Deadline(_))) | Err(_) => {
+                        (CallOutcome::TimedOut, Some(true))
+                    }
                     Ok(Err(err)) => (CallOutcome::Unreachable(err.to_string()), Some(true)),
-                    Err(_) => (CallOutcome::TimedOut, Some(true)),
                 };
                 breaker.note(&breaker_key, failing, trouble).await;
                 outcome
@@ -694,6 +750,17 @@ impl Plugins {
         tenant: TenantId,
         id: Uuid,
     ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
+        self.connect(tenant, id, false).await
+    }
+
+    /// Like [`Self::connection`]; `fresh` makes a new connection (which reads a shipped
+    /// WebAssembly component from its folder again) even when one is open.
+    async fn connect(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        fresh: bool,
+    ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
         let mut tx = self.db.begin_tenant(tenant).await?;
         let row = store::plugins::get(&mut tx, id)
             .await?
@@ -701,27 +768,38 @@ impl Plugins {
         let cached = self
             .lock()
             .get(&(tenant, id))
-            .filter(|c| c.sealed == row.secrets_sealed)
+            .filter(|c| !fresh && c.sealed == row.secrets_sealed)
             .cloned();
         if let Some(connection) = cached {
             tx.commit().await?;
             return Ok((row, connection));
         }
         let secrets = Secrets::open(&self.sealer, &mut tx, tenant, id, &row.secrets_sealed).await?;
-        tx.commit().await?;
         let kind = TransportKind::parse(&row.transport).ok_or_else(|| {
             PluginError::Store(StoreError::Inconsistent(
                 "a plugin has an unknown transport",
             ))
         })?;
-        let transport = transport::connect(
+        let component = match kind {
+            TransportKind::Wasm => match store::plugins::component(&mut tx, id).await? {
+                Some(uploaded) => Some(uploaded),
+                None => Some(
+                    transport::wasm::shipped(self.limits.wasm_folder.as_deref(), &row.endpoint)
+                        .map_err(|err| unreachable(&row.name, &err))?,
+                ),
+            },
+            TransportKind::Grpc | TransportKind::Mcp => None,
+        };
+        tx.commit().await?;
+        let target = Target {
             kind,
-            &row.endpoint,
-            secrets.credential.as_deref(),
-            &id.to_string(),
-            &self.egress,
-        )
-        .map_err(|err| unreachable(&row.name, &err))?;
+            endpoint: &row.endpoint,
+            credential: secrets.credential.as_deref(),
+            audience: &id.to_string(),
+            component,
+        };
+        let transport =
+            transport::connect(target, &self.means).map_err(|err| unreachable(&row.name, &err))?;
         let connection = Arc::new(Connection {
             sealed: row.secrets_sealed.clone(),
             secrets,
@@ -757,6 +835,7 @@ async fn describe(
     .await
     {
         Ok(Ok(raw)) => Ok(raw),
+        Ok(Err(TransportError::Component(reason))) => Err(invalid("component", reason)),
         Ok(Err(err)) => Err(unreachable(name, &err)),
         Err(_) => Err(PluginError::TimedOut {
             name: name.to_owned(),

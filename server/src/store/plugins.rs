@@ -14,7 +14,7 @@ pub struct PluginRow {
     pub id: Uuid,
     /// Tenant-unique name; tools reach the model as `<name>__<tool>`.
     pub name: String,
-    /// `grpc` or `mcp`.
+    /// `grpc`, `mcp` or `wasm`.
     pub transport: String,
     /// Where the plugin listens.
     pub endpoint: String,
@@ -50,18 +50,23 @@ const COLUMNS: &str = "id, name, transport, endpoint, on_premises, secrets_seale
      manifest, manifest_sha256, pending_manifest, pending_manifest_sha256, granted, enabled, \
      timeout_ms, created_at, updated_at, refreshed_at";
 
-/// Stores a new plugin (its times are the database's); `None` when the tenant already
-/// has one of that name.
+/// Stores a new plugin (its times are the database's) with its uploaded WebAssembly
+/// `component`, if any; `None` when the tenant already has one of that name.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn insert(tx: &mut TenantTx, row: &PluginRow) -> Result<Option<PluginRow>, StoreError> {
+pub async fn insert(
+    tx: &mut TenantTx,
+    row: &PluginRow,
+    component: Option<&[u8]>,
+) -> Result<Option<PluginRow>, StoreError> {
     let (conn, tenant) = tx.parts();
     Ok(sqlx::query_as(&format!(
         "INSERT INTO plugins
              (tenant_id, id, name, transport, endpoint, on_premises, secrets_sealed,
-              credential_set, manifest, manifest_sha256, granted, enabled, timeout_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+              credential_set, manifest, manifest_sha256, granted, enabled, timeout_ms,
+              component)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (tenant_id, name) DO NOTHING
          RETURNING {COLUMNS}"
     ))
@@ -78,8 +83,22 @@ pub async fn insert(tx: &mut TenantTx, row: &PluginRow) -> Result<Option<PluginR
     .bind(&row.granted)
     .bind(row.enabled)
     .bind(row.timeout_ms)
+    .bind(component)
     .fetch_optional(conn)
     .await?)
+}
+
+/// The WebAssembly component a tenant uploaded for plugin `id`, if any.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn component(conn: &mut PgConnection, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    let found: Option<(Option<Vec<u8>>,)> =
+        sqlx::query_as("SELECT component FROM plugins WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.and_then(|(component,)| component))
 }
 
 /// One plugin of the scoped tenant, by id.

@@ -6,6 +6,7 @@
 
 mod grpc;
 mod mcp;
+pub mod wasm;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct ToolCall {
     pub user: String,
     /// The call's request id, for the plugin's logs.
     pub request_id: String,
+    /// How long it may take (a sandboxed plugin is stopped then).
+    pub timeout: std::time::Duration,
 }
 
 /// What a tool answered.
@@ -60,6 +63,12 @@ pub enum TransportError {
     /// The plugin answered something the protocol does not allow.
     #[error("the plugin broke its protocol: {0}")]
     Protocol(String),
+    /// A WebAssembly component cannot be compiled or is not of the plugin world.
+    #[error("{0}")]
+    Component(String),
+    /// A sandboxed plugin ran past its deadline and was stopped.
+    #[error("the plugin ran past its deadline of {0} ms and was stopped")]
+    Deadline(u128),
 }
 
 /// A connection to one plugin.
@@ -78,6 +87,8 @@ pub enum TransportKind {
     Grpc,
     /// The Model Context Protocol over streamable HTTP.
     Mcp,
+    /// A WebAssembly component run in the server's sandbox.
+    Wasm,
 }
 
 impl TransportKind {
@@ -86,6 +97,7 @@ impl TransportKind {
         match self {
             Self::Grpc => "grpc",
             Self::Mcp => "mcp",
+            Self::Wasm => "wasm",
         }
     }
 
@@ -94,28 +106,58 @@ impl TransportKind {
         match name {
             "grpc" => Some(Self::Grpc),
             "mcp" => Some(Self::Mcp),
+            "wasm" => Some(Self::Wasm),
             _ => None,
         }
     }
 }
 
-/// A connection to the plugin at `endpoint` over `kind`, presenting `credential` (if any),
-/// whose every connection passes `egress`; `audience` names the plugin in what it is sent
-/// (its id).
+/// A plugin as a transport reaches it.
+pub struct Target<'a> {
+    /// How.
+    pub kind: TransportKind,
+    /// Where (a URL; for WebAssembly, what names the component).
+    pub endpoint: &'a str,
+    /// The static credential, if any.
+    pub credential: Option<&'a str>,
+    /// The plugin's id, named in what it is sent.
+    pub audience: &'a str,
+    /// A WebAssembly plugin's component.
+    pub component: Option<Vec<u8>>,
+}
+
+/// What transports reach plugins through: the egress policy for the network, the
+/// sandbox for WebAssembly.
+#[derive(Clone)]
+pub struct Means {
+    /// Every outbound connection passes it.
+    pub egress: Egress,
+    /// Runs WebAssembly components.
+    pub sandbox: Arc<codexcontinue_sandbox::Sandbox>,
+}
+
+/// A connection to `target` through `means`.
 ///
 /// # Errors
 /// [`TransportError::Endpoint`] when the endpoint cannot be used with that transport.
-pub fn connect(
-    kind: TransportKind,
-    endpoint: &str,
-    credential: Option<&str>,
-    audience: &str,
-    egress: &Egress,
-) -> Result<Arc<dyn Transport>, TransportError> {
-    Ok(match kind {
-        TransportKind::Grpc => Arc::new(grpc::GrpcTransport::new(endpoint, credential, egress)?),
-        TransportKind::Mcp => Arc::new(mcp::McpTransport::new(
-            endpoint, credential, audience, egress,
+pub fn connect(target: Target<'_>, means: &Means) -> Result<Arc<dyn Transport>, TransportError> {
+    Ok(match target.kind {
+        TransportKind::Grpc => Arc::new(grpc::GrpcTransport::new(
+            target.endpoint,
+            target.credential,
+            &means.egress,
         )?),
+        TransportKind::Mcp => Arc::new(mcp::McpTransport::new(
+            target.endpoint,
+            target.credential,
+            target.audience,
+            &means.egress,
+        )?),
+        TransportKind::Wasm => Arc::new(wasm::WasmTransport::new(
+            means.sandbox.clone(),
+            target.component.ok_or_else(|| {
+                TransportError::Endpoint("component: a WebAssembly plugin needs one".into())
+            })?,
+        )),
     })
 }
