@@ -71,7 +71,7 @@ bench: libtorch ## Benchmarks against the real services, durable settings (relea
 	@eval "$$($(SERVICES) env dev)"; \
 	export CODEXCONTINUE_TEST_MODELS_DIR="$(CURDIR)/.dev/models" CODEXCONTINUE_BENCH_PYTHON="$(CURDIR)/.dev/export-venv/bin/python" \
 	  CODEXCONTINUE_BENCH_LITELLM="$$(scripts/bench/litellm.sh)"; \
-	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference --bench memory_recall --bench openai_proxy --bench reseal
+	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference --bench memory_recall --bench openai_proxy --bench reseal --bench plugins
 
 lint: libtorch ## rustfmt and clippy (warnings are errors)
 	$(CARGO) fmt --all --check

@@ -567,3 +567,30 @@ async fn roles_decide_who_registers_and_calls_and_tenants_never_share_plugins() 
     };
     assert_ne!(theirs.tenant_id, ours.tenant_id);
 }
+
+#[tokio::test]
+async fn a_plugin_outside_a_narrowed_egress_policy_is_not_called() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let registered = register(&mut client, &server.owner_key, registration(&plugin))
+        .await
+        .expect("registers while loopback is allowed");
+    // A replica whose operator allows no private addresses any more.
+    let strict = server
+        .replica_with(vec![("CODEXCONTINUE_EGRESS__ALLOW".into(), "[]".into())])
+        .await;
+    let mut strict_client = PluginServiceClient::new(strict.channel().await);
+    let err = invoke(
+        &mut strict_client,
+        &server.owner_key,
+        &registered,
+        "noop",
+        json!({}),
+    )
+    .await
+    .expect_err("refused at connection");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("egress.allow"), "{err:?}");
+    assert!(plugin.received().is_empty(), "the plugin was never called");
+}

@@ -79,7 +79,7 @@ async fn a_python_mcp_server_is_registered_and_called_with_and_without_sessions(
         assert_eq!(plugin.version, "2.3.0");
         assert_eq!(plugin.description, "Small tools in Python");
         let tools: Vec<&str> = plugin.tools.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(tools, ["add", "fail", "shout"], "{name}");
+        assert_eq!(tools, ["add", "fail", "noop", "shout"], "{name}");
         assert!(plugin.requested_capabilities.is_empty());
 
         let (added, is_error) =
@@ -161,4 +161,32 @@ async fn the_assistant_calls_an_mcp_tool_during_a_turn() {
     }
     assert_eq!(outcomes, ["ok"]);
     assert!(text.contains("TOOL:PY__SHOUT MAKE THIS LOUD"), "{text}");
+}
+
+#[tokio::test]
+async fn an_mcp_plugin_outside_a_narrowed_egress_policy_is_not_called() {
+    let server = TestServer::start().await;
+    let mcp = PythonMcp::start(true).await;
+    let key = &server.owner_key;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let plugin = register(&mut client, key, mcp.endpoint(), "py").await;
+    // A replica whose operator allows no private addresses any more: the endpoint is an
+    // address (no name for the policy's resolver to see), so it is checked itself.
+    let strict = server
+        .replica_with(vec![("CODEXCONTINUE_EGRESS__ALLOW".into(), "[]".into())])
+        .await;
+    let err = PluginServiceClient::new(strict.channel().await)
+        .invoke_plugin(authorized(
+            key,
+            InvokePluginRequest {
+                plugin_id: plugin.id.clone(),
+                tool: "noop".into(),
+                arguments: Some(json::to_struct(json!({}))),
+                conversation_id: String::new(),
+            },
+        ))
+        .await
+        .expect_err("refused before connecting");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("egress.allow"), "{err:?}");
 }

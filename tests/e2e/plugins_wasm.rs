@@ -55,6 +55,12 @@ async fn wasm_chat() -> Chat {
             "CODEXCONTINUE_PLUGINS__WASM_MAX_COMPONENT_BYTES".into(),
             "65536".into(),
         ),
+        // Fuel enough that a spinning component meets its deadline first (fuel has unit
+        // tests of its own in the sandbox crate).
+        (
+            "CODEXCONTINUE_PLUGINS__WASM_FUEL".into(),
+            "1000000000000".into(),
+        ),
     ])
     .await
 }

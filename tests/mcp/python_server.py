@@ -4,7 +4,7 @@ Usage: python_server.py PORT [stateless]
 
 Serves streamable HTTP on 127.0.0.1:PORT at /mcp, with a session per client unless
 `stateless` is given. Tools: `add` (two integers), `shout` (upper-cases `text`),
-`fail` (always raises).
+`noop` (does nothing), `fail` (always raises).
 """
 
 import sys
@@ -24,6 +24,12 @@ def add(a: int, b: int) -> int:
 def shout(text: str = "", q: str = "") -> str:
     """Upper-cases the text."""
     return (text or q).upper()
+
+
+@server.tool()
+def noop() -> str:
+    """Does nothing (for benchmarks)."""
+    return ""
 
 
 @server.tool()

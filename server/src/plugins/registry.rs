@@ -791,6 +791,18 @@ impl Plugins {
             TransportKind::Grpc | TransportKind::Mcp => None,
         };
         tx.commit().await?;
+        if component.is_none() {
+            // Checked again for each new connection: the operator's allow-list may have
+            // narrowed since the endpoint was saved.
+            self.means
+                .egress
+                .check_url(&row.endpoint)
+                .await
+                .map_err(|err| PluginError::Unreachable {
+                    name: row.name.clone(),
+                    reason: err.to_string(),
+                })?;
+        }
         let target = Target {
             kind,
             endpoint: &row.endpoint,
