@@ -1,7 +1,8 @@
-//! MCP plugins over streamable HTTP, against a server built on the official Python SDK:
-//! registration reads its tools, calls reach it and come back (a tool's failure as a tool
-//! error), with sessions or without, a restarted server (sessions gone) is reached again,
-//! and the assistant calls its tools during a chat turn.
+//! MCP plugins over streamable HTTP, against servers built on the official Python and Rust
+//! SDKs: registration reads their tools, calls reach them and come back (a tool's failure as
+//! a tool error), with sessions or without, a restarted server (sessions gone) is reached
+//! again, the assistant calls their tools during a chat turn, and a narrowed egress policy
+//! holds.
 
 use codexcontinue::pb::{
     json,
@@ -11,7 +12,9 @@ use codexcontinue::pb::{
         plugin_service_client::PluginServiceClient, reply_chunk,
     },
 };
-use codexcontinue_tests::{TestServer, grpc::authorized, mcp_server::PythonMcp};
+use codexcontinue_tests::{
+    TestServer, grpc::authorized, mcp_server::PythonMcp, rmcp_server::RustMcp,
+};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
@@ -189,4 +192,26 @@ async fn an_mcp_plugin_outside_a_narrowed_egress_policy_is_not_called() {
         .expect_err("refused before connecting");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(err.message().contains("egress.allow"), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_rmcp_server_is_registered_and_called() {
+    let server = TestServer::start().await;
+    let mcp = RustMcp::start().await;
+    let key = &server.owner_key;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let plugin = register(&mut client, key, mcp.endpoint(), "rusty").await;
+    assert_eq!(plugin.description, "Adds numbers (rmcp)");
+    let tools: Vec<&str> = plugin.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tools, ["add"]);
+    let (added, is_error) = call(
+        &mut client,
+        key,
+        &plugin,
+        "add",
+        json!({ "a": 20, "b": 22 }),
+    )
+    .await;
+    assert!(!is_error, "{added}");
+    assert!(added.to_string().contains("42"), "{added}");
 }

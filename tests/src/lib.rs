@@ -23,6 +23,7 @@ pub mod models;
 pub mod oidc;
 pub mod plugin_server;
 pub mod redis;
+pub mod rmcp_server;
 pub mod sealed;
 pub mod server;
 
