@@ -17,7 +17,7 @@ use codexcontinue::pb::{
 };
 use codexcontinue_tests::{
     grpc::{authorized, key_with_roles},
-    plugin_server::TestPlugin,
+    plugin_server::{TestPlugin, default_manifest},
 };
 use serde_json::Value;
 
@@ -326,6 +326,12 @@ async fn conversation_with_model(t: &mut Chat, key: &str, model: &str) -> String
 async fn phi_is_redacted_both_ways_around_a_plugin_off_the_premises() {
     let mut t = setup().await;
     let plugin = TestPlugin::start().await;
+    // A contact address in a tool's description is configuration, not a patient's data:
+    // it must not keep every turn from the provider off the premises.
+    let mut manifest = default_manifest();
+    manifest.tools[0].description =
+        "Answers what it was given; owner oncall@hospital.example".into();
+    plugin.set_manifest(manifest);
     register(&t, &plugin, "remote", false).await;
     register(&t, &plugin, "inhouse", true).await;
     profile(

@@ -176,12 +176,18 @@ impl Prompt {
             .map(|part| part.replace(SEPARATOR, "\u{fffd}"))
             .collect::<Vec<_>>()
             .join(&SEPARATOR.to_string());
-        // Tool definitions are JSON: they cannot be redacted in place, so PHI in them keeps
-        // the prompt from targets off the premises unless the policy allows it.
-        let tool_findings = tools.as_ref().map_or_else(Vec::new, |tools| {
-            let text = serde_json::json!([tools.definitions, tools.choice]).to_string();
-            guard.detect(&text)
-        });
+        // A caller's tool definitions are JSON: they cannot be redacted in place, so PHI in
+        // them keeps the prompt from targets off the premises unless the policy allows it.
+        // The server's own (plugins' manifests) are configuration an admin approved, like
+        // the profile's instructions: a contact address in a description must not stop
+        // every turn.
+        let tool_findings = tools
+            .as_ref()
+            .filter(|tools| tools.owner == ToolOwner::Caller)
+            .map_or_else(Vec::new, |tools| {
+                let text = serde_json::json!([tools.definitions, tools.choice]).to_string();
+                guard.detect(&text)
+            });
         let phi = !guard.detect(&joined).is_empty() || !tool_findings.is_empty();
         let off_premises = route.targets.iter().find(|t| !t.on_premises);
         let guarded = off_premises.map(|_| {
