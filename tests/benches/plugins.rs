@@ -27,8 +27,13 @@ use codexcontinue::{
 };
 use codexcontinue_sandbox::{Limits, Sandbox};
 use codexcontinue_tests::{
-    TestServer, bench::percentile, grpc::authorized, llm_upstream::LlmUpstream,
-    mcp_server::PythonMcp, plugin_server::TestPlugin,
+    TestServer,
+    bench::percentile,
+    grpc::authorized,
+    llm_upstream::LlmUpstream,
+    mcp_server::PythonMcp,
+    plugin_server::TestPlugin,
+    wasm_component::{ANSWER_EMPTY_OBJECT, component},
 };
 use tonic::transport::Channel;
 
@@ -37,33 +42,9 @@ const COLD_CALLS: usize = 30;
 const TURNS: usize = 300;
 const UPSTREAM_KEY: &str = "sk-bench-upstream";
 
-/// A component whose only tool, `noop`, answers `{}`.
+/// A component whose only tool, `noop`, answers `{}`; each variant compiles anew.
 fn noop_component(variant: usize) -> Vec<u8> {
-    format!(
-        r#"(component
-            ;; variant {variant}
-            (core module $m
-              (memory (export "memory") 1)
-              (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
-              (data (i32.const 64) "{{\"name\":\"n\",\"tools\":[{{\"name\":\"noop\"}}]}}")
-              (data (i32.const 128) "{{}}")
-              (func (export "describe") (result i32)
-                (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 38))
-                (i32.const 0))
-              (func (export "invoke") (param i32 i32 i32 i32) (result i32)
-                (i32.store8 (i32.const 16) (i32.const 0))
-                (i32.store (i32.const 20) (i32.const 128)) (i32.store (i32.const 24) (i32.const 2))
-                (i32.const 16)))
-            (core instance $i (instantiate $m))
-            (func (export "describe") (result string)
-              (canon lift (core func $i "describe") (memory (core memory $i "memory"))
-                (realloc (core func $i "cabi_realloc"))))
-            (func (export "invoke") (param "tool" string) (param "arguments" string)
-              (result (result string (error string)))
-              (canon lift (core func $i "invoke") (memory (core memory $i "memory"))
-                (realloc (core func $i "cabi_realloc")))))"#
-    )
-    .into_bytes()
+    component("noop", ANSWER_EMPTY_OBJECT, variant)
 }
 
 fn means(sandbox: &Arc<Sandbox>) -> Means {

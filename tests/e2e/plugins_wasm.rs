@@ -13,35 +13,18 @@ use codexcontinue::pb::{
         plugin_service_client::PluginServiceClient, reply_chunk,
     },
 };
-use codexcontinue_tests::grpc::{authorized, bad_field};
+use codexcontinue_tests::{
+    grpc::{authorized, bad_field},
+    wasm_component::component,
+};
 use serde_json::{Value, json};
 use tonic::{Code, Status, transport::Channel};
 
 use super::chat_fixture::{Chat, setup_with};
 
-/// A component of the plugin world with one tool, `x`, whose `invoke` runs `body` (a core
-/// function body that leaves the result's address).
+/// A component with one tool, `x`, whose `invoke` runs `body`.
 fn component_invoking(body: &str) -> Vec<u8> {
-    format!(
-        r#"(component
-            (core module $m
-              (memory (export "memory") 1)
-              (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
-              (func (export "describe") (result i32)
-                (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 35))
-                (i32.const 0))
-              (data (i32.const 64) "{{\"name\":\"t\",\"tools\":[{{\"name\":\"x\"}}]}}")
-              (func (export "invoke") (param i32 i32 i32 i32) (result i32) {body}))
-            (core instance $i (instantiate $m))
-            (func (export "describe") (result string)
-              (canon lift (core func $i "describe") (memory (core memory $i "memory"))
-                (realloc (core func $i "cabi_realloc"))))
-            (func (export "invoke") (param "tool" string) (param "arguments" string)
-              (result (result string (error string)))
-              (canon lift (core func $i "invoke") (memory (core memory $i "memory"))
-                (realloc (core func $i "cabi_realloc")))))"#
-    )
-    .into_bytes()
+    component("x", body, 0)
 }
 
 async fn wasm_chat() -> Chat {

@@ -26,6 +26,7 @@ pub mod redis;
 pub mod rmcp_server;
 pub mod sealed;
 pub mod server;
+pub mod wasm_component;
 
 pub use db::TestDatabase;
 pub use env::TestEnv;
