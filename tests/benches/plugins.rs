@@ -23,7 +23,7 @@ use codexcontinue::{
         admin_service_client::AdminServiceClient, chat_service_client::ChatServiceClient,
         plugin_service_client::PluginServiceClient,
     },
-    plugins::transport::{self, Means, Target, ToolCall, Transport, TransportKind},
+    plugins::transport::{self, Means, Target, ToolCall, Transport, TransportKind, wasm},
 };
 use codexcontinue_sandbox::{Limits, Sandbox};
 use codexcontinue_tests::{
@@ -47,10 +47,11 @@ fn noop_component(variant: usize) -> Vec<u8> {
     component("noop", ANSWER_EMPTY_OBJECT, variant)
 }
 
-fn means(sandbox: &Arc<Sandbox>) -> Means {
+fn means() -> Means {
+    let sandbox = Sandbox::new(Limits::default()).expect("sandbox");
     Means {
         egress: Egress::new(vec!["127.0.0.0/8".parse().expect("cidr")], Vec::new()),
-        sandbox: sandbox.clone(),
+        sandbox: Arc::new(wasm::Runtime::new(sandbox, 8)),
     }
 }
 
@@ -109,8 +110,7 @@ fn row(name: &str, samples: &[Duration]) {
 }
 
 async fn transports() {
-    let sandbox = Arc::new(Sandbox::new(Limits::default()).expect("sandbox"));
-    let means = means(&sandbox);
+    let means = means();
     println!("\n| no-op tool call through | p50 ms | p99 ms | calls |");
     println!("|---|---|---|---|");
 

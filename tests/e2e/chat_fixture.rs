@@ -39,6 +39,7 @@ pub async fn set_provider(
                         "echo-1".into(),
                         "slow".into(),
                         "looping".into(),
+                        "escaping".into(),
                         "stall".into(),
                         "rate-limited".into(),
                         "broken".into(),

@@ -17,6 +17,7 @@ use codexcontinue::pb::{
 };
 use codexcontinue_tests::{
     grpc::{authorized, key_with_roles},
+    llm_upstream::ESCAPED_ADDRESS,
     plugin_server::{TestPlugin, default_manifest},
 };
 use serde_json::Value;
@@ -304,6 +305,36 @@ async fn failures_and_timeouts_are_tool_errors_and_rounds_are_bounded() {
     assert_eq!(outcomes, ["tool_error", "timeout", "ok", "ok"]);
 }
 
+#[tokio::test]
+async fn the_turns_time_budget_cuts_a_slow_call_short() {
+    let mut t = setup_with(vec![(
+        "CODEXCONTINUE_PLUGINS__TURN_BUDGET".into(),
+        "1s".into(),
+    )])
+    .await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+
+    // The plugin may take 10 s and the tool sleeps 5 s; the turn has 1 s for tools.
+    let slow = stream(&mut t, &key, &conversation, "tool:helper__sleep a while").await;
+    assert!(slow.completed, "{slow:?}");
+    assert_eq!(slow.finished[0].outcome, "timeout", "{slow:?}");
+    assert!(slow.text.contains("did not answer within"), "{slow:?}");
+    assert!(
+        !slow.text.contains("10000 ms"),
+        "cut by the budget: {slow:?}"
+    );
+    let outcomes: Vec<Value> = invocations(&t)
+        .await
+        .iter()
+        .map(|e| detail(e, "outcome"))
+        .collect();
+    assert_eq!(outcomes, ["timeout"]);
+}
+
 async fn conversation_with_model(t: &mut Chat, key: &str, model: &str) -> String {
     t.chat
         .create_conversation(authorized(
@@ -394,6 +425,34 @@ async fn phi_is_redacted_both_ways_around_a_plugin_off_the_premises() {
     let events = invocations(&t).await;
     assert_eq!(events.len(), 2);
     assert!(events.iter().all(|e| e.phi), "{events:?}");
+}
+
+#[tokio::test]
+async fn escaped_phi_in_a_models_arguments_is_found_and_redacted() {
+    let mut t = setup().await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "remote", false).await;
+    profile(&mut t, &["remote"], "cloud/echo-1", PhiPolicy::Redact).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation_with_model(&mut t, &key, "cloud/escaping").await;
+
+    let streamed = stream(
+        &mut t,
+        &key,
+        &conversation,
+        "tool:remote__echo ask the clinic",
+    )
+    .await;
+    assert_eq!(streamed.finished[0].outcome, "ok", "{streamed:?}");
+    let sent = plugin.received();
+    let q = sent[0].arguments["q"].as_str().expect("q");
+    assert!(
+        !q.contains(ESCAPED_ADDRESS),
+        "written as \\u0040, the address is still an address: {q}"
+    );
+    assert!(q.contains("[EMAIL_"), "{q}");
+    let events = invocations(&t).await;
+    assert!(events[0].phi, "{events:?}");
 }
 
 #[tokio::test]

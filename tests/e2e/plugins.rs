@@ -10,8 +10,9 @@ use codexcontinue::pb::{
     v1::{
         ApprovePluginRequest, AuditEvent, AuditFilter, Capability, GetPluginRequest,
         InvokePluginRequest, InvokePluginResponse, ListAuditEventsRequest, ListPluginsRequest,
-        Plugin, PluginTransport, RefreshPluginRequest, RegisterPluginRequest,
-        UnregisterPluginRequest, UpdatePluginRequest, VerifyChainRequest, WhoAmIRequest,
+        PhiPolicy, Plugin, PluginTransport, RefreshPluginRequest, RegisterPluginRequest,
+        TenantSettings, UnregisterPluginRequest, UpdatePluginRequest, UpdateTenantRequest,
+        VerifyChainRequest, WhoAmIRequest, admin_service_client::AdminServiceClient,
         audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
         plugin_service_client::PluginServiceClient,
     },
@@ -488,6 +489,83 @@ async fn a_changed_manifest_disables_the_plugin_until_that_hash_is_approved() {
 }
 
 #[tokio::test]
+async fn replicas_share_the_scheduled_refresh_and_a_plugin_that_is_down_holds_up_none() {
+    let server = TestServer::with_env(vec![(
+        "CODEXCONTINUE_PLUGINS__REFRESH_INTERVAL".into(),
+        "1s".into(),
+    )])
+    .await;
+    let replica = server.replica().await;
+    let down = TestPlugin::start().await;
+    let up = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let key = &server.owner_key;
+    let gone = register(
+        &mut client,
+        key,
+        RegisterPluginRequest {
+            name: "gone".into(),
+            ..registration(&down)
+        },
+    )
+    .await
+    .expect("registers");
+    let kept = register(
+        &mut client,
+        key,
+        RegisterPluginRequest {
+            name: "kept".into(),
+            ..registration(&up)
+        },
+    )
+    .await
+    .expect("registers");
+    drop(down);
+    let mut manifest = default_manifest();
+    manifest.tools.pop();
+    up.set_manifest(manifest);
+
+    let get = GetPluginRequest {
+        plugin_id: kept.id.clone(),
+    };
+    eventually("the plugin that answers is read", || {
+        let mut client = client.clone();
+        let get = get.clone();
+        async move {
+            let plugin = client
+                .get_plugin(authorized(key, get))
+                .await
+                .ok()?
+                .into_inner()
+                .plugin?;
+            (!plugin.pending_manifest_sha256.is_empty()).then_some(())
+        }
+    })
+    .await;
+    let id: uuid::Uuid = gone.id.parse().expect("uuid");
+    let failures = eventually("the one that is down counts its failures", || {
+        let db = &server.db;
+        async move {
+            let (failures, waits): (i32, bool) = sqlx::query_as(
+                "SELECT refresh_failures, refresh_next_at > now() FROM plugins WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut db.owner().await)
+            .await
+            .ok()?;
+            (failures >= 3 && waits).then_some(failures)
+        }
+    })
+    .await;
+    assert!(failures >= 3);
+    // Both replicas run the schedule; each pass claims the plugins it reads, so the
+    // change was read, and recorded, once.
+    let changed = events(&server, "plugin.manifest_changed").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    drop(replica);
+}
+
+#[tokio::test]
 async fn roles_decide_who_registers_and_calls_and_tenants_never_share_plugins() {
     let server = TestServer::start().await;
     let plugin = TestPlugin::start().await;
@@ -593,4 +671,117 @@ async fn a_plugin_outside_a_narrowed_egress_policy_is_not_called() {
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     assert!(err.message().contains("egress.allow"), "{err:?}");
     assert!(plugin.received().is_empty(), "the plugin was never called");
+}
+
+/// Sets the tenant's PHI policy, as its owner.
+async fn set_tenant_policy(server: &TestServer, policy: PhiPolicy) {
+    AdminServiceClient::new(server.channel().await)
+        .update_tenant(authorized(
+            &server.owner_key,
+            UpdateTenantRequest {
+                settings: Some(TenantSettings {
+                    phi_policy: policy.into(),
+                    rate_limits: None,
+                }),
+                ..UpdateTenantRequest::default()
+            },
+        ))
+        .await
+        .expect("updates the tenant");
+}
+
+#[tokio::test]
+async fn invoke_plugin_sends_arguments_as_the_tenants_phi_policy_allows() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let mut client = PluginServiceClient::new(server.channel().await);
+    let key = &server.owner_key;
+    let remote = register(
+        &mut client,
+        key,
+        RegisterPluginRequest {
+            name: "remote".into(),
+            ..registration(&plugin)
+        },
+    )
+    .await
+    .expect("registers");
+    let inhouse = register(
+        &mut client,
+        key,
+        RegisterPluginRequest {
+            name: "inhouse".into(),
+            on_premises: true,
+            ..registration(&plugin)
+        },
+    )
+    .await
+    .expect("registers");
+    const SSN: &str = "123-45-6789";
+    const ADDRESS: &str = "jane.doe@example.org";
+    // Decoded from JSON, the address is plain text; the guard reads strings, not escapes.
+    let arguments: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{"q": "SSN {SSN}, write to {}"}}"#,
+        ADDRESS.replace('@', "\\u0040")
+    ))
+    .expect("JSON");
+
+    set_tenant_policy(&server, PhiPolicy::Redact).await;
+    let answered = invoke(&mut client, key, &remote, "echo", arguments.clone())
+        .await
+        .expect("invokes");
+    let sent = plugin.received().last().expect("called").arguments["q"].clone();
+    let sent = sent.as_str().expect("q");
+    assert!(
+        !sent.contains(SSN) && !sent.contains(ADDRESS),
+        "a plugin off the premises gets placeholders: {sent}"
+    );
+    assert!(
+        sent.contains("[SSN_1]") && sent.contains("[EMAIL_1]"),
+        "{sent}"
+    );
+    let result = json::from_struct(answered.result.expect("result")).expect("JSON");
+    assert_eq!(
+        result["q"], arguments["q"],
+        "the caller reads its own values back"
+    );
+
+    invoke(&mut client, key, &inhouse, "echo", arguments.clone())
+        .await
+        .expect("invokes");
+    assert_eq!(
+        plugin.received().last().expect("called").arguments["q"],
+        arguments["q"],
+        "a plugin on the premises gets the arguments as written"
+    );
+
+    set_tenant_policy(&server, PhiPolicy::Refuse).await;
+    let calls = plugin.received().len();
+    let refused = invoke(&mut client, key, &remote, "echo", arguments.clone())
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("ssn") && refused.message().contains("email"),
+        "names the kinds: {}",
+        refused.message()
+    );
+    assert!(!refused.message().contains(SSN));
+    assert_eq!(plugin.received().len(), calls, "the plugin was not called");
+    let clean = invoke(
+        &mut client,
+        key,
+        &remote,
+        "echo",
+        json!({ "q": "no identifiers" }),
+    )
+    .await
+    .expect("clean arguments pass");
+    assert!(!clean.is_error);
+
+    let events = events(&server, "plugin.invoke").await;
+    let phi: Vec<bool> = events.iter().map(|e| e.phi).collect();
+    assert_eq!(phi, [true, true, true, false]);
+    let outcomes: Vec<_> = events.iter().map(|e| detail(e, "outcome")).collect();
+    assert_eq!(outcomes, ["ok", "ok", "refused", "ok"]);
 }

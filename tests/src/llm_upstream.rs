@@ -34,6 +34,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+/// The address model `escaping` adds to a tool call's arguments (written escaped).
+pub const ESCAPED_ADDRESS: &str = "jane.doe@example.org";
+
 /// One request the upstream received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -357,7 +360,9 @@ async fn answer(
     }
     // With tools offered and the user speaking last (model `looping`: always), the model
     // calls a tool with the user's message as argument `q` (and `text`, when the tool's
-    // schema has it): the one the message names as `tool:<name>`, else the first.
+    // schema has it): the one the message names as `tool:<name>`, else the first. Model
+    // `escaping` adds an address of its own to `q`, its `@` written as the JSON escape
+    // `\u0040`, as a model may.
     let named = last_user
         .split_whitespace()
         .find_map(|word| word.strip_prefix("tool:"));
@@ -387,6 +392,11 @@ async fn answer(
             let mut arguments = json!({ "q": last_user });
             if takes_text {
                 arguments["text"] = json!(last_user);
+            }
+            if model == "escaping" {
+                arguments["q"] = json!(format!("{last_user} cc {ESCAPED_ADDRESS}"));
+                let written = arguments.to_string().replace('@', "\\u0040");
+                return (name.to_owned(), written);
             }
             (name.to_owned(), arguments.to_string())
         });

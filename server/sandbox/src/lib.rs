@@ -222,7 +222,8 @@ impl Sandbox {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
             .instances(4)
-            .memories(4)
+            // One linear memory: `memory_bytes` is then what a call may take in all.
+            .memories(1)
             .tables(16)
             .table_elements(100_000)
             .trap_on_grow_failure(true)

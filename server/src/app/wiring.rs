@@ -37,7 +37,7 @@ use crate::{
     memory::{LongTermMemory, MessageIndexer, WorkingMemory},
     model_catalog::{Catalog, files::ModelFiles},
     platform::Platform,
-    plugins::{Means, Plugins},
+    plugins::{Means, Plugins, transport::wasm},
     telemetry::Metrics,
     tenant_deletion::TenantDeletion,
     usage::{Accounting, UsageWriter, UsageWriterTask},
@@ -333,7 +333,10 @@ fn plugins(
     .map_err(AppError::Sandbox)?;
     let means = Means {
         egress: ground.deps.egress.clone(),
-        sandbox: Arc::new(sandbox),
+        sandbox: Arc::new(wasm::Runtime::new(
+            sandbox,
+            settings.wasm_max_concurrent_calls,
+        )),
     };
     let plugins = Plugins::new(
         ground.deps.db.clone(),

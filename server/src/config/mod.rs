@@ -251,6 +251,16 @@ impl Config {
                 1..=16,
             ),
             (
+                "plugins.max_calls_per_round",
+                plugins.max_calls_per_round,
+                1..=64,
+            ),
+            (
+                "plugins.wasm_max_concurrent_calls",
+                plugins.wasm_max_concurrent_calls,
+                1..=256,
+            ),
+            (
                 "plugins.max_result_bytes",
                 plugins.max_result_bytes,
                 1024..=1024 * 1024,

@@ -566,6 +566,9 @@ pub struct PluginsConfig {
     pub turn_budget: Duration,
     /// Tool calls of one round run at once at most (1..=16).
     pub max_parallel_calls: usize,
+    /// Most tool calls the model may ask for in one round (1..=64); the rest are answered
+    /// as tool errors without calling anything.
+    pub max_calls_per_round: usize,
     /// Largest tool result fed back to the model, in bytes; longer ones are cut with a
     /// marker (1 KiB..=1 MiB).
     pub max_result_bytes: usize,
@@ -576,6 +579,9 @@ pub struct PluginsConfig {
     pub wasm_fuel: u64,
     /// Memory one call of a WebAssembly plugin may grow to, in bytes.
     pub wasm_memory_bytes: usize,
+    /// Calls of WebAssembly plugins one replica runs at once (1..=256); more wait. With
+    /// `wasm_memory_bytes` it bounds the memory the sandbox may take.
+    pub wasm_max_concurrent_calls: usize,
     /// Largest WebAssembly component accepted, in bytes (at most 16 MiB).
     pub wasm_max_component_bytes: usize,
 }
@@ -588,10 +594,12 @@ impl Default for PluginsConfig {
             max_rounds: 4,
             turn_budget: Duration::from_secs(60),
             max_parallel_calls: 4,
+            max_calls_per_round: 16,
             max_result_bytes: 32 * 1024,
             wasm_folder: None,
             wasm_fuel: 500_000_000,
             wasm_memory_bytes: 64 * 1024 * 1024,
+            wasm_max_concurrent_calls: 8,
             wasm_max_component_bytes: 8 * 1024 * 1024,
         }
     }

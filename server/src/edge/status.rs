@@ -138,9 +138,9 @@ impl From<PluginError> for ApiError {
             PluginError::Invalid { field, reason } => ApiError::invalid(field, reason),
             PluginError::NotFound(_) => ApiError::NotFound("plugin"),
             PluginError::NameTaken(_) => ApiError::AlreadyExists(err.to_string()),
-            PluginError::Disabled { .. } | PluginError::NotPending(_) => {
-                ApiError::FailedPrecondition(err.to_string())
-            }
+            PluginError::Disabled { .. }
+            | PluginError::NotPending(_)
+            | PluginError::PhiRefused { .. } => ApiError::FailedPrecondition(err.to_string()),
             PluginError::Unreachable { .. } | PluginError::TimedOut { .. } => {
                 ApiError::Unavailable(err.to_string())
             }

@@ -3,12 +3,19 @@
 //! - [`manifest`]: what a plugin offers, checked and pinned by SHA-256.
 //! - [`transport`]: how the server reaches one (the project's gRPC protocol, MCP, or a
 //!   WebAssembly component in the sandbox).
-//! - [`registry`]: the tenant's plugins (register, settings, approval, refresh) and the
-//!   calls to them, past a circuit breaker, timed out, audited by hash.
+//! - [`registry`]: the tenant's plugins (register, settings, approval, removal).
+//! - [`refresh`]: reading manifests again, on demand and on a schedule.
+//! - [`connections`]: one open connection per plugin per replica.
+//! - [`calls`]: calls of a tool, past the PHI policy ([`phi`]), a circuit breaker and a
+//!   timeout, audited by hash.
 //! - [`toolbox`]: the tools a chat turn offers the model, and its calls of them.
 //! - [`secrets`]: each plugin's sealed credential and the key of the opaque ids it sees.
 
+mod calls;
+mod connections;
 pub mod manifest;
+mod phi;
+mod refresh;
 mod registry;
 mod secrets;
 mod toolbox;
@@ -17,8 +24,9 @@ pub mod transport;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use calls::Invocation;
 pub use manifest::{Capability, Manifest, TOOL_SEPARATOR};
-pub use registry::{Invocation, Plugins};
+pub use registry::Plugins;
 pub use toolbox::{Offered, ToolReport, Toolbox};
 pub use transport::{Means, ToolOutput, TransportKind};
 
@@ -67,6 +75,17 @@ pub enum PluginError {
         name: String,
         /// Its timeout.
         timeout_ms: i32,
+    },
+    /// The tenant's PHI policy keeps a call's arguments from the plugin.
+    #[error(
+        "the tenant's PHI policy keeps these arguments ({}) from plugin {name:?}, which runs off the premises and is not granted receive_phi",
+        .kinds.join(", ")
+    )]
+    PhiRefused {
+        /// The plugin.
+        name: String,
+        /// The kinds found (never the values).
+        kinds: Vec<&'static str>,
     },
     /// Postgres failed.
     #[error(transparent)]

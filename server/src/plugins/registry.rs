@@ -1,16 +1,8 @@
 //! A tenant's plugins: registration (the manifest read and pinned), settings, approval of
-//! a changed manifest, refresh, and calls to a tool.
-//!
-//! Every change is recorded in the tenant's audit chain (`plugin.register`, `.update`,
-//! `.unregister`, `.approve`, `.manifest_changed`), and so is every call to a tool
-//! (`plugin.invoke`): the plugin, the tool, the outcome, the latency and the SHA-256 of
-//! the arguments and of the result, never their content.
+//! a changed manifest and removal, each recorded in the tenant's audit chain
+//! (`plugin.register`, `.update`, `.approve`, `.unregister`).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -19,22 +11,23 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Capability, Manifest, PluginError, PluginInfo, Registration, SettingsChange, invalid,
-    manifest::ManifestError,
+    Capability, Manifest, PluginError, PluginInfo, Registration, SettingsChange,
+    connections::Connections,
+    invalid,
+    manifest::{ManifestError, RawManifest},
     secrets::Secrets,
-    transport::{
-        self, Means, Target, ToolCall, ToolOutput, Transport, TransportError, TransportKind,
-    },
+    transport::{self, Means, Target, Transport, TransportError, TransportKind},
 };
 use crate::{
-    audit::{self, NewEvent, Outcome},
+    audit::{self, NewEvent},
     auth::rbac::Rbac,
     caller::Principal,
     config::PluginsConfig,
     crypto::Sealer,
     llm::Breakers,
+    privacy::PhiGuard,
     store::{self, Database, StoreError, plugins::PluginRow},
-    tenancy::{TenantId, is_identifier},
+    tenancy::is_identifier,
 };
 
 /// Per-call timeout when a registration names none.
@@ -43,114 +36,20 @@ const DEFAULT_TIMEOUT_MS: i32 = 10_000;
 const MAX_TIMEOUT_MS: i32 = 60_000;
 /// Longest plugin name (its tools reach models as `<name>__<tool>`, at most 64 long).
 const MAX_NAME: usize = 32;
-/// Connections kept open per replica; past that the cache starts over.
-const MAX_CONNECTIONS: usize = 4096;
 /// Longest credential accepted.
 const MAX_CREDENTIAL: usize = 4096;
-
-/// What one call to a tool gave.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The tool's answer (or its error).
-    pub output: ToolOutput,
-    /// How long the plugin took.
-    pub latency: Duration,
-}
-
-/// Who asks a plugin for a tool: a user directly (`InvokePlugin`) or the model in a turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Via {
-    /// `PluginService.InvokePlugin`.
-    Api,
-    /// The model, during a chat turn.
-    Chat,
-}
-
-impl Via {
-    const fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::Chat => "chat",
-        }
-    }
-}
-
-/// One call of a tool.
-pub(super) struct Call<'a> {
-    /// The tool, within the plugin.
-    pub(super) tool: &'a str,
-    /// Its arguments (checked).
-    pub(super) arguments: serde_json::Value,
-    /// Whether PHI is in the arguments (for the audit event).
-    pub(super) phi: bool,
-    /// Who asks.
-    pub(super) via: Via,
-}
-
-/// How a call went.
-#[derive(Debug, Clone)]
-pub(super) enum CallOutcome {
-    /// The plugin answered (perhaps with the tool's error).
-    Answered(ToolOutput),
-    /// The plugin could not be reached.
-    Unreachable(String),
-    /// It did not answer in its time.
-    TimedOut,
-    /// It was not called (its circuit is open, or the PHI policy keeps the arguments
-    /// from it).
-    Refused(String),
-}
-
-impl CallOutcome {
-    /// Its name in audit events.
-    pub(super) fn as_str(&self) -> &'static str {
-        match self {
-            Self::Answered(output) if output.is_error => "tool_error",
-            Self::Answered(_) => "ok",
-            Self::Unreachable(_) => "unreachable",
-            Self::TimedOut => "timeout",
-            Self::Refused(_) => "refused",
-        }
-    }
-}
-
-/// What a call's audit event says of it.
-struct Record<'a> {
-    tool: &'a str,
-    via: Via,
-    phi: bool,
-    arguments_sha256: String,
-}
-
-/// A call's outcome and how long it took.
-pub(super) struct Called {
-    /// How it went.
-    pub(super) outcome: CallOutcome,
-    /// How long.
-    pub(super) latency: Duration,
-}
-
-/// An open connection to one plugin, with its secrets, valid while its sealed secrets
-/// are the ones it was opened from.
-pub(super) struct Connection {
-    sealed: Vec<u8>,
-    secrets: Secrets,
-    transport: Arc<dyn Transport>,
-}
-
-/// Open connections by tenant and plugin.
-type Connections = HashMap<(TenantId, Uuid), Arc<Connection>>;
 
 /// The tenants' plugins; cheap to clone.
 #[derive(Clone)]
 pub struct Plugins {
-    db: Database,
-    sealer: Sealer,
-    means: Means,
+    pub(super) db: Database,
+    pub(super) sealer: Sealer,
+    pub(super) means: Means,
     pub(super) rbac: Arc<Rbac>,
-    breakers: Breakers,
+    pub(super) breakers: Breakers,
+    pub(super) guard: PhiGuard,
     pub(super) limits: PluginsConfig,
-    connections: Arc<Mutex<Connections>>,
+    pub(super) connections: Connections,
 }
 
 impl Plugins {
@@ -172,8 +71,9 @@ impl Plugins {
             means,
             rbac,
             breakers,
+            guard: PhiGuard::default(),
             limits,
-            connections: Arc::default(),
+            connections: Connections::default(),
         }
     }
 
@@ -429,7 +329,7 @@ impl Plugins {
         let event = NewEvent::by(principal, "plugin.unregister", "plugin", id, details);
         audit::append(&mut tx, principal.tenant, &event).await?;
         tx.commit().await?;
-        self.forget(principal.tenant, id);
+        self.connections.forget(principal.tenant, id);
         Ok(())
     }
 
@@ -487,359 +387,14 @@ impl Plugins {
         tx.commit().await?;
         info_of(saved)
     }
-
-    /// Reads the plugin's manifest now. A manifest other than the pinned one is kept as
-    /// pending and disables the plugin, recorded as `plugin.manifest_changed` with both
-    /// hashes. Returns the plugin and whether its manifest changed.
-    ///
-    /// # Errors
-    /// [`PluginError::Unreachable`] or [`PluginError::TimedOut`] when the plugin does not
-    /// answer; [`PluginError::Invalid`] when its new manifest cannot be pinned.
-    pub async fn refresh(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-    ) -> Result<(PluginInfo, bool), PluginError> {
-        self.refresh_as(principal.tenant, id, Some(principal)).await
-    }
-
-    /// Refreshes up to `batch` plugins of any tenant whose manifest was last read more
-    /// than `every` ago; returns how many were read (those that did not answer are tried
-    /// again at the next pass).
-    ///
-    /// # Errors
-    /// [`PluginError::Store`] when Postgres fails.
-    pub async fn refresh_due(&self, every: Duration, batch: i32) -> Result<usize, PluginError> {
-        let before = OffsetDateTime::now_utc() - every;
-        let due = store::plugins::due_for_refresh(&self.db, before, batch).await?;
-        let mut read = 0;
-        for (tenant, id) in due {
-            match self.refresh_as(tenant, id, None).await {
-                Ok(_) => read += 1,
-                Err(err) => {
-                    tracing::warn!(%tenant, plugin = %id, error = %err, "plugin manifest refresh failed")
-                }
-            }
-        }
-        Ok(read)
-    }
-
-    async fn refresh_as(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-        principal: Option<&Principal>,
-    ) -> Result<(PluginInfo, bool), PluginError> {
-        let (row, connection) = self.connect(tenant, id, true).await?;
-        let raw = describe(connection.transport.as_ref(), &row.name, row.timeout_ms).await?;
-        let manifest = Manifest::pin(raw, &row.name).map_err(from_manifest)?;
-        let hash = manifest.sha256();
-        let changed = hash.as_slice() != row.manifest_sha256.as_slice();
-        let already_pending = row.pending_manifest_sha256.as_deref() == Some(hash.as_slice());
-        let mut tx = self.db.begin_tenant(tenant).await?;
-        let value = serde_json::to_value(&manifest).unwrap_or_default();
-        let pending = changed.then_some((&value, hash.as_slice()));
-        let saved = store::plugins::record_refresh(&mut tx, id, pending).await?;
-        if changed && !already_pending {
-            let details = json!({
-                "name": saved.name,
-                "previous_manifest_sha256": hex::encode(&row.manifest_sha256),
-                "manifest_sha256": hex::encode(hash),
-            });
-            let event = match principal {
-                Some(principal) => {
-                    NewEvent::by(principal, "plugin.manifest_changed", "plugin", id, details)
-                }
-                None => NewEvent::by_system(
-                    "plugin-refresh",
-                    "plugin.manifest_changed",
-                    "plugin",
-                    id,
-                    details,
-                ),
-            };
-            audit::append(&mut tx, tenant, &event).await?;
-        }
-        tx.commit().await?;
-        Ok((info_of(saved)?, changed))
-    }
-
-    /// Calls `tool` of plugin `id` with `arguments` (checked against the tool's schema)
-    /// for the caller; recorded as `plugin.invoke`. A tool's own error is an `Ok` with
-    /// `is_error`.
-    ///
-    /// # Errors
-    /// [`PluginError::Disabled`], [`PluginError::Invalid`] (`tool`, `arguments`),
-    /// [`PluginError::Unreachable`], [`PluginError::TimedOut`].
-    pub async fn invoke(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        tool: &str,
-        arguments: serde_json::Value,
-    ) -> Result<Invocation, PluginError> {
-        let (row, connection) = self.connection(principal.tenant, id).await?;
-        let manifest = usable(&row)?;
-        let described = manifest.tool(tool).ok_or_else(|| {
-            invalid(
-                "tool",
-                format!(
-                    "plugin {:?} has no tool {tool:?}; it has: {}",
-                    row.name,
-                    manifest
-                        .tools
-                        .iter()
-                        .map(|t| t.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        check_arguments(&described.parameters, &arguments)
-            .map_err(|reason| invalid("arguments", reason))?;
-        let call = Call {
-            tool,
-            arguments,
-            phi: false,
-            via: Via::Api,
-        };
-        let called = self.call(principal, &row, &connection, call).await?;
-        match called.outcome {
-            CallOutcome::Unreachable(reason) => Err(PluginError::Unreachable {
-                name: row.name,
-                reason,
-            }),
-            CallOutcome::TimedOut => Err(PluginError::TimedOut {
-                name: row.name,
-                timeout_ms: row.timeout_ms,
-            }),
-            CallOutcome::Answered(output) => Ok(Invocation {
-                output,
-                latency: called.latency,
-            }),
-            CallOutcome::Refused(reason) => Err(PluginError::Unreachable {
-                name: row.name,
-                reason,
-            }),
-        }
-    }
-
-    /// Calls a tool of a plugin whose row and connection the caller holds, past the
-    /// plugin's circuit breaker and within its timeout, and records the call as
-    /// `plugin.invoke` (hashes of arguments and result, never their content).
-    ///
-    /// # Errors
-    /// [`PluginError::Store`] when the audit event cannot be written.
-    pub(super) async fn call(
-        &self,
-        principal: &Principal,
-        row: &PluginRow,
-        connection: &Connection,
-        call: Call<'_>,
-    ) -> Result<Called, PluginError> {
-        let arguments_sha256 = digest(&call.arguments);
-        let breaker = self.breakers.of(principal.tenant);
-        let breaker_key = format!("plugin:{}", row.id);
-        let started = Instant::now();
-        let outcome = match breaker.allows(&breaker_key).await {
-            None => CallOutcome::Refused(format!(
-                "plugin {:?} failed repeatedly and is skipped for a while",
-                row.name
-            )),
-            Some(failing) => {
-                let request = ToolCall {
-                    tool: call.tool.to_owned(),
-                    arguments: call.arguments,
-                    tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
-                    user: connection.secrets.opaque_id("user", principal.user),
-                    request_id: principal.origin.request_id.clone(),
-                    timeout: Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
-                };
-                let answer = tokio::time::timeout(
-                    Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1)),
-                    connection.transport.invoke(request),
-                )
-                .await;
-                let (outcome, trouble) = match answer {
-                    Ok(Ok(output)) => (CallOutcome::Answered(output), None),
-                    Ok(Err(TransportError::Deadline(_))) | Err(_) => {
-                        (CallOutcome::TimedOut, Some(true))
-                    }
-                    Ok(Err(err)) => (CallOutcome::Unreachable(err.to_string()), Some(true)),
-                };
-                breaker.note(&breaker_key, failing, trouble).await;
-                outcome
-            }
-        };
-        let latency = started.elapsed();
-        let record = Record {
-            tool: call.tool,
-            via: call.via,
-            phi: call.phi,
-            arguments_sha256,
-        };
-        self.record(principal, row, record, &outcome, latency)
-            .await?;
-        Ok(Called { outcome, latency })
-    }
-
-    /// Records a call of `row`'s tool that was refused before the plugin was asked.
-    ///
-    /// # Errors
-    /// [`PluginError::Store`] when the audit event cannot be written.
-    pub(super) async fn record_refusal(
-        &self,
-        principal: &Principal,
-        row: &PluginRow,
-        call: Call<'_>,
-        reason: &str,
-    ) -> Result<(), PluginError> {
-        let record = Record {
-            tool: call.tool,
-            via: call.via,
-            phi: call.phi,
-            arguments_sha256: digest(&call.arguments),
-        };
-        let outcome = CallOutcome::Refused(reason.to_owned());
-        self.record(principal, row, record, &outcome, Duration::ZERO)
-            .await
-    }
-
-    /// Appends a call's `plugin.invoke` event to the tenant's chain: the plugin, the tool,
-    /// the outcome, the latency and hashes, never content (nor a refusal's reason, which
-    /// may quote arguments).
-    async fn record(
-        &self,
-        principal: &Principal,
-        row: &PluginRow,
-        record: Record<'_>,
-        outcome: &CallOutcome,
-        latency: Duration,
-    ) -> Result<(), PluginError> {
-        let mut details = json!({
-            "name": row.name,
-            "tool": record.tool,
-            "via": record.via.as_str(),
-            "outcome": outcome.as_str(),
-            "latency_ms": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
-            "arguments_sha256": record.arguments_sha256,
-        });
-        if let CallOutcome::Answered(output) = outcome {
-            details["result_sha256"] = json!(digest(&output.result));
-        }
-        let mut event = NewEvent::by(principal, "plugin.invoke", "plugin", row.id, details)
-            .with_phi(record.phi);
-        if !matches!(outcome, CallOutcome::Answered(_)) {
-            event = event.with_outcome(Outcome::Failure, tonic::Code::Unavailable);
-        }
-        let mut tx = self.db.begin_tenant(principal.tenant).await?;
-        audit::append(&mut tx, principal.tenant, &event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Where plugins are kept.
-    pub(super) fn db(&self) -> &Database {
-        &self.db
-    }
-
-    /// The plugin's row and an open connection to it (made, and its secrets opened, on
-    /// first use).
-    pub(super) async fn connection(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-    ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
-        self.connect(tenant, id, false).await
-    }
-
-    /// Like [`Self::connection`]; `fresh` makes a new connection (which reads a shipped
-    /// WebAssembly component from its folder again) even when one is open.
-    async fn connect(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-        fresh: bool,
-    ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
-        let mut tx = self.db.begin_tenant(tenant).await?;
-        let row = store::plugins::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| PluginError::NotFound(id.to_string()))?;
-        let cached = self
-            .lock()
-            .get(&(tenant, id))
-            .filter(|c| !fresh && c.sealed == row.secrets_sealed)
-            .cloned();
-        if let Some(connection) = cached {
-            tx.commit().await?;
-            return Ok((row, connection));
-        }
-        let secrets = Secrets::open(&self.sealer, &mut tx, tenant, id, &row.secrets_sealed).await?;
-        let kind = TransportKind::parse(&row.transport).ok_or_else(|| {
-            PluginError::Store(StoreError::Inconsistent(
-                "a plugin has an unknown transport",
-            ))
-        })?;
-        let component = match kind {
-            TransportKind::Wasm => match store::plugins::component(&mut tx, id).await? {
-                Some(uploaded) => Some(uploaded),
-                None => Some(
-                    transport::wasm::shipped(self.limits.wasm_folder.as_deref(), &row.endpoint)
-                        .map_err(|err| unreachable(&row.name, &err))?,
-                ),
-            },
-            TransportKind::Grpc | TransportKind::Mcp => None,
-        };
-        tx.commit().await?;
-        if component.is_none() {
-            // Checked again for each new connection: the operator's allow-list may have
-            // narrowed since the endpoint was saved.
-            self.means
-                .egress
-                .check_url(&row.endpoint)
-                .await
-                .map_err(|err| PluginError::Unreachable {
-                    name: row.name.clone(),
-                    reason: err.to_string(),
-                })?;
-        }
-        let target = Target {
-            kind,
-            endpoint: &row.endpoint,
-            credential: secrets.credential.as_deref(),
-            audience: &id.to_string(),
-            component,
-        };
-        let transport =
-            transport::connect(target, &self.means).map_err(|err| unreachable(&row.name, &err))?;
-        let connection = Arc::new(Connection {
-            sealed: row.secrets_sealed.clone(),
-            secrets,
-            transport,
-        });
-        let mut connections = self.lock();
-        if connections.len() >= MAX_CONNECTIONS {
-            connections.clear();
-        }
-        connections.insert((tenant, id), connection.clone());
-        Ok((row, connection))
-    }
-
-    fn forget(&self, tenant: TenantId, id: Uuid) {
-        self.lock().remove(&(tenant, id));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// The plugin's manifest, read within its timeout.
-async fn describe(
+pub(super) async fn describe(
     transport: &dyn Transport,
     name: &str,
     timeout_ms: i32,
-) -> Result<super::manifest::RawManifest, PluginError> {
+) -> Result<RawManifest, PluginError> {
     match tokio::time::timeout(
         Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(1)),
         transport.describe(),
@@ -856,14 +411,14 @@ async fn describe(
     }
 }
 
-fn unreachable(name: &str, err: &TransportError) -> PluginError {
+pub(super) fn unreachable(name: &str, err: &TransportError) -> PluginError {
     PluginError::Unreachable {
         name: name.to_owned(),
         reason: err.to_string(),
     }
 }
 
-fn from_manifest(err: ManifestError) -> PluginError {
+pub(super) fn from_manifest(err: ManifestError) -> PluginError {
     invalid(err.field, err.reason)
 }
 
@@ -902,28 +457,6 @@ fn check_grants(
     Ok(checked)
 }
 
-/// Whether `arguments` satisfy `schema`; if not, the first problem.
-pub(super) fn check_arguments(
-    schema: &serde_json::Value,
-    arguments: &serde_json::Value,
-) -> Result<(), String> {
-    if !arguments.is_object() {
-        return Err("must be a JSON object".into());
-    }
-    let validator = jsonschema::validator_for(schema)
-        .map_err(|err| format!("the tool's schema does not compile: {err}"))?;
-    if let Some(error) = validator.iter_errors(arguments).next() {
-        let path = error.instance_path().to_string();
-        let at = if path.is_empty() {
-            String::new()
-        } else {
-            format!(" at {path}")
-        };
-        return Err(format!("do not match the tool's schema{at}: {error}"));
-    }
-    Ok(())
-}
-
 /// The plugin's pinned manifest, when it may be called.
 ///
 /// # Errors
@@ -938,13 +471,6 @@ pub(super) fn usable(row: &PluginRow) -> Result<Manifest, PluginError> {
     manifest_of(&row.manifest)
 }
 
-/// Hex SHA-256 of a JSON value as written.
-fn digest(value: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(value).unwrap_or_default(),
-    ))
-}
-
 pub(super) fn manifest_of(value: &Json<serde_json::Value>) -> Result<Manifest, PluginError> {
     serde_json::from_value(value.0.clone()).map_err(|_| {
         PluginError::Store(StoreError::Inconsistent(
@@ -953,7 +479,7 @@ pub(super) fn manifest_of(value: &Json<serde_json::Value>) -> Result<Manifest, P
     })
 }
 
-fn info_of(row: PluginRow) -> Result<PluginInfo, PluginError> {
+pub(super) fn info_of(row: PluginRow) -> Result<PluginInfo, PluginError> {
     let hash = |bytes: &[u8]| <[u8; 32]>::try_from(bytes).unwrap_or_default();
     Ok(PluginInfo {
         id: row.id,

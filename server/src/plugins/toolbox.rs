@@ -3,19 +3,22 @@
 //! `<plugin>__<tool>`, at most `plugins.max_tools`.
 //!
 //! A call the model asks for never fails the turn for the plugin's sake: bad arguments,
-//! a tool's error, a plugin that is down, slow or disabled meanwhile all come back as a
+//! a tool's error, a plugin that is down, slow or disabled meanwhile, arguments the PHI
+//! policy keeps from it, a call cut short by the turn's time budget all come back as a
 //! tool error the model can read. Results longer than `plugins.max_result_bytes` are cut
 //! with a marker.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use super::{
-    Capability, PluginError, Plugins, TOOL_SEPARATOR,
-    registry::{Call, CallOutcome, Via, check_arguments, manifest_of, usable},
+    Manifest, PluginError, Plugins, TOOL_SEPARATOR,
+    calls::{Call, CallOutcome, Via, check_arguments, withheld},
+    phi::holds_phi,
+    registry::{manifest_of, usable},
 };
-use crate::{auth::permissions::PLUGIN_USE, caller::Principal, store};
+use crate::{auth::permissions::PLUGIN_USE, caller::Principal, privacy::PhiPolicy, store};
 
 /// A tool offered to the model.
 #[derive(Debug, Clone)]
@@ -27,10 +30,6 @@ pub struct Offered {
     plugin_id: Uuid,
     /// The tool's name within the plugin.
     pub tool: String,
-    /// The plugin runs inside the tenant's premises.
-    pub on_premises: bool,
-    /// The plugin was granted `receive_phi`.
-    pub receives_phi: bool,
     description: String,
     parameters: serde_json::Value,
 }
@@ -39,6 +38,7 @@ pub struct Offered {
 pub struct Toolbox {
     plugins: Plugins,
     principal: Principal,
+    policy: PhiPolicy,
     offered: Vec<Offered>,
 }
 
@@ -67,6 +67,7 @@ impl ToolReport {
 impl Plugins {
     /// The tools `principal`'s turn may offer from the plugins named in `allowed` (a
     /// profile's list): empty when the list is, or when the caller may not use plugins.
+    /// Their calls send arguments under `policy` (the profile's PHI policy).
     ///
     /// # Errors
     /// [`PluginError::Store`] when Postgres fails.
@@ -74,25 +75,20 @@ impl Plugins {
         &self,
         principal: &Principal,
         allowed: &[String],
+        policy: PhiPolicy,
     ) -> Result<Toolbox, PluginError> {
         let mut offered = Vec::new();
         if !allowed.is_empty() && self.rbac.allows(principal, PLUGIN_USE).await {
-            let mut tx = self.db().begin_tenant(principal.tenant).await?;
+            let mut tx = self.db.begin_tenant(principal.tenant).await?;
             let rows = store::plugins::by_names(&mut tx, Some(allowed)).await?;
             tx.commit().await?;
             for row in rows.iter().filter(|row| row.enabled) {
                 let manifest = manifest_of(&row.manifest)?;
-                let receives_phi = row
-                    .granted
-                    .iter()
-                    .any(|name| Capability::parse(name) == Some(Capability::ReceivePhi));
                 offered.extend(manifest.tools.into_iter().map(|tool| Offered {
                     function: format!("{}{TOOL_SEPARATOR}{}", row.name, tool.name),
                     plugin: row.name.clone(),
                     plugin_id: row.id,
                     tool: tool.name,
-                    on_premises: row.on_premises,
-                    receives_phi,
                     description: tool.description,
                     parameters: tool.parameters,
                 }));
@@ -102,6 +98,7 @@ impl Plugins {
         Ok(Toolbox {
             plugins: self.clone(),
             principal: principal.clone(),
+            policy,
             offered,
         })
     }
@@ -150,10 +147,14 @@ impl Toolbox {
         self.plugins.limits.max_parallel_calls
     }
 
-    /// Calls `tool` with `arguments` (`Err` with the reason when they may not be sent:
-    /// the call is then refused, and recorded as such); `phi` says whether they hold PHI.
-    /// `restore` turns what the plugin answered into what the model reads (placeholders
-    /// put back).
+    /// Calls the model may ask for in one round.
+    pub fn max_calls_per_round(&self) -> usize {
+        self.plugins.limits.max_calls_per_round
+    }
+
+    /// Calls `tool` with `arguments` as the model wrote them (`Err` with the reason when
+    /// they do not read: the call is then refused, and recorded as such), sent as the
+    /// plugin as it is now and the PHI policy allow, ending by `deadline`.
     ///
     /// # Errors
     /// [`PluginError::Store`] when the call's audit event cannot be written.
@@ -161,8 +162,7 @@ impl Toolbox {
         &self,
         tool: &Offered,
         arguments: Result<serde_json::Value, String>,
-        phi: bool,
-        restore: impl Fn(&str) -> String,
+        deadline: Instant,
     ) -> Result<ToolReport, PluginError> {
         let report = |outcome: &'static str, content: String, latency: Duration| ToolReport {
             plugin: tool.plugin.clone(),
@@ -195,25 +195,11 @@ impl Toolbox {
             Ok(manifest) => manifest,
             Err(err) => return Ok(report("refused", error(err.to_string()), Duration::ZERO)),
         };
-        let checked = arguments.and_then(|arguments| {
-            let schema = manifest
-                .tool(&tool.tool)
-                .map(|t| &t.parameters)
-                .ok_or_else(|| format!("plugin {:?} no longer has this tool", tool.plugin))?;
-            check_arguments(schema, &arguments).map_err(|reason| format!("arguments {reason}"))?;
-            Ok(arguments)
-        });
-        let arguments = match checked {
+        let arguments = match self.checked(&manifest, tool, arguments) {
             Ok(arguments) => arguments,
-            Err(reason) => {
-                let call = Call {
-                    tool: &tool.tool,
-                    arguments: serde_json::Value::Null,
-                    phi,
-                    via: Via::Chat,
-                };
+            Err((reason, phi)) => {
                 self.plugins
-                    .record_refusal(&self.principal, &row, call, &reason)
+                    .record_refusal(&self.principal, &row, &tool.tool, phi, &reason)
                     .await?;
                 return Ok(report("refused", error(reason), Duration::ZERO));
             }
@@ -221,7 +207,8 @@ impl Toolbox {
         let call = Call {
             tool: &tool.tool,
             arguments,
-            phi,
+            policy: self.policy,
+            deadline: Some(deadline),
             via: Via::Chat,
         };
         let called = self
@@ -229,16 +216,38 @@ impl Toolbox {
             .call(&self.principal, &row, &connection, call)
             .await?;
         let content = match &called.outcome {
-            CallOutcome::Answered(output) => restore(&output.result.to_string()),
+            CallOutcome::Answered(output) => output.result.to_string(),
             CallOutcome::Unreachable(reason) | CallOutcome::Refused(reason) => {
                 error(reason.clone())
             }
-            CallOutcome::TimedOut => error(format!(
-                "plugin {:?} did not answer within {} ms",
-                tool.plugin, row.timeout_ms
+            CallOutcome::Withheld(refused) => {
+                error(withheld(tool.plugin.clone(), refused).to_string())
+            }
+            CallOutcome::TimedOut(ms) => error(format!(
+                "plugin {:?} did not answer within {ms} ms",
+                tool.plugin
             )),
         };
         Ok(report(called.outcome.as_str(), content, called.latency))
+    }
+
+    /// `arguments` when they match the tool's schema in `manifest`; else why not, and
+    /// whether they held PHI (for the audit event).
+    fn checked(
+        &self,
+        manifest: &Manifest,
+        tool: &Offered,
+        arguments: Result<serde_json::Value, String>,
+    ) -> Result<serde_json::Value, (String, bool)> {
+        let arguments = arguments.map_err(|reason| (reason, false))?;
+        let problem = match manifest.tool(&tool.tool) {
+            None => format!("plugin {:?} no longer has this tool", tool.plugin),
+            Some(described) => match check_arguments(&described.parameters, &arguments) {
+                Ok(()) => return Ok(arguments),
+                Err(reason) => format!("arguments {reason}"),
+            },
+        };
+        Err((problem, holds_phi(&self.plugins.guard, &arguments)))
     }
 
     /// `content`, cut to `plugins.max_result_bytes` with a marker saying so.

@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use thiserror::Error;
 
-use super::{Detector, Finding, PatternDetector, PhiKind, PhiPolicy, Redactions};
+use super::{
+    Detector, Finding, PatternDetector, PhiKind, PhiPolicy, Redactions,
+    redact::{bracketed, map_strings, strings},
+};
 
 /// The detectors to run on each prompt. Cheap to clone (detectors are shared).
 #[derive(Clone)]
@@ -73,6 +76,68 @@ impl PhiGuard {
                 })
             }
         }
+    }
+
+    /// Applies `policy` to the strings of a JSON value (and its object keys), read as
+    /// decoded text: an escape such as `\u0040` cannot hide a value from the detectors,
+    /// and the redacted value is still valid JSON of the same shape. Placeholders are
+    /// numbered across the whole value.
+    ///
+    /// # Errors
+    /// [`PhiRefused`] when the policy is [`PhiPolicy::Refuse`] and anything was found.
+    pub fn apply_json(
+        &self,
+        policy: PhiPolicy,
+        value: &serde_json::Value,
+    ) -> Result<GuardedValue, PhiRefused> {
+        let texts = strings(value);
+        let findings: Vec<Vec<Finding>> = texts.iter().map(|text| self.detect(text)).collect();
+        let kinds = distinct_kinds(&findings.concat());
+        if kinds.is_empty() || policy == PhiPolicy::Allow {
+            return Ok(GuardedValue {
+                value: value.clone(),
+                kinds,
+                redactions: Redactions::default(),
+            });
+        }
+        if policy == PhiPolicy::Refuse {
+            return Err(PhiRefused { kinds });
+        }
+        let literal = texts.iter().flat_map(|text| bracketed(text)).collect();
+        let mut redactions = Redactions::default();
+        let mut found = texts.iter().copied().zip(findings);
+        let redacted = map_strings(value, &mut |text| match found.next() {
+            // Both walks visit the strings in the same order.
+            Some((seen, findings)) if seen == text => {
+                redactions.redact_more(text, &findings, &literal)
+            }
+            _ => text.to_owned(),
+        });
+        Ok(GuardedValue {
+            value: redacted,
+            kinds,
+            redactions,
+        })
+    }
+}
+
+/// A JSON value that may be sent, and what was found in it.
+pub struct GuardedValue {
+    /// The value to send: the original, or the redacted one.
+    pub value: serde_json::Value,
+    /// The distinct kinds found, in [`PhiKind`] order.
+    pub kinds: Vec<PhiKind>,
+    /// Placeholders to restore in the answer (empty unless redacted).
+    pub redactions: Redactions,
+}
+
+impl fmt::Debug for GuardedValue {
+    /// Kinds only: the value may still hold what was found (policy `allow`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedValue")
+            .field("kinds", &self.kinds)
+            .field("redactions", &self.redactions)
+            .finish_non_exhaustive()
     }
 }
 

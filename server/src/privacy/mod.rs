@@ -22,7 +22,7 @@ mod eval;
 mod tests;
 
 pub use finding::{Detector, Finding, PhiKind};
-pub use guard::{Guarded, PhiGuard, PhiRefused};
+pub use guard::{Guarded, GuardedValue, PhiGuard, PhiRefused};
 pub use patterns::PatternDetector;
 pub use policy::{PhiPolicy, UnknownPhiPolicy, tenant_policy};
 pub use redact::Redactions;

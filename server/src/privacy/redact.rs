@@ -17,11 +17,14 @@ use super::{Finding, PhiKind};
 /// Longest placeholder looked for when restoring (`[DATE_OF_BIRTH_` plus a number).
 const MAX_PLACEHOLDER_LEN: usize = 40;
 
-/// The placeholders of one redacted text and the values they stand for.
+/// The placeholders of one redacted text (or of several redacted together, such as the
+/// strings of one JSON value) and the values they stand for.
 #[derive(Default)]
 pub struct Redactions {
-    /// Placeholder (with its brackets) → original value.
-    values: HashMap<String, SecretString>,
+    /// Placeholder (with its brackets) → the kind and original value.
+    values: HashMap<String, (PhiKind, SecretString)>,
+    /// Placeholders handed out so far, per kind.
+    numbered: HashMap<PhiKind, usize>,
 }
 
 impl Redactions {
@@ -31,11 +34,21 @@ impl Redactions {
     /// [`PhiGuard`](super::PhiGuard) makes them); a span that does not fit `text` is left
     /// in place rather than panicking.
     pub(super) fn redact(text: &str, findings: &[Finding]) -> (String, Redactions) {
-        let mut out = String::with_capacity(text.len());
         let mut redactions = Redactions::default();
-        let mut by_value: HashMap<(PhiKind, &str), String> = HashMap::new();
-        let mut next_number: HashMap<PhiKind, usize> = HashMap::new();
-        let literal = bracketed(text);
+        let redacted = redactions.redact_more(text, findings, &bracketed(text));
+        (redacted, redactions)
+    }
+
+    /// Like [`Self::redact`], numbering on from the placeholders these redactions hold
+    /// (a value seen before keeps its placeholder) and skipping the `literal` ones, which
+    /// occur in the original text.
+    pub(super) fn redact_more(
+        &mut self,
+        text: &str,
+        findings: &[Finding],
+        literal: &HashSet<&str>,
+    ) -> String {
+        let mut out = String::with_capacity(text.len());
         let mut copied = 0;
         for finding in findings {
             if finding.start < copied {
@@ -47,21 +60,33 @@ impl Redactions {
                 continue;
             };
             out.push_str(before);
-            let placeholder = by_value
-                .entry((finding.kind, value))
-                .or_insert_with(|| {
-                    let placeholder = fresh_placeholder(&literal, finding.kind, &mut next_number);
-                    redactions
-                        .values
-                        .insert(placeholder.clone(), SecretString::from(value.to_owned()));
-                    placeholder
-                })
-                .clone();
+            let known = self
+                .values
+                .iter()
+                .find(|(_, (kind, known))| *kind == finding.kind && known.expose_secret() == value)
+                .map(|(placeholder, _)| placeholder.clone());
+            let placeholder = known.unwrap_or_else(|| {
+                let placeholder = fresh_placeholder(literal, finding.kind, &mut self.numbered);
+                self.values.insert(
+                    placeholder.clone(),
+                    (finding.kind, SecretString::from(value.to_owned())),
+                );
+                placeholder
+            });
             out.push_str(&placeholder);
             copied = finding.end;
         }
         out.push_str(text.get(copied..).unwrap_or_default());
-        (out, redactions)
+        out
+    }
+
+    /// `value` with [`Self::restore`] applied to each of its strings and keys, so a
+    /// restored value with quotes or backslashes still makes valid JSON.
+    pub fn restore_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        if self.values.is_empty() {
+            return value.clone();
+        }
+        map_strings(value, &mut |text| self.restore(text))
     }
 
     /// `response` with every known placeholder replaced by its original value. Text that
@@ -79,7 +104,7 @@ impl Redactions {
             let known = bracket_at(from_open)
                 .and_then(|candidate| Some((candidate.len(), self.values.get(candidate)?)));
             match known {
-                Some((len, value)) => {
+                Some((len, (_, value))) => {
                     out.push_str(value.expose_secret());
                     rest = &from_open[len..];
                 }
@@ -114,8 +139,49 @@ impl fmt::Debug for Redactions {
     }
 }
 
+/// `value` with `text` applied to each of its strings and object keys.
+pub(super) fn map_strings(
+    value: &serde_json::Value,
+    text: &mut impl FnMut(&str) -> String,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(text(s)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| map_strings(item, text)).collect())
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, field)| (text(key), map_strings(field, text)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Every string and object key of `value`.
+pub(super) fn strings(value: &serde_json::Value) -> Vec<&str> {
+    fn walk<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+        match value {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields {
+                    out.push(key);
+                    walk(field, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, &mut out);
+    out
+}
+
 /// The short bracketed pieces of `text` (`[...]`), which placeholders must not collide with.
-fn bracketed(text: &str) -> HashSet<&str> {
+pub(super) fn bracketed(text: &str) -> HashSet<&str> {
     text.match_indices('[')
         .filter_map(|(open, _)| text.get(open..).and_then(bracket_at))
         .collect()

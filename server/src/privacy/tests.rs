@@ -224,3 +224,63 @@ fn arbitrary_text_gives_ordered_spans_and_round_trips() {
         assert_eq!(redactions.restore(&redacted), text);
     }
 }
+
+#[test]
+fn json_is_read_decoded_so_escapes_hide_nothing() {
+    let guard = PhiGuard::default();
+    let written = r#"{"to": "jane.doe\u0040example.org", "n": 3}"#;
+    assert!(
+        guard.detect(written).is_empty(),
+        "the escape hides it from a text scan"
+    );
+    let value: serde_json::Value = serde_json::from_str(written).unwrap();
+    let refused = guard.apply_json(PhiPolicy::Refuse, &value).unwrap_err();
+    assert_eq!(refused.kinds, [PhiKind::Email]);
+}
+
+#[test]
+fn json_redaction_keeps_the_shape_and_numbers_across_strings() {
+    let guard = PhiGuard::default();
+    let value = serde_json::json!({
+        "to": "a@x.org",
+        "cc": ["b@x.org", "a@x.org"],
+        "literal": "[EMAIL_1]",
+        "count": 2,
+    });
+    let guarded = guard.apply_json(PhiPolicy::Redact, &value).unwrap();
+    assert_eq!(guarded.kinds, [PhiKind::Email]);
+    let redacted = &guarded.value;
+    let (a, b) = (
+        redacted["to"].as_str().unwrap(),
+        redacted["cc"][0].as_str().unwrap(),
+    );
+    assert_eq!(
+        redacted["cc"][1], a,
+        "one value, one placeholder across strings"
+    );
+    assert_ne!(a, b);
+    for placeholder in [a, b] {
+        assert!(
+            placeholder == "[EMAIL_2]" || placeholder == "[EMAIL_3]",
+            "{placeholder}"
+        );
+    }
+    assert_eq!(redacted["literal"], "[EMAIL_1]");
+    assert_eq!(redacted["count"], 2);
+    let answer = serde_json::json!({ "sent": [a, format!("{b} \"quoted\"")] });
+    assert_eq!(
+        guarded.redactions.restore_json(&answer),
+        serde_json::json!({ "sent": ["a@x.org", "b@x.org \"quoted\""] })
+    );
+}
+
+#[test]
+fn json_without_findings_passes_under_every_policy() {
+    let guard = PhiGuard::default();
+    let value = serde_json::json!({ "city": "the clinic's cafeteria", "floor": 3 });
+    for policy in [PhiPolicy::Allow, PhiPolicy::Redact, PhiPolicy::Refuse] {
+        let guarded = guard.apply_json(policy, &value).unwrap();
+        assert_eq!(guarded.value, value);
+        assert!(guarded.kinds.is_empty());
+    }
+}

@@ -1,5 +1,7 @@
 //! Tenants' plugins (see `plugins`): endpoint, pinned manifest, grants; secrets sealed.
 
+use std::time::Duration;
+
 use sqlx::{PgConnection, types::Json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -199,6 +201,8 @@ pub async fn record_refresh(
     Ok(sqlx::query_as(&format!(
         "UPDATE plugins SET
              refreshed_at = now(),
+             refresh_failures = 0,
+             refresh_next_at = now(),
              pending_manifest = $2,
              pending_manifest_sha256 = $3,
              enabled = enabled AND $2::jsonb IS NULL,
@@ -252,23 +256,55 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreErro
         == 1)
 }
 
-/// Plugins of active tenants whose manifest was last read before `before`, oldest first
+/// Notes that the plugin's manifest could not be read: it is tried again after the
+/// wait `wait` gives for the failures in a row before this one.
+///
+/// # Errors
+/// [`StoreError::Query`] when Postgres fails.
+pub async fn record_refresh_failure(
+    conn: &mut PgConnection,
+    id: Uuid,
+    wait: impl FnOnce(u32) -> Duration,
+) -> Result<(), StoreError> {
+    let (failures,): (i32,) =
+        sqlx::query_as("SELECT refresh_failures FROM plugins WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    sqlx::query(
+        "UPDATE plugins SET
+             refresh_failures = refresh_failures + 1,
+             refresh_next_at = now() + make_interval(secs => $2)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(wait(u32::try_from(failures).unwrap_or(0)).as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` plugins of active tenants whose manifest was last read before
+/// `before` and that no replica claimed or failed lately, oldest read first, for `lease`
 /// (platform path, for the scheduled refresh).
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn due_for_refresh(
+pub async fn claim_due_for_refresh(
     db: &Database,
     before: OffsetDateTime,
+    lease: Duration,
     limit: i32,
 ) -> Result<Vec<(TenantId, Uuid)>, StoreError> {
     let mut conn = db.platform_connection().await?;
-    let rows: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("SELECT tenant_id, id FROM codexcontinue_plugins_due($1, $2)")
-            .bind(before)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT tenant_id, id FROM codexcontinue_plugins_claim_due($1, make_interval(secs => $2), $3)",
+    )
+    .bind(before)
+    .bind(lease.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(tenant, id)| (TenantId(tenant), id))

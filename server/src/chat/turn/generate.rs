@@ -155,7 +155,11 @@ impl Generator {
     ) -> Result<(Option<Toolbox>, Option<Tools>), ChatError> {
         let toolbox = self
             .plugins
-            .toolbox(principal, &profile.settings.allowed_plugins)
+            .toolbox(
+                principal,
+                &profile.settings.allowed_plugins,
+                profile.phi_policy,
+            )
             .await?;
         if toolbox.is_empty() {
             return Ok((None, None));

@@ -287,11 +287,6 @@ impl Prompt {
             .is_some_and(|tools| tools.owner == ToolOwner::Server)
     }
 
-    /// The PHI policy it was built under.
-    pub(in crate::chat) fn policy(&self) -> PhiPolicy {
-        self.policy
-    }
-
     /// Asks the route's targets in order (retries and fallback as the route says).
     ///
     /// # Errors

@@ -2,18 +2,18 @@
 //!
 //! Without tools a turn is one round: relayed to the sink piece by piece, or collected
 //! whole. With the plugins' tools offered, a reply that calls them starts a round of
-//! calls: each announced to the client, run (a few at once, each within its plugin's
-//! timeout), announced again with its outcome, and fed back to the model as a tool
-//! message (data, never instructions). Then the model is asked again, with the tools while
-//! rounds (`plugins.max_rounds`) and time (`plugins.turn_budget`) remain, else without
-//! them, so it answers. The reply is the text of every round, the usage their sum.
+//! calls (at most `plugins.max_calls_per_round`; the rest are answered with a tool
+//! error): each announced to the client, run (a few at once, each within its plugin's
+//! timeout and the turn's time budget, `plugins.turn_budget`), announced again with its
+//! outcome, and fed back to the model as a tool message (data, never instructions). Then
+//! the model is asked again, with the tools while rounds (`plugins.max_rounds`) and time
+//! remain, else without them, so it answers. The reply is the text of every round, the
+//! usage their sum.
 //!
 //! The PHI policy holds both ways: each round's prompt passes the guard as a whole (tool
 //! results headed off the premises are redacted like any message, placeholders stable
-//! within the turn); arguments for a plugin off the premises that was not granted
-//! `receive_phi` are redacted (or refused) as a prompt would be, and placeholders in its
-//! answer are put back. A client that hangs up, or a cancelled generation, drops the
-//! calls still running.
+//! within the turn); what a plugin is sent, the toolbox decides (see `plugins`). A client
+//! that hangs up, or a cancelled generation, drops the calls still running.
 
 use std::{
     future::Future,
@@ -33,7 +33,7 @@ use crate::chat::{
 use crate::{
     llm::{FinishReason, ToolCall, Usage},
     plugins::{PluginError, ToolReport, Toolbox},
-    privacy::{PhiGuard, PhiPolicy},
+    privacy::PhiGuard,
 };
 
 /// Asks for the reply to `prompt` into `sink`, calling `toolbox`'s tools when the model
@@ -68,10 +68,9 @@ pub(in crate::chat) async fn answer(
         }
         said.add(&reply);
         let Some(answers) = call_tools(
-            guard,
-            asked.policy(),
             toolbox,
             &reply.tool_calls,
+            deadline,
             running.as_deref_mut(),
             sink,
         )
@@ -140,14 +139,13 @@ impl Said {
     }
 }
 
-/// Runs one round of `calls`; their answers as tool messages in the calls' order, or
-/// `None` when the client left or the generation was cancelled meanwhile (the calls still
-/// running are dropped).
+/// Runs one round of `calls`, to end by `deadline`; their answers as tool messages in the
+/// calls' order, or `None` when the client left or the generation was cancelled meanwhile
+/// (the calls still running are dropped).
 async fn call_tools(
-    guard: &PhiGuard,
-    policy: PhiPolicy,
     toolbox: &Toolbox,
     calls: &[ToolCall],
+    deadline: Instant,
     mut running: Option<&mut Running>,
     sink: &mut impl ReplySink,
 ) -> Result<Option<Vec<Turn>>, ChatError> {
@@ -166,10 +164,18 @@ async fn call_tools(
             return Ok(None);
         }
     }
-    let mut queued = calls.iter().enumerate();
+    let allowed = toolbox.max_calls_per_round();
+    let mut queued = calls.iter().enumerate().take(allowed);
     let mut pending = FuturesUnordered::new();
     for (index, call) in queued.by_ref().take(toolbox.max_parallel_calls()) {
-        pending.push(start(guard, policy, toolbox, index, call));
+        pending.push(start(toolbox, index, call, deadline));
+    }
+    for (index, call) in calls.iter().enumerate().skip(allowed) {
+        let reason = format!("at most {allowed} tool calls are run in one round");
+        pending.push(Box::pin(std::future::ready((
+            index,
+            Ok(refused(call, reason)),
+        ))));
     }
     let mut answers: Vec<Option<Turn>> = vec![None; calls.len()];
     loop {
@@ -188,7 +194,7 @@ async fn call_tools(
             break;
         };
         if let Some((index, call)) = queued.next() {
-            pending.push(start(guard, policy, toolbox, index, call));
+            pending.push(start(toolbox, index, call, deadline));
         }
         let report = report?;
         let call = &calls[index];
@@ -216,60 +222,41 @@ async fn call_tools(
 type RunningCall<'a> =
     Pin<Box<dyn Future<Output = (usize, Result<ToolReport, PluginError>)> + Send + 'a>>;
 
-/// Starts call `index` of a round (boxed: the round holds calls of one type).
+/// Starts call `index` of a round (boxed: the round holds calls of one type), to end by
+/// `deadline`.
 fn start<'a>(
-    guard: &'a PhiGuard,
-    policy: PhiPolicy,
     toolbox: &'a Toolbox,
     index: usize,
     call: &'a ToolCall,
+    deadline: Instant,
 ) -> RunningCall<'a> {
-    Box::pin(async move { (index, call_tool(guard, policy, toolbox, call).await) })
+    Box::pin(async move { (index, call_tool(toolbox, call, deadline).await) })
 }
 
-/// One call the model asked for, its arguments sent as the PHI policy allows.
+/// One call the model asked for (the toolbox sends its arguments as the PHI policy
+/// allows).
 async fn call_tool(
-    guard: &PhiGuard,
-    policy: PhiPolicy,
     toolbox: &Toolbox,
     call: &ToolCall,
+    deadline: Instant,
 ) -> Result<ToolReport, PluginError> {
     let Some(tool) = toolbox.find(&call.name) else {
-        return Ok(ToolReport {
-            plugin: String::new(),
-            tool: call.name.clone(),
-            outcome: "refused",
-            content: serde_json::json!({ "error": format!("there is no tool {:?}", call.name) })
-                .to_string(),
-            latency: Duration::ZERO,
-        });
-    };
-    let phi = !guard.detect(&call.arguments).is_empty();
-    let as_written = tool.on_premises || tool.receives_phi || !phi || policy == PhiPolicy::Allow;
-    let (arguments, redactions) = if as_written {
-        (arguments_of(&call.arguments), None)
-    } else if policy == PhiPolicy::Redact {
-        match guard.apply(PhiPolicy::Redact, &call.arguments) {
-            Ok(guarded) => {
-                let (text, redactions) = guarded.into_parts();
-                (arguments_of(&text), Some(redactions))
-            }
-            Err(refused) => (Err(refused.to_string()), None),
-        }
-    } else {
-        let refused = format!(
-            "the tenant's PHI policy keeps these arguments from plugin {:?}, which runs off \
-             the premises",
-            tool.plugin
-        );
-        (Err(refused), None)
+        return Ok(refused(call, format!("there is no tool {:?}", call.name)));
     };
     toolbox
-        .run(tool, arguments, phi, |text| match &redactions {
-            Some(redactions) => redactions.restore(text),
-            None => text.to_owned(),
-        })
+        .run(tool, arguments_of(&call.arguments), deadline)
         .await
+}
+
+/// A call answered with a tool error without calling anything.
+fn refused(call: &ToolCall, reason: String) -> ToolReport {
+    ToolReport {
+        plugin: String::new(),
+        tool: call.name.clone(),
+        outcome: "refused",
+        content: serde_json::json!({ "error": reason }).to_string(),
+        latency: Duration::ZERO,
+    }
 }
 
 /// The arguments a model wrote, as a JSON object (none written: `{}`).

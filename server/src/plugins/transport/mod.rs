@@ -133,7 +133,7 @@ pub struct Means {
     /// Every outbound connection passes it.
     pub egress: Egress,
     /// Runs WebAssembly components.
-    pub sandbox: Arc<codexcontinue_sandbox::Sandbox>,
+    pub sandbox: Arc<wasm::Runtime>,
 }
 
 /// A connection to `target` through `means`.

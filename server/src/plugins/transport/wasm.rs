@@ -1,15 +1,20 @@
 //! Plugins that are WebAssembly components, run inside the server by the sandbox crate
 //! (`codexcontinue-sandbox`: no network, files or clock; fuel, deadline and memory per
 //! call). A component is compiled at its first use on a replica (off the async runtime)
-//! and kept by its hash; each call runs on a blocking thread within the plugin's timeout.
-//! A trap, running out of fuel or memory are the tool's error; running past the deadline
-//! is a timeout.
+//! and kept by its hash; each call runs on a blocking thread within the plugin's timeout,
+//! at most `plugins.wasm_max_concurrent_calls` at once per replica (so the sandbox never
+//! holds more than that many times a call's memory limit). A trap, running out of fuel or
+//! memory are the tool's error; running past the deadline is a timeout.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use codexcontinue_sandbox::{Loaded, Sandbox, SandboxError};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::{ToolCall, ToolOutput, Transport, TransportError};
 use crate::{
@@ -24,48 +29,91 @@ pub const BUILTIN: &str = "builtin:";
 /// Endpoint prefix of uploaded components (followed by their SHA-256).
 pub const UPLOADED: &str = "component:";
 
+/// The replica's sandbox, and the calls it may run at once.
+pub struct Runtime {
+    sandbox: Arc<Sandbox>,
+    slots: Semaphore,
+}
+
+impl Runtime {
+    /// `sandbox`, running at most `max_concurrent_calls` calls (or compilations) at once.
+    pub fn new(sandbox: Sandbox, max_concurrent_calls: usize) -> Self {
+        Self {
+            sandbox: Arc::new(sandbox),
+            slots: Semaphore::new(max_concurrent_calls.max(1)),
+        }
+    }
+
+    /// Runs `work` on a blocking thread once a slot is free; `work` is told how long it
+    /// waited.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Sandbox, Duration) -> T + Send + 'static,
+    ) -> Result<T, TransportError> {
+        let asked = Instant::now();
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|err| TransportError::Protocol(err.to_string()))?;
+        let sandbox = self.sandbox.clone();
+        let waited = asked.elapsed();
+        tokio::task::spawn_blocking(move || work(&sandbox, waited))
+            .await
+            .map_err(|err| TransportError::Protocol(err.to_string()))
+    }
+}
+
 /// A plugin that is a WebAssembly component.
 pub(super) struct WasmTransport {
-    sandbox: Arc<Sandbox>,
-    component: Arc<Vec<u8>>,
+    runtime: Arc<Runtime>,
+    /// The component's bytes until it is compiled (then only the compiled form is kept).
+    bytes: Mutex<Option<Vec<u8>>>,
     loaded: OnceCell<Loaded>,
 }
 
 impl WasmTransport {
     /// The component `component`, compiled at first use.
-    pub(super) fn new(sandbox: Arc<Sandbox>, component: Vec<u8>) -> Self {
+    pub(super) fn new(runtime: Arc<Runtime>, component: Vec<u8>) -> Self {
         Self {
-            sandbox,
-            component: Arc::new(component),
+            runtime,
+            bytes: Mutex::new(Some(component)),
             loaded: OnceCell::new(),
         }
     }
 
     async fn loaded(&self) -> Result<&Loaded, TransportError> {
         self.loaded
-            .get_or_try_init(|| {
-                let sandbox = self.sandbox.clone();
-                let component = self.component.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || sandbox.load(&component))
-                        .await
-                        .map_err(|err| TransportError::Protocol(err.to_string()))?
-                        .map_err(|err| TransportError::Component(err.to_string()))
-                }
+            .get_or_try_init(|| async {
+                let bytes = self
+                    .bytes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .ok_or_else(|| TransportError::Component("it is being compiled".into()))?;
+                let (loaded, bytes) = self
+                    .runtime
+                    .run(move |sandbox, _| (sandbox.load(&bytes), bytes))
+                    .await?;
+                loaded.map_err(|err| {
+                    // Kept for the next try.
+                    *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
+                    TransportError::Component(err.to_string())
+                })
             })
             .await
     }
 
-    /// Runs `call` on a blocking thread.
+    /// Runs `call` on a blocking thread, within `deadline` counted from now.
     async fn run<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&Sandbox, &Loaded) -> T + Send + 'static,
+        deadline: Duration,
+        call: impl FnOnce(&Sandbox, &Loaded, Duration) -> T + Send + 'static,
     ) -> Result<T, TransportError> {
         let loaded = self.loaded().await?.clone();
-        let sandbox = self.sandbox.clone();
-        tokio::task::spawn_blocking(move || call(&sandbox, &loaded))
+        self.runtime
+            .run(move |sandbox, waited| call(sandbox, &loaded, deadline.saturating_sub(waited)))
             .await
-            .map_err(|err| TransportError::Protocol(err.to_string()))
     }
 }
 
@@ -98,7 +146,9 @@ pub fn shipped(folder: Option<&Path>, endpoint: &str) -> Result<Vec<u8>, Transpo
 impl Transport for WasmTransport {
     async fn describe(&self) -> Result<RawManifest, TransportError> {
         let text = self
-            .run(|sandbox, loaded| sandbox.describe(loaded, DESCRIBE_DEADLINE))
+            .run(DESCRIBE_DEADLINE, |sandbox, loaded, deadline| {
+                sandbox.describe(loaded, deadline)
+            })
             .await?
             .map_err(|err| TransportError::Protocol(format!("describe: {err}")))?;
         manifest_of(&text)
@@ -106,9 +156,10 @@ impl Transport for WasmTransport {
 
     async fn invoke(&self, call: ToolCall) -> Result<ToolOutput, TransportError> {
         let arguments = call.arguments.to_string();
-        let deadline = call.timeout;
         let answer = self
-            .run(move |sandbox, loaded| sandbox.invoke(loaded, &call.tool, &arguments, deadline))
+            .run(call.timeout, move |sandbox, loaded, deadline| {
+                sandbox.invoke(loaded, &call.tool, &arguments, deadline)
+            })
             .await?;
         match answer {
             Ok(Ok(text)) => match serde_json::from_str(&text) {

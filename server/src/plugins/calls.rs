@@ -1,0 +1,367 @@
+//! Calls of a plugin's tools, by a user (`InvokePlugin`) or by the model in a chat turn.
+//!
+//! Each call passes the PHI policy (see [`super::phi`]), the plugin's circuit breaker and
+//! its timeout (never past the turn's time budget), and is recorded as one `plugin.invoke`
+//! event in the tenant's audit chain: the plugin, the tool, who asked, the outcome, the
+//! latency, whether PHI was found, and the SHA-256 of the arguments and of the result,
+//! never their content.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    PluginError, Plugins,
+    connections::Connection,
+    invalid, phi,
+    registry::usable,
+    transport::{ToolCall, ToolOutput, TransportError},
+};
+use crate::{
+    audit::{self, NewEvent, Outcome},
+    caller::Principal,
+    privacy::{self, PhiPolicy, PhiRefused},
+    store::plugins::PluginRow,
+};
+
+/// What one call to a tool gave.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The tool's answer (or its error).
+    pub output: ToolOutput,
+    /// How long the plugin took.
+    pub latency: Duration,
+}
+
+/// Who asks a plugin for a tool: a user directly (`InvokePlugin`) or the model in a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    /// `PluginService.InvokePlugin`.
+    Api,
+    /// The model, during a chat turn.
+    Chat,
+}
+
+impl Via {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+/// One call of a tool.
+pub(super) struct Call<'a> {
+    /// The tool, within the plugin.
+    pub(super) tool: &'a str,
+    /// Its arguments, checked against the tool's schema.
+    pub(super) arguments: serde_json::Value,
+    /// The PHI policy they are sent under.
+    pub(super) policy: PhiPolicy,
+    /// When the call must be over, whatever the plugin's timeout (a turn's time budget).
+    pub(super) deadline: Option<Instant>,
+    /// Who asks.
+    pub(super) via: Via,
+}
+
+/// How a call went.
+#[derive(Debug, Clone)]
+pub(super) enum CallOutcome {
+    /// The plugin answered (perhaps with the tool's error).
+    Answered(ToolOutput),
+    /// The plugin could not be reached.
+    Unreachable(String),
+    /// It did not answer within this many milliseconds.
+    TimedOut(u64),
+    /// It was not called: its circuit is open, or the arguments were not acceptable.
+    Refused(String),
+    /// It was not called: the PHI policy keeps the arguments from it.
+    Withheld(PhiRefused),
+}
+
+impl CallOutcome {
+    /// Its name in audit events and for the client.
+    pub(super) fn as_str(&self) -> &'static str {
+        match self {
+            Self::Answered(output) if output.is_error => "tool_error",
+            Self::Answered(_) => "ok",
+            Self::Unreachable(_) => "unreachable",
+            Self::TimedOut(_) => "timeout",
+            Self::Refused(_) | Self::Withheld(_) => "refused",
+        }
+    }
+}
+
+/// A call's outcome and how long it took.
+pub(super) struct Called {
+    /// How it went.
+    pub(super) outcome: CallOutcome,
+    /// How long.
+    pub(super) latency: Duration,
+}
+
+/// What a call's audit event says of it.
+struct Record<'a> {
+    tool: &'a str,
+    via: Via,
+    phi: bool,
+    arguments_sha256: String,
+}
+
+impl Plugins {
+    /// Calls `tool` of plugin `id` with `arguments` (checked against the tool's schema)
+    /// for the caller, under the tenant's PHI policy; recorded as `plugin.invoke`. A
+    /// tool's own error is an `Ok` with `is_error`.
+    ///
+    /// # Errors
+    /// [`PluginError::Disabled`], [`PluginError::Invalid`] (`tool`, `arguments`),
+    /// [`PluginError::PhiRefused`], [`PluginError::Unreachable`],
+    /// [`PluginError::TimedOut`].
+    pub async fn invoke(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        tool: &str,
+        arguments: serde_json::Value,
+    ) -> Result<Invocation, PluginError> {
+        let (row, connection) = self.connection(principal.tenant, id).await?;
+        let manifest = usable(&row)?;
+        let described = manifest.tool(tool).ok_or_else(|| {
+            let tools: Vec<_> = manifest.tools.iter().map(|t| t.name.as_str()).collect();
+            invalid(
+                "tool",
+                format!(
+                    "plugin {:?} has no tool {tool:?}; it has: {}",
+                    row.name,
+                    tools.join(", ")
+                ),
+            )
+        })?;
+        check_arguments(&described.parameters, &arguments)
+            .map_err(|reason| invalid("arguments", reason))?;
+        let policy = {
+            let mut tx = self.db.begin_tenant(principal.tenant).await?;
+            let policy = privacy::tenant_policy(&mut tx).await?;
+            tx.commit().await?;
+            policy
+        };
+        let call = Call {
+            tool,
+            arguments,
+            policy,
+            deadline: None,
+            via: Via::Api,
+        };
+        let called = self.call(principal, &row, &connection, call).await?;
+        let name = row.name;
+        match called.outcome {
+            CallOutcome::Answered(output) => Ok(Invocation {
+                output,
+                latency: called.latency,
+            }),
+            CallOutcome::Unreachable(reason) | CallOutcome::Refused(reason) => {
+                Err(PluginError::Unreachable { name, reason })
+            }
+            CallOutcome::TimedOut(_) => Err(PluginError::TimedOut {
+                name,
+                timeout_ms: row.timeout_ms,
+            }),
+            CallOutcome::Withheld(refused) => Err(withheld(name, &refused)),
+        }
+    }
+
+    /// Calls a tool of a plugin whose row (read for this call) and connection the caller
+    /// holds: the arguments as the PHI policy lets this plugin have them, past its circuit
+    /// breaker, within its timeout and the call's deadline; placeholders put back in the
+    /// answer. Recorded as `plugin.invoke`.
+    ///
+    /// # Errors
+    /// [`PluginError::Store`] when the audit event cannot be written.
+    pub(super) async fn call(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        connection: &Connection,
+        call: Call<'_>,
+    ) -> Result<Called, PluginError> {
+        let started = Instant::now();
+        let arguments_sha256 = digest(&call.arguments);
+        let sent = phi::outgoing(&self.guard, call.policy, row, &call.arguments);
+        let phi = sent.as_ref().map_or(true, |sent| !sent.kinds.is_empty());
+        let outcome = match sent {
+            Err(refused) => CallOutcome::Withheld(refused),
+            Ok(sent) => {
+                let timeout = timeout_of(row, call.deadline);
+                let outcome = self
+                    .send(principal, row, connection, call.tool, sent.value, timeout)
+                    .await;
+                match outcome {
+                    CallOutcome::Answered(output) if !sent.redactions.is_empty() => {
+                        CallOutcome::Answered(ToolOutput {
+                            result: sent.redactions.restore_json(&output.result),
+                            ..output
+                        })
+                    }
+                    outcome => outcome,
+                }
+            }
+        };
+        let latency = started.elapsed();
+        let record = Record {
+            tool: call.tool,
+            via: call.via,
+            phi,
+            arguments_sha256,
+        };
+        self.record(principal, row, record, &outcome, latency)
+            .await?;
+        Ok(Called { outcome, latency })
+    }
+
+    /// Sends one call to the plugin, past its circuit breaker, within `timeout`.
+    async fn send(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        connection: &Connection,
+        tool: &str,
+        arguments: serde_json::Value,
+        timeout: Duration,
+    ) -> CallOutcome {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        if timeout.is_zero() {
+            return CallOutcome::TimedOut(timeout_ms);
+        }
+        let breaker = self.breakers.of(principal.tenant);
+        let breaker_key = format!("plugin:{}", row.id);
+        let Some(failing) = breaker.allows(&breaker_key).await else {
+            return CallOutcome::Refused(format!(
+                "plugin {:?} failed repeatedly and is skipped for a while",
+                row.name
+            ));
+        };
+        let request = ToolCall {
+            tool: tool.to_owned(),
+            arguments,
+            tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
+            user: connection.secrets.opaque_id("user", principal.user),
+            request_id: principal.origin.request_id.clone(),
+            timeout,
+        };
+        let answer = tokio::time::timeout(timeout, connection.transport.invoke(request)).await;
+        let (outcome, trouble) = match answer {
+            Ok(Ok(output)) => (CallOutcome::Answered(output), None),
+            Ok(Err(TransportError::Deadline(_))) | Err(_) => {
+                (CallOutcome::TimedOut(timeout_ms), Some(true))
+            }
+            Ok(Err(err)) => (CallOutcome::Unreachable(err.to_string()), Some(true)),
+        };
+        breaker.note(&breaker_key, failing, trouble).await;
+        outcome
+    }
+
+    /// Records a call of `row`'s tool that was refused before the plugin was asked (its
+    /// arguments did not read or match the schema); `phi` says whether they held PHI.
+    ///
+    /// # Errors
+    /// [`PluginError::Store`] when the audit event cannot be written.
+    pub(super) async fn record_refusal(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        tool: &str,
+        phi: bool,
+        reason: &str,
+    ) -> Result<(), PluginError> {
+        let record = Record {
+            tool,
+            via: Via::Chat,
+            phi,
+            arguments_sha256: digest(&serde_json::Value::Null),
+        };
+        let outcome = CallOutcome::Refused(reason.to_owned());
+        self.record(principal, row, record, &outcome, Duration::ZERO)
+            .await
+    }
+
+    /// Appends a call's `plugin.invoke` event to the tenant's chain: the plugin, the tool,
+    /// the outcome, the latency and hashes, never content (nor a refusal's reason, which
+    /// may quote arguments).
+    async fn record(
+        &self,
+        principal: &Principal,
+        row: &PluginRow,
+        record: Record<'_>,
+        outcome: &CallOutcome,
+        latency: Duration,
+    ) -> Result<(), PluginError> {
+        let mut details = json!({
+            "name": row.name,
+            "tool": record.tool,
+            "via": record.via.as_str(),
+            "outcome": outcome.as_str(),
+            "latency_ms": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            "arguments_sha256": record.arguments_sha256,
+        });
+        if let CallOutcome::Answered(output) = outcome {
+            details["result_sha256"] = json!(digest(&output.result));
+        }
+        let mut event = NewEvent::by(principal, "plugin.invoke", "plugin", row.id, details)
+            .with_phi(record.phi);
+        if !matches!(outcome, CallOutcome::Answered(_)) {
+            event = event.with_outcome(Outcome::Failure, tonic::Code::Unavailable);
+        }
+        let mut tx = self.db.begin_tenant(principal.tenant).await?;
+        audit::append(&mut tx, principal.tenant, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The error of a call whose arguments the PHI policy kept from plugin `name`.
+pub(super) fn withheld(name: String, refused: &PhiRefused) -> PluginError {
+    PluginError::PhiRefused {
+        name,
+        kinds: refused.kinds.iter().map(|kind| kind.as_str()).collect(),
+    }
+}
+
+/// How long a call of `row`'s plugin may take: its timeout, or less to end by `deadline`.
+fn timeout_of(row: &PluginRow, deadline: Option<Instant>) -> Duration {
+    let own = Duration::from_millis(u64::try_from(row.timeout_ms).unwrap_or(1));
+    deadline.map_or(own, |deadline| {
+        own.min(deadline.saturating_duration_since(Instant::now()))
+    })
+}
+
+/// Whether `arguments` satisfy `schema`; if not, the first problem.
+pub(super) fn check_arguments(
+    schema: &serde_json::Value,
+    arguments: &serde_json::Value,
+) -> Result<(), String> {
+    if !arguments.is_object() {
+        return Err("must be a JSON object".into());
+    }
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|err| format!("the tool's schema does not compile: {err}"))?;
+    if let Some(error) = validator.iter_errors(arguments).next() {
+        let path = error.instance_path().to_string();
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        return Err(format!("do not match the tool's schema{at}: {error}"));
+    }
+    Ok(())
+}
+
+/// Hex SHA-256 of a JSON value as written.
+fn digest(value: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(value).unwrap_or_default(),
+    ))
+}
