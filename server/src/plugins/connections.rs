@@ -1,6 +1,5 @@
-//! Open connections to plugins, one per plugin per replica: made (and the plugin's
-//! secrets opened) at first use, and made again when its secrets change or its manifest
-//! is read afresh.
+//! The open connections of a replica, one per plugin (see [`super::connect`] for how one
+//! is made).
 
 use std::{
     collections::HashMap,
@@ -9,16 +8,8 @@ use std::{
 
 use uuid::Uuid;
 
-use super::{
-    PluginError, Plugins,
-    registry::unreachable,
-    secrets::Secrets,
-    transport::{self, Target, Transport, TransportKind},
-};
-use crate::{
-    store::{self, StoreError, plugins::PluginRow},
-    tenancy::TenantId,
-};
+use super::{secrets::Secrets, transport::Transport};
+use crate::tenancy::TenantId;
 
 /// Connections kept open per replica; past that the cache starts over.
 const MAX_CONNECTIONS: usize = 4096;
@@ -26,7 +17,8 @@ const MAX_CONNECTIONS: usize = 4096;
 /// An open connection to one plugin, with its secrets, valid while its sealed secrets
 /// are the ones it was opened from.
 pub(super) struct Connection {
-    sealed: Vec<u8>,
+    /// The sealed secrets it was opened from.
+    pub(super) sealed: Vec<u8>,
     /// The plugin's opened secrets.
     pub(super) secrets: Secrets,
     /// How it is reached.
@@ -41,11 +33,13 @@ type ByPlugin = HashMap<(TenantId, Uuid), Arc<Connection>>;
 pub(super) struct Connections(Arc<Mutex<ByPlugin>>);
 
 impl Connections {
-    fn lock(&self) -> MutexGuard<'_, ByPlugin> {
+    /// The connections, locked.
+    pub(super) fn lock(&self) -> MutexGuard<'_, ByPlugin> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep(&self, tenant: TenantId, id: Uuid, connection: Arc<Connection>) {
+    /// Keeps `connection` to plugin `id` of `tenant`.
+    pub(super) fn keep(&self, tenant: TenantId, id: Uuid, connection: Arc<Connection>) {
         let mut connections = self.lock();
         if connections.len() >= MAX_CONNECTIONS {
             connections.clear();
@@ -56,86 +50,5 @@ impl Connections {
     /// Closes the connection to a plugin that is gone.
     pub(super) fn forget(&self, tenant: TenantId, id: Uuid) {
         self.lock().remove(&(tenant, id));
-    }
-}
-
-impl Plugins {
-    /// The plugin's row and an open connection to it (made, and its secrets opened, on
-    /// first use).
-    pub(super) async fn connection(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-    ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
-        self.connect(tenant, id, false).await
-    }
-
-    /// Like [`Self::connection`]; `fresh` makes a new connection (which reads a shipped
-    /// WebAssembly component from its folder again) even when one is open.
-    pub(super) async fn connect(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-        fresh: bool,
-    ) -> Result<(PluginRow, Arc<Connection>), PluginError> {
-        let mut tx = self.db.begin_tenant(tenant).await?;
-        let row = store::plugins::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| PluginError::NotFound(id.to_string()))?;
-        let cached = self
-            .connections
-            .lock()
-            .get(&(tenant, id))
-            .filter(|c| !fresh && c.sealed == row.secrets_sealed)
-            .cloned();
-        if let Some(connection) = cached {
-            tx.commit().await?;
-            return Ok((row, connection));
-        }
-        let secrets = Secrets::open(&self.sealer, &mut tx, tenant, id, &row.secrets_sealed).await?;
-        let kind = TransportKind::parse(&row.transport).ok_or_else(|| {
-            PluginError::Store(StoreError::Inconsistent(
-                "a plugin has an unknown transport",
-            ))
-        })?;
-        let component = match kind {
-            TransportKind::Wasm => match store::plugins::component(&mut tx, id).await? {
-                Some(uploaded) => Some(uploaded),
-                None => Some(
-                    transport::wasm::shipped(self.limits.wasm_folder.as_deref(), &row.endpoint)
-                        .map_err(|err| unreachable(&row.name, &err))?,
-                ),
-            },
-            TransportKind::Grpc | TransportKind::Mcp => None,
-        };
-        tx.commit().await?;
-        if component.is_none() {
-            // Checked again for each new connection: the operator's allow-list may have
-            // narrowed since the endpoint was saved.
-            self.means
-                .egress
-                .check_url(&row.endpoint)
-                .await
-                .map_err(|err| PluginError::Unreachable {
-                    name: row.name.clone(),
-                    reason: err.to_string(),
-                })?;
-        }
-        let target = Target {
-            kind,
-            endpoint: &row.endpoint,
-            credential: secrets.credential.as_deref(),
-            audience: &id.to_string(),
-            component,
-        };
-        let transport =
-            transport::connect(target, &self.means).map_err(|err| unreachable(&row.name, &err))?;
-        let connection = Arc::new(Connection {
-            sealed: row.secrets_sealed.clone(),
-            secrets,
-            transport,
-        });
-        self.connections.keep(tenant, id, connection.clone());
-        Ok((row, connection))
     }
 }

@@ -5,13 +5,14 @@
 //!   WebAssembly component in the sandbox).
 //! - [`registry`]: the tenant's plugins (register, settings, approval, removal).
 //! - [`refresh`]: reading manifests again, on demand and on a schedule.
-//! - [`connections`]: one open connection per plugin per replica.
+//! - [`connect`] and [`connections`]: one open connection per plugin per replica.
 //! - [`calls`]: calls of a tool, past the PHI policy ([`phi`]), a circuit breaker and a
 //!   timeout, audited by hash.
 //! - [`toolbox`]: the tools a chat turn offers the model, and its calls of them.
 //! - [`secrets`]: each plugin's sealed credential and the key of the opaque ids it sees.
 
 mod calls;
+mod connect;
 mod connections;
 pub mod manifest;
 mod phi;
