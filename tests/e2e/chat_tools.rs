@@ -225,6 +225,30 @@ async fn the_assistant_calls_a_plugin_and_streams_what_it_found() {
         .messages;
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1].content, streamed.text);
+    assert!(messages[0].tool_calls.is_empty());
+    let kept = &messages[1].tool_calls;
+    assert_eq!(kept.len(), 1, "the reply keeps its tool call: {kept:?}");
+    assert_eq!(
+        (
+            kept[0].plugin.as_str(),
+            kept[0].tool.as_str(),
+            kept[0].outcome.as_str()
+        ),
+        ("helper", "echo", "ok")
+    );
+    assert_eq!(kept[0].call_id, started.call_id);
+    // What was sent and answered is kept sealed, never as plain text.
+    let (sealed,): (Option<Vec<u8>>,) =
+        sqlx::query_as("SELECT tool_calls_sealed FROM messages WHERE id = $1::uuid")
+            .bind(&messages[1].id)
+            .fetch_one(&mut t.server.db.owner().await)
+            .await
+            .expect("the stored reply");
+    let sealed = sealed.expect("tool calls stored");
+    assert!(
+        !String::from_utf8_lossy(&sealed).contains("what is new"),
+        "sealed"
+    );
     let events = invocations(&t).await;
     assert_eq!(events.len(), 1);
     assert_eq!(detail(&events[0], "via"), "chat");

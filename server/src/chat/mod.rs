@@ -14,7 +14,7 @@ mod model_jobs;
 mod profile;
 mod turn;
 pub use conversation::conversations::{
-    Conversation, Conversations, Message, MessageRole, NewConversation,
+    Conversation, Conversations, Message, MessageRole, NewConversation, ToolUse,
 };
 pub use conversation::window::{Recent, StoredTurn, WINDOW_MESSAGES};
 pub use model_jobs::memory_writer::MemoryWriter;

@@ -16,8 +16,8 @@ mod sealer;
 pub use master_key::{KeyWrapper, LocalMasterKey};
 pub use rotation::{
     CONVERSATION_TITLES, IDP_CLIENT_SECRET, MEMORY_CONTENTS, MEMORY_KEYWORD_KEYS, MESSAGE_CONTENTS,
-    PLUGIN_SECRETS, PROVIDER_CREDENTIALS, Rotation, SEALED_COLUMNS, SealedColumn,
-    TENANT_MODEL_PARTS, reseal_stale, rotate_data_key,
+    MESSAGE_TOOL_CALLS, PLUGIN_SECRETS, PROVIDER_CREDENTIALS, Rotation, SEALED_COLUMNS,
+    SealedColumn, TENANT_MODEL_PARTS, reseal_stale, rotate_data_key,
 };
 pub use sealer::{Keyring, Sealer};
 

@@ -55,6 +55,15 @@ pub const MESSAGE_CONTENTS: SealedColumn = SealedColumn {
     batch: SMALL_VALUES,
 };
 
+/// The tool calls of the turn that led to a reply.
+pub const MESSAGE_TOOL_CALLS: SealedColumn = SealedColumn {
+    table: "messages",
+    row: "id",
+    row_type: "uuid",
+    column: "tool_calls_sealed",
+    batch: SMALL_VALUES,
+};
+
 /// Model provider credentials.
 pub const PROVIDER_CREDENTIALS: SealedColumn = SealedColumn {
     table: "providers",
@@ -105,6 +114,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     IDP_CLIENT_SECRET,
     CONVERSATION_TITLES,
     MESSAGE_CONTENTS,
+    MESSAGE_TOOL_CALLS,
     PROVIDER_CREDENTIALS,
     PLUGIN_SECRETS,
     TENANT_MODEL_PARTS,

@@ -209,6 +209,9 @@ pub struct MessageRow {
     pub cost_micros: i64,
     /// Assistant messages: why generation ended.
     pub finish_reason: String,
+    /// Assistant messages: the sealed tool calls of the turn, if it made any.
+    #[serde(default, with = "base64_option")]
+    pub tool_calls_sealed: Option<Vec<u8>>,
     /// Created.
     #[serde(with = "time::serde::timestamp::nanoseconds")]
     pub created_at: OffsetDateTime,
@@ -229,6 +232,30 @@ mod base64_bytes {
     }
 }
 
+/// Optional sealed bytes as base64 (or null) in serialised rows.
+mod base64_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::base64_bytes::serialize(bytes, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        use base64::{Engine, engine::general_purpose::STANDARD};
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// Appends a message to its conversation and counts it there.
 ///
 /// # Errors
@@ -238,8 +265,8 @@ pub async fn insert_message(tx: &mut TenantTx, row: &MessageRow) -> Result<(), S
     sqlx::query(
         "INSERT INTO messages
              (tenant_id, id, conversation_id, role, content_sealed, model_used, prompt_tokens,
-              completion_tokens, cost_micros, finish_reason, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+              completion_tokens, cost_micros, finish_reason, created_at, tool_calls_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(tenant.0)
     .bind(row.id)
@@ -252,6 +279,7 @@ pub async fn insert_message(tx: &mut TenantTx, row: &MessageRow) -> Result<(), S
     .bind(row.cost_micros)
     .bind(&row.finish_reason)
     .bind(row.created_at)
+    .bind(&row.tool_calls_sealed)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -277,7 +305,7 @@ pub async fn messages(
 ) -> Result<Vec<MessageRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
-                completion_tokens, cost_micros, finish_reason, created_at
+                completion_tokens, cost_micros, finish_reason, created_at, tool_calls_sealed
          FROM messages
          WHERE conversation_id = $1 AND ($2::uuid IS NULL OR id > $2)
          ORDER BY id
@@ -301,7 +329,7 @@ pub async fn recent_messages(
 ) -> Result<Vec<MessageRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
-                completion_tokens, cost_micros, finish_reason, created_at
+                completion_tokens, cost_micros, finish_reason, created_at, tool_calls_sealed
          FROM messages WHERE conversation_id = $1
          ORDER BY id DESC
          LIMIT $2",
@@ -347,7 +375,7 @@ pub async fn message(
 ) -> Result<Option<MessageRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, conversation_id, role, content_sealed, model_used, prompt_tokens,
-                completion_tokens, cost_micros, finish_reason, created_at
+                completion_tokens, cost_micros, finish_reason, created_at, tool_calls_sealed
          FROM messages WHERE conversation_id = $1 AND id = $2",
     )
     .bind(conversation)

@@ -55,6 +55,17 @@ impl From<Message> for pb::Message {
             model_used: m.model_used,
             usage,
             finish_reason: finish_reason.into(),
+            tool_calls: m
+                .tool_calls
+                .into_iter()
+                .map(|used| pb::ToolCallFinished {
+                    call_id: used.call_id,
+                    plugin: used.plugin,
+                    tool: used.tool,
+                    outcome: used.outcome,
+                    latency_ms: i64::try_from(used.latency_ms).unwrap_or(i64::MAX),
+                })
+                .collect(),
         }
     }
 }

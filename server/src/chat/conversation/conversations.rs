@@ -11,9 +11,9 @@ use crate::{
     audit::{self, NewEvent},
     cache::Cache,
     caller::Principal,
-    crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, Sealer},
+    crypto::{CONVERSATION_TITLES, Keyring, MESSAGE_CONTENTS, MESSAGE_TOOL_CALLS, Sealer},
     store::{
-        self, Database,
+        self, Database, StoreError,
         conversations::{ConversationRow, MessageRow},
     },
 };
@@ -110,8 +110,29 @@ pub struct Message {
     pub cost_micros: i64,
     /// Assistant messages: why generation ended.
     pub finish_reason: String,
+    /// Assistant messages: the tools called during the turn, in order.
+    pub tool_calls: Vec<ToolUse>,
     /// Created.
     pub created_at: OffsetDateTime,
+}
+
+/// A tool the assistant called during a turn, kept (sealed) with the reply it led to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolUse {
+    /// The model's id of the call.
+    pub call_id: String,
+    /// The plugin (empty when the model named no tool the turn offered).
+    pub plugin: String,
+    /// The tool.
+    pub tool: String,
+    /// The arguments as the model wrote them.
+    pub arguments: String,
+    /// What the model read back: the result, or the tool error.
+    pub result: String,
+    /// `ok`, `tool_error`, `unreachable`, `timeout` or `refused`.
+    pub outcome: String,
+    /// How long the plugin took, in milliseconds.
+    pub latency_ms: u64,
 }
 
 /// The caller's conversations.
@@ -421,6 +442,19 @@ pub(in crate::chat) async fn open_message(
             &row.content_sealed,
         )
         .await?;
+    let tool_calls = match &row.tool_calls_sealed {
+        Some(sealed) => {
+            let opened = keyring
+                .open(conn, MESSAGE_TOOL_CALLS.table, &row.id.to_string(), sealed)
+                .await?;
+            serde_json::from_slice(&opened).map_err(|_| {
+                ChatError::Store(StoreError::Inconsistent(
+                    "a message's stored tool calls do not read",
+                ))
+            })?
+        }
+        None => Vec::new(),
+    };
     Ok(Message {
         id: row.id,
         conversation_id: row.conversation_id,
@@ -431,6 +465,7 @@ pub(in crate::chat) async fn open_message(
         completion_tokens: row.completion_tokens,
         cost_micros: row.cost_micros,
         finish_reason: row.finish_reason,
+        tool_calls,
         created_at: row.created_at,
     })
 }

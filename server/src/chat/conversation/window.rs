@@ -17,7 +17,7 @@ use crate::chat::{
 };
 use crate::{
     caller::Principal,
-    crypto::{CONVERSATION_TITLES, MESSAGE_CONTENTS},
+    crypto::{CONVERSATION_TITLES, MESSAGE_CONTENTS, MESSAGE_TOOL_CALLS},
     store::{
         self,
         conversations::{ConversationRow, MessageRow},
@@ -158,6 +158,17 @@ impl Conversations {
                     message.content.as_bytes(),
                 )
                 .await?;
+            let tool_calls_sealed = if message.tool_calls.is_empty() {
+                None
+            } else {
+                let calls = serde_json::to_vec(&message.tool_calls).unwrap_or_default();
+                let id = message.id.to_string();
+                Some(
+                    keyring
+                        .seal(&mut tx, MESSAGE_TOOL_CALLS.table, &id, &calls)
+                        .await?,
+                )
+            };
             let row = MessageRow {
                 id: message.id,
                 conversation_id: message.conversation_id,
@@ -168,6 +179,7 @@ impl Conversations {
                 completion_tokens: message.completion_tokens,
                 cost_micros: message.cost_micros,
                 finish_reason: message.finish_reason.clone(),
+                tool_calls_sealed,
                 created_at: message.created_at,
             };
             store::conversations::insert_message(&mut tx, &row).await?;

@@ -261,6 +261,7 @@ mod tests {
             completion_tokens: 0,
             cost_micros: 0,
             finish_reason: String::new(),
+            tool_calls: Vec::new(),
             created_at: OffsetDateTime::now_utc(),
         }
     }

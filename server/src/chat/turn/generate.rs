@@ -467,6 +467,7 @@ impl Generator {
             completion_tokens: 0,
             cost_micros: 0,
             finish_reason: String::new(),
+            tool_calls: Vec::new(),
             created_at: now,
         };
         let assistant = Message {
@@ -483,6 +484,7 @@ impl Generator {
                 reply.usage.completion_tokens,
             ),
             finish_reason: reply.finish_reason.as_str().to_owned(),
+            tool_calls: reply.tools_used.clone(),
             created_at: now,
         };
         let title = turn.untitled.then(|| title_from(&turn.content));

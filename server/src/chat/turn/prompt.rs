@@ -8,7 +8,7 @@
 
 use tokio_stream::StreamExt;
 
-use crate::chat::{ChatError, MessageRole};
+use crate::chat::{ChatError, MessageRole, ToolUse};
 use crate::{
     llm::{
         AnswerSchema, ChatMessage, ChatRequest, CircuitBreaker, Delta, DeltaStream, FinishReason,
@@ -344,6 +344,8 @@ pub struct Reply {
     pub usage: Usage,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// The server's tools it called on the way, in order (kept with the reply).
+    pub tools_used: Vec<ToolUse>,
 }
 
 /// Tool calls as their pieces arrive.
@@ -414,5 +416,6 @@ pub async fn complete(prompt: &Prompt) -> Result<Reply, ChatError> {
         latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,
         finish_reason,
+        tools_used: Vec::new(),
     })
 }

@@ -199,5 +199,6 @@ pub async fn relay(
         latency_ms: u32::try_from(started_at.elapsed().as_millis()).unwrap_or(u32::MAX),
         usage,
         finish_reason: reason,
+        tools_used: Vec::new(),
     })
 }

@@ -24,7 +24,7 @@ use std::{
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::chat::{
-    ChatError, MessageRole, Running,
+    ChatError, MessageRole, Running, ToolUse,
     turn::{
         prompt::{Prompt, Reply, Turn, complete},
         relay::{ReplySink, ToolEvent, relay},
@@ -67,7 +67,7 @@ pub(in crate::chat) async fn answer(
             return Ok(said.end(reply));
         }
         said.add(&reply);
-        let Some(answers) = call_tools(
+        let Some(done) = call_tools(
             toolbox,
             &reply.tool_calls,
             deadline,
@@ -86,13 +86,14 @@ pub(in crate::chat) async fn answer(
             };
             return Ok(said.end(stopped));
         };
+        said.tools_used.extend(done.used);
         let mut more = vec![Turn {
             role: MessageRole::Assistant,
             text: reply.content,
             tool_calls: reply.tool_calls,
             tool_call_id: None,
         }];
-        more.extend(answers);
+        more.extend(done.answers);
         let offer_tools = round < toolbox.max_rounds() && Instant::now() < deadline;
         next = Some(asked.followed_by(guard, more, offer_tools)?);
     }
@@ -117,6 +118,7 @@ struct Said {
     content: String,
     usage: Usage,
     latency_ms: u32,
+    tools_used: Vec<ToolUse>,
 }
 
 impl Said {
@@ -134,21 +136,29 @@ impl Said {
             content: self.content,
             usage: self.usage,
             latency_ms: self.latency_ms,
+            tools_used: self.tools_used,
             ..last
         }
     }
 }
 
-/// Runs one round of `calls`, to end by `deadline`; their answers as tool messages in the
-/// calls' order, or `None` when the client left or the generation was cancelled meanwhile
-/// (the calls still running are dropped).
+/// A round of tool calls, done.
+struct Round {
+    /// The answers as tool messages, in the calls' order.
+    answers: Vec<Turn>,
+    /// The calls as kept with the reply, in the same order.
+    used: Vec<ToolUse>,
+}
+
+/// Runs one round of `calls`, to end by `deadline`; `None` when the client left or the
+/// generation was cancelled meanwhile (the calls still running are dropped).
 async fn call_tools(
     toolbox: &Toolbox,
     calls: &[ToolCall],
     deadline: Instant,
     mut running: Option<&mut Running>,
     sink: &mut impl ReplySink,
-) -> Result<Option<Vec<Turn>>, ChatError> {
+) -> Result<Option<Round>, ChatError> {
     let names = |call: &ToolCall| match toolbox.find(&call.name) {
         Some(tool) => (tool.plugin.clone(), tool.tool.clone()),
         None => (String::new(), call.name.clone()),
@@ -177,7 +187,7 @@ async fn call_tools(
             Ok(refused(call, reason)),
         ))));
     }
-    let mut answers: Vec<Option<Turn>> = vec![None; calls.len()];
+    let mut answers: Vec<Option<(Turn, ToolUse)>> = vec![None; calls.len()];
     loop {
         let cancelled = async {
             match running.as_deref_mut() {
@@ -208,14 +218,25 @@ async fn call_tools(
         if !sink.tool_event(finished).await {
             return Ok(None);
         }
-        answers[index] = Some(Turn {
+        let used = ToolUse {
+            call_id: call.id.clone(),
+            plugin: report.plugin,
+            tool: report.tool,
+            arguments: call.arguments.clone(),
+            result: report.content.clone(),
+            outcome: report.outcome.to_owned(),
+            latency_ms: u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX),
+        };
+        let answer = Turn {
             role: MessageRole::Tool,
             text: report.content,
             tool_calls: Vec::new(),
             tool_call_id: Some(call.id.clone()),
-        });
+        };
+        answers[index] = Some((answer, used));
     }
-    Ok(Some(answers.into_iter().flatten().collect()))
+    let (answers, used) = answers.into_iter().flatten().unzip();
+    Ok(Some(Round { answers, used }))
 }
 
 /// A call of a round, running: its index in the round, and how it went.
