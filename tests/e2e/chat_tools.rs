@@ -9,10 +9,10 @@ use codexcontinue::pb::{
     v1::{
         AddPolicyRequest, AuditEvent, AuditFilter, Capability, CreateConversationRequest,
         ListAuditEventsRequest, ListMessagesRequest, Permission, PhiPolicy, Policy, Profile,
-        RegisterPluginRequest, SetProfileRequest, StreamMessageRequest, ToolCallFinished,
-        ToolCallStarted, UpdatePluginRequest, VerifyChainRequest,
-        audit_service_client::AuditServiceClient, plugin_service_client::PluginServiceClient,
-        reply_chunk,
+        Provider, ProviderKind, RegisterPluginRequest, SetProfileRequest, SetProviderRequest,
+        StreamMessageRequest, ToolCallFinished, ToolCallStarted, UpdatePluginRequest,
+        VerifyChainRequest, audit_service_client::AuditServiceClient,
+        plugin_service_client::PluginServiceClient, reply_chunk,
     },
 };
 use codexcontinue_tests::{
@@ -357,6 +357,59 @@ async fn the_turns_time_budget_cuts_a_slow_call_short() {
         .map(|e| detail(e, "outcome"))
         .collect();
     assert_eq!(outcomes, ["timeout"]);
+}
+
+#[tokio::test]
+async fn an_ollama_model_calls_plugins_in_its_own_wire_format() {
+    let mut t = setup().await;
+    t.admin
+        .set_provider(authorized(
+            &t.server.owner_key,
+            SetProviderRequest {
+                provider: Some(Provider {
+                    name: "lab".into(),
+                    kind: ProviderKind::Ollama.into(),
+                    endpoint: t.upstream.base(),
+                    on_premises: true,
+                    ..Provider::default()
+                }),
+                credential: String::new(),
+            },
+        ))
+        .await
+        .expect("provider");
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "lab/llama3.1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+
+    let streamed = stream(&mut t, &key, &conversation, "tool:helper__echo lab news").await;
+    assert!(streamed.completed, "{streamed:?}");
+    assert_eq!(streamed.finished.len(), 1, "{streamed:?}");
+    assert_eq!(streamed.finished[0].outcome, "ok");
+    assert_eq!(
+        plugin.received()[0].arguments["q"],
+        "tool:helper__echo lab news"
+    );
+    assert!(
+        streamed.text.starts_with("Tool helper__echo said:"),
+        "the answer went back naming the tool: {streamed:?}"
+    );
+    let asked = t.upstream.requests();
+    let first = &asked[asked.len() - 2].body;
+    assert_eq!(first["tools"][0]["function"]["name"], "helper__echo");
+    let second = &asked[asked.len() - 1].body;
+    let messages = second["messages"].as_array().expect("messages");
+    let call = &messages[messages.len() - 2];
+    assert_eq!(call["role"], "assistant");
+    assert_eq!(
+        call["tool_calls"][0]["function"]["arguments"]["q"], "tool:helper__echo lab news",
+        "arguments go back as an object: {call}"
+    );
+    let answer = &messages[messages.len() - 1];
+    assert_eq!(answer["role"], "tool");
+    assert_eq!(answer["tool_name"], "helper__echo");
 }
 
 async fn conversation_with_model(t: &mut Chat, key: &str, model: &str) -> String {

@@ -546,7 +546,8 @@ async fn embeddings(State(shared): State<Shared>, headers: HeaderMap, body: Byte
         .into_response()
 }
 
-/// Ollama's `/api/chat`: the echo reply as JSON lines; model `missing` is not pulled.
+/// Ollama's `/api/chat`: the echo reply as JSON lines (or a tool call, when tools are
+/// offered); model `missing` is not pulled.
 async fn ollama(State(shared): State<Shared>, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     shared.requests.lock().expect("lock").push(Recorded {
@@ -571,13 +572,48 @@ async fn ollama(State(shared): State<Shared>, body: Bytes) -> Response {
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let words: Vec<String> = std::iter::once("Echo:".to_owned())
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or(Value::Null);
+    let mut words: Vec<String> = std::iter::once("Echo:".to_owned())
         .chain(last_user.split(' ').map(|w| format!(" {w}")))
         .collect();
-    let mut lines: Vec<Value> = words
-        .iter()
-        .map(|w| json!({ "model": model, "created_at": "2026-01-01T00:00:00Z", "message": { "role": "assistant", "content": w }, "done": false }))
-        .collect();
+    if last["role"] == "tool" {
+        // The answer after a tool call: which tool, and what it said.
+        let tool = last["tool_name"].as_str().unwrap_or("?");
+        let said = last["content"].as_str().unwrap_or_default();
+        words = vec![format!("Tool {tool} said: {said}")];
+    }
+    let mut lines: Vec<Value> = Vec::new();
+    // With tools offered and the user speaking last, the model calls the one the message
+    // names as `tool:<name>` (else the first) with the message as `q`: the whole call in
+    // one line, its arguments an object, without an id (as Ollama writes them).
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let named = last_user
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("tool:"))
+        .filter(|name| offered.contains(name))
+        .or_else(|| offered.first().copied());
+    if last["role"] == "user"
+        && let Some(name) = named
+    {
+        words.clear();
+        lines.push(json!({
+            "model": model, "created_at": "2026-01-01T00:00:00Z",
+            "message": { "role": "assistant", "content": "", "tool_calls": [
+                { "function": { "name": name, "arguments": { "q": last_user } } }
+            ] },
+            "done": false,
+        }));
+    }
+    lines.extend(words.iter().map(|w| json!({ "model": model, "created_at": "2026-01-01T00:00:00Z", "message": { "role": "assistant", "content": w }, "done": false })));
     lines.push(json!({
         "model": model, "created_at": "2026-01-01T00:00:00Z",
         "message": { "role": "assistant", "content": "" },

@@ -111,7 +111,7 @@ pub struct ChatRequest {
     pub max_tokens: Option<i32>,
     /// Stop sequences.
     pub stop: Vec<String>,
-    /// Tools the model may call (OpenAI-compatible providers only; others refuse).
+    /// Tools the model may call (OpenAI-style providers and Ollama; the local models refuse).
     pub tools: Option<Tools>,
     /// When set, the answer must be JSON that follows this schema (structured output:
     /// `response_format` for OpenAI-compatible providers, `format` for Ollama; the

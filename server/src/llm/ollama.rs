@@ -1,13 +1,20 @@
 //! Ollama's native chat API: `POST {base}/api/chat` with `stream: true`, answered as
 //! newline-delimited JSON objects (`message.content` pieces, then one with `done: true`,
 //! `done_reason` and the token counts `prompt_eval_count` / `eval_count`).
+//!
+//! Tools go in its own format: definitions as OpenAI's (`tools`), but a call comes whole
+//! in one line's `message.tool_calls` with its arguments as a JSON object (and no id in
+//! older servers: the reply's calls are then numbered), and a tool's answer goes back as a
+//! `tool` message naming the tool (`tool_name`), not the call. Ollama has no
+//! `tool_choice`: only `auto` (or none) is accepted.
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{
-    ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError, Usage, body_limits,
+    ChatMessage, ChatProvider, ChatRequest, Delta, DeltaStream, FinishReason, LlmError,
+    ToolCallPiece, Usage, body_limits,
 };
 
 /// Deltas buffered ahead of a slow reader.
@@ -34,15 +41,10 @@ impl OllamaChat {
 #[async_trait::async_trait]
 impl ChatProvider for OllamaChat {
     async fn stream(&self, request: &ChatRequest) -> Result<DeltaStream, LlmError> {
-        if request.tools.is_some() {
-            return Err(LlmError::Rejected(
-                "tools are passed to OpenAI-compatible providers only".to_owned(),
-            ));
-        }
         let messages: Vec<Value> = request
             .messages
             .iter()
-            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .map(|m| message_of(m, &request.messages))
             .collect();
         let mut options = json!({});
         for (name, value) in [
@@ -66,6 +68,15 @@ impl ChatProvider for OllamaChat {
         });
         if let Some(answer) = &request.answer_schema {
             body["format"] = answer.schema.clone();
+        }
+        if let Some(tools) = &request.tools {
+            if tools.choice.as_ref().is_some_and(|choice| choice != "auto") {
+                return Err(LlmError::Rejected(
+                    "tool_choice: Ollama lets the model choose; leave it unset or \"auto\""
+                        .to_owned(),
+                ));
+            }
+            body["tools"] = Value::from(tools.definitions.clone());
         }
         let response = self
             .http
@@ -97,10 +108,68 @@ impl ChatProvider for OllamaChat {
     }
 }
 
+/// `message` in Ollama's terms: an assistant's calls with their arguments as objects, a
+/// tool's answer naming the tool of the call it answers (found among `all`).
+fn message_of(message: &ChatMessage, all: &[ChatMessage]) -> Value {
+    let mut out = json!({ "role": message.role, "content": message.content });
+    if !message.tool_calls.is_empty() {
+        out["tool_calls"] = message
+            .tool_calls
+            .iter()
+            .map(|call| {
+                let arguments: Value =
+                    serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+                json!({ "function": { "name": call.name, "arguments": arguments } })
+            })
+            .collect();
+    }
+    if let Some(id) = &message.tool_call_id
+        && let Some(call) = all
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .find(|call| &call.id == id)
+    {
+        out["tool_name"] = Value::from(call.name.clone());
+    }
+    out
+}
+
+/// The reply's tool calls in `message`, as pieces numbered on from `calls` (those seen so
+/// far); each call comes whole.
+fn tool_calls_of(message: &Value, calls: &mut u32) -> Vec<ToolCallPiece> {
+    let Some(listed) = message["tool_calls"].as_array() else {
+        return Vec::new();
+    };
+    listed
+        .iter()
+        .map(|call| {
+            let function = &call["function"];
+            let index = *calls;
+            *calls += 1;
+            let arguments = match &function["arguments"] {
+                Value::String(text) => text.clone(),
+                Value::Null => "{}".to_owned(),
+                object => object.to_string(),
+            };
+            ToolCallPiece {
+                index,
+                id: Some(
+                    call["id"]
+                        .as_str()
+                        .map_or_else(|| format!("call_{index}"), str::to_owned),
+                ),
+                name: Some(function["name"].as_str().unwrap_or_default().to_owned()),
+                arguments,
+            }
+        })
+        .collect()
+}
+
 /// Reads the reply's lines until `done`, the end of the body or the reader going away.
 async fn read_lines(response: reqwest::Response, deltas: mpsc::Sender<Result<Delta, LlmError>>) {
     let mut body = response.bytes_stream();
     let mut line = Vec::new();
+    let mut calls = 0;
     loop {
         let Some(chunk) = body.next().await else {
             let _ = deltas
@@ -158,9 +227,15 @@ async fn read_lines(response: reqwest::Response, deltas: mpsc::Sender<Result<Del
             {
                 return;
             }
+            for piece in tool_calls_of(&object["message"], &mut calls) {
+                if deltas.send(Ok(Delta::ToolCall(piece))).await.is_err() {
+                    return;
+                }
+            }
             if object["done"] == true {
                 let finish_reason = match object["done_reason"].as_str() {
                     Some("length") => FinishReason::Length,
+                    _ if calls > 0 => FinishReason::ToolCalls,
                     _ => FinishReason::Stop,
                 };
                 let usage = Some(Usage {

@@ -57,8 +57,8 @@ pub struct ResolvedModel {
     pub model: String,
     /// Whether prompts stay on the tenant's premises.
     pub on_premises: bool,
-    /// Whether it is offered the server's own tools (plugins): OpenAI-style providers;
-    /// not the small local models.
+    /// Whether it is offered the server's own tools (plugins): OpenAI-style providers
+    /// and Ollama; not the small local models.
     pub takes_tools: bool,
     /// The client.
     pub client: Arc<dyn ChatProvider>,
@@ -293,7 +293,7 @@ impl Providers {
         Ok(ResolvedModel {
             takes_tools: matches!(
                 settings.kind.as_str(),
-                "openai" | "azure_openai" | "openai_compatible"
+                "openai" | "azure_openai" | "openai_compatible" | "ollama"
             ),
             provider: settings.name,
             model: model.to_owned(),
