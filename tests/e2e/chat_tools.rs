@@ -533,25 +533,36 @@ async fn escaped_phi_in_a_models_arguments_is_found_and_redacted() {
 }
 
 #[tokio::test]
-async fn callers_without_plugin_use_get_no_tools() {
+async fn callers_without_plugin_use_get_no_tools_and_a_grant_on_one_plugin_offers_that_one() {
     let mut t = setup().await;
     let plugin = TestPlugin::start().await;
     register(&t, &plugin, "helper", false).await;
-    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
-    for (object, action) in [("conversation", "*"), ("profile", "read")] {
+    register(&t, &plugin, "weather", false).await;
+    profile(
+        &mut t,
+        &["helper", "weather"],
+        "cloud/echo-1",
+        PhiPolicy::Allow,
+    )
+    .await;
+    let add = |role: &'static str, object: &'static str, action: &'static str| AddPolicyRequest {
+        policy: Some(Policy {
+            role: role.into(),
+            permission: Some(Permission {
+                object: object.into(),
+                action: action.into(),
+            }),
+        }),
+    };
+    for (role, object, action) in [
+        ("drafter", "conversation", "*"),
+        ("drafter", "profile", "read"),
+        ("forecaster", "conversation", "*"),
+        ("forecaster", "profile", "read"),
+        ("forecaster", "plugin/weather", "use"),
+    ] {
         t.admin
-            .add_policy(authorized(
-                &t.server.owner_key,
-                AddPolicyRequest {
-                    policy: Some(Policy {
-                        role: "drafter".into(),
-                        permission: Some(Permission {
-                            object: object.into(),
-                            action: action.into(),
-                        }),
-                    }),
-                },
-            ))
+            .add_policy(authorized(&t.server.owner_key, add(role, object, action)))
             .await
             .expect("policy");
     }
@@ -568,9 +579,33 @@ async fn callers_without_plugin_use_get_no_tools() {
         last.body
     );
 
-    // A member may.
+    // A grant on one plugin offers that plugin's tools only.
+    let forecaster = key_with_roles(
+        t.server.channel().await,
+        &t.server.owner_key,
+        &["forecaster"],
+    )
+    .await;
+    let forecast = conversation(&mut t, &forecaster).await;
+    let asked_before = t.upstream.requests().len();
+    let streamed = stream(&mut t, &forecaster, &forecast, "tool:helper__echo hi").await;
+    let offered: Vec<String> = t.upstream.requests()[asked_before].body["tools"]
+        .as_array()
+        .expect("tools offered")
+        .iter()
+        .filter_map(|tool| tool["function"]["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !offered.is_empty() && offered.iter().all(|name| name.starts_with("weather__")),
+        "{offered:?}"
+    );
+    assert_eq!(streamed.started.len(), 1, "{streamed:?}");
+    assert_eq!(streamed.started[0].plugin, "weather");
+
+    // A member may use them all.
     let member = key_with_roles(t.server.channel().await, &t.server.owner_key, &["member"]).await;
     let theirs = conversation(&mut t, &member).await;
     let streamed = stream(&mut t, &member, &theirs, "tool:helper__echo hi").await;
     assert_eq!(streamed.started.len(), 1, "{streamed:?}");
+    assert_eq!(streamed.started[0].plugin, "helper");
 }

@@ -8,13 +8,13 @@ use codexcontinue::pb::{
     json,
     plugin::Tool,
     v1::{
-        ApprovePluginRequest, AuditEvent, AuditFilter, Capability, GetPluginRequest,
-        InvokePluginRequest, InvokePluginResponse, ListAuditEventsRequest, ListPluginsRequest,
-        PhiPolicy, Plugin, PluginTransport, RefreshPluginRequest, RegisterPluginRequest,
-        TenantSettings, UnregisterPluginRequest, UpdatePluginRequest, UpdateTenantRequest,
-        VerifyChainRequest, WhoAmIRequest, admin_service_client::AdminServiceClient,
-        audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
-        plugin_service_client::PluginServiceClient,
+        AddPolicyRequest, ApprovePluginRequest, AuditEvent, AuditFilter, Capability,
+        GetPluginRequest, InvokePluginRequest, InvokePluginResponse, ListAuditEventsRequest,
+        ListPluginsRequest, Permission, PhiPolicy, Plugin, PluginTransport, Policy,
+        RefreshPluginRequest, RegisterPluginRequest, TenantSettings, UnregisterPluginRequest,
+        UpdatePluginRequest, UpdateTenantRequest, VerifyChainRequest, WhoAmIRequest,
+        admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
+        auth_service_client::AuthServiceClient, plugin_service_client::PluginServiceClient,
     },
 };
 use codexcontinue_tests::{
@@ -594,6 +594,67 @@ async fn roles_decide_who_registers_and_calls_and_tenants_never_share_plugins() 
         .expect("viewers list")
         .into_inner();
     assert_eq!(seen.plugins.len(), 1);
+
+    // A grant on one plugin: that plugin's tools, no other's, and nothing else.
+    let second = register(
+        &mut client,
+        &server.owner_key,
+        RegisterPluginRequest {
+            name: "second".into(),
+            ..registration(&plugin)
+        },
+    )
+    .await
+    .expect("registers");
+    let mut admin = AdminServiceClient::new(channel.clone());
+    let grant = |object: &str, action: &str| AddPolicyRequest {
+        policy: Some(Policy {
+            role: "helper-caller".into(),
+            permission: Some(Permission {
+                object: object.into(),
+                action: action.into(),
+            }),
+        }),
+    };
+    admin
+        .add_policy(authorized(
+            &server.owner_key,
+            grant("plugin/helper", "invoke"),
+        ))
+        .await
+        .expect("a grant on one plugin");
+    for (object, action) in [("plugin/helper", "manage"), ("plugin/Not A Name", "invoke")] {
+        let err = admin
+            .add_policy(authorized(&server.owner_key, grant(object, action)))
+            .await
+            .expect_err("refused");
+        assert_eq!(bad_field(&err), "policy", "{err:?}");
+    }
+    let caller = key_with_roles(channel.clone(), &server.owner_key, &["helper-caller"]).await;
+    invoke(&mut client, &caller, &registered, "noop", json!({}))
+        .await
+        .expect("calls the plugin it was granted");
+    let err = invoke(&mut client, &caller, &second, "noop", json!({}))
+        .await
+        .expect_err("not another");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let unknown = Plugin {
+        id: uuid::Uuid::now_v7().to_string(),
+        ..second.clone()
+    };
+    let err = invoke(&mut client, &caller, &unknown, "noop", json!({}))
+        .await
+        .expect_err("no such plugin");
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "whether it exists is not told: {err:?}"
+    );
+    let err = client
+        .list_plugins(authorized(&caller, ListPluginsRequest::default()))
+        .await
+        .expect_err("reading plugins is another permission");
+    assert_eq!(err.code(), Code::PermissionDenied);
 
     let other = server.add_tenant("globex").await;
     let theirs = client

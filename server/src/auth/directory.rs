@@ -96,12 +96,44 @@ fn is_policy_part(part: &str) -> bool {
             && part.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
+/// A policy's object without its plugin (`plugin/<name>` grants on one plugin), and the
+/// plugin.
+fn split_object(object: &str) -> (&str, Option<&str>) {
+    match object.split_once('/') {
+        Some((base, plugin)) => (base, Some(plugin)),
+        None => (object, None),
+    }
+}
+
 fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), DirectoryError> {
     check_assignable(principal, &policy.role)?;
-    if !is_policy_part(&policy.object) || !is_policy_part(&policy.action) {
+    let (object, plugin) = split_object(&policy.object);
+    if !is_policy_part(object) || !is_policy_part(&policy.action) {
         return Err(DirectoryError::BadPolicy(
-            "object and action must be lower-case names (a-z, '_') or \"*\"".to_owned(),
+            "object and action must be lower-case names (a-z, '_') or \"*\", the object \
+             optionally \"plugin/<plugin name>\""
+                .to_owned(),
         ));
+    }
+    if let Some(plugin) = plugin {
+        let per_plugin = permissions::PER_PLUGIN
+            .iter()
+            .any(|p| p.object == object && p.action == policy.action);
+        if !per_plugin {
+            let names: Vec<String> = permissions::PER_PLUGIN
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(DirectoryError::BadPolicy(format!(
+                "only {} may be granted on one plugin",
+                names.join(" and ")
+            )));
+        }
+        if !crate::tenancy::is_identifier(plugin) || plugin.len() > 32 {
+            return Err(DirectoryError::BadPolicy(format!(
+                "{plugin:?} is not a plugin name"
+            )));
+        }
     }
     if matches!(policy.object.as_str(), "tenant" | "*")
         && matches!(
@@ -116,11 +148,13 @@ fn check_policy(principal: &Principal, policy: &RolePolicy) -> Result<(), Direct
     Ok(())
 }
 
-/// The permissions of the API a policy's object and action (either may be `*`) grant.
+/// The permissions of the API a policy's object and action (either may be `*`) grant (on
+/// one plugin, for `plugin/<name>`).
 fn covered(policy: &RolePolicy) -> Vec<Permission> {
     let part = |pattern: &str, name: &str| pattern == "*" || pattern == name;
+    let (object, _) = split_object(&policy.object);
     let mut covered: Vec<Permission> = permissions::all_permissions()
-        .filter(|p| part(&policy.object, p.object) && part(&policy.action, p.action))
+        .filter(|p| part(object, p.object) && part(&policy.action, p.action))
         .collect();
     covered.sort_by_key(|p| (p.object, p.action));
     covered.dedup();
@@ -231,7 +265,15 @@ impl Directory {
                     "{permission} stays with owners and cannot be granted to a role"
                 )));
             }
-            if !self.rbac.allows(principal, permission).await {
+            let holds = match split_object(&policy.object) {
+                (_, Some(plugin)) => {
+                    self.rbac
+                        .allows_on_plugin(principal, permission, plugin)
+                        .await
+                }
+                (_, None) => self.rbac.allows(principal, permission).await,
+            };
+            if !holds {
                 return Err(DirectoryError::PermissionNotGrantable(format!(
                     "you cannot grant {permission}, which you do not hold"
                 )));

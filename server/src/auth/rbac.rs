@@ -6,12 +6,12 @@
 //! allowed when any of their roles is. Policies are stored in Postgres and loaded through
 //! [`super::policy_adapter`].
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, MgmtApi};
 use tokio::sync::RwLock;
 
-use super::permissions::Permission;
+use super::permissions::{Permission, on_plugin};
 use crate::caller::Principal;
 use crate::tenancy::TenantId;
 
@@ -39,7 +39,7 @@ m = g(r.sub, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && (p.obj == "*" 
 pub struct RbacError(#[from] casbin::Error);
 
 /// (role, tenant, object, action) of a remembered decision.
-type DecisionKey = (String, TenantId, &'static str, &'static str);
+type DecisionKey = (String, TenantId, Cow<'static, str>, &'static str);
 
 /// Decisions remembered at most; past that the memory starts over.
 const MAX_DECISIONS: usize = 100_000;
@@ -113,27 +113,50 @@ impl Rbac {
     /// Whether any of `principal`'s roles grants `permission` in its tenant. Errors in
     /// evaluation deny.
     pub async fn allows(&self, principal: &Principal, permission: Permission) -> bool {
+        self.decide(
+            principal,
+            Cow::Borrowed(permission.object),
+            permission.action,
+        )
+        .await
+    }
+
+    /// Whether any of `principal`'s roles grants `permission` on every plugin, or on
+    /// plugin `name` (a policy on the object `plugin/<name>`).
+    pub async fn allows_on_plugin(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        name: &str,
+    ) -> bool {
+        self.allows(principal, permission).await
+            || self
+                .decide(
+                    principal,
+                    Cow::Owned(on_plugin(permission, name)),
+                    permission.action,
+                )
+                .await
+    }
+
+    /// Whether any of `principal`'s roles may do `action` on `object` in its tenant.
+    async fn decide(
+        &self,
+        principal: &Principal,
+        object: Cow<'static, str>,
+        action: &'static str,
+    ) -> bool {
         // Held while deciding and remembering, so a policy change (which takes it for
         // writing and forgets every decision) never races a stale decision in.
         let enforcer = self.enforcer.read().await;
         principal.roles.iter().any(|role| {
-            let key = (
-                role.clone(),
-                principal.tenant,
-                permission.object,
-                permission.action,
-            );
+            let key = (role.clone(), principal.tenant, object.clone(), action);
             if let Some(allowed) = self.read_decisions().get(&key) {
                 return *allowed;
             }
             let tenant = principal.tenant.to_string();
             let allowed = enforcer
-                .enforce((
-                    role.as_str(),
-                    tenant.as_str(),
-                    permission.object,
-                    permission.action,
-                ))
+                .enforce((role.as_str(), tenant.as_str(), object.as_ref(), action))
                 .unwrap_or(false);
             let mut decisions = self.decisions.write().unwrap_or_else(|e| e.into_inner());
             if decisions.len() >= MAX_DECISIONS {

@@ -37,11 +37,13 @@ struct AuthState {
 }
 
 impl AuthState {
-    /// Authenticates, counts the call against the rate limits, and authorizes.
+    /// Authenticates, counts the call against the rate limits, and authorizes (unless
+    /// `check` is false: the domain decides, see [`Access::PerPlugin`]).
     async fn admit(
         &self,
         authorization: Option<&http::HeaderValue>,
         permission: Permission,
+        check: bool,
     ) -> Result<Principal, (AuthError, Option<Principal>)> {
         let principal = self
             .authenticator
@@ -64,7 +66,7 @@ impl AuthState {
                 return Err((AuthError::LimiterUnavailable, Some(principal)));
             }
         }
-        if !self.rbac.allows(&principal, permission).await {
+        if check && !self.rbac.allows(&principal, permission).await {
             return Err((AuthError::Denied(permission), Some(principal)));
         }
         Ok(principal)
@@ -127,16 +129,19 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let call = calls::of(&mut request);
-            let permission = match call.twin().and_then(|(s, m)| permissions::access(s, m)) {
-                Some(Access::Public) => return inner.call(request).await,
-                Some(Access::Requires(permission)) => permission,
-                None => {
-                    let status = Status::unimplemented(format!("unknown method {}", call.action));
-                    return Ok(call.protocol.refusal(&status).map(ResBody::from));
-                }
-            };
+            let (permission, checked_here) =
+                match call.twin().and_then(|(s, m)| permissions::access(s, m)) {
+                    Some(Access::Public) => return inner.call(request).await,
+                    Some(Access::Requires(permission)) => (permission, true),
+                    Some(Access::PerPlugin(permission)) => (permission, false),
+                    None => {
+                        let status =
+                            Status::unimplemented(format!("unknown method {}", call.action));
+                        return Ok(call.protocol.refusal(&status).map(ResBody::from));
+                    }
+                };
             let authorization = request.headers().get(http::header::AUTHORIZATION);
-            let admitted = state.admit(authorization, permission).await;
+            let admitted = state.admit(authorization, permission, checked_here).await;
             if let Some(slot) = request.extensions().get::<AuditSlot>() {
                 let known = match &admitted {
                     Ok(principal) | Err((_, Some(principal))) => Some(principal),

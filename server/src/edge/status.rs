@@ -137,6 +137,7 @@ impl From<PluginError> for ApiError {
         match err {
             PluginError::Invalid { field, reason } => ApiError::invalid(field, reason),
             PluginError::NotFound(_) => ApiError::NotFound("plugin"),
+            PluginError::Denied { .. } => ApiError::PermissionDenied(err.to_string()),
             PluginError::NameTaken(_) => ApiError::AlreadyExists(err.to_string()),
             PluginError::Disabled { .. }
             | PluginError::NotPending(_)

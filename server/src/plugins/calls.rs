@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     audit::{self, NewEvent, Outcome},
+    auth::permissions::PLUGIN_INVOKE,
     caller::Principal,
     privacy::{self, PhiPolicy, PhiRefused},
     store::plugins::PluginRow,
@@ -116,9 +117,11 @@ impl Plugins {
     /// for the caller, under the tenant's PHI policy; recorded as `plugin.invoke`. A
     /// tool's own error is an `Ok` with `is_error`.
     ///
+    /// The caller needs `plugin:invoke` on every plugin or on this one.
+    ///
     /// # Errors
-    /// [`PluginError::Disabled`], [`PluginError::Invalid`] (`tool`, `arguments`),
-    /// [`PluginError::PhiRefused`], [`PluginError::Unreachable`],
+    /// [`PluginError::Denied`], [`PluginError::Disabled`], [`PluginError::Invalid`]
+    /// (`tool`, `arguments`), [`PluginError::PhiRefused`], [`PluginError::Unreachable`],
     /// [`PluginError::TimedOut`].
     pub async fn invoke(
         &self,
@@ -127,7 +130,24 @@ impl Plugins {
         tool: &str,
         arguments: serde_json::Value,
     ) -> Result<Invocation, PluginError> {
-        let (row, connection) = self.connection(principal.tenant, id).await?;
+        let everywhere = self.rbac.allows(principal, PLUGIN_INVOKE).await;
+        let denied = |name: String| PluginError::Denied {
+            permission: PLUGIN_INVOKE,
+            name,
+        };
+        let (row, connection) = match self.connection(principal.tenant, id).await {
+            // Which plugins exist is not told to a caller who may call none of them.
+            Err(PluginError::NotFound(_)) if !everywhere => return Err(denied(id.to_string())),
+            found => found?,
+        };
+        if !everywhere
+            && !self
+                .rbac
+                .allows_on_plugin(principal, PLUGIN_INVOKE, &row.name)
+                .await
+        {
+            return Err(denied(row.name));
+        }
         let manifest = usable(&row)?;
         let described = manifest.tool(tool).ok_or_else(|| {
             let tools: Vec<_> = manifest.tools.iter().map(|t| t.name.as_str()).collect();

@@ -31,7 +31,9 @@ pub use registry::Plugins;
 pub use toolbox::{Offered, ToolReport, Toolbox};
 pub use transport::{Means, ToolOutput, TransportKind};
 
-use crate::{crypto::CryptoError, egress::EgressError, store::StoreError};
+use crate::{
+    auth::permissions::Permission, crypto::CryptoError, egress::EgressError, store::StoreError,
+};
 
 /// Why a plugin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,14 @@ pub enum PluginError {
         name: String,
         /// Its timeout.
         timeout_ms: i32,
+    },
+    /// The caller may not do this with this plugin (nor with every plugin).
+    #[error("missing permission {permission} (on every plugin, or on plugin/{name})")]
+    Denied {
+        /// What was missing.
+        permission: Permission,
+        /// The plugin asked for.
+        name: String,
     },
     /// The tenant's PHI policy keeps a call's arguments from the plugin.
     #[error(

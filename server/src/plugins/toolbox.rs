@@ -1,6 +1,6 @@
 //! The tools one chat turn offers the model: those of the profile's allowed plugins that
-//! are enabled, when the caller may use plugins (`plugin:use`), named
-//! `<plugin>__<tool>`, at most `plugins.max_tools`.
+//! are enabled and the caller may use (`plugin:use` on every plugin, or on that one),
+//! named `<plugin>__<tool>`, at most `plugins.max_tools`.
 //!
 //! A call the model asks for never fails the turn for the plugin's sake: bad arguments,
 //! a tool's error, a plugin that is down, slow or disabled meanwhile, arguments the PHI
@@ -66,7 +66,7 @@ impl ToolReport {
 
 impl Plugins {
     /// The tools `principal`'s turn may offer from the plugins named in `allowed` (a
-    /// profile's list): empty when the list is, or when the caller may not use plugins.
+    /// profile's list) that the caller may use: empty when the list is.
     /// Their calls send arguments under `policy` (the profile's PHI policy).
     ///
     /// # Errors
@@ -78,11 +78,18 @@ impl Plugins {
         policy: PhiPolicy,
     ) -> Result<Toolbox, PluginError> {
         let mut offered = Vec::new();
-        if !allowed.is_empty() && self.rbac.allows(principal, PLUGIN_USE).await {
+        if !allowed.is_empty() {
             let mut tx = self.db.begin_tenant(principal.tenant).await?;
             let rows = store::plugins::by_names(&mut tx, Some(allowed)).await?;
             tx.commit().await?;
             for row in rows.iter().filter(|row| row.enabled) {
+                if !self
+                    .rbac
+                    .allows_on_plugin(principal, PLUGIN_USE, &row.name)
+                    .await
+                {
+                    continue;
+                }
                 let manifest = manifest_of(&row.manifest)?;
                 offered.extend(manifest.tools.into_iter().map(|tool| Offered {
                     function: format!("{}{TOOL_SEPARATOR}{}", row.name, tool.name),

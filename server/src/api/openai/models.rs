@@ -53,7 +53,7 @@ struct ModelList {
 async fn may_call(state: &OpenAiState, caller: &Caller, service: &str, method: &str) -> bool {
     match permissions::access(service, method) {
         Some(Access::Public) => true,
-        Some(Access::Requires(permission)) => {
+        Some(Access::Requires(permission) | Access::PerPlugin(permission)) => {
             state.rbac.allows(&caller.principal, permission).await
         }
         None => false,

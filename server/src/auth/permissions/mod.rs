@@ -14,6 +14,10 @@ pub enum Access {
     Public,
     /// The caller must hold a role granting this permission.
     Requires(Permission),
+    /// The caller must hold a role granting this permission on every plugin, or on the
+    /// plugin the call names (`plugin/<name>`, see [`PER_PLUGIN`]): the edge only
+    /// authenticates, and the domain decides once it knows which plugin.
+    PerPlugin(Permission),
 }
 
 /// An action on a kind of object, e.g. (`conversation`, `write`).
@@ -58,7 +62,7 @@ pub fn all_permissions() -> impl Iterator<Item = Permission> {
     TABLE
         .iter()
         .filter_map(|(_, _, access)| match access {
-            Access::Requires(permission) => Some(*permission),
+            Access::Requires(permission) | Access::PerPlugin(permission) => Some(*permission),
             Access::Public => None,
         })
         .chain(IN_DOMAIN.iter().copied())
@@ -75,6 +79,20 @@ pub const PLUGIN_USE: Permission = Permission {
     object: "plugin",
     action: "use",
 };
+
+/// Calling a plugin's tool directly (`InvokePlugin`).
+pub const PLUGIN_INVOKE: Permission = Permission {
+    object: "plugin",
+    action: "invoke",
+};
+
+/// Permissions a policy may grant on one plugin only, as the object `plugin/<name>`.
+pub const PER_PLUGIN: &[Permission] = &[PLUGIN_INVOKE, PLUGIN_USE];
+
+/// The object of `permission` on one plugin: `plugin/<name>`.
+pub fn on_plugin(permission: Permission, name: &str) -> String {
+    format!("{}/{name}", permission.object)
+}
 
 #[cfg(test)]
 mod tests {

@@ -337,7 +337,7 @@ pub(super) const TABLE: &[(&str, &str, Access)] = &[
     (
         "codexcontinue.v1.PluginService",
         "InvokePlugin",
-        needs("plugin", "invoke"),
+        Access::PerPlugin(super::PLUGIN_INVOKE),
     ),
     (
         "codexcontinue.v1.PluginService",
