@@ -82,6 +82,8 @@ fn noop_call() -> ToolCall {
         user: "u".into(),
         request_id: "bench".into(),
         timeout: Duration::from_secs(10),
+        working_memory: None,
+        recalled_memories: Vec::new(),
     }
 }
 

@@ -354,3 +354,79 @@ async fn models_write_facts_and_summaries_as_memories() {
     );
     assert_eq!(summary.matches("Assistant: Echo:").count(), 2, "{summary}");
 }
+
+#[tokio::test]
+async fn a_plugin_granted_read_memory_gets_the_memories_the_turn_recalled() {
+    use codexcontinue::pb::v1::{
+        Capability, RegisterPluginRequest, plugin_service_client::PluginServiceClient,
+    };
+    use codexcontinue_tests::plugin_server::TestPlugin;
+
+    let (mut t, mut memory) = memory_server(Vec::new()).await;
+    let owner = t.server.owner_key.clone();
+    memory
+        .remember(remember(
+            &owner,
+            "The team's staging database is called heron-staging",
+        ))
+        .await
+        .unwrap();
+    let plugin = TestPlugin::start().await;
+    let mut plugins = PluginServiceClient::new(t.server.channel().await);
+    for (name, granted) in [
+        ("granted", vec![Capability::ReadMemory.into()]),
+        ("plain", vec![]),
+    ] {
+        plugins
+            .register_plugin(authorized(
+                &owner,
+                RegisterPluginRequest {
+                    endpoint: plugin.endpoint(),
+                    name: name.into(),
+                    granted_capabilities: granted,
+                    ..RegisterPluginRequest::default()
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    t.admin
+        .set_profile(authorized(
+            &owner,
+            SetProfileRequest {
+                profile: Some(Profile {
+                    id: "tools".into(),
+                    display_name: "Tools".into(),
+                    default_model: "cloud/echo-1".into(),
+                    allowed_plugins: vec!["granted".into(), "plain".into()],
+                    ..Profile::default()
+                }),
+                system_prompt: "Use the tools.".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let conversation = create_conversation(&mut t.chat, &owner, "tools", "").await;
+    for tool in ["granted__noop", "plain__noop"] {
+        t.send(
+            &conversation,
+            &format!("tool:{tool} what is our staging database called?"),
+            "",
+        )
+        .await
+        .unwrap();
+    }
+    let received = plugin.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(
+        received[0]
+            .recalled_memories
+            .iter()
+            .any(|line| line.contains("heron-staging")),
+        "{received:?}"
+    );
+    assert!(
+        received[1].recalled_memories.is_empty(),
+        "not granted, not given: {received:?}"
+    );
+}

@@ -2,19 +2,22 @@
 //! manifest, calls reach the plugin with its credential and opaque ids only, tool errors
 //! and timeouts come back as such, a changed manifest disables the plugin until its hash
 //! is approved, every change and call is in the audit chain (hashes, never content),
-//! roles decide who may do what, and tenants never see each other's plugins.
+//! roles decide who may do what, tenants never see each other's plugins, what a plugin is
+//! sent follows the PHI policy, and working memory goes to a plugin only as granted.
 
 use codexcontinue::pb::{
     json,
     plugin::Tool,
     v1::{
         AddPolicyRequest, ApprovePluginRequest, AuditEvent, AuditFilter, Capability,
-        GetPluginRequest, InvokePluginRequest, InvokePluginResponse, ListAuditEventsRequest,
-        ListPluginsRequest, Permission, PhiPolicy, Plugin, PluginTransport, Policy,
-        RefreshPluginRequest, RegisterPluginRequest, TenantSettings, UnregisterPluginRequest,
-        UpdatePluginRequest, UpdateTenantRequest, VerifyChainRequest, WhoAmIRequest,
+        CreateConversationRequest, GetPluginRequest, GetWorkingStateRequest, InvokePluginRequest,
+        InvokePluginResponse, ListAuditEventsRequest, ListPluginsRequest, Permission, PhiPolicy,
+        Plugin, PluginTransport, Policy, RefreshPluginRequest, RegisterPluginRequest,
+        SetWorkingStateRequest, TenantSettings, UnregisterPluginRequest, UpdatePluginRequest,
+        UpdateTenantRequest, VerifyChainRequest, WhoAmIRequest,
         admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
-        auth_service_client::AuthServiceClient, plugin_service_client::PluginServiceClient,
+        auth_service_client::AuthServiceClient, chat_service_client::ChatServiceClient,
+        memory_service_client::MemoryServiceClient, plugin_service_client::PluginServiceClient,
     },
 };
 use codexcontinue_tests::{
@@ -57,6 +60,18 @@ async fn invoke(
     tool: &str,
     arguments: serde_json::Value,
 ) -> Result<InvokePluginResponse, Status> {
+    invoke_in(client, key, plugin, tool, arguments, "").await
+}
+
+/// Like [`invoke`], within `conversation` (empty: none).
+async fn invoke_in(
+    client: &mut PluginServiceClient<Channel>,
+    key: &str,
+    plugin: &Plugin,
+    tool: &str,
+    arguments: serde_json::Value,
+    conversation: &str,
+) -> Result<InvokePluginResponse, Status> {
     Ok(client
         .invoke_plugin(authorized(
             key,
@@ -64,7 +79,7 @@ async fn invoke(
                 plugin_id: plugin.id.clone(),
                 tool: tool.into(),
                 arguments: Some(json::to_struct(arguments)),
-                conversation_id: String::new(),
+                conversation_id: conversation.into(),
             },
         ))
         .await?
@@ -845,4 +860,149 @@ async fn invoke_plugin_sends_arguments_as_the_tenants_phi_policy_allows() {
     assert_eq!(phi, [true, true, true, false]);
     let outcomes: Vec<_> = events.iter().map(|e| detail(e, "outcome")).collect();
     assert_eq!(outcomes, ["ok", "ok", "refused", "ok"]);
+}
+
+#[tokio::test]
+async fn a_grpc_plugin_reads_and_writes_working_memory_only_as_granted() {
+    let server = TestServer::start().await;
+    let plugin = TestPlugin::start().await;
+    let mut manifest = default_manifest();
+    manifest.requested_capabilities = vec![
+        "CAPABILITY_READ_WORKING_MEMORY".into(),
+        "CAPABILITY_WRITE_WORKING_MEMORY".into(),
+    ];
+    plugin.set_manifest(manifest);
+    let channel = server.channel().await;
+    let mut client = PluginServiceClient::new(channel.clone());
+    let key = &server.owner_key;
+    let registered = register(
+        &mut client,
+        key,
+        RegisterPluginRequest {
+            granted_capabilities: vec![
+                Capability::ReadWorkingMemory.into(),
+                Capability::WriteWorkingMemory.into(),
+            ],
+            ..registration(&plugin)
+        },
+    )
+    .await
+    .expect("registers");
+    let conversation = ChatServiceClient::new(channel.clone())
+        .create_conversation(authorized(key, CreateConversationRequest::default()))
+        .await
+        .expect("conversation")
+        .into_inner()
+        .conversation
+        .expect("conversation")
+        .id;
+    let mut memory = MemoryServiceClient::new(channel.clone());
+    let state = json!({ "step": 1, "note": "patient SSN 123-45-6789" });
+    memory
+        .set_working_state(authorized(
+            key,
+            SetWorkingStateRequest {
+                conversation_id: conversation.clone(),
+                state: Some(json::to_struct(state.clone())),
+                ttl_seconds: 0,
+            },
+        ))
+        .await
+        .expect("state set");
+    let working = || {
+        let mut memory = memory.clone();
+        let conversation = conversation.clone();
+        async move {
+            let state = memory
+                .get_working_state(authorized(
+                    key,
+                    GetWorkingStateRequest {
+                        conversation_id: conversation,
+                    },
+                ))
+                .await
+                .expect("state")
+                .into_inner()
+                .state
+                .unwrap_or_default();
+            json::from_struct(state).expect("JSON")
+        }
+    };
+
+    // Read: passed, under the tenant's PHI policy (the plugin is off the premises).
+    set_tenant_policy(&server, PhiPolicy::Redact).await;
+    invoke_in(
+        &mut client,
+        key,
+        &registered,
+        "noop",
+        json!({}),
+        &conversation,
+    )
+    .await
+    .expect("invokes");
+    let given = plugin
+        .received()
+        .last()
+        .expect("called")
+        .working_memory
+        .clone();
+    let given = given.expect("the granted plugin reads the working memory");
+    assert_eq!(given["step"], 1);
+    let note = given["note"].as_str().expect("note");
+    assert!(
+        !note.contains("123-45-6789") && note.contains("[SSN_1]"),
+        "{note}"
+    );
+    assert_eq!(working().await, state, "reading changes nothing");
+    // Write: kept.
+    invoke_in(
+        &mut client,
+        key,
+        &registered,
+        "echo",
+        json!({ "text": "keep going" }),
+        &conversation,
+    )
+    .await
+    .expect("invokes");
+    assert_eq!(working().await, json!({ "kept": "going" }));
+
+    // Without the grants: nothing read, nothing written.
+    client
+        .update_plugin(authorized(
+            key,
+            UpdatePluginRequest {
+                plugin_id: registered.id.clone(),
+                granted_capabilities: Vec::new(),
+                update_capabilities: true,
+                ..UpdatePluginRequest::default()
+            },
+        ))
+        .await
+        .expect("grants withdrawn");
+    invoke_in(
+        &mut client,
+        key,
+        &registered,
+        "echo",
+        json!({ "text": "keep other" }),
+        &conversation,
+    )
+    .await
+    .expect("invokes");
+    assert!(
+        plugin
+            .received()
+            .last()
+            .expect("called")
+            .working_memory
+            .is_none()
+    );
+    assert_eq!(working().await, json!({ "kept": "going" }));
+
+    let err = invoke_in(&mut client, key, &registered, "noop", json!({}), "nope")
+        .await
+        .expect_err("not a conversation id");
+    assert_eq!(bad_field(&err), "conversation_id");
 }

@@ -36,6 +36,10 @@ pub struct Received {
     pub user_id: String,
     /// The `authorization` header, if any.
     pub authorization: Option<String>,
+    /// The working memory it was given, if any.
+    pub working_memory: Option<serde_json::Value>,
+    /// The recalled memories it was given.
+    pub recalled_memories: Vec<String>,
 }
 
 #[derive(Default)]
@@ -164,6 +168,11 @@ impl Plugin for Service {
         let call = request.into_inner();
         let arguments = json::from_struct(call.arguments.unwrap_or_default())
             .map_err(Status::invalid_argument)?;
+        let working_memory = call
+            .working_memory
+            .map(json::from_struct)
+            .transpose()
+            .map_err(Status::invalid_argument)?;
         self.0
             .received
             .lock()
@@ -174,6 +183,8 @@ impl Plugin for Service {
                 tenant_id: call.tenant_id.clone(),
                 user_id: call.user_id.clone(),
                 authorization,
+                working_memory,
+                recalled_memories: call.recalled_memories.clone(),
             });
         let result = match call.tool.as_str() {
             "echo" => json!({
@@ -191,9 +202,14 @@ impl Plugin for Service {
             "noop" => json!({}),
             other => return Err(Status::not_found(format!("no tool {other}"))),
         };
+        // `echo` with `text` "keep <words>" writes the working memory `{"kept": <words>}`.
+        let kept = (call.tool == "echo")
+            .then(|| arguments["text"].as_str()?.strip_prefix("keep "))
+            .flatten()
+            .map(|words| json::to_struct(json!({ "kept": words })));
         Ok(Response::new(InvokeResponse {
             result: Some(json::to_struct(result)),
-            working_memory: None,
+            working_memory: kept,
         }))
     }
 }

@@ -224,18 +224,18 @@ impl PluginService for PluginApi {
         let id = plugin_id(&request.get_ref().plugin_id)?;
         audit_resource(&request, id);
         let body = request.into_inner();
-        if !body.conversation_id.is_empty() {
-            return Err(ApiError::invalid(
-                "conversation_id",
-                "working memory is not passed to plugins called directly; leave it empty",
-            )
-            .into());
-        }
+        let conversation = match body.conversation_id.as_str() {
+            "" => None,
+            id => Some(
+                uuid::Uuid::try_parse(id)
+                    .map_err(|_| ApiError::invalid("conversation_id", "must be a UUID"))?,
+            ),
+        };
         let arguments = json::from_struct(body.arguments.unwrap_or_default())
             .map_err(|err| ApiError::invalid("arguments", err))?;
         let invocation = self
             .plugins
-            .invoke(&principal, id, &body.tool, arguments)
+            .invoke(&principal, id, &body.tool, arguments, conversation)
             .await?;
         let result = match invocation.output.result {
             object @ serde_json::Value::Object(_) => object,

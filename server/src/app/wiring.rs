@@ -132,7 +132,12 @@ pub(super) async fn wire(
             config.memory.clone(),
         ),
     };
-    let plugins = plugins(&ground, identity.wing.rbac.clone(), &mut background)?;
+    let plugins = plugins(
+        &ground,
+        identity.wing.rbac.clone(),
+        memory.working.clone(),
+        &mut background,
+    )?;
     let chat = chat(&ground, &models, &memory, &usage, &plugins, &mut background);
     let edge = Edge::new(EdgeParts {
         access: identity.access,
@@ -321,6 +326,7 @@ async fn models(
 fn plugins(
     ground: &Ground<'_>,
     rbac: Arc<Rbac>,
+    working: WorkingMemory,
     background: &mut Background,
 ) -> Result<Plugins, AppError> {
     let settings = &ground.config.plugins;
@@ -344,6 +350,7 @@ fn plugins(
         means,
         rbac,
         Breakers::new(ground.deps.cache.clone(), ground.config.llm.breaker),
+        working,
         ground.config.plugins.clone(),
     );
     let refresher = plugins.clone();

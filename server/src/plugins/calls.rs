@@ -1,7 +1,10 @@
 //! Calls of a plugin's tools, by a user (`InvokePlugin`) or by the model in a chat turn.
 //!
-//! Each call passes the PHI policy (see [`super::phi`]), the plugin's circuit breaker and
-//! its timeout (never past the turn's time budget), and is recorded as one `plugin.invoke`
+//! A gRPC plugin also gets the conversation's working memory and the turn's recalled
+//! memories when granted `read_working_memory` and `read_memory`, and may write the
+//! working memory when granted `write_working_memory`. Everything sent passes the PHI
+//! policy as one value (see [`super::phi`]); then the plugin's circuit breaker and its
+//! timeout (never past the turn's time budget). Each call is recorded as one `plugin.invoke`
 //! event in the tenant's audit chain: the plugin, the tool, who asked, the outcome, the
 //! latency, whether PHI was found, and the SHA-256 of the arguments and of the result,
 //! never their content.
@@ -13,7 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    PluginError, Plugins,
+    Capability, PluginError, Plugins,
     connections::Connection,
     invalid, phi,
     registry::usable,
@@ -54,6 +57,16 @@ impl Via {
     }
 }
 
+/// What a call may carry besides its arguments, as the plugin's grants allow.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// The conversation the call is made in, whose working memory a plugin may read and
+    /// write.
+    pub conversation: Option<Uuid>,
+    /// The memories recalled for the turn, as the model read them.
+    pub recalled: Vec<String>,
+}
+
 /// One call of a tool.
 pub(super) struct Call<'a> {
     /// The tool, within the plugin.
@@ -64,6 +77,8 @@ pub(super) struct Call<'a> {
     pub(super) policy: PhiPolicy,
     /// When the call must be over, whatever the plugin's timeout (a turn's time budget).
     pub(super) deadline: Option<Instant>,
+    /// What else it may carry.
+    pub(super) context: &'a CallContext,
     /// Who asks.
     pub(super) via: Via,
 }
@@ -104,6 +119,13 @@ pub(super) struct Called {
     pub(super) latency: Duration,
 }
 
+/// What goes to the plugin, after the PHI policy.
+struct Sent {
+    arguments: serde_json::Value,
+    working_memory: Option<serde_json::Value>,
+    recalled_memories: Vec<String>,
+}
+
 /// What a call's audit event says of it.
 struct Record<'a> {
     tool: &'a str,
@@ -129,6 +151,7 @@ impl Plugins {
         id: Uuid,
         tool: &str,
         arguments: serde_json::Value,
+        conversation: Option<Uuid>,
     ) -> Result<Invocation, PluginError> {
         let everywhere = self.rbac.allows(principal, PLUGIN_INVOKE).await;
         let denied = |name: String| PluginError::Denied {
@@ -168,11 +191,16 @@ impl Plugins {
             tx.commit().await?;
             policy
         };
+        let context = CallContext {
+            conversation,
+            recalled: Vec::new(),
+        };
         let call = Call {
             tool,
             arguments,
             policy,
             deadline: None,
+            context: &context,
             via: Via::Api,
         };
         let called = self.call(principal, &row, &connection, call).await?;
@@ -209,21 +237,55 @@ impl Plugins {
     ) -> Result<Called, PluginError> {
         let started = Instant::now();
         let arguments_sha256 = digest(&call.arguments);
-        let sent = phi::outgoing(&self.guard, call.policy, row, &call.arguments);
-        let phi = sent.as_ref().map_or(true, |sent| !sent.kinds.is_empty());
-        let outcome = match sent {
+        let granted = granted(row);
+        let working_memory = match call.context.conversation {
+            Some(conversation) if granted.contains(&Capability::ReadWorkingMemory) => {
+                self.working_memory(principal, conversation).await
+            }
+            _ => None,
+        };
+        let recalled = if granted.contains(&Capability::ReadMemory) {
+            call.context.recalled.clone()
+        } else {
+            Vec::new()
+        };
+        // One value through the guard: placeholders are numbered across all of it.
+        let outgoing = json!([call.arguments, working_memory, recalled]);
+        let guarded = phi::outgoing(&self.guard, call.policy, row, &outgoing);
+        let phi = guarded.as_ref().map_or(true, |sent| !sent.kinds.is_empty());
+        let outcome = match guarded {
             Err(refused) => CallOutcome::Withheld(refused),
-            Ok(sent) => {
+            Ok(guarded) => {
+                let [arguments, working_memory, recalled] = <[serde_json::Value; 3]>::try_from(
+                    guarded.value.as_array().cloned().unwrap_or_default(),
+                )
+                .unwrap_or_default();
+                let sent = Sent {
+                    arguments,
+                    working_memory: Some(working_memory).filter(|w| !w.is_null()),
+                    recalled_memories: serde_json::from_value(recalled).unwrap_or_default(),
+                };
                 let timeout = timeout_of(row, call.deadline);
                 let outcome = self
-                    .send(principal, row, connection, call.tool, sent.value, timeout)
+                    .send(principal, row, connection, call.tool, sent, timeout)
                     .await;
                 match outcome {
-                    CallOutcome::Answered(output) if !sent.redactions.is_empty() => {
-                        CallOutcome::Answered(ToolOutput {
-                            result: sent.redactions.restore_json(&output.result),
+                    CallOutcome::Answered(output) => {
+                        let output = ToolOutput {
+                            result: guarded.redactions.restore_json(&output.result),
+                            working_memory: output
+                                .working_memory
+                                .map(|state| guarded.redactions.restore_json(&state)),
                             ..output
-                        })
+                        };
+                        let conversation = call
+                            .context
+                            .conversation
+                            .filter(|_| granted.contains(&Capability::WriteWorkingMemory));
+                        CallOutcome::Answered(
+                            self.keep_working_memory(principal, conversation, output)
+                                .await,
+                        )
                     }
                     outcome => outcome,
                 }
@@ -248,7 +310,7 @@ impl Plugins {
         row: &PluginRow,
         connection: &Connection,
         tool: &str,
-        arguments: serde_json::Value,
+        sent: Sent,
         timeout: Duration,
     ) -> CallOutcome {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -265,7 +327,9 @@ impl Plugins {
         };
         let request = ToolCall {
             tool: tool.to_owned(),
-            arguments,
+            arguments: sent.arguments,
+            working_memory: sent.working_memory,
+            recalled_memories: sent.recalled_memories,
             tenant: connection.secrets.opaque_id("tenant", principal.tenant.0),
             user: connection.secrets.opaque_id("user", principal.user),
             request_id: principal.origin.request_id.clone(),
@@ -281,6 +345,46 @@ impl Plugins {
         };
         breaker.note(&breaker_key, failing, trouble).await;
         outcome
+    }
+
+    /// The working memory of the caller's `conversation`, if it has one (none when it
+    /// cannot be read: the call goes on without it).
+    async fn working_memory(
+        &self,
+        principal: &Principal,
+        conversation: Uuid,
+    ) -> Option<serde_json::Value> {
+        match self.working.get(principal, conversation).await {
+            Ok(state) => state.map(|state| state.state),
+            Err(err) => {
+                tracing::warn!(error = %err, "working memory not passed to a plugin");
+                None
+            }
+        }
+    }
+
+    /// Keeps the working memory a plugin wrote in `output` for `conversation` (`None`:
+    /// it may not write it, and what it wrote is dropped). A state that cannot be kept
+    /// makes the answer a tool error saying why.
+    async fn keep_working_memory(
+        &self,
+        principal: &Principal,
+        conversation: Option<Uuid>,
+        mut output: ToolOutput,
+    ) -> ToolOutput {
+        let (Some(conversation), Some(state)) = (conversation, output.working_memory.take()) else {
+            return output;
+        };
+        match self
+            .working
+            .set(principal, conversation, &state, None)
+            .await
+        {
+            Ok(_) => output,
+            Err(err) => {
+                ToolOutput::error(format!("the plugin's working memory was not kept: {err}"))
+            }
+        }
     }
 
     /// Records a call of `row`'s tool that was refused before the plugin was asked (its
@@ -339,6 +443,14 @@ impl Plugins {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The capabilities `row`'s plugin was granted.
+fn granted(row: &PluginRow) -> Vec<Capability> {
+    row.granted
+        .iter()
+        .filter_map(|name| Capability::parse(name))
+        .collect()
 }
 
 /// The error of a call whose arguments the PHI policy kept from plugin `name`.

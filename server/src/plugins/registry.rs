@@ -25,6 +25,7 @@ use crate::{
     config::PluginsConfig,
     crypto::Sealer,
     llm::Breakers,
+    memory::WorkingMemory,
     privacy::PhiGuard,
     store::{self, Database, StoreError, plugins::PluginRow},
     tenancy::is_identifier,
@@ -48,6 +49,7 @@ pub struct Plugins {
     pub(super) rbac: Arc<Rbac>,
     pub(super) breakers: Breakers,
     pub(super) guard: PhiGuard,
+    pub(super) working: WorkingMemory,
     pub(super) limits: PluginsConfig,
     pub(super) connections: Connections,
 }
@@ -55,14 +57,15 @@ pub struct Plugins {
 impl Plugins {
     /// Plugins kept in `db`, their secrets sealed with `sealer`, reached through `means`
     /// (the network only as its egress policy allows), past `breakers`; `rbac` decides who
-    /// may have the assistant use them, and `limits` bound what a chat turn offers and
-    /// spends.
+    /// may have the assistant use them, `working` is the working memory plugins granted it
+    /// read and write, and `limits` bound what a chat turn offers and spends.
     pub fn new(
         db: Database,
         sealer: Sealer,
         means: Means,
         rbac: Arc<Rbac>,
         breakers: Breakers,
+        working: WorkingMemory,
         limits: PluginsConfig,
     ) -> Self {
         Self {
@@ -72,6 +75,7 @@ impl Plugins {
             rbac,
             breakers,
             guard: PhiGuard::default(),
+            working,
             limits,
             connections: Connections::default(),
         }

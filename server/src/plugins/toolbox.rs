@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Manifest, PluginError, Plugins, TOOL_SEPARATOR,
-    calls::{Call, CallOutcome, Via, check_arguments, withheld},
+    calls::{Call, CallContext, CallOutcome, Via, check_arguments, withheld},
     phi::holds_phi,
     registry::{manifest_of, usable},
 };
@@ -39,6 +39,7 @@ pub struct Toolbox {
     plugins: Plugins,
     principal: Principal,
     policy: PhiPolicy,
+    context: CallContext,
     offered: Vec<Offered>,
 }
 
@@ -106,12 +107,24 @@ impl Plugins {
             plugins: self.clone(),
             principal: principal.clone(),
             policy,
+            context: CallContext::default(),
             offered,
         })
     }
 }
 
 impl Toolbox {
+    /// The same tools, for a turn in `conversation` whose prompt holds the `recalled`
+    /// memories (what plugins granted memory may be given).
+    #[must_use]
+    pub fn in_turn(mut self, conversation: Uuid, recalled: Vec<String>) -> Self {
+        self.context = CallContext {
+            conversation: Some(conversation),
+            recalled,
+        };
+        self
+    }
+
     /// Whether there is nothing to offer.
     pub fn is_empty(&self) -> bool {
         self.offered.is_empty()
@@ -216,6 +229,7 @@ impl Toolbox {
             arguments,
             policy: self.policy,
             deadline: Some(deadline),
+            context: &self.context,
             via: Via::Chat,
         };
         let called = self

@@ -331,6 +331,8 @@ impl Generator {
             .collect();
         turns.push(Turn::new(MessageRole::User, content));
         let memory_ids = context.memories.iter().map(|(id, _)| *id).collect();
+        let recalled = lines.iter().map(|line| (*line).to_owned()).collect();
+        let toolbox = toolbox.map(|toolbox| toolbox.in_turn(conversation, recalled));
         let prompt = Prompt::build(
             &self.guard,
             Draft {

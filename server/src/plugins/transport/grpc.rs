@@ -148,8 +148,8 @@ impl Transport for GrpcTransport {
             tenant_id: call.tenant,
             user_id: call.user,
             request_id: call.request_id.clone(),
-            working_memory: None,
-            recalled_memories: Vec::new(),
+            working_memory: call.working_memory.map(json::to_struct),
+            recalled_memories: call.recalled_memories,
         };
         match self
             .client
@@ -158,12 +158,18 @@ impl Transport for GrpcTransport {
             .await
         {
             Ok(answer) => {
-                let result = answer.into_inner().result.unwrap_or_default();
-                let result = json::from_struct(result)
+                let answer = answer.into_inner();
+                let result = json::from_struct(answer.result.unwrap_or_default())
                     .map_err(|err| TransportError::Protocol(format!("result: {err}")))?;
+                let working_memory = answer
+                    .working_memory
+                    .map(json::from_struct)
+                    .transpose()
+                    .map_err(|err| TransportError::Protocol(format!("working_memory: {err}")))?;
                 Ok(ToolOutput {
                     result,
                     is_error: false,
+                    working_memory,
                 })
             }
             Err(status) if unreached(&status) => {

@@ -30,6 +30,12 @@ pub struct ToolCall {
     pub request_id: String,
     /// How long it may take (a sandboxed plugin is stopped then).
     pub timeout: std::time::Duration,
+    /// The conversation's working memory, for a plugin granted `read_working_memory`
+    /// (gRPC plugins only).
+    pub working_memory: Option<serde_json::Value>,
+    /// The memories recalled for the turn, for a plugin granted `read_memory` (gRPC
+    /// plugins only).
+    pub recalled_memories: Vec<String>,
 }
 
 /// What a tool answered.
@@ -39,6 +45,9 @@ pub struct ToolOutput {
     pub result: serde_json::Value,
     /// The plugin reported that the tool failed; `result` says how.
     pub is_error: bool,
+    /// The conversation's new working memory, if the plugin wrote one (kept only for a
+    /// plugin granted `write_working_memory`).
+    pub working_memory: Option<serde_json::Value>,
 }
 
 impl ToolOutput {
@@ -47,6 +56,7 @@ impl ToolOutput {
         Self {
             result: serde_json::json!({ "error": message.into() }),
             is_error: true,
+            working_memory: None,
         }
     }
 }

@@ -166,6 +166,7 @@ impl Transport for WasmTransport {
                 Ok(object @ serde_json::Value::Object(_)) => Ok(ToolOutput {
                     result: object,
                     is_error: false,
+                    working_memory: None,
                 }),
                 _ => Ok(ToolOutput::error(
                     "the plugin answered something other than a JSON object",

@@ -180,6 +180,7 @@ impl Transport for McpTransport {
         Ok(ToolOutput {
             result: answer,
             is_error,
+            working_memory: None,
         })
     }
 }
