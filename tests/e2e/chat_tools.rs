@@ -16,6 +16,7 @@ use codexcontinue::pb::{
     },
 };
 use codexcontinue_tests::{
+    eventually,
     grpc::{authorized, key_with_roles},
     llm_upstream::ESCAPED_ADDRESS,
     plugin_server::{TestPlugin, default_manifest},
@@ -410,6 +411,46 @@ async fn an_ollama_model_calls_plugins_in_its_own_wire_format() {
     let answer = &messages[messages.len() - 1];
     assert_eq!(answer["role"], "tool");
     assert_eq!(answer["tool_name"], "helper__echo");
+}
+
+#[tokio::test]
+async fn hanging_up_during_a_call_drops_it_and_records_it_cancelled() {
+    let mut t = setup().await;
+    let plugin = TestPlugin::start().await;
+    register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+    let mut replies = t
+        .chat
+        .stream_message(authorized(
+            &key,
+            StreamMessageRequest {
+                conversation_id: conversation.clone(),
+                content: "tool:helper__sleep a while".into(),
+                ..StreamMessageRequest::default()
+            },
+        ))
+        .await
+        .expect("streams")
+        .into_inner();
+    loop {
+        let chunk = replies.message().await.expect("a chunk").expect("more");
+        if let Some(reply_chunk::Event::ToolCallStarted(_)) = chunk.chunk.and_then(|c| c.event) {
+            break;
+        }
+    }
+    eventually("the plugin is called", || async {
+        (!plugin.received().is_empty()).then_some(())
+    })
+    .await;
+    drop(replies);
+    let outcome = eventually("the dropped call is recorded", || async {
+        let events = invocations(&t).await;
+        events.first().map(|event| detail(event, "outcome"))
+    })
+    .await;
+    assert_eq!(outcome, "cancelled");
 }
 
 async fn conversation_with_model(t: &mut Chat, key: &str, model: &str) -> String {

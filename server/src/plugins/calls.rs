@@ -126,6 +126,15 @@ struct Sent {
     recalled_memories: Vec<String>,
 }
 
+/// How a call in a turn ended that did not run to its end.
+pub(super) enum Unfinished {
+    /// Refused before the plugin was asked: its arguments did not read or match the
+    /// schema.
+    Refused,
+    /// Dropped while running: the client left or the generation was cancelled.
+    Dropped,
+}
+
 /// What a call's audit event says of it.
 struct Record<'a> {
     tool: &'a str,
@@ -298,7 +307,11 @@ impl Plugins {
             phi,
             arguments_sha256,
         };
-        self.record(principal, row, record, &outcome, latency)
+        let result = match &outcome {
+            CallOutcome::Answered(output) => Some(&output.result),
+            _ => None,
+        };
+        self.record(principal, row, record, (outcome.as_str(), result), latency)
             .await?;
         Ok(Called { outcome, latency })
     }
@@ -387,18 +400,19 @@ impl Plugins {
         }
     }
 
-    /// Records a call of `row`'s tool that was refused before the plugin was asked (its
-    /// arguments did not read or match the schema); `phi` says whether they held PHI.
+    /// Records a call of `row`'s tool in a turn that did not run to its end: refused
+    /// before the plugin was asked (its arguments did not read or match the schema), or
+    /// dropped unfinished. `phi` says whether its arguments held PHI.
     ///
     /// # Errors
     /// [`PluginError::Store`] when the audit event cannot be written.
-    pub(super) async fn record_refusal(
+    pub(super) async fn record_unfinished(
         &self,
         principal: &Principal,
         row: &PluginRow,
         tool: &str,
         phi: bool,
-        reason: &str,
+        how: Unfinished,
     ) -> Result<(), PluginError> {
         let record = Record {
             tool,
@@ -406,36 +420,39 @@ impl Plugins {
             phi,
             arguments_sha256: digest(&serde_json::Value::Null),
         };
-        let outcome = CallOutcome::Refused(reason.to_owned());
-        self.record(principal, row, record, &outcome, Duration::ZERO)
+        let outcome = match how {
+            Unfinished::Refused => "refused",
+            Unfinished::Dropped => "cancelled",
+        };
+        self.record(principal, row, record, (outcome, None), Duration::ZERO)
             .await
     }
 
     /// Appends a call's `plugin.invoke` event to the tenant's chain: the plugin, the tool,
-    /// the outcome, the latency and hashes, never content (nor a refusal's reason, which
-    /// may quote arguments).
+    /// the outcome (with the result, when the plugin answered), the latency and hashes,
+    /// never content (nor a refusal's reason, which may quote arguments).
     async fn record(
         &self,
         principal: &Principal,
         row: &PluginRow,
         record: Record<'_>,
-        outcome: &CallOutcome,
+        (outcome, result): (&str, Option<&serde_json::Value>),
         latency: Duration,
     ) -> Result<(), PluginError> {
         let mut details = json!({
             "name": row.name,
             "tool": record.tool,
             "via": record.via.as_str(),
-            "outcome": outcome.as_str(),
+            "outcome": outcome,
             "latency_ms": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             "arguments_sha256": record.arguments_sha256,
         });
-        if let CallOutcome::Answered(output) = outcome {
-            details["result_sha256"] = json!(digest(&output.result));
+        if let Some(result) = result {
+            details["result_sha256"] = json!(digest(result));
         }
         let mut event = NewEvent::by(principal, "plugin.invoke", "plugin", row.id, details)
             .with_phi(record.phi);
-        if !matches!(outcome, CallOutcome::Answered(_)) {
+        if result.is_none() {
             event = event.with_outcome(Outcome::Failure, tonic::Code::Unavailable);
         }
         let mut tx = self.db.begin_tenant(principal.tenant).await?;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Manifest, PluginError, Plugins, TOOL_SEPARATOR,
-    calls::{Call, CallContext, CallOutcome, Via, check_arguments, withheld},
+    calls::{Call, CallContext, CallOutcome, Unfinished, Via, check_arguments, withheld},
     phi::holds_phi,
     registry::{manifest_of, usable},
 };
@@ -219,7 +219,7 @@ impl Toolbox {
             Ok(arguments) => arguments,
             Err((reason, phi)) => {
                 self.plugins
-                    .record_refusal(&self.principal, &row, &tool.tool, phi, &reason)
+                    .record_unfinished(&self.principal, &row, &tool.tool, phi, Unfinished::Refused)
                     .await?;
                 return Ok(report("refused", error(reason), Duration::ZERO));
             }
@@ -250,6 +250,32 @@ impl Toolbox {
             )),
         };
         Ok(report(called.outcome.as_str(), content, called.latency))
+    }
+
+    /// Records a call of `function` with `arguments` (as the model wrote them) that was
+    /// dropped unfinished, the client having left or the generation been cancelled, as
+    /// `cancelled`.
+    ///
+    /// # Errors
+    /// [`PluginError::Store`] when the audit event cannot be written.
+    pub async fn record_dropped(&self, function: &str, arguments: &str) -> Result<(), PluginError> {
+        let Some(tool) = self.find(function) else {
+            return Ok(());
+        };
+        let row = match self
+            .plugins
+            .connection(self.principal.tenant, tool.plugin_id)
+            .await
+        {
+            Ok((row, _)) => row,
+            Err(err @ (PluginError::Store(_) | PluginError::Crypto(_))) => return Err(err),
+            Err(_) => return Ok(()),
+        };
+        let phi = serde_json::from_str(arguments)
+            .is_ok_and(|arguments| holds_phi(&self.plugins.guard, &arguments));
+        self.plugins
+            .record_unfinished(&self.principal, &row, &tool.tool, phi, Unfinished::Dropped)
+            .await
     }
 
     /// `arguments` when they match the tool's schema in `manifest`; else why not, and

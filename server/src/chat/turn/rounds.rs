@@ -177,7 +177,9 @@ async fn call_tools(
     let allowed = toolbox.max_calls_per_round();
     let mut queued = calls.iter().enumerate().take(allowed);
     let mut pending = FuturesUnordered::new();
+    let mut in_flight = vec![false; calls.len()];
     for (index, call) in queued.by_ref().take(toolbox.max_parallel_calls()) {
+        in_flight[index] = true;
         pending.push(start(toolbox, index, call, deadline));
     }
     for (index, call) in calls.iter().enumerate().skip(allowed) {
@@ -196,14 +198,27 @@ async fn call_tools(
             }
         };
         let next = tokio::select! {
-            () = sink.gone() => return Ok(None),
-            () = cancelled => return Ok(None),
-            next = pending.next() => next,
+            () = sink.gone() => None,
+            () = cancelled => None,
+            next = pending.next() => Some(next),
+        };
+        let Some(next) = next else {
+            drop(pending);
+            for (call, _) in calls
+                .iter()
+                .zip(&in_flight)
+                .filter(|(_, running)| **running)
+            {
+                toolbox.record_dropped(&call.name, &call.arguments).await?;
+            }
+            return Ok(None);
         };
         let Some((index, report)) = next else {
             break;
         };
+        in_flight[index] = false;
         if let Some((index, call)) = queued.next() {
+            in_flight[index] = true;
             pending.push(start(toolbox, index, call, deadline));
         }
         let report = report?;
