@@ -93,18 +93,43 @@ pub async fn setup_with(env: Vec<(String, String)>) -> Chat {
     }
 }
 
+/// Sets the default PHI policy of `server`'s tenant, as its owner.
+pub async fn set_tenant_phi_policy(server: &TestServer, policy: PhiPolicy) {
+    AdminServiceClient::new(server.channel().await)
+        .update_tenant(authorized(
+            &server.owner_key,
+            UpdateTenantRequest {
+                settings: Some(TenantSettings {
+                    phi_policy: policy.into(),
+                    rate_limits: None,
+                }),
+                ..UpdateTenantRequest::default()
+            },
+        ))
+        .await
+        .unwrap();
+}
+
 impl Chat {
     /// Sets the tenant's default PHI policy, as its owner.
     pub async fn set_tenant_phi_policy(&mut self, policy: PhiPolicy) {
+        set_tenant_phi_policy(&self.server, policy).await;
+    }
+
+    /// Registers the stand-in upstream as an Ollama server `name` on the premises.
+    pub async fn add_ollama(&mut self, name: &str) {
         self.admin
-            .update_tenant(authorized(
+            .set_provider(authorized(
                 &self.server.owner_key,
-                UpdateTenantRequest {
-                    settings: Some(TenantSettings {
-                        phi_policy: policy.into(),
-                        rate_limits: None,
+                SetProviderRequest {
+                    provider: Some(Provider {
+                        name: name.into(),
+                        kind: ProviderKind::Ollama.into(),
+                        endpoint: self.upstream.base(),
+                        on_premises: true,
+                        ..Provider::default()
                     }),
-                    ..UpdateTenantRequest::default()
+                    credential: String::new(),
                 },
             ))
             .await

@@ -430,22 +430,7 @@ async fn provider_failures_and_bad_settings_get_clear_statuses() {
 async fn azure_openai_and_ollama_answer_through_their_own_wire_formats() {
     let mut t = setup().await;
     let key = t.server.owner_key.clone();
-    t.admin
-        .set_provider(authorized(
-            &key,
-            SetProviderRequest {
-                provider: Some(Provider {
-                    name: "lab".into(),
-                    kind: ProviderKind::Ollama.into(),
-                    endpoint: t.upstream.base(),
-                    on_premises: true,
-                    ..Provider::default()
-                }),
-                credential: String::new(),
-            },
-        ))
-        .await
-        .unwrap();
+    t.add_ollama("lab").await;
     let conversation = t.conversation("lab/llama3.1").await;
     let reply = t
         .send(&conversation, "hello lab", "")

@@ -9,10 +9,10 @@ use codexcontinue::pb::{
     v1::{
         AddPolicyRequest, AuditEvent, AuditFilter, Capability, CreateConversationRequest,
         ListAuditEventsRequest, ListMessagesRequest, Permission, PhiPolicy, Policy, Profile,
-        Provider, ProviderKind, RegisterPluginRequest, SetProfileRequest, SetProviderRequest,
-        StreamMessageRequest, ToolCallFinished, ToolCallStarted, UpdatePluginRequest,
-        VerifyChainRequest, audit_service_client::AuditServiceClient,
-        plugin_service_client::PluginServiceClient, reply_chunk,
+        RegisterPluginRequest, SetProfileRequest, StreamMessageRequest, ToolCallFinished,
+        ToolCallStarted, UpdatePluginRequest, VerifyChainRequest,
+        audit_service_client::AuditServiceClient, plugin_service_client::PluginServiceClient,
+        reply_chunk,
     },
 };
 use codexcontinue_tests::{
@@ -120,6 +120,34 @@ async fn stream(t: &mut Chat, key: &str, conversation: &str, content: &str) -> S
     streamed
 }
 
+/// A server whose `assistant` profile offers the test plugin as `helper` (off the
+/// premises, PHI passed), with the owner's key and a conversation there.
+struct WithHelper {
+    t: Chat,
+    plugin: TestPlugin,
+    /// The plugin's id.
+    id: String,
+    key: String,
+    conversation: String,
+}
+
+/// [`WithHelper`] on a server with the settings `env`.
+async fn with_helper(env: Vec<(String, String)>) -> WithHelper {
+    let mut t = setup_with(env).await;
+    let plugin = TestPlugin::start().await;
+    let id = register(&t, &plugin, "helper", false).await;
+    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
+    let key = t.server.owner_key.clone();
+    let conversation = conversation(&mut t, &key).await;
+    WithHelper {
+        t,
+        plugin,
+        id,
+        key,
+        conversation,
+    }
+}
+
 async fn invocations(t: &Chat) -> Vec<AuditEvent> {
     let mut events = AuditServiceClient::new(t.server.channel().await)
         .list_audit_events(authorized(
@@ -163,12 +191,13 @@ fn tool_messages(t: &Chat) -> Vec<String> {
 
 #[tokio::test]
 async fn the_assistant_calls_a_plugin_and_streams_what_it_found() {
-    let mut t = setup().await;
-    let plugin = TestPlugin::start().await;
-    register(&t, &plugin, "helper", false).await;
-    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
-    let key = t.server.owner_key.clone();
-    let conversation = conversation(&mut t, &key).await;
+    let WithHelper {
+        mut t,
+        plugin,
+        key,
+        conversation,
+        ..
+    } = with_helper(Vec::new()).await;
 
     let streamed = stream(&mut t, &key, &conversation, "tool:helper__echo what is new").await;
     assert!(streamed.completed, "{streamed:?}");
@@ -276,16 +305,17 @@ async fn the_assistant_calls_a_plugin_and_streams_what_it_found() {
 
 #[tokio::test]
 async fn failures_and_timeouts_are_tool_errors_and_rounds_are_bounded() {
-    let mut t = setup_with(vec![(
+    let WithHelper {
+        mut t,
+        plugin: _plugin,
+        id,
+        key,
+        conversation,
+    } = with_helper(vec![(
         "CODEXCONTINUE_PLUGINS__MAX_ROUNDS".into(),
         "2".into(),
     )])
     .await;
-    let plugin = TestPlugin::start().await;
-    let id = register(&t, &plugin, "helper", false).await;
-    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
-    let key = t.server.owner_key.clone();
-    let conversation = conversation(&mut t, &key).await;
 
     let failed = stream(&mut t, &key, &conversation, "tool:helper__fail please").await;
     assert!(failed.completed);
@@ -332,16 +362,17 @@ async fn failures_and_timeouts_are_tool_errors_and_rounds_are_bounded() {
 
 #[tokio::test]
 async fn the_turns_time_budget_cuts_a_slow_call_short() {
-    let mut t = setup_with(vec![(
+    let WithHelper {
+        mut t,
+        plugin: _plugin,
+        key,
+        conversation,
+        ..
+    } = with_helper(vec![(
         "CODEXCONTINUE_PLUGINS__TURN_BUDGET".into(),
         "1s".into(),
     )])
     .await;
-    let plugin = TestPlugin::start().await;
-    register(&t, &plugin, "helper", false).await;
-    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
-    let key = t.server.owner_key.clone();
-    let conversation = conversation(&mut t, &key).await;
 
     // The plugin may take 10 s and the tool sleeps 5 s; the turn has 1 s for tools.
     let slow = stream(&mut t, &key, &conversation, "tool:helper__sleep a while").await;
@@ -363,22 +394,7 @@ async fn the_turns_time_budget_cuts_a_slow_call_short() {
 #[tokio::test]
 async fn an_ollama_model_calls_plugins_in_its_own_wire_format() {
     let mut t = setup().await;
-    t.admin
-        .set_provider(authorized(
-            &t.server.owner_key,
-            SetProviderRequest {
-                provider: Some(Provider {
-                    name: "lab".into(),
-                    kind: ProviderKind::Ollama.into(),
-                    endpoint: t.upstream.base(),
-                    on_premises: true,
-                    ..Provider::default()
-                }),
-                credential: String::new(),
-            },
-        ))
-        .await
-        .expect("provider");
+    t.add_ollama("lab").await;
     let plugin = TestPlugin::start().await;
     register(&t, &plugin, "helper", false).await;
     profile(&mut t, &["helper"], "lab/llama3.1", PhiPolicy::Allow).await;
@@ -415,12 +431,13 @@ async fn an_ollama_model_calls_plugins_in_its_own_wire_format() {
 
 #[tokio::test]
 async fn hanging_up_during_a_call_drops_it_and_records_it_cancelled() {
-    let mut t = setup().await;
-    let plugin = TestPlugin::start().await;
-    register(&t, &plugin, "helper", false).await;
-    profile(&mut t, &["helper"], "cloud/echo-1", PhiPolicy::Allow).await;
-    let key = t.server.owner_key.clone();
-    let conversation = conversation(&mut t, &key).await;
+    let WithHelper {
+        mut t,
+        plugin,
+        key,
+        conversation,
+        ..
+    } = with_helper(Vec::new()).await;
     let mut replies = t
         .chat
         .stream_message(authorized(

@@ -10,11 +10,10 @@ use codexcontinue::pb::{
     plugin::Tool,
     v1::{
         AddPolicyRequest, ApprovePluginRequest, AuditEvent, AuditFilter, Capability,
-        CreateConversationRequest, GetPluginRequest, GetWorkingStateRequest, InvokePluginRequest,
-        InvokePluginResponse, ListAuditEventsRequest, ListPluginsRequest, Permission, PhiPolicy,
-        Plugin, PluginTransport, Policy, RefreshPluginRequest, RegisterPluginRequest,
-        SetWorkingStateRequest, TenantSettings, UnregisterPluginRequest, UpdatePluginRequest,
-        UpdateTenantRequest, VerifyChainRequest, WhoAmIRequest,
+        GetPluginRequest, GetWorkingStateRequest, InvokePluginRequest, InvokePluginResponse,
+        ListAuditEventsRequest, ListPluginsRequest, Permission, PhiPolicy, Plugin, PluginTransport,
+        Policy, RefreshPluginRequest, RegisterPluginRequest, SetWorkingStateRequest,
+        UnregisterPluginRequest, UpdatePluginRequest, VerifyChainRequest, WhoAmIRequest,
         admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
         auth_service_client::AuthServiceClient, chat_service_client::ChatServiceClient,
         memory_service_client::MemoryServiceClient, plugin_service_client::PluginServiceClient,
@@ -27,6 +26,8 @@ use codexcontinue_tests::{
 };
 use serde_json::json;
 use tonic::{Code, Status, transport::Channel};
+
+use crate::chat_fixture::{create_conversation, set_tenant_phi_policy};
 
 const PLUGIN_SECRET: &str = "plugin-static-credential";
 
@@ -51,6 +52,20 @@ async fn register(
         .into_inner()
         .plugin
         .expect("a plugin"))
+}
+
+/// Registers `plugin` as `name`, with [`registration`]'s settings otherwise.
+async fn register_named(
+    client: &mut PluginServiceClient<Channel>,
+    key: &str,
+    plugin: &TestPlugin,
+    name: &str,
+) -> Plugin {
+    let request = RegisterPluginRequest {
+        name: name.into(),
+        ..registration(plugin)
+    };
+    register(client, key, request).await.expect("registers")
 }
 
 async fn invoke(
@@ -515,26 +530,8 @@ async fn replicas_share_the_scheduled_refresh_and_a_plugin_that_is_down_holds_up
     let up = TestPlugin::start().await;
     let mut client = PluginServiceClient::new(server.channel().await);
     let key = &server.owner_key;
-    let gone = register(
-        &mut client,
-        key,
-        RegisterPluginRequest {
-            name: "gone".into(),
-            ..registration(&down)
-        },
-    )
-    .await
-    .expect("registers");
-    let kept = register(
-        &mut client,
-        key,
-        RegisterPluginRequest {
-            name: "kept".into(),
-            ..registration(&up)
-        },
-    )
-    .await
-    .expect("registers");
+    let gone = register_named(&mut client, key, &down, "gone").await;
+    let kept = register_named(&mut client, key, &up, "kept").await;
     drop(down);
     let mut manifest = default_manifest();
     manifest.tools.pop();
@@ -611,16 +608,7 @@ async fn roles_decide_who_registers_and_calls_and_tenants_never_share_plugins() 
     assert_eq!(seen.plugins.len(), 1);
 
     // A grant on one plugin: that plugin's tools, no other's, and nothing else.
-    let second = register(
-        &mut client,
-        &server.owner_key,
-        RegisterPluginRequest {
-            name: "second".into(),
-            ..registration(&plugin)
-        },
-    )
-    .await
-    .expect("registers");
+    let second = register_named(&mut client, &server.owner_key, &plugin, "second").await;
     let mut admin = AdminServiceClient::new(channel.clone());
     let grant = |object: &str, action: &str| AddPolicyRequest {
         policy: Some(Policy {
@@ -749,39 +737,13 @@ async fn a_plugin_outside_a_narrowed_egress_policy_is_not_called() {
     assert!(plugin.received().is_empty(), "the plugin was never called");
 }
 
-/// Sets the tenant's PHI policy, as its owner.
-async fn set_tenant_policy(server: &TestServer, policy: PhiPolicy) {
-    AdminServiceClient::new(server.channel().await)
-        .update_tenant(authorized(
-            &server.owner_key,
-            UpdateTenantRequest {
-                settings: Some(TenantSettings {
-                    phi_policy: policy.into(),
-                    rate_limits: None,
-                }),
-                ..UpdateTenantRequest::default()
-            },
-        ))
-        .await
-        .expect("updates the tenant");
-}
-
 #[tokio::test]
 async fn invoke_plugin_sends_arguments_as_the_tenants_phi_policy_allows() {
     let server = TestServer::start().await;
     let plugin = TestPlugin::start().await;
     let mut client = PluginServiceClient::new(server.channel().await);
     let key = &server.owner_key;
-    let remote = register(
-        &mut client,
-        key,
-        RegisterPluginRequest {
-            name: "remote".into(),
-            ..registration(&plugin)
-        },
-    )
-    .await
-    .expect("registers");
+    let remote = register_named(&mut client, key, &plugin, "remote").await;
     let inhouse = register(
         &mut client,
         key,
@@ -802,7 +764,7 @@ async fn invoke_plugin_sends_arguments_as_the_tenants_phi_policy_allows() {
     ))
     .expect("JSON");
 
-    set_tenant_policy(&server, PhiPolicy::Redact).await;
+    set_tenant_phi_policy(&server, PhiPolicy::Redact).await;
     let answered = invoke(&mut client, key, &remote, "echo", arguments.clone())
         .await
         .expect("invokes");
@@ -831,7 +793,7 @@ async fn invoke_plugin_sends_arguments_as_the_tenants_phi_policy_allows() {
         "a plugin on the premises gets the arguments as written"
     );
 
-    set_tenant_policy(&server, PhiPolicy::Refuse).await;
+    set_tenant_phi_policy(&server, PhiPolicy::Refuse).await;
     let calls = plugin.received().len();
     let refused = invoke(&mut client, key, &remote, "echo", arguments.clone())
         .await
@@ -888,14 +850,8 @@ async fn a_grpc_plugin_reads_and_writes_working_memory_only_as_granted() {
     )
     .await
     .expect("registers");
-    let conversation = ChatServiceClient::new(channel.clone())
-        .create_conversation(authorized(key, CreateConversationRequest::default()))
-        .await
-        .expect("conversation")
-        .into_inner()
-        .conversation
-        .expect("conversation")
-        .id;
+    let conversation =
+        create_conversation(&mut ChatServiceClient::new(channel.clone()), key, "", "").await;
     let mut memory = MemoryServiceClient::new(channel.clone());
     let state = json!({ "step": 1, "note": "patient SSN 123-45-6789" });
     memory
@@ -930,7 +886,7 @@ async fn a_grpc_plugin_reads_and_writes_working_memory_only_as_granted() {
     };
 
     // Read: passed, under the tenant's PHI policy (the plugin is off the premises).
-    set_tenant_policy(&server, PhiPolicy::Redact).await;
+    set_tenant_phi_policy(&server, PhiPolicy::Redact).await;
     invoke_in(
         &mut client,
         key,

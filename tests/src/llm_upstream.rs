@@ -363,24 +363,8 @@ async fn answer(
     // schema has it): the one the message names as `tool:<name>`, else the first. Model
     // `escaping` adds an address of its own to `q`, its `@` written as the JSON escape
     // `\u0040`, as a model may.
-    let named = last_user
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("tool:"));
-    let offered: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["function"]["name"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
     let tool_call = (last["role"] == "user" || model == "looping")
-        .then(|| {
-            named
-                .filter(|name| offered.contains(name))
-                .or_else(|| offered.first().copied())
-        })
+        .then(|| chosen_tool(&body, &last_user))
         .flatten()
         .map(|name| {
             let takes_text = body["tools"].as_array().is_some_and(|tools| {
@@ -546,6 +530,25 @@ async fn embeddings(State(shared): State<Shared>, headers: HeaderMap, body: Byte
         .into_response()
 }
 
+/// The tool the model calls among those `body` offers: the one `last_user` names as
+/// `tool:<name>`, else the first.
+fn chosen_tool<'b>(body: &'b Value, last_user: &str) -> Option<&'b str> {
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    last_user
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("tool:"))
+        .and_then(|named| offered.iter().find(|name| **name == named).copied())
+        .or_else(|| offered.first().copied())
+}
+
 /// Ollama's `/api/chat`: the echo reply as JSON lines (or a tool call, when tools are
 /// offered); model `missing` is not pulled.
 async fn ollama(State(shared): State<Shared>, body: Bytes) -> Response {
@@ -587,22 +590,8 @@ async fn ollama(State(shared): State<Shared>, body: Bytes) -> Response {
     // With tools offered and the user speaking last, the model calls the one the message
     // names as `tool:<name>` (else the first) with the message as `q`: the whole call in
     // one line, its arguments an object, without an id (as Ollama writes them).
-    let offered: Vec<&str> = body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["function"]["name"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    let named = last_user
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("tool:"))
-        .filter(|name| offered.contains(name))
-        .or_else(|| offered.first().copied());
     if last["role"] == "user"
-        && let Some(name) = named
+        && let Some(name) = chosen_tool(&body, &last_user)
     {
         words.clear();
         lines.push(json!({
