@@ -139,6 +139,33 @@ impl Rbac {
                 .await
     }
 
+    /// Whether any of `principal`'s roles grants `permission` on every plugin or on some
+    /// plugin (the edge's check for [`super::permissions::Access::PerPlugin`] calls: the
+    /// domain decides which).
+    pub async fn allows_on_some_plugin(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+    ) -> bool {
+        if self.allows(principal, permission).await {
+            return true;
+        }
+        let prefix = on_plugin(permission, "");
+        let tenant = principal.tenant.to_string();
+        let enforcer = self.enforcer.read().await;
+        enforcer
+            .get_filtered_policy(1, vec![tenant])
+            .iter()
+            .any(|rule| match rule.as_slice() {
+                [role, _, object, action] => {
+                    principal.roles.contains(role)
+                        && object.starts_with(&prefix)
+                        && (action == permission.action || action == "*")
+                }
+                _ => false,
+            })
+    }
+
     /// Whether any of `principal`'s roles may do `action` on `object` in its tenant.
     async fn decide(
         &self,

@@ -37,8 +37,9 @@ struct AuthState {
 }
 
 impl AuthState {
-    /// Authenticates, counts the call against the rate limits, and authorizes (unless
-    /// `check` is false: the domain decides, see [`Access::PerPlugin`]).
+    /// Authenticates, counts the call against the rate limits, and authorizes: `check`
+    /// false asks only for `permission` on some plugin (the domain decides which, see
+    /// [`Access::PerPlugin`]).
     async fn admit(
         &self,
         authorization: Option<&http::HeaderValue>,
@@ -66,7 +67,14 @@ impl AuthState {
                 return Err((AuthError::LimiterUnavailable, Some(principal)));
             }
         }
-        if check && !self.rbac.allows(&principal, permission).await {
+        let allowed = if check {
+            self.rbac.allows(&principal, permission).await
+        } else {
+            self.rbac
+                .allows_on_some_plugin(&principal, permission)
+                .await
+        };
+        if !allowed {
             return Err((AuthError::Denied(permission), Some(principal)));
         }
         Ok(principal)

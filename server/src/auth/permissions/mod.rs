@@ -15,8 +15,8 @@ pub enum Access {
     /// The caller must hold a role granting this permission.
     Requires(Permission),
     /// The caller must hold a role granting this permission on every plugin, or on the
-    /// plugin the call names (`plugin/<name>`, see [`PER_PLUGIN`]): the edge only
-    /// authenticates, and the domain decides once it knows which plugin.
+    /// plugin the call names (`plugin/<name>`, see [`PER_PLUGIN`]): the edge checks that
+    /// it is granted on some plugin, the domain decides once it knows which.
     PerPlugin(Permission),
 }
 
