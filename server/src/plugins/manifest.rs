@@ -49,6 +49,14 @@ impl Capability {
         Self::NetworkEgress,
     ];
 
+    /// Whether it gives the plugin memory (working or recalled).
+    pub const fn is_memory(self) -> bool {
+        matches!(
+            self,
+            Self::ReadWorkingMemory | Self::WriteWorkingMemory | Self::ReadMemory
+        )
+    }
+
     /// Its stored name.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -141,7 +141,7 @@ impl Plugins {
             });
         }
         let manifest = Manifest::pin(raw, &name).map_err(from_manifest)?;
-        let granted = check_grants(&registration.granted, &manifest, "granted_capabilities")?;
+        let granted = check_grants(&registration.granted, &manifest, registration.transport)?;
         let mut tx = self.db.begin_tenant(principal.tenant).await?;
         let secrets_sealed = secrets
             .seal(&self.sealer, &mut tx, principal.tenant, id)
@@ -289,7 +289,8 @@ impl Plugins {
             .ok_or_else(|| PluginError::NotFound(id.to_string()))?;
         let manifest = manifest_of(&row.manifest)?;
         if let Some(granted) = &change.granted {
-            row.granted = check_grants(granted, &manifest, "granted_capabilities")?
+            let transport = TransportKind::parse(&row.transport).unwrap_or(TransportKind::Grpc);
+            row.granted = check_grants(granted, &manifest, transport)?
                 .iter()
                 .map(|c| c.as_str().to_owned())
                 .collect();
@@ -437,20 +438,32 @@ fn check_timeout(ms: i32) -> Result<i32, PluginError> {
     }
 }
 
-/// `granted`, each of which the manifest must request.
+/// `granted`, each of which the manifest must request; memory only for a plugin over
+/// `transport` gRPC (the other protocols have no place for it).
 fn check_grants(
     granted: &[Capability],
     manifest: &Manifest,
-    field: &str,
+    transport: TransportKind,
 ) -> Result<Vec<Capability>, PluginError> {
+    const FIELD: &str = "granted_capabilities";
     let mut checked = Vec::with_capacity(granted.len());
     for capability in granted {
         if !manifest.requested.contains(capability) {
             return Err(invalid(
-                field,
+                FIELD,
                 format!(
                     "{} is not requested by the plugin's manifest",
                     capability.as_str()
+                ),
+            ));
+        }
+        if capability.is_memory() && transport != TransportKind::Grpc {
+            return Err(invalid(
+                FIELD,
+                format!(
+                    "{} reaches gRPC plugins only; this one speaks {}",
+                    capability.as_str(),
+                    transport.as_str()
                 ),
             ));
         }
@@ -506,4 +519,43 @@ pub(super) fn info_of(row: PluginRow) -> Result<PluginInfo, PluginError> {
         updated_at: row.updated_at,
         refreshed_at: row.refreshed_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_granted_to_grpc_plugins_only_and_only_as_requested() {
+        let manifest = Manifest {
+            name: "m".into(),
+            version: String::new(),
+            description: String::new(),
+            tools: Vec::new(),
+            requested: vec![Capability::ReadMemory, Capability::ReceivePhi],
+        };
+        let granted = [Capability::ReceivePhi, Capability::ReadMemory];
+        assert_eq!(
+            check_grants(&granted, &manifest, TransportKind::Grpc).unwrap(),
+            [Capability::ReadMemory, Capability::ReceivePhi]
+        );
+        for transport in [TransportKind::Mcp, TransportKind::Wasm] {
+            let refused = check_grants(&granted, &manifest, transport).unwrap_err();
+            assert!(
+                matches!(&refused, PluginError::Invalid { field, reason }
+                    if field == "granted_capabilities" && reason.contains("gRPC plugins only")),
+                "{refused:?}"
+            );
+            assert_eq!(
+                check_grants(&[Capability::ReceivePhi], &manifest, transport).unwrap(),
+                [Capability::ReceivePhi]
+            );
+        }
+        let unrequested = check_grants(
+            &[Capability::WriteWorkingMemory],
+            &manifest,
+            TransportKind::Grpc,
+        );
+        assert!(unrequested.is_err());
+    }
 }
