@@ -127,9 +127,9 @@ impl TenantDeletion {
         Ok(reports)
     }
 
-    /// Runs a pass every `interval` until `stop` resolves.
+    /// Runs a pass every `interval` until `stop` resolves, on one replica at a time.
     pub async fn run(self, interval: Duration, stop: impl Future<Output = ()>) {
-        periodic::every("tenant data deletion", interval, stop, || async {
+        periodic::alone("tenant data deletion", interval, &self.db, stop, || async {
             self.run_once().await.map(drop)
         })
         .await;

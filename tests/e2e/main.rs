@@ -39,6 +39,7 @@ mod migrations;
 mod models;
 mod openai_api;
 mod openai_guards;
+mod periodic_leases;
 mod plugins;
 mod plugins_mcp;
 mod plugins_wasm;

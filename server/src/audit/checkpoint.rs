@@ -222,9 +222,9 @@ impl CheckpointJob {
         Ok(signed)
     }
 
-    /// Runs a pass every `interval` until `stop` resolves.
+    /// Runs a pass every `interval` until `stop` resolves, on one replica at a time.
     pub async fn run(self, interval: Duration, stop: impl Future<Output = ()>) {
-        periodic::every("audit checkpoints", interval, stop, || async {
+        periodic::alone("audit checkpoints", interval, &self.db, stop, || async {
             self.run_once().await.map(drop)
         })
         .await;

@@ -91,9 +91,9 @@ impl RetentionJob {
         Ok(deleted)
     }
 
-    /// Runs a pass every `interval` until `stop` resolves.
+    /// Runs a pass every `interval` until `stop` resolves, on one replica at a time.
     pub async fn run(self, interval: Duration, stop: impl Future<Output = ()>) {
-        periodic::every("audit retention", interval, stop, || async {
+        periodic::alone("audit retention", interval, &self.db, stop, || async {
             self.run_once().await.map(drop)
         })
         .await;

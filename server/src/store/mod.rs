@@ -9,6 +9,7 @@ pub mod audit;
 pub mod conversations;
 pub mod data_keys;
 pub mod identity_providers;
+pub mod leases;
 pub mod memories;
 pub mod model_routes;
 pub mod plugins;
