@@ -2,8 +2,10 @@
 //!
 //! `AdminService.DeleteTenant` only marks a tenant deleted (every credential stops at
 //! once). This job then deletes the tenant's rows from every tenant-owned table, in the
-//! tenant's own row-level-security scope and in one transaction, deletes its Redis keys,
-//! and records when it finished; the tenant row stays as the record. Modules that add
+//! tenant's own row-level-security scope and in bounded batches (a transaction per
+//! [`ROWS_PER_TRANSACTION`] rows, so a large tenant holds no long transaction and a pass
+//! that stops resumes where it was), deletes its Redis keys, and records when it finished;
+//! the tenant row stays as the record. Modules that add
 //! tenant-owned tables add them to [`TENANT_TABLES`] (or, for records that must outlive the
 //! tenant, [`RETAINED_TABLES`]); a test checks that no table with a `tenant_id` column is
 //! left out.
@@ -51,6 +53,8 @@ pub const RETAINED_TABLES: &[&str] = &["audit_events", "audit_chain_heads", "aud
 
 /// Tenants handled per pass.
 const BATCH: i32 = 10;
+/// Rows deleted per transaction.
+pub const ROWS_PER_TRANSACTION: i64 = 5_000;
 
 /// Why a pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,14 +97,11 @@ impl TenantDeletion {
     pub async fn run_once(&self) -> Result<Vec<DeletionReport>, DeletionError> {
         let mut reports = Vec::new();
         for tenant in store::tenants::awaiting_deletion(&self.db, BATCH).await? {
-            let mut tx = self.db.begin_tenant(tenant).await?;
             let mut rows = Vec::with_capacity(TENANT_TABLES.len());
             for table in TENANT_TABLES {
-                rows.push((
-                    *table,
-                    store::tenants::delete_all_rows(&mut tx, table).await?,
-                ));
+                rows.push((*table, self.delete_rows(tenant, table).await?));
             }
+            let mut tx = self.db.begin_tenant(tenant).await?;
             store::tenants::mark_data_deleted(&mut tx).await?;
             let counts: serde_json::Map<_, _> = rows
                 .iter()
@@ -125,6 +126,22 @@ impl TenantDeletion {
             });
         }
         Ok(reports)
+    }
+
+    /// Deletes every row of `table` of `tenant`, [`ROWS_PER_TRANSACTION`] at a time;
+    /// returns how many.
+    async fn delete_rows(&self, tenant: TenantId, table: &'static str) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.db.begin_tenant(tenant).await?;
+            let batch =
+                store::tenants::delete_some_rows(&mut tx, table, ROWS_PER_TRANSACTION).await?;
+            tx.commit().await?;
+            deleted += batch;
+            if batch < u64::try_from(ROWS_PER_TRANSACTION).unwrap_or(u64::MAX) {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Runs a pass every `interval` until `stop` resolves, on one replica at a time.

@@ -233,6 +233,20 @@ async fn a_deleted_tenants_data_is_destroyed_and_others_kept() {
         .principal
         .unwrap();
     let globex_id = uuid::Uuid::parse_str(&globex.tenant_id).unwrap();
+    // More rows than one transaction deletes.
+    let many = codexcontinue::tenant_deletion::ROWS_PER_TRANSACTION * 2 + 17;
+    sqlx::query(
+        "INSERT INTO usage_events
+             (tenant_id, id, user_id, model, prompt_tokens, completion_tokens, cost_micros,
+              latency_ms)
+         SELECT $1, gen_random_uuid(), gen_random_uuid(), 'm', 1, 1, 0, 1
+         FROM generate_series(1, $2)",
+    )
+    .bind(globex_id)
+    .bind(many)
+    .execute(&mut server.db.owner().await)
+    .await
+    .unwrap();
     AdminServiceClient::new(channel)
         .delete_tenant(authorized(
             &platform,
@@ -291,4 +305,15 @@ async fn a_deleted_tenants_data_is_destroyed_and_others_kept() {
         .await
         .unwrap();
     assert_eq!(state, "deleted");
+    let counted: serde_json::Value = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE tenant_id = $1 AND action = 'tenant.data_destroyed'",
+    )
+    .bind(globex_id)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        counted["rows"]["usage_events"], many,
+        "every batch counted: {counted}"
+    );
 }

@@ -222,18 +222,23 @@ pub async fn awaiting_deletion(db: &Database, limit: i32) -> Result<Vec<TenantId
     Ok(ids.into_iter().map(TenantId).collect())
 }
 
-/// Deletes every row of `table` in the scoped tenant; returns how many. `table` must come
-/// from the server's own list of tenant-owned tables, never from input.
+/// Deletes up to `limit` rows of `table` in the scoped tenant; returns how many (fewer
+/// than `limit`: none are left). `table` must come from the server's own list of
+/// tenant-owned tables, never from input.
 ///
 /// # Errors
 /// [`StoreError::Query`] when Postgres fails.
-pub async fn delete_all_rows(
+pub async fn delete_some_rows(
     conn: &mut PgConnection,
     table: &'static str,
+    limit: i64,
 ) -> Result<u64, StoreError> {
-    let result = sqlx::query(&format!("DELETE FROM {table}"))
-        .execute(conn)
-        .await?;
+    let result = sqlx::query(&format!(
+        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} LIMIT $1))"
+    ))
+    .bind(limit)
+    .execute(conn)
+    .await?;
     Ok(result.rows_affected())
 }
 
