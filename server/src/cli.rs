@@ -13,7 +13,7 @@ use crate::{
     App, Config, audit,
     bootstrap::{BootstrapOutcome, bootstrap},
     config::ConfigError,
-    config::DeviceChoice,
+    config::{DeviceChoice, ReplicaRole},
     crypto::{self, LocalMasterKey, Sealer},
     inference::training::{self, TrainSettings},
     store::{self, Database},
@@ -46,6 +46,10 @@ enum Command {
         /// preference, CUDA when present), cpu or cuda.
         #[arg(long, value_name = "DEVICE")]
         device: Option<DeviceChoice>,
+        /// What this replica does, overriding server.role: all, api (no job workers or
+        /// repeating passes) or worker (those only; serves health, readiness, metrics).
+        #[arg(long, value_name = "ROLE")]
+        role: Option<ReplicaRole>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -247,9 +251,13 @@ async fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             listen,
             migrate,
             device,
+            role,
         } => {
             if let Some(listen) = listen {
                 config.server.listen = listen;
+            }
+            if let Some(role) = role {
+                config.server.role = role;
             }
             if let Some(device) = device {
                 config.inference.device = device;

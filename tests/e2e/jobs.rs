@@ -244,3 +244,53 @@ async fn a_replica_without_workers_leaves_its_jobs_to_another() {
         "Echo: Refactor the billing service"
     );
 }
+
+#[tokio::test]
+async fn api_and_worker_replicas_split_the_work() {
+    // The API replica takes calls and runs no workers; the worker takes no calls.
+    let mut t = setup_with(env(&[("CODEXCONTINUE_SERVER__ROLE", "api")])).await;
+    let worker = t
+        .server
+        .replica_with(vec![("CODEXCONTINUE_SERVER__ROLE".into(), "worker".into())])
+        .await;
+    let conversation = t.conversation("cloud/echo-1").await;
+    t.send(&conversation, "Plan the data migration", "")
+        .await
+        .unwrap();
+    eventually("the worker titles it", || async {
+        let scraped = metrics::scrape(&worker).await;
+        (metrics::value(&scraped, TITLE_DONE) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        title_of(&mut t, &conversation).await,
+        "Echo: Plan the data migration"
+    );
+    assert_eq!(
+        metrics::value(&metrics::scrape(&t.server).await, TITLE_DONE),
+        0,
+        "the API replica ran no job"
+    );
+
+    let channel = worker.channel().await;
+    let refused =
+        codexcontinue::pb::v1::chat_service_client::ChatServiceClient::new(channel.clone())
+            .get_conversation(authorized(
+                &worker.owner_key,
+                GetConversationRequest {
+                    conversation_id: conversation.clone(),
+                },
+            ))
+            .await
+            .expect_err("a worker serves no API");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        health.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+}

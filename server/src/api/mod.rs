@@ -120,6 +120,21 @@ pub struct OpsWing {
     pub readiness: Readiness,
 }
 
+/// What a worker replica (`server.role = "worker"`) serves: gRPC health, readiness and
+/// metrics, nothing of the API.
+pub fn worker_routes(
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    ops: OpsWing,
+) -> Routes {
+    Routes::from(
+        Routes::new(health)
+            .into_axum_router()
+            .merge(ops_http::router(ops.metrics, ops.readiness)),
+    )
+}
+
 /// Everything served on the listener, behind `edge`: the API services, health,
 /// reflection (v1 and v1alpha, since common tools such as grpcurl 1.8 speak only
 /// v1alpha) and the OpenAI-compatible routes; plus the operator and login HTTP routes,

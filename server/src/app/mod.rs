@@ -180,7 +180,12 @@ impl App {
         let public_url = self_url(&config, &listener)?;
         let (reporter, health) = tonic_health::server::health_reporter();
         let wired = wiring::wire(&config, &deps, reporter, &public_url).await?;
-        let routes = api::routes(health, wired.services, &wired.edge);
+        let routes = if config.server.role.serves_api() {
+            api::routes(health, wired.services, &wired.edge)
+        } else {
+            api::worker_routes(health, wired.services.ops)
+        };
+        tracing::info!(role = ?config.server.role, "replica role");
         let (draining, drain_started) = oneshot::channel::<()>();
         let health_shutdown = wired.health_shutdown;
         let signal = async move {

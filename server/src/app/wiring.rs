@@ -108,7 +108,9 @@ pub(super) async fn wire(
         settings_changes: settings_changes.clone(),
     };
     let identity = identity(&ground, public_url, &mut background).await?;
-    audit_passes(config, deps, &mut background);
+    if config.server.role.runs_background_work() {
+        audit_passes(config, deps, &mut background);
+    }
     let (models, model_files) = models(&ground, &mut background).await?;
     let (usage_writer, usage_task) = UsageWriter::start(deps.db.clone());
     let usage = Accounting::new(
@@ -196,9 +198,11 @@ async fn identity(
     replica_sync.load_all().await?;
     let sync = replica_sync.clone();
     background.spawn(|stop| sync.listen(stop));
-    let deletion = TenantDeletion::new(db.clone(), cache.clone());
-    let interval = config.auth.tenant_deletion_interval;
-    background.spawn(|stop| deletion.run(interval, stop));
+    if config.server.role.runs_background_work() {
+        let deletion = TenantDeletion::new(db.clone(), cache.clone());
+        let interval = config.auth.tenant_deletion_interval;
+        background.spawn(|stop| deletion.run(interval, stop));
+    }
     let sessions = Sessions::new(db.clone(), cache.clone(), config.auth.clone());
     let sso = Sso::new(
         db.clone(),
@@ -353,14 +357,16 @@ fn plugins(
         working,
         ground.config.plugins.clone(),
     );
-    let refresher = plugins.clone();
-    let every = ground.config.plugins.refresh_interval;
-    background.spawn(move |stop| async move {
-        crate::periodic::every("plugin manifest refresh", every, stop, || async {
-            refresher.refresh_due(every, 100).await.map(drop)
-        })
-        .await;
-    });
+    if ground.config.server.role.runs_background_work() {
+        let refresher = plugins.clone();
+        let every = ground.config.plugins.refresh_interval;
+        background.spawn(move |stop| async move {
+            crate::periodic::every("plugin manifest refresh", every, stop, || async {
+                refresher.refresh_due(every, 100).await.map(drop)
+            })
+            .await;
+        });
+    }
     Ok(plugins)
 }
 
@@ -424,7 +430,9 @@ fn chat(
         config.jobs.clone(),
         metrics.clone(),
     );
-    background.spawn(|stop| workers.run(stop));
+    if config.server.role.runs_background_work() {
+        background.spawn(|stop| workers.run(stop));
+    }
     let generations = Generations::new(cache.clone());
     let cancellations = generations.clone();
     background.spawn(|stop| cancellations.listen(stop));

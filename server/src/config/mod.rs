@@ -23,8 +23,8 @@ mod validate;
 pub use sections::{
     AuditConfig, AuthConfig, BreakerConfig, CryptoConfig, DatabaseConfig, DeviceChoice,
     EgressConfig, HealthConfig, InferenceConfig, JobsConfig, LlmConfig, LogFormat,
-    PlatformProviderConfig, PluginsConfig, Price, RateLimitConfig, RedisConfig, ServerConfig,
-    TelemetryConfig,
+    PlatformProviderConfig, PluginsConfig, Price, RateLimitConfig, RedisConfig, ReplicaRole,
+    ServerConfig, TelemetryConfig,
 };
 
 pub use memory::{MAX_TOP_K, MemoryConfig, RankingWeights};

@@ -26,6 +26,34 @@ pub struct ServerConfig {
     pub max_concurrent_calls: usize,
     /// Browser origins allowed to call gRPC-Web (CORS). Empty: none; `"*"`: any.
     pub cors_allowed_origins: Vec<String>,
+    /// What this replica does: everything, only the API, or only the background work.
+    pub role: ReplicaRole,
+}
+
+/// What a replica does, so API and worker replicas can be scaled apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaRole {
+    /// Serves the API and runs the background work.
+    #[default]
+    All,
+    /// Serves the API; runs no job workers and no repeating passes (left to workers).
+    Api,
+    /// Runs the job workers and repeating passes; serves only health, readiness and
+    /// metrics.
+    Worker,
+}
+
+impl ReplicaRole {
+    /// Whether it serves the API.
+    pub fn serves_api(self) -> bool {
+        self != Self::Worker
+    }
+
+    /// Whether it runs job workers and repeating passes.
+    pub fn runs_background_work(self) -> bool {
+        self != Self::Api
+    }
 }
 
 impl Default for ServerConfig {
@@ -37,6 +65,7 @@ impl Default for ServerConfig {
             max_concurrent_requests_per_connection: 256,
             max_concurrent_calls: 4096,
             cors_allowed_origins: Vec::new(),
+            role: ReplicaRole::All,
         }
     }
 }
