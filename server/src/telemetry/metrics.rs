@@ -18,6 +18,31 @@ struct HandledLabels {
     grpc_code: String,
 }
 
+/// A status code's canonical name (`OK`, `INVALID_ARGUMENT`, …), as gRPC dashboards and
+/// alert rules expect in `grpc_code`.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 /// Labels of an RPC method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
@@ -166,7 +191,7 @@ impl Metrics {
             .get_or_create(&HandledLabels {
                 grpc_service: service.to_owned(),
                 grpc_method: method.to_owned(),
-                grpc_code: format!("{code:?}"),
+                grpc_code: code_name(code).to_owned(),
             })
             .inc();
         self.rpc_latency
@@ -183,5 +208,28 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_carry_their_canonical_names() {
+        let codes = (0..=16).map(tonic::Code::from_i32);
+        let names: Vec<&str> = codes.map(code_name).collect();
+        assert_eq!(names[0], "OK");
+        assert_eq!(names[3], "INVALID_ARGUMENT");
+        assert_eq!(names[16], "UNAUTHENTICATED");
+        let mut distinct = names.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 17);
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        );
     }
 }
