@@ -1,4 +1,4 @@
-//! /metrics counts calls per method and status code.
+//! /metrics counts calls per method, method kind and canonical status code.
 
 use codexcontinue_tests::{
     TestServer,
@@ -10,8 +10,8 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 #[tokio::test]
 async fn metrics_count_each_call_with_its_code() {
     let server = TestServer::start().await;
-    let ok_series = r#"grpc_server_handled_total{grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK"}"#;
-    let invalid_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="INVALID_ARGUMENT"}"#;
+    let ok_series = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK"}"#;
+    let invalid_series = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="INVALID_ARGUMENT"}"#;
     let before = scrape(&server).await;
     assert_eq!(count(&before, invalid_series), 0);
 
@@ -38,7 +38,7 @@ async fn metrics_count_each_call_with_its_code() {
     .unwrap_err();
 
     let after = scrape(&server).await;
-    let refused_series = r#"grpc_server_handled_total{grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="UNAUTHENTICATED"}"#;
+    let refused_series = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="codexcontinue.v1.MemoryService",grpc_method="Recall",grpc_code="UNAUTHENTICATED"}"#;
     assert_eq!(count(&after, refused_series), 1, "{after}");
     assert_eq!(
         count(&after, ok_series),
@@ -47,7 +47,7 @@ async fn metrics_count_each_call_with_its_code() {
     );
     assert_eq!(count(&after, invalid_series), 1, "{after}");
     assert!(after.contains(
-        r#"grpc_server_handling_seconds_count{grpc_service="grpc.health.v1.Health",grpc_method="Check"}"#
+        r#"grpc_server_handling_seconds_count{grpc_type="unary",grpc_service="grpc.health.v1.Health",grpc_method="Check"}"#
     ));
 
     // A made-up path does not become a label value.

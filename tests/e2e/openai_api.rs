@@ -302,9 +302,9 @@ async fn every_rest_call_is_audited_once_with_its_grpc_twins_fields() {
         .await
         .unwrap();
     for labels in [
-        r#"grpc_service="openai",grpc_method="/v1/chat/completions",grpc_code="OK""#,
-        r#"grpc_service="openai",grpc_method="/v1/embeddings",grpc_code="OK""#,
-        r#"grpc_service="openai",grpc_method="/v1/models",grpc_code="UNAUTHENTICATED""#,
+        r#"grpc_type="http",grpc_service="openai",grpc_method="/v1/chat/completions",grpc_code="OK""#,
+        r#"grpc_type="http",grpc_service="openai",grpc_method="/v1/embeddings",grpc_code="OK""#,
+        r#"grpc_type="http",grpc_service="openai",grpc_method="/v1/models",grpc_code="UNAUTHENTICATED""#,
     ] {
         assert!(metrics.contains(labels), "{labels} not in:\n{metrics}");
     }

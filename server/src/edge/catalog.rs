@@ -3,7 +3,7 @@
 //! Telemetry uses it to keep metric labels bounded (a path that is not a known method is
 //! recorded as "unknown", so clients cannot create label values at will).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use prost::Message;
 use prost_types::FileDescriptorSet;
@@ -21,10 +21,11 @@ pub const API_SERVICES: [&str; 7] = [
     pb::v1::audit_service_server::SERVICE_NAME,
 ];
 
-/// Every served service with its method names.
+/// Every served service with its method names and their kinds (`unary`, `client_stream`,
+/// `server_stream` or `bidi_stream`, the `grpc_type` of gRPC metrics).
 #[derive(Debug, Clone, Default)]
 pub struct ApiCatalog {
-    methods: BTreeMap<String, BTreeSet<String>>,
+    methods: BTreeMap<String, BTreeMap<String, &'static str>>,
 }
 
 impl ApiCatalog {
@@ -51,7 +52,15 @@ impl ApiCatalog {
             for service in file.service {
                 let name = format!("{package}.{}", service.name());
                 let methods = self.methods.entry(name).or_default();
-                methods.extend(service.method.iter().map(|m| m.name().to_owned()));
+                methods.extend(service.method.iter().map(|m| {
+                    let kind = match (m.client_streaming(), m.server_streaming()) {
+                        (false, false) => "unary",
+                        (true, false) => "client_stream",
+                        (false, true) => "server_stream",
+                        (true, true) => "bidi_stream",
+                    };
+                    (m.name().to_owned(), kind)
+                }));
             }
         }
     }
@@ -61,8 +70,14 @@ impl ApiCatalog {
         let (service, method) = path.strip_prefix('/')?.split_once('/')?;
         self.methods
             .get(service)
-            .is_some_and(|methods| methods.contains(method))
+            .is_some_and(|methods| methods.contains_key(method))
             .then_some((service, method))
+    }
+
+    /// The kind of a served method (`unary`, `client_stream`, `server_stream` or
+    /// `bidi_stream`); `None` when it is not served.
+    pub fn kind(&self, service: &str, method: &str) -> Option<&'static str> {
+        self.methods.get(service)?.get(method).copied()
     }
 
     /// Fully qualified names of every served service.
@@ -75,7 +90,7 @@ impl ApiCatalog {
         self.methods
             .get(service)
             .into_iter()
-            .flatten()
+            .flat_map(BTreeMap::keys)
             .map(String::as_str)
     }
 }
@@ -103,5 +118,25 @@ mod tests {
         );
         assert_eq!(catalog.resolve("/codexcontinue.v1.ChatService/Nope"), None);
         assert_eq!(catalog.resolve("/x.Y/Z"), None);
+    }
+
+    #[test]
+    fn each_method_has_its_kind() {
+        let catalog = ApiCatalog::served();
+        let chat = "codexcontinue.v1.ChatService";
+        assert_eq!(catalog.kind(chat, "SendMessage"), Some("unary"));
+        assert_eq!(catalog.kind(chat, "StreamMessage"), Some("server_stream"));
+        assert_eq!(
+            catalog.kind("grpc.health.v1.Health", "Watch"),
+            Some("server_stream")
+        );
+        assert_eq!(
+            catalog.kind(
+                "grpc.reflection.v1.ServerReflection",
+                "ServerReflectionInfo"
+            ),
+            Some("bidi_stream")
+        );
+        assert_eq!(catalog.kind(chat, "Nope"), None);
     }
 }

@@ -28,7 +28,7 @@ use super::{
     openai_wire::CallCode,
     request_id::REQUEST_ID_HEADER,
 };
-use crate::telemetry::Metrics;
+use crate::telemetry::{FinishedRpc, Metrics};
 
 /// Label used for paths that are not a known RPC, to keep metric cardinality bounded.
 const UNKNOWN: &str = "unknown";
@@ -101,6 +101,7 @@ where
 /// One call being observed; finishing it (or dropping it unfinished) records it once.
 struct Observation {
     metrics: Arc<Metrics>,
+    kind: &'static str,
     service: String,
     method: String,
     path: String,
@@ -144,8 +145,13 @@ impl Observation {
             request_id = %request_id,
             tenant = tracing::field::Empty,
         );
+        let kind = match call.protocol {
+            Protocol::OpenAi => "http",
+            Protocol::Grpc => layer.catalog.kind(service, method).unwrap_or(UNKNOWN),
+        };
         Some(Self {
             metrics: layer.metrics.clone(),
+            kind,
             service: service.to_owned(),
             method: method.to_owned(),
             path: path.to_owned(),
@@ -161,8 +167,13 @@ impl Observation {
         }
         self.finished = true;
         let elapsed = self.started.elapsed();
-        self.metrics
-            .record_rpc(&self.service, &self.method, code, elapsed.as_secs_f64());
+        self.metrics.record_rpc(FinishedRpc {
+            kind: self.kind,
+            service: &self.service,
+            method: &self.method,
+            code,
+            seconds: elapsed.as_secs_f64(),
+        });
         let _entered = self.span.enter();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         match code {

@@ -13,6 +13,7 @@ use prometheus_client::{
 /// Labels of a finished RPC.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HandledLabels {
+    grpc_type: &'static str,
     grpc_service: String,
     grpc_method: String,
     grpc_code: String,
@@ -46,8 +47,25 @@ fn code_name(code: tonic::Code) -> &'static str {
 /// Labels of an RPC method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
+    grpc_type: &'static str,
     grpc_service: String,
     grpc_method: String,
+}
+
+/// One finished RPC, as metrics see it.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedRpc<'a> {
+    /// `unary`, `client_stream`, `server_stream` or `bidi_stream` (`http` for the
+    /// OpenAI-compatible routes).
+    pub kind: &'static str,
+    /// The service.
+    pub service: &'a str,
+    /// The method.
+    pub method: &'a str,
+    /// How it ended.
+    pub code: tonic::Code,
+    /// How long it took.
+    pub seconds: f64,
 }
 
 /// Labels of a finished background job.
@@ -186,20 +204,22 @@ impl Metrics {
     }
 
     /// Records one finished RPC.
-    pub fn record_rpc(&self, service: &str, method: &str, code: tonic::Code, seconds: f64) {
+    pub fn record_rpc(&self, rpc: FinishedRpc<'_>) {
         self.rpc_handled
             .get_or_create(&HandledLabels {
-                grpc_service: service.to_owned(),
-                grpc_method: method.to_owned(),
-                grpc_code: code_name(code).to_owned(),
+                grpc_type: rpc.kind,
+                grpc_service: rpc.service.to_owned(),
+                grpc_method: rpc.method.to_owned(),
+                grpc_code: code_name(rpc.code).to_owned(),
             })
             .inc();
         self.rpc_latency
             .get_or_create(&MethodLabels {
-                grpc_service: service.to_owned(),
-                grpc_method: method.to_owned(),
+                grpc_type: rpc.kind,
+                grpc_service: rpc.service.to_owned(),
+                grpc_method: rpc.method.to_owned(),
             })
-            .observe(seconds);
+            .observe(rpc.seconds);
     }
 
     /// Renders every metric in the OpenMetrics text format.

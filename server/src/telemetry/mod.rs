@@ -4,7 +4,7 @@
 
 mod metrics;
 
-pub use metrics::Metrics;
+pub use metrics::{FinishedRpc, Metrics};
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
