@@ -18,7 +18,9 @@ use uuid::Uuid;
 use super::{
     Capability, PluginError, Plugins,
     connections::Connection,
-    invalid, phi,
+    invalid,
+    payload::{CallContext, Payload, granted},
+    phi,
     registry::usable,
     transport::{ToolCall, ToolOutput, TransportError},
 };
@@ -55,16 +57,6 @@ impl Via {
             Self::Chat => "chat",
         }
     }
-}
-
-/// What a call may carry besides its arguments, as the plugin's grants allow.
-#[derive(Debug, Clone, Default)]
-pub struct CallContext {
-    /// The conversation the call is made in, whose working memory a plugin may read and
-    /// write.
-    pub conversation: Option<Uuid>,
-    /// The memories recalled for the turn, as the model read them.
-    pub recalled: Vec<String>,
 }
 
 /// One call of a tool.
@@ -117,13 +109,6 @@ pub(super) struct Called {
     pub(super) outcome: CallOutcome,
     /// How long.
     pub(super) latency: Duration,
-}
-
-/// What goes to the plugin, after the PHI policy.
-struct Sent {
-    arguments: serde_json::Value,
-    working_memory: Option<serde_json::Value>,
-    recalled_memories: Vec<String>,
 }
 
 /// How a call in a turn ended that did not run to its end.
@@ -247,33 +232,16 @@ impl Plugins {
         let started = Instant::now();
         let arguments_sha256 = digest(&call.arguments);
         let granted = granted(row);
-        let working_memory = match call.context.conversation {
-            Some(conversation) if granted.contains(&Capability::ReadWorkingMemory) => {
-                self.working_memory(principal, conversation).await
-            }
-            _ => None,
-        };
-        let recalled = if granted.contains(&Capability::ReadMemory) {
-            call.context.recalled.clone()
-        } else {
-            Vec::new()
-        };
+        let outgoing = self
+            .payload(principal, &granted, call.context, call.arguments)
+            .await;
         // One value through the guard: placeholders are numbered across all of it.
-        let outgoing = json!([call.arguments, working_memory, recalled]);
-        let guarded = phi::outgoing(&self.guard, call.policy, row, &outgoing);
+        let guarded = phi::outgoing(&self.guard, call.policy, row, &outgoing.to_value());
         let phi = guarded.as_ref().map_or(true, |sent| !sent.kinds.is_empty());
         let outcome = match guarded {
             Err(refused) => CallOutcome::Withheld(refused),
             Ok(guarded) => {
-                let [arguments, working_memory, recalled] = <[serde_json::Value; 3]>::try_from(
-                    guarded.value.as_array().cloned().unwrap_or_default(),
-                )
-                .unwrap_or_default();
-                let sent = Sent {
-                    arguments,
-                    working_memory: Some(working_memory).filter(|w| !w.is_null()),
-                    recalled_memories: serde_json::from_value(recalled).unwrap_or_default(),
-                };
+                let sent = Payload::from_value(guarded.value);
                 let timeout = timeout_of(row, call.deadline);
                 let outcome = self
                     .send(principal, row, connection, call.tool, sent, timeout)
@@ -323,7 +291,7 @@ impl Plugins {
         row: &PluginRow,
         connection: &Connection,
         tool: &str,
-        sent: Sent,
+        sent: Payload,
         timeout: Duration,
     ) -> CallOutcome {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -358,46 +326,6 @@ impl Plugins {
         };
         breaker.note(&breaker_key, failing, trouble).await;
         outcome
-    }
-
-    /// The working memory of the caller's `conversation`, if it has one (none when it
-    /// cannot be read: the call goes on without it).
-    async fn working_memory(
-        &self,
-        principal: &Principal,
-        conversation: Uuid,
-    ) -> Option<serde_json::Value> {
-        match self.working.get(principal, conversation).await {
-            Ok(state) => state.map(|state| state.state),
-            Err(err) => {
-                tracing::warn!(error = %err, "working memory not passed to a plugin");
-                None
-            }
-        }
-    }
-
-    /// Keeps the working memory a plugin wrote in `output` for `conversation` (`None`:
-    /// it may not write it, and what it wrote is dropped). A state that cannot be kept
-    /// makes the answer a tool error saying why.
-    async fn keep_working_memory(
-        &self,
-        principal: &Principal,
-        conversation: Option<Uuid>,
-        mut output: ToolOutput,
-    ) -> ToolOutput {
-        let (Some(conversation), Some(state)) = (conversation, output.working_memory.take()) else {
-            return output;
-        };
-        match self
-            .working
-            .set(principal, conversation, &state, None)
-            .await
-        {
-            Ok(_) => output,
-            Err(err) => {
-                ToolOutput::error(format!("the plugin's working memory was not kept: {err}"))
-            }
-        }
     }
 
     /// Records a call of `row`'s tool in a turn that did not run to its end: refused
@@ -460,14 +388,6 @@ impl Plugins {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// The capabilities `row`'s plugin was granted.
-fn granted(row: &PluginRow) -> Vec<Capability> {
-    row.granted
-        .iter()
-        .filter_map(|name| Capability::parse(name))
-        .collect()
 }
 
 /// The error of a call whose arguments the PHI policy kept from plugin `name`.

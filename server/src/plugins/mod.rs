@@ -7,7 +7,7 @@
 //! - [`refresh`]: reading manifests again, on demand and on a schedule.
 //! - [`connect`] and [`connections`]: one open connection per plugin per replica.
 //! - [`calls`]: calls of a tool, past the PHI policy ([`phi`]), a circuit breaker and a
-//!   timeout, audited by hash.
+//!   timeout, audited by hash; [`payload`]: what a call sends (memory as granted).
 //! - [`toolbox`]: the tools a chat turn offers the model, and its calls of them.
 //! - [`secrets`]: each plugin's sealed credential and the key of the opaque ids it sees.
 
@@ -15,6 +15,7 @@ mod calls;
 mod connect;
 mod connections;
 pub mod manifest;
+mod payload;
 mod phi;
 mod refresh;
 mod registry;

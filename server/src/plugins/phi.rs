@@ -4,7 +4,7 @@
 //! its answer) or not at all. Arguments are read as decoded JSON strings, so an escape
 //! cannot hide a value from the guard.
 
-use super::Capability;
+use super::{Capability, payload::granted};
 use crate::{
     privacy::{GuardedValue, PhiGuard, PhiPolicy, PhiRefused},
     store::plugins::PluginRow,
@@ -20,15 +20,8 @@ pub(super) fn outgoing(
     row: &PluginRow,
     arguments: &serde_json::Value,
 ) -> Result<GuardedValue, PhiRefused> {
-    let trusted = row.on_premises || receives_phi(row);
+    let trusted = row.on_premises || granted(row).contains(&Capability::ReceivePhi);
     guard.apply_json(if trusted { PhiPolicy::Allow } else { policy }, arguments)
-}
-
-/// Whether the plugin was granted `receive_phi`.
-pub(super) fn receives_phi(row: &PluginRow) -> bool {
-    row.granted
-        .iter()
-        .any(|name| Capability::parse(name) == Some(Capability::ReceivePhi))
 }
 
 /// Whether `value` holds anything the guard finds (for the audit event of a call that

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::{
     Manifest, PluginError, Plugins, TOOL_SEPARATOR,
-    calls::{Call, CallContext, CallOutcome, Unfinished, Via, check_arguments, withheld},
+    calls::{Call, CallOutcome, Unfinished, Via, check_arguments, withheld},
+    payload::CallContext,
     phi::holds_phi,
     registry::{manifest_of, usable},
 };
