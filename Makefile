@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools libtorch models services stop build run test eval lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test test-redis-cluster eval lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,17 @@ test: libtorch ## Lint, then the whole suite against real Postgres, Redis and cl
 	@scripts/models.sh target/debug/codexcontinue
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
+	@$(MAKE) --no-print-directory test-redis-cluster
+
+# The tests that exercise Redis (cache, rate limits, jobs, sessions, replica sync, tenant
+# key deletion, the key layout), run again with every server on the 3-node Redis Cluster.
+REDIS_CLUSTER_TESTS := redis_layout tenants jobs rate_limit chat_window memory_working sso chat_settings_sync access chat_generation
+
+test-redis-cluster: ## The Redis-facing tests again, against a 3-node Redis Cluster
+	@$(SERVICES) up test
+	@eval "$$($(SERVICES) env test)"; \
+	export REDIS_URL="$$CODEXCONTINUE_TEST_REDIS_CLUSTER_URL" CODEXCONTINUE_REDIS__CLUSTER=true; \
+	$(CARGO) test --locked -p codexcontinue-tests --test e2e -- $(REDIS_CLUSTER_TESTS)
 
 eval: libtorch ## Recall quality of long-term memory on tests/eval/memory: recall@5 and MRR, vector vs keyword vs hybrid
 	@$(SERVICES) up test

@@ -2,7 +2,8 @@
 # Local PostgreSQL (with pgvector) and Redis for development and tests.
 #
 #   scripts/dev-services.sh tools           install what is missing (idempotent)
-#   scripts/dev-services.sh up   dev|test   start the profile's Postgres and Redis
+#   scripts/dev-services.sh up   dev|test   start the profile's Postgres and Redis (and,
+#                                           for test, a 3-node Redis Cluster)
 #   scripts/dev-services.sh down dev|test   stop them
 #   scripts/dev-services.sh env  dev|test   print the profile's connection settings
 #
@@ -37,13 +38,14 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 profile_settings() {
   case "$1" in
-    dev)  PG_PORT=55432; REDIS_PORT=56379 ;;
-    test) PG_PORT=55433; REDIS_PORT=56380 ;;
+    dev)  PG_PORT=55432; REDIS_PORT=56379; CLUSTER_PORTS=() ;;
+    test) PG_PORT=55433; REDIS_PORT=56380; CLUSTER_PORTS=(56391 56392 56393) ;;
     *) die "unknown profile '$1' (use dev or test)" ;;
   esac
   PROFILE="$1"
   PG_DIR="$(pg_home)/pg-$PROFILE"
   REDIS_DIR="$DEV/redis-$PROFILE"
+  CLUSTER_DIR="$DEV/redis-cluster-$PROFILE"
 }
 
 pg_bin() {
@@ -158,6 +160,52 @@ redis_up() {
   die "Redis ($PROFILE) did not answer; see ${REDIS_DIR#$ROOT/}/redis.log"
 }
 
+# A Redis Cluster of three primaries on CLUSTER_PORTS (each node's cluster bus port is its
+# port minus 10000: the default, port + 10000, would be above 65535).
+redis_cluster_up() {
+  ((${#CLUSTER_PORTS[@]})) || return 0
+  local port started=0
+  for port in "${CLUSTER_PORTS[@]}"; do
+    local dir="$CLUSTER_DIR/$port"
+    mkdir -p "$dir"
+    if [[ -f "$dir/redis.pid" ]] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+      continue
+    fi
+    port_in_use "$port" && die "port $port is taken by another program (another checkout's services? stop them with \`make stop\` there)"
+    # Data is not kept across restarts, so neither is the cluster: start it afresh.
+    rm -f "$dir/nodes.conf"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+      --cluster-port "$((port - 10000))" --cluster-config-file "$dir/nodes.conf" \
+      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
+      --save '' --appendonly no
+    started=1
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do
+    for _ in $(seq 100); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+  done
+  if ((started)); then
+    local nodes=()
+    for port in "${CLUSTER_PORTS[@]}"; do
+      redis-cli -p "$port" flushall >/dev/null
+      redis-cli -p "$port" cluster reset hard >/dev/null
+      nodes+=("127.0.0.1:$port")
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$CLUSTER_DIR/create.log" 2>&1 ||
+      die "Redis Cluster ($PROFILE) was not created; see ${CLUSTER_DIR#$ROOT/}/create.log"
+  fi
+  for _ in $(seq 200); do
+    if [[ "$(redis-cli -p "${CLUSTER_PORTS[0]}" cluster info 2>/dev/null | tr -d '\r' | grep cluster_state)" == cluster_state:ok ]]; then
+      log "Redis Cluster ($PROFILE) ready on 127.0.0.1:${CLUSTER_PORTS[*]}"
+      return
+    fi
+    sleep 0.05
+  done
+  die "Redis Cluster ($PROFILE) did not reach cluster_state:ok; see ${CLUSTER_DIR#$ROOT/}/*/redis.log"
+}
+
 down() {
   local bin
   if bin="$(pg_bin 2>/dev/null)" && [[ -f "$PG_DIR/data/PG_VERSION" ]]; then
@@ -166,6 +214,12 @@ down() {
   if [[ -f "$REDIS_DIR/redis.pid" ]] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; then
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis ($PROFILE) stopped" || true
   fi
+  local port
+  for port in "${CLUSTER_PORTS[@]}"; do
+    if [[ -f "$CLUSTER_DIR/$port/redis.pid" ]] && kill -0 "$(cat "$CLUSTER_DIR/$port/redis.pid")" 2>/dev/null; then
+      redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 && log "Redis Cluster node ($PROFILE) on $port stopped" || true
+    fi
+  done
 }
 
 # A master key for encryption at rest, made once per profile and kept in .dev (mode 600).
@@ -193,6 +247,7 @@ ENV
     echo "export CODEXCONTINUE_PLUGINS__WASM_FOLDER=$ROOT/server/sandbox/plugins"
   else
     echo "export CODEXCONTINUE_TEST_MODELS_DIR=$DEV/models"
+    echo "export CODEXCONTINUE_TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:${CLUSTER_PORTS[0]}"
   fi
 }
 
@@ -201,7 +256,7 @@ cmd="${1:-}"
 case "$cmd" in
   tools) install_tools ;;
   # Tools first: where PostgreSQL lives depends on the system user they create.
-  up)    install_tools; profile_settings "${2:-dev}"; pg_up; redis_up; ensure_master_key ;;
+  up)    install_tools; profile_settings "${2:-dev}"; pg_up; redis_up; redis_cluster_up; ensure_master_key ;;
   down)  profile_settings "${2:-dev}"; down ;;
   env)   profile_settings "${2:-dev}"; print_env ;;
   *) die "usage: $0 tools | up dev|test | down dev|test | env dev|test" ;;

@@ -14,7 +14,7 @@ async fn window_key(t: &Chat, conversation: &str) -> String {
         .fetch_one(&mut t.server.db.owner().await)
         .await
         .unwrap();
-    format!("{}cc:{tenant}:window:{conversation}", t.server.key_prefix)
+    t.server.tenant_key(tenant, &["window", conversation])
 }
 
 /// The texts the upstream was last sent, system prompt first.

@@ -44,6 +44,7 @@ mod plugins;
 mod plugins_mcp;
 mod plugins_wasm;
 mod rate_limit;
+mod redis_layout;
 mod reflection;
 mod request_id;
 mod shutdown;

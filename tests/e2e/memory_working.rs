@@ -114,7 +114,7 @@ async fn a_conversations_working_state_is_kept_sealed_for_its_owner_until_it_exp
         .fetch_one(&mut db)
         .await
         .unwrap();
-    let key = format!("{}cc:{tenant}:working:{conversation}", t.server.key_prefix);
+    let key = t.server.tenant_key(tenant, &["working", &conversation]);
     let stored: Vec<u8> = redis.get(&key).await.unwrap();
     assert!(!stored.is_empty() && !stored.windows(5).any(|w| w == b"items"));
     let left: i64 = redis.pttl(&key).await.unwrap();

@@ -1,5 +1,6 @@
 //! SIGTERM drains: an in-flight streaming call keeps working until the client ends it,
-//! health turns NOT_SERVING first, and the process exits cleanly.
+//! health turns NOT_SERVING first (and new calls are still taken for the drain delay),
+//! and the process exits cleanly.
 
 use codexcontinue_tests::{ServerOptions, TestDatabase, TestServer, WAIT_LIMIT};
 use tokio::sync::mpsc;
@@ -126,4 +127,42 @@ async fn grace_period_bounds_shutdown_when_a_stream_never_ends() {
     let status = server.wait_exit().await;
     assert!(status.success(), "exit status {status:?}");
     assert!(server.logs().contains("grace elapsed"));
+}
+
+#[tokio::test]
+async fn during_the_drain_delay_readiness_fails_but_new_calls_are_still_served() {
+    let mut server = TestServer::spawn(
+        TestDatabase::migrated().await,
+        ServerOptions {
+            env: vec![("CODEXCONTINUE_SERVER__DRAIN_DELAY".into(), "5s".into())],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let readyz = format!("{}/readyz", server.url());
+    server.signal("TERM");
+    tokio::time::timeout(WAIT_LIMIT, async {
+        while reqwest::get(&readyz).await.unwrap().status()
+            != reqwest::StatusCode::SERVICE_UNAVAILABLE
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("/readyz fails after SIGTERM");
+
+    // A new connection, as a load balancer that has not yet seen readiness fail would
+    // open, is still accepted and served.
+    let answer = HealthClient::new(server.channel().await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("a new call during the drain delay is served");
+    assert_eq!(answer.into_inner().status(), ServingStatus::NotServing);
+
+    let status = server.wait_exit().await;
+    assert!(status.success(), "exit status {status:?}");
+    let logs = server.logs();
+    assert!(logs.contains("no longer accepting calls"), "{logs}");
 }

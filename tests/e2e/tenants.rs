@@ -247,6 +247,25 @@ async fn a_deleted_tenants_data_is_destroyed_and_others_kept() {
     .execute(&mut server.db.owner().await)
     .await
     .unwrap();
+    // Redis keys of both tenants (on a cluster, each tenant's in its own slot).
+    let mut redis = server.redis().await;
+    for part in ["window", "working", "forgotten"] {
+        let _: () = ::redis::AsyncCommands::set(
+            &mut redis,
+            server.tenant_key(globex_id, &[part, "x"]),
+            "v",
+        )
+        .await
+        .unwrap();
+    }
+    let acme_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&mut server.db.owner().await)
+        .await
+        .unwrap();
+    let acme_window = server.tenant_key(acme_id, &["window", "x"]);
+    let _: () = ::redis::AsyncCommands::set(&mut redis, &acme_window, "v")
+        .await
+        .unwrap();
     AdminServiceClient::new(channel)
         .delete_tenant(authorized(
             &platform,
@@ -298,6 +317,17 @@ async fn a_deleted_tenants_data_is_destroyed_and_others_kept() {
             assert!(others > 0, "{table}: other tenants' rows must stay");
         }
     }
+    let globex_keys: Vec<String> = ::redis::AsyncCommands::keys(
+        &mut redis,
+        format!("{}*", server.tenant_key(globex_id, &[])),
+    )
+    .await
+    .unwrap();
+    assert!(globex_keys.is_empty(), "Redis keeps {globex_keys:?}");
+    let acme_kept: bool = ::redis::AsyncCommands::exists(&mut redis, &acme_window)
+        .await
+        .unwrap();
+    assert!(acme_kept, "another tenant's Redis keys must stay");
     // The tenant row stays as the record of the deletion.
     let state: String = sqlx::query_scalar("SELECT state FROM tenants WHERE id = $1")
         .bind(globex_id)

@@ -9,6 +9,9 @@ pub struct TestEnv {
     pub postgres_admin_url: String,
     /// URL of the test Redis.
     pub redis_url: String,
+    /// Whether that Redis is a Redis Cluster (`CODEXCONTINUE_REDIS__CLUSTER=true`: the
+    /// suite's second pass runs the tests that involve Redis against one).
+    pub redis_cluster: bool,
     /// Master key servers under test encrypt with.
     pub master_key: String,
 }
@@ -22,7 +25,17 @@ impl TestEnv {
         Self {
             postgres_admin_url: required("CODEXCONTINUE_TEST_POSTGRES_ADMIN_URL"),
             redis_url: required("REDIS_URL"),
+            redis_cluster: env::var("CODEXCONTINUE_REDIS__CLUSTER").is_ok_and(|v| v == "true"),
             master_key: required("CODEXCONTINUE_CRYPTO__MASTER_KEY"),
+        }
+    }
+
+    /// Settings for the suite's Redis, as a server under test gets them.
+    pub fn redis_config(&self) -> codexcontinue::config::RedisConfig {
+        codexcontinue::config::RedisConfig {
+            url: Some(self.redis_url.clone().into()),
+            cluster: self.redis_cluster,
+            ..Default::default()
         }
     }
 

@@ -186,6 +186,10 @@ impl TestServer {
                 "REDIS_URL",
                 options.redis_url.as_deref().unwrap_or(&env.redis_url),
             )
+            .env(
+                "CODEXCONTINUE_REDIS__CLUSTER",
+                (options.redis_url.is_none() && env.redis_cluster).to_string(),
+            )
             .env("CODEXCONTINUE_REDIS__KEY_PREFIX", &key_prefix)
             .env("CODEXCONTINUE_CRYPTO__MASTER_KEY", &env.master_key)
             .env("CODEXCONTINUE_HEALTH__PROBE_INTERVAL", "100ms")
@@ -245,22 +249,28 @@ impl TestServer {
         bootstrap(&self.db, slug, &format!("owner@{slug}.example")).await
     }
 
-    /// A connection to the suite's Redis, where this server's keys start with
-    /// [`Self::key_prefix`].
+    /// A connection to the suite's Redis (a cluster in the suite's cluster pass), where
+    /// this server's keys start with [`Self::key_prefix`].
     ///
     /// # Panics
     /// When Redis cannot be reached.
-    pub async fn redis(&self) -> ::redis::aio::MultiplexedConnection {
-        ::redis::Client::open(TestEnv::get().redis_url)
-            .expect("valid Redis URL")
-            .get_multiplexed_async_connection()
+    pub async fn redis(&self) -> codexcontinue::cache::Connection {
+        codexcontinue::cache::Cache::connect(&TestEnv::get().redis_config())
             .await
             .expect("connect to Redis")
+            .connection()
+            .await
+            .expect("a Redis connection")
     }
 
-    /// The server's Redis key `cc:_platform:{parts}`.
+    /// The server's Redis key `cc:{_platform}:{parts}`.
     pub fn platform_key(&self, parts: &[&str]) -> String {
-        format!("{}cc:_platform:{}", self.key_prefix, parts.join(":"))
+        format!("{}cc:{{_platform}}:{}", self.key_prefix, parts.join(":"))
+    }
+
+    /// The server's Redis key `cc:{<tenant>}:{parts}`.
+    pub fn tenant_key(&self, tenant: impl std::fmt::Display, parts: &[&str]) -> String {
+        format!("{}cc:{{{tenant}}}:{}", self.key_prefix, parts.join(":"))
     }
 
     /// `http://<addr>`.

@@ -120,7 +120,8 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to Postgres and Redis (checking both), then binds the listener.
+    /// Connects to Postgres and Redis (checking both; keys of Redis's earlier layout are
+    /// moved into the current one), then binds the listener.
     ///
     /// # Errors
     /// [`AppError`] naming what is wrong and how to fix it.
@@ -137,6 +138,7 @@ impl App {
         let signer = CheckpointSigner::from_config(&config)?;
         let db = Database::connect(&config.database).await?;
         let cache = Cache::connect(&config.redis).await?;
+        cache.adopt_untagged_keys().await?;
         let egress = egress_policy(&config).await;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -163,8 +165,9 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops accepting, and
-    /// lets in-flight calls finish for up to `server.shutdown_grace`.
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, keeps accepting for
+    /// `server.drain_delay`, stops accepting, and lets in-flight calls finish for up to
+    /// `server.shutdown_grace`.
     ///
     /// # Errors
     /// [`AppError`] when a service cannot be set up or the server fails.
@@ -188,10 +191,16 @@ impl App {
         tracing::info!(role = ?config.server.role, "replica role");
         let (draining, drain_started) = oneshot::channel::<()>();
         let health_shutdown = wired.health_shutdown;
+        let drain_delay = config.server.drain_delay;
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutdown requested: not serving, draining in-flight calls");
+            tracing::info!(
+                ?drain_delay,
+                "shutdown requested: not serving; still accepting calls for the drain delay"
+            );
             health_shutdown.not_serving().await;
+            tokio::time::sleep(drain_delay).await;
+            tracing::info!("no longer accepting calls; draining in-flight calls");
             let _ = draining.send(());
         };
         let server = Server::builder()

@@ -11,8 +11,6 @@
 
 use std::{future::Future, sync::Arc};
 
-use tokio_stream::StreamExt;
-
 use super::{
     credential_cache::CredentialCache,
     rbac::{Rbac, RbacError},
@@ -175,15 +173,11 @@ impl ReplicaSync {
     }
 
     async fn subscribe_and_follow(&self) -> Result<(), SyncError> {
-        let mut pubsub = self.cache.subscribe(&self.channel()).await?;
+        let mut subscription = self.cache.subscribe(&self.channel()).await?;
         // Whatever changed before the subscription took effect is picked up here.
         self.credentials.clear();
         self.load_all().await?;
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            let Ok(payload) = message.get_payload::<String>() else {
-                continue;
-            };
+        while let Some(payload) = subscription.next().await {
             let parsed = payload
                 .split_once(':')
                 .and_then(|(kind, tenant)| Some((kind, uuid::Uuid::try_parse(tenant).ok()?)));

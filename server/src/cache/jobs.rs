@@ -1,21 +1,22 @@
-//! The job queue's Redis side: one stream, `cc:_platform:jobs`, read by the consumer group
-//! `workers`; retries wait in the sorted set `cc:_platform:jobs:delayed` (scored by when
-//! they are due) until a worker moves them back to the stream; jobs that failed too often
-//! move to the stream `cc:_platform:jobs:dead`. Entries carry only identifiers (tenant,
-//! user, conversation, message), never content, so these keys need no tenant prefix; a
-//! job's "done" marker is tenant-owned and lives under `cc:{tenant}:job:…`.
+//! The job queue's Redis side: one stream, `cc:{_platform}:jobs`, read by the consumer
+//! group `workers`; retries wait in the sorted set `cc:{_platform}:jobs:delayed` (scored by
+//! when they are due) until a worker moves them back to the stream; jobs that failed too
+//! often move to the stream `cc:{_platform}:jobs:dead`. The three share a hash tag, so the
+//! script and the transaction that move jobs between them run on a cluster. Entries carry
+//! only identifiers (tenant, user, conversation, message), never content, so these keys
+//! need no tenant of their own; a job's "done" marker is tenant-owned and lives under
+//! `cc:{<tenant>}:job:…`.
 
 use std::time::Duration;
 
 use redis::{
-    AsyncCommands, AsyncConnectionConfig,
-    aio::MultiplexedConnection,
+    AsyncCommands,
     streams::{
         StreamClaimReply, StreamMaxlen, StreamPendingCountReply, StreamReadOptions, StreamReadReply,
     },
 };
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, Connection};
 use crate::tenancy::TenantId;
 
 /// The consumer group every worker of every replica belongs to.
@@ -48,7 +49,7 @@ pub struct Pending<'a> {
 }
 
 /// A worker's own connection: blocking reads must not hold up anyone else's commands.
-pub struct JobConnection(MultiplexedConnection);
+pub struct JobConnection(Connection);
 
 impl Cache {
     fn job_stream(&self) -> String {
@@ -68,12 +69,9 @@ impl Cache {
     /// # Errors
     /// [`CacheError`] when Redis cannot be reached.
     pub async fn job_connection(&self, block: Duration) -> Result<JobConnection, CacheError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(block + Duration::from_secs(5)));
         Ok(JobConnection(
-            self.client
-                .get_multiplexed_async_connection_with_config(&config)
+            self.backend
+                .dedicated_connection(block + Duration::from_secs(5))
                 .await?,
         ))
     }

@@ -208,8 +208,9 @@ impl RateLimiter {
             ));
         }
         if let Some(tenant) = tenant {
+            // Beside the per-address limit (one hash tag, so the script runs on a cluster).
             limits.push((
-                keys.tenant(tenant, &["rl", "login"]),
+                keys.platform(&["rl", "login", "tenant", &tenant.to_string()]),
                 per_minute(self.config.login_per_tenant_per_minute),
                 self.config.login_burst.saturating_mul(10),
             ));

@@ -17,8 +17,6 @@ use std::{
     },
 };
 
-use tokio_stream::StreamExt;
-
 use super::{Cache, CacheError};
 use crate::tenancy::TenantId;
 
@@ -105,15 +103,11 @@ impl SettingsChanges {
     }
 
     async fn follow(&self) -> Result<(), CacheError> {
-        let mut pubsub = self.cache.subscribe(&self.channel()).await?;
+        let mut subscription = self.cache.subscribe(&self.channel()).await?;
         // Whatever changed before the subscription took effect is missed: start over.
         self.versions.move_all();
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            let tenant = message
-                .get_payload::<String>()
-                .ok()
-                .and_then(|payload| uuid::Uuid::try_parse(&payload).ok());
+        while let Some(payload) = subscription.next().await {
+            let tenant = uuid::Uuid::try_parse(&payload).ok();
             match tenant {
                 Some(tenant) => self.versions.move_one(TenantId(tenant)),
                 None => tracing::warn!("ignoring a malformed settings change announcement"),

@@ -181,6 +181,13 @@ impl Config {
             self.database.max_connections as usize,
         )?;
         positive("redis.pool_size", self.redis.pool_size)?;
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return Err(ConfigError::Rejected {
+                setting: "redis.key_prefix",
+                reason: "must not contain { or }: Redis Cluster reads braces as a hash tag"
+                    .to_owned(),
+            });
+        }
         positive(
             "server.max_concurrent_requests_per_connection",
             self.server.max_concurrent_requests_per_connection,

@@ -16,6 +16,10 @@ pub struct ServerConfig {
     /// Longest a unary call (or a stream's first response) may take.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long shutdown keeps accepting calls after it reports NOT_SERVING, so load
+    /// balancers and Kubernetes stop routing here before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
     /// How long shutdown waits for in-flight calls before cutting them off.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             request_timeout: Duration::from_secs(300),
+            drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
             max_concurrent_requests_per_connection: 256,
             max_concurrent_calls: 4096,
@@ -111,15 +116,20 @@ impl DatabaseConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://`, `rediss://` or `redis+unix://` URL (`REDIS_URL`).
+    /// `redis://`, `rediss://` or `redis+unix://` URL (`REDIS_URL`); with `cluster`, any
+    /// node of the cluster (or its configuration endpoint).
     #[serde(serialize_with = "masked_url")]
     pub url: Option<SecretString>,
+    /// Whether `url` is a Redis Cluster (what managed Redis services run at scale): the
+    /// server then follows the cluster's slot map.
+    pub cluster: bool,
     /// Most connections the pool opens.
     pub pool_size: usize,
     /// Longest to wait for a connection, new or pooled.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Put before every key, so that several deployments (or test runs) can share one Redis.
+    /// Put before every key, so that several deployments (or test runs) can share one
+    /// Redis. No braces: they would change which cluster slot a key is in.
     pub key_prefix: String,
 }
 
@@ -127,6 +137,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: None,
+            cluster: false,
             pool_size: 32,
             connect_timeout: Duration::from_secs(5),
             key_prefix: String::new(),

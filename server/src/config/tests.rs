@@ -164,3 +164,16 @@ fn secrets_in_urls_are_masked() {
     let shown = from_toml(platform).unwrap().to_masked_toml();
     assert!(!shown.contains("sk-in-url"), "{shown}");
 }
+
+#[test]
+fn a_key_prefix_with_braces_is_refused() {
+    let err = from_toml(
+        "[database]\nurl = \"postgres://app@db/cc\"\n[redis]\nkey_prefix = \"app{1}:\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("redis.key_prefix is invalid: must not contain { or }"),
+        "{err}"
+    );
+}

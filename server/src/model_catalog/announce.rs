@@ -6,7 +6,6 @@
 //! every tenant model it fetched, so a missed announcement cannot leave it stale.
 
 use serde::{Deserialize, Serialize};
-use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use super::Catalog;
@@ -69,14 +68,10 @@ impl Catalog {
     }
 
     async fn follow(&self) -> Result<(), CacheError> {
-        let mut pubsub = self.cache.subscribe(&self.channel()).await?;
+        let mut subscription = self.cache.subscribe(&self.channel()).await?;
         self.registry.forget_tenant_models();
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            let change = message
-                .get_payload::<String>()
-                .ok()
-                .and_then(|payload| serde_json::from_str::<Change>(&payload).ok());
+        while let Some(payload) = subscription.next().await {
+            let change = serde_json::from_str::<Change>(&payload).ok();
             match change {
                 Some(change) if change.replica == self.replica => {}
                 Some(change) => self.apply(change).await,

@@ -12,7 +12,6 @@ use std::{
 };
 
 use tokio::sync::watch;
-use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 use crate::chat::ChatError;
@@ -129,12 +128,8 @@ impl Generations {
     }
 
     async fn follow(&self) -> Result<(), ChatError> {
-        let mut pubsub = self.cache.subscribe(&self.channel()).await?;
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            let Ok(payload) = message.get_payload::<String>() else {
-                continue;
-            };
+        let mut subscription = self.cache.subscribe(&self.channel()).await?;
+        while let Some(payload) = subscription.next().await {
             match payload
                 .strip_prefix("cancel:")
                 .and_then(|rest| rest.rsplit_once(':'))

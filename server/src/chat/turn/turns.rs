@@ -90,7 +90,7 @@ pub struct Turns {
 /// A turn claimed and prepared, ready to answer.
 enum Opened {
     /// A retry of a turn already stored under its idempotency key.
-    Replay((Message, Message)),
+    Replay(Box<(Message, Message)>),
     /// A turn to generate.
     Fresh {
         prepared: Box<Prepared>,
@@ -210,7 +210,7 @@ impl Turns {
                     .await?
                 {
                     Outcome::Run(claim) => claim,
-                    Outcome::Replay(stored) => return Ok(Opened::Replay(*stored)),
+                    Outcome::Replay(stored) => return Ok(Opened::Replay(stored)),
                 }
             }
             Ask::Regeneration { conversation, .. } => {
@@ -242,7 +242,7 @@ impl Turns {
         sink: &mut impl ReplySink,
     ) -> Result<Answered, ChatError> {
         let (prepared, running, claim) = match opened {
-            Opened::Replay(stored) => return Ok(replay(stored, sink).await),
+            Opened::Replay(stored) => return Ok(replay(*stored, sink).await),
             Opened::Fresh {
                 prepared,
                 running,
