@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools libtorch models services stop build run test test-redis-cluster eval lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test test-redis-cluster deploy-check eval lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -51,11 +51,16 @@ run: services build ## Start services, prepare the models, migrate, bootstrap th
 test: libtorch ## Lint, then the whole suite against real Postgres, Redis and clients
 	@$(SERVICES) up test
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory deploy-check
 	$(CARGO) build --locked --workspace --bins --tests
 	@scripts/models.sh target/debug/codexcontinue
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 	@$(MAKE) --no-print-directory test-redis-cluster
+
+deploy-check: ## Offline checks of the Helm chart and the Terraform modules (lint, schemas, policy scan)
+	@scripts/check-helm.sh
+	@scripts/check-terraform.sh
 
 # The tests that exercise Redis (cache, rate limits, jobs, sessions, replica sync, tenant
 # key deletion, the key layout), run again with every server on the 3-node Redis Cluster.
