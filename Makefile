@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools libtorch models services stop build run test test-redis-cluster deploy-check eval lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test test-redis-cluster deploy-check image-test eval lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -57,10 +57,14 @@ test: libtorch ## Lint, then the whole suite against real Postgres, Redis and cl
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 	@$(MAKE) --no-print-directory test-redis-cluster
+	@scripts/image-test.sh target/debug/codexcontinue
 
 deploy-check: ## Offline checks of the Helm chart and the Terraform modules (lint, schemas, policy scan)
 	@scripts/check-helm.sh
 	@scripts/check-terraform.sh
+
+image-test: build ## Build the container image offline (buildah, no Docker) from the release binary and run it against the test services (as root)
+	@scripts/image-test.sh target/release/codexcontinue
 
 # The tests that exercise Redis (cache, rate limits, jobs, sessions, replica sync, tenant
 # key deletion, the key layout), run again with every server on the 3-node Redis Cluster.
@@ -81,10 +85,11 @@ eval: libtorch ## Recall quality of long-term memory on tests/eval/memory: recal
 
 bench: libtorch ## Benchmarks against the real services, durable settings (release build); prints Markdown tables
 	@$(SERVICES) up dev
+	@$(SERVICES) up test
 	$(CARGO) build --release --locked --bins
 	@scripts/models.sh target/release/codexcontinue
 	@scripts/models.sh --tools
-	@eval "$$($(SERVICES) env dev)"; \
+	@eval "$$($(SERVICES) env dev)"; eval "$$($(SERVICES) env test | grep REDIS_CLUSTER_URL)"; \
 	export CODEXCONTINUE_TEST_MODELS_DIR="$(CURDIR)/.dev/models" CODEXCONTINUE_BENCH_PYTHON="$(CURDIR)/.dev/export-venv/bin/python" \
 	  CODEXCONTINUE_BENCH_LITELLM="$$(scripts/bench/litellm.sh)"; \
 	$(CARGO) bench --locked -p codexcontinue-tests --bench auth_stack --bench audit_trail --bench inference --bench memory_recall --bench openai_proxy --bench reseal --bench plugins

@@ -8,10 +8,12 @@
 //! event written before `[DONE]`. LiteLLM runs as its docs start it (`litellm --config`,
 //! one worker, master key, no database). Added latency is each proxy's latency minus the
 //! upstream's own at the same concurrency. Peak RSS is the process's high-water mark
-//! (`VmHWM`), children included for LiteLLM.
+//! (`VmHWM`), children included for LiteLLM. CodexContinue runs twice: on one Redis, and
+//! on a 3-node Redis Cluster (where its rate limits, sessions and the rest live then).
 //!
-//! Needs `CODEXCONTINUE_BENCH_LITELLM` (the `litellm` executable; `make bench` installs it)
-//! and the services of `make bench`. Prints a Markdown table.
+//! Needs `CODEXCONTINUE_BENCH_LITELLM` (the `litellm` executable; `make bench` installs it),
+//! `CODEXCONTINUE_TEST_REDIS_CLUSTER_URL` and the services of `make bench`. Prints a
+//! Markdown table.
 
 use std::{
     path::Path,
@@ -202,12 +204,17 @@ async fn start_litellm(
     (child, port)
 }
 
-/// A CodexContinue server whose tenant reaches `upstream` through the alias `bench`.
-async fn start_codexcontinue(upstream: &str) -> TestServer {
+/// A CodexContinue server whose tenant reaches `upstream` through the alias `bench`; on
+/// the Redis Cluster at `cluster` when given, else on the single Redis.
+async fn start_codexcontinue(upstream: &str, cluster: Option<&str>) -> TestServer {
     let server = TestServer::spawn(
         TestDatabase::migrated().await,
         ServerOptions {
             env: vec![
+                (
+                    "CODEXCONTINUE_REDIS__CLUSTER".into(),
+                    cluster.is_some().to_string(),
+                ),
                 ("CODEXCONTINUE_JOBS__WORKERS".into(), "0".into()),
                 (
                     "CODEXCONTINUE_RATE_LIMIT__PER_CALLER_PER_SECOND".into(),
@@ -226,7 +233,7 @@ async fn start_codexcontinue(upstream: &str) -> TestServer {
                     "1000000".into(),
                 ),
             ],
-            redis_url: None,
+            redis_url: cluster.map(str::to_owned),
         },
     )
     .await;
@@ -283,7 +290,10 @@ async fn main() {
     std::fs::create_dir_all(&folder).expect("bench folder");
     let upstream = LlmUpstream::start(UPSTREAM_KEY).await;
     let base = upstream.openai_base();
-    let server = start_codexcontinue(&base).await;
+    let server = start_codexcontinue(&base, None).await;
+    let cluster_url = std::env::var("CODEXCONTINUE_TEST_REDIS_CLUSTER_URL")
+        .expect("CODEXCONTINUE_TEST_REDIS_CLUSTER_URL: the test profile's Redis Cluster (make bench starts it)");
+    let on_cluster = start_codexcontinue(&base, Some(&cluster_url)).await;
     let (litellm_child, litellm_port) = start_litellm(&litellm, &base, &folder).await;
     let litellm_pid = litellm_child.id().expect("litellm running");
 
@@ -298,6 +308,12 @@ async fn main() {
             "CodexContinue",
             format!("{}/v1/chat/completions", server.url()),
             server.owner_key.clone(),
+            "bench",
+        ),
+        (
+            "CodexContinue, Redis Cluster",
+            format!("{}/v1/chat/completions", on_cluster.url()),
+            on_cluster.owner_key.clone(),
             "bench",
         ),
         (
