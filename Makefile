@@ -66,9 +66,10 @@ deploy-check: ## Offline checks of the Helm chart and the Terraform modules (lin
 image-test: build ## Build the container image offline (buildah, no Docker) from the release binary and run it against the test services (as root)
 	@scripts/image-test.sh target/release/codexcontinue
 
-# The tests that exercise Redis (cache, rate limits, jobs, sessions, replica sync, tenant
-# key deletion, the key layout), run again with every server on the 3-node Redis Cluster.
-REDIS_CLUSTER_TESTS := redis_layout tenants jobs rate_limit chat_window memory_working sso chat_settings_sync access chat_generation
+# The tests that exercise Redis (cache, rate limits, jobs, sessions, replica sync and
+# cancellation across replicas, the breaker, idempotency, tenant key deletion, the key
+# layout), run again with every server on the 3-node Redis Cluster.
+REDIS_CLUSTER_TESTS := redis_layout tenants jobs job_isolation rate_limit chat_window memory_working sso chat_settings_sync access chat_generation chat_routing chat:: generation::
 
 test-redis-cluster: ## The Redis-facing tests again, against a 3-node Redis Cluster
 	@$(SERVICES) up test

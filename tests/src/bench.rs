@@ -29,9 +29,8 @@ pub async fn stores(db: &TestDatabase) -> (Database, Cache) {
     .await
     .expect("connect to Postgres");
     let cache = Cache::connect(&RedisConfig {
-        url: Some(SecretString::from(TestEnv::get().redis_url)),
         key_prefix: format!("bench:{}:", uuid::Uuid::new_v4().simple()),
-        ..RedisConfig::default()
+        ..TestEnv::get().redis_config()
     })
     .await
     .expect("connect to Redis");

@@ -265,12 +265,13 @@ impl TestServer {
 
     /// The server's Redis key `cc:{_platform}:{parts}`.
     pub fn platform_key(&self, parts: &[&str]) -> String {
-        format!("{}cc:{{_platform}}:{}", self.key_prefix, parts.join(":"))
+        codexcontinue::cache::KeySpace::new(&self.key_prefix).platform(parts)
     }
 
     /// The server's Redis key `cc:{<tenant>}:{parts}`.
-    pub fn tenant_key(&self, tenant: impl std::fmt::Display, parts: &[&str]) -> String {
-        format!("{}cc:{{{tenant}}}:{}", self.key_prefix, parts.join(":"))
+    pub fn tenant_key(&self, tenant: uuid::Uuid, parts: &[&str]) -> String {
+        codexcontinue::cache::KeySpace::new(&self.key_prefix)
+            .tenant(codexcontinue::tenancy::TenantId(tenant), parts)
     }
 
     /// `http://<addr>`.

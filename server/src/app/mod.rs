@@ -138,7 +138,7 @@ impl App {
         let signer = CheckpointSigner::from_config(&config)?;
         let db = Database::connect(&config.database).await?;
         let cache = Cache::connect(&config.redis).await?;
-        cache.adopt_untagged_keys().await?;
+        cache.adopt_untagged_keys().await;
         let egress = egress_policy(&config).await;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)

@@ -10,13 +10,13 @@ use redis::{
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
     cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig},
     cluster_async::ClusterConnection,
-    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
 };
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
-use super::CacheError;
+use super::{CacheError, keys::PLATFORM_TAG};
 use crate::config::RedisConfig;
 
 /// Keys a SCAN step asks each node for.
@@ -35,6 +35,7 @@ pub(super) struct Single {
     pool: Pool,
     fast: ConnectionManager,
     client: redis::Client,
+    connect_timeout: Duration,
 }
 
 /// The connections to a Redis Cluster.
@@ -46,6 +47,7 @@ pub(super) struct Cluster {
     client: ClusterClient,
     /// Makes subscriptions: pub/sub on a cluster arrives as RESP3 push messages.
     pushes: ClusterClient,
+    connect_timeout: Duration,
 }
 
 impl Backend {
@@ -55,10 +57,13 @@ impl Backend {
         let url = url.expose_secret();
         let bad = |err: &dyn std::fmt::Display| CacheError::BadConfig(err.to_string());
         if config.cluster {
+            // Each node's replies are bounded by `response_timeout`; no overall bound, which
+            // would cut a worker's blocking read short.
             let builder = || {
                 ClusterClientBuilder::new([url])
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.connect_timeout)
+                    .overall_response_timeout(None)
             };
             let client = builder().build().map_err(|err| bad(&err))?;
             let pushes = builder()
@@ -73,6 +78,7 @@ impl Backend {
                 shared,
                 client,
                 pushes,
+                connect_timeout: config.connect_timeout,
             })));
         }
         let mut settings = PoolSettings::from_url(url);
@@ -96,7 +102,37 @@ impl Backend {
                 .set_response_timeout(Some(config.connect_timeout)),
         )
         .map_err(|err| bad(&err))?;
-        Ok(Self::Single(Box::new(Single { pool, fast, client })))
+        Ok(Self::Single(Box::new(Single {
+            pool,
+            fast,
+            client,
+            connect_timeout: config.connect_timeout,
+        })))
+    }
+
+    /// Sends PING: to the server, or on a cluster to the primary of the platform's slot
+    /// (the job queue's), so that one shard's outage does not fail every replica's
+    /// readiness.
+    pub(super) async fn ping(&self) -> Result<(), CacheError> {
+        match self {
+            Self::Single(single) => {
+                let mut conn = single.pool.get().await?;
+                redis::cmd("PING").query_async::<String>(&mut conn).await?;
+            }
+            Self::Cluster(cluster) => {
+                cluster
+                    .shared
+                    .clone()
+                    .route_command(
+                        redis::cmd("PING"),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                            Route::with_key(PLATFORM_TAG, SlotAddr::Master),
+                        )),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// A connection for commands off the per-call path.
@@ -121,14 +157,13 @@ impl Backend {
         &self,
         response_timeout: Duration,
     ) -> Result<Connection, CacheError> {
-        let connect = Duration::from_secs(5);
         Ok(match self {
             Self::Single(single) => Connection::Dedicated(
                 single
                     .client
                     .get_multiplexed_async_connection_with_config(
                         &AsyncConnectionConfig::new()
-                            .set_connection_timeout(Some(connect))
+                            .set_connection_timeout(Some(single.connect_timeout))
                             .set_response_timeout(Some(response_timeout)),
                     )
                     .await?,
@@ -138,7 +173,7 @@ impl Backend {
                     .client
                     .get_async_connection_with_config(
                         ClusterConfig::new()
-                            .set_connection_timeout(connect)
+                            .set_connection_timeout(cluster.connect_timeout)
                             .set_response_timeout(response_timeout),
                     )
                     .await?,
@@ -178,44 +213,13 @@ impl Backend {
         match self {
             Self::Single(single) => {
                 let mut conn = single.pool.get().await?;
-                let mut keys = Vec::new();
-                let mut iter =
-                    redis::AsyncCommands::scan_match::<_, String>(&mut conn, pattern).await?;
-                while let Some(key) = iter.next_item().await {
-                    keys.push(key?);
-                }
-                Ok(keys)
+                scan_node(&mut conn, pattern).await
             }
             Self::Cluster(cluster) => {
-                let mut conn = cluster.shared.clone();
                 let mut keys = Vec::new();
-                for (host, port) in primaries(&mut conn).await? {
-                    let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: host.clone(),
-                        port,
-                    });
-                    let mut cursor = 0_u64;
-                    loop {
-                        let reply = conn
-                            .route_command(
-                                redis::cmd("SCAN")
-                                    .arg(cursor)
-                                    .arg("MATCH")
-                                    .arg(pattern)
-                                    .arg("COUNT")
-                                    .arg(SCAN_COUNT)
-                                    .clone(),
-                                node.clone(),
-                            )
-                            .await?;
-                        let (next, found): (u64, Vec<String>) =
-                            redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                        keys.extend(found);
-                        if next == 0 {
-                            break;
-                        }
-                        cursor = next;
-                    }
+                for slot in shard_slots(&mut cluster.shared.clone()).await? {
+                    let mut node = OnPrimary::owning(cluster.shared.clone(), slot);
+                    keys.extend(scan_node(&mut node, pattern).await?);
                 }
                 Ok(keys)
             }
@@ -228,28 +232,104 @@ impl Backend {
     }
 }
 
-/// `(host, port)` of every primary that is up, from `CLUSTER NODES`.
-async fn primaries(conn: &mut ClusterConnection) -> Result<Vec<(String, u16)>, CacheError> {
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(conn).await?;
-    Ok(parse_primaries(&nodes))
+/// One slot of each primary, from `CLUSTER SLOTS`: routing by slot reaches every primary
+/// through the client's own slot map, whatever addresses the nodes announce.
+async fn shard_slots(conn: &mut ClusterConnection) -> Result<Vec<u16>, CacheError> {
+    let ranges: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
+    Ok(first_slot_per_primary(&ranges))
 }
 
-/// The primaries in a `CLUSTER NODES` reply: lines of `id host:port@bus[,hostname] flags …`.
-fn parse_primaries(nodes: &str) -> Vec<(String, u16)> {
-    nodes
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let address = fields.nth(1)?;
-            let flags = fields.next()?;
-            let flags: Vec<&str> = flags.split(',').collect();
-            if !flags.contains(&"master") || flags.iter().any(|f| f.starts_with("fail")) {
-                return None;
-            }
-            let (host, port) = address.split('@').next()?.rsplit_once(':')?;
-            Some((host.to_owned(), port.parse().ok()?))
+/// From `CLUSTER SLOTS` ranges (`[start, end, [host, port, id, …], replicas…]`), the first
+/// slot of each primary (a primary may own several ranges).
+fn first_slot_per_primary(ranges: &[Value]) -> Vec<u16> {
+    let mut seen = std::collections::HashSet::new();
+    let mut slots = Vec::new();
+    for range in ranges {
+        let Value::Array(fields) = range else {
+            continue;
+        };
+        let (Some(Value::Int(start)), Some(Value::Array(primary))) =
+            (fields.first(), fields.get(2))
+        else {
+            continue;
+        };
+        let id = match primary.get(2) {
+            Some(Value::BulkString(id)) => String::from_utf8_lossy(id).into_owned(),
+            _ => format!("{primary:?}"),
+        };
+        if let Ok(slot) = u16::try_from(*start)
+            && seen.insert(id)
+        {
+            slots.push(slot);
+        }
+    }
+    slots
+}
+
+/// The keys of the node `conn` talks to that match `pattern`, by SCAN.
+async fn scan_node(
+    conn: &mut (impl ConnectionLike + Send),
+    pattern: &str,
+) -> Result<Vec<String>, CacheError> {
+    let mut keys = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await?;
+        keys.extend(found);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+/// A cluster connection whose commands all go to one primary.
+struct OnPrimary {
+    conn: ClusterConnection,
+    node: RoutingInfo,
+}
+
+impl OnPrimary {
+    fn owning(conn: ClusterConnection, slot: u16) -> Self {
+        Self {
+            conn,
+            node: RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                slot,
+                SlotAddr::Master,
+            ))),
+        }
+    }
+}
+
+impl ConnectionLike for OnPrimary {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(self.conn.route_command(cmd.clone(), self.node.clone()))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        _pipeline: &'a Pipeline,
+        _offset: usize,
+        _count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "pipelines are not routed to one primary",
+            )))
         })
-        .collect()
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
 }
 
 /// A connection commands run on, whichever kind of Redis this is.
@@ -334,9 +414,12 @@ impl Subscription {
                         }
                     }
                     PushKind::Subscribe if !*confirmed => *confirmed = true,
-                    // A disconnection, or the client subscribing again after one: messages
-                    // may have been lost in between.
-                    _ => return None,
+                    // The client subscribed again after the subscribed node's connection
+                    // dropped: messages may have been lost in between.
+                    PushKind::Subscribe => return None,
+                    // Other nodes' connections coming and going say nothing about this
+                    // subscription.
+                    _ => {}
                 }
             },
         }
@@ -348,19 +431,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn primaries_are_read_from_cluster_nodes() {
-        let nodes = "\
-07c3 127.0.0.1:30004@31004,host-a slave e7d1 0 1426238317239 4 connected
-67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
-292f 127.0.0.1:30003@31003 master,fail - 0 1426238318243 3 connected 10923-16383
-e7d1 10.0.0.9:30001@31001 myself,master - 0 0 1 connected 0-5460
-";
-        assert_eq!(
-            parse_primaries(nodes),
-            vec![
-                ("127.0.0.1".to_owned(), 30002),
-                ("10.0.0.9".to_owned(), 30001)
-            ]
-        );
+    fn one_slot_per_primary_is_taken_from_cluster_slots() {
+        let node = |port: i64, id: &str| {
+            Value::Array(vec![
+                Value::BulkString(b"127.0.0.1".to_vec()),
+                Value::Int(port),
+                Value::BulkString(id.as_bytes().to_vec()),
+            ])
+        };
+        let range = |start: i64, end: i64, primary: Value| {
+            Value::Array(vec![Value::Int(start), Value::Int(end), primary])
+        };
+        let ranges = [
+            range(0, 5460, node(30001, "a")),
+            range(5461, 10922, node(30002, "b")),
+            range(10923, 12000, node(30003, "c")),
+            range(12001, 16383, node(30001, "a")),
+        ];
+        assert_eq!(first_slot_per_primary(&ranges), vec![0, 5461, 10923]);
     }
 }

@@ -9,6 +9,8 @@ use crate::tenancy::TenantId;
 
 /// The tag of the keys and channels that belong to no tenant.
 const PLATFORM: &str = "_platform";
+/// [`PLATFORM`] as a hash tag: whatever hashes to it lands in the platform keys' slot.
+pub(super) const PLATFORM_TAG: &str = "{_platform}";
 
 /// Builds Redis keys.
 #[derive(Clone, Debug)]
@@ -30,7 +32,8 @@ impl KeySpace {
     }
 
     /// `{prefix}cc:{_platform}:{parts}`: the keys and channels that belong to no tenant
-    /// (the job queue, login limits per address, replica-to-replica events).
+    /// (the job queue, replica-to-replica events) or that one script checks together with
+    /// such keys (login limits per address and per tenant, which expire on their own).
     pub fn platform(&self, parts: &[&str]) -> String {
         self.key(PLATFORM, parts)
     }

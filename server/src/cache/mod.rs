@@ -101,9 +101,7 @@ impl Cache {
     /// # Errors
     /// [`CacheError`] when Redis does not answer.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok(())
+        self.backend.ping().await
     }
 
     /// A connection for commands off the per-call path.
