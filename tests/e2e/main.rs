@@ -20,6 +20,7 @@ mod chat_settings_sync;
 mod chat_tools;
 mod chat_window;
 mod cli;
+mod console;
 mod crypto;
 mod egress;
 mod exhaustion;

@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod auth;
 mod chat;
+mod console_http;
 mod convert;
 mod login_http;
 mod memory;
@@ -80,6 +81,8 @@ pub struct IdentityWing {
     pub platform: Platform,
     /// Where the web console receives login codes.
     pub console_url: Option<String>,
+    /// The web console's built files, served at `/console/`.
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 /// Conversations, turns and domain profiles.
@@ -137,8 +140,8 @@ pub fn worker_routes(
 
 /// Everything served on the listener, behind `edge`: the API services, health,
 /// reflection (v1 and v1alpha, since common tools such as grpcurl 1.8 speak only
-/// v1alpha) and the OpenAI-compatible routes; plus the operator and login HTTP routes,
-/// which pass no edge layer.
+/// v1alpha) and the OpenAI-compatible routes; plus the operator and login HTTP routes and
+/// the web console's files, which pass no edge layer.
 ///
 /// # Panics
 /// If the embedded descriptor sets do not decode, which would be a build defect.
@@ -218,10 +221,13 @@ pub fn routes(
         registry: modelling.registry,
         rbac: identity.rbac,
     });
-    Routes::from(
-        edge.grpc(grpc.into_axum_router())
-            .merge(edge.rest(rest))
-            .merge(ops_http::router(ops.metrics, ops.readiness))
-            .merge(login_http::router(identity.sso, identity.console_url)),
-    )
+    let mut router = edge
+        .grpc(grpc.into_axum_router())
+        .merge(edge.rest(rest))
+        .merge(ops_http::router(ops.metrics, ops.readiness))
+        .merge(login_http::router(identity.sso, identity.console_url));
+    if let Some(dir) = &identity.console_dir {
+        router = router.merge(console_http::router(dir));
+    }
+    Routes::from(router)
 }

@@ -251,7 +251,14 @@ async fn identity(
             rbac,
             sessions,
             sso: Arc::new(sso),
-            console_url: config.auth.console_url.clone(),
+            console_url: config.auth.console_url.clone().or_else(|| {
+                config
+                    .server
+                    .console_dir
+                    .as_ref()
+                    .map(|_| format!("{public_url}/console/"))
+            }),
+            console_dir: config.server.console_dir.clone(),
         },
         access,
     })

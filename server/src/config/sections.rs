@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// What this replica does: everything, only the API, or only the background work.
     pub role: ReplicaRole,
+    /// Folder of the built web console (`admin-web/dist`), served at `/console/`; unset:
+    /// no console. With it, `auth.console_url` defaults to `<public URL>/console/`.
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 /// What a replica does, so API and worker replicas can be scaled apart.
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             max_concurrent_calls: 4096,
             cors_allowed_origins: Vec::new(),
             role: ReplicaRole::All,
+            console_dir: None,
         }
     }
 }
