@@ -43,6 +43,7 @@ pub async fn set_provider(
                         "stall".into(),
                         "rate-limited".into(),
                         "broken".into(),
+                        "ailing".into(),
                         "flaky".into(),
                         "flood".into(),
                         "huge-error".into(),

@@ -185,6 +185,97 @@ async fn a_failing_provider_is_skipped_once_its_circuit_opens() {
     assert_eq!(broken_calls(&t), 5, "the open circuit skipped it");
 }
 
+/// The model that answered `hi` in `conversation`.
+async fn model_used(t: &mut Chat, conversation: &str) -> String {
+    t.send(conversation, "hi", "")
+        .await
+        .unwrap()
+        .reply
+        .unwrap()
+        .model_used
+}
+
+#[tokio::test]
+async fn an_open_circuit_lets_one_probe_through_and_closes_when_it_answers() {
+    let env = |key: &str, value: &str| {
+        (
+            format!("CODEXCONTINUE_LLM__BREAKER__{key}"),
+            value.to_owned(),
+        )
+    };
+    let mut t = setup_with(vec![env("FAILURES", "2"), env("OPEN_FOR", "1s")]).await;
+    let key = t.server.owner_key.clone();
+    let base = t.upstream.openai_base();
+    set_provider(&mut t.admin, &key, "onprem", &base, true).await;
+    set_route(
+        &mut t.admin,
+        &key,
+        "guarded",
+        &[("cloud", "ailing"), ("onprem", "echo-1")],
+        false,
+        0,
+    )
+    .await
+    .unwrap();
+    let conversation = t.conversation("guarded").await;
+    let ailing_calls = |t: &Chat| {
+        t.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.body["model"] == "ailing")
+            .count()
+    };
+    for _ in 0..2 {
+        assert_eq!(model_used(&mut t, &conversation).await, "onprem/echo-1");
+    }
+    assert_eq!(model_used(&mut t, &conversation).await, "onprem/echo-1");
+    assert_eq!(
+        ailing_calls(&t),
+        2,
+        "the open circuit skipped the third call"
+    );
+
+    // Once open_for is up, one call probes; it fails, so the circuit opens again at once.
+    let deadline = tokio::time::Instant::now() + codexcontinue_tests::WAIT_LIMIT;
+    while ailing_calls(&t) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no probe came");
+        assert_eq!(model_used(&mut t, &conversation).await, "onprem/echo-1");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(model_used(&mut t, &conversation).await, "onprem/echo-1");
+    assert_eq!(
+        ailing_calls(&t),
+        3,
+        "the failed probe opened the circuit again"
+    );
+
+    // The provider recovers: the next probe succeeds and closes the circuit.
+    t.upstream.heal();
+    while model_used(&mut t, &conversation).await != "cloud/ailing" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no probe found the provider answering"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        model_used(&mut t, &conversation).await,
+        "cloud/ailing",
+        "closed again"
+    );
+
+    let metrics = codexcontinue_tests::metrics::scrape(&t.server).await;
+    let transitions = |to: &str| {
+        codexcontinue_tests::metrics::value(
+            &metrics,
+            &format!("llm_breaker_transitions_total{{to=\"{to}\"}}"),
+        )
+    };
+    assert_eq!(transitions("open"), 2, "{metrics}");
+    assert!(transitions("half_open") >= 2, "{metrics}");
+    assert_eq!(transitions("closed"), 1, "{metrics}");
+}
+
 #[tokio::test]
 async fn usage_is_priced_and_reported_and_spent_budgets_refuse_calls() {
     let price = |field: &str, value: &str| {

@@ -57,6 +57,8 @@ struct Shared {
     /// Lifetime the fake Entra ID states for its tokens (`None`: 3599 s, as Entra does).
     entra_expires_in: Arc<Mutex<Option<u64>>>,
     flaky_calls: Arc<Mutex<u32>>,
+    /// Whether the model `ailing` answers (it fails with 500 until healed).
+    healed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The only client id the fake Entra ID knows.
@@ -126,6 +128,13 @@ impl LlmUpstream {
     /// Makes the fake Entra ID state `seconds` as its tokens' lifetime.
     pub fn set_entra_expires_in(&self, seconds: u64) {
         *self.shared.entra_expires_in.lock().expect("lock") = Some(seconds);
+    }
+
+    /// Makes the model `ailing`, which fails with 500 until now, answer like `echo-1`.
+    pub fn heal(&self) {
+        self.shared
+            .healed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether a client hung up in the middle of a streamed reply.
@@ -325,6 +334,14 @@ async fn answer(
                 format!("{{\"error\":{{\"message\":\"{}\"}}}}", "x".repeat(8 << 20)),
             )
                 .into_response();
+        }
+        "ailing" if !shared.healed.load(std::sync::atomic::Ordering::SeqCst) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server had an error while processing your request.",
+                "server_error",
+                "server_error",
+            );
         }
         "broken" => {
             return error(

@@ -360,7 +360,11 @@ fn plugins(
         ground.deps.sealer.clone(),
         means,
         rbac,
-        Breakers::new(ground.deps.cache.clone(), ground.config.llm.breaker),
+        Breakers::new(
+            ground.deps.cache.clone(),
+            ground.config.llm.breaker,
+            ground.metrics.clone(),
+        ),
         working,
         ground.config.plugins.clone(),
     );
@@ -399,7 +403,7 @@ fn chat(
         conversations.clone(),
         models.providers.clone(),
         usage.clone(),
-        Breakers::new(cache.clone(), config.llm.breaker),
+        Breakers::new(cache.clone(), config.llm.breaker, metrics.clone()),
         FollowUps::new(Jobs::new(cache.clone()), config.memory.clone()),
         ContextAssembler::new(
             ProfilePicker::new(models.registry.clone()),

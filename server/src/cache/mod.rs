@@ -13,6 +13,7 @@ mod keys;
 mod legacy_keys;
 mod windows;
 mod working;
+pub use breaker::BreakerState;
 pub use connection::{Connection, Subscription};
 pub use idempotency::Claimed;
 pub use keys::KeySpace;

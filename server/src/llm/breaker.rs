@@ -1,23 +1,37 @@
 //! The circuit breaker of a tenant's providers, shared by every replica through Redis: a
 //! provider that failed `llm.breaker.failures` times (5xx, unreachable, no answer in time)
 //! within `llm.breaker.window` is skipped for `llm.breaker.open_for`, so calls go straight
-//! to the next target instead of waiting on a failing one. Redis trouble never blocks a
-//! call: the breaker then lets it through.
+//! to the next target instead of waiting on a failing one. Then one call is let through
+//! as a probe (half-open): its success closes the circuit, its failure opens it again.
+//! Redis trouble never blocks a call: the breaker then lets it through.
+
+use std::sync::Arc;
 
 use super::LlmError;
-use crate::{cache::Cache, config::BreakerConfig, tenancy::TenantId};
+use crate::{
+    cache::{BreakerState, Cache},
+    config::BreakerConfig,
+    telemetry::Metrics,
+    tenancy::TenantId,
+};
 
 /// Every tenant's breakers: where they are kept and when they open.
 #[derive(Clone)]
 pub struct Breakers {
     cache: Cache,
     settings: BreakerConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl Breakers {
-    /// Breakers kept in `cache`, opening as `settings` say.
-    pub fn new(cache: Cache, settings: BreakerConfig) -> Self {
-        Self { cache, settings }
+    /// Breakers kept in `cache`, opening as `settings` say; their transitions are counted
+    /// in `metrics`.
+    pub fn new(cache: Cache, settings: BreakerConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            cache,
+            settings,
+            metrics,
+        }
     }
 
     /// The breakers of `tenant`'s providers.
@@ -26,6 +40,7 @@ impl Breakers {
             cache: self.cache.clone(),
             tenant,
             settings: self.settings,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -36,6 +51,7 @@ pub struct CircuitBreaker {
     cache: Cache,
     tenant: TenantId,
     settings: BreakerConfig,
+    metrics: Arc<Metrics>,
 }
 
 /// Whether a failure says the provider itself is in trouble (rather than the request).
@@ -50,9 +66,19 @@ impl CircuitBreaker {
     /// Whether calls may go to `provider` now: `None` while its circuit is open, else
     /// whether its failures are being counted (pass it to [`Self::record`]).
     pub async fn allows(&self, provider: &str) -> Option<Failing> {
-        match self.cache.breaker_state(self.tenant, provider).await {
-            Ok((true, _)) => None,
-            Ok((false, failing)) => Some(Failing(failing)),
+        match self
+            .cache
+            .breaker_state(self.tenant, provider, self.settings.open_for)
+            .await
+        {
+            Ok(BreakerState::Open) => None,
+            Ok(BreakerState::Probe) => {
+                tracing::info!(provider, "circuit half-open: one call probes the provider");
+                self.metrics.record_breaker("half_open");
+                Some(Failing(true))
+            }
+            Ok(BreakerState::Counting) => Some(Failing(true)),
+            Ok(BreakerState::Closed) => Some(Failing(false)),
             Err(err) => {
                 tracing::warn!(error = %err, "circuit breaker unavailable; letting the call through");
                 Some(Failing(true))
@@ -87,7 +113,13 @@ impl CircuitBreaker {
                 .cache
                 .breaker_success(self.tenant, provider)
                 .await
-                .map(|()| Failing(false)),
+                .map(|closed| {
+                    if closed {
+                        tracing::info!(provider, "circuit closed: the provider answers again");
+                        self.metrics.record_breaker("closed");
+                    }
+                    Failing(false)
+                }),
             Some(true) => self
                 .cache
                 .breaker_failure(
@@ -101,6 +133,7 @@ impl CircuitBreaker {
                 .map(|opened| {
                     if opened {
                         tracing::warn!(provider, "circuit opened: provider skipped for a while");
+                        self.metrics.record_breaker("open");
                     }
                     Failing(true)
                 }),
