@@ -53,6 +53,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # (Cargo.toml is listed only so that the COPY is valid without admin-web/.)
 FROM ${NODE_IMAGE} AS console
 WORKDIR /src
+# The console's API clients are generated from the protos at build time.
+COPY proto proto/
 COPY Cargo.toml admin-we[b] admin-web/
 RUN if [ -f admin-web/package.json ]; then \
       npm --prefix admin-web ci --no-audit --no-fund && npm --prefix admin-web run build; \

@@ -11,7 +11,7 @@ CARGO    ?= cargo
 DEMO_TENANT ?= demo
 DEMO_ADMIN  ?= admin@demo.example
 
-.PHONY: help tools libtorch models services stop build run test test-redis-cluster deploy-check image-test eval lint bench clean-test-dbs
+.PHONY: help tools libtorch models services stop build run test test-redis-cluster test-console console deploy-check image-test eval lint bench clean-test-dbs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,9 +36,10 @@ stop: ## Stop the development and test services
 build: libtorch ## Build the release binary
 	$(CARGO) build --release --locked --bin codexcontinue
 
-run: services build ## Start services, prepare the models, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051
+run: services build console ## Start services, prepare the models, build the console, migrate, bootstrap the demo tenant and serve on 127.0.0.1:50051 (console at /console/)
 	@scripts/models.sh target/release/codexcontinue
 	@eval "$$($(SERVICES) env dev)"; \
+	export CODEXCONTINUE_SERVER__CONSOLE_DIR="$(CURDIR)/admin-web/dist"; \
 	bin=target/release/codexcontinue; \
 	$$bin migrate; \
 	key="$$($$bin bootstrap --tenant $(DEMO_TENANT) --admin-email $(DEMO_ADMIN) --platform-admin)"; \
@@ -57,7 +58,20 @@ test: libtorch ## Lint, then the whole suite against real Postgres, Redis and cl
 	@$(MAKE) --no-print-directory clean-test-dbs
 	@eval "$$($(SERVICES) env test)"; $(CARGO) test --locked --workspace
 	@$(MAKE) --no-print-directory test-redis-cluster
+	@$(MAKE) --no-print-directory test-console
 	@scripts/image-test.sh target/debug/codexcontinue
+
+console: ## Build the web console (admin-web/dist), which the server serves at /console/
+	@$(SERVICES) tools
+	npm --prefix admin-web run build
+
+test-console: ## The console: type checks, unit tests, and browser tests (system Chromium) against the real server, IdP and a stand-in model
+	@$(SERVICES) up test
+	npm --prefix admin-web run lint
+	npm --prefix admin-web test
+	npm --prefix admin-web run build
+	@eval "$$($(SERVICES) env test)"; \
+	CODEXCONTINUE_BIN="$(CURDIR)/target/debug/codexcontinue" npm --prefix admin-web run test:e2e
 
 deploy-check: ## Offline checks of the Helm chart and the Terraform modules (lint, schemas, policy scan)
 	@scripts/check-helm.sh

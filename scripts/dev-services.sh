@@ -68,6 +68,8 @@ install_tools() {
   local need_apt=()
   command -v redis-server >/dev/null || need_apt+=(redis-server)
   command -v psql >/dev/null || need_apt+=(postgresql-client)
+  # The console's browser tests drive the system's Chromium (never a downloaded browser).
+  command -v chromium >/dev/null || need_apt+=(chromium)
   if ((${#need_apt[@]})); then
     [[ $EUID -eq 0 ]] || die "missing ${need_apt[*]}; install them with: sudo apt-get install ${need_apt[*]}"
     log "installing ${need_apt[*]}"
@@ -80,6 +82,7 @@ install_tools() {
   fi
   pip_env "$VENV" "${PY_TOOLS[@]}"
   npm_env "$ROOT/tests/oidc"
+  npm_env "$ROOT/admin-web"
   local home; home="$(pg_home)"
   mkdir -p "$home"
   chmod 755 "$home"
@@ -89,7 +92,7 @@ install_tools() {
 # npm_env DIR: DIR/node_modules exactly as DIR/package-lock.json pins it (idempotent).
 npm_env() {
   local dir="$1"
-  command -v npm >/dev/null || die "Node.js 20+ with npm is needed for the login tests; install nodejs and npm"
+  command -v npm >/dev/null || die "Node.js 20+ with npm is needed for the console and the login tests; install nodejs and npm"
   local stamp="$dir/node_modules/.installed-$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
   if [[ ! -f "$stamp" ]]; then
     log "installing the npm packages of ${dir#$ROOT/}"
