@@ -1,4 +1,5 @@
-// The audit trail: events of what was just done, their details, filters, verification.
+// The audit trail: events of what was just done, their details, filters, verification,
+// the checkpoint public key.
 import { checkPage, consoleUrl, expect, signInWithSso, test } from './fixtures';
 
 test('an owner reads, filters and verifies the audit trail', async ({ page, stack }) => {
@@ -24,6 +25,10 @@ test('an owner reads, filters and verifies the audit trail', async ({ page, stac
 
   await page.getByRole('button', { name: 'Verify chain' }).click();
   await expect(page.getByTestId('verify-result')).toContainText(/Intact: [\d,]+ events/);
+
+  // The checkpoint public key, for checking exported checkpoints elsewhere.
+  await expect(page.getByTestId('checkpoint-key-id')).toHaveText(/^[0-9a-f]{16}$/);
+  await expect(page.getByTestId('checkpoint-public-key')).toHaveText(/^[A-Za-z0-9+/]{43}=$/);
 
   // Retention is the owner's to change.
   await expect(page.getByLabel('Keep events (days)')).toBeVisible();

@@ -6,8 +6,8 @@ use codexcontinue::{
     audit::{self, CheckpointSigner},
     pb::v1::{
         AuditFilter, AuditOutcome, CreateApiKeyRequest, ExportAuditEventsRequest, ExportFormat,
-        GetRetentionPolicyRequest, ListAuditEventsRequest, RevokeApiKeyRequest,
-        SetRetentionPolicyRequest, VerifyChainRequest, WhoAmIRequest,
+        GetCheckpointPublicKeyRequest, GetRetentionPolicyRequest, ListAuditEventsRequest,
+        RevokeApiKeyRequest, SetRetentionPolicyRequest, VerifyChainRequest, WhoAmIRequest,
         audit_service_client::AuditServiceClient, auth_service_client::AuthServiceClient,
     },
     tenancy::TenantId,
@@ -298,6 +298,28 @@ async fn exports_stream_matching_events_as_jsonl_or_csv_and_are_recorded() {
     .await
     .unwrap();
     assert_eq!(exports, 2, "each export recorded before its first row");
+}
+
+#[tokio::test]
+async fn auditors_read_the_checkpoint_public_key_and_members_do_not() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut trail = AuditServiceClient::new(channel.clone());
+    let auditor = key_with_roles(channel.clone(), &server.owner_key, &["auditor"]).await;
+    let member = key_with_roles(channel.clone(), &server.owner_key, &["member"]).await;
+    let key = trail
+        .get_checkpoint_public_key(authorized(&auditor, GetCheckpointPublicKeyRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let expected = signer();
+    assert_eq!(key.key_id, expected.key_id());
+    assert_eq!(key.public_key, expected.public_key_base64());
+    let refused = trail
+        .get_checkpoint_public_key(authorized(&member, GetCheckpointPublicKeyRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]

@@ -201,6 +201,17 @@ impl AuditService for AuditApi {
         }))
     }
 
+    async fn get_checkpoint_public_key(
+        &self,
+        _request: Request<pb::GetCheckpointPublicKeyRequest>,
+    ) -> Result<Response<pb::GetCheckpointPublicKeyResponse>, Status> {
+        let key = self.trail.checkpoint_public_key().clone();
+        Ok(Response::new(pb::GetCheckpointPublicKeyResponse {
+            key_id: key.key_id,
+            public_key: key.public_key,
+        }))
+    }
+
     async fn set_retention_policy(
         &self,
         request: Request<pb::SetRetentionPolicyRequest>,

@@ -17,7 +17,7 @@ mod writer;
 pub use checkpoint::{CheckpointJob, CheckpointKind, CheckpointSigner, SigningKeyError};
 pub use export::{ExportFormat, ExportRows};
 pub use retention::{RetentionJob, purge_expired, set_retention_days};
-pub use trail::{AuditTrail, TrailError};
+pub use trail::{AuditTrail, CheckpointPublicKey, TrailError};
 pub use verify::{Verification, Verifier, VerifyError, verify, verify_since_checkpoint};
 pub use writer::{AuditWriter, WriteError};
 

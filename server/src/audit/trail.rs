@@ -56,7 +56,17 @@ impl From<VerifyError> for TrailError {
 pub struct AuditTrail {
     db: Database,
     verifier: super::Verifier,
+    public_key: CheckpointPublicKey,
     min_retention_days: i32,
+}
+
+/// The key checkpoints are verified with, as auditors need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointPublicKey {
+    /// The id stored with each checkpoint.
+    pub key_id: String,
+    /// The raw Ed25519 public key, base64.
+    pub public_key: String,
 }
 
 impl AuditTrail {
@@ -64,10 +74,19 @@ impl AuditTrail {
     /// keeps its trail fewer than `min_retention_days` days.
     pub fn new(db: Database, signer: CheckpointSigner, min_retention_days: i32) -> Self {
         Self {
+            public_key: CheckpointPublicKey {
+                key_id: signer.key_id().to_owned(),
+                public_key: signer.public_key_base64(),
+            },
             verifier: super::Verifier::new(db.clone(), signer),
             db,
             min_retention_days,
         }
+    }
+
+    /// The public key of the checkpoints' signatures.
+    pub fn checkpoint_public_key(&self) -> &CheckpointPublicKey {
+        &self.public_key
     }
 
     /// Up to `limit` of the caller's tenant's events matching `filter`, newest first,

@@ -11,7 +11,7 @@ import { Empty, Loading, PageHeader, download } from '../../components/misc';
 import { AuditOutcome, ExportFormat, type AuditEvent } from '../../gen/codexcontinue/v1/audit_pb.js';
 import type { Actor } from '../../gen/codexcontinue/v1/common_pb.js';
 import { EMPTY_FILTER, toFilter, type FilterForm } from './filter';
-import { Retention, VerifyChain } from './ChainPanels';
+import { CheckpointKey, Retention, VerifyChain } from './ChainPanels';
 
 const OUTCOMES: Record<number, string> = {
   [AuditOutcome.SUCCESS]: 'success',
@@ -62,10 +62,7 @@ export default function AuditPage() {
       <div className="panels">
         <VerifyChain />
         <Retention />
-        <section className="card" aria-labelledby="key-title">
-          <h2 id="key-title">Checkpoint public key</h2>
-          <p className="muted">Checkpoints are signed with the server’s Ed25519 key. Auditors get it from the operator: <code>codexcontinue audit public-key</code>.</p>
-        </section>
+        <CheckpointKey />
       </div>
 
       <form className="filters card" onSubmit={apply} aria-labelledby="filter-title">

@@ -1,4 +1,5 @@
-// Chain verification and the retention period, beside the audit table.
+// Chain verification, the retention period and the checkpoint public key, beside the audit
+// table.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { audit } from '../../api/clients';
@@ -63,6 +64,25 @@ export function Retention() {
           {save.isSuccess && <span role="status" className="muted"> Saved.</span>}
         </form>
       )}
+    </section>
+  );
+}
+
+export function CheckpointKey() {
+  const key = useQuery({ queryKey: ['checkpoint-key'], queryFn: () => audit.getCheckpointPublicKey({}) });
+  return (
+    <section className="card" aria-labelledby="key-title">
+      <h2 id="key-title">Checkpoint public key</h2>
+      <p className="muted">Checkpoints are signed with this Ed25519 key; auditors check exported checkpoints with it.</p>
+      {key.data && (
+        <dl>
+          <dt>Key id</dt>
+          <dd><code data-testid="checkpoint-key-id">{key.data.keyId}</code></dd>
+          <dt>Public key (base64)</dt>
+          <dd><code data-testid="checkpoint-public-key">{key.data.publicKey}</code></dd>
+        </dl>
+      )}
+      <Problem problem={key.error ? problemOf(key.error) : undefined} />
     </section>
   );
 }

@@ -426,4 +426,9 @@ pub(super) const TABLE: &[(&str, &str, Access)] = &[
         "SetRetentionPolicy",
         needs("retention", "write"),
     ),
+    (
+        "codexcontinue.v1.AuditService",
+        "GetCheckpointPublicKey",
+        needs("audit", "read"),
+    ),
 ];
