@@ -2,7 +2,7 @@
 // provider or with an API key), an accessibility check and a screenshot per page, and a
 // guard that the page broke no rule of the server's Content-Security-Policy.
 import AxeBuilder from '@axe-core/playwright';
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StackInfo } from './stack/stack';
@@ -29,9 +29,7 @@ export const test = base.extend<Fixtures>({
     await use(seen);
   }, { auto: true }],
   page: async ({ page, stack }, use) => {
-    // Nothing leaves this machine (the provider's login page links a web font).
-    const origins = [new URL(stack.baseUrl).host, new URL(stack.issuer).host];
-    await page.route((url) => !origins.includes(url.host) && url.protocol.startsWith('http'), (route) => route.abort());
+    await keepLocal(page, stack);
     await use(page);
   },
 });
@@ -42,6 +40,12 @@ test.afterEach(async ({ cspViolations }) => {
 
 export { expect };
 
+/** Nothing leaves this machine (the provider's login page links a web font). */
+export async function keepLocal(target: Page | BrowserContext, stack: StackInfo): Promise<void> {
+  const origins = [new URL(stack.baseUrl).host, new URL(stack.issuer).host];
+  await target.route((url) => !origins.includes(url.host) && url.protocol.startsWith('http'), (route) => route.abort());
+}
+
 /** `/console/<rest>` on the server. */
 export function consoleUrl(stack: StackInfo, rest = ''): string {
   return `${stack.baseUrl}/console/${rest}`;
@@ -50,6 +54,11 @@ export function consoleUrl(stack: StackInfo, rest = ''): string {
 /** Signs in through the tenant's identity provider as `login` (any password works there). */
 export async function signInWithSso(page: Page, stack: StackInfo, login: string): Promise<void> {
   await page.goto(consoleUrl(stack, 'sign-in'));
+  await continueWithSso(page, stack, login);
+}
+
+/** Signs in through the identity provider from the sign-in page the browser is at. */
+export async function continueWithSso(page: Page, stack: StackInfo, login: string): Promise<void> {
   await page.getByLabel('Organisation (tenant)').fill('acme');
   await page.getByRole('button', { name: 'Continue with SSO' }).click();
   await page.waitForURL((url) => url.origin === new URL(stack.issuer).origin);

@@ -1,5 +1,5 @@
 // Signing in and out: through the identity provider, with an API key, and the refusals.
-import { consoleUrl, checkPage, expect, signInWithKey, signInWithSso, test } from './fixtures';
+import { consoleUrl, checkPage, continueWithSso, expect, signInWithKey, signInWithSso, test } from './fixtures';
 
 test('the sign-in page loads under the server CSP and passes the accessibility check', async ({ page, stack }) => {
   const response = await page.goto(consoleUrl(stack, 'sign-in'));
@@ -24,6 +24,18 @@ test('an owner signs in through SSO, sees the admin pages, and signs out', async
   // The ended session is refused: a reload stays signed out.
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Sign in to CodexContinue' })).toBeVisible();
+});
+
+test('a page asked for while signed out opens after signing in through SSO', async ({ page, stack }) => {
+  await page.goto(consoleUrl(stack, 'audit'));
+  await expect(page).toHaveURL(/\/console\/sign-in$/);
+  await continueWithSso(page, stack, 'owner');
+  await expect(page).toHaveURL(/\/console\/audit$/);
+  await expect(page.getByRole('heading', { name: 'Audit trail', level: 1 })).toBeVisible();
+  // Used once: the start page leads home again.
+  expect(await page.evaluate(() => sessionStorage.getItem('cc.return'))).toBeNull();
+  await page.goto(consoleUrl(stack));
+  await expect(page).toHaveURL(/\/console\/chat$/);
 });
 
 test('an unknown tenant is refused on the sign-in page', async ({ page, stack }) => {

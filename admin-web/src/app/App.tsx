@@ -1,8 +1,9 @@
 // The console's frame: sign-in when signed out; otherwise the navigation the caller's
 // roles allow, and the page of the current URL (a page the roles do not allow is refused
-// here too, not only hidden).
-import { Suspense } from 'react';
+// here too, not only hidden). After sign-in it opens the page that was asked for.
+import { Suspense, useEffect, useState } from 'react';
 import { Navigate, NavLink, Route, Routes, useLocation } from 'react-router';
+import { forgetReturnTo, isConsolePath, returnTo } from '../session/credential';
 import { useSession } from '../session/session';
 import { allows } from '../session/access';
 import { PAGES } from './pages';
@@ -17,7 +18,7 @@ export function App() {
   }
   if (session.status === 'signedOut') {
     if (location.pathname !== '/sign-in') {
-      return <Navigate to="/sign-in" replace state={{ from: location.pathname }} />;
+      return <Navigate to="/sign-in" replace state={{ from: location.pathname + location.search }} />;
     }
     return <SignInPage />;
   }
@@ -48,8 +49,8 @@ export function App() {
       <main id="main" className="content" tabIndex={-1}>
         <Suspense fallback={<Loading what="the page" />}>
           <Routes>
-            <Route path="/" element={<Navigate to={`/${home}`} replace />} />
-            <Route path="/sign-in" element={<Navigate to={`/${home}`} replace />} />
+            <Route path="/" element={<Landing home={home} />} />
+            <Route path="/sign-in" element={<Landing home={home} />} />
             {PAGES.map((page) => (
               <Route
                 key={page.path}
@@ -63,6 +64,18 @@ export function App() {
       </main>
     </div>
   );
+}
+
+/** Just signed in (or at the start page): the page asked for before sign-in, else `home`. */
+function Landing({ home }: { home: string }) {
+  const location = useLocation();
+  const [target] = useState(() => {
+    const from = (location.state as { from?: unknown } | null)?.from;
+    return (typeof from === 'string' && isConsolePath(from) ? from : null) ?? returnTo() ?? `/${home}`;
+  });
+  // Kept across the identity provider's redirect; used once.
+  useEffect(() => forgetReturnTo(), []);
+  return <Navigate to={target} replace />;
 }
 
 function NotAllowed({ title }: { title: string }) {

@@ -3,9 +3,10 @@
 import { useMutation } from '@tanstack/react-query';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { useState, type FormEvent } from 'react';
+import { useLocation } from 'react-router';
 import { auth } from '../api/clients';
 import { problemOf, type ApiProblem } from '../api/errors';
-import { keepPendingLogin } from '../session/credential';
+import { keepPendingLogin, keepReturnTo } from '../session/credential';
 import { useSession } from '../session/session';
 import { Problem, TextField } from '../components/forms';
 
@@ -21,11 +22,14 @@ export function SignInPage() {
   const session = useSession();
   const [tenant, setTenant] = useState(() => sessionStorage.getItem(TENANT_KEY) ?? '');
   const [key, setKey] = useState('');
+  // The page that sent the user here, to open after the identity provider sends them back.
+  const from = (useLocation().state as { from?: unknown } | null)?.from;
 
   const sso = useMutation({
     mutationFn: async (slug: string) => {
       const start = await auth.startLogin({ tenant: slug, redirectUri: '' });
       sessionStorage.setItem(TENANT_KEY, slug);
+      if (typeof from === 'string') keepReturnTo(from);
       keepPendingLogin({
         binding: start.loginBinding,
         tenant: slug,

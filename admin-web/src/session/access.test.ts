@@ -29,6 +29,14 @@ describe('allows', () => {
     expect(allows(['forecasters'], 'chat')).toBe(false);
     expect(allows(['platform-admin'], 'tenants')).toBe(true);
   });
+
+  it('shows everyone their sessions, and the tenant settings to owners and admins only', () => {
+    for (const role of ['owner', 'member', 'viewer', 'auditor', 'platform-admin']) {
+      expect(allows([role], 'sessions')).toBe(true);
+    }
+    expect(allows(['admin'], 'tenant')).toBe(true);
+    expect(allows(['auditor'], 'tenant')).toBe(false);
+  });
 });
 
 describe('grantableKeyRoles', () => {

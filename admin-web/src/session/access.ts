@@ -14,6 +14,8 @@ export type Area =
   | 'users'
   | 'users.write'
   | 'memory'
+  | 'sessions'
+  | 'tenant'
   | 'sso'
   | 'sso.write'
   | 'providers'
@@ -40,6 +42,8 @@ const GRANTS: Record<Area, readonly string[]> = {
   users: AUDITORS,
   'users.write': OWNER_ADMIN,
   memory: [...WORKERS, 'viewer'],
+  sessions: [...WORKERS, 'viewer', 'auditor', 'platform-admin'],
+  tenant: OWNER_ADMIN,
   sso: OWNER_ADMIN,
   'sso.write': ['owner'],
   providers: OWNER_ADMIN,

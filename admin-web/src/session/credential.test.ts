@@ -1,5 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { currentToken, keepPendingLogin, loginCodeOf, onTokenChange, setToken, takePendingLogin } from './credential';
+import {
+  currentToken, forgetReturnTo, isConsolePath, keepPendingLogin, keepReturnTo, loginCodeOf, onTokenChange, returnTo, setToken,
+  takePendingLogin,
+} from './credential';
 
 class MemoryStorage {
   private items = new Map<string, string>();
@@ -39,5 +42,23 @@ describe('credential', () => {
     expect(loginCodeOf('#code=abc123')).toBe('abc123');
     expect(loginCodeOf('#other=1')).toBeNull();
     expect(loginCodeOf('')).toBeNull();
+  });
+});
+
+describe('return to', () => {
+  it('keeps a console page until told to forget it', () => {
+    keepReturnTo('/audit?actor=x');
+    expect(returnTo()).toBe('/audit?actor=x');
+    forgetReturnTo();
+    expect(returnTo()).toBeNull();
+  });
+
+  it('keeps no other origin, and not the sign-in page', () => {
+    for (const path of ['//elsewhere.example/x', '/\\elsewhere', 'https://elsewhere.example', '/sign-in', '/sign-in?x=1', '/', '']) {
+      expect(isConsolePath(path)).toBe(false);
+      keepReturnTo(path);
+      expect(returnTo()).toBeNull();
+    }
+    expect(isConsolePath('/sign-in-help')).toBe(true);
   });
 });

@@ -1,10 +1,11 @@
 // Where the caller's credential lives: in memory, mirrored into the tab's sessionStorage so
 // a reload keeps the user signed in. Never localStorage: a credential must not outlive the
-// tab or be shared between tabs. Also keeps the SSO login binding across the redirect to
-// the identity provider.
+// tab or be shared between tabs. Also keeps the SSO login binding, and the page the user
+// asked for, across the redirect to the identity provider.
 
 const TOKEN_KEY = 'cc.credential';
 const BINDING_KEY = 'cc.login';
+const RETURN_KEY = 'cc.return';
 
 let token: string | null = null;
 const listeners = new Set<() => void>();
@@ -69,4 +70,24 @@ export function loginCodeOf(hash: string): string | null {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const code = params.get('code');
   return code && code.length > 0 ? code : null;
+}
+
+/** A console path (e.g. `/audit?actor=x`) to open after sign-in; others are ignored. */
+export function keepReturnTo(path: string): void {
+  if (isConsolePath(path)) storage()?.setItem(RETURN_KEY, path);
+}
+
+/** The kept path, if any; it stays until [`forgetReturnTo`]. */
+export function returnTo(): string | null {
+  const path = storage()?.getItem(RETURN_KEY) ?? null;
+  return path && isConsolePath(path) ? path : null;
+}
+
+export function forgetReturnTo(): void {
+  storage()?.removeItem(RETURN_KEY);
+}
+
+/** A path inside the console other than its start and sign-in pages. */
+export function isConsolePath(path: string): boolean {
+  return /^\/[^/\\]/.test(path) && !/^\/sign-in(?:[/?#]|$)/.test(path);
 }
