@@ -68,6 +68,74 @@ async fn until_embed_is(channel: &Channel, key: &str, wanted: bool) -> Duration 
 }
 
 #[tokio::test]
+async fn who_am_i_lists_the_permissions_custom_policies_grant() {
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    // A viewer who also holds the custom role `analyst` (WhoAmI itself needs a role that
+    // may see its own sessions).
+    let analyst = AuthServiceClient::new(channel.clone())
+        .create_api_key(authorized(
+            &server.owner_key,
+            CreateApiKeyRequest {
+                name: "analyst".into(),
+                roles: vec!["viewer".into(), "analyst".into()],
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let permissions = |key: String| {
+        let channel = channel.clone();
+        async move {
+            AuthServiceClient::new(channel)
+                .who_am_i(authorized(&key, WhoAmIRequest {}))
+                .await
+                .unwrap()
+                .into_inner()
+                .permissions
+        }
+    };
+    let before = permissions(analyst.clone()).await;
+    assert!(
+        before.iter().any(|p| p == "conversation:read")
+            && !before.iter().any(|p| p == "inference:use"),
+        "a viewer's permissions, and none from a role without policies: {before:?}"
+    );
+    AdminServiceClient::new(channel.clone())
+        .add_policy(authorized(
+            &server.owner_key,
+            AddPolicyRequest {
+                policy: Some(analyst_may_embed()),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut after = permissions(analyst).await;
+    after.retain(|p| !before.contains(p));
+    assert_eq!(
+        after,
+        ["inference:use"],
+        "the policy adds exactly its permission"
+    );
+    let owner = permissions(server.owner_key.clone()).await;
+    for expected in ["audit:read", "conversation:write", "retention:write"] {
+        assert!(
+            owner.iter().any(|p| p == expected),
+            "{expected} in {owner:?}"
+        );
+    }
+    assert!(
+        !owner.iter().any(|p| p == "tenant:create"),
+        "a tenant owner is no platform admin: {owner:?}"
+    );
+    let mut sorted = owner.clone();
+    sorted.sort();
+    assert_eq!(owner, sorted);
+}
+
+#[tokio::test]
 async fn custom_policies_reach_every_replica() {
     let a = TestServer::start().await;
     let b = a.replica().await;

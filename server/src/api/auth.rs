@@ -12,6 +12,7 @@ use crate::{
     auth::{
         key_management::{ApiKeys, NewKey},
         oidc::{LoginDone, LoginError, Sso},
+        rbac::Rbac,
         sessions::Sessions,
     },
     caller::CallOrigin,
@@ -26,15 +27,18 @@ pub struct AuthApi {
     keys: ApiKeys,
     sessions: Sessions,
     sso: Arc<Sso>,
+    rbac: Arc<Rbac>,
 }
 
 impl AuthApi {
-    /// Serves API keys from `keys`, sessions from `sessions`, logins through `sso`.
-    pub fn new(keys: ApiKeys, sessions: Sessions, sso: Arc<Sso>) -> Self {
+    /// Serves API keys from `keys`, sessions from `sessions`, logins through `sso`, and
+    /// callers' permissions from `rbac`.
+    pub fn new(keys: ApiKeys, sessions: Sessions, sso: Arc<Sso>, rbac: Arc<Rbac>) -> Self {
         Self {
             keys,
             sessions,
             sso,
+            rbac,
         }
     }
 }
@@ -229,8 +233,10 @@ impl AuthService for AuthApi {
         request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let principal = principal(&request)?;
+        let permissions = self.rbac.effective_permissions(&principal).await;
         Ok(Response::new(pb::WhoAmIResponse {
             principal: Some((&principal).into()),
+            permissions: permissions.iter().map(ToString::to_string).collect(),
         }))
     }
 

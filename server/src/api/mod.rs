@@ -188,7 +188,12 @@ pub fn routes(
             memory::MemoryApi::new(remembering.long_term, remembering.working),
         ))
         .add_service(pb::v1::auth_service_server::AuthServiceServer::new(
-            auth::AuthApi::new(identity.keys, identity.sessions, identity.sso.clone()),
+            auth::AuthApi::new(
+                identity.keys,
+                identity.sessions,
+                identity.sso.clone(),
+                identity.rbac.clone(),
+            ),
         ))
         .add_service(pb::v1::admin_service_server::AdminServiceServer::new(
             admin::AdminApi::new(

@@ -121,6 +121,21 @@ impl Rbac {
         .await
     }
 
+    /// Every permission `principal`'s roles (built-in and custom policies) grant in their
+    /// tenant, sorted, so clients can show what the caller may do.
+    pub async fn effective_permissions(&self, principal: &Principal) -> Vec<Permission> {
+        let mut known: Vec<Permission> = super::permissions::all_permissions().collect();
+        known.sort_by_key(|p| (p.object, p.action));
+        known.dedup();
+        let mut granted = Vec::with_capacity(known.len());
+        for permission in known {
+            if self.allows(principal, permission).await {
+                granted.push(permission);
+            }
+        }
+        granted
+    }
+
     /// Whether any of `principal`'s roles grants `permission` on every plugin, or on
     /// plugin `name` (a policy on the object `plugin/<name>`).
     pub async fn allows_on_plugin(
