@@ -18,20 +18,8 @@ TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "checkov==3.3.30")
 log() { printf 'check-helm: %s\n' "$*" >&2; }
 die() { printf 'check-helm: error: %s\n' "$*" >&2; exit 1; }
 
-# pip_env DIR PACKAGE...: a venv in DIR with exactly these pinned packages (idempotent).
-pip_env() {
-  local dir="$1"; shift
-  if [[ ! -x "$dir/bin/python" ]]; then
-    log "creating Python environment ${dir#$ROOT/}"
-    python3 -m venv "$dir"
-  fi
-  local stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    log "installing $*"
-    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
-    touch "$stamp"
-  fi
-}
+# shellcheck source=lib/pip-env.sh
+source "$ROOT/scripts/lib/pip-env.sh"
 
 start=$SECONDS
 pip_env "$VENV" "${TOOLS[@]}"

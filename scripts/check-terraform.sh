@@ -19,20 +19,8 @@ PARSER="python-hcl2==8.1.4"
 log() { printf 'check-terraform: %s\n' "$*" >&2; }
 die() { printf 'check-terraform: error: %s\n' "$*" >&2; exit 1; }
 
-# pip_env DIR PACKAGE...: a venv in DIR with exactly these pinned packages (idempotent).
-pip_env() {
-  local dir="$1"; shift
-  if [[ ! -x "$dir/bin/python" ]]; then
-    log "creating Python environment ${dir#$ROOT/}"
-    python3 -m venv "$dir"
-  fi
-  local stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    log "installing $*"
-    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
-    touch "$stamp"
-  fi
-}
+# shellcheck source=lib/pip-env.sh
+source "$ROOT/scripts/lib/pip-env.sh"
 
 # pip_target VENV DIR PACKAGE: PACKAGE and its dependencies alone in DIR (idempotent).
 pip_target() {

@@ -101,20 +101,8 @@ npm_env() {
   fi
 }
 
-# pip_env DIR PACKAGE...: a venv in DIR with exactly these pinned packages (idempotent).
-pip_env() {
-  local dir="$1"; shift
-  if [[ ! -x "$dir/bin/python" ]]; then
-    log "creating Python environment ${dir#$ROOT/}"
-    python3 -m venv "$dir"
-  fi
-  local stamp="$dir/.installed-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    log "installing $*"
-    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
-    touch "$stamp"
-  fi
-}
+# shellcheck source=lib/pip-env.sh
+source "$ROOT/scripts/lib/pip-env.sh"
 
 pg_up() {
   local bin; bin="$(pg_bin)"

